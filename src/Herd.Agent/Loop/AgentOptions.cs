@@ -1,0 +1,69 @@
+using System.Text.Json.Nodes;
+using Herd.Agent.Models;
+using Herd.Agent.Permissions;
+using Herd.Agent.Tools;
+
+namespace Herd.Agent.Loop;
+
+/// <summary>How <c>--max-budget-usd</c> is enforced (spec headless-compat §8.3).</summary>
+public enum BudgetMode
+{
+    /// <summary>Claude Code's rule: stop before a call once spend has reached the cap; the crossing call completes.</summary>
+    Compatible,
+
+    /// <summary>Reserve each call's worst case first; lower max_tokens to fit or stop. The cap is never crossed.</summary>
+    Strict,
+}
+
+/// <summary>Everything that shapes one agent session. Immutable; use <c>with</c> for variants.</summary>
+public sealed record AgentOptions
+{
+    /// <value>A resolved model id (aliases already mapped through <see cref="ModelCatalog"/>).</value>
+    public required string Model { get; init; }
+
+    /// <value>Models tried in order when the main model is overloaded or unavailable.</value>
+    public IReadOnlyList<string> FallbackModels { get; init; } = [];
+
+    public required ModelCatalog Catalog { get; init; }
+
+    public required string SystemPrompt { get; init; }
+
+    public required IReadOnlyList<ITool> Tools { get; init; }
+
+    public required PermissionEngine Permissions { get; init; }
+
+    public required ToolContext ToolContext { get; init; }
+
+    /// <value>Tool-use round trips allowed; null = unlimited.</value>
+    public int? MaxTurns { get; init; }
+
+    public double? MaxBudgetUsd { get; init; }
+
+    public BudgetMode BudgetMode { get; init; } = BudgetMode.Compatible;
+
+    /// <value>max_tokens of each call; null = the model's maximum from the price table.</value>
+    public int? MaxTokens { get; init; }
+
+    /// <value>The JSON Schema of <c>--json-schema</c>; null when no structured output is wanted.</value>
+    public JsonObject? OutputSchema { get; init; }
+
+    /// <value>Validates a StructuredOutput input; returns the errors, empty when valid.</value>
+    public Func<JsonNode?, IReadOnlyList<string>>? OutputValidator { get; init; }
+
+    /// <value>Invalid StructuredOutput calls tolerated before the run fails. Default 5 (MAX_STRUCTURED_OUTPUT_RETRIES).</value>
+    public int MaxStructuredOutputRetries { get; init; } = 5;
+
+    /// <value>Wall-clock limit of one query (Herd's <c>--timeout</c>); null = none.</value>
+    public TimeSpan? Timeout { get; init; }
+
+    /// <value>What <c>system/init</c> reports as the permission mode.</value>
+    public string PermissionModeName { get; init; } = "default";
+
+    /// <value>Where the API key came from, for <c>system/init</c>: <c>ANTHROPIC_API_KEY</c> or <c>none</c>.</value>
+    public string ApiKeySource { get; init; } = "ANTHROPIC_API_KEY";
+
+    /// <value>Herd's <c>--fail-on-denial</c>: a run with any permission denial ends with is_error true.</value>
+    public bool FailOnDenial { get; init; }
+
+    public TimeProvider TimeProvider { get; init; } = TimeProvider.System;
+}

@@ -1,0 +1,440 @@
+using System.Diagnostics;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Herd.Agent.Models;
+using Herd.Agent.Permissions;
+using Herd.Agent.Tools;
+
+namespace Herd.Agent.Loop;
+
+/// <summary>
+/// One conversation with the model: model ↔ tools until the model ends its turn or a limit ends the query.
+/// Emits <see cref="AgentEvent"/>s and nothing else; it never prints.
+/// </summary>
+public sealed class AgentSession
+{
+    public const string StructuredOutputToolName = "StructuredOutput";
+
+    internal const string StructuredOutputNudge =
+        "[structured-output-enforce] You MUST call the StructuredOutput tool to complete this request. Call this tool now.";
+
+    private readonly IModelClient _client;
+    private readonly AgentOptions _options;
+    private readonly List<JsonObject> _history;
+    private readonly Dictionary<string, ITool> _tools;
+    private readonly JsonArray _toolDefinitions;
+    private readonly JsonArray _system;
+    private long _lastInputTokens = -1;
+    private int _lastBodyLength;
+
+    public AgentSession(IModelClient client, AgentOptions options, string sessionId, IEnumerable<JsonObject>? history = null)
+    {
+        _client = client;
+        _options = options;
+        SessionId = sessionId;
+        Costs = new CostTracker(options.Catalog);
+        _history = history?.ToList() ?? [];
+        CloseDanglingToolUses();
+        _tools = options.Tools.Where(t => options.Permissions.IsToolListed(t.Name)).ToDictionary(t => t.Name, StringComparer.Ordinal);
+        _toolDefinitions = BuildToolDefinitions();
+        _system = string.IsNullOrEmpty(options.SystemPrompt)
+            ? []
+            : new JsonArray(new JsonObject { ["type"] = "text", ["text"] = options.SystemPrompt });
+    }
+
+    public string SessionId { get; }
+
+    public CostTracker Costs { get; }
+
+    /// <summary>The conversation so far, as Messages API messages.</summary>
+    public IReadOnlyList<JsonObject> History => _history;
+
+    /// <summary>Names of the tools the model is offered, in request order.</summary>
+    public IReadOnlyList<string> ToolNames => _toolDefinitions.Select(t => (string)t!["name"]!).ToArray();
+
+    private JsonArray BuildToolDefinitions()
+    {
+        var defs = new JsonArray();
+        foreach (var tool in _tools.Values.OrderBy(t => t.Name, StringComparer.Ordinal))
+            defs.Add((JsonNode)new JsonObject { ["name"] = tool.Name, ["description"] = tool.Description, ["input_schema"] = tool.InputSchema() });
+        if (_options.OutputSchema is { } schema)
+        {
+            defs.Add((JsonNode)new JsonObject
+            {
+                ["name"] = StructuredOutputToolName,
+                ["description"] = "Use this tool to return your final response in the requested structured format. You MUST call this tool exactly once at the end of your response to provide the structured output.",
+                ["input_schema"] = schema.DeepClone(),
+            });
+        }
+        return defs;
+    }
+
+    /// <summary>
+    /// A transcript that ends in tool calls without results (the run was stopped at --max-turns or killed) cannot be
+    /// sent again; answer those calls as interrupted so the conversation can go on.
+    /// </summary>
+    private void CloseDanglingToolUses()
+    {
+        if (_history.Count == 0 || (string?)_history[^1]["role"] != "assistant")
+            return;
+        if (_history[^1]["content"] is not JsonArray content)
+            return;
+        var results = new JsonArray();
+        foreach (var block in content.OfType<JsonObject>().Where(b => (string?)b["type"] == "tool_use"))
+        {
+            results.Add((JsonNode)new JsonObject
+            {
+                ["type"] = "tool_result",
+                ["tool_use_id"] = (string?)block["id"],
+                ["content"] = "[Request interrupted by user for tool use]",
+                ["is_error"] = true,
+            });
+        }
+        if (results.Count > 0)
+            _history.Add(new JsonObject { ["role"] = "user", ["content"] = results });
+    }
+
+    /// <summary>Runs one query: the user's message, then turns until the model is done or a limit is reached.</summary>
+    /// <param name="userContent">A string, or an array of content blocks.</param>
+    public async Task<AgentResult> RunAsync(JsonNode userContent, IAgentEventSink sink, CancellationToken cancellationToken = default)
+    {
+        var query = new QueryState(this, sink, _options.TimeProvider.GetTimestamp());
+        sink.OnEvent(new InitEvent(SessionId, _options.ToolContext.WorkingDirectory, ToolNames, _options.Model, _options.PermissionModeName, _options.ApiKeySource));
+
+        var prompt = new JsonObject { ["role"] = "user", ["content"] = userContent.DeepClone() };
+        AppendUserMessage(prompt);
+        sink.OnEvent(new PromptEvent(prompt));
+
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        if (_options.Timeout is { } limit)
+            timeout.CancelAfter(limit);
+        AgentResult result;
+        try
+        {
+            result = await RunTurnsAsync(query, timeout.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested && _options.Timeout is { } t)
+        {
+            result = query.Finish(ResultSubtype.DuringExecution, "timeout", errors: [$"Timed out after {FormatDuration(t)}"]);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            result = query.Finish(ResultSubtype.DuringExecution, query.InTools ? "aborted_tools" : "aborted_streaming", errors: ["Interrupted by user"]);
+        }
+        sink.OnEvent(new ResultEvent(result));
+        return result;
+    }
+
+    private void AppendUserMessage(JsonObject message)
+    {
+        // Consecutive user messages are merged: the API requires alternating roles.
+        if (_history.Count > 0 && (string?)_history[^1]["role"] == "user")
+        {
+            var merged = ToBlocks(_history[^1]["content"]);
+            foreach (var block in ToBlocks(message["content"]))
+                merged.Add(block);
+            _history[^1] = new JsonObject { ["role"] = "user", ["content"] = merged };
+        }
+        else
+        {
+            _history.Add(message);
+        }
+    }
+
+    private static JsonArray ToBlocks(JsonNode? content) => content switch
+    {
+        JsonArray a => (JsonArray)a.DeepClone(),
+        JsonValue v when v.TryGetValue<string>(out var s) => new JsonArray(new JsonObject { ["type"] = "text", ["text"] = s }),
+        _ => [],
+    };
+
+    private async Task<AgentResult> RunTurnsAsync(QueryState query, CancellationToken ct)
+    {
+        var cap = _options.MaxBudgetUsd;
+        var structuredFailures = 0;
+        var nudged = false;
+        query.Sink.OnEvent(new StatusEvent("requesting"));
+        while (true)
+        {
+            if (cap is { } c && Costs.TotalCostUsd >= c)
+                return query.BudgetExhausted(c);
+
+            var maxTokens = _options.MaxTokens ?? _options.Catalog.MaxOutputTokensOf(_options.Model);
+            var request = new ModelRequest(_options.Model, maxTokens, _system, _history, _toolDefinitions);
+            if (cap is { } strictCap && _options.BudgetMode == BudgetMode.Strict)
+            {
+                var fitted = FitToBudget(request, strictCap - Costs.TotalCostUsd);
+                if (fitted is null)
+                    return query.BudgetExhausted(strictCap);
+                request = fitted;
+            }
+
+            query.NumTurns++;
+            ModelResponse response;
+            try
+            {
+                response = await CallWithFallbackAsync(request, query, ct).ConfigureAwait(false);
+            }
+            catch (ModelApiException ex)
+            {
+                return query.ApiError(ex);
+            }
+
+            _history.Add(new JsonObject { ["role"] = "assistant", ["content"] = response.Content.DeepClone() });
+            query.StopReason = response.StopReason;
+            var toolUses = response.Content.OfType<JsonObject>().Where(b => (string?)b["type"] == "tool_use").ToList();
+            var text = TextOf(response.Content);
+            if (text.Length > 0)
+                query.LastText = text;
+
+            if (toolUses.Count == 0)
+            {
+                if (_options.OutputSchema is not null && !nudged)
+                {
+                    // Spec §9: one reminder when the model answers in text instead of calling the tool.
+                    nudged = true;
+                    var nudge = new JsonObject { ["role"] = "user", ["content"] = new JsonArray(new JsonObject { ["type"] = "text", ["text"] = StructuredOutputNudge }) };
+                    AppendUserMessage(nudge);
+                    query.Sink.OnEvent(new UserMessageEvent(nudge, null));
+                    continue;
+                }
+                return query.Success();
+            }
+
+            if (_options.MaxTurns is { } maxTurns && query.NumTurns > maxTurns)
+                return query.Finish(ResultSubtype.MaxTurns, "max_turns", errors: [$"Reached maximum number of turns ({maxTurns})"]) with { MaxTurnsLimit = maxTurns };
+
+            var results = new JsonArray();
+            JsonNode? structured = null;
+            var structuredValid = false;
+            query.InTools = true;
+            foreach (var use in toolUses)
+            {
+                var (result, isStructured) = await RunToolAsync(use, query, ct).ConfigureAwait(false);
+                if (isStructured)
+                {
+                    if (result.IsError)
+                        structuredFailures++;
+                    else
+                    {
+                        structuredValid = true;
+                        structured = use["input"]?.DeepClone();
+                    }
+                }
+                var block = new JsonObject
+                {
+                    ["tool_use_id"] = (string?)use["id"],
+                    ["type"] = "tool_result",
+                    ["content"] = result.Content,
+                };
+                if (result.IsError)
+                    block["is_error"] = true;
+                results.Add((JsonNode)block);
+                query.Sink.OnEvent(new UserMessageEvent(new JsonObject { ["role"] = "user", ["content"] = new JsonArray(block.DeepClone()) }, result.Structured?.DeepClone()));
+            }
+            query.InTools = false;
+            AppendUserMessage(new JsonObject { ["role"] = "user", ["content"] = results });
+
+            if (structuredValid)
+                return query.Success() with { StructuredOutput = structured, HasStructuredOutput = true };
+            if (_options.OutputSchema is not null && structuredFailures >= _options.MaxStructuredOutputRetries)
+                return query.Finish(ResultSubtype.MaxStructuredOutputRetries, "structured_output_retry_exhausted",
+                    errors: [$"Failed to provide valid structured output after {structuredFailures} attempts"]);
+        }
+    }
+
+    private async Task<(ToolResult Result, bool IsStructured)> RunToolAsync(JsonObject use, QueryState query, CancellationToken ct)
+    {
+        var name = (string?)use["name"] ?? "";
+        var id = (string?)use["id"] ?? "";
+        var inputNode = use["input"] ?? new JsonObject();
+        using var inputDoc = JsonDocument.Parse(inputNode.ToJsonString());
+        var input = inputDoc.RootElement;
+        var started = Stopwatch.GetTimestamp();
+
+        if (name == StructuredOutputToolName && _options.OutputSchema is not null)
+        {
+            var errors = _options.OutputValidator?.Invoke(inputNode) ?? [];
+            var outcome = errors.Count == 0
+                ? new ToolResult("Structured output provided successfully")
+                : ToolResult.Error("Output does not match required schema: " + string.Join("; ", errors));
+            query.Sink.OnEvent(new ToolCallEvent(name, id, inputNode.DeepClone(), "allow", null, "structured output", Stopwatch.GetElapsedTime(started), null, outcome.IsError));
+            return (outcome, true);
+        }
+
+        if (!_tools.TryGetValue(name, out var tool))
+        {
+            var missing = ToolResult.Error($"No such tool available: {name}");
+            query.Sink.OnEvent(new ToolCallEvent(name, id, inputNode.DeepClone(), "deny", null, "unknown tool", Stopwatch.GetElapsedTime(started), null, true));
+            return (missing, false);
+        }
+
+        var decision = _options.Permissions.Evaluate(tool, input, _options.ToolContext);
+        if (!decision.IsAllowed)
+        {
+            var message = decision.Message ?? PermissionEngine.NotGranted(name);
+            query.Denials.Add(new PermissionDenial(name, id, inputNode.DeepClone()));
+            query.Sink.OnEvent(new PermissionDeniedEvent(name, id, inputNode.DeepClone(), message));
+            query.Sink.OnEvent(new ToolCallEvent(name, id, inputNode.DeepClone(), "deny", decision.Rule, decision.Reason, Stopwatch.GetElapsedTime(started), null, true));
+            return (new ToolResult(message, true, JsonValue.Create("Error: " + message)), false);
+        }
+
+        ToolResult result;
+        try
+        {
+            result = await tool.InvokeAsync(input, _options.ToolContext, ct).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+            throw;
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ArgumentException or InvalidOperationException or JsonException or FormatException)
+        {
+            result = ToolResult.Error(ex.Message);
+        }
+        query.Sink.OnEvent(new ToolCallEvent(name, id, inputNode.DeepClone(), "allow", decision.Rule, decision.Reason, Stopwatch.GetElapsedTime(started), result.ExitCode, result.IsError));
+        return (result, false);
+    }
+
+    /// <summary>The main model first; on repeated overload or an unavailable model, each fallback in turn (spec §2.1).</summary>
+    private async Task<ModelResponse> CallWithFallbackAsync(ModelRequest request, QueryState query, CancellationToken ct)
+    {
+        var models = new List<string> { request.Model };
+        models.AddRange(_options.FallbackModels.Where(m => !models.Contains(m)));
+        for (var i = 0; ; i++)
+        {
+            var hasFallback = i < models.Count - 1;
+            var attempt = request with { Model = models[i], OverloadAttemptsBeforeFallback = hasFallback ? 3 : null };
+            var observer = new Observer(query.Sink);
+            try
+            {
+                var response = await _client.CreateMessageAsync(attempt, observer, ct).ConfigureAwait(false);
+                var model = string.IsNullOrEmpty(response.Model) ? attempt.Model : response.Model;
+                var cost = Costs.Add(model, response.Usage, response.Duration);
+                query.Usage = query.Usage.Add(response.Usage);
+                query.TtftMs ??= (long?)response.TimeToFirstToken?.TotalMilliseconds;
+                _lastInputTokens = response.Usage.TotalInputTokens;
+                _lastBodyLength = attempt.ToJsonBytes().Length;
+                query.Sink.OnEvent(new ModelCallEvent(model, response.Id, response.Usage, cost, response.Duration, response.StopReason));
+                return response;
+            }
+            catch (ModelApiException ex) when (hasFallback && ex.Kind is ModelErrorKind.Overloaded or ModelErrorKind.ModelNotFound)
+            {
+            }
+        }
+    }
+
+    /// <summary>
+    /// Strict budget mode: the worst case of the call (an upper bound of its input tokens priced as cache writes, plus
+    /// max_tokens at the output price) must fit what is left; max_tokens is lowered to fit when at least 1024 remain.
+    /// </summary>
+    private ModelRequest? FitToBudget(ModelRequest request, double remainingUsd)
+    {
+        var price = _options.Catalog.PriceOf(request.Model);
+        var inputBound = InputTokenBound(request);
+        var inputPerToken = Math.Max(price.Input, Math.Max(price.CacheWrite5mPrice, price.CacheWrite1hPrice)) * 1e-6;
+        var outputPerToken = price.Output * 1e-6;
+        var affordableOutput = (remainingUsd - inputBound * inputPerToken) / outputPerToken;
+        if (affordableOutput >= request.MaxTokens)
+            return request;
+        if (affordableOutput < 1024)
+            return null;
+        return request with { MaxTokens = (int)Math.Floor(affordableOutput) };
+    }
+
+    /// <summary>
+    /// Tokens are never fewer than one per byte of request text, so the body's byte count bounds the input; the API's
+    /// own tool prompt is covered by a margin. After a call, the known token count plus the bytes added since is tighter.
+    /// </summary>
+    private long InputTokenBound(ModelRequest request)
+    {
+        var length = request.ToJsonBytes().Length;
+        if (_lastInputTokens >= 0 && length >= _lastBodyLength)
+            return _lastInputTokens + (length - _lastBodyLength) + 64;
+        return length + 2048;
+    }
+
+    private static string TextOf(JsonArray content)
+    {
+        var sb = new StringBuilder();
+        foreach (var block in content.OfType<JsonObject>())
+        {
+            if ((string?)block["type"] == "text")
+                sb.Append((string?)block["text"]);
+        }
+        return sb.ToString();
+    }
+
+    internal static string FormatDuration(TimeSpan t) =>
+        t.TotalSeconds < 60 ? $"{t.TotalSeconds:0.###}s" : t.TotalMinutes < 60 ? $"{t.TotalMinutes:0.##}m" : $"{t.TotalHours:0.##}h";
+
+    private sealed class Observer(IAgentEventSink sink) : IModelStreamObserver
+    {
+        public void OnStreamEvent(string rawJson) => sink.OnEvent(new StreamEvent(rawJson));
+
+        public void OnContentBlock(string messageId, string model, Usage startUsage, JsonObject block) =>
+            sink.OnEvent(new AssistantBlockEvent(messageId, model, (JsonObject)block.DeepClone(), startUsage));
+
+        public void OnRetry(ApiRetryInfo retry) => sink.OnEvent(new ApiRetryEvent(retry));
+    }
+
+    /// <summary>The per-query counters that end up in the result.</summary>
+    private sealed class QueryState(AgentSession session, IAgentEventSink sink, long started)
+    {
+        public IAgentEventSink Sink { get; } = sink;
+        public int NumTurns { get; set; }
+        public Usage Usage { get; set; } = Usage.Zero;
+        public List<PermissionDenial> Denials { get; } = [];
+        public string? StopReason { get; set; }
+        public string LastText { get; set; } = "";
+        public long? TtftMs { get; set; }
+        public bool InTools { get; set; }
+
+        public AgentResult Success()
+        {
+            var result = Finish(ResultSubtype.Success, "completed") with { Result = LastText };
+            if (session._options.FailOnDenial && Denials.Count > 0)
+                result = result with { IsError = true, Errors = [$"{Denials.Count} tool call(s) were denied by permission rules (--fail-on-denial)"] };
+            return result;
+        }
+
+        public AgentResult BudgetExhausted(double cap) =>
+            Finish(ResultSubtype.MaxBudget, "budget_exhausted",
+                errors: [$"Reached maximum budget (${cap.ToString(System.Globalization.CultureInfo.InvariantCulture)})"]) with { BudgetLimit = cap };
+
+        public AgentResult ApiError(ModelApiException ex) =>
+            Finish(ResultSubtype.Success, "api_error", errors: []) with
+            {
+                IsError = true,
+                Result = ex.ToResultText(),
+                ApiErrorStatus = ex.Status,
+                ApiErrorKind = ex.Kind,
+                StopReason = null,
+            };
+
+        public AgentResult Finish(string subtype, string terminalReason, IReadOnlyList<string>? errors = null)
+        {
+            var result = new AgentResult
+            {
+                Subtype = subtype,
+                IsError = subtype != ResultSubtype.Success,
+                DurationMs = (long)session._options.TimeProvider.GetElapsedTime(started).TotalMilliseconds,
+                DurationApiMs = session.Costs.ApiDurationMs,
+                NumTurns = NumTurns,
+                StopReason = subtype == ResultSubtype.DuringExecution ? null : StopReason,
+                SessionId = session.SessionId,
+                TotalCostUsd = session.Costs.TotalCostUsd,
+                Usage = Usage,
+                ModelUsage = session.Costs.ByModel,
+                PermissionDenials = Denials.ToArray(),
+                HasStructuredOutput = session._options.OutputSchema is not null,
+                Errors = errors,
+                TerminalReason = terminalReason,
+                TtftMs = TtftMs,
+                Uuid = Guid.NewGuid().ToString(),
+            };
+            return result;
+        }
+    }
+}

@@ -1,0 +1,28 @@
+using Herd.Agent.Models;
+
+namespace Herd.Agent.Loop;
+
+/// <summary>Running cost and usage per model for the life of the process (spec §3.5: totals accumulate).</summary>
+public sealed class CostTracker(ModelCatalog catalog)
+{
+    private readonly Dictionary<string, ModelUsageEntry> _byModel = new(StringComparer.Ordinal);
+
+    public double TotalCostUsd { get; private set; }
+
+    public long ApiDurationMs { get; private set; }
+
+    public IReadOnlyDictionary<string, ModelUsageEntry> ByModel => new Dictionary<string, ModelUsageEntry>(_byModel);
+
+    /// <summary>Records a finished call and returns its cost.</summary>
+    public double Add(string model, Usage usage, TimeSpan duration)
+    {
+        var cost = catalog.CostOf(model, usage);
+        _byModel[model] = _byModel.TryGetValue(model, out var e)
+            ? e with { Usage = e.Usage.Add(usage), CostUsd = e.CostUsd + cost }
+            : new ModelUsageEntry(usage, cost, catalog.ContextWindowOf(model), catalog.MaxOutputTokensOf(model));
+        // Σ modelUsage[*].costUSD, summed in the same order Claude Code does so totals print the same digits.
+        TotalCostUsd = _byModel.Values.Sum(v => v.CostUsd);
+        ApiDurationMs += (long)duration.TotalMilliseconds;
+        return cost;
+    }
+}

@@ -1,0 +1,67 @@
+namespace Herd.Agent.Models;
+
+/// <summary>What went wrong with a model call, in the terms the retry policy and the outcome classifier need.</summary>
+public enum ModelErrorKind
+{
+    RateLimited,
+    Overloaded,
+    ServerError,
+    Network,
+    StreamIdle,
+    Truncated,
+    Authentication,
+    SpendCap,
+    ModelNotFound,
+    InvalidRequest,
+}
+
+/// <summary>A failed Messages API call. <see cref="IsRetryable"/> decides whether the client tries again.</summary>
+public sealed class ModelApiException(
+    ModelErrorKind kind,
+    string message,
+    int? status = null,
+    string? errorType = null,
+    string? responseBody = null,
+    TimeSpan? retryAfter = null,
+    Exception? inner = null) : Exception(message, inner)
+{
+    public ModelErrorKind Kind { get; } = kind;
+    public int? Status { get; } = status;
+    public string? ErrorType { get; } = errorType;
+    public string? ResponseBody { get; } = responseBody;
+    public TimeSpan? RetryAfter { get; } = retryAfter;
+
+    public bool IsRetryable => Kind is ModelErrorKind.RateLimited or ModelErrorKind.Overloaded or ModelErrorKind.ServerError
+        or ModelErrorKind.Network or ModelErrorKind.StreamIdle or ModelErrorKind.Truncated;
+
+    /// <summary>Claude Code's prose for an API failure, which lands in <c>result</c> (spec §3.4).</summary>
+    public string ToResultText() => Status is { } s && !string.IsNullOrEmpty(ResponseBody)
+        ? $"API Error: {s} {ResponseBody}"
+        : $"API Error: {Message}";
+
+    /// <summary>Maps an HTTP error status and body to a kind (spec fanout §4 classifier).</summary>
+    public static ModelErrorKind Classify(int status, string? errorType, string? body) => status switch
+    {
+        429 when body?.Contains("enforced_spend_limit_reached", StringComparison.Ordinal) == true => ModelErrorKind.SpendCap,
+        429 => ModelErrorKind.RateLimited,
+        529 => ModelErrorKind.Overloaded,
+        401 or 403 => ModelErrorKind.Authentication,
+        404 => ModelErrorKind.ModelNotFound,
+        400 when body?.Contains("API usage limits", StringComparison.Ordinal) == true => ModelErrorKind.SpendCap,
+        408 or 409 => ModelErrorKind.ServerError,
+        >= 500 => ModelErrorKind.ServerError,
+        _ when errorType == "overloaded_error" => ModelErrorKind.Overloaded,
+        _ => ModelErrorKind.InvalidRequest,
+    };
+
+    public static ModelErrorKind ClassifyStreamError(string? errorType) => errorType switch
+    {
+        "overloaded_error" => ModelErrorKind.Overloaded,
+        "rate_limit_error" => ModelErrorKind.RateLimited,
+        "api_error" or "internal_server_error" or "timeout_error" => ModelErrorKind.ServerError,
+        "authentication_error" or "permission_error" => ModelErrorKind.Authentication,
+        "not_found_error" => ModelErrorKind.ModelNotFound,
+        "invalid_request_error" or "request_too_large" => ModelErrorKind.InvalidRequest,
+        _ => ModelErrorKind.ServerError,
+    };
+}

@@ -1,0 +1,452 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Herd.Agent;
+using Herd.Agent.Loop;
+using Herd.Agent.Models;
+using Herd.Agent.Output;
+using Herd.Agent.Permissions;
+using Herd.Agent.Sessions;
+using Herd.Agent.Tools;
+
+namespace Herd.Cli.Print;
+
+/// <summary><c>herd -p</c>: one headless query (or a stream of them), printed as Claude Code prints it.</summary>
+public static class PrintCommand
+{
+    /// <summary>Piped stdin above this size fails the run (spec §1).</summary>
+    public const int StdinLimitBytes = 10 * 1024 * 1024;
+
+    public static async Task<int> RunAsync(string[] argv)
+    {
+        var stderr = Console.Error;
+        ParsedArguments args;
+        try
+        {
+            args = CommandLineParser.Parse(argv, PrintOptions.All);
+        }
+        catch (CliUsageException ex)
+        {
+            stderr.WriteLine(ex.Message);
+            stderr.WriteLine("Run 'herd --help' to see the options.");
+            return 1;
+        }
+        if (args.Has("--help"))
+        {
+            Console.Out.Write(CommandLineParser.FormatHelp(
+                "herd -p [options] [prompt]",
+                "Herd runs a coding agent headless. Its print mode accepts Claude Code's `claude -p` flags and prints the same\ntext, json and stream-json output.",
+                PrintOptions.All, PrintOptions.Footer));
+            return 0;
+        }
+        if (args.Has("--version"))
+        {
+            Console.Out.WriteLine($"{HerdVersion.Current} (Herd)");
+            return 0;
+        }
+        foreach (var flag in args.AcceptedWithoutEffect)
+            stderr.WriteLine($"herd: warning: {flag} has no effect in Herd; ignored.");
+
+        using var signals = new RunSignals();
+        try
+        {
+            return await RunCoreAsync(args, signals).ConfigureAwait(false);
+        }
+        catch (HerdUsageException ex)
+        {
+            stderr.WriteLine(ex.Message);
+            return 1;
+        }
+    }
+
+    private static async Task<int> RunCoreAsync(ParsedArguments args, RunSignals signals)
+    {
+        var print = args.Has("--print") || Console.IsOutputRedirected;
+        if (!print)
+            throw new HerdUsageException("Error: herd has no interactive mode. Run `herd -p \"your prompt\"` (see herd --help).");
+
+        var outputFormat = args.Value("--output-format") switch
+        {
+            null or "text" => OutputFormat.Text,
+            "json" => OutputFormat.Json,
+            "stream-json" => OutputFormat.StreamJson,
+            var other => throw new HerdUsageException($"Error: Invalid output format \"{other}\". Use text, json or stream-json."),
+        };
+        var inputFormat = args.Value("--input-format") ?? "text";
+        if (inputFormat is not ("text" or "stream-json"))
+            throw new HerdUsageException($"Error: Invalid input format \"{inputFormat}\".");
+        var verbose = args.Has("--verbose");
+        if (outputFormat == OutputFormat.StreamJson && !verbose)
+            throw new HerdUsageException("Error: When using --print, --output-format=stream-json requires --verbose");
+        if (inputFormat == "stream-json" && outputFormat != OutputFormat.StreamJson)
+            throw new HerdUsageException("Error: --input-format=stream-json requires output-format=stream-json.");
+        if (args.Has("--replay-user-messages") && !(inputFormat == "stream-json" && outputFormat == OutputFormat.StreamJson))
+            throw new HerdUsageException("Error: --replay-user-messages requires both --input-format=stream-json and --output-format=stream-json.");
+        var includePartial = args.Has("--include-partial-messages");
+        if (includePartial && outputFormat != OutputFormat.StreamJson)
+            throw new HerdUsageException("Error: --include-partial-messages requires --print and --output-format=stream-json.");
+
+        var schema = args.Value("--json-schema") is { } schemaText ? OutputSchema.Parse(schemaText) : null;
+        var maxTurns = ParsePositiveInt(args, "--max-turns");
+        var maxTokens = ParsePositiveInt(args, "--max-tokens");
+        var budget = ParseNonNegativeDouble(args, "--max-budget-usd");
+        var budgetMode = args.Value("--budget-mode") switch
+        {
+            null or "compatible" => BudgetMode.Compatible,
+            "strict" => BudgetMode.Strict,
+            var other => throw new HerdUsageException($"Error: --budget-mode '{other}' is not one of compatible, strict."),
+        };
+        var extendedExitCodes = args.Value("--exit-codes") switch
+        {
+            null or "compatible" => false,
+            "extended" => true,
+            var other => throw new HerdUsageException($"Error: --exit-codes '{other}' is not one of compatible, extended."),
+        };
+        var timeout = args.Value("--timeout") is { } t ? Durations.Parse(t, "--timeout") : (TimeSpan?)null;
+
+        var cwd = Directory.GetCurrentDirectory();
+        var addDirs = args.Values("--add-dir").Select(d => Path.GetFullPath(d, cwd)).ToArray();
+        foreach (var dir in addDirs)
+        {
+            if (!Directory.Exists(dir))
+                throw new HerdUsageException($"Error: --add-dir '{dir}' is not a directory. Pass an existing directory.");
+        }
+
+        var prompt = inputFormat == "text" ? ReadPrompt(args) : null;
+        var catalog = ModelCatalog.Load(args.Value("--prices") ?? NullIfEmpty(Environment.GetEnvironmentVariable("HERD_PRICES")));
+        var systemPrompt = BuildSystemPrompt(args, cwd);
+
+        // Sessions (spec §7): decide the id and history before anything is printed.
+        var store = SessionStore.FromEnvironment();
+        var persist = !args.Has("--no-session-persistence");
+        var resumeId = args.Value("--resume");
+        var fork = args.Has("--fork-session");
+        var requestedId = args.Value("--session-id");
+        if (requestedId is not null && !Guid.TryParseExact(requestedId, "D", out _))
+            throw new HerdUsageException($"Error: Invalid session ID. Must be a valid UUID (got '{requestedId}').");
+        if (requestedId is not null && (resumeId is not null || args.Has("--continue")) && !fork)
+            throw new HerdUsageException("Error: --session-id can only be used with --continue or --resume if --fork-session is also specified.");
+        if (requestedId is not null && store.Find(cwd, requestedId) is not null)
+            throw new HerdUsageException($"Error: Session ID {requestedId} is already in use.");
+
+        LoadedSession? loaded = null;
+        string? resumedFrom = null;
+        if (resumeId is not null)
+        {
+            resumedFrom = store.Find(cwd, resumeId);
+            if (resumedFrom is null)
+                return ResumeMiss(resumeId, outputFormat, requestedId ?? Guid.NewGuid().ToString());
+        }
+        else if (args.Has("--continue"))
+        {
+            resumedFrom = store.FindLatest(cwd);
+            if (resumedFrom is null)
+                throw new HerdUsageException("No conversation found to continue in this directory.");
+        }
+        if (resumedFrom is not null)
+            loaded = SessionStore.Load(resumedFrom);
+
+        var sessionId = resumedFrom is not null && !fork ? Path.GetFileNameWithoutExtension(resumedFrom) : requestedId ?? Guid.NewGuid().ToString();
+        var model = catalog.Resolve(args.Value("--model") ?? NullIfEmpty(Environment.GetEnvironmentVariable("ANTHROPIC_MODEL")) ?? loaded?.Model);
+        var fallbacks = CommandLineParser.SplitList(args.Value("--fallback-model") ?? "").Select(catalog.Resolve).Where(m => m != model).ToArray();
+
+        var policy = PermissionSetup.FromArguments(args, cwd);
+        var tools = SelectTools(args);
+        var context = new ToolContext(cwd, addDirs);
+
+        var apiKey = Environment.GetEnvironmentVariable("ANTHROPIC_API_KEY");
+        if (string.IsNullOrEmpty(apiKey))
+            throw new HerdUsageException("Error: ANTHROPIC_API_KEY is not set. Export your Anthropic API key as ANTHROPIC_API_KEY (to try Herd without one, see \"Try it without an API key\" in the README).");
+        using var client = new AnthropicMessagesClient(ClientOptions(apiKey));
+
+        var options = new AgentOptions
+        {
+            Model = model,
+            FallbackModels = fallbacks,
+            Catalog = catalog,
+            SystemPrompt = systemPrompt,
+            Tools = tools,
+            Permissions = new PermissionEngine(policy),
+            ToolContext = context,
+            MaxTurns = maxTurns,
+            MaxBudgetUsd = budget,
+            BudgetMode = budgetMode,
+            MaxTokens = maxTokens,
+            OutputSchema = schema?.Node,
+            OutputValidator = schema is null ? null : schema.Validate,
+            Timeout = timeout,
+            PermissionModeName = args.Has("--dangerously-skip-permissions") ? "bypassPermissions" : args.Value("--permission-mode") ?? "default",
+            FailOnDenial = args.Has("--fail-on-denial"),
+        };
+
+        var stdout = Console.OpenStandardOutput();
+        var writer = OutputWriter.Create(outputFormat, stdout, verbose, includePartial);
+        var sinks = new List<IAgentEventSink> { new UnlessTerminated(writer, signals) };
+        TranscriptWriter? transcript = null;
+        AuditLog? audit = null;
+        try
+        {
+            if (persist)
+            {
+                var path = store.PathFor(cwd, sessionId);
+                var parent = loaded?.LeafUuid;
+                if (fork && loaded is not null)
+                    parent = TranscriptWriter.CopyForFork(loaded.Lines, path, sessionId);
+                transcript = new TranscriptWriter(path, sessionId, cwd, options.PermissionModeName, parent);
+                sinks.Add(transcript);
+            }
+            if (args.Value("--audit-log") is { } auditPath)
+            {
+                audit = new AuditLog(auditPath, sessionId);
+                sinks.Add(audit);
+            }
+            var sink = new CompositeSink(sinks.ToArray());
+            var session = new AgentSession(client, options, sessionId, loaded?.Messages);
+
+            AgentResult? last;
+            if (inputFormat == "stream-json")
+                last = await StreamJsonInput.RunAsync(session, sink, args.Has("--replay-user-messages"), signals.Token).ConfigureAwait(false);
+            else
+                last = await session.RunAsync(JsonValue.Create(prompt!), sink, signals.Token).ConfigureAwait(false);
+
+            if (signals.ExitCode is { } signalled)
+                return signalled;
+            if (last is null)
+                return 0;
+            if (!extendedExitCodes)
+                return last.IsError ? 1 : 0;
+            var code = ExtendedExitCode(last, schema is not null);
+            if (code != 0)
+                Console.Error.WriteLine(HerdErrorLine(last, code));
+            return code;
+        }
+        finally
+        {
+            transcript?.Dispose();
+            audit?.Dispose();
+        }
+    }
+
+    private static int ResumeMiss(string id, OutputFormat format, string freshId)
+    {
+        var message = $"No conversation found with session ID: {id}";
+        if (format == OutputFormat.Text)
+        {
+            Console.Error.WriteLine(message);
+            return 1;
+        }
+        // Spec §7.4: stream-json and json print an error result.
+        var result = new AgentResult
+        {
+            Subtype = ResultSubtype.DuringExecution,
+            IsError = true,
+            DurationMs = 0,
+            DurationApiMs = 0,
+            NumTurns = 0,
+            SessionId = freshId,
+            TotalCostUsd = 0,
+            Usage = Usage.Zero,
+            ModelUsage = new Dictionary<string, ModelUsageEntry>(),
+            PermissionDenials = [],
+            Errors = [message],
+            TerminalReason = "turn_setup_failed",
+            Uuid = Guid.NewGuid().ToString(),
+        };
+        var bytes = EventJson.ToJson(new ResultEvent(result), freshId, false)!;
+        using var stdout = Console.OpenStandardOutput();
+        stdout.Write(bytes);
+        stdout.Write("\n"u8);
+        Console.Error.WriteLine(message);
+        return 1;
+    }
+
+    /// <summary>Spec §3.5: 0 ok, 1 permanent, 2 retryable API error, 3 limit reached, 4 denied or no structured output.</summary>
+    internal static int ExtendedExitCode(AgentResult r, bool schemaGiven)
+    {
+        if (r.ApiErrorKind is { } kind)
+            return new ModelApiException(kind, "").IsRetryable ? 2 : 1;
+        if (r.Subtype is ResultSubtype.MaxTurns or ResultSubtype.MaxBudget or ResultSubtype.MaxStructuredOutputRetries)
+            return 3;
+        if (r.IsError)
+            return 1;
+        if (r.PermissionDenials.Count > 0 || (schemaGiven && r.StructuredOutput is null))
+            return 4;
+        return 0;
+    }
+
+    private static string HerdErrorLine(AgentResult r, int code)
+    {
+        var cls = code switch
+        {
+            2 => "retryable_api_error",
+            3 => r.Subtype,
+            4 => r.PermissionDenials.Count > 0 ? "denied" : "no_structured_output",
+            _ => r.ApiErrorKind is not null ? "api_error" : r.Subtype,
+        };
+        var message = r.Errors is { Count: > 0 } errors ? string.Join("; ", errors) : r.Result ?? r.Subtype;
+        var buffer = new System.Buffers.ArrayBufferWriter<byte>();
+        using (var w = new Utf8JsonWriter(buffer))
+        {
+            w.WriteStartObject();
+            w.WriteStartObject("herd_error");
+            w.WriteString("class", cls);
+            w.WriteBoolean("retryable", code == 2);
+            if (r.ApiErrorStatus is { } s)
+                w.WriteNumber("api_error_status", s);
+            else
+                w.WriteNull("api_error_status");
+            w.WriteString("message", message);
+            w.WriteEndObject();
+            w.WriteEndObject();
+        }
+        return Encoding.UTF8.GetString(buffer.WrittenSpan);
+    }
+
+    private static AnthropicClientOptions ClientOptions(string apiKey)
+    {
+        var baseUrl = NullIfEmpty(Environment.GetEnvironmentVariable("ANTHROPIC_BASE_URL")) ?? "https://api.anthropic.com";
+        if (!Uri.TryCreate(baseUrl, UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https"))
+            throw new HerdUsageException($"Error: ANTHROPIC_BASE_URL '{baseUrl}' is not an http(s) URL.");
+        var options = new AnthropicClientOptions { ApiKey = apiKey, BaseUrl = uri };
+        if (EnvSeconds("HERD_STREAM_IDLE_TIMEOUT") is { } idle)
+            options = options with { StreamIdleTimeout = idle };
+        if (NullIfEmpty(Environment.GetEnvironmentVariable("HERD_MAX_RETRIES")) is { } retries)
+        {
+            if (!int.TryParse(retries, CultureInfo.InvariantCulture, out var n) || n < 0)
+                throw new HerdUsageException($"Error: HERD_MAX_RETRIES '{retries}' must be a whole number ≥ 0.");
+            options = options with { MaxRetries = n };
+        }
+        if (NullIfEmpty(Environment.GetEnvironmentVariable("HERD_RETRY_BASE_MS")) is { } baseMs)
+        {
+            if (!double.TryParse(baseMs, NumberStyles.Float, CultureInfo.InvariantCulture, out var ms) || ms < 0)
+                throw new HerdUsageException($"Error: HERD_RETRY_BASE_MS '{baseMs}' must be a number of milliseconds ≥ 0.");
+            options = options with { RetryBaseDelay = TimeSpan.FromMilliseconds(ms) };
+        }
+        return options;
+    }
+
+    private static TimeSpan? EnvSeconds(string name) =>
+        NullIfEmpty(Environment.GetEnvironmentVariable(name)) is { } text ? Durations.Parse(text, name) : null;
+
+    /// <summary>Prompt argument and/or piped stdin: stdin text, a blank line, then the prompt (spec §1).</summary>
+    private static string ReadPrompt(ParsedArguments args)
+    {
+        if (args.Positionals.Count > 1)
+            throw new HerdUsageException($"error: too many arguments. Quote the prompt as one argument: herd -p \"{string.Join(' ', args.Positionals)}\"");
+        var argument = args.Positionals.Count == 1 ? args.Positionals[0] : null;
+        string? piped = null;
+        if (Console.IsInputRedirected)
+        {
+            try
+            {
+                using var stdin = Console.OpenStandardInput();
+                var buffer = new byte[StdinLimitBytes + 1];
+                var total = 0;
+                int n;
+                while (total < buffer.Length && (n = stdin.Read(buffer, total, buffer.Length - total)) > 0)
+                    total += n;
+                if (total > StdinLimitBytes)
+                    throw new HerdUsageException("Error: Input from stdin exceeds the 10 MB limit. Pass a smaller input, or let the agent Read the file instead of piping it.");
+                piped = Encoding.UTF8.GetString(buffer, 0, total);
+            }
+            catch (IOException ex)
+            {
+                Console.Error.WriteLine($"herd: warning: could not read stdin ({ex.Message}); continuing with the prompt argument.");
+            }
+        }
+        var prompt = (piped, argument) switch
+        {
+            ({ Length: > 0 } p, { Length: > 0 } a) => p.TrimEnd('\n') + "\n\n" + a,
+            ({ Length: > 0 } p, _) => p,
+            (_, { } a) => a,
+            _ => "",
+        };
+        if (prompt.Length == 0)
+            throw new HerdUsageException("Error: Input must be provided either through stdin or as a prompt argument when using --print");
+        if (string.IsNullOrWhiteSpace(prompt))
+            throw new HerdUsageException("Error: Input contained only whitespace. Provide a prompt with text through stdin or as a prompt argument when using --print");
+        return prompt;
+    }
+
+    private static string BuildSystemPrompt(ParsedArguments args, string cwd)
+    {
+        if (args.Has("--system-prompt") && args.Has("--system-prompt-file"))
+            throw new HerdUsageException("Error: Cannot use both --system-prompt and --system-prompt-file. Pass one of them.");
+        var baseline = args.Value("--system-prompt") ?? (args.Value("--system-prompt-file") is { } f ? ReadTextFile(f, "--system-prompt-file") : DefaultSystemPrompt(cwd));
+        var appended = new List<string>();
+        if (args.Value("--append-system-prompt") is { } a)
+            appended.Add(a);
+        if (args.Value("--append-system-prompt-file") is { } af)
+            appended.Add(ReadTextFile(af, "--append-system-prompt-file"));
+        return appended.Count == 0 ? baseline : baseline + "\n\n" + string.Join("\n\n", appended);
+    }
+
+    /// <summary>Kept free of per-run values (the date changes daily at most) so the prompt cache prefix stays stable.</summary>
+    internal static string DefaultSystemPrompt(string cwd) =>
+        $"""
+        You are Herd, a headless coding agent. You work without a human in the loop: do the task with the tools you have,
+        then answer with the result. Be concise. Use absolute paths with the file tools.
+
+        <env>
+        Working directory: {cwd}
+        Platform: {Environment.OSVersion.Platform.ToString().ToLowerInvariant()}
+        Today's date: {DateTime.UtcNow:yyyy-MM-dd}
+        </env>
+        """;
+
+    private static string ReadTextFile(string path, string flag)
+    {
+        if (!File.Exists(path))
+            throw new HerdUsageException($"Error: {flag} '{path}' does not exist.");
+        var bytes = File.ReadAllBytes(path);
+        if (bytes.AsSpan(0, Math.Min(bytes.Length, 8192)).Contains((byte)0))
+            throw new HerdUsageException($"Error: {flag} '{path}' is a binary file; pass a text file.");
+        return Encoding.UTF8.GetString(bytes);
+    }
+
+    private static IReadOnlyList<ITool> SelectTools(ParsedArguments args)
+    {
+        var all = ToolRegistry.BuiltIns();
+        if (!args.Has("--tools"))
+            return all;
+        var names = args.Values("--tools");
+        if (names.Count == 0 || (names.Count == 1 && names[0] is "" or "\"\""))
+            return [];
+        if (names.Contains("default"))
+            return all;
+        foreach (var name in names.Where(n => !ToolRegistry.KnownNames.Contains(n)))
+            Console.Error.WriteLine($"herd: warning: --tools names an unknown tool '{name}'; ignored.");
+        return all.Where(t => names.Contains(t.Name)).ToArray();
+    }
+
+    private static int? ParsePositiveInt(ParsedArguments args, string flag)
+    {
+        if (args.Value(flag) is not { } text)
+            return null;
+        if (!int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var n) || n < 1)
+            throw new HerdUsageException($"Error: {flag} must be a positive whole number (got '{text}').");
+        return n;
+    }
+
+    private static double? ParseNonNegativeDouble(ParsedArguments args, string flag)
+    {
+        if (args.Value(flag) is not { } text)
+            return null;
+        if (!double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var d) || d < 0 || !double.IsFinite(d))
+            throw new HerdUsageException($"Error: {flag} must be a number of US dollars ≥ 0 (got '{text}').");
+        return d;
+    }
+
+    private static string? NullIfEmpty(string? s) => string.IsNullOrWhiteSpace(s) ? null : s;
+
+    /// <summary>After SIGTERM nothing more is printed (spec §3.1: no result for the turn in progress).</summary>
+    private sealed class UnlessTerminated(IAgentEventSink inner, RunSignals signals) : IAgentEventSink
+    {
+        public void OnEvent(AgentEvent agentEvent)
+        {
+            if (!signals.Terminated)
+                inner.OnEvent(agentEvent);
+        }
+    }
+}

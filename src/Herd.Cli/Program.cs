@@ -1,0 +1,20 @@
+using Herd.Cli.Print;
+
+namespace Herd.Cli;
+
+public static class Program
+{
+    /// <summary>A Herd subcommand is recognised only as the first argument (spec §1: <c>herd -p run</c> has the prompt "run").</summary>
+    public static async Task<int> Main(string[] args)
+    {
+        if (args.Length > 0)
+        {
+            switch (args[0])
+            {
+                case "sessions":
+                    return SessionsCommand.Run(args[1..]);
+            }
+        }
+        return await PrintCommand.RunAsync(args).ConfigureAwait(false);
+    }
+}
