@@ -62,6 +62,12 @@ public sealed record AgentOptions
     /// <value>Where the API key came from, for <c>system/init</c>: <c>ANTHROPIC_API_KEY</c> or <c>none</c>.</value>
     public string ApiKeySource { get; init; } = "ANTHROPIC_API_KEY";
 
+    /// <value>
+    /// Ceilings shared with other sessions (the fan-out's run-wide budget). Every call reserves its worst case on
+    /// each of them before it starts, whatever <see cref="BudgetMode"/> is.
+    /// </value>
+    public IReadOnlyList<SpendLedger> SharedLedgers { get; init; } = [];
+
     /// <value>Herd's <c>--fail-on-denial</c>: a run with any permission denial ends with is_error true.</value>
     public bool FailOnDenial { get; init; }
 

@@ -25,6 +25,7 @@ public sealed class AgentSession
     private readonly Dictionary<string, ITool> _tools;
     private readonly JsonArray _toolDefinitions;
     private readonly JsonArray _system;
+    private readonly IReadOnlyList<SpendLedger> _ledgers;
     private long _lastInputTokens = -1;
     private int _lastBodyLength;
 
@@ -38,6 +39,10 @@ public sealed class AgentSession
         CloseDanglingToolUses();
         _tools = options.Tools.Where(t => options.Permissions.IsToolListed(t.Name)).ToDictionary(t => t.Name, StringComparer.Ordinal);
         _toolDefinitions = BuildToolDefinitions();
+        // Strict mode is a private ledger whose ceiling is --max-budget-usd; shared ledgers come from the fan-out.
+        _ledgers = options.BudgetMode == BudgetMode.Strict && options.MaxBudgetUsd is { } cap
+            ? options.SharedLedgers.Prepend(new SpendLedger(cap)).ToArray()
+            : options.SharedLedgers;
         _system = string.IsNullOrEmpty(options.SystemPrompt)
             ? []
             : new JsonArray(new JsonObject { ["type"] = "text", ["text"] = options.SystemPrompt });
@@ -162,23 +167,30 @@ public sealed class AgentSession
 
             var maxTokens = _options.MaxTokens ?? _options.Catalog.MaxOutputTokensOf(_options.Model);
             var request = new ModelRequest(_options.Model, maxTokens, _system, _history, _toolDefinitions);
-            if (cap is { } strictCap && _options.BudgetMode == BudgetMode.Strict)
+            var reservation = 0.0;
+            if (_ledgers.Count > 0)
             {
-                var fitted = FitToBudget(request, strictCap - Costs.TotalCostUsd);
-                if (fitted is null)
-                    return query.BudgetExhausted(strictCap);
-                request = fitted;
+                (request, reservation) = ReserveWorstCase(request);
+                if (reservation < 0)
+                    return query.BudgetExhausted(cap ?? _ledgers[0].CeilingUsd);
             }
 
             query.NumTurns++;
             ModelResponse response;
+            var callCost = 0.0;
             try
             {
                 response = await CallWithFallbackAsync(request, query, ct).ConfigureAwait(false);
+                callCost = query.LastCallCost;
             }
             catch (ModelApiException ex)
             {
                 return query.ApiError(ex);
+            }
+            finally
+            {
+                foreach (var ledger in _ledgers)
+                    ledger.Settle(reservation, callCost);
             }
 
             _history.Add(new JsonObject { ["role"] = "assistant", ["content"] = response.Content.DeepClone() });
@@ -312,6 +324,7 @@ public sealed class AgentSession
                 var response = await _client.CreateMessageAsync(attempt, observer, ct).ConfigureAwait(false);
                 var model = string.IsNullOrEmpty(response.Model) ? attempt.Model : response.Model;
                 var cost = Costs.Add(model, response.Usage, response.Duration);
+                query.LastCallCost = cost;
                 query.Usage = query.Usage.Add(response.Usage);
                 query.TtftMs ??= (long?)response.TimeToFirstToken?.TotalMilliseconds;
                 _lastInputTokens = response.Usage.TotalInputTokens;
@@ -326,21 +339,39 @@ public sealed class AgentSession
     }
 
     /// <summary>
-    /// Strict budget mode: the worst case of the call (an upper bound of its input tokens priced as cache writes, plus
-    /// max_tokens at the output price) must fit what is left; max_tokens is lowered to fit when at least 1024 remain.
+    /// Reserves the call's worst case on every ledger: an upper bound of its input tokens priced as cache writes, plus
+    /// max_tokens at the output price. When that does not fit, max_tokens is lowered to what does (at least 1024);
+    /// otherwise the reservation is refused (-1) and the query stops before the call, so no ceiling is ever crossed.
     /// </summary>
-    private ModelRequest? FitToBudget(ModelRequest request, double remainingUsd)
+    private (ModelRequest Request, double Reserved) ReserveWorstCase(ModelRequest request)
     {
-        var price = _options.Catalog.PriceOf(request.Model);
-        var inputBound = InputTokenBound(request);
-        var inputPerToken = Math.Max(price.Input, Math.Max(price.CacheWrite5mPrice, price.CacheWrite1hPrice)) * 1e-6;
-        var outputPerToken = price.Output * 1e-6;
-        var affordableOutput = (remainingUsd - inputBound * inputPerToken) / outputPerToken;
-        if (affordableOutput >= request.MaxTokens)
-            return request;
-        if (affordableOutput < 1024)
-            return null;
-        return request with { MaxTokens = (int)Math.Floor(affordableOutput) };
+        // The fallback models may cost more than the main one; price the call at the dearest of them.
+        var prices = _options.FallbackModels.Prepend(request.Model).Select(_options.Catalog.PriceOf).ToArray();
+        var inputPerToken = prices.Max(p => Math.Max(p.Input, Math.Max(p.CacheWrite5mPrice, p.CacheWrite1hPrice))) * 1e-6;
+        var outputPerToken = prices.Max(p => p.Output) * 1e-6;
+        var inputCost = InputTokenBound(request) * inputPerToken;
+        for (var attempt = 0; attempt < 8; attempt++)
+        {
+            var available = _ledgers.Min(l => l.AvailableUsd);
+            var affordableOutput = Math.Floor((available - inputCost) / outputPerToken);
+            var maxTokens = (int)Math.Min(request.MaxTokens, affordableOutput);
+            if (maxTokens < 1024)
+                return (request, -1);
+            var worstCase = inputCost + maxTokens * outputPerToken;
+            var reserved = new List<SpendLedger>();
+            foreach (var ledger in _ledgers)
+            {
+                if (!ledger.TryReserve(worstCase))
+                    break;
+                reserved.Add(ledger);
+            }
+            if (reserved.Count == _ledgers.Count)
+                return (request with { MaxTokens = maxTokens }, worstCase);
+            // Another session reserved in between: give back what was taken and try again with what is left.
+            foreach (var ledger in reserved)
+                ledger.Settle(worstCase, 0);
+        }
+        return (request, -1);
     }
 
     /// <summary>
@@ -390,6 +421,7 @@ public sealed class AgentSession
         public string LastText { get; set; } = "";
         public long? TtftMs { get; set; }
         public bool InTools { get; set; }
+        public double LastCallCost { get; set; }
 
         public AgentResult Success()
         {

@@ -87,35 +87,16 @@ public static class PrintCommand
         if (includePartial && outputFormat != OutputFormat.StreamJson)
             throw new HerdUsageException("Error: --include-partial-messages requires --print and --output-format=stream-json.");
 
-        var schema = args.Value("--json-schema") is { } schemaText ? OutputSchema.Parse(schemaText) : null;
-        var maxTurns = ParsePositiveInt(args, "--max-turns");
-        var maxTokens = ParsePositiveInt(args, "--max-tokens");
-        var budget = ParseNonNegativeDouble(args, "--max-budget-usd");
-        var budgetMode = args.Value("--budget-mode") switch
-        {
-            null or "compatible" => BudgetMode.Compatible,
-            "strict" => BudgetMode.Strict,
-            var other => throw new HerdUsageException($"Error: --budget-mode '{other}' is not one of compatible, strict."),
-        };
         var extendedExitCodes = args.Value("--exit-codes") switch
         {
             null or "compatible" => false,
             "extended" => true,
             var other => throw new HerdUsageException($"Error: --exit-codes '{other}' is not one of compatible, extended."),
         };
-        var timeout = args.Value("--timeout") is { } t ? Durations.Parse(t, "--timeout") : (TimeSpan?)null;
-
         var cwd = Directory.GetCurrentDirectory();
-        var addDirs = args.Values("--add-dir").Select(d => Path.GetFullPath(d, cwd)).ToArray();
-        foreach (var dir in addDirs)
-        {
-            if (!Directory.Exists(dir))
-                throw new HerdUsageException($"Error: --add-dir '{dir}' is not a directory. Pass an existing directory.");
-        }
-
+        // Flags are all checked before stdin is read or anything is written.
+        var template = AgentSetup.Validate(args, cwd);
         var prompt = inputFormat == "text" ? ReadPrompt(args) : null;
-        var catalog = ModelCatalog.Load(args.Value("--prices") ?? NullIfEmpty(Environment.GetEnvironmentVariable("HERD_PRICES")));
-        var systemPrompt = BuildSystemPrompt(args, cwd);
 
         // Sessions (spec §7): decide the id and history before anything is printed.
         var store = SessionStore.FromEnvironment();
@@ -148,37 +129,8 @@ public static class PrintCommand
             loaded = SessionStore.Load(resumedFrom);
 
         var sessionId = resumedFrom is not null && !fork ? Path.GetFileNameWithoutExtension(resumedFrom) : requestedId ?? Guid.NewGuid().ToString();
-        var model = catalog.Resolve(args.Value("--model") ?? NullIfEmpty(Environment.GetEnvironmentVariable("ANTHROPIC_MODEL")) ?? loaded?.Model);
-        var fallbacks = CommandLineParser.SplitList(args.Value("--fallback-model") ?? "").Select(catalog.Resolve).Where(m => m != model).ToArray();
-
-        var policy = PermissionSetup.FromArguments(args, cwd);
-        var tools = SelectTools(args);
-        var context = new ToolContext(cwd, addDirs);
-
-        var apiKey = Environment.GetEnvironmentVariable("ANTHROPIC_API_KEY");
-        if (string.IsNullOrEmpty(apiKey))
-            throw new HerdUsageException("Error: ANTHROPIC_API_KEY is not set. Export your Anthropic API key as ANTHROPIC_API_KEY (to try Herd without one, see \"Try it without an API key\" in the README).");
-        using var client = new AnthropicMessagesClient(ClientOptions(apiKey));
-
-        var options = new AgentOptions
-        {
-            Model = model,
-            FallbackModels = fallbacks,
-            Catalog = catalog,
-            SystemPrompt = systemPrompt,
-            Tools = tools,
-            Permissions = new PermissionEngine(policy),
-            ToolContext = context,
-            MaxTurns = maxTurns,
-            MaxBudgetUsd = budget,
-            BudgetMode = budgetMode,
-            MaxTokens = maxTokens,
-            OutputSchema = schema?.Node,
-            OutputValidator = schema is null ? null : schema.Validate,
-            Timeout = timeout,
-            PermissionModeName = args.Has("--dangerously-skip-permissions") ? "bypassPermissions" : args.Value("--permission-mode") ?? "default",
-            FailOnDenial = args.Has("--fail-on-denial"),
-        };
+        var options = template.ToAgentOptions(restoredModel: loaded?.Model);
+        using var client = new AnthropicMessagesClient(AgentSetup.ClientOptionsFromEnvironment());
 
         var stdout = Console.OpenStandardOutput();
         var writer = OutputWriter.Create(outputFormat, stdout, verbose, includePartial);
@@ -216,7 +168,7 @@ public static class PrintCommand
                 return 0;
             if (!extendedExitCodes)
                 return last.IsError ? 1 : 0;
-            var code = ExtendedExitCode(last, schema is not null);
+            var code = ExtendedExitCode(last, options.OutputSchema is not null);
             if (code != 0)
                 Console.Error.WriteLine(HerdErrorLine(last, code));
             return code;
@@ -303,32 +255,6 @@ public static class PrintCommand
         return Encoding.UTF8.GetString(buffer.WrittenSpan);
     }
 
-    private static AnthropicClientOptions ClientOptions(string apiKey)
-    {
-        var baseUrl = NullIfEmpty(Environment.GetEnvironmentVariable("ANTHROPIC_BASE_URL")) ?? "https://api.anthropic.com";
-        if (!Uri.TryCreate(baseUrl, UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https"))
-            throw new HerdUsageException($"Error: ANTHROPIC_BASE_URL '{baseUrl}' is not an http(s) URL.");
-        var options = new AnthropicClientOptions { ApiKey = apiKey, BaseUrl = uri };
-        if (EnvSeconds("HERD_STREAM_IDLE_TIMEOUT") is { } idle)
-            options = options with { StreamIdleTimeout = idle };
-        if (NullIfEmpty(Environment.GetEnvironmentVariable("HERD_MAX_RETRIES")) is { } retries)
-        {
-            if (!int.TryParse(retries, CultureInfo.InvariantCulture, out var n) || n < 0)
-                throw new HerdUsageException($"Error: HERD_MAX_RETRIES '{retries}' must be a whole number ≥ 0.");
-            options = options with { MaxRetries = n };
-        }
-        if (NullIfEmpty(Environment.GetEnvironmentVariable("HERD_RETRY_BASE_MS")) is { } baseMs)
-        {
-            if (!double.TryParse(baseMs, NumberStyles.Float, CultureInfo.InvariantCulture, out var ms) || ms < 0)
-                throw new HerdUsageException($"Error: HERD_RETRY_BASE_MS '{baseMs}' must be a number of milliseconds ≥ 0.");
-            options = options with { RetryBaseDelay = TimeSpan.FromMilliseconds(ms) };
-        }
-        return options;
-    }
-
-    private static TimeSpan? EnvSeconds(string name) =>
-        NullIfEmpty(Environment.GetEnvironmentVariable(name)) is { } text ? Durations.Parse(text, name) : null;
-
     /// <summary>Prompt argument and/or piped stdin: stdin text, a blank line, then the prompt (spec §1).</summary>
     private static string ReadPrompt(ParsedArguments args)
     {
@@ -368,77 +294,6 @@ public static class PrintCommand
             throw new HerdUsageException("Error: Input contained only whitespace. Provide a prompt with text through stdin or as a prompt argument when using --print");
         return prompt;
     }
-
-    private static string BuildSystemPrompt(ParsedArguments args, string cwd)
-    {
-        if (args.Has("--system-prompt") && args.Has("--system-prompt-file"))
-            throw new HerdUsageException("Error: Cannot use both --system-prompt and --system-prompt-file. Pass one of them.");
-        var baseline = args.Value("--system-prompt") ?? (args.Value("--system-prompt-file") is { } f ? ReadTextFile(f, "--system-prompt-file") : DefaultSystemPrompt(cwd));
-        var appended = new List<string>();
-        if (args.Value("--append-system-prompt") is { } a)
-            appended.Add(a);
-        if (args.Value("--append-system-prompt-file") is { } af)
-            appended.Add(ReadTextFile(af, "--append-system-prompt-file"));
-        return appended.Count == 0 ? baseline : baseline + "\n\n" + string.Join("\n\n", appended);
-    }
-
-    /// <summary>Kept free of per-run values (the date changes daily at most) so the prompt cache prefix stays stable.</summary>
-    internal static string DefaultSystemPrompt(string cwd) =>
-        $"""
-        You are Herd, a headless coding agent. You work without a human in the loop: do the task with the tools you have,
-        then answer with the result. Be concise. Use absolute paths with the file tools.
-
-        <env>
-        Working directory: {cwd}
-        Platform: {Environment.OSVersion.Platform.ToString().ToLowerInvariant()}
-        Today's date: {DateTime.UtcNow:yyyy-MM-dd}
-        </env>
-        """;
-
-    private static string ReadTextFile(string path, string flag)
-    {
-        if (!File.Exists(path))
-            throw new HerdUsageException($"Error: {flag} '{path}' does not exist.");
-        var bytes = File.ReadAllBytes(path);
-        if (bytes.AsSpan(0, Math.Min(bytes.Length, 8192)).Contains((byte)0))
-            throw new HerdUsageException($"Error: {flag} '{path}' is a binary file; pass a text file.");
-        return Encoding.UTF8.GetString(bytes);
-    }
-
-    private static IReadOnlyList<ITool> SelectTools(ParsedArguments args)
-    {
-        var all = ToolRegistry.BuiltIns();
-        if (!args.Has("--tools"))
-            return all;
-        var names = args.Values("--tools");
-        if (names.Count == 0 || (names.Count == 1 && names[0] is "" or "\"\""))
-            return [];
-        if (names.Contains("default"))
-            return all;
-        foreach (var name in names.Where(n => !ToolRegistry.KnownNames.Contains(n)))
-            Console.Error.WriteLine($"herd: warning: --tools names an unknown tool '{name}'; ignored.");
-        return all.Where(t => names.Contains(t.Name)).ToArray();
-    }
-
-    private static int? ParsePositiveInt(ParsedArguments args, string flag)
-    {
-        if (args.Value(flag) is not { } text)
-            return null;
-        if (!int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var n) || n < 1)
-            throw new HerdUsageException($"Error: {flag} must be a positive whole number (got '{text}').");
-        return n;
-    }
-
-    private static double? ParseNonNegativeDouble(ParsedArguments args, string flag)
-    {
-        if (args.Value(flag) is not { } text)
-            return null;
-        if (!double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var d) || d < 0 || !double.IsFinite(d))
-            throw new HerdUsageException($"Error: {flag} must be a number of US dollars ≥ 0 (got '{text}').");
-        return d;
-    }
-
-    private static string? NullIfEmpty(string? s) => string.IsNullOrWhiteSpace(s) ? null : s;
 
     /// <summary>After SIGTERM nothing more is printed (spec §3.1: no result for the turn in progress).</summary>
     private sealed class UnlessTerminated(IAgentEventSink inner, RunSignals signals) : IAgentEventSink

@@ -1,0 +1,209 @@
+using System.Globalization;
+using System.Text;
+using Herd.Agent;
+using Herd.Agent.Loop;
+using Herd.Agent.Models;
+using Herd.Agent.Permissions;
+using Herd.Agent.Tools;
+using Herd.Cli.Print;
+
+namespace Herd.Cli;
+
+/// <summary>
+/// The agent flags of <c>herd -p</c> (model, prompts, tools, rules, limits), checked once and turned into
+/// <see cref="AgentOptions"/>. <c>herd run</c> uses the same setup for every task, so a flag means the same in both.
+/// </summary>
+public sealed record AgentSetup(
+    string Cwd,
+    ModelCatalog Catalog,
+    string? ModelFlag,
+    IReadOnlyList<string> FallbackModels,
+    string SystemPrompt,
+    IReadOnlyList<ITool> Tools,
+    PermissionPolicy Policy,
+    IReadOnlyList<string> AdditionalDirectories,
+    OutputSchema? Schema,
+    int? MaxTurns,
+    int? MaxTokens,
+    double? MaxBudgetUsd,
+    BudgetMode BudgetMode,
+    TimeSpan? Timeout,
+    string PermissionModeName,
+    bool FailOnDenial)
+{
+    /// <summary>Checks every agent flag; each problem is a message naming the flag.</summary>
+    /// <exception cref="HerdUsageException">A flag or a file it names is invalid.</exception>
+    public static AgentSetup Validate(ParsedArguments args, string cwd)
+    {
+        var schema = args.Value("--json-schema") is { } schemaText ? OutputSchema.Parse(schemaText) : null;
+        var maxTurns = ParsePositiveInt(args, "--max-turns");
+        var maxTokens = ParsePositiveInt(args, "--max-tokens");
+        var budget = ParseNonNegativeDouble(args, "--max-budget-usd");
+        var budgetMode = args.Value("--budget-mode") switch
+        {
+            null or "compatible" => BudgetMode.Compatible,
+            "strict" => BudgetMode.Strict,
+            var other => throw new HerdUsageException($"Error: --budget-mode '{other}' is not one of compatible, strict."),
+        };
+        var timeout = args.Value("--timeout") is { } t ? Durations.Parse(t, "--timeout") : (TimeSpan?)null;
+        var addDirs = args.Values("--add-dir").Select(d => Path.GetFullPath(d, cwd)).ToArray();
+        foreach (var dir in addDirs)
+        {
+            if (!Directory.Exists(dir))
+                throw new HerdUsageException($"Error: --add-dir '{dir}' is not a directory. Pass an existing directory.");
+        }
+        var catalog = ModelCatalog.Load(args.Value("--prices") ?? NullIfEmpty(Environment.GetEnvironmentVariable("HERD_PRICES")));
+        var fallbacks = CommandLineParser.SplitList(args.Value("--fallback-model") ?? "").Select(catalog.Resolve).ToArray();
+        return new AgentSetup(
+            cwd,
+            catalog,
+            args.Value("--model") ?? NullIfEmpty(Environment.GetEnvironmentVariable("ANTHROPIC_MODEL")),
+            fallbacks,
+            BuildSystemPrompt(args, cwd),
+            SelectTools(args),
+            PermissionSetup.FromArguments(args, cwd),
+            addDirs,
+            schema,
+            maxTurns,
+            maxTokens,
+            budget,
+            budgetMode,
+            timeout,
+            args.Has("--dangerously-skip-permissions") ? "bypassPermissions" : args.Value("--permission-mode") ?? "default",
+            args.Has("--fail-on-denial"));
+    }
+
+    /// <summary>Options for one agent session. Each call makes fresh tools and context, so sessions share no state.</summary>
+    /// <param name="restoredModel">The model of a resumed session, used unless --model or ANTHROPIC_MODEL says otherwise.</param>
+    public AgentOptions ToAgentOptions(string? restoredModel = null, string? workingDirectory = null)
+    {
+        var model = Catalog.Resolve(ModelFlag ?? restoredModel);
+        return new AgentOptions
+        {
+            Model = model,
+            FallbackModels = FallbackModels.Where(m => m != model).ToArray(),
+            Catalog = Catalog,
+            SystemPrompt = SystemPrompt,
+            Tools = Tools,
+            Permissions = new PermissionEngine(Policy),
+            ToolContext = new ToolContext(workingDirectory ?? Cwd, AdditionalDirectories),
+            MaxTurns = MaxTurns,
+            MaxBudgetUsd = MaxBudgetUsd,
+            BudgetMode = BudgetMode,
+            MaxTokens = MaxTokens,
+            OutputSchema = Schema?.Node,
+            OutputValidator = Schema is null ? null : Schema.Validate,
+            Timeout = Timeout,
+            PermissionModeName = PermissionModeName,
+            FailOnDenial = FailOnDenial,
+        };
+    }
+
+    /// <summary>API key, endpoint and retry settings from the environment.</summary>
+    /// <exception cref="HerdUsageException">No API key, or a malformed setting.</exception>
+    public static AnthropicClientOptions ClientOptionsFromEnvironment()
+    {
+        var apiKey = Environment.GetEnvironmentVariable("ANTHROPIC_API_KEY");
+        if (string.IsNullOrEmpty(apiKey))
+            throw new HerdUsageException("Error: ANTHROPIC_API_KEY is not set. Export your Anthropic API key as ANTHROPIC_API_KEY (to try Herd without one, see \"Try it without an API key\" in the README).");
+        return ClientOptions(apiKey);
+    }
+
+    private static AnthropicClientOptions ClientOptions(string apiKey)
+    {
+        var baseUrl = NullIfEmpty(Environment.GetEnvironmentVariable("ANTHROPIC_BASE_URL")) ?? "https://api.anthropic.com";
+        if (!Uri.TryCreate(baseUrl, UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https"))
+            throw new HerdUsageException($"Error: ANTHROPIC_BASE_URL '{baseUrl}' is not an http(s) URL.");
+        var options = new AnthropicClientOptions { ApiKey = apiKey, BaseUrl = uri };
+        if (EnvSeconds("HERD_STREAM_IDLE_TIMEOUT") is { } idle)
+            options = options with { StreamIdleTimeout = idle };
+        if (NullIfEmpty(Environment.GetEnvironmentVariable("HERD_MAX_RETRIES")) is { } retries)
+        {
+            if (!int.TryParse(retries, CultureInfo.InvariantCulture, out var n) || n < 0)
+                throw new HerdUsageException($"Error: HERD_MAX_RETRIES '{retries}' must be a whole number ≥ 0.");
+            options = options with { MaxRetries = n };
+        }
+        if (NullIfEmpty(Environment.GetEnvironmentVariable("HERD_RETRY_BASE_MS")) is { } baseMs)
+        {
+            if (!double.TryParse(baseMs, NumberStyles.Float, CultureInfo.InvariantCulture, out var ms) || ms < 0)
+                throw new HerdUsageException($"Error: HERD_RETRY_BASE_MS '{baseMs}' must be a number of milliseconds ≥ 0.");
+            options = options with { RetryBaseDelay = TimeSpan.FromMilliseconds(ms) };
+        }
+        return options;
+    }
+
+    private static TimeSpan? EnvSeconds(string name) =>
+        NullIfEmpty(Environment.GetEnvironmentVariable(name)) is { } text ? Durations.Parse(text, name) : null;
+
+    private static string BuildSystemPrompt(ParsedArguments args, string cwd)
+    {
+        if (args.Has("--system-prompt") && args.Has("--system-prompt-file"))
+            throw new HerdUsageException("Error: Cannot use both --system-prompt and --system-prompt-file. Pass one of them.");
+        var baseline = args.Value("--system-prompt") ?? (args.Value("--system-prompt-file") is { } f ? ReadTextFile(f, "--system-prompt-file") : DefaultSystemPrompt(cwd));
+        var appended = new List<string>();
+        if (args.Value("--append-system-prompt") is { } a)
+            appended.Add(a);
+        if (args.Value("--append-system-prompt-file") is { } af)
+            appended.Add(ReadTextFile(af, "--append-system-prompt-file"));
+        return appended.Count == 0 ? baseline : baseline + "\n\n" + string.Join("\n\n", appended);
+    }
+
+    /// <summary>Kept free of per-run values (the date changes daily at most) so the prompt cache prefix stays stable.</summary>
+    internal static string DefaultSystemPrompt(string cwd) =>
+        $"""
+        You are Herd, a headless coding agent. You work without a human in the loop: do the task with the tools you have,
+        then answer with the result. Be concise. Use absolute paths with the file tools.
+
+        <env>
+        Working directory: {cwd}
+        Platform: {Environment.OSVersion.Platform.ToString().ToLowerInvariant()}
+        Today's date: {DateTime.UtcNow:yyyy-MM-dd}
+        </env>
+        """;
+
+    private static string ReadTextFile(string path, string flag)
+    {
+        if (!File.Exists(path))
+            throw new HerdUsageException($"Error: {flag} '{path}' does not exist.");
+        var bytes = File.ReadAllBytes(path);
+        if (bytes.AsSpan(0, Math.Min(bytes.Length, 8192)).Contains((byte)0))
+            throw new HerdUsageException($"Error: {flag} '{path}' is a binary file; pass a text file.");
+        return Encoding.UTF8.GetString(bytes);
+    }
+
+    private static IReadOnlyList<ITool> SelectTools(ParsedArguments args)
+    {
+        var all = ToolRegistry.BuiltIns();
+        if (!args.Has("--tools"))
+            return all;
+        var names = args.Values("--tools");
+        if (names.Count == 0 || (names.Count == 1 && names[0] is "" or "\"\""))
+            return [];
+        if (names.Contains("default"))
+            return all;
+        foreach (var name in names.Where(n => !ToolRegistry.KnownNames.Contains(n)))
+            Console.Error.WriteLine($"herd: warning: --tools names an unknown tool '{name}'; ignored.");
+        return all.Where(t => names.Contains(t.Name)).ToArray();
+    }
+
+    private static int? ParsePositiveInt(ParsedArguments args, string flag)
+    {
+        if (args.Value(flag) is not { } text)
+            return null;
+        if (!int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var n) || n < 1)
+            throw new HerdUsageException($"Error: {flag} must be a positive whole number (got '{text}').");
+        return n;
+    }
+
+    private static double? ParseNonNegativeDouble(ParsedArguments args, string flag)
+    {
+        if (args.Value(flag) is not { } text)
+            return null;
+        if (!double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var d) || d < 0 || !double.IsFinite(d))
+            throw new HerdUsageException($"Error: {flag} must be a number of US dollars ≥ 0 (got '{text}').");
+        return d;
+    }
+
+    private static string? NullIfEmpty(string? s) => string.IsNullOrWhiteSpace(s) ? null : s;
+
+}
