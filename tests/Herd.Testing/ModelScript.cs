@@ -82,6 +82,9 @@ public sealed record ModelScript
     public Reply? Default { get; init; }
     public FaultPlan? Faults { get; init; }
 
+    /// <value>Requests for these models always fail with this status (529 overloaded, 404 not found), to exercise fallbacks.</value>
+    public IReadOnlyDictionary<string, int>? FailingModels { get; init; }
+
     /// <value>Admit at most this many requests per rolling minute; beyond it answer 429 with retry-after.</value>
     public int? RequestsPerMinute { get; init; }
 

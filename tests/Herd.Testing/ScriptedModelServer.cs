@@ -112,7 +112,9 @@ public sealed class ScriptedModelServer : IAsyncDisposable
         ModelScript script;
         lock (_gate)
             script = _script;
-        var reply = Choose(request, script);
+        var reply = script.FailingModels is { } failing && (string?)request["model"] is { } requested && failing.TryGetValue(requested, out var failStatus)
+            ? Reply.Error(failStatus, retryAfter: 0)
+            : Choose(request, script);
         var latency = script.LatencyMs + (reply.LatencyMs ?? 0);
         if (latency > 0)
             await Task.Delay(latency, context.RequestAborted).ConfigureAwait(false);

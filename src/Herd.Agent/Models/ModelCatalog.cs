@@ -127,19 +127,24 @@ public sealed class ModelCatalog
 
     public ModelPrice PriceOf(string model) => TryGetPrice(model, out var p) ? p : _unknown;
 
-    /// <summary>Cost of one call, spec headless-compat §8.1.</summary>
+    /// <summary>
+    /// Cost of one call, spec headless-compat §8.1. Terms are computed and summed in Claude Code's order (tokens / 1e6
+    /// × price × multiplier; input, cache read, cache writes, output) so totals print the same digits.
+    /// </summary>
     public double CostOf(string model, Usage usage)
     {
         var p = PriceOf(model);
-        const double perToken = 1e-6;
         var cw1h = Math.Min(usage.CacheCreation1hTokens, usage.CacheCreationInputTokens);
         var cw5m = usage.CacheCreationInputTokens - cw1h;
-        return usage.InputTokens * p.Input * perToken
-            + usage.OutputTokens * p.Output * perToken
-            + usage.CacheReadInputTokens * p.CacheReadPrice * perToken
-            + cw5m * p.CacheWrite5mPrice * perToken
-            + cw1h * p.CacheWrite1hPrice * perToken
-            + usage.WebSearchRequests * WebSearchPerRequest;
+        var cost = usage.InputTokens / 1e6 * p.Input;
+        cost += p.CacheRead is { } read ? usage.CacheReadInputTokens / 1e6 * read : usage.CacheReadInputTokens / 1e6 * p.Input * 0.1;
+        cost += p.CacheWrite5m is { } w5 ? cw5m / 1e6 * w5 : cw5m / 1e6 * p.Input * 1.25;
+        if (cw1h > 0)
+            cost += p.CacheWrite1h is { } w1 ? cw1h / 1e6 * w1 : cw1h / 1e6 * p.Input * 2.0;
+        cost += usage.OutputTokens / 1e6 * p.Output;
+        if (usage.WebSearchRequests > 0)
+            cost += usage.WebSearchRequests * WebSearchPerRequest;
+        return cost;
     }
 
     public int ContextWindowOf(string model) => PriceOf(model).ContextWindow ?? 200_000;
