@@ -15,6 +15,9 @@ public sealed record HerdRun(int ExitCode, string Stdout, string Stderr)
 
     /// <summary>stdout as one JSON object (json output).</summary>
     public JsonObject Json => (JsonObject)JsonNode.Parse(Stdout)!;
+
+    /// <summary>What assertion messages show: never parses, so a failed run is reported as it is.</summary>
+    public override string ToString() => $"exit {ExitCode}; stderr: {Stderr}; stdout: {(Stdout.Length > 2000 ? Stdout[..2000] + "…" : Stdout)}";
 }
 
 /// <summary>

@@ -138,7 +138,7 @@ public sealed class AgentSession
         {
             var merged = ToBlocks(_history[^1]["content"]);
             foreach (var block in ToBlocks(message["content"]))
-                merged.Add(block);
+                merged.Add(block?.DeepClone());
             _history[^1] = new JsonObject { ["role"] = "user", ["content"] = merged };
         }
         else
