@@ -197,14 +197,20 @@ public sealed partial class PermissionEngine
         if (Mode == PermissionMode.BypassPermissions && !isProtected)
             return new(PermissionBehavior.Allow, "mode bypassPermissions");
 
+        // Every form of the path (as written, symlinks resolved) must be covered, each by a rule or by being a read
+        // inside the working directories; a whole-tool allow (bare Read, Edit) covers the working directories only.
         var allowTools = access == PathAccess.Read ? ReadRuleTools : EditAllowRuleTools;
-        foreach (var rule in _rules.Where(r => r.Behavior == RuleBehavior.Allow && allowTools.Contains(r.ToolName)))
+        var allowRules = _rules.Where(r => r.Behavior == RuleBehavior.Allow && allowTools.Contains(r.ToolName)).ToArray();
+        PermissionRule? decidingRule = null;
+        var covered = candidates.All(p =>
         {
-            // A whole-tool allow (bare Read, Edit) covers the working directories; reaching beyond them, or into
-            // protected paths, takes a rule that names the path.
-            if (rule.IsWholeTool ? inside && !isProtected : candidates.All(p => PathPatternFor(rule, cwd).Matches(p)))
-                return new(PermissionBehavior.Allow, rule.Describe(), rule.Text);
-        }
+            var within = IsInsideWorkingDirectories(p, context);
+            var rule = allowRules.FirstOrDefault(r => r.IsWholeTool ? within && !IsProtectedPath(p) || (access == PathAccess.Read && within) : PathPatternFor(r, cwd).Matches(p));
+            decidingRule ??= rule;
+            return rule is not null || (access == PathAccess.Read && within);
+        });
+        if (covered && decidingRule is not null)
+            return new(PermissionBehavior.Allow, decidingRule.Describe(), decidingRule.Text);
         var why = isProtected ? "protected path (.git, settings files)" : inside ? "edits need acceptEdits or an Edit rule" : "outside the working directories";
         return Denied(why, null, NotGrantedPath(access, fullPath));
     }
