@@ -251,7 +251,7 @@ public sealed class GrepTool : ITool
         var previous = -2;
         foreach (var l in shown)
         {
-            if (previous >= 0 && l != previous + 1)
+            if (previous >= 0 && l != previous + 1 && before + after > 0)
                 output.Add("--");
             var sep = matched.Contains(l) ? ':' : '-';
             var line = lines[l].TrimEnd('\r');
