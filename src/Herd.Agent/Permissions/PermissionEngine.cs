@@ -107,7 +107,7 @@ public sealed partial class PermissionEngine
 
     /// <summary>A bare-name deny rule (or <c>*</c>, <c>mcp__*</c>) removes the tool from the model's list (spec §2.2).</summary>
     public bool IsToolListed(string toolName) =>
-        !_rules.Any(r => r.Behavior == RuleBehavior.Deny && r.Specifier is null && r.NamesTool(toolName));
+        !_rules.Any(r => r.Behavior == RuleBehavior.Deny && r.Specifier is null && (r.NamesTool(toolName) || (r.ToolName == "Edit" && toolName == "Write")));
 
     public PermissionDecision Evaluate(ITool tool, JsonElement input, ToolContext context)
     {
