@@ -121,6 +121,11 @@ public sealed partial class PermissionEngine
             }
         }
 
+        // A Read deny protects the file from every command that names it, even one an allow rule approves
+        // (`git diff --no-index .env x` under Bash(git diff *)). Words that are not paths rarely match a deny pattern.
+        if (ReadDenyOnArguments(words, cwds, context) is { } argumentDeny)
+            return argumentDeny;
+
         // Redirections are file accesses in their own right, whatever the command.
         foreach (var redirect in cmd.Redirects)
         {
@@ -179,6 +184,30 @@ public sealed partial class PermissionEngine
                 return new SubDecision(Verdict.Allow, $"mode acceptEdits: {head.Value} inside the working directories");
         }
         return new SubDecision(Verdict.Unmatched, $"no rule allows '{Normalized(form)}'" + (approvableByPrefix ? "" : " (runs other commands; wildcard rules do not apply)"));
+    }
+
+    private SubDecision? ReadDenyOnArguments(IReadOnlyList<ShellWord> words, List<string> cwds, ToolContext context)
+    {
+        var denies = _rules.Where(r => r.Behavior == RuleBehavior.Deny && r.ToolName == "Read" && r.Specifier is not null).ToArray();
+        if (denies.Length == 0)
+            return null;
+        foreach (var word in words.Skip(1).Where(w => !w.IsDynamic))
+        {
+            var v = word.Value;
+            if (v.StartsWith('-') && v.IndexOf('=') is var eq and > 0)
+                v = v[(eq + 1)..];
+            if (v.Length == 0 || v.StartsWith('-'))
+                continue;
+            foreach (var cwd in cwds)
+            {
+                var candidates = PathCandidates(context.ResolvePath(v, cwd));
+                if (candidates is null)
+                    continue;
+                if (denies.FirstOrDefault(r => candidates.Any(p => PathPatternFor(r, context.WorkingDirectory).Matches(p))) is { } rule)
+                    return new SubDecision(Verdict.Deny, rule.Describe(), rule, $"Permission to read {context.ResolvePath(v, cwd)} has been denied.");
+            }
+        }
+        return null;
     }
 
     /// <summary>The command as allow rules see it: safe assignments and wrappers stripped; null after an unsafe assignment.</summary>

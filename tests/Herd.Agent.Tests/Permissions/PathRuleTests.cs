@@ -97,6 +97,10 @@ public sealed class PathRuleTests : IDisposable
         Read(Path.Combine(_p.Cwd, "deep", "er", ".env"), policy).IsAllowed.ShouldBeFalse();
         Read(Path.Combine(_p.Cwd, "other.txt"), policy).IsAllowed.ShouldBeTrue();
         new PermissionEngine(policy).EvaluateBash("cat .env", _p.Context).IsAllowed.ShouldBeFalse();
+        var withRule = new PermissionEngine(policy with { Allow = ["Bash(git diff *)"] });
+        withRule.EvaluateBash("git diff --no-index .env /dev/null", _p.Context).IsAllowed.ShouldBeFalse();
+        withRule.EvaluateBash("git diff --no-index harmless.txt /dev/null", _p.Context).IsAllowed.ShouldBeFalse("the link's target is .env");
+        withRule.EvaluateBash("git diff --no-index other.txt /dev/null", _p.Context).IsAllowed.ShouldBeTrue();
     }
 
     [Fact]
