@@ -54,6 +54,7 @@ public sealed record AgentSetup(
         }
         var catalog = ModelCatalog.Load(args.Value("--prices") ?? NullIfEmpty(Environment.GetEnvironmentVariable("HERD_PRICES")));
         var fallbacks = CommandLineParser.SplitList(args.Value("--fallback-model") ?? "").Select(catalog.Resolve).ToArray();
+        var policy = PermissionSetup.FromArguments(args, cwd);
         return new AgentSetup(
             cwd,
             catalog,
@@ -61,7 +62,7 @@ public sealed record AgentSetup(
             fallbacks,
             BuildSystemPrompt(args, cwd),
             SelectTools(args),
-            PermissionSetup.FromArguments(args, cwd),
+            policy,
             addDirs,
             schema,
             maxTurns,
@@ -69,7 +70,7 @@ public sealed record AgentSetup(
             budget,
             budgetMode,
             timeout,
-            args.Has("--dangerously-skip-permissions") ? "bypassPermissions" : args.Value("--permission-mode") ?? "default",
+            policy.ModeName,
             args.Has("--fail-on-denial"));
     }
 

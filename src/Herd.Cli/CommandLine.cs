@@ -128,6 +128,8 @@ public static class CommandLineParser
 
     private static void AddSplit(ParsedArguments parsed, string key, string value)
     {
+        // Register the option even when the value splits into nothing: `--tools ""` means "no tools", not "absent".
+        parsed.Add(key, null);
         foreach (var part in SplitList(value))
             parsed.Add(key, part);
     }

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Text.Json;
 using Herd.Agent.Tools;
 
@@ -20,12 +21,17 @@ public enum PermissionBehavior
 }
 
 /// <summary>The verdict on one tool call: what decided it and, on denial, the text the model receives.</summary>
+/// <param name="Reason">Why, for the audit log: the rule and its source, the mode, or what could not be checked.</param>
+/// <param name="Rule">The text of the rule(s) that decided, or null when no rule did.</param>
 public sealed record PermissionDecision(PermissionBehavior Behavior, string Reason, string? Rule = null, string? Message = null)
 {
     public bool IsAllowed => Behavior == PermissionBehavior.Allow;
 }
 
 /// <summary>The rules in force: flags and settings files merged.</summary>
+/// <param name="Allow">Allow rules from <c>--allowedTools</c>.</param>
+/// <param name="Deny">Deny rules from <c>--disallowedTools</c>.</param>
+/// <param name="Ask">Ask rules from flags (none today; ask = deny in print mode).</param>
 public sealed record PermissionPolicy(
     PermissionMode Mode,
     IReadOnlyList<string> Allow,
@@ -33,32 +39,290 @@ public sealed record PermissionPolicy(
     IReadOnlyList<string> Ask)
 {
     public static PermissionPolicy Default { get; } = new(PermissionMode.Default, [], [], []);
+
+    /// <value>Rules from settings files and <c>--settings</c>, with their sources. Empty by default.</value>
+    public IReadOnlyList<PermissionRule> Rules { get; init; } = [];
+
+    /// <value><c>additionalDirectories</c> from settings: working directories beside the cwd and <c>--add-dir</c>.</value>
+    public IReadOnlyList<string> AdditionalDirectories { get; init; } = [];
+
+    /// <summary>The mode as Claude Code spells it (init event, transcripts).</summary>
+    public string ModeName => Mode switch
+    {
+        PermissionMode.AcceptEdits => "acceptEdits",
+        PermissionMode.Plan => "plan",
+        PermissionMode.BypassPermissions => "bypassPermissions",
+        PermissionMode.DontAsk => "dontAsk",
+        _ => "default",
+    };
+
+    /// <summary>Every rule: flags first (source <c>cli</c>), then settings.</summary>
+    public IEnumerable<PermissionRule> AllRules()
+    {
+        foreach (var (texts, behavior) in new[] { (Deny, RuleBehavior.Deny), (Ask, RuleBehavior.Ask), (Allow, RuleBehavior.Allow) })
+        {
+            foreach (var text in texts)
+            {
+                PermissionRule? rule = null;
+                try
+                {
+                    rule = PermissionRule.Parse(text, behavior, RuleSource.Cli);
+                }
+                catch (FormatException)
+                {
+                    // PermissionSetup rejects malformed flags up front; a policy built in code just skips them.
+                }
+                if (rule is not null)
+                    yield return rule;
+            }
+        }
+        foreach (var rule in Rules)
+            yield return rule;
+    }
 }
 
-/// <summary>Decides every tool call: deny, then ask (= deny in print mode), then allow (spec §6.3).</summary>
-public sealed class PermissionEngine(PermissionPolicy policy)
+/// <summary>
+/// Decides every tool call (spec §6.3): deny rules, then ask rules (= deny in print mode), then the tool's own check
+/// (read-only inside the working directories), then the mode, then allow rules; anything else is denied because print
+/// mode has nobody to ask. Stateless apart from caches, so one engine may serve concurrent sessions.
+/// </summary>
+public sealed partial class PermissionEngine
 {
-    public PermissionPolicy Policy { get; } = policy;
+    private static readonly HashSet<string> EditToolNames = new(StringComparer.Ordinal) { "Edit", "Write", "MultiEdit", "NotebookEdit" };
+    private static readonly HashSet<string> ReadToolNames = new(StringComparer.Ordinal) { "Read", "Glob", "Grep", "LS", "NotebookRead" };
 
-    /// <summary>A bare-name deny rule removes the tool from the model's list (spec §2.2).</summary>
+    private readonly PermissionRule[] _rules;
+    private readonly ConcurrentDictionary<(PermissionRule Rule, string Cwd), PathPattern> _pathPatterns = new();
+    private readonly ConcurrentDictionary<PermissionRule, BashPattern> _bashPatterns = new();
+
+    public PermissionEngine(PermissionPolicy policy)
+    {
+        Policy = policy;
+        _rules = policy.AllRules().ToArray();
+    }
+
+    public PermissionPolicy Policy { get; }
+
+    private PermissionMode Mode => Policy.Mode;
+
+    /// <summary>A bare-name deny rule (or <c>*</c>, <c>mcp__*</c>) removes the tool from the model's list (spec §2.2).</summary>
     public bool IsToolListed(string toolName) =>
-        !Policy.Deny.Any(r => r == toolName || r == "*");
+        !_rules.Any(r => r.Behavior == RuleBehavior.Deny && r.Specifier is null && (r.NamesTool(toolName) || (r.ToolName == "Edit" && toolName == "Write")));
 
     public PermissionDecision Evaluate(ITool tool, JsonElement input, ToolContext context)
     {
-        if (Policy.Deny.FirstOrDefault(r => r == tool.Name) is { } deny)
-            return new(PermissionBehavior.Deny, "deny rule", deny, $"Permission to use {tool.Name} has been denied.");
-        if (Policy.Ask.FirstOrDefault(r => r == tool.Name) is { } ask)
-            return new(PermissionBehavior.Deny, "ask rule (no approver in print mode)", ask, NotGranted(tool.Name));
+        var name = tool.Name;
+        if (FindWholeTool(name, RuleBehavior.Deny) is { } deny)
+            return Denied(deny.Describe(), deny, $"Permission to use {name} has been denied.");
+        if (FindWholeTool(name, RuleBehavior.Ask) is { } ask)
+            return Denied(ask.Describe() + " (no approver in print mode)", ask, NotGranted(name));
+
+        if (name == "Bash")
+            return EvaluateBash(StringProperty(input, "command") ?? "", context);
+        if (EditToolNames.Contains(name))
+        {
+            var path = StringProperty(input, "file_path") ?? StringProperty(input, "notebook_path");
+            return path is null
+                ? new(PermissionBehavior.Allow, "no path given; the tool rejects the input")
+                : EvaluatePath(PathAccess.Edit, context.ResolvePath(path), context, name);
+        }
+        if (ReadToolNames.Contains(name))
+        {
+            string? path = name switch
+            {
+                "Read" or "NotebookRead" => StringProperty(input, "file_path") ?? StringProperty(input, "notebook_path"),
+                "Glob" => GlobTool.BaseDirectory(StringProperty(input, "pattern") ?? "", StringProperty(input, "path"), context),
+                _ => StringProperty(input, "path") ?? context.WorkingDirectory,
+            };
+            return path is null
+                ? new(PermissionBehavior.Allow, "no path given; the tool rejects the input")
+                : EvaluatePath(PathAccess.Read, context.ResolvePath(path), context, name);
+        }
+
+        // Tools without paths or commands: only whole-tool rules and the mode decide.
         if (tool.IsReadOnly)
             return new(PermissionBehavior.Allow, "read-only tool");
-        if (Policy.Mode == PermissionMode.BypassPermissions)
+        if (Mode == PermissionMode.Plan)
+            return Denied("plan mode allows read-only tools only", null, NotGranted(name));
+        if (Mode == PermissionMode.BypassPermissions)
             return new(PermissionBehavior.Allow, "mode bypassPermissions");
-        if (Policy.Allow.FirstOrDefault(r => r == tool.Name || r == tool.Name + "(*)") is { } allow)
-            return new(PermissionBehavior.Allow, "allow rule", allow);
-        return new(PermissionBehavior.Deny, "no rule allows it", null, NotGranted(tool.Name));
+        if (FindWholeTool(name, RuleBehavior.Allow) is { } allow)
+            return new(PermissionBehavior.Allow, allow.Describe(), allow.Text);
+        return Denied("no rule allows it", null, NotGranted(name));
     }
+
+    internal enum PathAccess
+    {
+        Read,
+        Edit,
+    }
+
+    /// <summary>
+    /// A file access: deny rules on the path (Read denies also block edits), ask rules, the working directories and the
+    /// mode, then allow rules. The path is checked as written and with symlinks resolved: a deny fires if either
+    /// matches, an allow needs both (spec §6.2).
+    /// </summary>
+    internal PermissionDecision EvaluatePath(PathAccess access, string fullPath, ToolContext context, string toolName)
+    {
+        var candidates = PathCandidates(fullPath);
+        if (candidates is null)
+            return Denied("the path could not be resolved (symlink loop)", null, NotGrantedPath(access, fullPath));
+        var cwd = context.WorkingDirectory;
+        var denyTools = access == PathAccess.Read ? ReadRuleTools : EditDenyRuleTools;
+
+        foreach (var behavior in new[] { RuleBehavior.Deny, RuleBehavior.Ask })
+        {
+            foreach (var rule in _rules.Where(r => r.Behavior == behavior && denyTools.Contains(r.ToolName)))
+            {
+                var hit = rule.IsWholeTool || candidates.Any(p => PathPatternFor(rule, cwd).Matches(p));
+                if (!hit)
+                    continue;
+                if (behavior == RuleBehavior.Ask)
+                    return Denied(rule.Describe() + " (no approver in print mode)", rule, NotGrantedPath(access, fullPath));
+                var message = access == PathAccess.Read
+                    ? $"Permission to read {fullPath} has been denied."
+                    : $"Permission to edit {fullPath} has been denied.";
+                return Denied(rule.Describe(), rule, message);
+            }
+        }
+
+        var inside = candidates.All(p => IsInsideWorkingDirectories(p, context));
+        var isProtected = access == PathAccess.Edit && candidates.Any(IsProtectedPath);
+        if (access == PathAccess.Read && inside)
+            return new(PermissionBehavior.Allow, "read inside the working directories");
+        if (access == PathAccess.Edit && Mode == PermissionMode.Plan)
+            return Denied("plan mode allows no edits", null, NotGrantedPath(access, fullPath));
+        if (access == PathAccess.Edit && inside && !isProtected && Mode == PermissionMode.AcceptEdits)
+            return new(PermissionBehavior.Allow, "mode acceptEdits, inside the working directories");
+        if (Mode == PermissionMode.BypassPermissions && !isProtected)
+            return new(PermissionBehavior.Allow, "mode bypassPermissions");
+
+        // Every form of the path (as written, symlinks resolved) must be covered, each by a rule or by being a read
+        // inside the working directories; a whole-tool allow (bare Read, Edit) covers the working directories only.
+        var allowTools = access == PathAccess.Read ? ReadRuleTools : EditAllowRuleTools;
+        var allowRules = _rules.Where(r => r.Behavior == RuleBehavior.Allow && allowTools.Contains(r.ToolName)).ToArray();
+        PermissionRule? decidingRule = null;
+        var covered = candidates.All(p =>
+        {
+            var within = IsInsideWorkingDirectories(p, context);
+            var rule = allowRules.FirstOrDefault(r => r.IsWholeTool ? within && !IsProtectedPath(p) || (access == PathAccess.Read && within) : PathPatternFor(r, cwd).Matches(p));
+            decidingRule ??= rule;
+            return rule is not null || (access == PathAccess.Read && within);
+        });
+        if (covered && decidingRule is not null)
+            return new(PermissionBehavior.Allow, decidingRule.Describe(), decidingRule.Text);
+        var why = isProtected ? "protected path (.git, settings files)" : inside ? "edits need acceptEdits or an Edit rule" : "outside the working directories";
+        return Denied(why, null, NotGrantedPath(access, fullPath));
+    }
+
+    // Rules for editing tools other than Edit are accepted but not consulted for allows (spec §6.2); denies are
+    // honoured from all of them, because a deny that silently does nothing is the worse failure.
+    private static readonly HashSet<string> ReadRuleTools = new(StringComparer.Ordinal) { "Read" };
+    private static readonly HashSet<string> EditDenyRuleTools = new(StringComparer.Ordinal) { "Read", "Edit", "Write", "MultiEdit", "NotebookEdit" };
+    private static readonly HashSet<string> EditAllowRuleTools = new(StringComparer.Ordinal) { "Edit" };
+
+    private PermissionRule? FindWholeTool(string toolName, RuleBehavior behavior) =>
+        _rules.FirstOrDefault(r => r.Behavior == behavior && r.Specifier is null && (r.NamesTool(toolName) || (r.ToolName == "Edit" && toolName == "Write")))
+        ?? _rules.FirstOrDefault(r => r.Behavior == behavior && r.Specifier == "*" && r.NamesTool(toolName) && toolName != "Bash");
+
+    private PathPattern PathPatternFor(PermissionRule rule, string cwd) =>
+        _pathPatterns.GetOrAdd((rule, cwd), static key =>
+            PathPattern.Compile(key.Rule.Specifier ?? "**", key.Rule.Source.Root ?? key.Cwd, key.Cwd, ToolContext.Home, key.Rule.Behavior != RuleBehavior.Allow));
+
+    private bool IsInsideWorkingDirectories(string path, ToolContext context)
+    {
+        foreach (var dir in context.AllowedDirectories.Concat(Policy.AdditionalDirectories))
+        {
+            if (IsUnder(path, dir) || (RealPath(dir, 0) is { } real && IsUnder(path, real)))
+                return true;
+        }
+        return false;
+    }
+
+    internal static bool IsUnder(string path, string dir)
+    {
+        var d = dir.Length > 1 ? dir.TrimEnd('/') : dir;
+        return path == d || path.StartsWith(d == "/" ? "/" : d + "/", StringComparison.Ordinal);
+    }
+
+    /// <summary>
+    /// Files whose change would widen the agent's powers in a later step: git metadata (hooks, config with
+    /// <c>core.fsmonitor</c> or aliases run by the read-only git commands) and permission settings files. No mode
+    /// writes them on its own; only an Edit rule naming the path does.
+    /// </summary>
+    internal static bool IsProtectedPath(string path)
+    {
+        var segments = path.Split('/', StringSplitOptions.RemoveEmptyEntries);
+        for (var i = 0; i < segments.Length; i++)
+        {
+            if (segments[i] == ".git")
+                return true;
+            if (segments[i] is ".herd" or ".claude" && i + 1 < segments.Length && segments[i + 1].StartsWith("settings", StringComparison.Ordinal))
+                return true;
+        }
+        return false;
+    }
+
+    /// <summary>The path as given and with every symlink on it resolved; null when resolution fails (a loop).</summary>
+    internal static IReadOnlyList<string>? PathCandidates(string fullPath)
+    {
+        var real = RealPath(fullPath, 0);
+        if (real is null)
+            return null;
+        return real == fullPath ? [fullPath] : [fullPath, real];
+    }
+
+    /// <summary>Resolves symlinks component by component; the part of the path that does not exist is kept as written.</summary>
+    internal static string? RealPath(string fullPath, int depth)
+    {
+        if (depth > 32)
+            return null;
+        var parts = fullPath.Split('/', StringSplitOptions.RemoveEmptyEntries);
+        var current = "/";
+        for (var i = 0; i < parts.Length; i++)
+        {
+            var next = current == "/" ? "/" + parts[i] : current + "/" + parts[i];
+            FileSystemInfo info = new FileInfo(next);
+            string? target;
+            try
+            {
+                target = info.LinkTarget;
+            }
+            catch (IOException)
+            {
+                return null;
+            }
+            catch (UnauthorizedAccessException)
+            {
+                target = null;
+            }
+            if (target is not null)
+            {
+                var resolved = Path.GetFullPath(target, current);
+                var real = RealPath(resolved, depth + 1);
+                if (real is null)
+                    return null;
+                next = real;
+            }
+            else if (!info.Exists && !Directory.Exists(next))
+            {
+                return Path.GetFullPath(string.Join('/', parts[i..]), current);
+            }
+            current = next;
+        }
+        return current;
+    }
+
+    private static PermissionDecision Denied(string reason, PermissionRule? rule, string message) =>
+        new(PermissionBehavior.Deny, reason, rule?.Text, message);
+
+    private static string? StringProperty(JsonElement input, string name) =>
+        input.ValueKind == JsonValueKind.Object && input.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.String ? v.GetString() : null;
 
     internal static string NotGranted(string toolName) =>
         $"Claude requested permissions to use {toolName}, but you haven't granted it yet.";
+
+    private static string NotGrantedPath(PathAccess access, string path) => access == PathAccess.Read
+        ? $"Claude requested permissions to read from {path}, but you haven't granted it yet."
+        : $"Claude requested permissions to write to {path}, but you haven't granted it yet.";
 }

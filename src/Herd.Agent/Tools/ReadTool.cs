@@ -10,41 +10,49 @@ public sealed class ReadTool : ITool
     public const int DefaultLineLimit = 2000;
     public const int MaxLineLength = 2000;
 
+    private static readonly Dictionary<string, string> ImageTypes = new(StringComparer.OrdinalIgnoreCase)
+    {
+        [".png"] = "image/png", [".jpg"] = "image/jpeg", [".jpeg"] = "image/jpeg", [".gif"] = "image/gif", [".webp"] = "image/webp", [".bmp"] = "image/bmp",
+    };
+
     public string Name => "Read";
 
     public string Description =>
         "Reads a file from the local filesystem. file_path must be an absolute path. By default reads up to 2000 lines " +
         "from the start; offset (1-based line) and limit select a range. Lines longer than 2000 characters are cut. " +
-        "Output is numbered like cat -n.";
+        "Output is numbered like cat -n: line number, a TAB, then the line.";
 
     public bool IsReadOnly => true;
 
-    public JsonObject InputSchema() => new()
+    public JsonObject InputSchema() => ToolInput.Schema(new JsonObject
     {
-        ["type"] = "object",
-        ["properties"] = new JsonObject
-        {
-            ["file_path"] = new JsonObject { ["type"] = "string", ["description"] = "The absolute path to the file to read" },
-            ["offset"] = new JsonObject { ["type"] = "number", ["description"] = "The line number to start reading from (1-based)" },
-            ["limit"] = new JsonObject { ["type"] = "number", ["description"] = "The number of lines to read" },
-        },
-        ["required"] = new JsonArray("file_path"),
-        ["additionalProperties"] = false,
-    };
+        ["file_path"] = ToolInput.Prop("string", "The absolute path to the file to read"),
+        ["offset"] = ToolInput.Prop("number", "The line number to start reading from (1-based)"),
+        ["limit"] = ToolInput.Prop("number", "The number of lines to read"),
+    }, "file_path");
 
     public async Task<ToolResult> InvokeAsync(JsonElement input, ToolContext context, CancellationToken cancellationToken = default)
     {
-        if (!input.TryGetProperty("file_path", out var pathElement) || pathElement.ValueKind != JsonValueKind.String)
-            return ToolResult.Error("InputValidationError: Read failed due to the following issue: The required parameter `file_path` is missing");
-        var path = context.ResolvePath(pathElement.GetString()!);
-        var offset = input.TryGetProperty("offset", out var o) && o.ValueKind == JsonValueKind.Number ? Math.Max(1, (int)o.GetDouble()) : 1;
-        var limit = input.TryGetProperty("limit", out var l) && l.ValueKind == JsonValueKind.Number ? Math.Max(1, (int)l.GetDouble()) : DefaultLineLimit;
+        if (ToolInput.String(input, "file_path") is not { Length: > 0 } given)
+            return ToolInput.Missing(Name, "file_path");
+        var path = context.ResolvePath(given);
+        var offset = ToolInput.Number(input, "offset") is { } o ? (int)Math.Clamp(o, 1, int.MaxValue) : 1;
+        var limit = ToolInput.Number(input, "limit") is { } l ? (int)Math.Clamp(l, 1, int.MaxValue) : DefaultLineLimit;
 
         if (Directory.Exists(path))
             return ToolResult.Error($"EISDIR: illegal operation on a directory, read '{path}'. Use LS or Glob to list a directory.");
         if (!File.Exists(path))
             return ToolResult.Error("File does not exist.");
+        if (ImageTypes.TryGetValue(Path.GetExtension(path), out var mime))
+        {
+            // Claude Code would attach the image; Herd's tool results are text, so say so plainly instead of sending bytes.
+            var size = new FileInfo(path).Length;
+            return new ToolResult($"{path} is an image file ({mime}, {size} bytes). Herd's Read tool returns text only and cannot show images.");
+        }
+        if (string.Equals(Path.GetExtension(path), ".pdf", StringComparison.OrdinalIgnoreCase))
+            return ToolResult.Error($"{path} is a PDF file. Herd's Read tool reads text files only; extract the text first (for example with pdftotext).");
 
+        var stamp = File.GetLastWriteTimeUtc(path);
         byte[] bytes;
         try
         {
@@ -54,41 +62,56 @@ public sealed class ReadTool : ITool
         {
             return ToolResult.Error($"Cannot read {path}: {ex.Message}");
         }
-        if (LooksBinary(bytes))
+        if (TextFile.LooksBinary(bytes))
             return ToolResult.Error($"This tool cannot read binary files. The file appears to be a binary file: {path}");
-        context.ReadFiles[path] = File.GetLastWriteTimeUtc(path);
+        context.ReadFiles[path] = stamp;
 
-        var text = Encoding.UTF8.GetString(bytes);
+        var encoding = TextFile.Detect(bytes, out var bom);
+        var text = encoding.GetString(bytes, bom, bytes.Length - bom);
+        if (text.Length == 0)
+        {
+            return new ToolResult("<system-reminder>Warning: the file exists but the contents are empty.</system-reminder>", false,
+                FileResult(path, "", 0, 1, 0));
+        }
         var lines = text.Split('\n');
         var total = lines.Length;
+        if (offset > total)
+        {
+            return new ToolResult($"<system-reminder>Warning: the file exists but is shorter than the provided offset ({offset}). The file has {total} lines.</system-reminder>",
+                false, FileResult(path, "", 0, offset, total));
+        }
+        var last = (int)Math.Min(total, (long)offset - 1 + limit);
         var sb = new StringBuilder();
-        var first = Math.Min(offset, total + 1);
-        var last = Math.Min(total, first - 1 + limit);
-        for (var n = first; n <= last; n++)
+        var plain = new StringBuilder();
+        for (var n = offset; n <= last; n++)
         {
             var line = lines[n - 1].TrimEnd('\r');
             if (line.Length > MaxLineLength)
                 line = line[..MaxLineLength] + "… [line truncated]";
-            sb.Append(n).Append('\t').Append(line).Append('\n');
-        }
-        if (sb.Length == 0)
-            sb.Append($"<system-reminder>The file exists but has fewer than {offset} lines ({total}).</system-reminder>");
-        var content = sb.ToString();
-        var structured = new JsonObject
-        {
-            ["type"] = "text",
-            ["file"] = new JsonObject
+            if (n > offset)
             {
-                ["filePath"] = path,
-                ["content"] = string.Join('\n', lines.Skip(first - 1).Take(Math.Max(0, last - first + 1))),
-                ["numLines"] = Math.Max(0, last - first + 1),
-                ["startLine"] = first,
-                ["totalLines"] = total,
-            },
-        };
-        return new ToolResult(content, false, structured);
+                sb.Append('\n');
+                plain.Append('\n');
+            }
+            sb.Append(n).Append('\t').Append(line);
+            plain.Append(line);
+        }
+        return new ToolResult(sb.ToString(), false, FileResult(path, plain.ToString(), last - offset + 1, offset, total));
     }
 
-    /// <summary>A NUL byte in the first 8 KiB marks a binary file, as git and grep decide.</summary>
-    internal static bool LooksBinary(ReadOnlySpan<byte> bytes) => bytes[..Math.Min(bytes.Length, 8192)].Contains((byte)0);
+    private static JsonObject FileResult(string path, string content, int numLines, int startLine, int totalLines) => new()
+    {
+        ["type"] = "text",
+        ["file"] = new JsonObject
+        {
+            ["filePath"] = path,
+            ["content"] = content,
+            ["numLines"] = numLines,
+            ["startLine"] = startLine,
+            ["totalLines"] = totalLines,
+        },
+    };
+
+    /// <summary>Kept for callers that checked bytes before; see <see cref="TextFile.LooksBinary"/>.</summary>
+    internal static bool LooksBinary(ReadOnlySpan<byte> bytes) => TextFile.LooksBinary(bytes);
 }

@@ -24,7 +24,21 @@ public sealed class ToolContext
     /// </summary>
     public ConcurrentDictionary<string, DateTime> ReadFiles { get; } = new(StringComparer.Ordinal);
 
-    /// <summary>Resolves a path the model gave against the working directory.</summary>
-    public string ResolvePath(string path) =>
-        Path.GetFullPath(Path.IsPathRooted(path) ? path : Path.Combine(WorkingDirectory, path));
+    /// <summary>The user's home directory, for <c>~</c> in paths and rules.</summary>
+    public static string Home =>
+        Environment.GetEnvironmentVariable("HOME") is { Length: > 0 } home ? home : Environment.GetFolderPath(Environment.SpecialFolder.UserProfile);
+
+    /// <summary>
+    /// Resolves a path the model gave against <paramref name="baseDirectory"/> (default: the working directory),
+    /// expanding a leading <c>~/</c>. The permission engine and the tools use this one function, so the path a rule
+    /// was checked against is the path the tool touches.
+    /// </summary>
+    public string ResolvePath(string path, string? baseDirectory = null)
+    {
+        if (path == "~")
+            return Path.GetFullPath(Home);
+        if (path.StartsWith("~/", StringComparison.Ordinal))
+            return Path.GetFullPath(Path.Combine(Home, path[2..]));
+        return Path.GetFullPath(Path.IsPathRooted(path) ? path : Path.Combine(baseDirectory ?? WorkingDirectory, path));
+    }
 }

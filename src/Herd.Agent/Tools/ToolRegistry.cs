@@ -11,6 +11,10 @@ public static class ToolRegistry
         "ReportFindings", "ScheduleWakeup", "ToolSearch", "Workflow", "DeferredToolPlaceholder", "StructuredOutput",
     };
 
-    /// <summary>Herd's built-in tools, fresh instances.</summary>
-    public static IReadOnlyList<ITool> BuiltIns() => [new ReadTool()];
+    /// <summary>
+    /// Herd's built-in tools, fresh instances. The tools hold no state of their own (a conversation's state lives in
+    /// <see cref="ToolContext"/>), so one instance may serve many concurrent sessions.
+    /// </summary>
+    public static IReadOnlyList<ITool> BuiltIns() =>
+        [new BashTool(), new EditTool(), new GlobTool(), new GrepTool(), new LsTool(), new ReadTool(), new WriteTool()];
 }

@@ -1,27 +1,63 @@
 using Herd.Agent;
 using Herd.Agent.Permissions;
+using Herd.Agent.Tools;
 
 namespace Herd.Cli.Print;
 
-/// <summary>Builds the permission policy of a print-mode run from flags (and, later, settings files).</summary>
+/// <summary>Builds the permission policy of a print-mode run from flags and settings files (spec §6.3).</summary>
 public static class PermissionSetup
 {
-    /// <exception cref="HerdUsageException">An unknown permission mode.</exception>
+    /// <exception cref="HerdUsageException">An unknown permission mode, a malformed rule, or a malformed settings file.</exception>
     public static PermissionPolicy FromArguments(ParsedArguments args, string cwd)
     {
-        var modeText = args.Has("--dangerously-skip-permissions") ? "bypassPermissions" : args.Value("--permission-mode") ?? "default";
-        var mode = ParseMode(modeText);
-        return new PermissionPolicy(mode, args.Values("--allowedTools").ToArray(), args.Values("--disallowedTools").ToArray(), []);
+        var settings = SettingsLoader.Load(
+            cwd,
+            args.Value("--settings"),
+            args.Has("--setting-sources") ? args.Value("--setting-sources") ?? "" : null,
+            NullIfEmpty(Environment.GetEnvironmentVariable("HERD_CONFIG_DIR")),
+            NullIfEmpty(Environment.GetEnvironmentVariable("CLAUDE_CONFIG_DIR")),
+            ToolContext.Home);
+
+        PermissionMode mode;
+        if (args.Has("--dangerously-skip-permissions"))
+            mode = PermissionMode.BypassPermissions;
+        else if (args.Value("--permission-mode") is { } modeText)
+            mode = ParseMode(modeText);
+        else
+            mode = settings.DefaultMode ?? PermissionMode.Default;
+
+        var allow = Validated(args.Values("--allowedTools"), "--allowedTools", RuleBehavior.Allow);
+        var deny = Validated(args.Values("--disallowedTools"), "--disallowedTools", RuleBehavior.Deny);
+        return new PermissionPolicy(mode, allow, deny, [])
+        {
+            Rules = settings.Rules,
+            AdditionalDirectories = settings.AdditionalDirectories,
+        };
     }
 
-    public static PermissionMode ParseMode(string text) => text switch
+    public static PermissionMode ParseMode(string text)
     {
-        "default" or "manual" or "auto" => PermissionMode.Default,
-        "acceptEdits" => PermissionMode.AcceptEdits,
-        "plan" => PermissionMode.Plan,
-        "bypassPermissions" => PermissionMode.BypassPermissions,
-        "dontAsk" => PermissionMode.DontAsk,
-        _ => throw new HerdUsageException(
-            $"Error: --permission-mode '{text}' is not one of default, acceptEdits, plan, bypassPermissions, dontAsk."),
-    };
+        if (text == "auto")
+            Console.Error.WriteLine("herd: warning: --permission-mode auto has no classifier in Herd; using default.");
+        return SettingsLoader.ParseMode(text) ?? throw new HerdUsageException(
+            $"Error: --permission-mode '{text}' is not one of default, acceptEdits, plan, bypassPermissions, dontAsk.");
+    }
+
+    private static string[] Validated(IReadOnlyList<string> rules, string flag, RuleBehavior behavior)
+    {
+        foreach (var rule in rules)
+        {
+            try
+            {
+                PermissionRule.Parse(rule, behavior, RuleSource.Cli);
+            }
+            catch (FormatException ex)
+            {
+                throw new HerdUsageException($"Error: {flag}: invalid rule: {ex.Message}.");
+            }
+        }
+        return rules.Where(r => r.Trim().Length > 0).ToArray();
+    }
+
+    private static string? NullIfEmpty(string? s) => string.IsNullOrEmpty(s) ? null : s;
 }

@@ -1,0 +1,88 @@
+using System.Text;
+
+namespace Herd.Agent.Permissions;
+
+public enum RuleBehavior
+{
+    Allow,
+    Deny,
+    Ask,
+}
+
+/// <summary>Where a rule came from, for the audit log and for the <c>/path</c> anchor (spec §6.2).</summary>
+/// <param name="Name"><c>cli</c>, <c>settings flag</c>, <c>local settings</c>, <c>project settings</c>, <c>user settings</c>.</param>
+/// <param name="File">The settings file, or null for flags and inline JSON.</param>
+/// <param name="Root">What a <c>/path</c> pattern is anchored at; null = the working directory of the run.</param>
+public sealed record RuleSource(string Name, string? File = null, string? Root = null)
+{
+    public static RuleSource Cli { get; } = new("cli");
+
+    public override string ToString() => File is null ? Name : $"{Name} {File}";
+}
+
+/// <summary>
+/// A permission rule: <c>Tool</c> or <c>Tool(specifier)</c>. The tool name runs up to the first <c>(</c>, the specifier
+/// up to the final <c>)</c>, and <c>\(</c> / <c>\)</c> are literal parentheses (spec §6.2).
+/// </summary>
+public sealed record PermissionRule(string Text, string ToolName, string? Specifier, RuleBehavior Behavior, RuleSource Source)
+{
+    /// <summary>Bare <c>Tool</c>, <c>Tool(*)</c>: the rule covers every call of the tool.</summary>
+    public bool IsWholeTool => Specifier is null || Specifier == "*";
+
+    /// <exception cref="FormatException">The text is not a rule; the message says why.</exception>
+    public static PermissionRule Parse(string text, RuleBehavior behavior, RuleSource source)
+    {
+        var trimmed = text.Trim();
+        if (trimmed.Length == 0)
+            throw new FormatException("an empty rule");
+        var open = trimmed.IndexOf('(');
+        if (open < 0)
+        {
+            if (trimmed.Contains(')'))
+                throw new FormatException($"'{text}' has ')' without '('");
+            return new PermissionRule(trimmed, trimmed, null, behavior, source);
+        }
+        if (trimmed[^1] != ')')
+            throw new FormatException($"'{text}' must end with ')' (write Tool(specifier))");
+        var name = trimmed[..open].Trim();
+        if (name.Length == 0)
+            throw new FormatException($"'{text}' has no tool name before '('");
+        var spec = Unescape(trimmed[(open + 1)..^1]);
+        if (spec.Trim().Length == 0)
+            throw new FormatException($"'{text}' has an empty specifier; write {name} for the whole tool");
+        return new PermissionRule(trimmed, name, spec, behavior, source);
+    }
+
+    private static string Unescape(string s)
+    {
+        if (!s.Contains('\\'))
+            return s;
+        var sb = new StringBuilder(s.Length);
+        for (var i = 0; i < s.Length; i++)
+        {
+            if (s[i] == '\\' && i + 1 < s.Length && s[i + 1] is '(' or ')')
+            {
+                sb.Append(s[++i]);
+                continue;
+            }
+            sb.Append(s[i]);
+        }
+        return sb.ToString();
+    }
+
+    /// <summary>Whether the rule names this tool: exact, <c>*</c>, <c>mcp__server</c> for its tools, or a <c>*</c> pattern.</summary>
+    public bool NamesTool(string toolName)
+    {
+        if (ToolName == toolName || ToolName == "*")
+            return true;
+        if (ToolName.StartsWith("mcp__", StringComparison.Ordinal))
+        {
+            if (ToolName.EndsWith('*'))
+                return toolName.StartsWith(ToolName[..^1], StringComparison.Ordinal);
+            return ToolName.Split("__").Length == 2 && toolName.StartsWith(ToolName + "__", StringComparison.Ordinal);
+        }
+        return false;
+    }
+
+    public string Describe() => $"{Behavior.ToString().ToLowerInvariant()} rule {Text} from {Source}";
+}

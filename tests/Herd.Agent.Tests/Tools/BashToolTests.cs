@@ -1,0 +1,117 @@
+using System.Diagnostics;
+using System.Text.Json.Nodes;
+using Herd.Agent.Tools;
+
+namespace Herd.Agent.Tests.Tools;
+
+/// <summary>Real bash processes: output, exit codes, timeouts, process-group kills and the environment.</summary>
+public sealed class BashToolTests : IDisposable
+{
+    private readonly TempProject _p = new();
+
+    public void Dispose() => _p.Dispose();
+
+    private Task<ToolResult> Run(string command, int? timeout = null, CancellationToken ct = default) =>
+        new BashTool().InvokeAsync(TempProject.Input(("command", command), ("timeout", timeout)), _p.Context, ct);
+
+    [Fact]
+    public async Task A_command_runs_in_the_working_directory_and_reports_stdout_and_stderr()
+    {
+        var result = await Run("pwd; echo oops >&2");
+
+        result.IsError.ShouldBeFalse();
+        result.ExitCode.ShouldBe(0);
+        result.Content.ShouldBe($"{_p.Cwd}\noops");
+        var s = (JsonObject)result.Structured!;
+        ((string)s["stdout"]!).ShouldBe(_p.Cwd);
+        ((string)s["stderr"]!).ShouldBe("oops");
+        ((bool)s["interrupted"]!).ShouldBeFalse();
+        ((bool)s["isImage"]!).ShouldBeFalse();
+    }
+
+    [Fact]
+    public async Task A_failing_command_reports_its_exit_code_and_output()
+    {
+        var result = await Run("echo out; echo err >&2; exit 3");
+
+        result.IsError.ShouldBeTrue();
+        result.ExitCode.ShouldBe(3);
+        result.Content.ShouldBe("Exit code 3\nout\nerr");
+    }
+
+    [Fact]
+    public async Task A_timeout_kills_the_whole_process_group_including_background_children()
+    {
+        var marker = Path.Combine(_p.Cwd, "survivor");
+        var sw = Stopwatch.StartNew();
+
+        var result = await Run($"(sleep 2; touch {marker}) & sleep 30", timeout: 500);
+
+        sw.Elapsed.ShouldBeLessThan(TimeSpan.FromSeconds(10));
+        result.IsError.ShouldBeTrue();
+        result.Content.ShouldStartWith("Command timed out after 0.5s");
+        ((bool)((JsonObject)result.Structured!)["interrupted"]!).ShouldBeTrue();
+        await Task.Delay(2500);
+        File.Exists(marker).ShouldBeFalse("the background child was killed with its group");
+    }
+
+    [Fact]
+    public async Task Cancellation_kills_the_command_and_throws()
+    {
+        var marker = Path.Combine(_p.Cwd, "after-cancel");
+        using var cts = new CancellationTokenSource(300);
+
+        await Should.ThrowAsync<OperationCanceledException>(() => Run($"sleep 1; touch {marker}", ct: cts.Token));
+
+        await Task.Delay(1500);
+        File.Exists(marker).ShouldBeFalse();
+    }
+
+    [Fact]
+    public async Task Huge_output_keeps_its_head_and_tail()
+    {
+        var result = await Run("echo START; seq 1 100000; echo END");
+
+        result.Content.Length.ShouldBeLessThan(BashTool.MaxOutputChars + 200);
+        result.Content.ShouldStartWith("START");
+        result.Content.ShouldEndWith("END");
+        result.Content.ShouldContain("characters truncated");
+    }
+
+    [Fact]
+    public async Task The_api_key_and_claudecode_marker_never_reach_the_child()
+    {
+        Environment.SetEnvironmentVariable("ANTHROPIC_API_KEY", "sk-secret");
+        Environment.SetEnvironmentVariable("CLAUDECODE", "1");
+        try
+        {
+            var result = await Run("echo \"key=${ANTHROPIC_API_KEY:-none} cc=${CLAUDECODE:-none}\"");
+
+            result.Content.ShouldBe("key=none cc=none");
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable("ANTHROPIC_API_KEY", null);
+            Environment.SetEnvironmentVariable("CLAUDECODE", null);
+        }
+    }
+
+    [Theory]
+    [InlineData(120_000, "2m 0.0s")]
+    [InlineData(1_500, "1.5s")]
+    [InlineData(600_000, "10m 0.0s")]
+    public void Durations_are_formatted_like_claude_code(int ms, string text) => BashTool.FormatDuration(ms).ShouldBe(text);
+
+    [Fact]
+    public void Every_builtin_is_registered_with_a_schema()
+    {
+        var tools = ToolRegistry.BuiltIns();
+
+        tools.Select(t => t.Name).ShouldBe(["Bash", "Edit", "Glob", "Grep", "LS", "Read", "Write"]);
+        foreach (var tool in tools)
+        {
+            ToolRegistry.KnownNames.ShouldContain(tool.Name);
+            ((string)tool.InputSchema()["type"]!).ShouldBe("object");
+        }
+    }
+}

@@ -1,0 +1,108 @@
+using System.Diagnostics;
+using System.Text.Json.Nodes;
+using Herd.Testing;
+
+namespace Herd.Cli.Tests.Permissions;
+
+/// <summary>What a herd run left behind: exit code, stdout, stderr.</summary>
+internal sealed record HerdRun(int ExitCode, string Stdout, string Stderr)
+{
+    public JsonObject Result => (JsonObject)JsonNode.Parse(Stdout)!;
+}
+
+/// <summary>
+/// Runs the built herd as a real process against a scripted model server, inside a throwaway project with its own
+/// HOME and config folders, so no settings of the machine leak into a test. Private to these tests on purpose.
+/// </summary>
+internal sealed class PermissionsHerdRunner : IDisposable
+{
+    public PermissionsHerdRunner()
+    {
+        Root = Path.Combine(Path.GetTempPath(), "herd-e2e-" + Guid.NewGuid().ToString("N"));
+        Cwd = Path.Combine(Root, "project");
+        Home = Path.Combine(Root, "home");
+        Directory.CreateDirectory(Cwd);
+        Directory.CreateDirectory(Home);
+    }
+
+    public string Root { get; }
+
+    public string Cwd { get; }
+
+    public string Home { get; }
+
+    public string WriteFile(string relative, string content)
+    {
+        var path = Path.Combine(Cwd, relative);
+        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        File.WriteAllText(path, content);
+        return path;
+    }
+
+    public async Task<HerdRun> RunAsync(ScriptedModelServer server, params string[] args)
+    {
+        var psi = new ProcessStartInfo("dotnet")
+        {
+            WorkingDirectory = Cwd,
+            RedirectStandardInput = true,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "herd.dll"));
+        foreach (var a in args)
+            psi.ArgumentList.Add(a);
+        psi.Environment["ANTHROPIC_BASE_URL"] = server.BaseUrl.ToString().TrimEnd('/');
+        psi.Environment["ANTHROPIC_API_KEY"] = "sk-test";
+        psi.Environment["HOME"] = Home;
+        psi.Environment["HERD_CONFIG_DIR"] = Path.Combine(Root, "herd-config");
+        psi.Environment["CLAUDE_CONFIG_DIR"] = Path.Combine(Root, "claude-config");
+        psi.Environment.Remove("CLAUDECODE");
+        psi.Environment.Remove("ANTHROPIC_MODEL");
+
+        using var process = Process.Start(psi)!;
+        process.StandardInput.Close();
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        try
+        {
+            await process.WaitForExitAsync(cts.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            process.Kill(entireProcessTree: true);
+            throw;
+        }
+        return new HerdRun(process.ExitCode, await stdout, await stderr);
+    }
+
+    /// <summary>The tool_result blocks the agent sent back to the model, in order.</summary>
+    public static List<JsonObject> ToolResults(ScriptedModelServer server) =>
+        server.Requests
+            .SelectMany(r => ((JsonArray)r.Json["messages"]!).OfType<JsonObject>())
+            .Where(m => (string?)m["role"] == "user" && m["content"] is JsonArray)
+            .SelectMany(m => ((JsonArray)m["content"]!).OfType<JsonObject>())
+            .Where(b => (string?)b["type"] == "tool_result")
+            .GroupBy(b => (string?)b["tool_use_id"])
+            .Select(g => g.First())
+            .ToList();
+
+    public static string Text(JsonObject toolResult) => toolResult["content"] switch
+    {
+        JsonValue v => (string)v!,
+        JsonArray a => string.Concat(a.OfType<JsonObject>().Select(b => (string?)b["text"])),
+        _ => "",
+    };
+
+    public void Dispose()
+    {
+        try
+        {
+            Directory.Delete(Root, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+    }
+}
