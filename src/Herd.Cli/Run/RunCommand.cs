@@ -281,10 +281,10 @@ public static class RunCommand
         {
             if (inputArgs.Length > 0 || args.Has("--input"))
                 throw new HerdUsageException("Error: --tasks cannot be combined with ::: or --input; put every task in the NDJSON file.");
-            list.AddRange(TaskSources.FromTasksFile(Path.GetFullPath(tasksFile, ctx.Cwd)));
+            list.AddRange(TaskSources.FromTasksFile(Path.GetFullPath(tasksFile, ctx.Cwd), tasksFile));
         }
         foreach (var file in args.Values("--input"))
-            list.AddRange(TaskSources.FromInputFile(Path.GetFullPath(file, ctx.Cwd)));
+            list.AddRange(TaskSources.FromInputFile(Path.GetFullPath(file, ctx.Cwd), file));
         list.AddRange(TaskSources.FromValues(inputArgs));
         if (list.Count == 0 && !resuming && ctx.StdinRedirected && !args.Has("--tasks"))
             list.AddRange(TaskSources.FromLines(ctx.Stdin));

@@ -26,7 +26,8 @@ public static class TaskSources
     }
 
     /// <exception cref="HerdUsageException">The file cannot be read.</exception>
-    public static IReadOnlyList<TaskInput> FromInputFile(string path)
+    /// <param name="shownAs">The name as the user typed it, for the error message.</param>
+    public static IReadOnlyList<TaskInput> FromInputFile(string path, string? shownAs = null)
     {
         try
         {
@@ -35,7 +36,7 @@ public static class TaskSources
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
-            throw new HerdUsageException($"Error: --input '{path}' cannot be read ({ex.Message}). Pass a readable file with one input per line.");
+            throw new HerdUsageException($"Error: --input '{shownAs ?? path}' cannot be read ({ex.Message}). Pass a readable file with one input per line.");
         }
     }
 
@@ -44,7 +45,8 @@ public static class TaskSources
     /// first bad one is reported with file and line so nothing is half-planned.
     /// </summary>
     /// <exception cref="HerdUsageException">The file cannot be read or a line is malformed.</exception>
-    public static IReadOnlyList<TaskInput> FromTasksFile(string path)
+    /// <param name="shownAs">The name as the user typed it, for error messages.</param>
+    public static IReadOnlyList<TaskInput> FromTasksFile(string path, string? shownAs = null)
     {
         string[] lines;
         try
@@ -53,14 +55,14 @@ public static class TaskSources
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
-            throw new HerdUsageException($"Error: --tasks '{path}' cannot be read ({ex.Message}). Pass a readable NDJSON file.");
+            throw new HerdUsageException($"Error: --tasks '{shownAs ?? path}' cannot be read ({ex.Message}). Pass a readable NDJSON file.");
         }
         var tasks = new List<TaskInput>();
         for (var i = 0; i < lines.Length; i++)
         {
             if (lines[i].Trim().Length == 0)
                 continue;
-            tasks.Add(ParseTaskLine(lines[i], path, i + 1));
+            tasks.Add(ParseTaskLine(lines[i], shownAs ?? path, i + 1));
         }
         return tasks;
     }

@@ -9,12 +9,12 @@ namespace Herd.Fleet.Jobs;
 /// </summary>
 public static class Template
 {
-    /// <summary>True when the template uses any replacement string for the input; if not, the input is appended, as GNU parallel does.</summary>
+    /// <summary>True when the template uses any replacement string; if not, the input is appended, as GNU parallel does.</summary>
     public static bool ReferencesInput(string template, IReadOnlyDictionary<string, string> named)
     {
         foreach (var token in Tokens(template))
         {
-            if (token is "" or "." or "/" or "//" or "/." || named.ContainsKey(token))
+            if (token is "" or "." or "/" or "//" or "/." or "#" or "%" || named.ContainsKey(token))
                 return true;
         }
         return false;

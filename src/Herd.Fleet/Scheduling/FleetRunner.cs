@@ -45,6 +45,7 @@ public sealed class FleetRunner(ITaskEngine engine, RunStore store, ResultsFile 
         var failed = tasks.Count(t => t.State == "done") - succeeded;
         var ready = new Queue<TaskState>(tasks.Where(t => t.State != "done").Select(t => new TaskState(t)));
         var delayed = new PriorityQueue<TaskState, DateTimeOffset>();
+        var budgetWait = new List<TaskState>();
         var freeSlots = new PriorityQueue<int, int>();
         var nextSlot = 1;
         var inflight = 0;
@@ -98,6 +99,9 @@ public sealed class FleetRunner(ITaskEngine engine, RunStore store, ResultsFile 
         void Handle(Completion done)
         {
             inflight--;
+            foreach (var waiting in budgetWait)
+                ready.Enqueue(waiting);
+            budgetWait.Clear();
             freeSlots.Enqueue(done.Attempt.Slot, done.Attempt.Slot);
             var ts = done.State;
             var outcome = done.Outcome;
@@ -109,7 +113,12 @@ public sealed class FleetRunner(ITaskEngine engine, RunStore store, ResultsFile 
             {
                 // Not a verdict on the task: it stays pending (resumable) and costs no retry.
                 store.FinishAttempt(ts.Task.Key, done.Attempt.Number, outcome, usedRetry: false, buildRecord: null);
-                if (cls == OutcomeClass.RunBudget && haltReason == HaltReason.None)
+                if (cls == OutcomeClass.RunBudget && inflight > 0 && halt == HaltMode.None)
+                {
+                    // Other attempts hold reservations: the ceiling is busy, not spent. Try again once one of them settles.
+                    budgetWait.Add(ts);
+                }
+                else if (cls == OutcomeClass.RunBudget && haltReason == HaltReason.None)
                 {
                     haltReason = HaltReason.Budget;
                     haltDetail = $"budget: the --budget-usd ceiling ${options.Budget?.CeilingUsd:0.####} cannot hold another call";
@@ -237,7 +246,7 @@ public sealed class FleetRunner(ITaskEngine engine, RunStore store, ResultsFile 
         if (cancellationToken.IsCancellationRequested && haltReason == HaltReason.None)
             haltReason = HaltReason.Interrupted;
         Publish();
-        var unfinished = ready.Count + delayed.Count;
+        var unfinished = ready.Count + delayed.Count + budgetWait.Count;
         var spentNow = options.Budget?.SpentUsd ?? store.TotalSpentUsd();
         return new FleetReport(succeeded, failed, unfinished, haltReason, haltDetail, Time.GetElapsedTime(_started), Projection(spentNow, unfinished));
     }
