@@ -218,6 +218,9 @@ public static class RunCommand
 
         var totals = store.Totals();
         var exit = ExitCode(report, totals);
+        if (exit == ExitInterrupted && signals?.ExitCode is { } signalled)
+            exit = signalled; // 143 after SIGTERM (house style), 130 after SIGINT
+
         var status = report.Halt switch
         {
             HaltReason.Interrupted => "interrupted",
