@@ -13,6 +13,10 @@ public static class Program
             {
                 case "sessions":
                     return SessionsCommand.Run(args[1..]);
+                case "run":
+                    return await Run.RunCommand.RunAsync(args[1..]).ConfigureAwait(false);
+                case "runs":
+                    return Run.RunsCommand.Run(args[1..], Console.Out, Console.Error, Directory.GetCurrentDirectory());
             }
         }
         return await PrintCommand.RunAsync(args).ConfigureAwait(false);

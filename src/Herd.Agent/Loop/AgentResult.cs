@@ -49,6 +49,9 @@ public sealed record AgentResult
     /// <summary>The failure kind when a model call ended the run (for classifiers); not printed.</summary>
     public ModelErrorKind? ApiErrorKind { get; init; }
 
+    /// <summary>The server's <c>retry-after</c> on the call that ended the run, for the fan-out's fleet-wide pause; not printed.</summary>
+    public TimeSpan? RetryAfter { get; init; }
+
     public long? TtftMs { get; init; }
     public string? UserMessageUuid { get; init; }
     public required string Uuid { get; init; }

@@ -442,6 +442,7 @@ public sealed class AgentSession
                 Result = ex.ToResultText(),
                 ApiErrorStatus = ex.Status,
                 ApiErrorKind = ex.Kind,
+                RetryAfter = ex.RetryAfter,
                 StopReason = null,
             };
 

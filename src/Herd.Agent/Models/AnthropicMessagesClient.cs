@@ -88,7 +88,7 @@ public sealed class AnthropicMessagesClient : IModelClient, IDisposable
                 OnRetry = args =>
                 {
                     var ex = (ModelApiException)args.Outcome.Exception!;
-                    observer.OnRetry(new ApiRetryInfo(args.AttemptNumber + 1, maxRetries, args.RetryDelay, ex.Status, ex.Message));
+                    observer.OnRetry(new ApiRetryInfo(args.AttemptNumber + 1, maxRetries, args.RetryDelay, ex.Status, ex.Message, ex.RetryAfter));
                     return ValueTask.CompletedTask;
                 },
             })

@@ -116,7 +116,8 @@ public sealed record ModelResponse(
     TimeSpan? TimeToFirstToken);
 
 /// <summary>A retry the client is about to make; surfaces as <c>system/api_retry</c>.</summary>
-public sealed record ApiRetryInfo(int Attempt, int MaxRetries, TimeSpan Delay, int? ErrorStatus, string Error);
+/// <param name="RetryAfter">The server's <c>retry-after</c>, when it sent one (the fan-out pauses the fleet on it).</param>
+public sealed record ApiRetryInfo(int Attempt, int MaxRetries, TimeSpan Delay, int? ErrorStatus, string Error, TimeSpan? RetryAfter = null);
 
 /// <summary>Receives what a streaming call yields while it runs.</summary>
 public interface IModelStreamObserver

@@ -1,0 +1,80 @@
+using Herd.Cli.Print;
+
+namespace Herd.Cli.Run;
+
+/// <summary>
+/// The option table of <c>herd run</c>: its own options plus every agent option of <c>herd -p</c> (spec §1 "every
+/// herd -p flag applies to each task"). Print-mode options about output, sessions and stdin do not apply to a fleet
+/// and are left out, so passing them is an "unknown option" error rather than a silent no-op.
+/// </summary>
+public static class RunOptions
+{
+    private static readonly HashSet<string> NotForRuns = new(StringComparer.Ordinal)
+    {
+        "--print", "--output-format", "--verbose", "--input-format", "--include-partial-messages", "--replay-user-messages",
+        "--continue", "--resume", "--fork-session", "--session-id", "--exit-codes", "--timeout", "--help", "--version",
+        "--worktree", "--name",
+    };
+
+    public static readonly IReadOnlyList<OptionSpec> Own =
+    [
+        new(["-j", "--jobs"], Arity.Value, "Concurrent tasks: N, or auto[:MAX] (AIMD on 429/529 back-pressure, default MAX 16)", "n|auto[:max]"),
+        new(["--prompt"], Arity.Value, "Prompt template: {} input, {.} {/} {//} {/.} {#} {%}, {name} for named inputs", "template"),
+        new(["--prompt-file"], Arity.Value, "Read the prompt template from this file", "file"),
+        new(["--input"], Arity.Value, "Read inputs from this file, one per line (repeatable)", "file"),
+        new(["--tasks"], Arity.Value, "NDJSON tasks: {\"name\":…,\"inputs\":{…},\"prompt\":…,\"caps\":{…}} per line", "file"),
+        new(["--run-dir"], Arity.Value, "Run directory (default .herd/runs/<run-id>/)", "dir"),
+        new(["--resume"], Arity.Flag, "Continue a run: every task without a final record (needs --run-dir)"),
+        new(["--resume-failed"], Arity.Flag, "Rerun failed tasks, then those never run (needs --run-dir)"),
+        new(["--retry-failed"], Arity.Flag, "Rerun failed tasks only, from the stored plan (needs --run-dir)"),
+        new(["--rerun-class"], Arity.Value, "Rerun tasks whose final class is in this comma list (needs --run-dir)", "classes"),
+        new(["--retries"], Arity.Value, "Retries per task for retryable classes (default 3)", "n"),
+        new(["--retry-base"], Arity.Value, "Backoff base of fleet retries (default 2s; waits rand(0, min(5m, base*2^n)))", "duration", Hidden: true),
+        new(["--timeout"], Arity.Value, "Per-attempt wall clock: a duration (10m) or N% of the median successful runtime", "d|n%"),
+        new(["--timeout-floor"], Arity.Value, "With --timeout N%: the limit before 5 tasks succeeded (default 30m)", "duration"),
+        new(["--idle-timeout"], Arity.Value, "End an attempt with no agent event for this long (class hang)", "duration"),
+        new(["--halt"], Arity.Value, "now|soon,fail=N|N%  (also success=, done=); counts final outcomes", "when,cond"),
+        new(["--halt-min"], Arity.Value, "Finished tasks before a --halt percentage applies (default 10)", "n"),
+        new(["--delay"], Arity.Value, "Spacing between task starts (default 0)", "duration"),
+        new(["--ramp"], Arity.Value, "With -j auto: the starting limit before it grows (default 4)", "k"),
+        new(["--budget-usd"], Arity.Value, "Run-wide ceiling in US dollars, held by reservation: never exceeded (exit 102)", "usd"),
+        new(["--task-budget-usd"], Arity.Value, "Per-task cap (same as --max-budget-usd)", "usd"),
+        new(["--on-denial"], Arity.Value, "fail (default) or success: how a run with permission denials counts", "mode"),
+        new(["--dry-run"], Arity.Flag, "List the tasks (key, name, prompt) and exit"),
+        new(["--estimate"], Arity.Flag, "With --dry-run: add a cost projection from a token estimate and the price table"),
+        new(["--sample"], Arity.Value, "Run a random sample (N or P%) and project the full run's cost", "n|p%"),
+        new(["--seed"], Arity.Value, "Seed of --sample (default 1)", "s"),
+        new(["--progress"], Arity.Value, "auto (default: redrawn on a terminal, lines otherwise), plain or none", "mode"),
+        new(["--progress-interval"], Arity.Value, "Seconds between plain status lines (default 30)", "duration"),
+        new(["-h", "--help"], Arity.Flag, "Show this help"),
+    ];
+
+    /// <summary>The run's options first, then the agent options; a name in both means the run's.</summary>
+    public static IReadOnlyList<OptionSpec> All { get; } =
+        [.. PrintOptions.All.Where(o => !o.Names.Any(NotForRuns.Contains)), .. Own];
+
+    /// <summary>Options whose value names the plan or the run directory: not stored for --resume, which reads the plan from run.db.</summary>
+    public static readonly HashSet<string> NotStored = new(StringComparer.Ordinal)
+    {
+        "--input", "--tasks", "--run-dir", "--resume", "--resume-failed", "--retry-failed", "--rerun-class", "--dry-run", "--estimate", "--sample", "--seed",
+    };
+
+    public const string Usage = "herd run [options] [agent options] ::: input…   (or inputs on stdin, --input FILE, --tasks FILE.ndjson)";
+
+    public const string Description = """
+        Run one agent task per input, many at once, with retries, adaptive concurrency, a run-wide budget and a
+        resumable run directory. Every agent option of `herd -p` applies to each task. Progress goes to stderr; stdout
+        gets the path of results.ndjson.
+        """;
+
+    public const string Footer = """
+        Examples:
+          herd run -j 8 --prompt 'Summarize {} in 3 bullets' --allowedTools Read ::: src/*.py
+          git ls-files '*.py' | herd run -j auto:16 --budget-usd 50 --halt soon,fail=10% --prompt-file fix.md
+          herd run --resume --run-dir .herd/runs/20261127-2213-ab12
+
+        Exit codes: 0 all succeeded, 1-100 number failed, 101 more than 100 failed, 102 halted by budget,
+        103 run-fatal class (auth, spend cap), 130 interrupted (resumable), 255 usage or state error.
+        See docs/fanout.md.
+        """;
+}

@@ -1,0 +1,163 @@
+using System.Text.Json.Nodes;
+using Herd.Agent.Loop;
+using Herd.Agent.Models;
+using Herd.Fleet.Jobs;
+
+namespace Herd.Fleet.Engines;
+
+/// <summary>
+/// Runs each attempt as an <see cref="AgentSession"/> in this process, on one shared <see cref="IModelClient"/> (one
+/// HttpClient, pooled connections: no process per task, spec §1 performance anchor). Each attempt gets fresh tools,
+/// permissions and limits from <paramref name="optionsFor"/>, so attempts share no state but the client and ledgers.
+/// </summary>
+/// <param name="optionsFor">Agent options of one task (the CLI builds them from every <c>herd -p</c> flag).</param>
+/// <param name="runLedger">The run-wide budget (spec §10); every call of every task reserves its worst case on it.</param>
+public sealed class InProcessAgentEngine(IModelClient client, Func<FleetTask, AgentOptions> optionsFor, SpendLedger? runLedger, TimeProvider timeProvider) : ITaskEngine
+{
+    public string Name => "herd";
+
+    public string Version { get; } = typeof(AgentSession).Assembly.GetName().Version?.ToString(3) ?? "0.0.0";
+
+    /// <value>Accept successful runs that had permission denials (<c>--on-denial success</c>).</value>
+    public bool DenialIsSuccess { get; init; }
+
+    public async Task<TaskOutcome> RunAsync(TaskAttempt attempt, IAttemptObserver observer, CancellationToken cancellationToken = default)
+    {
+        var start = timeProvider.GetUtcNow();
+        AgentOptions options;
+        try
+        {
+            options = optionsFor(attempt.Task);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            return new TaskOutcome { Class = OutcomeClass.Crash, Start = start, End = timeProvider.GetUtcNow(), SessionId = attempt.SessionId, Error = ex.Message, IsError = true };
+        }
+        if (runLedger is not null)
+            options = options with { SharedLedgers = [.. options.SharedLedgers, runLedger] };
+        if (attempt.Task.Caps.MaxTurns is { } turns)
+            options = options with { MaxTurns = turns };
+        if (attempt.Task.Caps.MaxBudgetUsd is { } cap)
+            options = options with { MaxBudgetUsd = cap };
+
+        using var timeout = attempt.Timeout is { } t ? new CancellationTokenSource(t, timeProvider) : new CancellationTokenSource();
+        using var idle = new CancellationTokenSource();
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timeout.Token, idle.Token);
+        var sink = new AttemptSink(observer, timeProvider);
+        using var watchdog = attempt.IdleTimeout is { } idleLimit ? StartWatchdog(sink, idleLimit, idle) : null;
+
+        AgentResult result;
+        try
+        {
+            var session = new AgentSession(client, options, attempt.SessionId);
+            result = await session.RunAsync(JsonValue.Create(attempt.Prompt), sink, linked.Token).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException || linked.IsCancellationRequested)
+        {
+            // A bug or an unexpected failure inside one task must not take the run down: it is that task's crash.
+            var endClass = EndOf(cancellationToken, timeout, idle);
+            var cls = endClass switch
+            {
+                AttemptEnd.Timeout => OutcomeClass.Timeout,
+                AttemptEnd.Idle => OutcomeClass.Hang,
+                AttemptEnd.Cancelled => OutcomeClass.Cancelled,
+                _ => OutcomeClass.Crash,
+            };
+            return new TaskOutcome
+            {
+                Class = cls, Start = start, End = timeProvider.GetUtcNow(), SessionId = attempt.SessionId, Model = options.Model,
+                Error = ex.Message, IsError = true, CostUsd = sink.Cost, Usage = sink.Usage,
+            };
+        }
+
+        var end = EndOf(cancellationToken, timeout, idle);
+        var cap2 = options.MaxBudgetUsd;
+        // Which ceiling refused the call: the task's own cap or the run-wide one (the tighter of the two).
+        var runBinding = result.Subtype == ResultSubtype.MaxBudget && runLedger is not null
+            && (cap2 is not { } c || c - result.TotalCostUsd > runLedger.AvailableUsd);
+        var (cls2, error) = OutcomeClassifier.Classify(result, end, options.OutputSchema is not null, runBinding, DenialIsSuccess);
+        return new TaskOutcome
+        {
+            Class = cls2,
+            Start = start,
+            End = timeProvider.GetUtcNow(),
+            SessionId = result.SessionId,
+            Model = result.ModelUsage.Keys.LastOrDefault() ?? options.Model,
+            Subtype = result.Subtype,
+            IsError = result.IsError || !cls2.IsSuccess(),
+            TerminalReason = end switch { AttemptEnd.Timeout => "timeout", AttemptEnd.Idle => "idle_timeout", _ => result.TerminalReason },
+            ApiErrorStatus = result.ApiErrorStatus,
+            Degraded = cls2 == OutcomeClass.SuccessDegraded,
+            Error = error,
+            ResultText = result.Result ?? result.ToText(),
+            StructuredOutput = result.StructuredOutput,
+            NumTurns = result.NumTurns,
+            PermissionDenials = Denials(result),
+            Usage = result.Usage,
+            CostUsd = result.TotalCostUsd,
+            RetryAfter = result.RetryAfter,
+        };
+    }
+
+    private static AttemptEnd EndOf(CancellationToken run, CancellationTokenSource timeout, CancellationTokenSource idle) =>
+        run.IsCancellationRequested ? AttemptEnd.Cancelled
+        : timeout.IsCancellationRequested ? AttemptEnd.Timeout
+        : idle.IsCancellationRequested ? AttemptEnd.Idle
+        : AttemptEnd.Completed;
+
+    private ITimer StartWatchdog(AttemptSink sink, TimeSpan limit, CancellationTokenSource idle)
+    {
+        var period = TimeSpan.FromMilliseconds(Math.Clamp(limit.TotalMilliseconds / 4, 10, 1000));
+        return timeProvider.CreateTimer(_ =>
+        {
+            if (sink.IdleFor() >= limit)
+                idle.Cancel();
+        }, null, period, period);
+    }
+
+    private static JsonArray? Denials(AgentResult r)
+    {
+        if (r.PermissionDenials.Count == 0)
+            return [];
+        var array = new JsonArray();
+        foreach (var d in r.PermissionDenials)
+            array.Add((JsonNode)new JsonObject { ["tool_name"] = d.ToolName, ["tool_use_id"] = d.ToolUseId, ["tool_input"] = d.ToolInput?.DeepClone() });
+        return array;
+    }
+
+    /// <summary>
+    /// Watches the agent's events: liveness for the idle clock (paused while a tool runs, spec §4), back-pressure from
+    /// inner retries, and cost so far. It keeps no transcript: memory per running task stays small.
+    /// </summary>
+    private sealed class AttemptSink(IAttemptObserver observer, TimeProvider time) : IAgentEventSink
+    {
+        private long _lastActivity = time.GetTimestamp();
+        private volatile bool _inTools;
+
+        public double Cost { get; private set; }
+        public Usage Usage { get; private set; } = Usage.Zero;
+
+        public TimeSpan IdleFor() => _inTools ? TimeSpan.Zero : time.GetElapsedTime(Interlocked.Read(ref _lastActivity));
+
+        public void OnEvent(AgentEvent e)
+        {
+            Interlocked.Exchange(ref _lastActivity, time.GetTimestamp());
+            switch (e)
+            {
+                case ApiRetryEvent { Retry.ErrorStatus: 429 or 529 } retry:
+                    observer.OnBackPressure(retry.Retry.ErrorStatus!.Value, retry.Retry.RetryAfter);
+                    break;
+                case ModelCallEvent call:
+                    Cost += call.CostUsd;
+                    Usage = Usage.Add(call.Usage);
+                    break;
+                case AssistantBlockEvent block when (string?)block.Block["type"] == "tool_use":
+                    _inTools = true;
+                    break;
+                case UserMessageEvent or StatusEvent or ResultEvent:
+                    _inTools = false;
+                    break;
+            }
+        }
+    }
+}

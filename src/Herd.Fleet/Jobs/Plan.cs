@@ -1,0 +1,40 @@
+using System.Text.Json.Nodes;
+
+namespace Herd.Fleet.Jobs;
+
+/// <summary>Turns inputs into keyed tasks; identical keys collapse into one task with a warning (spec §3).</summary>
+public static class Plan
+{
+    /// <param name="behaviour">The options that change the agent's behaviour (model, system prompt, tools, rules, schema, max turns).</param>
+    /// <param name="warn">Receives one message per collapsed duplicate.</param>
+    public static IReadOnlyList<FleetTask> Build(IReadOnlyList<TaskInput> inputs, string? template, string engine, JsonObject behaviour, Action<string> warn)
+    {
+        var tasks = new List<FleetTask>(inputs.Count);
+        var seen = new Dictionary<string, FleetTask>(StringComparer.Ordinal);
+        for (var i = 0; i < inputs.Count; i++)
+        {
+            var input = inputs[i];
+            var seq = i + 1;
+            var prompt = Template.Render(input.PromptTemplate ?? template ?? "{}", input, seq, slot: null);
+            var options = behaviour;
+            if (input.Caps.MaxTurns is { } turns)
+            {
+                options = (JsonObject)behaviour.DeepClone();
+                options["max_turns"] = turns;
+            }
+            var key = TaskKey.Compute(engine, prompt, input.Values, input.Named, options);
+            if (seen.TryGetValue(key, out var first))
+            {
+                warn($"herd: warning: task {seq} ({Describe(input)}) is identical to task {first.Seq} ({first.Name}); it runs once.");
+                continue;
+            }
+            var name = input.Name ?? (input.Values.Count > 0 ? Template.InputText(input) : $"task-{seq}");
+            var task = new FleetTask(seq, key, name, prompt, input.Values, input.Named, input.Caps);
+            seen[key] = task;
+            tasks.Add(task);
+        }
+        return tasks;
+    }
+
+    private static string Describe(TaskInput input) => input.Name ?? Template.InputText(input);
+}

@@ -1,0 +1,164 @@
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Herd.Agent;
+
+namespace Herd.Fleet.Jobs;
+
+/// <summary>Reads task inputs: plain lines (<c>:::</c>, stdin, <c>--input</c>) and NDJSON task files (spec §1).</summary>
+public static class TaskSources
+{
+    public static IReadOnlyList<TaskInput> FromValues(IEnumerable<string> values) =>
+        values.Select(v => new TaskInput(null, [v], new Dictionary<string, string>(), null, TaskCaps.None)).ToArray();
+
+    /// <summary>One input per line; blank lines are skipped (GNU parallel would run an empty job, which costs money here).</summary>
+    public static IReadOnlyList<TaskInput> FromLines(TextReader reader)
+    {
+        var lines = new List<string>();
+        while (reader.ReadLine() is { } line)
+        {
+            if (line.Length > 0 && line[^1] == '\r')
+                line = line[..^1];
+            if (line.Trim().Length > 0)
+                lines.Add(line);
+        }
+        return FromValues(lines);
+    }
+
+    /// <exception cref="HerdUsageException">The file cannot be read.</exception>
+    /// <param name="shownAs">The name as the user typed it, for the error message.</param>
+    public static IReadOnlyList<TaskInput> FromInputFile(string path, string? shownAs = null)
+    {
+        try
+        {
+            using var reader = new StreamReader(path);
+            return FromLines(reader);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            throw new HerdUsageException($"Error: --input '{shownAs ?? path}' cannot be read ({ex.Message}). Pass a readable file with one input per line.");
+        }
+    }
+
+    /// <summary>
+    /// <c>{"name":…,"inputs":{…},"prompt":…,"caps":{…}}</c> per line. Every line is checked before anything runs; the
+    /// first bad one is reported with file and line so nothing is half-planned.
+    /// </summary>
+    /// <exception cref="HerdUsageException">The file cannot be read or a line is malformed.</exception>
+    /// <param name="shownAs">The name as the user typed it, for error messages.</param>
+    public static IReadOnlyList<TaskInput> FromTasksFile(string path, string? shownAs = null)
+    {
+        string[] lines;
+        try
+        {
+            lines = File.ReadAllLines(path);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            throw new HerdUsageException($"Error: --tasks '{shownAs ?? path}' cannot be read ({ex.Message}). Pass a readable NDJSON file.");
+        }
+        var tasks = new List<TaskInput>();
+        for (var i = 0; i < lines.Length; i++)
+        {
+            if (lines[i].Trim().Length == 0)
+                continue;
+            tasks.Add(ParseTaskLine(lines[i], shownAs ?? path, i + 1));
+        }
+        return tasks;
+    }
+
+    internal static TaskInput ParseTaskLine(string line, string path, int lineNumber)
+    {
+        string Where() => $"Error: --tasks {path} line {lineNumber.ToString(CultureInfo.InvariantCulture)}";
+        JsonNode? node;
+        try
+        {
+            node = JsonNode.Parse(line);
+        }
+        catch (JsonException ex)
+        {
+            throw new HerdUsageException($"{Where()}: not valid JSON ({ex.Message}). Each line must be one object like {{\"name\":\"a\",\"inputs\":{{\"file\":\"a.cs\"}},\"prompt\":\"Review {{file}}\"}}.");
+        }
+        if (node is not JsonObject obj)
+            throw new HerdUsageException($"{Where()}: expected a JSON object, got {Kind(node)}.");
+        string? name = null, prompt = null;
+        var named = new Dictionary<string, string>(StringComparer.Ordinal);
+        var values = new List<string>();
+        var caps = TaskCaps.None;
+        foreach (var (prop, value) in obj)
+        {
+            switch (prop)
+            {
+                case "name":
+                    name = value is JsonValue nv && nv.TryGetValue<string>(out var n) ? n : throw new HerdUsageException($"{Where()}: \"name\" must be a string.");
+                    break;
+                case "prompt":
+                    prompt = value is JsonValue pv && pv.TryGetValue<string>(out var p) ? p : throw new HerdUsageException($"{Where()}: \"prompt\" must be a string.");
+                    break;
+                case "inputs":
+                    if (value is not JsonObject inputs)
+                        throw new HerdUsageException($"{Where()}: \"inputs\" must be an object of named values, e.g. {{\"file\":\"a.cs\"}}.");
+                    foreach (var (k, v) in inputs)
+                    {
+                        var text = Scalar(v) ?? throw new HerdUsageException($"{Where()}: input \"{k}\" must be a string, number or boolean.");
+                        named[k] = text;
+                        values.Add(text);
+                    }
+                    break;
+                case "caps":
+                    caps = ParseCaps(value, Where);
+                    break;
+                case "engine":
+                    if (Scalar(value) is not ("herd" or "agent"))
+                        throw new HerdUsageException($"{Where()}: engine '{value?.ToJsonString()}' is not available; this build runs the in-process agent only (\"herd\").");
+                    break;
+                default:
+                    throw new HerdUsageException($"{Where()}: unknown field \"{prop}\". Allowed: name, inputs, prompt, engine, caps.");
+            }
+        }
+        if (values.Count == 0 && prompt is null)
+            throw new HerdUsageException($"{Where()}: a task needs \"inputs\" or its own \"prompt\".");
+        return new TaskInput(name, values, named, prompt, caps);
+    }
+
+    private static TaskCaps ParseCaps(JsonNode? node, Func<string> where)
+    {
+        if (node is not JsonObject caps)
+            throw new HerdUsageException($"{where()}: \"caps\" must be an object like {{\"max_turns\":10,\"max_budget_usd\":0.5,\"timeout_s\":600,\"idle_timeout_s\":300}}.");
+        var result = TaskCaps.None;
+        foreach (var (k, v) in caps)
+        {
+            double Number()
+            {
+                if (v is JsonValue jv && jv.TryGetValue<double>(out var d) && d > 0 && double.IsFinite(d))
+                    return d;
+                throw new HerdUsageException($"{where()}: caps.{k} must be a positive number.");
+            }
+            result = k switch
+            {
+                "max_turns" => result with { MaxTurns = (int)Number() },
+                "max_budget_usd" => result with { MaxBudgetUsd = Number() },
+                "timeout_s" => result with { Timeout = TimeSpan.FromSeconds(Number()) },
+                "idle_timeout_s" => result with { IdleTimeout = TimeSpan.FromSeconds(Number()) },
+                _ => throw new HerdUsageException($"{where()}: unknown cap \"{k}\". Allowed: max_turns, max_budget_usd, timeout_s, idle_timeout_s."),
+            };
+        }
+        return result;
+    }
+
+    private static string? Scalar(JsonNode? v) => v is JsonValue value
+        ? value.GetValueKind() switch
+        {
+            JsonValueKind.String => value.GetValue<string>(),
+            JsonValueKind.Number or JsonValueKind.True or JsonValueKind.False => value.ToJsonString(),
+            _ => null,
+        }
+        : null;
+
+    private static string Kind(JsonNode? node) => node switch
+    {
+        null => "null",
+        JsonArray => "an array",
+        _ => "a " + node.GetValueKind().ToString().ToLowerInvariant(),
+    };
+}

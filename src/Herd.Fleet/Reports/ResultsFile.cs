@@ -1,0 +1,55 @@
+using System.Text;
+
+namespace Herd.Fleet.Reports;
+
+/// <summary>
+/// results.ndjson (spec §7.1, §8). The database is the source of truth: at open the file is rebuilt from the stored
+/// final records (temp file + rename), then each new record is appended after its final state is committed. A crash
+/// between commit and append therefore loses nothing and duplicates nothing: the next open rewrites the file, with
+/// exactly one line per finished task.
+/// </summary>
+public sealed class ResultsFile : IDisposable
+{
+    private readonly FileStream _stream;
+    private readonly Lock _gate = new();
+
+    private ResultsFile(FileStream stream, string path)
+    {
+        _stream = stream;
+        Path = path;
+    }
+
+    public string Path { get; }
+
+    public static ResultsFile Rebuild(string path, IEnumerable<string> records)
+    {
+        var tmp = path + ".tmp";
+        using (var writer = new StreamWriter(tmp, false, new UTF8Encoding(false)))
+        {
+            foreach (var r in records)
+            {
+                writer.Write(r);
+                writer.Write('\n');
+            }
+        }
+        File.Move(tmp, path, overwrite: true);
+        var stream = new FileStream(path, FileMode.Append, FileAccess.Write, FileShare.Read);
+        return new ResultsFile(stream, path);
+    }
+
+    public void Append(string record)
+    {
+        var bytes = Encoding.UTF8.GetBytes(record + "\n");
+        lock (_gate)
+        {
+            _stream.Write(bytes);
+            _stream.Flush();
+        }
+    }
+
+    public void Dispose()
+    {
+        lock (_gate)
+            _stream.Dispose();
+    }
+}

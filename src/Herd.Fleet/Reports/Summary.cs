@@ -1,0 +1,70 @@
+using System.Text;
+using System.Text.Json;
+using Herd.Fleet.Store;
+
+namespace Herd.Fleet.Reports;
+
+/// <summary>summary.json (spec §7.1): counts by class, spend, tokens, durations, exit code — rewritten at the end of each session.</summary>
+public static class Summary
+{
+    public static string Build(RunInfo run, RunTotals totals, string status, int exitCode, TimeSpan wall, double? ceilingUsd, double? projectedUsd)
+    {
+        using var buffer = new MemoryStream();
+        using (var w = new Utf8JsonWriter(buffer, new JsonWriterOptions { Indented = true }))
+        {
+            w.WriteStartObject();
+            w.WriteString("run_id", run.RunId);
+            w.WriteString("status", status);
+            w.WriteNumber("exit_code", exitCode);
+            w.WriteString("engine", run.Engine);
+            w.WriteString("engine_version", run.EngineVersion);
+            w.WriteNumber("tasks", totals.Tasks);
+            w.WriteNumber("finished", totals.Tasks - totals.Unfinished);
+            w.WriteNumber("unfinished", totals.Unfinished);
+            w.WriteNumber("attempts", totals.Attempts);
+            w.WriteStartObject("by_class");
+            foreach (var (k, v) in totals.ByClass)
+                w.WriteNumber(k, v);
+            w.WriteEndObject();
+            w.WriteNumber("succeeded", Succeeded(totals));
+            w.WriteNumber("failed", Failed(totals));
+            w.WriteNumber("cost_usd", Math.Round(totals.SpentUsd, 9));
+            if (ceilingUsd is { } c)
+                w.WriteNumber("budget_usd", c);
+            if (projectedUsd is { } p)
+                w.WriteNumber("projected_usd", Math.Round(p, 6));
+            var t = totals.Tokens;
+            w.WriteStartObject("tokens");
+            w.WriteNumber("input", t.InputTokens);
+            w.WriteNumber("output", t.OutputTokens);
+            w.WriteNumber("cache_read", t.CacheReadInputTokens);
+            w.WriteNumber("cache_write_5m", t.CacheCreation5mTokens);
+            w.WriteNumber("cache_write_1h", t.CacheCreation1hTokens);
+            w.WriteEndObject();
+            var denominator = t.InputTokens + t.CacheReadInputTokens + t.CacheCreation5mTokens + t.CacheCreation1hTokens;
+            if (denominator > 0)
+                w.WriteNumber("cache_hit_ratio", Math.Round((double)t.CacheReadInputTokens / denominator, 4));
+            w.WriteStartObject("durations_s");
+            w.WriteNumber("wall", Math.Round(wall.TotalSeconds, 3));
+            w.WriteNumber("task_p50", Math.Round(Percentile(totals.RuntimesS, 0.5), 3));
+            w.WriteNumber("task_p90", Math.Round(Percentile(totals.RuntimesS, 0.9), 3));
+            w.WriteNumber("task_max", Math.Round(totals.RuntimesS.DefaultIfEmpty(0).Max(), 3));
+            w.WriteEndObject();
+            w.WriteEndObject();
+        }
+        return Encoding.UTF8.GetString(buffer.ToArray());
+    }
+
+    public static int Succeeded(RunTotals t) => t.ByClass.Where(kv => kv.Key is "success" or "success_degraded").Sum(kv => kv.Value);
+
+    public static int Failed(RunTotals t) => t.ByClass.Where(kv => kv.Key is not ("success" or "success_degraded")).Sum(kv => kv.Value);
+
+    public static double Percentile(IReadOnlyList<double> values, double p)
+    {
+        if (values.Count == 0)
+            return 0;
+        var sorted = values.OrderBy(v => v).ToArray();
+        var index = (int)Math.Ceiling(p * sorted.Length) - 1;
+        return sorted[Math.Clamp(index, 0, sorted.Length - 1)];
+    }
+}

@@ -1,0 +1,150 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using Herd.Agent.Models;
+using Herd.Fleet.Engines;
+using Herd.Fleet.Jobs;
+using Herd.Fleet.Store;
+
+namespace Herd.Fleet.Reports;
+
+/// <summary>The caps in force for a task, as the record reports them.</summary>
+public sealed record CapsInForce(int? MaxTurns, double? MaxBudgetUsd, TimeSpan? Timeout, TimeSpan? IdleTimeout);
+
+/// <summary>
+/// The per-task record of results.ndjson (spec §8): GNU parallel's <c>--results</c> keys first with their meaning, then
+/// the agent fields. Written with Utf8JsonWriter (no reflection; Native AOT).
+/// </summary>
+public static class TaskRecord
+{
+    /// <summary>Stdout is capped at 64 KB (spec §8); the full text would make a 10 000-task file unwieldy.</summary>
+    public const int StdoutCap = 64 * 1024;
+
+    public static string Build(FleetTask task, TaskOutcome last, IReadOnlyList<AttemptRow> attempts, string engine, string engineVersion, CapsInForce caps, string? shard = null)
+    {
+        using var buffer = new MemoryStream();
+        using (var w = new Utf8JsonWriter(buffer, new JsonWriterOptions { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
+        {
+            var lastRow = attempts.Count > 0 ? attempts[^1] : null;
+            var lastStart = lastRow?.Start ?? last.Start;
+            var lastEnd = lastRow?.End ?? last.End;
+            w.WriteStartObject();
+            w.WriteNumber("Seq", task.Seq);
+            w.WriteString("Host", ":");
+            w.WriteNumber("Starttime", Math.Round(lastStart.ToUnixTimeMilliseconds() / 1000.0, 3));
+            w.WriteNumber("JobRuntime", Math.Round((lastEnd - lastStart).TotalSeconds, 3));
+            w.WriteNumber("Send", 0);
+            w.WriteNumber("Receive", 0);
+            w.WriteNumber("Exitval", last.Exitval);
+            w.WriteNumber("Signal", 0);
+            w.WriteString("Command", "herd -p " + ShellQuote(task.Prompt));
+            w.WriteStartArray("V");
+            foreach (var v in task.Values)
+                w.WriteStringValue(v);
+            w.WriteEndArray();
+            w.WriteString("Stdout", Cap(last.ResultText, StdoutCap));
+            w.WriteString("Stderr", last.Class.IsSuccess() ? "" : Cap(last.Error ?? "", 8 * 1024));
+            w.WriteString("task", task.Name);
+            w.WriteString("key", task.Key);
+            w.WriteStartObject("inputs");
+            foreach (var (k, v) in task.Named)
+                w.WriteString(k, v);
+            w.WriteEndObject();
+            if (shard is null)
+                w.WriteNull("shard");
+            else
+                w.WriteString("shard", shard);
+            w.WriteString("start", RunStore.Iso(attempts.Count > 0 ? attempts[0].Start : last.Start));
+            w.WriteString("end", RunStore.Iso(lastEnd));
+            w.WriteString("engine", engine);
+            w.WriteString("engine_version", engineVersion);
+            WriteNullable(w, "model", last.Model);
+            w.WriteString("session_id", last.SessionId);
+            w.WriteStartObject("caps");
+            WriteNullable(w, "max_turns", caps.MaxTurns);
+            WriteNullable(w, "max_budget_usd", caps.MaxBudgetUsd);
+            WriteNullable(w, "timeout_s", caps.Timeout?.TotalSeconds);
+            WriteNullable(w, "idle_timeout_s", caps.IdleTimeout?.TotalSeconds);
+            w.WriteEndObject();
+            w.WriteStartObject("outcome");
+            w.WriteString("class", last.Class.Name());
+            w.WriteBoolean("retryable", last.Class.IsRetryable());
+            WriteNullable(w, "subtype", last.Subtype);
+            w.WriteBoolean("is_error", last.IsError);
+            WriteNullable(w, "terminal_reason", last.TerminalReason);
+            WriteNullable(w, "api_error_status", last.ApiErrorStatus);
+            w.WriteBoolean("degraded", last.Degraded);
+            w.WriteEndObject();
+            WriteNullable(w, "error", last.Class.IsSuccess() ? null : last.Error);
+            w.WritePropertyName("structured_output");
+            if (last.StructuredOutput is null)
+                w.WriteNullValue();
+            else
+                last.StructuredOutput.WriteTo(w);
+            w.WriteNumber("num_turns", last.NumTurns);
+            w.WritePropertyName("permission_denials");
+            if (last.PermissionDenials is null)
+                w.WriteNullValue();
+            else
+                last.PermissionDenials.WriteTo(w);
+            var tokens = attempts.Aggregate(Usage.Zero, (sum, a) => sum.Add(a.Usage));
+            w.WriteStartObject("tokens");
+            w.WriteNumber("input", tokens.InputTokens);
+            w.WriteNumber("output", tokens.OutputTokens);
+            w.WriteNumber("cache_read", tokens.CacheReadInputTokens);
+            w.WriteNumber("cache_write_5m", tokens.CacheCreation5mTokens);
+            w.WriteNumber("cache_write_1h", tokens.CacheCreation1hTokens);
+            w.WriteEndObject();
+            w.WriteNumber("cost_usd", Math.Round(attempts.Sum(a => a.CostUsd), 9));
+            w.WriteBoolean("cost_notional", false);
+            w.WriteNumber("retries", Math.Max(0, attempts.Count(a => a.Class is not ("interrupted" or "cancelled" or "run_budget")) - 1));
+            w.WriteStartArray("attempts");
+            foreach (var a in attempts)
+            {
+                w.WriteStartObject();
+                w.WriteNumber("n", a.N);
+                w.WriteString("start", RunStore.Iso(a.Start));
+                WriteNullable(w, "end", a.End is { } e ? RunStore.Iso(e) : null);
+                WriteNullable(w, "class", a.Class);
+                WriteNullable(w, "Exitval", a.Exitval);
+                w.WriteNumber("cost_usd", Math.Round(a.CostUsd, 9));
+                w.WriteString("session_id", a.SessionId);
+                w.WriteEndObject();
+            }
+            w.WriteEndArray();
+            w.WriteEndObject();
+        }
+        return Encoding.UTF8.GetString(buffer.ToArray());
+    }
+
+    /// <summary>POSIX single-quote quoting, so Command can be pasted into a shell.</summary>
+    public static string ShellQuote(string s) => "'" + s.Replace("'", "'\\''", StringComparison.Ordinal) + "'";
+
+    private static string Cap(string s, int bytes) => Encoding.UTF8.GetByteCount(s) <= bytes ? s : s[..Math.Min(s.Length, bytes / 4)] + "…[truncated]";
+
+    private static void WriteNullable(Utf8JsonWriter w, string name, string? value)
+    {
+        if (value is null)
+            w.WriteNull(name);
+        else
+            w.WriteString(name, value);
+    }
+
+    private static void WriteNullable(Utf8JsonWriter w, string name, double? value)
+    {
+        if (value is { } v)
+            w.WriteNumber(name, v);
+        else
+            w.WriteNull(name);
+    }
+
+    private static void WriteNullable(Utf8JsonWriter w, string name, int? value)
+    {
+        if (value is { } v)
+            w.WriteNumber(name, v);
+        else
+            w.WriteNull(name);
+    }
+
+    internal static string F(double d) => d.ToString("0.######", CultureInfo.InvariantCulture);
+}

@@ -1,0 +1,341 @@
+using System.Threading.Channels;
+using Herd.Fleet.Engines;
+using Herd.Fleet.Jobs;
+using Herd.Fleet.Reports;
+using Herd.Fleet.Store;
+
+namespace Herd.Fleet.Scheduling;
+
+/// <summary>
+/// The worker pool (spec §4–6). One coordinator loop owns all scheduling state: it starts attempts while slots are
+/// free (limit L, start spacing, fleet-wide pause, run-wide retry budget), and handles each finished attempt — record
+/// it, classify it into retry / final / halt, adjust L. Attempts run concurrently on the thread pool and report back
+/// through a channel, so no lock guards the queues. Outcomes are values; an engine exception is that task's crash.
+/// </summary>
+public sealed class FleetRunner(ITaskEngine engine, RunStore store, ResultsFile results, FleetOptions options)
+{
+    private readonly Lock _statusGate = new();
+    private readonly List<double> _successRuntimes = [];
+    private readonly List<double> _finalCosts = [];
+    private DateTimeOffset _pausedUntil = DateTimeOffset.MinValue;
+    private FleetStatus? _status;
+    private long _started;
+
+    /// <summary>The latest snapshot; null before the run starts.</summary>
+    public FleetStatus? Status
+    {
+        get
+        {
+            lock (_statusGate)
+                return _status;
+        }
+    }
+
+    private TimeProvider Time => options.Time;
+
+    private FleetOptions Options => options;
+
+    /// <summary>Runs every stored task that has no final record. Returns when all are final, or the run halts.</summary>
+    /// <param name="tasks">All tasks of the run, as stored (finished ones only count toward the totals).</param>
+    public async Task<FleetReport> RunAsync(IReadOnlyList<StoredTask> tasks, CancellationToken cancellationToken = default)
+    {
+        _started = Time.GetTimestamp();
+        var total = tasks.Count;
+        var succeeded = tasks.Count(t => t.State == "done" && OutcomeClasses.Parse(t.FinalClass ?? "") is { } c && c.IsSuccess());
+        var failed = tasks.Count(t => t.State == "done") - succeeded;
+        var ready = new Queue<TaskState>(tasks.Where(t => t.State != "done").Select(t => new TaskState(t)));
+        var delayed = new PriorityQueue<TaskState, DateTimeOffset>();
+        var budgetWait = new List<TaskState>();
+        var freeSlots = new PriorityQueue<int, int>();
+        var nextSlot = 1;
+        var inflight = 0;
+        var halt = HaltMode.None;
+        var haltReason = HaltReason.None;
+        string? haltDetail = null;
+        var retryBudget = new RetryBudget(Time);
+        var nextStart = DateTimeOffset.MinValue;
+        var completions = Channel.CreateUnbounded<Completion>(new UnboundedChannelOptions { SingleReader = true });
+        using var attemptsCts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var cancelled = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var registration = cancellationToken.Register(() => cancelled.TrySetResult());
+        var observer = new Observer(this);
+
+        void Publish()
+        {
+            var spent = options.Budget?.SpentUsd ?? store.TotalSpentUsd();
+            var projected = Projection(spent, ready.Count + delayed.Count + inflight);
+            var elapsed = Time.GetElapsedTime(_started);
+            TimeSpan? eta = null;
+            var p50 = Median(_successRuntimes);
+            var remaining = ready.Count + delayed.Count + inflight;
+            if (p50 > 0 && remaining > 0)
+                eta = TimeSpan.FromSeconds(p50 * remaining / Math.Max(1, options.Limiter.Limit));
+            var status = new FleetStatus(total, succeeded, failed, inflight, ready.Count, delayed.Count, options.Limiter.Limit,
+                options.Limiter.Max, options.Limiter.Adaptive, options.Limiter.LastChange,
+                PausedUntil() is { } p && p > Time.GetUtcNow() ? p : null,
+                spent, options.Budget?.ReservedUsd ?? 0, options.Budget?.CeilingUsd, projected, elapsed, eta, haltReason);
+            lock (_statusGate)
+                _status = status;
+        }
+
+        void Start(TaskState ts, DateTimeOffset now)
+        {
+            ts.Attempts++;
+            var slot = freeSlots.Count > 0 ? freeSlots.Dequeue() : nextSlot++;
+            var sessionId = Guid.NewGuid().ToString();
+            var prompt = ts.Task.Prompt.Contains("{%}", StringComparison.Ordinal)
+                ? ts.Task.Prompt.Replace("{%}", slot.ToString(System.Globalization.CultureInfo.InvariantCulture), StringComparison.Ordinal)
+                : ts.Task.Prompt;
+            var attempt = new TaskAttempt(ts.Task, ts.Attempts, slot, prompt, sessionId, TimeoutFor(ts.Task), ts.Task.Caps.IdleTimeout ?? options.IdleTimeout);
+            store.StartAttempt(ts.Task.Key, ts.Attempts, slot, now, sessionId);
+            if (ts.IsRetry)
+                retryBudget.OnRetry();
+            else
+                retryBudget.OnFirstAttempt();
+            inflight++;
+            _ = RunAttemptAsync(ts, attempt, observer, completions.Writer, attemptsCts.Token);
+        }
+
+        void Handle(Completion done)
+        {
+            inflight--;
+            foreach (var waiting in budgetWait)
+                ready.Enqueue(waiting);
+            budgetWait.Clear();
+            freeSlots.Enqueue(done.Attempt.Slot, done.Attempt.Slot);
+            var ts = done.State;
+            var outcome = done.Outcome;
+            var cls = outcome.Class;
+            if (cls.IsBackPressure())
+                observer.OnBackPressure(outcome.ApiErrorStatus ?? (cls == OutcomeClass.RateLimited ? 429 : 529), outcome.RetryAfter);
+
+            if (cls.IsRequeue())
+            {
+                // Not a verdict on the task: it stays pending (resumable) and costs no retry.
+                store.FinishAttempt(ts.Task.Key, done.Attempt.Number, outcome, usedRetry: false, buildRecord: null);
+                if (cls == OutcomeClass.RunBudget && inflight > 0 && halt == HaltMode.None)
+                {
+                    // Other attempts hold reservations: the ceiling is busy, not spent. Try again once one of them settles.
+                    budgetWait.Add(ts);
+                }
+                else if (cls == OutcomeClass.RunBudget && haltReason == HaltReason.None)
+                {
+                    haltReason = HaltReason.Budget;
+                    haltDetail = $"budget: the --budget-usd ceiling ${options.Budget?.CeilingUsd:0.####} cannot hold another call";
+                    halt = HaltMode.Soon;
+                }
+                else if (cls == OutcomeClass.Cancelled && !attemptsCts.IsCancellationRequested)
+                {
+                    ready.Enqueue(ts);
+                }
+                return;
+            }
+
+            var sameClass = ts.CountClass(cls);
+            var stopping = halt != HaltMode.None || cancellationToken.IsCancellationRequested;
+            if (!cls.IsRunFatal() && options.Retry.ShouldRetry(cls, ts.Retries, sameClass) && !stopping)
+            {
+                ts.Retries++;
+                ts.IsRetry = true;
+                store.FinishAttempt(ts.Task.Key, done.Attempt.Number, outcome, usedRetry: true, buildRecord: null);
+                var due = Time.GetUtcNow() + options.Retry.Delay(ts.Retries, outcome.RetryAfter);
+                delayed.Enqueue(ts, due);
+                return;
+            }
+
+            var caps = new CapsInForce(
+                ts.Task.Caps.MaxTurns ?? options.Caps.MaxTurns,
+                ts.Task.Caps.MaxBudgetUsd ?? options.Caps.MaxBudgetUsd,
+                done.Attempt.Timeout,
+                done.Attempt.IdleTimeout);
+            var record = store.FinishAttempt(ts.Task.Key, done.Attempt.Number, outcome, usedRetry: false,
+                rows => TaskRecord.Build(ts.Task, outcome, rows, engine.Name, engine.Version, caps, options.Shard));
+            // Appended only after the final state is committed; see ResultsFile for why this cannot duplicate.
+            results.Append(record!);
+            _finalCosts.Add(outcome.CostUsd);
+            if (cls.IsSuccess())
+            {
+                succeeded++;
+                _successRuntimes.Add((outcome.End - outcome.Start).TotalSeconds);
+                options.Limiter.OnSuccess(inflight);
+            }
+            else
+            {
+                failed++;
+            }
+
+            if (cls.IsRunFatal())
+            {
+                haltReason = HaltReason.Fatal;
+                haltDetail = $"{cls.Name()}: {outcome.Error}";
+                halt = HaltMode.Now;
+                attemptsCts.Cancel();
+                return;
+            }
+            var decision = options.Halt.Check(succeeded, failed, total);
+            if (decision != HaltMode.None && halt != HaltMode.Now)
+            {
+                if (haltReason == HaltReason.None)
+                {
+                    haltReason = HaltReason.Policy;
+                    haltDetail = $"--halt {options.Halt.Mode.ToString().ToLowerInvariant()},{options.Halt.Condition}={options.Halt.Threshold}{(options.Halt.Percent ? "%" : "")} reached ({succeeded} succeeded, {failed} failed)";
+                }
+                halt = decision;
+                if (decision == HaltMode.Now)
+                    attemptsCts.Cancel();
+            }
+        }
+
+        Publish();
+        while (true)
+        {
+            var now = Time.GetUtcNow();
+            while (delayed.TryPeek(out _, out var due) && due <= now)
+                ready.Enqueue(delayed.Dequeue());
+
+            DateTimeOffset? wake = null;
+            if (halt == HaltMode.None && !cancellationToken.IsCancellationRequested)
+            {
+                while (inflight < options.Limiter.Limit && ready.Count > 0)
+                {
+                    var pausedUntil = PausedUntil();
+                    var notBefore = pausedUntil > nextStart ? pausedUntil : nextStart;
+                    if (now < notBefore)
+                    {
+                        wake = notBefore;
+                        break;
+                    }
+                    if (ready.Peek().IsRetry && !retryBudget.CanRetry())
+                    {
+                        wake = now + TimeSpan.FromSeconds(1);
+                        break;
+                    }
+                    Start(ready.Dequeue(), now);
+                    if (options.Delay > TimeSpan.Zero)
+                        nextStart = now + options.Delay;
+                }
+            }
+
+            var idle = inflight == 0;
+            if (idle && (halt != HaltMode.None || cancellationToken.IsCancellationRequested || (ready.Count == 0 && delayed.Count == 0)))
+                break;
+            if (halt == HaltMode.None && delayed.TryPeek(out _, out var nextDue) && (wake is null || nextDue < wake))
+                wake = nextDue;
+            Publish();
+
+            var readTask = completions.Reader.WaitToReadAsync(CancellationToken.None).AsTask();
+            if (!readTask.IsCompleted)
+            {
+                using var delayCts = new CancellationTokenSource();
+                var waits = new List<Task> { readTask };
+                if (wake is { } w)
+                    waits.Add(Task.Delay(Max(w - Time.GetUtcNow(), TimeSpan.Zero), Time, delayCts.Token));
+                if (!cancellationToken.IsCancellationRequested)
+                    waits.Add(cancelled.Task);
+                await Task.WhenAny(waits).ConfigureAwait(false);
+                delayCts.Cancel();
+            }
+            while (completions.Reader.TryRead(out var done))
+                Handle(done);
+            if (cancellationToken.IsCancellationRequested && haltReason == HaltReason.None)
+            {
+                haltReason = HaltReason.Interrupted;
+                haltDetail = "interrupted";
+            }
+        }
+        if (cancellationToken.IsCancellationRequested && haltReason == HaltReason.None)
+            haltReason = HaltReason.Interrupted;
+        Publish();
+        var unfinished = ready.Count + delayed.Count + budgetWait.Count;
+        var spentNow = options.Budget?.SpentUsd ?? store.TotalSpentUsd();
+        return new FleetReport(succeeded, failed, unfinished, haltReason, haltDetail, Time.GetElapsedTime(_started), Projection(spentNow, unfinished));
+    }
+
+    private async Task RunAttemptAsync(TaskState ts, TaskAttempt attempt, IAttemptObserver observer, ChannelWriter<Completion> writer, CancellationToken ct)
+    {
+        TaskOutcome outcome;
+        try
+        {
+            // Off the coordinator: the engine's synchronous prelude (building tools, options) must not stall scheduling.
+            outcome = await Task.Run(() => engine.RunAsync(attempt, observer, ct), CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            var now = Time.GetUtcNow();
+            outcome = new TaskOutcome
+            {
+                Class = ct.IsCancellationRequested ? OutcomeClass.Cancelled : OutcomeClass.Crash,
+                Start = now, End = now, SessionId = attempt.SessionId, Error = ex.Message, IsError = true,
+            };
+        }
+        writer.TryWrite(new Completion(ts, attempt, outcome));
+    }
+
+    private TimeSpan? TimeoutFor(FleetTask task)
+    {
+        if (task.Caps.Timeout is { } own)
+            return own;
+        if (options.TimeoutPercent is { } pct)
+        {
+            // Spec §2: N % of the median runtime of successful tasks, once 5 succeeded; the floor before that.
+            return _successRuntimes.Count >= 5 ? TimeSpan.FromSeconds(Median(_successRuntimes) * pct / 100) : options.TimeoutFloor;
+        }
+        return options.Timeout;
+    }
+
+    /// <summary>Spec §10: spent + remaining × p50 of finished tasks' costs; null before any task finished.</summary>
+    private double? Projection(double spent, int remaining) => _finalCosts.Count == 0 ? null : spent + remaining * Median(_finalCosts);
+
+    private DateTimeOffset PausedUntil()
+    {
+        lock (_statusGate)
+            return _pausedUntil;
+    }
+
+    private void PauseUntil(DateTimeOffset until)
+    {
+        lock (_statusGate)
+        {
+            if (until > _pausedUntil)
+                _pausedUntil = until;
+        }
+    }
+
+    private static double Median(List<double> values) => Summary.Percentile(values, 0.5);
+
+    private static TimeSpan Max(TimeSpan a, TimeSpan b) => a > b ? a : b;
+
+    private sealed record Completion(TaskState State, TaskAttempt Attempt, TaskOutcome Outcome);
+
+    /// <summary>Back-pressure from running attempts: AIMD decrease and, with retry-after, a fleet-wide pause (spec §6).</summary>
+    private sealed class Observer(FleetRunner runner) : IAttemptObserver
+    {
+        public void OnBackPressure(int status, TimeSpan? retryAfter)
+        {
+            runner.Options.Limiter.OnBackPressure(status);
+            if (status == 429 && retryAfter is { } after && after > TimeSpan.Zero)
+            {
+                var pause = after < runner.Options.MaxPause ? after : runner.Options.MaxPause;
+                runner.PauseUntil(runner.Time.GetUtcNow() + pause);
+            }
+        }
+    }
+
+    /// <summary>Scheduling state of one unfinished task; owned by the coordinator loop.</summary>
+    private sealed class TaskState(StoredTask stored)
+    {
+        private readonly Dictionary<string, int> _classCounts = new(stored.ClassCounts, StringComparer.Ordinal);
+
+        public FleetTask Task { get; } = stored.Task;
+        public int Attempts { get; set; } = stored.Attempts;
+        public int Retries { get; set; } = stored.Retries;
+        public bool IsRetry { get; set; } = stored.Retries > 0;
+
+        public int CountClass(OutcomeClass c)
+        {
+            var name = c.Name();
+            _classCounts[name] = _classCounts.GetValueOrDefault(name) + 1;
+            return _classCounts[name];
+        }
+    }
+}

@@ -1,0 +1,541 @@
+using System.Globalization;
+using System.Text.Json;
+using Herd.Agent.Models;
+using Herd.Fleet.Engines;
+using Herd.Fleet.Jobs;
+using Microsoft.Data.Sqlite;
+
+namespace Herd.Fleet.Store;
+
+/// <summary>The run row: what was asked, once per run directory.</summary>
+public sealed record RunInfo(string RunId, DateTimeOffset Created, string ArgvJson, string Cwd, string Engine, string EngineVersion);
+
+/// <summary>A task as stored, with its progress so far.</summary>
+public sealed record StoredTask(FleetTask Task, string State, string? FinalClass, int Retries, int Attempts, IReadOnlyDictionary<string, int> ClassCounts);
+
+/// <summary>One attempt as stored (spec §8 <c>attempts[]</c>).</summary>
+public sealed record AttemptRow(int N, DateTimeOffset Start, DateTimeOffset? End, string? Class, int? Exitval, double CostUsd, string SessionId, Usage Usage);
+
+/// <summary>Another orchestrator holds the run (spec §7.1 lock row).</summary>
+public sealed class RunLockedException(string message) : Exception(message);
+
+/// <summary>
+/// The canonical run state (spec §7.1): <c>run.db</c>, SQLite in WAL mode with tables run, tasks, attempts, events and
+/// lock. Every state transition is one committed transaction, so a crash or <c>kill -9</c> leaves either the state
+/// before or after it. <c>synchronous=NORMAL</c>: in WAL mode a power loss may drop the last transitions but never
+/// corrupts, and a process crash loses nothing — the right trade for 300+ transitions a second. One connection, used
+/// under a lock (the scheduler's loop plus the heartbeat timer).
+/// </summary>
+public sealed class RunStore : IDisposable
+{
+    private const int SchemaVersion = 1;
+    private readonly SqliteConnection _db;
+    private readonly Lock _gate = new();
+    private long _finalOrder;
+
+    private RunStore(SqliteConnection db, string directory)
+    {
+        _db = db;
+        Directory = directory;
+    }
+
+    public string Directory { get; }
+
+    public string DatabasePath => Path.Combine(Directory, "run.db");
+
+    public static bool Exists(string directory) => File.Exists(Path.Combine(directory, "run.db"));
+
+    /// <summary>Opens (creating if needed) the run database in <paramref name="directory"/>.</summary>
+    public static RunStore Open(string directory)
+    {
+        System.IO.Directory.CreateDirectory(directory);
+        var db = new SqliteConnection(new SqliteConnectionStringBuilder
+        {
+            DataSource = Path.Combine(directory, "run.db"),
+            Pooling = false,
+            DefaultTimeout = 30,
+        }.ToString());
+        db.Open();
+        var store = new RunStore(db, directory);
+        store.Exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=5000; PRAGMA foreign_keys=ON;");
+        store.Exec($"""
+            CREATE TABLE IF NOT EXISTS run(
+              id INTEGER PRIMARY KEY CHECK (id = 1), schema INTEGER NOT NULL, run_id TEXT NOT NULL, created TEXT NOT NULL,
+              argv TEXT NOT NULL, cwd TEXT NOT NULL, engine TEXT NOT NULL, engine_version TEXT NOT NULL,
+              status TEXT NOT NULL DEFAULT 'running', exit_code INTEGER, updated TEXT);
+            CREATE TABLE IF NOT EXISTS tasks(
+              key TEXT PRIMARY KEY, seq INTEGER NOT NULL, name TEXT NOT NULL, prompt TEXT NOT NULL, v TEXT NOT NULL,
+              inputs TEXT NOT NULL, caps TEXT NOT NULL, state TEXT NOT NULL DEFAULT 'pending', class TEXT,
+              retries INTEGER NOT NULL DEFAULT 0, attempts INTEGER NOT NULL DEFAULT 0, cost_usd REAL NOT NULL DEFAULT 0,
+              record TEXT, final_order INTEGER, runtime_s REAL);
+            CREATE TABLE IF NOT EXISTS attempts(
+              key TEXT NOT NULL REFERENCES tasks(key), n INTEGER NOT NULL, slot INTEGER, start TEXT NOT NULL, end TEXT,
+              class TEXT, exitval INTEGER, cost_usd REAL NOT NULL DEFAULT 0, session_id TEXT NOT NULL, error TEXT,
+              t_in INTEGER NOT NULL DEFAULT 0, t_out INTEGER NOT NULL DEFAULT 0, t_cr INTEGER NOT NULL DEFAULT 0,
+              t_cw5 INTEGER NOT NULL DEFAULT 0, t_cw1 INTEGER NOT NULL DEFAULT 0,
+              PRIMARY KEY (key, n));
+            CREATE TABLE IF NOT EXISTS events(
+              id INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, key TEXT, kind TEXT NOT NULL, detail TEXT);
+            CREATE TABLE IF NOT EXISTS lock(
+              id INTEGER PRIMARY KEY CHECK (id = 1), pid INTEGER NOT NULL, host TEXT NOT NULL, heartbeat TEXT NOT NULL);
+            CREATE INDEX IF NOT EXISTS tasks_final ON tasks(final_order) WHERE final_order IS NOT NULL;
+            """);
+        store._finalOrder = store.Scalar<long>("SELECT COALESCE(MAX(final_order), 0) FROM tasks");
+        return store;
+    }
+
+    public void Dispose()
+    {
+        lock (_gate)
+            _db.Dispose();
+    }
+
+    // ---- run row -------------------------------------------------------------------------------------------------
+
+    public RunInfo? ReadRun()
+    {
+        lock (_gate)
+        {
+            using var cmd = Command("SELECT run_id, created, argv, cwd, engine, engine_version FROM run WHERE id = 1");
+            using var r = cmd.ExecuteReader();
+            if (!r.Read())
+                return null;
+            return new RunInfo(r.GetString(0), DateTimeOffset.Parse(r.GetString(1), CultureInfo.InvariantCulture), r.GetString(2), r.GetString(3), r.GetString(4), r.GetString(5));
+        }
+    }
+
+    public void CreateRun(RunInfo info)
+    {
+        lock (_gate)
+        {
+            using var tx = _db.BeginTransaction();
+            using (var cmd = Command("INSERT INTO run(id, schema, run_id, created, argv, cwd, engine, engine_version) VALUES (1, $s, $id, $c, $a, $cwd, $e, $ev)", tx))
+            {
+                cmd.Parameters.AddWithValue("$s", SchemaVersion);
+                cmd.Parameters.AddWithValue("$id", info.RunId);
+                cmd.Parameters.AddWithValue("$c", Iso(info.Created));
+                cmd.Parameters.AddWithValue("$a", info.ArgvJson);
+                cmd.Parameters.AddWithValue("$cwd", info.Cwd);
+                cmd.Parameters.AddWithValue("$e", info.Engine);
+                cmd.Parameters.AddWithValue("$ev", info.EngineVersion);
+                cmd.ExecuteNonQuery();
+            }
+            Event(tx, null, "run_created", info.RunId);
+            tx.Commit();
+        }
+    }
+
+    public void SetStatus(string status, int? exitCode)
+    {
+        lock (_gate)
+        {
+            using var tx = _db.BeginTransaction();
+            using (var cmd = Command("UPDATE run SET status = $s, exit_code = $x, updated = $u WHERE id = 1", tx))
+            {
+                cmd.Parameters.AddWithValue("$s", status);
+                cmd.Parameters.AddWithValue("$x", (object?)exitCode ?? DBNull.Value);
+                cmd.Parameters.AddWithValue("$u", Iso(DateTimeOffset.UtcNow));
+                cmd.ExecuteNonQuery();
+            }
+            Event(tx, null, "run_" + status, exitCode?.ToString(CultureInfo.InvariantCulture));
+            tx.Commit();
+        }
+    }
+
+    public (string Status, int? ExitCode) ReadStatus()
+    {
+        lock (_gate)
+        {
+            using var cmd = Command("SELECT status, exit_code FROM run WHERE id = 1");
+            using var r = cmd.ExecuteReader();
+            return r.Read() ? (r.GetString(0), r.IsDBNull(1) ? null : r.GetInt32(1)) : ("unknown", null);
+        }
+    }
+
+    // ---- lock row (spec §7.1) ------------------------------------------------------------------------------------
+
+    /// <summary>Takes the run, unless a live orchestrator holds it.</summary>
+    /// <param name="isAlive">Whether a pid on this host is running (injected for tests).</param>
+    /// <exception cref="RunLockedException">The holder's heartbeat is fresh and its process is alive.</exception>
+    public void AcquireLock(int pid, string host, DateTimeOffset now, TimeSpan staleAfter, Func<int, bool> isAlive)
+    {
+        lock (_gate)
+        {
+            using var tx = _db.BeginTransaction(deferred: false);
+            using (var read = Command("SELECT pid, host, heartbeat FROM lock WHERE id = 1", tx))
+            using (var r = read.ExecuteReader())
+            {
+                if (r.Read())
+                {
+                    var holderPid = r.GetInt32(0);
+                    var holderHost = r.GetString(1);
+                    var beat = DateTimeOffset.Parse(r.GetString(2), CultureInfo.InvariantCulture);
+                    var fresh = now - beat < staleAfter;
+                    var alive = holderHost != host || (holderPid != pid && isAlive(holderPid));
+                    if (fresh && alive && !(holderHost == host && holderPid == pid))
+                        throw new RunLockedException($"Error: run directory '{Directory}' is in use by pid {holderPid} on {holderHost} (heartbeat {Math.Round((now - beat).TotalSeconds)} s ago). Wait for it to finish, or stop it; the lock goes stale {staleAfter.TotalSeconds:0} s after its last heartbeat.");
+                }
+            }
+            using (var write = Command("INSERT OR REPLACE INTO lock(id, pid, host, heartbeat) VALUES (1, $p, $h, $b)", tx))
+            {
+                write.Parameters.AddWithValue("$p", pid);
+                write.Parameters.AddWithValue("$h", host);
+                write.Parameters.AddWithValue("$b", Iso(now));
+                write.ExecuteNonQuery();
+            }
+            Event(tx, null, "lock", $"{pid}@{host}");
+            tx.Commit();
+        }
+    }
+
+    public void Heartbeat(DateTimeOffset now)
+    {
+        lock (_gate)
+        {
+            using var cmd = Command("UPDATE lock SET heartbeat = $b WHERE id = 1");
+            cmd.Parameters.AddWithValue("$b", Iso(now));
+            cmd.ExecuteNonQuery();
+        }
+    }
+
+    public void ReleaseLock()
+    {
+        lock (_gate)
+            Exec("DELETE FROM lock WHERE id = 1");
+    }
+
+    // ---- tasks ---------------------------------------------------------------------------------------------------
+
+    /// <summary>Adds tasks not yet stored (by key); returns how many were new. One transaction: the plan lands whole or not at all.</summary>
+    public int AddTasks(IEnumerable<FleetTask> tasks)
+    {
+        lock (_gate)
+        {
+            using var tx = _db.BeginTransaction();
+            using var cmd = Command("INSERT OR IGNORE INTO tasks(key, seq, name, prompt, v, inputs, caps) VALUES ($k, $s, $n, $p, $v, $i, $c)", tx);
+            var k = cmd.Parameters.Add("$k", SqliteType.Text);
+            var s = cmd.Parameters.Add("$s", SqliteType.Integer);
+            var n = cmd.Parameters.Add("$n", SqliteType.Text);
+            var p = cmd.Parameters.Add("$p", SqliteType.Text);
+            var v = cmd.Parameters.Add("$v", SqliteType.Text);
+            var i = cmd.Parameters.Add("$i", SqliteType.Text);
+            var c = cmd.Parameters.Add("$c", SqliteType.Text);
+            var added = 0;
+            foreach (var t in tasks)
+            {
+                k.Value = t.Key;
+                s.Value = t.Seq;
+                n.Value = t.Name;
+                p.Value = t.Prompt;
+                v.Value = StoreJson.Strings(t.Values);
+                i.Value = StoreJson.Map(t.Named);
+                c.Value = StoreJson.Caps(t.Caps);
+                added += cmd.ExecuteNonQuery();
+            }
+            Event(tx, null, "plan", added.ToString(CultureInfo.InvariantCulture));
+            tx.Commit();
+            return added;
+        }
+    }
+
+    public IReadOnlyList<StoredTask> LoadTasks()
+    {
+        lock (_gate)
+        {
+            var counts = new Dictionary<string, Dictionary<string, int>>(StringComparer.Ordinal);
+            using (var cmd = Command("SELECT key, class, COUNT(*) FROM attempts WHERE class IS NOT NULL GROUP BY key, class"))
+            using (var r = cmd.ExecuteReader())
+            {
+                while (r.Read())
+                {
+                    if (!counts.TryGetValue(r.GetString(0), out var map))
+                        counts[r.GetString(0)] = map = new Dictionary<string, int>(StringComparer.Ordinal);
+                    map[r.GetString(1)] = r.GetInt32(2);
+                }
+            }
+            var list = new List<StoredTask>();
+            using (var cmd = Command("SELECT key, seq, name, prompt, v, inputs, caps, state, class, retries, attempts FROM tasks ORDER BY seq"))
+            using (var r = cmd.ExecuteReader())
+            {
+                while (r.Read())
+                {
+                    var task = new FleetTask(r.GetInt32(1), r.GetString(0), r.GetString(2), r.GetString(3),
+                        StoreJson.ReadStrings(r.GetString(4)), StoreJson.ReadMap(r.GetString(5)), StoreJson.ReadCaps(r.GetString(6)));
+                    list.Add(new StoredTask(task, r.GetString(7), r.IsDBNull(8) ? null : r.GetString(8), r.GetInt32(9), r.GetInt32(10),
+                        counts.TryGetValue(task.Key, out var c) ? c : new Dictionary<string, int>()));
+                }
+            }
+            return list;
+        }
+    }
+
+    /// <summary>
+    /// Spec §7.1: an attempt without a terminal event at restart is <c>interrupted</c>; its task goes back to pending
+    /// without using a retry. Returns how many attempts were recovered.
+    /// </summary>
+    public int RecoverInterrupted(DateTimeOffset now)
+    {
+        lock (_gate)
+        {
+            using var tx = _db.BeginTransaction();
+            int n;
+            using (var cmd = Command("UPDATE attempts SET end = $e, class = 'interrupted', exitval = -1 WHERE end IS NULL", tx))
+            {
+                cmd.Parameters.AddWithValue("$e", Iso(now));
+                n = cmd.ExecuteNonQuery();
+            }
+            using (var cmd = Command("UPDATE tasks SET state = 'pending' WHERE state = 'running'", tx))
+                cmd.ExecuteNonQuery();
+            Event(tx, null, "recover", n.ToString(CultureInfo.InvariantCulture));
+            tx.Commit();
+            return n;
+        }
+    }
+
+    /// <summary>
+    /// <c>--resume-failed</c> / <c>--retry-failed</c> / <c>--rerun-class</c>: finished tasks whose class matches go back to
+    /// pending with a fresh retry allowance; their old record is withdrawn (results.ndjson is rebuilt from the database).
+    /// </summary>
+    public int Requeue(Func<string, bool> classMatches)
+    {
+        lock (_gate)
+        {
+            var keys = new List<string>();
+            using (var cmd = Command("SELECT key, class FROM tasks WHERE state = 'done'"))
+            using (var r = cmd.ExecuteReader())
+            {
+                while (r.Read())
+                {
+                    if (classMatches(r.GetString(1)))
+                        keys.Add(r.GetString(0));
+                }
+            }
+            using var tx = _db.BeginTransaction();
+            using var up = Command("UPDATE tasks SET state = 'pending', class = NULL, record = NULL, final_order = NULL, retries = 0 WHERE key = $k", tx);
+            var k = up.Parameters.Add("$k", SqliteType.Text);
+            foreach (var key in keys)
+            {
+                k.Value = key;
+                up.ExecuteNonQuery();
+            }
+            Event(tx, null, "requeue", keys.Count.ToString(CultureInfo.InvariantCulture));
+            tx.Commit();
+            return keys.Count;
+        }
+    }
+
+    // ---- attempts: one transaction per transition ----------------------------------------------------------------
+
+    public void StartAttempt(string key, int n, int slot, DateTimeOffset start, string sessionId)
+    {
+        lock (_gate)
+        {
+            using var tx = _db.BeginTransaction();
+            using (var cmd = Command("INSERT OR REPLACE INTO attempts(key, n, slot, start, session_id) VALUES ($k, $n, $sl, $s, $sid)", tx))
+            {
+                cmd.Parameters.AddWithValue("$k", key);
+                cmd.Parameters.AddWithValue("$n", n);
+                cmd.Parameters.AddWithValue("$sl", slot);
+                cmd.Parameters.AddWithValue("$s", Iso(start));
+                cmd.Parameters.AddWithValue("$sid", sessionId);
+                cmd.ExecuteNonQuery();
+            }
+            using (var cmd = Command("UPDATE tasks SET state = 'running', attempts = $n WHERE key = $k", tx))
+            {
+                cmd.Parameters.AddWithValue("$k", key);
+                cmd.Parameters.AddWithValue("$n", n);
+                cmd.ExecuteNonQuery();
+            }
+            Event(tx, key, "start", n.ToString(CultureInfo.InvariantCulture));
+            tx.Commit();
+        }
+    }
+
+    /// <summary>
+    /// Ends an attempt. When <paramref name="buildRecord"/> is given the task becomes final: its spec §8 record is built
+    /// from all its stored attempts and saved in the same transaction, so the database alone says which tasks are done
+    /// and what their one record is. Returns that record, or null when the task was requeued.
+    /// </summary>
+    /// <param name="usedRetry">The task goes back to the queue and this counts as one of its retries.</param>
+    public string? FinishAttempt(string key, int n, TaskOutcome outcome, bool usedRetry, Func<IReadOnlyList<AttemptRow>, string>? buildRecord)
+    {
+        lock (_gate)
+        {
+            using var tx = _db.BeginTransaction();
+            using (var cmd = Command("""
+                UPDATE attempts SET end = $e, class = $c, exitval = $x, cost_usd = $cost, session_id = $sid, error = $err,
+                  t_in = $ti, t_out = $to, t_cr = $tcr, t_cw5 = $tc5, t_cw1 = $tc1 WHERE key = $k AND n = $n
+                """, tx))
+            {
+                var u = outcome.Usage;
+                var cw5 = u.CacheCreation5mTokens == 0 && u.CacheCreation1hTokens == 0 ? u.CacheCreationInputTokens : u.CacheCreation5mTokens;
+                cmd.Parameters.AddWithValue("$e", Iso(outcome.End));
+                cmd.Parameters.AddWithValue("$c", outcome.Class.Name());
+                cmd.Parameters.AddWithValue("$x", outcome.Exitval);
+                cmd.Parameters.AddWithValue("$cost", outcome.CostUsd);
+                cmd.Parameters.AddWithValue("$sid", outcome.SessionId);
+                cmd.Parameters.AddWithValue("$err", (object?)outcome.Error ?? DBNull.Value);
+                cmd.Parameters.AddWithValue("$ti", u.InputTokens);
+                cmd.Parameters.AddWithValue("$to", u.OutputTokens);
+                cmd.Parameters.AddWithValue("$tcr", u.CacheReadInputTokens);
+                cmd.Parameters.AddWithValue("$tc5", cw5);
+                cmd.Parameters.AddWithValue("$tc1", u.CacheCreation1hTokens);
+                cmd.Parameters.AddWithValue("$k", key);
+                cmd.Parameters.AddWithValue("$n", n);
+                cmd.ExecuteNonQuery();
+            }
+            string? record = null;
+            if (buildRecord is not null)
+            {
+                record = buildRecord(Attempts(key, tx));
+                using var cmd = Command("""
+                    UPDATE tasks SET state = 'done', class = $c, record = $r, final_order = $o, runtime_s = $rt,
+                      cost_usd = (SELECT COALESCE(SUM(cost_usd), 0) FROM attempts WHERE key = $k) WHERE key = $k
+                    """, tx);
+                cmd.Parameters.AddWithValue("$c", outcome.Class.Name());
+                cmd.Parameters.AddWithValue("$r", record);
+                cmd.Parameters.AddWithValue("$o", ++_finalOrder);
+                cmd.Parameters.AddWithValue("$rt", (outcome.End - outcome.Start).TotalSeconds);
+                cmd.Parameters.AddWithValue("$k", key);
+                cmd.ExecuteNonQuery();
+            }
+            else
+            {
+                using var cmd = Command("UPDATE tasks SET state = 'pending', retries = retries + $r WHERE key = $k", tx);
+                cmd.Parameters.AddWithValue("$r", usedRetry ? 1 : 0);
+                cmd.Parameters.AddWithValue("$k", key);
+                cmd.ExecuteNonQuery();
+            }
+            Event(tx, key, record is null ? "requeue" : "final", outcome.Class.Name());
+            tx.Commit();
+            return record;
+        }
+    }
+
+    public IReadOnlyList<AttemptRow> Attempts(string key)
+    {
+        lock (_gate)
+            return Attempts(key, null);
+    }
+
+    private List<AttemptRow> Attempts(string key, SqliteTransaction? tx)
+    {
+        using var cmd = Command("SELECT n, start, end, class, exitval, cost_usd, session_id, t_in, t_out, t_cr, t_cw5, t_cw1 FROM attempts WHERE key = $k ORDER BY n", tx);
+        cmd.Parameters.AddWithValue("$k", key);
+        using var r = cmd.ExecuteReader();
+        var list = new List<AttemptRow>();
+        while (r.Read())
+        {
+            list.Add(new AttemptRow(
+                r.GetInt32(0),
+                DateTimeOffset.Parse(r.GetString(1), CultureInfo.InvariantCulture),
+                r.IsDBNull(2) ? null : DateTimeOffset.Parse(r.GetString(2), CultureInfo.InvariantCulture),
+                r.IsDBNull(3) ? null : r.GetString(3),
+                r.IsDBNull(4) ? null : r.GetInt32(4),
+                r.GetDouble(5),
+                r.GetString(6),
+                new Usage(InputTokens: r.GetInt64(7), OutputTokens: r.GetInt64(8), CacheReadInputTokens: r.GetInt64(9),
+                    CacheCreation5mTokens: r.GetInt64(10), CacheCreation1hTokens: r.GetInt64(11),
+                    CacheCreationInputTokens: r.GetInt64(10) + r.GetInt64(11))));
+        }
+        return list;
+    }
+
+    /// <summary>Every final record in the order tasks finished: the source results.ndjson is rebuilt from.</summary>
+    public IEnumerable<string> FinalRecords()
+    {
+        lock (_gate)
+        {
+            using var cmd = Command("SELECT record FROM tasks WHERE record IS NOT NULL ORDER BY final_order");
+            using var r = cmd.ExecuteReader();
+            var list = new List<string>();
+            while (r.Read())
+                list.Add(r.GetString(0));
+            return list;
+        }
+    }
+
+    /// <summary>Everything spent by every attempt of this run, earlier sessions included (the ledger starts from it on resume).</summary>
+    public double TotalSpentUsd()
+    {
+        lock (_gate)
+            return Scalar<double>("SELECT COALESCE(SUM(cost_usd), 0.0) FROM attempts");
+    }
+
+    public RunTotals Totals()
+    {
+        lock (_gate)
+        {
+            var byClass = new SortedDictionary<string, int>(StringComparer.Ordinal);
+            using (var cmd = Command("SELECT class, COUNT(*) FROM tasks WHERE state = 'done' GROUP BY class"))
+            using (var r = cmd.ExecuteReader())
+            {
+                while (r.Read())
+                    byClass[r.GetString(0)] = r.GetInt32(1);
+            }
+            var total = Scalar<long>("SELECT COUNT(*) FROM tasks");
+            var pending = Scalar<long>("SELECT COUNT(*) FROM tasks WHERE state <> 'done'");
+            var attempts = Scalar<long>("SELECT COUNT(*) FROM attempts");
+            Usage tokens;
+            using (var cmd = Command("SELECT COALESCE(SUM(t_in),0), COALESCE(SUM(t_out),0), COALESCE(SUM(t_cr),0), COALESCE(SUM(t_cw5),0), COALESCE(SUM(t_cw1),0) FROM attempts"))
+            using (var r = cmd.ExecuteReader())
+            {
+                r.Read();
+                tokens = new Usage(InputTokens: r.GetInt64(0), OutputTokens: r.GetInt64(1), CacheReadInputTokens: r.GetInt64(2),
+                    CacheCreation5mTokens: r.GetInt64(3), CacheCreation1hTokens: r.GetInt64(4), CacheCreationInputTokens: r.GetInt64(3) + r.GetInt64(4));
+            }
+            var runtimes = new List<double>();
+            var costs = new List<double>();
+            using (var cmd = Command("SELECT runtime_s, cost_usd FROM tasks WHERE state = 'done'"))
+            using (var r = cmd.ExecuteReader())
+            {
+                while (r.Read())
+                {
+                    runtimes.Add(r.IsDBNull(0) ? 0 : r.GetDouble(0));
+                    costs.Add(r.GetDouble(1));
+                }
+            }
+            return new RunTotals((int)total, (int)pending, (int)attempts, byClass, TotalSpentUsdUnlocked(), tokens, runtimes, costs);
+        }
+    }
+
+    private double TotalSpentUsdUnlocked() => Scalar<double>("SELECT COALESCE(SUM(cost_usd), 0.0) FROM attempts");
+
+    // ---- helpers -------------------------------------------------------------------------------------------------
+
+    private void Event(SqliteTransaction tx, string? key, string kind, string? detail)
+    {
+        using var cmd = Command("INSERT INTO events(at, key, kind, detail) VALUES ($a, $k, $kind, $d)", tx);
+        cmd.Parameters.AddWithValue("$a", Iso(DateTimeOffset.UtcNow));
+        cmd.Parameters.AddWithValue("$k", (object?)key ?? DBNull.Value);
+        cmd.Parameters.AddWithValue("$kind", kind);
+        cmd.Parameters.AddWithValue("$d", (object?)detail ?? DBNull.Value);
+        cmd.ExecuteNonQuery();
+    }
+
+    private SqliteCommand Command(string sql, SqliteTransaction? tx = null)
+    {
+        var cmd = _db.CreateCommand();
+        cmd.CommandText = sql;
+        cmd.Transaction = tx;
+        return cmd;
+    }
+
+    private void Exec(string sql)
+    {
+        using var cmd = Command(sql);
+        cmd.ExecuteNonQuery();
+    }
+
+    private T Scalar<T>(string sql)
+    {
+        using var cmd = Command(sql);
+        var value = cmd.ExecuteScalar();
+        return (T)Convert.ChangeType(value!, typeof(T), CultureInfo.InvariantCulture);
+    }
+
+    public static string Iso(DateTimeOffset t) => t.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", CultureInfo.InvariantCulture);
+}
+
+/// <summary>Aggregates for summary.json and <c>herd runs show</c>.</summary>
+public sealed record RunTotals(int Tasks, int Unfinished, int Attempts, IReadOnlyDictionary<string, int> ByClass, double SpentUsd, Usage Tokens, IReadOnlyList<double> RuntimesS, IReadOnlyList<double> CostsUsd);
