@@ -86,7 +86,8 @@ public sealed class PrintOutputTests : HerdTestBase
         ((string?)lines[2]["message"]!["id"]).ShouldBe((string?)lines[3]["message"]!["id"]);
         ((string?)lines[3]["message"]!["content"]![0]!["type"]).ShouldBe("tool_use");
         var toolResult = lines[4]["message"]!["content"]![0]!;
-        ((string?)toolResult["content"]).ShouldBe("1\tone\n2\ttwo\n3\t\n");
+        // 2.1.332's shape: number, TAB, line; the final newline yields an empty last numbered line.
+        ((string?)toolResult["content"]).ShouldBe("1\tone\n2\ttwo\n3\t");
         ((int)lines[4]["tool_use_result"]!["file"]!["totalLines"]!).ShouldBe(3);
         lines.ShouldAllBe(l => (string?)l["session_id"] == (string?)init["session_id"]);
     }
@@ -163,7 +164,7 @@ public sealed class PrintOutputTests : HerdTestBase
         // Earlier user messages are sent as stored, without a breakpoint.
         ((string?)second[0]!["content"]).ShouldBe("go");
         ((string?)second[2]!["content"]![0]!["cache_control"]!["type"]).ShouldBe("ephemeral");
-        ((string?)second[2]!["content"]![0]!["content"]).ShouldBe("1\tx\n");
+        ((string?)second[2]!["content"]![0]!["content"]).ShouldBe("1\tx");
     }
 
     [Theory]
