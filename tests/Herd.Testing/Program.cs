@@ -54,14 +54,8 @@ public static class Program
             script = script with { LatencyMs = l };
         await using var server = await ScriptedModelServer.StartAsync(script, port).ConfigureAwait(false);
         Console.WriteLine(server.BaseUrl.ToString().TrimEnd('/'));
-        var done = new TaskCompletionSource();
-        Console.CancelKeyPress += (_, e) =>
-        {
-            e.Cancel = true;
-            done.TrySetResult();
-        };
-        AppDomain.CurrentDomain.ProcessExit += (_, _) => done.TrySetResult();
-        await done.Task.ConfigureAwait(false);
+        // The web host owns SIGTERM and Ctrl-C: it stops itself, and this returns.
+        await server.WaitForShutdownAsync().ConfigureAwait(false);
         return 0;
     }
 }

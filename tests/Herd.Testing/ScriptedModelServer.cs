@@ -84,6 +84,9 @@ public sealed class ScriptedModelServer : IAsyncDisposable
         return server;
     }
 
+    /// <summary>Completes when the host stops: SIGTERM or Ctrl-C (the host handles both signals itself).</summary>
+    public Task WaitForShutdownAsync(CancellationToken cancellationToken = default) => Microsoft.Extensions.Hosting.HostingAbstractionsHostExtensions.WaitForShutdownAsync(_app, cancellationToken);
+
     public async ValueTask DisposeAsync()
     {
         await _app.StopAsync().ConfigureAwait(false);
