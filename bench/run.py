@@ -165,7 +165,7 @@ def bench_fanout(cases, with_claude: bool):
                 ("herd run", [str(AOT), "run", "-j", str(slots), "--prompt", prompt, "--allowedTools", "Read",
                               "--run-dir", str(work / "run"), "--input", str(listing)], None),
                 ("xargs -P + herd -p", ["xargs", "-P", str(slots), "-I{}"] + one, listing.read_text()),
-                ("GNU parallel + herd -p", ["parallel", "--will-cite", "-j", str(slots)] + one + ["::::", str(listing)], None),
+                ("GNU parallel + herd -p", ["parallel", "--will-cite", "-q", "-j", str(slots)] + one + ["::::", str(listing)], None),
             ]
             if with_claude and shutil.which("claude") and tasks <= 40:
                 claude = ["claude", "-p", prompt, "--allowedTools", "Read", "--output-format", "json", "--no-session-persistence"]
