@@ -63,6 +63,7 @@ public static class EventJson
                 w.WriteEndArray();
                 w.WriteStartArray("plugins");
                 w.WriteEndArray();
+                w.WriteString("fast_mode_state", "off");
                 w.WriteString("uuid", NewUuid());
                 w.WriteEndObject();
                 return true;
@@ -233,6 +234,7 @@ public static class EventJson
             w.WriteNumber("ttft_ms", ttft);
         if (r.UserMessageUuid is not null)
             w.WriteString("user_message_uuid", r.UserMessageUuid);
+        w.WriteString("fast_mode_state", "off");
         w.WriteString("uuid", r.Uuid);
         w.WriteEndObject();
     }

@@ -31,7 +31,7 @@ public sealed class PrintOutputTests : HerdTestBase
         var result = run.Json;
         result.Select(p => p.Key).ShouldBe([
             "type", "subtype", "is_error", "duration_ms", "duration_api_ms", "num_turns", "result", "stop_reason", "session_id",
-            "total_cost_usd", "usage", "modelUsage", "permission_denials", "terminal_reason", "api_error_status", "ttft_ms", "uuid",
+            "total_cost_usd", "usage", "modelUsage", "permission_denials", "terminal_reason", "api_error_status", "ttft_ms", "fast_mode_state", "uuid",
         ]);
         ((string?)result["subtype"]).ShouldBe("success");
         ((bool)result["is_error"]!).ShouldBeFalse();
