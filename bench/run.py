@@ -163,15 +163,17 @@ def bench_fanout(cases, with_claude: bool):
             one = [str(AOT), "-p", prompt, "--allowedTools", "Read", "--output-format", "json", "--no-session-persistence"]
             contenders = [
                 ("herd run", [str(AOT), "run", "-j", str(slots), "--prompt", prompt, "--allowedTools", "Read",
-                              "--run-dir", str(work / "run"), "--input", str(listing)], None),
-                ("xargs -P + herd -p", ["xargs", "-P", str(slots), "-I{}"] + one, listing.read_text()),
-                ("GNU parallel + herd -p", ["parallel", "--will-cite", "-q", "-j", str(slots)] + one + ["::::", str(listing)], None),
+                              "--run-dir", str(work / "run"), "--input", str(listing)], None, env),
+                ("xargs -P + herd -p", ["xargs", "-P", str(slots), "-I{}"] + one, listing.read_text(), env),
+                ("GNU parallel + herd -p", ["parallel", "--will-cite", "-q", "-j", str(slots)] + one + ["::::", str(listing)], None, env),
             ]
             if with_claude and shutil.which("claude") and tasks <= 40:
+                # Claude Code keeps state under HOME: give it a private one.
+                claude_env = dict(env, HOME=str(work / "claude-home"))
                 claude = ["claude", "-p", prompt, "--allowedTools", "Read", "--output-format", "json", "--no-session-persistence"]
-                contenders.append(("xargs -P + claude -p", ["xargs", "-P", str(slots), "-I{}"] + claude, listing.read_text()))
-            for name, cmd, stdin in contenders:
-                wall, cpu, rss, code = measure(cmd, env, cwd=str(work), stdin=stdin)
+                contenders.append(("xargs -P + claude -p", ["xargs", "-P", str(slots), "-I{}"] + claude, listing.read_text(), claude_env))
+            for name, cmd, stdin, cmd_env in contenders:
+                wall, cpu, rss, code = measure(cmd, cmd_env, cwd=str(work), stdin=stdin)
                 rows.append({"case": f"{tasks} tasks, {latency:g} s, -j {slots}", "tool": name, "wall_s": wall, "cpu_s": cpu,
                              "peak_rss_mb": rss, "ideal_s": ideal, "efficiency": ideal / wall, "exit": code})
                 print(f"  {rows[-1]['case']:<28} {name:<24} wall {wall:7.2f} s  cpu {cpu:7.2f} s  rss {rss:7.1f} MB  "
