@@ -39,7 +39,7 @@ public sealed class ProgressDisplay(FleetRunner runner, TextWriter err, Progress
                 if (runner.Status is { } s)
                 {
                     if (mode == ProgressMode.Terminal)
-                        err.Write("\r\u001b[2K" + Line(s, bar: true, time.GetUtcNow()));
+                        err.Write("\r\u001b[2K" + FitTo(Line(s, bar: true, time.GetUtcNow()), TerminalWidth()));
                     else
                         err.WriteLine(Line(s, bar: false, time.GetUtcNow()));
                     err.Flush();
@@ -66,6 +66,36 @@ public sealed class ProgressDisplay(FleetRunner runner, TextWriter err, Progress
     {
         await StopAsync().ConfigureAwait(false);
         _stop.Dispose();
+    }
+
+    /// <summary>
+    /// A redrawn line must never wrap: a wrapped line cannot be cleared with \r, and every redraw would leave a line
+    /// behind. The tail (ETA, elapsed) is more useful than the middle, so the middle is cut.
+    /// </summary>
+    internal static string FitTo(string line, int width)
+    {
+        if (width < 20 || line.Length < width)
+            return line;
+        var keep = width - 2;
+        var tail = Math.Min(24, keep / 3);
+        return line[..(keep - tail)] + "…" + line[^tail..];
+    }
+
+    private static int TerminalWidth()
+    {
+        try
+        {
+            var w = Console.WindowWidth;
+            if (w > 0)
+                return w;
+        }
+        catch (IOException)
+        {
+        }
+        catch (PlatformNotSupportedException)
+        {
+        }
+        return int.TryParse(Environment.GetEnvironmentVariable("COLUMNS"), out var c) && c > 0 ? c : 80;
     }
 
     public static string Line(FleetStatus s, bool bar, DateTimeOffset now)
