@@ -167,3 +167,19 @@ public static class TestPrices
     public static double ServedCost(ScriptedModelServer server) =>
         server.Served.Where(s => s.Completed).Sum(s => CostOf(s.Usage));
 }
+
+/// <summary>Reading recorded requests the way the scripted server matches conversations.</summary>
+public static class Requests
+{
+    public static string FirstUserText(RecordedRequest request)
+    {
+        var messages = request.Json["messages"] as JsonArray ?? [];
+        var first = messages.FirstOrDefault(m => (string?)m?["role"] == "user");
+        return first?["content"] switch
+        {
+            JsonValue v when v.TryGetValue<string>(out var s) => s,
+            JsonArray blocks => string.Concat(blocks.OfType<JsonObject>().Where(b => (string?)b["type"] == "text").Select(b => (string?)b["text"])),
+            _ => "",
+        };
+    }
+}

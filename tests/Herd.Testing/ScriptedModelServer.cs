@@ -21,7 +21,7 @@ public sealed record RecordedRequest(string Path, IReadOnlyDictionary<string, st
 /// reported, the request's <c>max_tokens</c>, and whether the stream reached <c>message_stop</c> (only then can a
 /// client have the whole reply, and only then does it cost anything in Herd's accounting).
 /// </summary>
-public sealed record ServedReply(Reply Reply, string Model, ScriptedUsage Usage, int? MaxTokens, bool Completed);
+public sealed record ServedReply(RecordedRequest Request, Reply Reply, string Model, ScriptedUsage Usage, int? MaxTokens, bool Completed);
 
 /// <summary>
 /// The one test double for the model: a Messages API server on 127.0.0.1 that streams scripted replies as SSE, with
@@ -107,7 +107,8 @@ public sealed class ScriptedModelServer : IAsyncDisposable
         using (var reader = new StreamReader(context.Request.Body, Encoding.UTF8))
             body = await reader.ReadToEndAsync(context.RequestAborted).ConfigureAwait(false);
         var headers = context.Request.Headers.ToDictionary(h => h.Key.ToLowerInvariant(), h => h.Value.ToString());
-        _requests.Enqueue(new RecordedRequest(context.Request.Path, headers, body));
+        var recorded = new RecordedRequest(context.Request.Path, headers, body);
+        _requests.Enqueue(recorded);
 
         JsonObject request;
         try
@@ -134,7 +135,7 @@ public sealed class ScriptedModelServer : IAsyncDisposable
         var maxTokens = request["max_tokens"] is JsonValue mt && mt.TryGetValue<int>(out var m) ? m : (int?)null;
         if (AdmissionRetryAfter(script) is { } wait)
         {
-            _served.Enqueue(new ServedReply(Reply.Error(429, wait), requestedModel, new ScriptedUsage(0, 0), maxTokens, false));
+            _served.Enqueue(new ServedReply(recorded, Reply.Error(429, wait), requestedModel, new ScriptedUsage(0, 0), maxTokens, false));
             await WriteErrorAsync(context, 429, "rate_limit_error", "Number of requests has exceeded your per-minute rate limit", wait, null).ConfigureAwait(false);
             return;
         }
@@ -149,7 +150,7 @@ public sealed class ScriptedModelServer : IAsyncDisposable
                 400 => "invalid_request_error",
                 _ => "api_error",
             };
-            _served.Enqueue(new ServedReply(reply, requestedModel, new ScriptedUsage(0, 0), maxTokens, false));
+            _served.Enqueue(new ServedReply(recorded, reply, requestedModel, new ScriptedUsage(0, 0), maxTokens, false));
             await WriteErrorAsync(context, status, type, reply.ErrorMessage ?? type, reply.RetryAfter, reply.Headers).ConfigureAwait(false);
             return;
         }
@@ -160,7 +161,7 @@ public sealed class ScriptedModelServer : IAsyncDisposable
         }
         finally
         {
-            _served.Enqueue(new ServedReply(reply, reply.Model ?? requestedModel, reply.Usage ?? new ScriptedUsage(), maxTokens, completed));
+            _served.Enqueue(new ServedReply(recorded, reply, reply.Model ?? requestedModel, reply.Usage ?? new ScriptedUsage(), maxTokens, completed));
         }
     }
 
