@@ -1,5 +1,6 @@
 using System.Text.Json.Nodes;
 using Herd.Testing;
+using Xunit.Abstractions;
 
 namespace Herd.Reliability.Tests;
 
@@ -8,7 +9,7 @@ namespace Herd.Reliability.Tests;
 /// record. One run of the real herd process is killed again and again, at seeded random moments, and resumed after
 /// each kill.
 /// </summary>
-public sealed class KillNineTests
+public sealed class KillNineTests(ITestOutputHelper output)
 {
     private const int Seed = 6001;
     private const int TaskCount = 120;
@@ -67,8 +68,9 @@ public sealed class KillNineTests
             process.HasExited.ShouldBeFalse($"launch {launch} finished before its kill ({moment}); stderr: {(process.HasExited ? await stderr : "")}");
             process.Kill(entireProcessTree: true);
             await process.WaitForExitAsync();
-            process.ExitCode.ShouldBe(137, "SIGKILL, not a clean exit");
-            kills.Add($"{moment}: {Workspace.CountRecords(results)} record(s)");
+            process.ExitCode.ShouldBe(137, $"launch {launch} ({moment}) should end by SIGKILL, not exit; stderr: {await stderr}");
+            kills.Add($"kill {kills.Count + 1}: {moment}: {Workspace.CountRecords(results)} record(s)");
+            output.WriteLine(kills[^1]);
         }
         var final = await ws.Herd().RunAsync(["run", "--resume", "--run-dir", "run", "--progress", "none"], timeout: TimeSpan.FromSeconds(120));
 
