@@ -17,6 +17,13 @@ public sealed record RecordedRequest(string Path, IReadOnlyDictionary<string, st
 }
 
 /// <summary>
+/// What the server answered one request with, for accounting checks: the reply it chose, the model and usage it
+/// reported, the request's <c>max_tokens</c>, and whether the stream reached <c>message_stop</c> (only then can a
+/// client have the whole reply, and only then does it cost anything in Herd's accounting).
+/// </summary>
+public sealed record ServedReply(RecordedRequest Request, Reply Reply, string Model, ScriptedUsage Usage, int? MaxTokens, bool Completed);
+
+/// <summary>
 /// The one test double for the model: a Messages API server on 127.0.0.1 that streams scripted replies as SSE, with
 /// latency and faults (429/529/5xx with retry-after, mid-stream errors, dropped and truncated streams, stalls).
 /// </summary>
@@ -25,6 +32,7 @@ public sealed class ScriptedModelServer : IAsyncDisposable
     private readonly WebApplication _app;
     private readonly ConcurrentQueue<Reply> _queue = new();
     private readonly ConcurrentQueue<RecordedRequest> _requests = new();
+    private readonly ConcurrentQueue<ServedReply> _served = new();
     private readonly Queue<DateTime> _admitted = new();
     private readonly Lock _gate = new();
     private Random _faults = new(1);
@@ -43,6 +51,9 @@ public sealed class ScriptedModelServer : IAsyncDisposable
     public IReadOnlyList<RecordedRequest> Requests => _requests.ToArray();
 
     public int RequestCount => _requests.Count;
+
+    /// <summary>Every answer given, in the order answers ended (HTTP errors included, as not completed).</summary>
+    public IReadOnlyList<ServedReply> Served => _served.ToArray();
 
     /// <summary>Replaces the script (and its queue and fault seed).</summary>
     public void Reset(ModelScript script)
@@ -99,7 +110,8 @@ public sealed class ScriptedModelServer : IAsyncDisposable
         using (var reader = new StreamReader(context.Request.Body, Encoding.UTF8))
             body = await reader.ReadToEndAsync(context.RequestAborted).ConfigureAwait(false);
         var headers = context.Request.Headers.ToDictionary(h => h.Key.ToLowerInvariant(), h => h.Value.ToString());
-        _requests.Enqueue(new RecordedRequest(context.Request.Path, headers, body));
+        var recorded = new RecordedRequest(context.Request.Path, headers, body);
+        _requests.Enqueue(recorded);
 
         JsonObject request;
         try
@@ -122,8 +134,11 @@ public sealed class ScriptedModelServer : IAsyncDisposable
         if (latency > 0)
             await Task.Delay(latency, context.RequestAborted).ConfigureAwait(false);
 
+        var requestedModel = (string?)request["model"] ?? "claude-sonnet-4-5";
+        var maxTokens = request["max_tokens"] is JsonValue mt && mt.TryGetValue<int>(out var m) ? m : (int?)null;
         if (AdmissionRetryAfter(script) is { } wait)
         {
+            _served.Enqueue(new ServedReply(recorded, Reply.Error(429, wait), requestedModel, new ScriptedUsage(0, 0), maxTokens, false));
             await WriteErrorAsync(context, 429, "rate_limit_error", "Number of requests has exceeded your per-minute rate limit", wait, null).ConfigureAwait(false);
             return;
         }
@@ -138,10 +153,19 @@ public sealed class ScriptedModelServer : IAsyncDisposable
                 400 => "invalid_request_error",
                 _ => "api_error",
             };
+            _served.Enqueue(new ServedReply(recorded, reply, requestedModel, new ScriptedUsage(0, 0), maxTokens, false));
             await WriteErrorAsync(context, status, type, reply.ErrorMessage ?? type, reply.RetryAfter, reply.Headers).ConfigureAwait(false);
             return;
         }
-        await StreamAsync(context, request, reply).ConfigureAwait(false);
+        var completed = false;
+        try
+        {
+            completed = await StreamAsync(context, request, reply).ConfigureAwait(false);
+        }
+        finally
+        {
+            _served.Enqueue(new ServedReply(recorded, reply, reply.Model ?? requestedModel, reply.Usage ?? new ScriptedUsage(), maxTokens, completed));
+        }
     }
 
     private Reply Choose(JsonObject request, ModelScript script)
@@ -223,7 +247,8 @@ public sealed class ScriptedModelServer : IAsyncDisposable
         await context.Response.WriteAsync(body.ToJsonString(), context.RequestAborted).ConfigureAwait(false);
     }
 
-    private async Task StreamAsync(HttpContext context, JsonObject request, Reply reply)
+    /// <returns>Whether the stream reached message_stop.</returns>
+    private async Task<bool> StreamAsync(HttpContext context, JsonObject request, Reply reply)
     {
         var response = context.Response;
         response.StatusCode = 200;
@@ -276,16 +301,16 @@ public sealed class ScriptedModelServer : IAsyncDisposable
                 ["stop_reason"] = null, ["stop_sequence"] = null, ["usage"] = startUsage,
             },
         }).ConfigureAwait(false))
-            return;
+            return false;
         if (reply.StallMs is { } stall)
             await Task.Delay(stall, ct).ConfigureAwait(false);
         if (reply.StreamError is { } streamError)
         {
             await Send("error", new JsonObject { ["type"] = "error", ["error"] = new JsonObject { ["type"] = streamError, ["message"] = streamError } }).ConfigureAwait(false);
-            return;
+            return false;
         }
         if (!await Send("ping", new JsonObject { ["type"] = "ping" }).ConfigureAwait(false))
-            return;
+            return false;
 
         var index = 0;
         var text = reply.Text?.Replace("{prompt}", Shorten(FirstUserText(messages), 200), StringComparison.Ordinal)
@@ -293,16 +318,16 @@ public sealed class ScriptedModelServer : IAsyncDisposable
         if (!string.IsNullOrEmpty(text))
         {
             if (!await Send("content_block_start", new JsonObject { ["type"] = "content_block_start", ["index"] = index, ["content_block"] = new JsonObject { ["type"] = "text", ["text"] = "" } }).ConfigureAwait(false))
-                return;
+                return false;
             foreach (var chunk in Chunks(text, 24))
             {
                 if (!await Send("content_block_delta", new JsonObject { ["type"] = "content_block_delta", ["index"] = index, ["delta"] = new JsonObject { ["type"] = "text_delta", ["text"] = chunk } }).ConfigureAwait(false))
-                    return;
+                    return false;
             }
             if (reply.Truncate)
-                return;
+                return false;
             if (!await Send("content_block_stop", new JsonObject { ["type"] = "content_block_stop", ["index"] = index }).ConfigureAwait(false))
-                return;
+                return false;
             index++;
         }
         var toolNumber = 0;
@@ -314,18 +339,18 @@ public sealed class ScriptedModelServer : IAsyncDisposable
                 ["type"] = "content_block_start", ["index"] = index,
                 ["content_block"] = new JsonObject { ["type"] = "tool_use", ["id"] = toolId, ["name"] = call.Name, ["input"] = new JsonObject() },
             }).ConfigureAwait(false))
-                return;
+                return false;
             foreach (var chunk in Chunks(call.Input.ToJsonString(), 16))
             {
                 if (!await Send("content_block_delta", new JsonObject { ["type"] = "content_block_delta", ["index"] = index, ["delta"] = new JsonObject { ["type"] = "input_json_delta", ["partial_json"] = chunk } }).ConfigureAwait(false))
-                    return;
+                    return false;
             }
             if (!await Send("content_block_stop", new JsonObject { ["type"] = "content_block_stop", ["index"] = index }).ConfigureAwait(false))
-                return;
+                return false;
             index++;
         }
         if (reply.Truncate)
-            return;
+            return false;
         var stopReason = reply.StopReason ?? (reply.ToolCalls is { Count: > 0 } ? "tool_use" : "end_turn");
         if (!await Send("message_delta", new JsonObject
         {
@@ -333,8 +358,8 @@ public sealed class ScriptedModelServer : IAsyncDisposable
             ["delta"] = new JsonObject { ["stop_reason"] = stopReason, ["stop_sequence"] = null },
             ["usage"] = new JsonObject { ["output_tokens"] = usage.Output },
         }).ConfigureAwait(false))
-            return;
-        await Send("message_stop", new JsonObject { ["type"] = "message_stop" }).ConfigureAwait(false);
+            return false;
+        return await Send("message_stop", new JsonObject { ["type"] = "message_stop" }).ConfigureAwait(false);
     }
 
     private static string Shorten(string s, int max) => s.Length <= max ? s : s[..max];
