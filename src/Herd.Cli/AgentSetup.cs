@@ -107,6 +107,8 @@ public sealed record AgentSetup(
         var apiKey = Environment.GetEnvironmentVariable("ANTHROPIC_API_KEY");
         if (string.IsNullOrEmpty(apiKey))
             throw new HerdUsageException("Error: ANTHROPIC_API_KEY is not set. Export your Anthropic API key as ANTHROPIC_API_KEY (to try Herd without one, see \"Try it without an API key\" in the README).");
+        // Tools run model-written commands; none of them may read the key back from /proc/<herd pid>/environ.
+        Herd.Agent.IO.ProcessEnvironment.Scrub("ANTHROPIC_API_KEY");
         return ClientOptions(apiKey);
     }
 
