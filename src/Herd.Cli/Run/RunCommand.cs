@@ -4,6 +4,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using Herd.Agent;
 using Herd.Agent.Loop;
+using Herd.Agent.Permissions;
 using Herd.Agent.Models;
 using Herd.Cli.Print;
 using Herd.Fleet.Engines;
@@ -187,9 +188,12 @@ public static class RunCommand
         using var results = ResultsFile.Rebuild(Path.Combine(runDir, "results.ndjson"), store.FinalRecords());
         var ledger = budget is { } ceiling ? new SpendLedger(ceiling, store.TotalSpentUsd()) : null;
         using var client = new AnthropicMessagesClient(clientOptions);
+        var auditPath = args.Value("--audit-log") is { } audit ? Path.GetFullPath(audit, ctx.Cwd) : null;
         var engine = new InProcessAgentEngine(client, _ => setup.ToAgentOptions() with { MaxBudgetUsd = taskBudget, TimeProvider = ctx.Time }, ledger, ctx.Time)
         {
             DenialIsSuccess = denialIsSuccess,
+            // Every task's tool calls go to one audit log; each line carries the attempt's session id.
+            ExtraSink = auditPath is null ? null : a => new AuditLog(auditPath, a.SessionId),
         };
         var options = new FleetOptions
         {

@@ -21,6 +21,12 @@ public sealed class InProcessAgentEngine(IModelClient client, Func<FleetTask, Ag
     /// <value>Accept successful runs that had permission denials (<c>--on-denial success</c>).</value>
     public bool DenialIsSuccess { get; init; }
 
+    /// <value>
+    /// One more sink per attempt (e.g. the <c>--audit-log</c> writer, which records each session's id); disposed when
+    /// the attempt ends if it is disposable.
+    /// </value>
+    public Func<TaskAttempt, IAgentEventSink>? ExtraSink { get; init; }
+
     public async Task<TaskOutcome> RunAsync(TaskAttempt attempt, IAttemptObserver observer, CancellationToken cancellationToken = default)
     {
         var start = timeProvider.GetUtcNow();
@@ -44,13 +50,16 @@ public sealed class InProcessAgentEngine(IModelClient client, Func<FleetTask, Ag
         using var idle = new CancellationTokenSource();
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timeout.Token, idle.Token);
         var sink = new AttemptSink(observer, timeProvider);
+        var extra = ExtraSink?.Invoke(attempt);
+        using var extraLifetime = extra as IDisposable;
+        IAgentEventSink sessionSink = extra is null ? sink : new CompositeSink(sink, extra);
         using var watchdog = attempt.IdleTimeout is { } idleLimit ? StartWatchdog(sink, idleLimit, idle) : null;
 
         AgentResult result;
         try
         {
             var session = new AgentSession(client, options, attempt.SessionId);
-            result = await session.RunAsync(JsonValue.Create(attempt.Prompt), sink, linked.Token).ConfigureAwait(false);
+            result = await session.RunAsync(JsonValue.Create(attempt.Prompt), sessionSink, linked.Token).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is not OperationCanceledException || linked.IsCancellationRequested)
         {
