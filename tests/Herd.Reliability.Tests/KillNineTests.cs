@@ -12,7 +12,7 @@ namespace Herd.Reliability.Tests;
 public sealed class KillNineTests(ITestOutputHelper output)
 {
     private const int Seed = 6001;
-    private const int TaskCount = 120;
+    private const int TaskCount = 160;
     private const int Kills = 12;
 
     [Fact]
@@ -51,15 +51,19 @@ public sealed class KillNineTests(ITestOutputHelper output)
             string moment;
             if (random.Next(3) == 0)
             {
-                // A moment in time: may land in start-up, in recovery, in the results rebuild, or mid-run.
+                // A moment in time: may land in start-up, in recovery, in the results rebuild, or mid-run. It is also
+                // bounded by progress, so that on a fast machine no launch can finish the remaining plan before its
+                // kill: 12 kills × at most ~12 tasks each stay below the 160 planned.
                 var delay = random.Next(0, 900);
-                await Task.WhenAny(Task.Delay(delay), process.WaitForExitAsync());
-                moment = $"{delay} ms after launch";
+                var started = DateTime.UtcNow;
+                await WaitUntilAsync(() => (DateTime.UtcNow - started).TotalMilliseconds >= delay
+                    || Workspace.CountRecords(results) >= recordsAtLaunch + 8 || process.HasExited, TimeSpan.FromSeconds(60));
+                moment = $"{delay} ms after launch (or 8 more records)";
             }
             else
             {
-                // A moment in progress: after 1–10 more tasks finished, then 0–40 ms into whatever runs next.
-                var more = random.Next(1, 11);
+                // A moment in progress: after 1–7 more tasks finished, then 0–40 ms into whatever runs next.
+                var more = random.Next(1, 8);
                 var jitter = random.Next(0, 41);
                 await WaitUntilAsync(() => Workspace.CountRecords(results) >= recordsAtLaunch + more || process.HasExited, TimeSpan.FromSeconds(60));
                 await Task.WhenAny(Task.Delay(jitter), process.WaitForExitAsync());
