@@ -15,8 +15,8 @@ namespace Herd.Fleet.Scheduling;
 public sealed class FleetRunner(ITaskEngine engine, RunStore store, ResultsFile results, FleetOptions options)
 {
     private readonly Lock _statusGate = new();
-    private readonly List<double> _successRuntimes = [];
-    private readonly List<double> _finalCosts = [];
+    private readonly RunningMedian _successRuntimes = new();
+    private readonly RunningMedian _finalCosts = new();
     private DateTimeOffset _pausedUntil = DateTimeOffset.MinValue;
     private FleetStatus? _status;
     private long _started;
@@ -62,11 +62,11 @@ public sealed class FleetRunner(ITaskEngine engine, RunStore store, ResultsFile 
 
         void Publish()
         {
-            var spent = options.Budget?.SpentUsd ?? store.TotalSpentUsd();
+            var spent = options.Budget?.SpentUsd ?? store.SpentUsd;
             var projected = Projection(spent, ready.Count + delayed.Count + inflight);
             var elapsed = Time.GetElapsedTime(_started);
             TimeSpan? eta = null;
-            var p50 = Median(_successRuntimes);
+            var p50 = _successRuntimes.Median;
             var remaining = ready.Count + delayed.Count + inflight;
             if (p50 > 0 && remaining > 0)
                 eta = TimeSpan.FromSeconds(p50 * remaining / Math.Max(1, options.Limiter.Limit));
@@ -278,13 +278,13 @@ public sealed class FleetRunner(ITaskEngine engine, RunStore store, ResultsFile 
         if (options.TimeoutPercent is { } pct)
         {
             // Spec §2: N % of the median runtime of successful tasks, once 5 succeeded; the floor before that.
-            return _successRuntimes.Count >= 5 ? TimeSpan.FromSeconds(Median(_successRuntimes) * pct / 100) : options.TimeoutFloor;
+            return _successRuntimes.Count >= 5 ? TimeSpan.FromSeconds(_successRuntimes.Median * pct / 100) : options.TimeoutFloor;
         }
         return options.Timeout;
     }
 
     /// <summary>Spec §10: spent + remaining × p50 of finished tasks' costs; null before any task finished.</summary>
-    private double? Projection(double spent, int remaining) => _finalCosts.Count == 0 ? null : spent + remaining * Median(_finalCosts);
+    private double? Projection(double spent, int remaining) => _finalCosts.Count == 0 ? null : spent + remaining * _finalCosts.Median;
 
     private DateTimeOffset PausedUntil()
     {
@@ -300,8 +300,6 @@ public sealed class FleetRunner(ITaskEngine engine, RunStore store, ResultsFile 
                 _pausedUntil = until;
         }
     }
-
-    private static double Median(List<double> values) => Summary.Percentile(values, 0.5);
 
     private static TimeSpan Max(TimeSpan a, TimeSpan b) => a > b ? a : b;
 
