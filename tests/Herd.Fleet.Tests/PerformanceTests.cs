@@ -67,3 +67,47 @@ public sealed class RunStoreMirrorTests
     private static Herd.Fleet.Engines.TaskOutcome Outcome(Herd.Fleet.Engines.OutcomeClass cls, double cost, DateTimeOffset now) =>
         new() { Class = cls, Start = now, End = now.AddSeconds(1), SessionId = "s", CostUsd = cost, IsError = cls != Herd.Fleet.Engines.OutcomeClass.Success };
 }
+
+public sealed class TransitionWriterTests
+{
+    [Fact]
+    public async Task Transitions_run_in_post_order_on_one_thread_and_complete_drains_them()
+    {
+        using var writer = new TransitionWriter();
+        var seen = new List<int>();
+        var threads = new HashSet<int>();
+        for (var i = 0; i < 1000; i++)
+        {
+            var n = i;
+            writer.Post(() =>
+            {
+                seen.Add(n);
+                threads.Add(Environment.CurrentManagedThreadId);
+            });
+        }
+        writer.Complete();
+        await writer.Completion.WaitAsync(TimeSpan.FromSeconds(10));
+        seen.ShouldBe(Enumerable.Range(0, 1000));
+        threads.Count.ShouldBe(1);
+        threads.ShouldNotContain(Environment.CurrentManagedThreadId);
+    }
+
+    [Fact]
+    public async Task The_first_failed_transition_stops_the_writer_and_surfaces_on_completion_and_post()
+    {
+        using var writer = new TransitionWriter();
+        var applied = new List<int>();
+        var gate = new ManualResetEventSlim();
+        writer.Post(() => gate.Wait());
+        writer.Post(() => applied.Add(1));
+        writer.Post(() => throw new InvalidDataException("disk full"));
+        writer.Post(() => applied.Add(3)); // depends on the failed one: must never run
+        gate.Set();
+
+        var ex = await Should.ThrowAsync<InvalidDataException>(() => writer.Completion.WaitAsync(TimeSpan.FromSeconds(10)));
+        ex.Message.ShouldBe("disk full");
+        applied.ShouldBe([1]);
+        Should.Throw<InvalidDataException>(() => writer.Post(() => applied.Add(4)));
+        applied.ShouldBe([1]);
+    }
+}

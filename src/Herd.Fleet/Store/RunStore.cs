@@ -415,7 +415,7 @@ public sealed partial class RunStore : IDisposable
             // In-memory mirrors move only once the transaction is durable in the WAL.
             if (record is not null)
                 _finalOrder++;
-            _spentUsd += outcome.CostUsd;
+            Volatile.Write(ref _spentUsd, _spentUsd + outcome.CostUsd);
             return record;
         }
     }
@@ -469,14 +469,8 @@ public sealed partial class RunStore : IDisposable
     /// (this process is the only writer while it holds the lock). The scheduler's status reads it on every loop turn;
     /// a SUM over the attempts table there made a large run quadratic.
     /// </value>
-    public double SpentUsd
-    {
-        get
-        {
-            lock (_gate)
-                return _spentUsd;
-        }
-    }
+    /// <remarks>Read without the lock, so the scheduler never waits behind a transaction on the writer thread.</remarks>
+    public double SpentUsd => Volatile.Read(ref _spentUsd);
 
     public double TotalSpentUsd()
     {
