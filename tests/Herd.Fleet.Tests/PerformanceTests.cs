@@ -111,3 +111,31 @@ public sealed class TransitionWriterTests
         applied.ShouldBe([1]);
     }
 }
+
+public sealed class TaskKeyFastPathTests
+{
+    [Theory]
+    [InlineData("Summarize {}", "item-1")]
+    [InlineData("héllo \"quoted\" <tag> & \u2028 \t", "a\\b")]
+    [InlineData("", "")]
+    public void Direct_canonical_writer_gives_the_same_key_as_the_document_form(string prompt, string value)
+    {
+        var behaviour = (System.Text.Json.Nodes.JsonObject)System.Text.Json.Nodes.JsonNode.Parse(
+            """{"model":"m","tools":["Read","Bash"],"z":{"b":1,"a":[{"y":null,"x":true}]},"allow":[]}""")!;
+        var named = new Dictionary<string, string> { ["zeta"] = value, ["Alpha"] = "1", ["alpha"] = prompt };
+        string[] values = [value, prompt, "third"];
+
+        var doc = new System.Text.Json.Nodes.JsonObject
+        {
+            ["engine"] = "herd",
+            ["prompt"] = prompt,
+            ["v"] = new System.Text.Json.Nodes.JsonArray(values.Select(v => (System.Text.Json.Nodes.JsonNode?)System.Text.Json.Nodes.JsonValue.Create(v)).ToArray()),
+            ["inputs"] = new System.Text.Json.Nodes.JsonObject(named.Select(kv => KeyValuePair.Create(kv.Key, (System.Text.Json.Nodes.JsonNode?)System.Text.Json.Nodes.JsonValue.Create(kv.Value)))),
+            ["options"] = behaviour.DeepClone(),
+        };
+        var expected = Herd.Fleet.Jobs.TaskKey.Hash(Herd.Fleet.Jobs.TaskKey.Canonical(doc));
+
+        Herd.Fleet.Jobs.TaskKey.Compute("herd", prompt, values, named, behaviour).ShouldBe(expected);
+        Herd.Fleet.Jobs.TaskKey.Compute("herd", prompt, values, named, Herd.Fleet.Jobs.TaskKey.Canonical(behaviour)).ShouldBe(expected);
+    }
+}
