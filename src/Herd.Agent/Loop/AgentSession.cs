@@ -23,7 +23,7 @@ public sealed class AgentSession
     private readonly AgentOptions _options;
     private readonly List<JsonObject> _history;
     private readonly Dictionary<string, ITool> _tools;
-    private readonly JsonArray _toolDefinitions;
+    private readonly ToolDefinitions _toolDefinitions;
     private readonly JsonArray _system;
     private readonly IReadOnlyList<SpendLedger> _ledgers;
     private long _lastInputTokens = -1;
@@ -38,7 +38,7 @@ public sealed class AgentSession
         _history = history?.ToList() ?? [];
         CloseDanglingToolUses();
         _tools = options.Tools.Where(t => options.Permissions.IsToolListed(t.Name)).ToDictionary(t => t.Name, StringComparer.Ordinal);
-        _toolDefinitions = BuildToolDefinitions();
+        _toolDefinitions = ToolDefinitions.For(options.Tools, _tools.Values, options.OutputSchema);
         // Strict mode is a private ledger whose ceiling is --max-budget-usd; shared ledgers come from the fan-out.
         _ledgers = options.BudgetMode == BudgetMode.Strict && options.MaxBudgetUsd is { } cap
             ? options.SharedLedgers.Prepend(new SpendLedger(cap)).ToArray()
@@ -56,24 +56,7 @@ public sealed class AgentSession
     public IReadOnlyList<JsonObject> History => _history;
 
     /// <summary>Names of the tools the model is offered, in request order.</summary>
-    public IReadOnlyList<string> ToolNames => _toolDefinitions.Select(t => (string)t!["name"]!).ToArray();
-
-    private JsonArray BuildToolDefinitions()
-    {
-        var defs = new JsonArray();
-        foreach (var tool in _tools.Values.OrderBy(t => t.Name, StringComparer.Ordinal))
-            defs.Add((JsonNode)new JsonObject { ["name"] = tool.Name, ["description"] = tool.Description, ["input_schema"] = tool.InputSchema() });
-        if (_options.OutputSchema is { } schema)
-        {
-            defs.Add((JsonNode)new JsonObject
-            {
-                ["name"] = StructuredOutputToolName,
-                ["description"] = "Use this tool to return your final response in the requested structured format. You MUST call this tool exactly once at the end of your response to provide the structured output.",
-                ["input_schema"] = schema.DeepClone(),
-            });
-        }
-        return defs;
-    }
+    public IReadOnlyList<string> ToolNames => _toolDefinitions.Names;
 
     /// <summary>
     /// A transcript that ends in tool calls without results (the run was stopped at --max-turns or killed) cannot be
@@ -166,7 +149,7 @@ public sealed class AgentSession
                 return query.BudgetExhausted(c);
 
             var maxTokens = _options.MaxTokens ?? _options.Catalog.MaxOutputTokensOf(_options.Model);
-            var request = new ModelRequest(_options.Model, maxTokens, _system, _history, _toolDefinitions);
+            var request = new ModelRequest(_options.Model, maxTokens, _system, _history, _toolDefinitions.Definitions) { ToolsJson = _toolDefinitions.Json };
             var reservation = 0.0;
             if (_ledgers.Count > 0)
             {
@@ -328,7 +311,7 @@ public sealed class AgentSession
                 query.Usage = query.Usage.Add(response.Usage);
                 query.TtftMs ??= (long?)response.TimeToFirstToken?.TotalMilliseconds;
                 _lastInputTokens = response.Usage.TotalInputTokens;
-                _lastBodyLength = attempt.ToJsonBytes().Length;
+                _lastBodyLength = attempt.BodyLength; // serialised once, by the client; not again here
                 query.Sink.OnEvent(new ModelCallEvent(model, response.Id, response.Usage, cost, response.Duration, response.StopReason));
                 return response;
             }
@@ -380,7 +363,7 @@ public sealed class AgentSession
     /// </summary>
     private long InputTokenBound(ModelRequest request)
     {
-        var length = request.ToJsonBytes().Length;
+        var length = request.BodyLength;
         if (_lastInputTokens >= 0 && length >= _lastBodyLength)
             return _lastInputTokens + (length - _lastBodyLength) + 64;
         return length + 2048;

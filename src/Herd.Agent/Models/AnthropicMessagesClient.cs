@@ -45,6 +45,10 @@ public sealed class AnthropicMessagesClient : IModelClient, IDisposable
     private readonly AnthropicClientOptions _options;
     private readonly HttpClient _http;
     private readonly Uri _endpoint;
+    private readonly ResiliencePipeline _retry;
+
+    /// <summary>Per-call inputs of the shared retry pipeline (which request, whose observer).</summary>
+    private static readonly ResiliencePropertyKey<CallState> CallKey = new("herd.call");
 
     public AnthropicMessagesClient(AnthropicClientOptions options)
     {
@@ -59,6 +63,7 @@ public sealed class AnthropicMessagesClient : IModelClient, IDisposable
         _http = new HttpClient(handler) { Timeout = Timeout.InfiniteTimeSpan };
         var baseText = options.BaseUrl.ToString().TrimEnd('/');
         _endpoint = new Uri(baseText + "/v1/messages");
+        _retry = BuildRetryPipeline();
     }
 
     public void Dispose() => _http.Dispose();
@@ -66,14 +71,27 @@ public sealed class AnthropicMessagesClient : IModelClient, IDisposable
     public async Task<ModelResponse> CreateMessageAsync(ModelRequest request, IModelStreamObserver observer, CancellationToken cancellationToken = default)
     {
         var body = request.ToJsonBytes();
-        var pipeline = BuildRetryPipeline(request, observer);
-        return await pipeline.ExecuteAsync(
-            static async (state, ct) => await state.self.SendOnceAsync(state.body, state.observer, ct).ConfigureAwait(false),
-            (self: this, body, observer),
-            cancellationToken).ConfigureAwait(false);
+        var context = ResilienceContextPool.Shared.Get(cancellationToken);
+        try
+        {
+            var state = new CallState(this, request, observer, body);
+            context.Properties.Set(CallKey, state);
+            return await _retry.ExecuteAsync(
+                static async (ctx, state) => await state.Client.SendOnceAsync(state.Body, state.Observer, ctx.CancellationToken).ConfigureAwait(false),
+                context,
+                state).ConfigureAwait(false);
+        }
+        finally
+        {
+            ResilienceContextPool.Shared.Return(context);
+        }
     }
 
-    private ResiliencePipeline BuildRetryPipeline(ModelRequest request, IModelStreamObserver observer)
+    /// <summary>
+    /// Built once per client: building a Polly pipeline (options validation included) per call was per-task CPU in a
+    /// fan-out. What differs per call travels in the resilience context (<see cref="CallKey"/>).
+    /// </summary>
+    private ResiliencePipeline BuildRetryPipeline()
     {
         var maxRetries = _options.MaxRetries;
         if (maxRetries <= 0)
@@ -83,17 +101,21 @@ public sealed class AnthropicMessagesClient : IModelClient, IDisposable
             {
                 MaxRetryAttempts = maxRetries,
                 ShouldHandle = args => ValueTask.FromResult(args.Outcome.Exception is ModelApiException ex && ex.IsRetryable
-                    && !(ex.Kind == ModelErrorKind.Overloaded && request.OverloadAttemptsBeforeFallback is { } n && args.AttemptNumber + 1 >= n)),
+                    && !(ex.Kind == ModelErrorKind.Overloaded && Call(args.Context).Request.OverloadAttemptsBeforeFallback is { } n && args.AttemptNumber + 1 >= n)),
                 DelayGenerator = args => ValueTask.FromResult<TimeSpan?>(DelayFor(args.Outcome.Exception as ModelApiException, args.AttemptNumber)),
                 OnRetry = args =>
                 {
                     var ex = (ModelApiException)args.Outcome.Exception!;
-                    observer.OnRetry(new ApiRetryInfo(args.AttemptNumber + 1, maxRetries, args.RetryDelay, ex.Status, ex.Message, ex.RetryAfter));
+                    Call(args.Context).Observer.OnRetry(new ApiRetryInfo(args.AttemptNumber + 1, maxRetries, args.RetryDelay, ex.Status, ex.Message, ex.RetryAfter));
                     return ValueTask.CompletedTask;
                 },
             })
             .Build();
     }
+
+    private static CallState Call(ResilienceContext context) => context.Properties.GetValue(CallKey, null!);
+
+    private sealed record CallState(AnthropicMessagesClient Client, ModelRequest Request, IModelStreamObserver Observer, byte[] Body);
 
     /// <summary>
     /// <c>retry-after</c> when the server sent one; otherwise full jitter, rand(0, min(cap, base·2^n))

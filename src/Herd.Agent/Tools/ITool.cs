@@ -9,9 +9,10 @@ public interface ITool
     /// <summary>Claude Code's tool name (spec §10.1).</summary>
     string Name { get; }
 
+    /// <summary>Constant for the instance: sessions cache a tool list's definitions (see Loop/ToolDefinitions).</summary>
     string Description { get; }
 
-    /// <summary>A fresh copy of the JSON Schema of the tool's input (spec §10.2).</summary>
+    /// <summary>A fresh copy of the JSON Schema of the tool's input (spec §10.2); constant for the instance, like <see cref="Description"/>.</summary>
     JsonObject InputSchema();
 
     /// <summary>True when the tool never changes anything (Read, Glob, Grep, LS).</summary>

@@ -11,16 +11,18 @@ public static class Plan
     {
         var tasks = new List<FleetTask>(inputs.Count);
         var seen = new Dictionary<string, FleetTask>(StringComparer.Ordinal);
+        var canonicalBehaviour = TaskKey.Canonical(behaviour);
         for (var i = 0; i < inputs.Count; i++)
         {
             var input = inputs[i];
             var seq = i + 1;
             var prompt = Template.Render(input.PromptTemplate ?? template ?? "{}", input, seq, slot: null);
-            var options = behaviour;
+            var options = canonicalBehaviour;
             if (input.Caps.MaxTurns is { } turns)
             {
-                options = (JsonObject)behaviour.DeepClone();
-                options["max_turns"] = turns;
+                var own = (JsonObject)behaviour.DeepClone();
+                own["max_turns"] = turns;
+                options = TaskKey.Canonical(own);
             }
             var key = TaskKey.Compute(engine, prompt, input.Values, input.Named, options);
             if (seen.TryGetValue(key, out var first))
