@@ -9,6 +9,7 @@ Standard library only; needs dotnet, clang (AOT link), and for the comparisons x
 """
 import argparse
 import json
+import math
 import os
 import platform
 import resource
@@ -172,10 +173,21 @@ def bench_fanout(cases, with_claude: bool):
                 claude_env = dict(env, HOME=str(work / "claude-home"))
                 claude = ["claude", "-p", prompt, "--allowedTools", "Read", "--output-format", "json", "--no-session-persistence"]
                 contenders.append(("xargs -P + claude -p", ["xargs", "-P", str(slots), "-I{}"] + claude, listing.read_text(), claude_env))
+            # The scripted server is a JIT process: warm it up so no contender pays for its first requests.
+            subprocess.run([str(AOT), "run", "-j", str(slots), "--prompt", "warm {}", "--tools", "", "--run-dir", str(work / "warm"),
+                            "--progress", "none", ":::"] + [f"w{i}" for i in range(2 * slots)],
+                           env=env, cwd=str(work), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            reps = 3 if tasks <= 1000 else 1
             for name, cmd, stdin, cmd_env in contenders:
-                wall, cpu, rss, code = measure(cmd, cmd_env, cwd=str(work), stdin=stdin)
+                runs = []
+                for rep in range(1 if "claude" in name else reps):
+                    if (work / "run").exists():
+                        shutil.rmtree(work / "run")
+                    runs.append(measure(cmd, cmd_env, cwd=str(work), stdin=stdin))
+                # The median repetition by wall time, reported whole (its CPU and RSS belong to the same run).
+                wall, cpu, rss, code = sorted(runs)[len(runs) // 2]
                 rows.append({"case": f"{tasks} tasks, {latency:g} s, -j {slots}", "tool": name, "wall_s": wall, "cpu_s": cpu,
-                             "peak_rss_mb": rss, "ideal_s": ideal, "efficiency": ideal / wall, "exit": code})
+                             "peak_rss_mb": rss, "ideal_s": ideal, "efficiency": ideal / wall, "exit": code, "repetitions": len(runs)})
                 print(f"  {rows[-1]['case']:<28} {name:<24} wall {wall:7.2f} s  cpu {cpu:7.2f} s  rss {rss:7.1f} MB  "
                       f"efficiency {ideal / wall:5.2f}", file=sys.stderr)
     return rows
@@ -193,11 +205,15 @@ def bench_ratelimit(rpm: int, tasks: int):
         wall, cpu, rss, code = measure(cmd, env, cwd=str(work))
         records = [json.loads(l) for l in (work / "run" / "results.ndjson").read_text().splitlines() if l.strip()]
         ok = sum(1 for r in records if r["outcome"]["class"] in ("success", "success_degraded"))
-        # The best any client can do: rpm requests in the first minute, then rpm per minute.
-        best_wall = 60.0 * max(0, tasks - rpm) / rpm + 0.2 if tasks > rpm else 0.2
-        return [{"bench": f"rate limit {rpm}/min, {tasks} tasks, -j auto:64", "wall_s": wall, "best_possible_wall_s": best_wall,
-                 "achieved_rate_over_limit": (tasks / wall * 60) / rpm if tasks > rpm else None,
-                 "efficiency": best_wall / wall, "failed_tasks": tasks - ok, "exit": code}]
+        return [rate_row(rpm, tasks, wall, tasks - ok, code)]
+
+
+def rate_row(rpm, tasks, wall, failed, code):
+    # The server admits rpm requests per rolling minute: a request admitted at t frees its place at t + 60 s. The
+    # best any client can do is rpm requests at once, then the next rpm a minute later, and so on.
+    best_wall = 60.0 * (math.ceil(tasks / rpm) - 1) + 0.2
+    return {"bench": f"rate limit {rpm}/min, {tasks} tasks, -j auto:64", "rpm": rpm, "tasks": tasks, "wall_s": wall,
+            "best_possible_wall_s": best_wall, "achieved_over_best_rate": best_wall / wall, "failed_tasks": failed, "exit": code}
 
 
 def bench_resume(tasks: int):
@@ -238,6 +254,8 @@ def markdown(results) -> str:
     out = [f"Measured {results['date']} on {results['machine']}, with `{results['command']}`.", ""]
     if "fanout" in results:
         out += ["### Fan-out: `herd run` against `xargs -P` and GNU parallel around `herd -p`", "",
+                "Median of 3 repetitions for the 40- and 1 000-task cases (one for 10 000 tasks and for Claude Code); the server is",
+                "warmed up before the first contender.", "",
                 "| case | contender | wall s | CPU s | peak RSS MB (whole tree) | efficiency (ideal / wall) |", "|---|---|---:|---:|---:|---:|"]
         for r in results["fanout"]:
             out.append(f"| {r['case']} | {r['tool']} | {r['wall_s']:.2f} | {r['cpu_s']:.2f} | {r['peak_rss_mb']:.0f} | {r['efficiency']:.2f} |")
@@ -248,10 +266,13 @@ def markdown(results) -> str:
             out.append(f"| {r['bench']} | {r['runs']} | {r['median_wall_s'] * 1000:.1f} | {r['p90_wall_s'] * 1000:.1f} | {r['median_cpu_s'] * 1000:.1f} |")
         out.append("")
     if "ratelimit" in results:
-        out += ["### Rate limits (`-j auto`)", "", "| bench | wall s | best possible s | achieved rate / R | failed tasks |", "|---|---:|---:|---:|---:|"]
+        out += ["### Rate limits (`-j auto`)", "",
+                "The server admits R requests per rolling minute and answers 429 with `retry-after` beyond. Achieved rate / R is",
+                "measured against the best any client could do under that window (R at once, the next R a minute later).", "",
+                "| bench | wall s | best possible s | achieved rate / R (of the best possible) | failed tasks |", "|---|---:|---:|---:|---:|"]
         for r in results["ratelimit"]:
-            rate = f"{r['achieved_rate_over_limit']:.2f}" if r["achieved_rate_over_limit"] is not None else "n/a"
-            out.append(f"| {r['bench']} | {r['wall_s']:.1f} | {r['best_possible_wall_s']:.1f} | {rate} | {r['failed_tasks']} |")
+            r = rate_row(r["rpm"], r["tasks"], r["wall_s"], r["failed_tasks"], r["exit"]) if "rpm" in r else r
+            out.append(f"| {r['bench']} | {r['wall_s']:.1f} | {r['best_possible_wall_s']:.1f} | {r['achieved_over_best_rate']:.2f} | {r['failed_tasks']} |")
         out.append("")
     if "resume" in results:
         out += ["### Resume", "", "| bench | time to first new record | records after resume |", "|---|---:|---:|"]
@@ -277,7 +298,14 @@ def main():
     ap.add_argument("--quick", action="store_true", help="smaller cases, for a smoke run")
     ap.add_argument("--no-build", action="store_true")
     ap.add_argument("--write-docs", action="store_true", help="rewrite the generated section of docs/performance.md")
+    ap.add_argument("--render-only", action="store_true", help="re-render bench/out/results.json without measuring")
     args = ap.parse_args()
+    if args.render_only:
+        text = markdown(json.loads((OUT / "results.json").read_text()))
+        print(text)
+        if args.write_docs:
+            write_docs(text)
+        return
     if not args.no_build:
         build()
     only = set(args.only.split(","))

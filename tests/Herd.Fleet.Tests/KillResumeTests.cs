@@ -83,23 +83,5 @@ public sealed class KillResumeTests
         return p;
     }
 
-    private static int CountLines(string path)
-    {
-        try
-        {
-            using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
-            using var reader = new StreamReader(stream);
-            var n = 0;
-            while (reader.ReadLine() is { } line)
-            {
-                if (line.EndsWith('}'))
-                    n++;
-            }
-            return n;
-        }
-        catch (IOException)
-        {
-            return 0;
-        }
-    }
+    private static int CountLines(string path) => RecordFiles.CountCompleteRecords(path);
 }

@@ -114,6 +114,33 @@ public sealed class KillNineTests(ITestOutputHelper output)
         Workspace.SummaryOf(runDir)["finished"]!.GetValue<int>().ShouldBe(TaskCount);
     }
 
+    [Fact]
+    public async Task A_killed_attempt_keeps_what_it_spent_so_a_resumed_run_counts_it_against_the_budget()
+    {
+        // Given two tasks whose first call (a tool call) is billed at once and whose second call hangs
+        var firstCall = new ScriptedUsage(Input: 1000, Output: 1000);
+        await using var ws = await Workspace.StartAsync(new ModelScript
+        {
+            Conversations = [new Conversation(null, [
+                Reply.WithTool("LS", new JsonObject()) with { Usage = firstCall },
+                new Reply { Text = "late", LatencyMs = 120_000 }])],
+        });
+        var runDir = ws.RunDir();
+        var (process, _, stderr) = ws.Start(ws.Herd(), ["run", "-j", "2", "--model", TestPrices.Model, "--prompt", "Do {}", "--progress", "none", "--run-dir", "run", ":::", "a", "b"]);
+
+        // When herd is killed with SIGKILL while both second calls are in flight
+        await WaitUntilAsync(() => ws.Server.RequestCount >= 4 || process.HasExited, TimeSpan.FromSeconds(60));
+        process.HasExited.ShouldBeFalse(process.HasExited ? await stderr : "");
+        await Task.Delay(200); // the first calls' cost is committed off the scheduling path, in order
+        process.Kill(entireProcessTree: true);
+        await process.WaitForExitAsync();
+
+        // Then run.db still holds what both attempts spent, which is what a resumed run's ledger starts from
+        using var db = Workspace.OpenRunDb(runDir);
+        Workspace.Scalar<double>(db, "SELECT COALESCE(SUM(cost_usd), 0) FROM attempts").ShouldBe(2 * TestPrices.CostOf(firstCall), 1e-12);
+        Workspace.Scalar<long>(db, "SELECT COUNT(*) FROM attempts WHERE end IS NULL").ShouldBe(2);
+    }
+
     private static async Task WaitUntilAsync(Func<bool> condition, TimeSpan timeout)
     {
         var deadline = DateTime.UtcNow + timeout;

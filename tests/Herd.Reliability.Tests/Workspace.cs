@@ -94,25 +94,7 @@ public sealed class Workspace : IAsyncDisposable
     }
 
     /// <summary>Lines that are complete JSON records; reads while herd appends (a torn last line does not count).</summary>
-    public static int CountRecords(string path)
-    {
-        try
-        {
-            using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
-            using var reader = new StreamReader(stream);
-            var n = 0;
-            while (reader.ReadLine() is { } line)
-            {
-                if (line.EndsWith('}'))
-                    n++;
-            }
-            return n;
-        }
-        catch (IOException)
-        {
-            return -1;
-        }
-    }
+    public static int CountRecords(string path) => RecordFiles.CountCompleteRecords(path);
 
     public async ValueTask DisposeAsync()
     {

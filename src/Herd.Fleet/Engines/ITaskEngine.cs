@@ -11,6 +11,12 @@ public interface IAttemptObserver
 {
     /// <summary>A 429/529 seen by an inner retry (spec §5 "one retry layer": inner retries are read as back-pressure).</summary>
     void OnBackPressure(int status, TimeSpan? retryAfter);
+
+    /// <summary>
+    /// A finished API call of a running attempt and its cost. Recorded as it happens, so a run killed mid-attempt still
+    /// counts what that attempt spent when it is resumed (the run-wide budget must hold across kill -9).
+    /// </summary>
+    void OnCallCost(TaskAttempt attempt, double costUsd);
 }
 
 /// <summary>

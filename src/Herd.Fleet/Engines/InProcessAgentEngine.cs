@@ -49,7 +49,7 @@ public sealed class InProcessAgentEngine(IModelClient client, Func<FleetTask, Ag
         using var timeout = attempt.Timeout is { } t ? new CancellationTokenSource(t, timeProvider) : new CancellationTokenSource();
         using var idle = new CancellationTokenSource();
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timeout.Token, idle.Token);
-        var sink = new AttemptSink(observer, timeProvider);
+        var sink = new AttemptSink(observer, attempt, timeProvider);
         var extra = ExtraSink?.Invoke(attempt);
         using var extraLifetime = extra as IDisposable;
         IAgentEventSink sessionSink = extra is null ? sink : new CompositeSink(sink, extra);
@@ -138,7 +138,7 @@ public sealed class InProcessAgentEngine(IModelClient client, Func<FleetTask, Ag
     /// Watches the agent's events: liveness for the idle clock (paused while a tool runs, spec §4), back-pressure from
     /// inner retries, and cost so far. It keeps no transcript: memory per running task stays small.
     /// </summary>
-    private sealed class AttemptSink(IAttemptObserver observer, TimeProvider time) : IAgentEventSink
+    private sealed class AttemptSink(IAttemptObserver observer, TaskAttempt attempt, TimeProvider time) : IAgentEventSink
     {
         private long _lastActivity = time.GetTimestamp();
         private volatile bool _inTools;
@@ -159,6 +159,7 @@ public sealed class InProcessAgentEngine(IModelClient client, Func<FleetTask, Ag
                 case ModelCallEvent call:
                     Cost += call.CostUsd;
                     Usage = Usage.Add(call.Usage);
+                    observer.OnCallCost(attempt, call.CostUsd);
                     break;
                 case AssistantBlockEvent block when (string?)block.Block["type"] == "tool_use":
                     _inTools = true;

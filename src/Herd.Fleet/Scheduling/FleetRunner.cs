@@ -91,10 +91,10 @@ public sealed class FleetRunner(ITaskEngine engine, RunStore store, ResultsFile 
         using var attemptsCts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var cancelled = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         using var registration = cancellationToken.Register(() => cancelled.TrySetResult());
-        var observer = new Observer(this);
         _committedSucceeded = succeeded;
         _committedFailed = failed;
         using var writer = new TransitionWriter();
+        var observer = new Observer(this, writer, store);
 
         void Publish()
         {
@@ -359,8 +359,24 @@ public sealed class FleetRunner(ITaskEngine engine, RunStore store, ResultsFile 
     private sealed record Completion(TaskState State, TaskAttempt Attempt, TaskOutcome Outcome);
 
     /// <summary>Back-pressure from running attempts: AIMD decrease and, with retry-after, a fleet-wide pause (spec §6).</summary>
-    private sealed class Observer(FleetRunner runner) : IAttemptObserver
+    private sealed class Observer(FleetRunner runner, TransitionWriter writer, RunStore store) : IAttemptObserver
     {
+        public void OnCallCost(TaskAttempt attempt, double costUsd)
+        {
+            if (costUsd <= 0)
+                return;
+            var (key, n) = (attempt.Task.Key, attempt.Number);
+            try
+            {
+                // Ordered after the attempt's start and before its end, which then writes the same total.
+                writer.Post(() => store.AddAttemptCost(key, n, costUsd));
+            }
+            catch (InvalidOperationException)
+            {
+                // The writer already stopped (the run is ending on a store failure); the end of the run reports that.
+            }
+        }
+
         public void OnBackPressure(int status, TimeSpan? retryAfter)
         {
             runner.Options.Limiter.OnBackPressure(status);

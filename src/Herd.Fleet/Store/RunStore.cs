@@ -32,7 +32,7 @@ public sealed partial class RunStore : IDisposable
     private readonly SqliteConnection _db;
     private readonly Lock _gate = new();
     private readonly List<SqliteCommand> _prepared = [];
-    private SqliteCommand? _insertAttempt, _markRunning, _endAttempt, _markDone, _markPending, _selectAttempts, _insertEvent;
+    private SqliteCommand? _insertAttempt, _markRunning, _addAttemptCost, _endAttempt, _markDone, _markPending, _selectAttempts, _insertEvent;
     private long _finalOrder;
     private double _spentUsd;
 
@@ -352,6 +352,25 @@ public sealed partial class RunStore : IDisposable
             running.Parameters["$n"].Value = n;
             running.ExecuteNonQuery();
             Event(tx, key, "start", n.ToString(CultureInfo.InvariantCulture));
+            tx.Commit();
+        }
+    }
+
+    /// <summary>
+    /// Adds a finished API call's cost to a running attempt. An attempt that is later killed keeps what it spent
+    /// (recovery closes it as interrupted without touching cost_usd), so a resumed run's ledger starts from the true
+    /// spend. The attempt's end overwrites the column with the same total.
+    /// </summary>
+    public void AddAttemptCost(string key, int n, double costUsd)
+    {
+        lock (_gate)
+        {
+            using var tx = _db.BeginTransaction();
+            var add = Prepared(ref _addAttemptCost, "UPDATE attempts SET cost_usd = COALESCE(cost_usd, 0) + $c WHERE key = $k AND n = $n AND end IS NULL", tx);
+            add.Parameters["$k"].Value = key;
+            add.Parameters["$n"].Value = n;
+            add.Parameters["$c"].Value = costUsd;
+            add.ExecuteNonQuery();
             tx.Commit();
         }
     }
