@@ -39,7 +39,7 @@ public static class RunCommand
             var args = Parse(optionArgs);
             if (args.Has("--help"))
             {
-                ctx.Out.Write(CommandLineParser.FormatHelp(RunOptions.Usage, RunOptions.Description, RunOptions.All, RunOptions.Footer));
+                ctx.Out.Write(CommandLineParser.FormatHelp(RunOptions.Usage, RunOptions.Description, RunOptions.HelpOrder, RunOptions.Footer));
                 return 0;
             }
             if (args.Positionals.Count > 0)

@@ -49,9 +49,18 @@ public static class RunOptions
         new(["-h", "--help"], Arity.Flag, "Show this help"),
     ];
 
-    /// <summary>The run's options first, then the agent options; a name in both means the run's.</summary>
+    /// <summary>The agent options, then the run's; the parser lets a later spelling win, so a name in both means the run's.</summary>
     public static IReadOnlyList<OptionSpec> All { get; } =
         [.. PrintOptions.All.Where(o => !o.Names.Any(NotForRuns.Contains)), .. Own];
+
+    /// <summary>What --help shows: the run's options first, then the agent options that apply to each task.</summary>
+    public static IReadOnlyList<OptionSpec> HelpOrder { get; } =
+    [
+        .. Own,
+        .. PrintOptions.All
+            .Where(o => !o.Names.Any(NotForRuns.Contains) && !o.Names.Any(n => Own.Any(r => r.Names.Contains(n))))
+            .Select(o => o.Key == "--max-budget-usd" ? o with { Help = "Per-task cap in US dollars, as in herd -p (--budget-usd is the run's ceiling)" } : o),
+    ];
 
     /// <summary>Options whose value names the plan or the run directory: not stored for --resume, which reads the plan from run.db.</summary>
     public static readonly HashSet<string> NotStored = new(StringComparer.Ordinal)
