@@ -45,6 +45,9 @@ public sealed class InProcessAgentEngine(IModelClient client, Func<FleetTask, Ag
             options = options with { MaxTurns = turns };
         if (attempt.Task.Caps.MaxBudgetUsd is { } cap)
             options = options with { MaxBudgetUsd = cap };
+        // The per-task cap covers the task, not each attempt: a retry gets only what earlier attempts left.
+        if (options.MaxBudgetUsd is { } taskCap && attempt.SpentBeforeUsd > 0)
+            options = options with { MaxBudgetUsd = Math.Max(0, taskCap - attempt.SpentBeforeUsd) };
 
         using var timeout = attempt.Timeout is { } t ? new CancellationTokenSource(t, timeProvider) : new CancellationTokenSource();
         using var idle = new CancellationTokenSource();

@@ -123,7 +123,7 @@ public sealed class FleetRunner(ITaskEngine engine, RunStore store, ResultsFile 
             var prompt = ts.Task.Prompt.Contains("{%}", StringComparison.Ordinal)
                 ? ts.Task.Prompt.Replace("{%}", slot.ToString(System.Globalization.CultureInfo.InvariantCulture), StringComparison.Ordinal)
                 : ts.Task.Prompt;
-            var attempt = new TaskAttempt(ts.Task, ts.Attempts, slot, prompt, sessionId, TimeoutFor(ts.Task), ts.Task.Caps.IdleTimeout ?? options.IdleTimeout);
+            var attempt = new TaskAttempt(ts.Task, ts.Attempts, slot, prompt, sessionId, TimeoutFor(ts.Task), ts.Task.Caps.IdleTimeout ?? options.IdleTimeout, ts.SpentUsd);
             var (key, number) = (ts.Task.Key, ts.Attempts);
             writer.Post(() => store.StartAttempt(key, number, slot, now, sessionId));
             if (ts.IsRetry)
@@ -144,6 +144,7 @@ public sealed class FleetRunner(ITaskEngine engine, RunStore store, ResultsFile 
             var ts = done.State;
             var outcome = done.Outcome;
             var cls = outcome.Class;
+            ts.SpentUsd += outcome.CostUsd;
             if (cls.IsBackPressure())
                 observer.OnBackPressure(outcome.ApiErrorStatus ?? (cls == OutcomeClass.RateLimited ? 429 : 529), outcome.RetryAfter);
 
@@ -397,6 +398,7 @@ public sealed class FleetRunner(ITaskEngine engine, RunStore store, ResultsFile 
         public int Attempts { get; set; } = stored.Attempts;
         public int Retries { get; set; } = stored.Retries;
         public bool IsRetry { get; set; } = stored.Retries > 0;
+        public double SpentUsd { get; set; } = stored.SpentUsd;
 
         public int CountClass(OutcomeClass c)
         {

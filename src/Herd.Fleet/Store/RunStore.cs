@@ -11,7 +11,8 @@ namespace Herd.Fleet.Store;
 public sealed record RunInfo(string RunId, DateTimeOffset Created, string ArgvJson, string Cwd, string Engine, string EngineVersion);
 
 /// <summary>A task as stored, with its progress so far.</summary>
-public sealed record StoredTask(FleetTask Task, string State, string? FinalClass, int Retries, int Attempts, IReadOnlyDictionary<string, int> ClassCounts);
+/// <param name="SpentUsd">What all of the task's attempts so far have cost (its --task-budget-usd holds across retries).</param>
+public sealed record StoredTask(FleetTask Task, string State, string? FinalClass, int Retries, int Attempts, IReadOnlyDictionary<string, int> ClassCounts, double SpentUsd = 0);
 
 /// <summary>One attempt as stored (spec §8 <c>attempts[]</c>).</summary>
 public sealed record AttemptRow(int N, DateTimeOffset Start, DateTimeOffset? End, string? Class, int? Exitval, double CostUsd, string SessionId, Usage Usage);
@@ -262,6 +263,13 @@ public sealed partial class RunStore : IDisposable
                     map[r.GetString(1)] = r.GetInt32(2);
                 }
             }
+            var spent = new Dictionary<string, double>(StringComparer.Ordinal);
+            using (var cmd = Command("SELECT key, COALESCE(SUM(cost_usd), 0) FROM attempts GROUP BY key"))
+            using (var r = cmd.ExecuteReader())
+            {
+                while (r.Read())
+                    spent[r.GetString(0)] = r.GetDouble(1);
+            }
             var list = new List<StoredTask>();
             using (var cmd = Command("SELECT key, seq, name, prompt, v, inputs, caps, state, class, retries, attempts FROM tasks ORDER BY seq"))
             using (var r = cmd.ExecuteReader())
@@ -271,7 +279,7 @@ public sealed partial class RunStore : IDisposable
                     var task = new FleetTask(r.GetInt32(1), r.GetString(0), r.GetString(2), r.GetString(3),
                         StoreJson.ReadStrings(r.GetString(4)), StoreJson.ReadMap(r.GetString(5)), StoreJson.ReadCaps(r.GetString(6)));
                     list.Add(new StoredTask(task, r.GetString(7), r.IsDBNull(8) ? null : r.GetString(8), r.GetInt32(9), r.GetInt32(10),
-                        counts.TryGetValue(task.Key, out var c) ? c : new Dictionary<string, int>()));
+                        counts.TryGetValue(task.Key, out var c) ? c : new Dictionary<string, int>(), spent.GetValueOrDefault(task.Key)));
                 }
             }
             return list;
