@@ -44,13 +44,15 @@ public sealed class FaultSoakTests
         ws.Work.WriteFile("notes.txt", "the file tasks read\n");
         string[] inputs = [.. Names("alpha", 30), .. Names("beta", 30), .. Names("gamma", 30)];
 
-        // When they run as one herd run with per-task caps and fast fleet retries
-        var run = await ws.Herd().RunAsync(
+        // When they run as one herd run with per-task caps and fast fleet retries. One inner retry per call (the
+        // default is two) makes the fleet's own retries certain rather than probable: a call now reaches the fleet
+        // after two faults in a row, about 10 times in this run (none would happen with p ≈ 5e-5).
+        var run = await ws.Herd().WithEnvironment("HERD_MAX_RETRIES", "1").RunAsync(
             ["run", "-j", "8", "--model", TestPrices.Model, "--max-turns", $"{MaxTurns}", "--task-budget-usd", $"{TaskBudgetUsd}", "--budget-mode", "strict",
              "--retries", "8", "--retry-base", "5ms", "--prompt", "Work on {}", "--run-dir", "run", "--progress", "none", ":::", .. inputs],
             timeout: TimeSpan.FromSeconds(120));
 
-        // Then every task succeeded, once, within --max-turns and with every attempt within --task-budget-usd
+        // Then every task succeeded, once, within --max-turns and within --task-budget-usd over all its attempts
         run.ExitCode.ShouldBe(0, run.ToString());
         var records = Workspace.Records(ws.RunDir());
         records.Count.ShouldBe(inputs.Length);
@@ -61,8 +63,8 @@ public sealed class FaultSoakTests
             ((string)r["outcome"]!["class"]!).ShouldBe("success", r.ToJsonString());
             ((int)r["num_turns"]!).ShouldBeLessThanOrEqualTo(MaxTurns);
             var attempts = r["attempts"]!.AsArray();
-            attempts.ShouldAllBe(a => (double)a!["cost_usd"]! <= TaskBudgetUsd);
             ((double)r["cost_usd"]!).ShouldBe(attempts.Sum(a => (double)a!["cost_usd"]!), 1e-9);
+            ((double)r["cost_usd"]!).ShouldBeLessThanOrEqualTo(TaskBudgetUsd);
         }
 
         // and the faults really happened, and forced fleet retries
