@@ -8,7 +8,6 @@ namespace Herd.Fleet.Tests;
 /// <summary>The real `herd` binary as a process, killed with SIGKILL mid-run, then resumed (spec §7).</summary>
 public sealed class KillResumeTests
 {
-    private static readonly string HerdDll = Path.Combine(AppContext.BaseDirectory, "herd.dll");
 
     [Fact]
     public async Task After_kill_9_mid_run_resume_redoes_only_unfinished_tasks_and_leaves_one_record_per_task()
@@ -63,22 +62,7 @@ public sealed class KillResumeTests
 
     private static Process Start(string dir, ScriptedModelServer server, string[] argv)
     {
-        var psi = new ProcessStartInfo("dotnet")
-        {
-            WorkingDirectory = dir,
-            UseShellExecute = false,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            RedirectStandardInput = true,
-        };
-        psi.ArgumentList.Add(HerdDll);
-        foreach (var a in argv)
-            psi.ArgumentList.Add(a);
-        psi.Environment["ANTHROPIC_BASE_URL"] = server.BaseUrl.ToString().TrimEnd('/');
-        psi.Environment["ANTHROPIC_API_KEY"] = "sk-test";
-        psi.Environment["HERD_CONFIG_DIR"] = Path.Combine(dir, ".config");
-        psi.Environment["HERD_RETRY_BASE_MS"] = "1";
-        var p = Process.Start(psi)!;
+        var p = new HerdProcess(server.BaseUrl, dir, Path.Combine(dir, ".config")).WithEnvironment("HERD_RETRY_BASE_MS", "1").Start(argv);
         p.StandardInput.Close();
         return p;
     }

@@ -21,7 +21,7 @@ public sealed class PermissionEndToEndTests : IDisposable
         var run = await _herd.RunAsync(server, "-p", "go", "--output-format", "json", "--allowedTools", "Bash(git diff *)");
 
         run.ExitCode.ShouldBe(0, run.Stderr);
-        var result = run.Result;
+        var result = run.Json;
         ((bool)result["is_error"]!).ShouldBeFalse();
         var denials = (JsonArray)result["permission_denials"]!;
         denials.Count.ShouldBe(1);
@@ -41,8 +41,8 @@ public sealed class PermissionEndToEndTests : IDisposable
         var run = await _herd.RunAsync(server, "-p", "go", "--output-format", "json", "--fail-on-denial");
 
         run.ExitCode.ShouldBe(1);
-        ((bool)run.Result["is_error"]!).ShouldBeTrue();
-        ((JsonArray)run.Result["permission_denials"]!).Count.ShouldBe(1);
+        ((bool)run.Json["is_error"]!).ShouldBeTrue();
+        ((JsonArray)run.Json["permission_denials"]!).Count.ShouldBe(1);
     }
 
     [Fact]
@@ -79,7 +79,7 @@ public sealed class PermissionEndToEndTests : IDisposable
         var run = await _herd.RunAsync(server, "-p", "go", "--output-format", "json", "--permission-mode", "acceptEdits", "--audit-log", audit);
 
         run.ExitCode.ShouldBe(0, run.Stderr);
-        ((JsonArray)run.Result["permission_denials"]!).Count.ShouldBe(0);
+        ((JsonArray)run.Json["permission_denials"]!).Count.ShouldBe(0);
         File.ReadAllText(file).ShouldBe("int a = 10; int b = 20;\n");
         var results = PermissionsHerdRunner.ToolResults(server);
         PermissionsHerdRunner.Text(results[0]).ShouldBe("1\tint a = 1; int b = 2;\n2\t");

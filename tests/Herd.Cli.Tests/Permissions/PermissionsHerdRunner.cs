@@ -1,14 +1,7 @@
-using System.Diagnostics;
 using System.Text.Json.Nodes;
 using Herd.Testing;
 
 namespace Herd.Cli.Tests.Permissions;
-
-/// <summary>What a herd run left behind: exit code, stdout, stderr.</summary>
-internal sealed record HerdRun(int ExitCode, string Stdout, string Stderr)
-{
-    public JsonObject Result => (JsonObject)JsonNode.Parse(Stdout)!;
-}
 
 /// <summary>
 /// Runs the built herd as a real process against a scripted model server, inside a throwaway project with its own
@@ -39,43 +32,12 @@ internal sealed class PermissionsHerdRunner : IDisposable
         return path;
     }
 
-    public async Task<HerdRun> RunAsync(ScriptedModelServer server, params string[] args)
-    {
-        var psi = new ProcessStartInfo("dotnet")
-        {
-            WorkingDirectory = Cwd,
-            RedirectStandardInput = true,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "herd.dll"));
-        foreach (var a in args)
-            psi.ArgumentList.Add(a);
-        psi.Environment["ANTHROPIC_BASE_URL"] = server.BaseUrl.ToString().TrimEnd('/');
-        psi.Environment["ANTHROPIC_API_KEY"] = "sk-test";
-        psi.Environment["HOME"] = Home;
-        psi.Environment["HERD_CONFIG_DIR"] = Path.Combine(Root, "herd-config");
-        psi.Environment["CLAUDE_CONFIG_DIR"] = Path.Combine(Root, "claude-config");
-        psi.Environment.Remove("CLAUDECODE");
-        psi.Environment.Remove("ANTHROPIC_MODEL");
-
-        using var process = Process.Start(psi)!;
-        process.StandardInput.Close();
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
-        try
-        {
-            await process.WaitForExitAsync(cts.Token);
-        }
-        catch (OperationCanceledException)
-        {
-            process.Kill(entireProcessTree: true);
-            throw;
-        }
-        return new HerdRun(process.ExitCode, await stdout, await stderr);
-    }
+    /// <summary>Runs herd through the shared <see cref="HerdProcess"/>, with this project's private HOME and config folders.</summary>
+    public Task<HerdRun> RunAsync(ScriptedModelServer server, params string[] args) =>
+        new HerdProcess(server.BaseUrl, Cwd, Path.Combine(Root, "herd-config"))
+            .WithEnvironment("HOME", Home)
+            .WithEnvironment("CLAUDE_CONFIG_DIR", Path.Combine(Root, "claude-config"))
+            .RunAsync(args);
 
     /// <summary>The tool_result blocks the agent sent back to the model, in order.</summary>
     public static List<JsonObject> ToolResults(ScriptedModelServer server) =>
