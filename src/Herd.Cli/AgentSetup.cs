@@ -169,7 +169,7 @@ public sealed record AgentSetup(
         if (!File.Exists(path))
             throw new HerdUsageException($"Error: {flag} '{path}' does not exist.");
         var bytes = File.ReadAllBytes(path);
-        if (bytes.AsSpan(0, Math.Min(bytes.Length, 8192)).Contains((byte)0))
+        if (ReadTool.LooksBinary(bytes))
             throw new HerdUsageException($"Error: {flag} '{path}' is a binary file; pass a text file.");
         return Encoding.UTF8.GetString(bytes);
     }

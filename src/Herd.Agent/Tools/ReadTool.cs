@@ -112,6 +112,7 @@ public sealed class ReadTool : ITool
         },
     };
 
-    /// <summary>Kept for callers that checked bytes before; see <see cref="TextFile.LooksBinary"/>.</summary>
-    internal static bool LooksBinary(ReadOnlySpan<byte> bytes) => TextFile.LooksBinary(bytes);
+
+    /// <summary>The rule Read uses to refuse a binary file; flags that take a text file use it too.</summary>
+    public static bool LooksBinary(ReadOnlySpan<byte> bytes) => TextFile.LooksBinary(bytes);
 }

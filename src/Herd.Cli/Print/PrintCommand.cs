@@ -266,15 +266,16 @@ public static class PrintCommand
         {
             try
             {
+                // Read in chunks up to one byte past the cap: an empty or small stdin costs nothing at start-up.
                 using var stdin = Console.OpenStandardInput();
-                var buffer = new byte[StdinLimitBytes + 1];
-                var total = 0;
+                using var collected = new MemoryStream();
+                var chunk = new byte[64 * 1024];
                 int n;
-                while (total < buffer.Length && (n = stdin.Read(buffer, total, buffer.Length - total)) > 0)
-                    total += n;
-                if (total > StdinLimitBytes)
+                while (collected.Length <= StdinLimitBytes && (n = stdin.Read(chunk, 0, (int)Math.Min(chunk.Length, StdinLimitBytes + 1 - collected.Length))) > 0)
+                    collected.Write(chunk, 0, n);
+                if (collected.Length > StdinLimitBytes)
                     throw new HerdUsageException("Error: Input from stdin exceeds the 10 MB limit. Pass a smaller input, or let the agent Read the file instead of piping it.");
-                piped = Encoding.UTF8.GetString(buffer, 0, total);
+                piped = Encoding.UTF8.GetString(collected.GetBuffer(), 0, (int)collected.Length);
             }
             catch (IOException ex)
             {

@@ -49,6 +49,19 @@ public sealed class ValidationTests : HerdTestBase
     }
 
     [Fact]
+    public async Task A_binary_system_prompt_file_is_refused_with_the_flag_named()
+    {
+        var file = Work.Combine("prompt.bin");
+        File.WriteAllBytes(file, [0x7f, 0x45, 0x4c, 0x46, 0x00, 0x01]);
+
+        var run = await Herd.RunAsync("-p", "hi", "--system-prompt-file", file);
+
+        run.ExitCode.ShouldBe(1);
+        run.Stderr.Trim().ShouldBe($"Error: --system-prompt-file '{file}' is a binary file; pass a text file.");
+        Server.RequestCount.ShouldBe(0);
+    }
+
+    [Fact]
     public async Task A_missing_api_key_is_an_error_naming_the_variable()
     {
         var run = await Herd.WithEnvironment("ANTHROPIC_API_KEY", null).RunAsync("-p", "hi");
