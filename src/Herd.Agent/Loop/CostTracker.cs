@@ -7,7 +7,8 @@ public sealed class CostTracker(ModelCatalog catalog)
 {
     private readonly Dictionary<string, ModelUsageEntry> _byModel = new(StringComparer.Ordinal);
 
-    public double TotalCostUsd { get; private set; }
+    /// <summary>Σ modelUsage[*].costUSD, summed as Claude Code does so totals print the same digits.</summary>
+    public double TotalCostUsd => _byModel.Values.Sum(v => v.CostUsd);
 
     public long ApiDurationMs { get; private set; }
 
@@ -20,8 +21,6 @@ public sealed class CostTracker(ModelCatalog catalog)
         _byModel[model] = _byModel.TryGetValue(model, out var e)
             ? e with { Usage = e.Usage.Add(usage), CostUsd = e.CostUsd + cost }
             : new ModelUsageEntry(usage, cost, catalog.ContextWindowOf(model), catalog.MaxOutputTokensOf(model));
-        // Σ modelUsage[*].costUSD, summed in the same order Claude Code does so totals print the same digits.
-        TotalCostUsd = _byModel.Values.Sum(v => v.CostUsd);
         ApiDurationMs += (long)duration.TotalMilliseconds;
         return cost;
     }

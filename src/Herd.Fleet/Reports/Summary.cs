@@ -34,13 +34,7 @@ public static class Summary
             if (projectedUsd is { } p)
                 w.WriteNumber("projected_usd", Math.Round(p, 6));
             var t = totals.Tokens;
-            w.WriteStartObject("tokens");
-            w.WriteNumber("input", t.InputTokens);
-            w.WriteNumber("output", t.OutputTokens);
-            w.WriteNumber("cache_read", t.CacheReadInputTokens);
-            w.WriteNumber("cache_write_5m", t.CacheCreation5mTokens);
-            w.WriteNumber("cache_write_1h", t.CacheCreation1hTokens);
-            w.WriteEndObject();
+            TaskRecord.WriteTokens(w, t);
             var denominator = t.InputTokens + t.CacheReadInputTokens + t.CacheCreation5mTokens + t.CacheCreation1hTokens;
             if (denominator > 0)
                 w.WriteNumber("cache_hit_ratio", Math.Round((double)t.CacheReadInputTokens / denominator, 4));

@@ -87,14 +87,7 @@ public static class TaskRecord
                 w.WriteNullValue();
             else
                 last.PermissionDenials.WriteTo(w);
-            var tokens = attempts.Aggregate(Usage.Zero, (sum, a) => sum.Add(a.Usage));
-            w.WriteStartObject("tokens");
-            w.WriteNumber("input", tokens.InputTokens);
-            w.WriteNumber("output", tokens.OutputTokens);
-            w.WriteNumber("cache_read", tokens.CacheReadInputTokens);
-            w.WriteNumber("cache_write_5m", tokens.CacheCreation5mTokens);
-            w.WriteNumber("cache_write_1h", tokens.CacheCreation1hTokens);
-            w.WriteEndObject();
+            WriteTokens(w, attempts.Aggregate(Usage.Zero, (sum, a) => sum.Add(a.Usage)));
             w.WriteNumber("cost_usd", Math.Round(attempts.Sum(a => a.CostUsd), 9));
             w.WriteBoolean("cost_notional", false);
             w.WriteNumber("retries", Math.Max(0, attempts.Count(a => a.Class is not ("interrupted" or "cancelled" or "run_budget")) - 1));
@@ -147,4 +140,16 @@ public static class TaskRecord
     }
 
     internal static string F(double d) => d.ToString("0.######", CultureInfo.InvariantCulture);
+
+    /// <summary>The <c>tokens</c> object of spec §8, shared by task records and the summary.</summary>
+    internal static void WriteTokens(Utf8JsonWriter w, Usage t)
+    {
+        w.WriteStartObject("tokens");
+        w.WriteNumber("input", t.InputTokens);
+        w.WriteNumber("output", t.OutputTokens);
+        w.WriteNumber("cache_read", t.CacheReadInputTokens);
+        w.WriteNumber("cache_write_5m", t.CacheCreation5mTokens);
+        w.WriteNumber("cache_write_1h", t.CacheCreation1hTokens);
+        w.WriteEndObject();
+    }
 }
