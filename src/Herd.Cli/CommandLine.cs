@@ -1,3 +1,5 @@
+using Herd.Agent;
+
 namespace Herd.Cli;
 
 /// <summary>How many values an option takes.</summary>
@@ -29,6 +31,23 @@ public sealed class ParsedArguments
 
     public List<string> AcceptedWithoutEffect { get; } = [];
 
+    public bool Has(OptionSpec option) => _values.ContainsKey(option.Key);
+
+    public string? Value(OptionSpec option) => Value(option.Key);
+
+    public IReadOnlyList<string> Values(OptionSpec option) => Values(option.Key);
+
+    /// <summary>A copy without <paramref name="option"/>: for a command that gives a shared flag its own meaning.</summary>
+    public ParsedArguments Without(OptionSpec option)
+    {
+        var copy = new ParsedArguments();
+        foreach (var (key, values) in _values.Where(kv => kv.Key != option.Key))
+            copy._values[key] = [.. values];
+        copy.Positionals.AddRange(Positionals);
+        copy.AcceptedWithoutEffect.AddRange(AcceptedWithoutEffect);
+        return copy;
+    }
+
     public bool Has(string key) => _values.ContainsKey(key);
 
     public string? Value(string key) => _values.TryGetValue(key, out var v) && v.Count > 0 ? v[^1] : null;
@@ -51,7 +70,7 @@ public sealed class ParsedArguments
 /// </summary>
 public static class CommandLineParser
 {
-    /// <exception cref="CliUsageException">An unknown option or a missing value.</exception>
+    /// <exception cref="HerdUsageException">An unknown option or a missing value.</exception>
     public static ParsedArguments Parse(IReadOnlyList<string> args, IReadOnlyList<OptionSpec> specs)
     {
         var byName = new Dictionary<string, OptionSpec>(StringComparer.Ordinal);
@@ -83,21 +102,21 @@ public static class CommandLineParser
                 inline = arg[(eq + 1)..];
             }
             if (!byName.TryGetValue(name, out var option))
-                throw new CliUsageException($"error: unknown option '{name}'");
+                throw new HerdUsageException($"error: unknown option '{name}'");
             if (option.AcceptOnly && !parsed.AcceptedWithoutEffect.Contains(option.Key))
                 parsed.AcceptedWithoutEffect.Add(option.Key);
             switch (option.Arity)
             {
                 case Arity.Flag:
                     if (inline is not null)
-                        throw new CliUsageException($"error: option '{name}' does not take a value");
+                        throw new HerdUsageException($"error: option '{name}' does not take a value");
                     parsed.Add(option.Key, null);
                     break;
                 case Arity.Value:
                     if (inline is null)
                     {
                         if (i + 1 >= args.Count)
-                            throw new CliUsageException($"error: option '{OptionLabel(option)}' argument missing");
+                            throw new HerdUsageException($"error: option '{OptionLabel(option)}' argument missing");
                         inline = args[++i];
                     }
                     parsed.Add(option.Key, inline);
@@ -185,6 +204,3 @@ public static class CommandLineParser
         return sb.ToString();
     }
 }
-
-/// <summary>A command line that cannot run. The message goes to stderr and the exit code is 1.</summary>
-public sealed class CliUsageException(string message) : Exception(message);

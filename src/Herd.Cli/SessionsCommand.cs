@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Text;
 using System.Text.Json;
+using Herd.Agent;
 using Herd.Agent.Sessions;
 
 namespace Herd.Cli;
@@ -22,7 +23,7 @@ public static class SessionsCommand
         {
             args = CommandLineParser.Parse(argv, Options);
         }
-        catch (CliUsageException ex)
+        catch (HerdUsageException ex)
         {
             Console.Error.WriteLine(ex.Message);
             return 1;

@@ -34,7 +34,7 @@ public sealed class RunStoreMirrorTests
         {
             var now = DateTimeOffset.UtcNow;
             var tasks = Enumerable.Range(1, 3).Select(i => new Herd.Fleet.Jobs.FleetTask(i, "k" + i, "t" + i, "p", [], new Dictionary<string, string>(), new Herd.Fleet.Jobs.TaskCaps())).ToArray();
-            using (var store = Herd.Fleet.Store.RunStore.Open(dir))
+            using (var store = Herd.Fleet.Store.SqliteRunStore.Open(dir))
             {
                 store.AddTasks(tasks).ShouldBe(3);
                 // The same prepared statements serve every task and both outcomes (requeue, then final).
@@ -51,10 +51,10 @@ public sealed class RunStoreMirrorTests
                 store.FinalRecords().Count().ShouldBe(3);
                 store.Totals().Unfinished.ShouldBe(0);
             }
-            using (var reopened = Herd.Fleet.Store.RunStore.Open(dir))
+            using (var reopened = Herd.Fleet.Store.SqliteRunStore.Open(dir))
             {
                 reopened.SpentUsd.ShouldBe(2.25, 1e-9);
-                reopened.Attempts("k2").Select(a => a.Class).ShouldBe(["crash", "success"]);
+                reopened.Attempts("k2").Select(a => a.Class).ShouldBe([Herd.Fleet.Engines.OutcomeClass.Crash, Herd.Fleet.Engines.OutcomeClass.Success]);
             }
         }
         finally

@@ -26,7 +26,7 @@ public static class PrintCommand
         {
             args = CommandLineParser.Parse(argv, PrintOptions.All);
         }
-        catch (CliUsageException ex)
+        catch (HerdUsageException ex)
         {
             stderr.WriteLine(ex.Message);
             stderr.WriteLine("Run 'herd --help' to see the options.");

@@ -16,7 +16,7 @@ public enum ProgressMode
 /// times a second: bar, done/failed/running/retrying, spend vs budget, limit L, pause countdown, ETA. Otherwise a plain
 /// line every <c>--progress-interval</c> (default 30 s). Decided once, at construction.
 /// </summary>
-public sealed class ProgressDisplay(FleetRunner runner, TextWriter err, ProgressMode mode, TimeSpan interval, TimeProvider time) : IAsyncDisposable
+public sealed class ProgressDisplay(Func<FleetStatus?> status, TextWriter err, ProgressMode mode, TimeSpan interval, TimeProvider time) : IAsyncDisposable
 {
     private readonly CancellationTokenSource _stop = new();
     private Task? _loop;
@@ -36,7 +36,7 @@ public sealed class ProgressDisplay(FleetRunner runner, TextWriter err, Progress
             while (!ct.IsCancellationRequested)
             {
                 await Task.Delay(period, time, ct).ConfigureAwait(false);
-                if (runner.Status is { } s)
+                if (status() is { } s)
                 {
                     if (mode == ProgressMode.Terminal)
                         err.Write("\r\u001b[2K" + FitTo(Line(s, bar: true, time.GetUtcNow()), TerminalWidth()));

@@ -16,37 +16,39 @@ public static class RunOptions
         "--worktree", "--name",
     };
 
+    public static readonly OptionSpec Jobs = new(["-j", "--jobs"], Arity.Value, "Concurrent tasks: N, or auto[:MAX] (AIMD on 429/529 back-pressure, default MAX 16)", "n|auto[:max]");
+    public static readonly OptionSpec Prompt = new(["--prompt"], Arity.Value, "Prompt template: {} input, {.} {/} {//} {/.} {#} {%}, {name} for named inputs", "template");
+    public static readonly OptionSpec PromptFile = new(["--prompt-file"], Arity.Value, "Read the prompt template from this file", "file");
+    public static readonly OptionSpec Input = new(["--input"], Arity.Value, "Read inputs from this file, one per line (repeatable)", "file");
+    public static readonly OptionSpec Tasks = new(["--tasks"], Arity.Value, "NDJSON tasks: {\"name\":…,\"inputs\":{…},\"prompt\":…,\"caps\":{…}} per line", "file");
+    public static readonly OptionSpec RunDir = new(["--run-dir"], Arity.Value, "Run directory (default .herd/runs/<run-id>/)", "dir");
+    public static readonly OptionSpec Resume = new(["--resume"], Arity.Flag, "Continue a run: every task without a final record (needs --run-dir)");
+    public static readonly OptionSpec ResumeFailed = new(["--resume-failed"], Arity.Flag, "Rerun failed tasks, then those never run (needs --run-dir)");
+    public static readonly OptionSpec RetryFailed = new(["--retry-failed"], Arity.Flag, "Rerun failed tasks only, from the stored plan (needs --run-dir)");
+    public static readonly OptionSpec RerunClass = new(["--rerun-class"], Arity.Value, "Rerun tasks whose final class is in this comma list (needs --run-dir)", "classes");
+    public static readonly OptionSpec Retries = new(["--retries"], Arity.Value, "Retries per task for retryable classes (default 3)", "n");
+    public static readonly OptionSpec RetryBase = new(["--retry-base"], Arity.Value, "Backoff base of fleet retries (default 2s; waits rand(0, min(5m, base*2^n)))", "duration", Hidden: true);
+    public static readonly OptionSpec Timeout = new(["--timeout"], Arity.Value, "Per-attempt wall clock: a duration (10m) or N% of the median successful runtime", "d|n%");
+    public static readonly OptionSpec TimeoutFloor = new(["--timeout-floor"], Arity.Value, "With --timeout N%: the limit before 5 tasks succeeded (default 30m)", "duration");
+    public static readonly OptionSpec IdleTimeout = new(["--idle-timeout"], Arity.Value, "End an attempt with no agent event for this long (class hang)", "duration");
+    public static readonly OptionSpec Halt = new(["--halt"], Arity.Value, "now|soon,fail=N|N%  (also success=, done=); counts final outcomes", "when,cond");
+    public static readonly OptionSpec HaltMin = new(["--halt-min"], Arity.Value, "Finished tasks before a --halt percentage applies (default 10)", "n");
+    public static readonly OptionSpec Delay = new(["--delay"], Arity.Value, "Spacing between task starts (default 0)", "duration");
+    public static readonly OptionSpec Ramp = new(["--ramp"], Arity.Value, "With -j auto: the starting limit before it grows (default 4)", "k");
+    public static readonly OptionSpec BudgetUsd = new(["--budget-usd"], Arity.Value, "Run-wide ceiling in US dollars, held by reservation: never exceeded (exit 102)", "usd");
+    public static readonly OptionSpec TaskBudgetUsd = new(["--task-budget-usd"], Arity.Value, "Per-task cap (same as --max-budget-usd)", "usd");
+    public static readonly OptionSpec OnDenial = new(["--on-denial"], Arity.Value, "fail (default) or success: how a run with permission denials counts", "mode");
+    public static readonly OptionSpec DryRun = new(["--dry-run"], Arity.Flag, "List the tasks (key, name, prompt) and exit");
+    public static readonly OptionSpec Estimate = new(["--estimate"], Arity.Flag, "With --dry-run: add a cost projection from a token estimate and the price table");
+    public static readonly OptionSpec Sample = new(["--sample"], Arity.Value, "Run a random sample (N or P%) and project the full run's cost", "n|p%");
+    public static readonly OptionSpec Seed = new(["--seed"], Arity.Value, "Seed of --sample (default 1)", "s");
+    public static readonly OptionSpec Progress = new(["--progress"], Arity.Value, "auto (default: redrawn on a terminal, lines otherwise), plain or none", "mode");
+    public static readonly OptionSpec ProgressInterval = new(["--progress-interval"], Arity.Value, "Seconds between plain status lines (default 30)", "duration");
+    public static readonly OptionSpec Help = new(["-h", "--help"], Arity.Flag, "Show this help");
+
     public static readonly IReadOnlyList<OptionSpec> Own =
     [
-        new(["-j", "--jobs"], Arity.Value, "Concurrent tasks: N, or auto[:MAX] (AIMD on 429/529 back-pressure, default MAX 16)", "n|auto[:max]"),
-        new(["--prompt"], Arity.Value, "Prompt template: {} input, {.} {/} {//} {/.} {#} {%}, {name} for named inputs", "template"),
-        new(["--prompt-file"], Arity.Value, "Read the prompt template from this file", "file"),
-        new(["--input"], Arity.Value, "Read inputs from this file, one per line (repeatable)", "file"),
-        new(["--tasks"], Arity.Value, "NDJSON tasks: {\"name\":…,\"inputs\":{…},\"prompt\":…,\"caps\":{…}} per line", "file"),
-        new(["--run-dir"], Arity.Value, "Run directory (default .herd/runs/<run-id>/)", "dir"),
-        new(["--resume"], Arity.Flag, "Continue a run: every task without a final record (needs --run-dir)"),
-        new(["--resume-failed"], Arity.Flag, "Rerun failed tasks, then those never run (needs --run-dir)"),
-        new(["--retry-failed"], Arity.Flag, "Rerun failed tasks only, from the stored plan (needs --run-dir)"),
-        new(["--rerun-class"], Arity.Value, "Rerun tasks whose final class is in this comma list (needs --run-dir)", "classes"),
-        new(["--retries"], Arity.Value, "Retries per task for retryable classes (default 3)", "n"),
-        new(["--retry-base"], Arity.Value, "Backoff base of fleet retries (default 2s; waits rand(0, min(5m, base*2^n)))", "duration", Hidden: true),
-        new(["--timeout"], Arity.Value, "Per-attempt wall clock: a duration (10m) or N% of the median successful runtime", "d|n%"),
-        new(["--timeout-floor"], Arity.Value, "With --timeout N%: the limit before 5 tasks succeeded (default 30m)", "duration"),
-        new(["--idle-timeout"], Arity.Value, "End an attempt with no agent event for this long (class hang)", "duration"),
-        new(["--halt"], Arity.Value, "now|soon,fail=N|N%  (also success=, done=); counts final outcomes", "when,cond"),
-        new(["--halt-min"], Arity.Value, "Finished tasks before a --halt percentage applies (default 10)", "n"),
-        new(["--delay"], Arity.Value, "Spacing between task starts (default 0)", "duration"),
-        new(["--ramp"], Arity.Value, "With -j auto: the starting limit before it grows (default 4)", "k"),
-        new(["--budget-usd"], Arity.Value, "Run-wide ceiling in US dollars, held by reservation: never exceeded (exit 102)", "usd"),
-        new(["--task-budget-usd"], Arity.Value, "Per-task cap (same as --max-budget-usd)", "usd"),
-        new(["--on-denial"], Arity.Value, "fail (default) or success: how a run with permission denials counts", "mode"),
-        new(["--dry-run"], Arity.Flag, "List the tasks (key, name, prompt) and exit"),
-        new(["--estimate"], Arity.Flag, "With --dry-run: add a cost projection from a token estimate and the price table"),
-        new(["--sample"], Arity.Value, "Run a random sample (N or P%) and project the full run's cost", "n|p%"),
-        new(["--seed"], Arity.Value, "Seed of --sample (default 1)", "s"),
-        new(["--progress"], Arity.Value, "auto (default: redrawn on a terminal, lines otherwise), plain or none", "mode"),
-        new(["--progress-interval"], Arity.Value, "Seconds between plain status lines (default 30)", "duration"),
-        new(["-h", "--help"], Arity.Flag, "Show this help"),
+        Jobs, Prompt, PromptFile, Input, Tasks, RunDir, Resume, ResumeFailed, RetryFailed, RerunClass, Retries, RetryBase, Timeout, TimeoutFloor, IdleTimeout, Halt, HaltMin, Delay, Ramp, BudgetUsd, TaskBudgetUsd, OnDenial, DryRun, Estimate, Sample, Seed, Progress, ProgressInterval, Help,
     ];
 
     /// <summary>The agent options, then the run's; the parser lets a later spelling win, so a name in both means the run's.</summary>
@@ -63,9 +65,9 @@ public static class RunOptions
     ];
 
     /// <summary>Options whose value names the plan or the run directory: not stored for --resume, which reads the plan from run.db.</summary>
-    public static readonly HashSet<string> NotStored = new(StringComparer.Ordinal)
+    public static readonly IReadOnlySet<OptionSpec> NotStored = new HashSet<OptionSpec>
     {
-        "--input", "--tasks", "--run-dir", "--resume", "--resume-failed", "--retry-failed", "--rerun-class", "--dry-run", "--estimate", "--sample", "--seed",
+        Input, Tasks, RunDir, Resume, ResumeFailed, RetryFailed, RerunClass, DryRun, Estimate, Sample, Seed,
     };
 
     public const string Usage = "herd run [options] [agent options] ::: input…   (or inputs on stdin, --input FILE, --tasks FILE.ndjson)";

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
+using Herd.Fleet.Engines;
 using Herd.Fleet.Reports;
 using Herd.Fleet.Store;
 
@@ -11,7 +12,10 @@ public static class RunsCommand
 {
     private const string Usage = "Usage: herd runs list [--root DIR] [--json]\n       herd runs show RUN|DIR [--root DIR] [--json]\n";
 
-    public static int Run(string[] args, TextWriter stdout, TextWriter stderr, string cwd)
+    public static int Run(string[] args, TextWriter stdout, TextWriter stderr, string cwd) =>
+        ErrorEdge.Run("herd runs", stderr, 255, 1, () => RunCore(args, stdout, stderr, cwd));
+
+    private static int RunCore(string[] args, TextWriter stdout, TextWriter stderr, string cwd)
     {
         var json = args.Contains("--json");
         var rest = args.Where(a => a != "--json").ToList();
@@ -30,10 +34,13 @@ public static class RunsCommand
         switch (rest.FirstOrDefault())
         {
             case "list":
-                return List(root, json, stdout);
+                if (File.Exists(root))
+                    throw new Herd.Agent.HerdUsageException($"Error: --root '{root}' is a file, not a directory of runs.");
+                return List(root, json, stdout, stderr);
             case "show" when rest.Count == 2:
-                var dir = Directory.Exists(Path.GetFullPath(rest[1], cwd)) && RunStore.Exists(Path.GetFullPath(rest[1], cwd)) ? Path.GetFullPath(rest[1], cwd) : Path.Combine(root, rest[1]);
-                if (!RunStore.Exists(dir))
+                var given = Path.GetFullPath(rest[1], cwd);
+                var dir = File.Exists(Path.Combine(given, "run.db")) ? given : Path.Combine(root, rest[1]);
+                if (!File.Exists(Path.Combine(dir, "run.db")))
                 {
                     stderr.WriteLine($"herd runs: no run '{rest[1]}' (looked for {dir}/run.db). `herd runs list` shows the runs under {root}.");
                     return 255;
@@ -48,19 +55,34 @@ public static class RunsCommand
         }
     }
 
-    private static int List(string root, bool json, TextWriter stdout)
+    /// <summary>Every run under <paramref name="root"/>; a damaged one is named on stderr and the listing goes on.</summary>
+    private static int List(string root, bool json, TextWriter stdout, TextWriter stderr)
     {
-        var dirs = Directory.Exists(root) ? Directory.GetDirectories(root).Where(RunStore.Exists).OrderBy(d => d, StringComparer.Ordinal).ToArray() : [];
+        var dirs = Directory.Exists(root) ? Directory.GetDirectories(root).Where(d => File.Exists(Path.Combine(d, "run.db"))).OrderBy(d => d, StringComparer.Ordinal).ToArray() : [];
         if (!json)
             stdout.WriteLine($"{"RUN",-20} {"STATUS",-12} {"TASKS",6} {"DONE",6} {"FAILED",6} {"COST",10}  CREATED");
+        var damaged = 0;
         foreach (var dir in dirs)
         {
-            using var store = RunStore.Open(dir);
-            var info = store.ReadRun();
-            if (info is null)
+            RunInfo? info;
+            RunStatus status;
+            int? exit;
+            RunTotals totals;
+            try
+            {
+                using var store = SqliteRunStore.OpenReadOnly(dir);
+                info = store.ReadRun();
+                if (info is null)
+                    continue;
+                (status, exit) = store.ReadStatus();
+                totals = store.Totals();
+            }
+            catch (Exception ex) when (ErrorEdge.Describe(ex) is { } line)
+            {
+                damaged++;
+                stderr.WriteLine($"herd runs: skipped {Path.GetFileName(dir)}: {line.Text}");
                 continue;
-            var (status, exit) = store.ReadStatus();
-            var totals = store.Totals();
+            }
             if (json)
             {
                 stdout.WriteLine(Json(w =>
@@ -68,7 +90,7 @@ public static class RunsCommand
                     w.WriteStartObject();
                     w.WriteString("run_id", info.RunId);
                     w.WriteString("dir", dir);
-                    w.WriteString("status", status);
+                    w.WriteString("status", status.Name());
                     if (exit is { } x)
                         w.WriteNumber("exit_code", x);
                     w.WriteNumber("tasks", totals.Tasks);
@@ -76,23 +98,23 @@ public static class RunsCommand
                     w.WriteNumber("failed", Summary.Failed(totals));
                     w.WriteNumber("unfinished", totals.Unfinished);
                     w.WriteNumber("cost_usd", Math.Round(totals.SpentUsd, 9));
-                    w.WriteString("created", RunStore.Iso(info.Created));
+                    w.WriteString("created", StoreNames.Iso(info.Created));
                     w.WriteEndObject();
                 }));
             }
             else
             {
                 stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"{info.RunId,-20} {status,-12} {totals.Tasks,6} {totals.Tasks - totals.Unfinished,6} {Summary.Failed(totals),6} {"$" + totals.SpentUsd.ToString("0.####", CultureInfo.InvariantCulture),10}  {RunStore.Iso(info.Created)}"));
+                    $"{info.RunId,-20} {status.Name(),-12} {totals.Tasks,6} {totals.Tasks - totals.Unfinished,6} {Summary.Failed(totals),6} {"$" + totals.SpentUsd.ToString("0.####", CultureInfo.InvariantCulture),10}  {StoreNames.Iso(info.Created)}"));
             }
         }
-        return 0;
+        return damaged == 0 ? 0 : 1;
     }
 
     private static int Show(string dir, bool json, TextWriter stdout)
     {
-        using var store = RunStore.Open(dir);
-        var info = store.ReadRun()!;
+        using var store = SqliteRunStore.OpenReadOnly(dir);
+        var info = store.ReadRun() ?? throw new Herd.Agent.HerdFatalException($"Error: '{dir}/run.db' has no run row; it was not written by herd run.");
         var (status, exit) = store.ReadStatus();
         var totals = store.Totals();
         if (json)
@@ -104,12 +126,12 @@ public static class RunsCommand
         }
         stdout.WriteLine($"run        {info.RunId}");
         stdout.WriteLine($"directory  {dir}");
-        stdout.WriteLine($"status     {status}{(exit is { } x ? $" (exit {x})" : "")}");
-        stdout.WriteLine($"created    {RunStore.Iso(info.Created)}");
+        stdout.WriteLine($"status     {status.Name()}{(exit is { } x ? $" (exit {x})" : "")}");
+        stdout.WriteLine($"created    {StoreNames.Iso(info.Created)}");
         stdout.WriteLine($"engine     {info.Engine} {info.EngineVersion}");
         stdout.WriteLine($"tasks      {totals.Tasks} ({totals.Tasks - totals.Unfinished} finished, {totals.Unfinished} unfinished; {totals.Attempts} attempts)");
         foreach (var (cls, n) in totals.ByClass)
-            stdout.WriteLine($"  {cls,-22} {n,6}");
+            stdout.WriteLine($"  {cls.Name(),-22} {n,6}");
         stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"cost       ${totals.SpentUsd:0.######}"));
         stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"tokens     in {totals.Tokens.InputTokens}, out {totals.Tokens.OutputTokens}, cache read {totals.Tokens.CacheReadInputTokens}, cache write {totals.Tokens.CacheCreationInputTokens}"));
         stdout.WriteLine($"results    {Path.Combine(dir, "results.ndjson")}");

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Herd.Agent;
+using Herd.Agent.IO;
 
 namespace Herd.Fleet.Jobs;
 
@@ -27,18 +28,8 @@ public static class TaskSources
 
     /// <exception cref="HerdUsageException">The file cannot be read.</exception>
     /// <param name="shownAs">The name as the user typed it, for the error message.</param>
-    public static IReadOnlyList<TaskInput> FromInputFile(string path, string? shownAs = null)
-    {
-        try
-        {
-            using var reader = new StreamReader(path);
-            return FromLines(reader);
-        }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-        {
-            throw new HerdUsageException($"Error: --input '{shownAs ?? path}' cannot be read ({ex.Message}). Pass a readable file with one input per line.");
-        }
-    }
+    public static IReadOnlyList<TaskInput> FromInputFile(string path, string? shownAs = null) =>
+        FromValues(TextInput.ReadLines(path, $"--input '{shownAs ?? path}'").Where(l => l.Trim().Length > 0).ToArray());
 
     /// <summary>
     /// <c>{"name":…,"inputs":{…},"prompt":…,"caps":{…}}</c> per line. Every line is checked before anything runs; the
@@ -48,15 +39,7 @@ public static class TaskSources
     /// <param name="shownAs">The name as the user typed it, for error messages.</param>
     public static IReadOnlyList<TaskInput> FromTasksFile(string path, string? shownAs = null)
     {
-        string[] lines;
-        try
-        {
-            lines = File.ReadAllLines(path);
-        }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-        {
-            throw new HerdUsageException($"Error: --tasks '{shownAs ?? path}' cannot be read ({ex.Message}). Pass a readable NDJSON file.");
-        }
+        var lines = TextInput.ReadLines(path, $"--tasks '{shownAs ?? path}'");
         var tasks = new List<TaskInput>();
         for (var i = 0; i < lines.Length; i++)
         {
@@ -134,12 +117,30 @@ public static class TaskSources
                     return d;
                 throw new HerdUsageException($"{where()}: caps.{k} must be a positive number.");
             }
+            int Count()
+            {
+                var d = Number();
+                if (d != Math.Floor(d) || d > int.MaxValue)
+                    throw new HerdUsageException($"{where()}: caps.{k} must be a whole number from 1 to {int.MaxValue} (got {d.ToString(System.Globalization.CultureInfo.InvariantCulture)}).");
+                return (int)d;
+            }
+            TimeSpan Seconds()
+            {
+                try
+                {
+                    return Durations.FromSeconds(Number(), $"caps.{k}");
+                }
+                catch (HerdUsageException ex)
+                {
+                    throw new HerdUsageException($"{where()}: {ex.Message["Error: ".Length..]}");
+                }
+            }
             result = k switch
             {
-                "max_turns" => result with { MaxTurns = (int)Number() },
+                "max_turns" => result with { MaxTurns = Count() },
                 "max_budget_usd" => result with { MaxBudgetUsd = Number() },
-                "timeout_s" => result with { Timeout = TimeSpan.FromSeconds(Number()) },
-                "idle_timeout_s" => result with { IdleTimeout = TimeSpan.FromSeconds(Number()) },
+                "timeout_s" => result with { Timeout = Seconds() },
+                "idle_timeout_s" => result with { IdleTimeout = Seconds() },
                 _ => throw new HerdUsageException($"{where()}: unknown cap \"{k}\". Allowed: max_turns, max_budget_usd, timeout_s, idle_timeout_s."),
             };
         }

@@ -1,5 +1,6 @@
 using System.Text;
 using System.Text.Json;
+using Herd.Fleet.Engines;
 using Herd.Fleet.Store;
 
 namespace Herd.Fleet.Reports;
@@ -7,14 +8,14 @@ namespace Herd.Fleet.Reports;
 /// <summary>summary.json (spec §7.1): counts by class, spend, tokens, durations, exit code — rewritten at the end of each session.</summary>
 public static class Summary
 {
-    public static string Build(RunInfo run, RunTotals totals, string status, int exitCode, TimeSpan wall, double? ceilingUsd, double? projectedUsd)
+    public static string Build(RunInfo run, RunTotals totals, RunStatus status, int exitCode, TimeSpan wall, double? ceilingUsd, double? projectedUsd)
     {
         using var buffer = new MemoryStream();
         using (var w = new Utf8JsonWriter(buffer, new JsonWriterOptions { Indented = true }))
         {
             w.WriteStartObject();
             w.WriteString("run_id", run.RunId);
-            w.WriteString("status", status);
+            w.WriteString("status", status.Name());
             w.WriteNumber("exit_code", exitCode);
             w.WriteString("engine", run.Engine);
             w.WriteString("engine_version", run.EngineVersion);
@@ -24,7 +25,7 @@ public static class Summary
             w.WriteNumber("attempts", totals.Attempts);
             w.WriteStartObject("by_class");
             foreach (var (k, v) in totals.ByClass)
-                w.WriteNumber(k, v);
+                w.WriteNumber(k.Name(), v);
             w.WriteEndObject();
             w.WriteNumber("succeeded", Succeeded(totals));
             w.WriteNumber("failed", Failed(totals));
@@ -49,9 +50,9 @@ public static class Summary
         return Encoding.UTF8.GetString(buffer.ToArray());
     }
 
-    public static int Succeeded(RunTotals t) => t.ByClass.Where(kv => kv.Key is "success" or "success_degraded").Sum(kv => kv.Value);
+    public static int Succeeded(RunTotals t) => t.ByClass.Where(kv => kv.Key.IsSuccess()).Sum(kv => kv.Value);
 
-    public static int Failed(RunTotals t) => t.ByClass.Where(kv => kv.Key is not ("success" or "success_degraded")).Sum(kv => kv.Value);
+    public static int Failed(RunTotals t) => t.ByClass.Where(kv => !kv.Key.IsSuccess()).Sum(kv => kv.Value);
 
     public static double Percentile(IReadOnlyList<double> values, double p)
     {

@@ -54,8 +54,8 @@ public static class TaskRecord
                 w.WriteNull("shard");
             else
                 w.WriteString("shard", shard);
-            w.WriteString("start", RunStore.Iso(attempts.Count > 0 ? attempts[0].Start : last.Start));
-            w.WriteString("end", RunStore.Iso(lastEnd));
+            w.WriteString("start", StoreNames.Iso(attempts.Count > 0 ? attempts[0].Start : last.Start));
+            w.WriteString("end", StoreNames.Iso(lastEnd));
             w.WriteString("engine", engine);
             w.WriteString("engine_version", engineVersion);
             WriteNullable(w, "model", last.Model);
@@ -90,15 +90,15 @@ public static class TaskRecord
             WriteTokens(w, attempts.Aggregate(Usage.Zero, (sum, a) => sum.Add(a.Usage)));
             w.WriteNumber("cost_usd", Math.Round(attempts.Sum(a => a.CostUsd), 9));
             w.WriteBoolean("cost_notional", false);
-            w.WriteNumber("retries", Math.Max(0, attempts.Count(a => a.Class is not ("interrupted" or "cancelled" or "run_budget")) - 1));
+            w.WriteNumber("retries", Math.Max(0, attempts.Count(a => a.Class is not (OutcomeClass.Interrupted or OutcomeClass.Cancelled or OutcomeClass.RunBudget)) - 1));
             w.WriteStartArray("attempts");
             foreach (var a in attempts)
             {
                 w.WriteStartObject();
                 w.WriteNumber("n", a.N);
-                w.WriteString("start", RunStore.Iso(a.Start));
-                WriteNullable(w, "end", a.End is { } e ? RunStore.Iso(e) : null);
-                WriteNullable(w, "class", a.Class);
+                w.WriteString("start", StoreNames.Iso(a.Start));
+                WriteNullable(w, "end", a.End is { } e ? StoreNames.Iso(e) : null);
+                WriteNullable(w, "class", a.Class?.Name());
                 WriteNullable(w, "Exitval", a.Exitval);
                 w.WriteNumber("cost_usd", Math.Round(a.CostUsd, 9));
                 w.WriteString("session_id", a.SessionId);

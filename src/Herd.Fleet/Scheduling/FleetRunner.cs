@@ -16,7 +16,7 @@ namespace Herd.Fleet.Scheduling;
 /// <para>
 /// <b>Persistence off the critical path.</b> The coordinator decides; a <see cref="TransitionWriter"/> thread commits.
 /// Each transition (attempt started; attempt ended → requeued, retry, or final) is posted as one closure that runs one
-/// <see cref="RunStore"/> transaction, and for a final state then appends the task's results.ndjson record. The
+/// <see cref="IRunStore"/> transaction, and for a final state then appends the task's results.ndjson record. The
 /// coordinator therefore starts the next attempt as soon as a slot frees, instead of after two SQLite commits and a
 /// file append; at 10 000 tasks × 0.2 s on -j 64 that wait was most of the idle time between one task and the next.
 /// </para>
@@ -43,7 +43,7 @@ namespace Herd.Fleet.Scheduling;
 /// cancels the attempts and throws, as a failed synchronous commit did before.
 /// </para>
 /// </remarks>
-public sealed class FleetRunner(ITaskEngine engine, RunStore store, ResultsFile results, FleetOptions options)
+public sealed class FleetRunner(ITaskEngine engine, IRunStore store, ResultsFile results, FleetOptions options)
 {
     private readonly Lock _statusGate = new();
     private readonly RunningMedian _successRuntimes = new();
@@ -74,9 +74,9 @@ public sealed class FleetRunner(ITaskEngine engine, RunStore store, ResultsFile 
     {
         _started = Time.GetTimestamp();
         var total = tasks.Count;
-        var succeeded = tasks.Count(t => t.State == "done" && OutcomeClasses.Parse(t.FinalClass ?? "") is { } c && c.IsSuccess());
-        var failed = tasks.Count(t => t.State == "done") - succeeded;
-        var ready = new Queue<TaskState>(tasks.Where(t => t.State != "done").Select(t => new TaskState(t)));
+        var succeeded = tasks.Count(t => t.State == Store.TaskState.Done && t.FinalClass is { } c && c.IsSuccess());
+        var failed = tasks.Count(t => t.State == Store.TaskState.Done) - succeeded;
+        var ready = new Queue<TaskState>(tasks.Where(t => t.State != Store.TaskState.Done).Select(t => new TaskState(t)));
         var delayed = new PriorityQueue<TaskState, DateTimeOffset>();
         var budgetWait = new List<TaskState>();
         var freeSlots = new PriorityQueue<int, int>();
@@ -222,7 +222,7 @@ public sealed class FleetRunner(ITaskEngine engine, RunStore store, ResultsFile 
                 if (haltReason == HaltReason.None)
                 {
                     haltReason = HaltReason.Policy;
-                    haltDetail = $"--halt {options.Halt.Mode.ToString().ToLowerInvariant()},{options.Halt.Condition}={options.Halt.Threshold}{(options.Halt.Percent ? "%" : "")} reached ({succeeded} succeeded, {failed} failed)";
+                    haltDetail = $"--halt {options.Halt.Mode.ToString().ToLowerInvariant()},{options.Halt.ConditionName}={options.Halt.Threshold}{(options.Halt.Percent ? "%" : "")} reached ({succeeded} succeeded, {failed} failed)";
                 }
                 halt = decision;
                 if (decision == HaltMode.Now)
@@ -360,7 +360,7 @@ public sealed class FleetRunner(ITaskEngine engine, RunStore store, ResultsFile 
     private sealed record Completion(TaskState State, TaskAttempt Attempt, TaskOutcome Outcome);
 
     /// <summary>Back-pressure from running attempts: AIMD decrease and, with retry-after, a fleet-wide pause (spec §6).</summary>
-    private sealed class Observer(FleetRunner runner, TransitionWriter writer, RunStore store) : IAttemptObserver
+    private sealed class Observer(FleetRunner runner, TransitionWriter writer, IRunStore store) : IAttemptObserver
     {
         public void OnCallCost(TaskAttempt attempt, double costUsd)
         {
@@ -392,7 +392,7 @@ public sealed class FleetRunner(ITaskEngine engine, RunStore store, ResultsFile 
     /// <summary>Scheduling state of one unfinished task; owned by the coordinator loop.</summary>
     private sealed class TaskState(StoredTask stored)
     {
-        private readonly Dictionary<string, int> _classCounts = new(stored.ClassCounts, StringComparer.Ordinal);
+        private readonly Dictionary<OutcomeClass, int> _classCounts = new(stored.ClassCounts);
 
         public FleetTask Task { get; } = stored.Task;
         public int Attempts { get; set; } = stored.Attempts;
@@ -402,9 +402,8 @@ public sealed class FleetRunner(ITaskEngine engine, RunStore store, ResultsFile 
 
         public int CountClass(OutcomeClass c)
         {
-            var name = c.Name();
-            _classCounts[name] = _classCounts.GetValueOrDefault(name) + 1;
-            return _classCounts[name];
+            _classCounts[c] = _classCounts.GetValueOrDefault(c) + 1;
+            return _classCounts[c];
         }
     }
 }

@@ -14,13 +14,21 @@ public enum HaltMode
     Now,
 }
 
+/// <summary>What a --halt threshold counts.</summary>
+public enum HaltCondition
+{
+    Fail,
+    Success,
+    Done,
+}
+
 /// <summary>
 /// GNU parallel's <c>--halt now|soon,fail=N|N%,success=…,done=…</c> (spec §2). Counts final outcomes after retries;
 /// percentages are evaluated once <see cref="MinFinished"/> tasks finished (<c>--halt-min</c>, default 10).
 /// </summary>
-public sealed record HaltPolicy(HaltMode Mode, string? Condition, double Threshold, bool Percent, int MinFinished = 10)
+public sealed record HaltPolicy(HaltMode Mode, HaltCondition Condition, double Threshold, bool Percent, int MinFinished = 10)
 {
-    public static HaltPolicy Never { get; } = new(HaltMode.None, null, 0, false);
+    public static HaltPolicy Never { get; } = new(HaltMode.None, HaltCondition.Fail, 0, false);
 
     /// <exception cref="HerdUsageException">Not of the form now|soon,fail|success|done=N|N%.</exception>
     public static HaltPolicy Parse(string text, int minFinished = 10)
@@ -41,9 +49,13 @@ public sealed record HaltPolicy(HaltMode Mode, string? Condition, double Thresho
         var eq = rule.IndexOf('=');
         if (eq < 0)
             throw new HerdUsageException(Bad());
-        var condition = rule[..eq];
-        if (condition is not ("fail" or "success" or "done"))
-            throw new HerdUsageException(Bad());
+        var condition = rule[..eq] switch
+        {
+            "fail" => HaltCondition.Fail,
+            "success" => HaltCondition.Success,
+            "done" => HaltCondition.Done,
+            _ => throw new HerdUsageException(Bad()),
+        };
         var value = rule[(eq + 1)..];
         var percent = value.EndsWith('%');
         if (percent)
@@ -53,15 +65,18 @@ public sealed record HaltPolicy(HaltMode Mode, string? Condition, double Thresho
         return new HaltPolicy(mode, condition, threshold, percent, minFinished);
     }
 
+    /// <summary>The condition as written on the command line (<c>fail</c>, <c>success</c>, <c>done</c>).</summary>
+    public string ConditionName => Condition.ToString().ToLowerInvariant();
+
     /// <summary>What the run should do now, given final counts so far and the plan size.</summary>
     public HaltMode Check(int succeeded, int failed, int total)
     {
-        if (Mode == HaltMode.None || Condition is null)
+        if (Mode == HaltMode.None)
             return HaltMode.None;
         var count = Condition switch
         {
-            "fail" => failed,
-            "success" => succeeded,
+            HaltCondition.Fail => failed,
+            HaltCondition.Success => succeeded,
             _ => succeeded + failed,
         };
         var finished = succeeded + failed;

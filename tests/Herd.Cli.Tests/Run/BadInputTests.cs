@@ -1,7 +1,7 @@
 using Herd.Fleet.Store;
 using Herd.Testing;
 
-namespace Herd.Fleet.Tests;
+namespace Herd.Cli.Tests.Run;
 
 /// <summary>Bad input: a precise error naming the thing and the fix, exit 255, and no state written.</summary>
 public sealed class BadInputTests
@@ -65,7 +65,7 @@ public sealed class BadInputTests
         await using var h = await FleetHarness.StartAsync(new ModelScript());
 
         (await h.RunAsync("--input", "missing.txt", "--prompt", "Do {}")).ShouldBe(255);
-        h.Err.ToString().ShouldContain("--input 'missing.txt' cannot be read");
+        h.Err.ToString().ShouldContain("--input 'missing.txt' does not exist");
     }
 
     [Fact]
@@ -96,12 +96,12 @@ public sealed class BadInputTests
         h.Err.ToString().ShouldContain("already holds a run");
 
         // A live holder (this very test process, on this host, with a fresh heartbeat) keeps the lock.
-        using (var store = RunStore.Open(h.RunDir()))
+        using (var store = SqliteRunStore.Open(h.RunDir()))
             store.AcquireLock(Environment.ProcessId, Environment.MachineName, DateTimeOffset.UtcNow, TimeSpan.FromSeconds(30), _ => true);
         var exit = await h.RunAsync("--resume", "--run-dir", "run");
         exit.ShouldBe(0, "the same pid re-entering is not a second orchestrator");
 
-        using (var store = RunStore.Open(h.RunDir()))
+        using (var store = SqliteRunStore.Open(h.RunDir()))
         {
             store.ReleaseLock();
             store.AcquireLock(1, "another-host", DateTimeOffset.UtcNow, TimeSpan.FromSeconds(30), _ => true);

@@ -1,5 +1,6 @@
+using System.Data.Common;
 using System.Globalization;
-using System.Text.Json;
+using Herd.Agent;
 using Herd.Agent.Models;
 using Herd.Fleet.Engines;
 using Herd.Fleet.Jobs;
@@ -12,82 +13,161 @@ public sealed record RunInfo(string RunId, DateTimeOffset Created, string ArgvJs
 
 /// <summary>A task as stored, with its progress so far.</summary>
 /// <param name="SpentUsd">What all of the task's attempts so far have cost (its --task-budget-usd holds across retries).</param>
-public sealed record StoredTask(FleetTask Task, string State, string? FinalClass, int Retries, int Attempts, IReadOnlyDictionary<string, int> ClassCounts, double SpentUsd = 0);
+public sealed record StoredTask(FleetTask Task, TaskState State, OutcomeClass? FinalClass, int Retries, int Attempts, IReadOnlyDictionary<OutcomeClass, int> ClassCounts, double SpentUsd = 0);
 
 /// <summary>One attempt as stored (spec §8 <c>attempts[]</c>).</summary>
-public sealed record AttemptRow(int N, DateTimeOffset Start, DateTimeOffset? End, string? Class, int? Exitval, double CostUsd, string SessionId, Usage Usage);
-
-/// <summary>Another orchestrator holds the run (spec §7.1 lock row).</summary>
-public sealed class RunLockedException(string message) : Exception(message);
+public sealed record AttemptRow(int N, DateTimeOffset Start, DateTimeOffset? End, OutcomeClass? Class, int? Exitval, double CostUsd, string SessionId, Usage Usage, int? Slot = null);
 
 /// <summary>
-/// The canonical run state (spec §7.1): <c>run.db</c>, SQLite in WAL mode with tables run, tasks, attempts, events and
+/// The embedded run store (spec §7.1): <c>run.db</c>, SQLite in WAL mode with tables run, tasks, attempts, events and
 /// lock. Every state transition is one committed transaction, so a crash or <c>kill -9</c> leaves either the state
 /// before or after it. <c>synchronous=NORMAL</c>: in WAL mode a power loss may drop the last transitions but never
 /// corrupts, and a process crash loses nothing — the right trade for 300+ transitions a second. One connection, used
 /// under a lock (the scheduler's loop plus the heartbeat timer).
 /// </summary>
-public sealed partial class RunStore : IDisposable
+public sealed partial class SqliteRunStore : IRunStore
 {
     private const int SchemaVersion = 1;
     private readonly SqliteConnection _db;
+    private readonly TimeProvider _time;
     private readonly Lock _gate = new();
     private readonly List<SqliteCommand> _prepared = [];
     private SqliteCommand? _insertAttempt, _markRunning, _addAttemptCost, _endAttempt, _markDone, _markPending, _selectAttempts, _insertEvent;
     private long _finalOrder;
     private double _spentUsd;
 
-    private RunStore(SqliteConnection db, string directory)
+    private SqliteRunStore(SqliteConnection db, string directory, TimeProvider time)
     {
         _db = db;
         Directory = directory;
+        _time = time;
     }
 
     public string Directory { get; }
 
+    public string Location => Directory;
+
     public string DatabasePath => Path.Combine(Directory, "run.db");
 
-    public static bool Exists(string directory) => File.Exists(Path.Combine(directory, "run.db"));
-
-    /// <summary>Opens (creating if needed) the run database in <paramref name="directory"/>.</summary>
-    public static RunStore Open(string directory)
+    /// <summary>Whether <paramref name="directory"/> holds a run: a run.db with its run row (a creation that failed leaves none).</summary>
+    public static bool Exists(string directory)
     {
-        System.IO.Directory.CreateDirectory(directory);
-        var db = new SqliteConnection(new SqliteConnectionStringBuilder
+        var path = Path.Combine(directory, "run.db");
+        if (!File.Exists(path))
+            return false;
+        try
         {
-            DataSource = Path.Combine(directory, "run.db"),
-            Pooling = false,
-            DefaultTimeout = 30,
-        }.ToString());
-        db.Open();
-        var store = new RunStore(db, directory);
-        store.Exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=5000; PRAGMA foreign_keys=ON;");
-        store.Exec($"""
-            CREATE TABLE IF NOT EXISTS run(
-              id INTEGER PRIMARY KEY CHECK (id = 1), schema INTEGER NOT NULL, run_id TEXT NOT NULL, created TEXT NOT NULL,
-              argv TEXT NOT NULL, cwd TEXT NOT NULL, engine TEXT NOT NULL, engine_version TEXT NOT NULL,
-              status TEXT NOT NULL DEFAULT 'running', exit_code INTEGER, updated TEXT);
-            CREATE TABLE IF NOT EXISTS tasks(
-              key TEXT PRIMARY KEY, seq INTEGER NOT NULL, name TEXT NOT NULL, prompt TEXT NOT NULL, v TEXT NOT NULL,
-              inputs TEXT NOT NULL, caps TEXT NOT NULL, state TEXT NOT NULL DEFAULT 'pending', class TEXT,
-              retries INTEGER NOT NULL DEFAULT 0, attempts INTEGER NOT NULL DEFAULT 0, cost_usd REAL NOT NULL DEFAULT 0,
-              record TEXT, final_order INTEGER, runtime_s REAL);
-            CREATE TABLE IF NOT EXISTS attempts(
-              key TEXT NOT NULL REFERENCES tasks(key), n INTEGER NOT NULL, slot INTEGER, start TEXT NOT NULL, end TEXT,
-              class TEXT, exitval INTEGER, cost_usd REAL NOT NULL DEFAULT 0, session_id TEXT NOT NULL, error TEXT,
-              t_in INTEGER NOT NULL DEFAULT 0, t_out INTEGER NOT NULL DEFAULT 0, t_cr INTEGER NOT NULL DEFAULT 0,
-              t_cw5 INTEGER NOT NULL DEFAULT 0, t_cw1 INTEGER NOT NULL DEFAULT 0,
-              PRIMARY KEY (key, n));
-            CREATE TABLE IF NOT EXISTS events(
-              id INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, key TEXT, kind TEXT NOT NULL, detail TEXT);
-            CREATE TABLE IF NOT EXISTS lock(
-              id INTEGER PRIMARY KEY CHECK (id = 1), pid INTEGER NOT NULL, host TEXT NOT NULL, heartbeat TEXT NOT NULL);
-            CREATE INDEX IF NOT EXISTS tasks_final ON tasks(final_order) WHERE final_order IS NOT NULL;
-            """);
-        store._finalOrder = store.Scalar<long>("SELECT COALESCE(MAX(final_order), 0) FROM tasks");
-        store._spentUsd = store.TotalSpentUsdUnlocked();
-        return store;
+            using var store = OpenReadOnly(directory);
+            return store.ReadRun() is not null;
+        }
+        catch (HerdException)
+        {
+            return true; // there is something there, just not readable: say so when it is opened, never overwrite it
+        }
     }
+
+    /// <summary>Opens (creating if needed) the run database in <paramref name="directory"/> for a run that writes.</summary>
+    /// <exception cref="HerdFatalException">The directory cannot be made, or run.db is damaged, read-only or on a full disk.</exception>
+    public static SqliteRunStore Open(string directory, TimeProvider? time = null)
+    {
+        var path = Path.Combine(directory, "run.db");
+        if (File.Exists(directory))
+            throw new HerdFatalException($"Error: run directory '{directory}' is a file, not a directory. Pass a directory path with --run-dir.");
+        if (System.IO.Directory.Exists(path))
+            throw new HerdFatalException($"Error: '{path}' is a directory, not a run database. Remove it or pass another --run-dir.");
+        try
+        {
+            System.IO.Directory.CreateDirectory(directory);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            throw new HerdFatalException($"Error: cannot create run directory '{directory}' ({ex.Message}). Pass a writable --run-dir.");
+        }
+        SqliteConnection? db = null;
+        try
+        {
+            db = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = path, Pooling = false, DefaultTimeout = 30 }.ToString());
+            db.Open();
+            var store = new SqliteRunStore(db, directory, time ?? TimeProvider.System);
+            store.Exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=5000; PRAGMA foreign_keys=ON;");
+            store.Exec(Schema);
+            store.Loaded();
+            return store;
+        }
+        catch (SqliteException ex)
+        {
+            db?.Dispose();
+            throw Explain(ex, path);
+        }
+    }
+
+    /// <summary>Opens an existing run for reading only: no schema statements, no lock, nothing written (<c>herd runs</c>, reports).</summary>
+    /// <exception cref="HerdFatalException">No run.db, or it is damaged.</exception>
+    public static SqliteRunStore OpenReadOnly(string directory)
+    {
+        var path = Path.Combine(directory, "run.db");
+        if (!File.Exists(path))
+            throw new HerdFatalException($"Error: '{directory}' holds no run (no run.db). `herd runs list` shows the runs.");
+        SqliteConnection? db = null;
+        try
+        {
+            db = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = path, Pooling = false, Mode = SqliteOpenMode.ReadOnly, DefaultTimeout = 30 }.ToString());
+            db.Open();
+            var store = new SqliteRunStore(db, directory, TimeProvider.System);
+            store.Exec("PRAGMA busy_timeout=5000;");
+            if (store.Scalar<long>("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name IN ('run', 'tasks', 'attempts')") < 3)
+                throw new HerdFatalException($"Error: '{path}' is not a Herd run database (its tables are missing). Move it aside; it was not written by herd run.");
+            store.Loaded();
+            return store;
+        }
+        catch (SqliteException ex)
+        {
+            db?.Dispose();
+            throw Explain(ex, path);
+        }
+    }
+
+    private void Loaded()
+    {
+        _finalOrder = Scalar<long>("SELECT COALESCE(MAX(final_order), 0) FROM tasks");
+        _spentUsd = TotalSpentUsdUnlocked();
+    }
+
+    /// <summary>One line for a SQLite failure on <paramref name="path"/>: what happened and what to do.</summary>
+    public static HerdFatalException Explain(SqliteException ex, string path) => ex.SqliteErrorCode switch
+    {
+        11 or 26 => new HerdFatalException($"Error: '{path}' is damaged or not a SQLite database ({ex.Message.TrimEnd('.')}). Move the run directory aside; `herd runs list` still lists the other runs.", ex),
+        13 => new HerdFatalException($"Error: the disk holding '{path}' is full. Free space, then continue with --resume; nothing half-written was kept.", ex),
+        8 => new HerdFatalException($"Error: '{path}' is read-only. Make it writable, or pass another --run-dir.", ex),
+        14 => new HerdFatalException($"Error: cannot open '{path}' ({ex.Message.TrimEnd('.')}). Check that its directory exists and is writable.", ex),
+        5 or 6 => new HerdFatalException($"Error: '{path}' is locked by another process. Wait for it to finish.", ex),
+        _ => new HerdFatalException($"Error: run database '{path}': {ex.Message.TrimEnd('.')}.", ex),
+    };
+
+    public HerdFatalException Explain(DbException ex) => ex is SqliteException s ? Explain(s, DatabasePath) : new HerdFatalException($"Error: run database '{DatabasePath}': {ex.Message}", ex);
+
+    private const string Schema = """
+        CREATE TABLE IF NOT EXISTS run(
+          id INTEGER PRIMARY KEY CHECK (id = 1), schema INTEGER NOT NULL, run_id TEXT NOT NULL, created TEXT NOT NULL,
+          argv TEXT NOT NULL, cwd TEXT NOT NULL, engine TEXT NOT NULL, engine_version TEXT NOT NULL,
+          status TEXT NOT NULL DEFAULT 'running', exit_code INTEGER, updated TEXT);
+        CREATE TABLE IF NOT EXISTS tasks(
+          key TEXT PRIMARY KEY, seq INTEGER NOT NULL, name TEXT NOT NULL, prompt TEXT NOT NULL, v TEXT NOT NULL,
+          inputs TEXT NOT NULL, caps TEXT NOT NULL, state TEXT NOT NULL DEFAULT 'pending', class TEXT,
+          retries INTEGER NOT NULL DEFAULT 0, attempts INTEGER NOT NULL DEFAULT 0, cost_usd REAL NOT NULL DEFAULT 0,
+          record TEXT, final_order INTEGER, runtime_s REAL);
+        CREATE TABLE IF NOT EXISTS attempts(
+          key TEXT NOT NULL REFERENCES tasks(key), n INTEGER NOT NULL, slot INTEGER, start TEXT NOT NULL, end TEXT,
+          class TEXT, exitval INTEGER, cost_usd REAL NOT NULL DEFAULT 0, session_id TEXT NOT NULL, error TEXT,
+          t_in INTEGER NOT NULL DEFAULT 0, t_out INTEGER NOT NULL DEFAULT 0, t_cr INTEGER NOT NULL DEFAULT 0,
+          t_cw5 INTEGER NOT NULL DEFAULT 0, t_cw1 INTEGER NOT NULL DEFAULT 0,
+          PRIMARY KEY (key, n));
+        CREATE TABLE IF NOT EXISTS events(
+          id INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, key TEXT, kind TEXT NOT NULL, detail TEXT);
+        CREATE TABLE IF NOT EXISTS lock(
+          id INTEGER PRIMARY KEY CHECK (id = 1), pid INTEGER NOT NULL, host TEXT NOT NULL, heartbeat TEXT NOT NULL);
+        CREATE INDEX IF NOT EXISTS tasks_final ON tasks(final_order) WHERE final_order IS NOT NULL;
+        """;
 
     public void Dispose()
     {
@@ -114,7 +194,7 @@ public sealed partial class RunStore : IDisposable
         }
     }
 
-    public void CreateRun(RunInfo info)
+    public void CreateRun(RunInfo info, IReadOnlyList<FleetTask> plan)
     {
         lock (_gate)
         {
@@ -131,34 +211,39 @@ public sealed partial class RunStore : IDisposable
                 cmd.ExecuteNonQuery();
             }
             Event(tx, null, "run_created", info.RunId);
+            // The plan lands in the same transaction as the run row: a full disk or a crash while the plan is written
+            // leaves no run at all, never one that "resumes" as 0/0 done.
+            InsertTasks(plan, tx);
             tx.Commit();
         }
     }
 
-    public void SetStatus(string status, int? exitCode)
+    public void SetStatus(RunStatus status, int? exitCode)
     {
         lock (_gate)
         {
             using var tx = _db.BeginTransaction();
             using (var cmd = Command("UPDATE run SET status = $s, exit_code = $x, updated = $u WHERE id = 1", tx))
             {
-                cmd.Parameters.AddWithValue("$s", status);
+                cmd.Parameters.AddWithValue("$s", status.Name());
                 cmd.Parameters.AddWithValue("$x", (object?)exitCode ?? DBNull.Value);
-                cmd.Parameters.AddWithValue("$u", Iso(DateTimeOffset.UtcNow));
+                cmd.Parameters.AddWithValue("$u", Iso(_time.GetUtcNow()));
                 cmd.ExecuteNonQuery();
             }
-            Event(tx, null, "run_" + status, exitCode?.ToString(CultureInfo.InvariantCulture));
+            Event(tx, null, "run_" + status.Name(), exitCode?.ToString(CultureInfo.InvariantCulture));
             tx.Commit();
         }
     }
 
-    public (string Status, int? ExitCode) ReadStatus()
+    public (RunStatus Status, int? ExitCode) ReadStatus()
     {
         lock (_gate)
         {
             using var cmd = Command("SELECT status, exit_code FROM run WHERE id = 1");
             using var r = cmd.ExecuteReader();
-            return r.Read() ? (r.GetString(0), r.IsDBNull(1) ? null : r.GetInt32(1)) : ("unknown", null);
+            if (!r.Read())
+                throw new HerdFatalException($"Error: '{DatabasePath}' has no run row; it was not written by herd run.");
+            return (Parse(r.GetString(0), StoreNames.ParseRunStatus), r.IsDBNull(1) ? null : r.GetInt32(1));
         }
     }
 
@@ -166,7 +251,6 @@ public sealed partial class RunStore : IDisposable
 
     /// <summary>Takes the run, unless a live orchestrator holds it.</summary>
     /// <param name="isAlive">Whether a pid on this host is running (injected for tests).</param>
-    /// <exception cref="RunLockedException">The holder's heartbeat is fresh and its process is alive.</exception>
     public void AcquireLock(int pid, string host, DateTimeOffset now, TimeSpan staleAfter, Func<int, bool> isAlive)
     {
         lock (_gate)
@@ -183,7 +267,7 @@ public sealed partial class RunStore : IDisposable
                     var fresh = now - beat < staleAfter;
                     var alive = holderHost != host || (holderPid != pid && isAlive(holderPid));
                     if (fresh && alive && !(holderHost == host && holderPid == pid))
-                        throw new RunLockedException($"Error: run directory '{Directory}' is in use by pid {holderPid} on {holderHost} (heartbeat {Math.Round((now - beat).TotalSeconds)} s ago). Wait for it to finish, or stop it; the lock goes stale {staleAfter.TotalSeconds:0} s after its last heartbeat.");
+                        throw new HerdFatalException($"Error: run directory '{Directory}' is in use by pid {holderPid} on {holderHost} (heartbeat {Math.Round((now - beat).TotalSeconds)} s ago). Wait for it to finish, or stop it; the lock goes stale {staleAfter.TotalSeconds:0} s after its last heartbeat.");
                 }
             }
             using (var write = Command("INSERT OR REPLACE INTO lock(id, pid, host, heartbeat) VALUES (1, $p, $h, $b)", tx))
@@ -217,11 +301,20 @@ public sealed partial class RunStore : IDisposable
     // ---- tasks ---------------------------------------------------------------------------------------------------
 
     /// <summary>Adds tasks not yet stored (by key); returns how many were new. One transaction: the plan lands whole or not at all.</summary>
-    public int AddTasks(IEnumerable<FleetTask> tasks)
+    public int AddTasks(IReadOnlyList<FleetTask> tasks)
     {
         lock (_gate)
         {
             using var tx = _db.BeginTransaction();
+            var added = InsertTasks(tasks, tx);
+            tx.Commit();
+            return added;
+        }
+    }
+
+    private int InsertTasks(IReadOnlyList<FleetTask> tasks, SqliteTransaction tx)
+    {
+        {
             using var cmd = Command("INSERT OR IGNORE INTO tasks(key, seq, name, prompt, v, inputs, caps) VALUES ($k, $s, $n, $p, $v, $i, $c)", tx);
             var k = cmd.Parameters.Add("$k", SqliteType.Text);
             var s = cmd.Parameters.Add("$s", SqliteType.Integer);
@@ -243,7 +336,6 @@ public sealed partial class RunStore : IDisposable
                 added += cmd.ExecuteNonQuery();
             }
             Event(tx, null, "plan", added.ToString(CultureInfo.InvariantCulture));
-            tx.Commit();
             return added;
         }
     }
@@ -252,15 +344,15 @@ public sealed partial class RunStore : IDisposable
     {
         lock (_gate)
         {
-            var counts = new Dictionary<string, Dictionary<string, int>>(StringComparer.Ordinal);
+            var counts = new Dictionary<string, Dictionary<OutcomeClass, int>>(StringComparer.Ordinal);
             using (var cmd = Command("SELECT key, class, COUNT(*) FROM attempts WHERE class IS NOT NULL GROUP BY key, class"))
             using (var r = cmd.ExecuteReader())
             {
                 while (r.Read())
                 {
                     if (!counts.TryGetValue(r.GetString(0), out var map))
-                        counts[r.GetString(0)] = map = new Dictionary<string, int>(StringComparer.Ordinal);
-                    map[r.GetString(1)] = r.GetInt32(2);
+                        counts[r.GetString(0)] = map = [];
+                    map[ParseClass(r.GetString(1))] = r.GetInt32(2);
                 }
             }
             var spent = new Dictionary<string, double>(StringComparer.Ordinal);
@@ -278,8 +370,8 @@ public sealed partial class RunStore : IDisposable
                 {
                     var task = new FleetTask(r.GetInt32(1), r.GetString(0), r.GetString(2), r.GetString(3),
                         StoreJson.ReadStrings(r.GetString(4)), StoreJson.ReadMap(r.GetString(5)), StoreJson.ReadCaps(r.GetString(6)));
-                    list.Add(new StoredTask(task, r.GetString(7), r.IsDBNull(8) ? null : r.GetString(8), r.GetInt32(9), r.GetInt32(10),
-                        counts.TryGetValue(task.Key, out var c) ? c : new Dictionary<string, int>(), spent.GetValueOrDefault(task.Key)));
+                    list.Add(new StoredTask(task, Parse(r.GetString(7), StoreNames.ParseTaskState), r.IsDBNull(8) ? null : ParseClass(r.GetString(8)), r.GetInt32(9), r.GetInt32(10),
+                        counts.TryGetValue(task.Key, out var c) ? c : new Dictionary<OutcomeClass, int>(), spent.GetValueOrDefault(task.Key)));
                 }
             }
             return list;
@@ -313,7 +405,7 @@ public sealed partial class RunStore : IDisposable
     /// <c>--resume-failed</c> / <c>--retry-failed</c> / <c>--rerun-class</c>: finished tasks whose class matches go back to
     /// pending with a fresh retry allowance; their old record is withdrawn (results.ndjson is rebuilt from the database).
     /// </summary>
-    public int Requeue(Func<string, bool> classMatches)
+    public int Requeue(Func<OutcomeClass, bool> classMatches)
     {
         lock (_gate)
         {
@@ -323,7 +415,7 @@ public sealed partial class RunStore : IDisposable
             {
                 while (r.Read())
                 {
-                    if (classMatches(r.GetString(1)))
+                    if (classMatches(ParseClass(r.GetString(1))))
                         keys.Add(r.GetString(0));
                 }
             }
@@ -455,7 +547,7 @@ public sealed partial class RunStore : IDisposable
 
     private List<AttemptRow> Attempts(string key, SqliteTransaction? tx)
     {
-        var cmd = Prepared(ref _selectAttempts, "SELECT n, start, end, class, exitval, cost_usd, session_id, t_in, t_out, t_cr, t_cw5, t_cw1 FROM attempts WHERE key = $k ORDER BY n", tx);
+        var cmd = Prepared(ref _selectAttempts, "SELECT n, start, end, class, exitval, cost_usd, session_id, t_in, t_out, t_cr, t_cw5, t_cw1, slot FROM attempts WHERE key = $k ORDER BY n", tx);
         cmd.Parameters["$k"].Value = key;
         using var r = cmd.ExecuteReader();
         var list = new List<AttemptRow>();
@@ -465,19 +557,20 @@ public sealed partial class RunStore : IDisposable
                 r.GetInt32(0),
                 DateTimeOffset.Parse(r.GetString(1), CultureInfo.InvariantCulture),
                 r.IsDBNull(2) ? null : DateTimeOffset.Parse(r.GetString(2), CultureInfo.InvariantCulture),
-                r.IsDBNull(3) ? null : r.GetString(3),
+                r.IsDBNull(3) ? null : ParseClass(r.GetString(3)),
                 r.IsDBNull(4) ? null : r.GetInt32(4),
                 r.GetDouble(5),
                 r.GetString(6),
                 new Usage(InputTokens: r.GetInt64(7), OutputTokens: r.GetInt64(8), CacheReadInputTokens: r.GetInt64(9),
                     CacheCreation5mTokens: r.GetInt64(10), CacheCreation1hTokens: r.GetInt64(11),
-                    CacheCreationInputTokens: r.GetInt64(10) + r.GetInt64(11))));
+                    CacheCreationInputTokens: r.GetInt64(10) + r.GetInt64(11)),
+                r.IsDBNull(12) ? null : r.GetInt32(12)));
         }
         return list;
     }
 
     /// <summary>Every final record in the order tasks finished: the source results.ndjson is rebuilt from.</summary>
-    public IEnumerable<string> FinalRecords()
+    public IReadOnlyList<string> FinalRecords()
     {
         lock (_gate)
         {
@@ -509,12 +602,12 @@ public sealed partial class RunStore : IDisposable
     {
         lock (_gate)
         {
-            var byClass = new SortedDictionary<string, int>(StringComparer.Ordinal);
+            var byClass = new SortedDictionary<OutcomeClass, int>();
             using (var cmd = Command("SELECT class, COUNT(*) FROM tasks WHERE state = 'done' GROUP BY class"))
             using (var r = cmd.ExecuteReader())
             {
                 while (r.Read())
-                    byClass[r.GetString(0)] = r.GetInt32(1);
+                    byClass[ParseClass(r.GetString(0))] = r.GetInt32(1);
             }
             var total = Scalar<long>("SELECT COUNT(*) FROM tasks");
             var pending = Scalar<long>("SELECT COUNT(*) FROM tasks WHERE state <> 'done'");
@@ -549,7 +642,7 @@ public sealed partial class RunStore : IDisposable
     private void Event(SqliteTransaction tx, string? key, string kind, string? detail)
     {
         var cmd = Prepared(ref _insertEvent, "INSERT INTO events(at, key, kind, detail) VALUES ($a, $k, $kind, $d)", tx);
-        cmd.Parameters["$a"].Value = Iso(DateTimeOffset.UtcNow);
+        cmd.Parameters["$a"].Value = Iso(_time.GetUtcNow());
         cmd.Parameters["$k"].Value = (object?)key ?? DBNull.Value;
         cmd.Parameters["$kind"].Value = kind;
         cmd.Parameters["$d"].Value = (object?)detail ?? DBNull.Value;
@@ -602,8 +695,23 @@ public sealed partial class RunStore : IDisposable
         return (T)Convert.ChangeType(value!, typeof(T), CultureInfo.InvariantCulture);
     }
 
-    public static string Iso(DateTimeOffset t) => t.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", CultureInfo.InvariantCulture);
+    private T Parse<T>(string text, Func<string, T> parse)
+    {
+        try
+        {
+            return parse(text);
+        }
+        catch (FormatException ex)
+        {
+            throw new HerdFatalException($"Error: '{DatabasePath}' holds {ex.Message}; it was written by another version of herd or is damaged.");
+        }
+    }
+
+    private OutcomeClass ParseClass(string text) =>
+        OutcomeClasses.Parse(text) ?? throw new HerdFatalException($"Error: '{DatabasePath}' holds an unknown outcome class '{text}'; it was written by another version of herd or is damaged.");
+
+    private static string Iso(DateTimeOffset t) => StoreNames.Iso(t);
 }
 
 /// <summary>Aggregates for summary.json and <c>herd runs show</c>.</summary>
-public sealed record RunTotals(int Tasks, int Unfinished, int Attempts, IReadOnlyDictionary<string, int> ByClass, double SpentUsd, Usage Tokens, IReadOnlyList<double> RuntimesS, IReadOnlyList<double> CostsUsd);
+public sealed record RunTotals(int Tasks, int Unfinished, int Attempts, IReadOnlyDictionary<OutcomeClass, int> ByClass, double SpentUsd, Usage Tokens, IReadOnlyList<double> RuntimesS, IReadOnlyList<double> CostsUsd);

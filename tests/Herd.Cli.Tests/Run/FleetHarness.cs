@@ -3,7 +3,7 @@ using Herd.Agent.Models;
 using Herd.Cli.Run;
 using Herd.Testing;
 
-namespace Herd.Fleet.Tests;
+namespace Herd.Cli.Tests.Run;
 
 /// <summary>A temp directory, a real scripted model server and an in-process `herd run` pointed at it.</summary>
 public sealed class FleetHarness : IAsyncDisposable

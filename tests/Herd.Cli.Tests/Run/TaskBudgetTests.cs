@@ -1,7 +1,7 @@
 using System.Text.Json.Nodes;
 using Herd.Testing;
 
-namespace Herd.Fleet.Tests;
+namespace Herd.Cli.Tests.Run;
 
 public sealed class TaskBudgetTests
 {

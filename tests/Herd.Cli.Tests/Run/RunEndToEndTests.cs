@@ -1,6 +1,6 @@
 using Herd.Testing;
 
-namespace Herd.Fleet.Tests;
+namespace Herd.Cli.Tests.Run;
 
 /// <summary>`herd run` in-process against the real scripted server, real SQLite and the real agent.</summary>
 public sealed class RunEndToEndTests
@@ -43,7 +43,7 @@ public sealed class RunEndToEndTests
         var records = h.Records();
         records.Count.ShouldBeGreaterThan(0);
         records.Count.ShouldBeLessThan(80);
-        using var store = Herd.Fleet.Store.RunStore.Open(h.RunDir());
+        using var store = Herd.Fleet.Store.SqliteRunStore.Open(h.RunDir());
         store.TotalSpentUsd().ShouldBeLessThanOrEqualTo(ceiling);
         records.Sum(r => r.GetProperty("cost_usd").GetDouble()).ShouldBeLessThanOrEqualTo(ceiling);
         h.Err.ToString().ShouldContain("--resume");
@@ -82,7 +82,7 @@ public sealed class RunEndToEndTests
         (DateTime.UtcNow - started).ShouldBeLessThan(TimeSpan.FromSeconds(2.5));
         exit.ShouldBeInRange(3, 12);
         h.Records().ShouldAllBe(r => r.GetProperty("outcome").GetProperty("class").GetString() == "invalid_request");
-        using var store = Herd.Fleet.Store.RunStore.Open(h.RunDir());
+        using var store = Herd.Fleet.Store.SqliteRunStore.Open(h.RunDir());
         store.Totals().Unfinished.ShouldBeGreaterThan(0);
     }
 

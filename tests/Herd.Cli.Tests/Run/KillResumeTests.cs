@@ -3,7 +3,7 @@ using System.Text.Json;
 using Herd.Fleet.Store;
 using Herd.Testing;
 
-namespace Herd.Fleet.Tests;
+namespace Herd.Cli.Tests.Run;
 
 /// <summary>The real `herd` binary as a process, killed with SIGKILL mid-run, then resumed (spec §7).</summary>
 public sealed class KillResumeTests
@@ -43,9 +43,9 @@ public sealed class KillResumeTests
                 .Select(l => JsonDocument.Parse(l).RootElement.GetProperty("key").GetString()).ToArray();
             keys.Length.ShouldBe(60);
             keys.Distinct().Count().ShouldBe(60);
-            using var store = RunStore.Open(Path.Combine(dir, "run"));
+            using var store = SqliteRunStore.Open(Path.Combine(dir, "run"));
             store.Totals().Unfinished.ShouldBe(0);
-            store.Totals().ByClass.ShouldNotContainKey("interrupted");
+            store.Totals().ByClass.ShouldNotContainKey(Herd.Fleet.Engines.OutcomeClass.Interrupted);
             (await stderr).ShouldContain("marked interrupted");
         }
         finally

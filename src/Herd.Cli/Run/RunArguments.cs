@@ -1,0 +1,193 @@
+using System.Globalization;
+using Herd.Agent;
+using Herd.Agent.IO;
+using Herd.Fleet.Engines;
+using Herd.Fleet.Runs;
+using Herd.Fleet.Scheduling;
+
+namespace Herd.Cli.Run;
+
+/// <summary>How <c>--progress</c> was asked for; <see cref="Auto"/> is decided from the console once.</summary>
+public enum ProgressChoice
+{
+    Auto,
+    Plain,
+    None,
+}
+
+/// <summary>A random sample of the plan (<c>--sample N|P%</c>).</summary>
+public sealed record SampleSpec(int? Count, double? Percent, int Seed)
+{
+    public int SizeOf(int planned) => Count is { } n ? Math.Min(n, planned) : Math.Max(1, (int)Math.Round(planned * Percent!.Value / 100));
+}
+
+/// <summary>
+/// <c>herd run</c>'s own flags, bound once into typed values (the agent flags go through <see cref="AgentSetup"/>).
+/// Every flag is read here and nowhere else, through the <see cref="RunOptions"/> fields, so a misspelt flag does not
+/// compile and a bad value fails before anything is written.
+/// </summary>
+public sealed record RunArguments
+{
+    public JobsSpec Jobs { get; init; } = JobsSpec.Default;
+    public int Retries { get; init; } = 3;
+    public TimeSpan RetryBase { get; init; } = TimeSpan.FromSeconds(2);
+    public TimeSpan? Timeout { get; init; }
+    public double? TimeoutPercent { get; init; }
+    public TimeSpan TimeoutFloor { get; init; } = TimeSpan.FromMinutes(30);
+    public TimeSpan? IdleTimeout { get; init; }
+    public HaltPolicy Halt { get; init; } = HaltPolicy.Never;
+    public TimeSpan Delay { get; init; } = TimeSpan.Zero;
+    public double? BudgetUsd { get; init; }
+    public double? TaskBudgetUsd { get; init; }
+    public bool DenialIsSuccess { get; init; }
+    public ProgressChoice Progress { get; init; } = ProgressChoice.Auto;
+    public TimeSpan ProgressInterval { get; init; } = TimeSpan.FromSeconds(30);
+    public string? PromptTemplate { get; init; }
+    public string? TasksFile { get; init; }
+    public IReadOnlyList<string> InputFiles { get; init; } = [];
+    public string? RunDirectory { get; init; }
+    public RunStart Start { get; init; } = RunStart.New;
+    public RequeueMode Requeue { get; init; } = RequeueMode.None;
+    public IReadOnlySet<OutcomeClass> RerunClasses { get; init; } = new HashSet<OutcomeClass>();
+    public bool DryRun { get; init; }
+    public bool Estimate { get; init; }
+    public SampleSpec? Sample { get; init; }
+
+    /// <exception cref="HerdUsageException">A value that does not parse, with the flag and the fix.</exception>
+    public static RunArguments Bind(ParsedArguments args, string cwd)
+    {
+        var (timeout, timeoutPercent) = ParseTimeout(args.Value(RunOptions.Timeout));
+        var requeue = args.Has(RunOptions.RetryFailed) ? RequeueMode.FailedOnly
+            : args.Has(RunOptions.ResumeFailed) ? RequeueMode.Failed
+            : args.Has(RunOptions.RerunClass) ? RequeueMode.Classes
+            : RequeueMode.None;
+        var resuming = args.Has(RunOptions.Resume) || requeue != RequeueMode.None;
+        var runDir = args.Value(RunOptions.RunDir);
+        if (runDir is not null && string.IsNullOrWhiteSpace(runDir))
+            throw new HerdUsageException("Error: --run-dir is empty. Pass a directory path, or leave --run-dir out for .herd/runs/<run-id>/.");
+        if (resuming && runDir is null)
+            throw new HerdUsageException("Error: --resume needs --run-dir DIR of the run to continue. List runs with `herd runs list`.");
+        return new RunArguments
+        {
+            Jobs = ParseJobs(args.Value(RunOptions.Jobs), args.Value(RunOptions.Ramp)),
+            Retries = ParseInt(args, RunOptions.Retries, 3, min: 0),
+            RetryBase = args.Value(RunOptions.RetryBase) is { } rb ? Durations.Parse(rb, "--retry-base")
+                : Environment.GetEnvironmentVariable("HERD_FLEET_RETRY_BASE_MS") is { Length: > 0 } ms && double.TryParse(ms, CultureInfo.InvariantCulture, out var msv) ? TimeSpan.FromMilliseconds(msv)
+                : TimeSpan.FromSeconds(2),
+            Timeout = timeout,
+            TimeoutPercent = timeoutPercent,
+            TimeoutFloor = args.Value(RunOptions.TimeoutFloor) is { } tf ? Durations.Parse(tf, "--timeout-floor") : TimeSpan.FromMinutes(30),
+            IdleTimeout = args.Value(RunOptions.IdleTimeout) is { } it ? Durations.Parse(it, "--idle-timeout") : null,
+            Halt = args.Value(RunOptions.Halt) is { } h ? HaltPolicy.Parse(h, ParseInt(args, RunOptions.HaltMin, 10, min: 1)) : HaltPolicy.Never,
+            Delay = args.Value(RunOptions.Delay) is { } d ? (d is "0" ? TimeSpan.Zero : Durations.Parse(d, "--delay")) : TimeSpan.Zero,
+            BudgetUsd = ParseUsd(args, RunOptions.BudgetUsd),
+            TaskBudgetUsd = ParseUsd(args, RunOptions.TaskBudgetUsd),
+            DenialIsSuccess = args.Value(RunOptions.OnDenial) switch
+            {
+                null or "fail" => false,
+                "success" => true,
+                var other => throw new HerdUsageException($"Error: --on-denial '{other}' is not one of fail, success."),
+            },
+            Progress = args.Value(RunOptions.Progress) switch
+            {
+                null or "auto" => ProgressChoice.Auto,
+                "plain" => ProgressChoice.Plain,
+                "none" => ProgressChoice.None,
+                var other => throw new HerdUsageException($"Error: --progress '{other}' is not one of auto, plain, none."),
+            },
+            ProgressInterval = args.Value(RunOptions.ProgressInterval) is { } pi ? Durations.Parse(pi, "--progress-interval") : TimeSpan.FromSeconds(30),
+            PromptTemplate = ReadTemplate(args, cwd),
+            TasksFile = args.Value(RunOptions.Tasks),
+            InputFiles = args.Values(RunOptions.Input),
+            RunDirectory = runDir is null ? null : Path.GetFullPath(runDir, cwd),
+            Start = resuming ? RunStart.Resume : RunStart.New,
+            Requeue = requeue,
+            RerunClasses = args.Value(RunOptions.RerunClass) is { } classes ? ParseClasses(classes) : new HashSet<OutcomeClass>(),
+            DryRun = args.Has(RunOptions.DryRun),
+            Estimate = args.Has(RunOptions.Estimate),
+            Sample = args.Value(RunOptions.Sample) is { } sample ? ParseSample(sample, ParseInt(args, RunOptions.Seed, 1, min: int.MinValue)) : null,
+        };
+    }
+
+    internal static JobsSpec ParseJobs(string? text, string? rampText)
+    {
+        var ramp = 4;
+        if (rampText is not null && (!int.TryParse(rampText, NumberStyles.Integer, CultureInfo.InvariantCulture, out ramp) || ramp < 1))
+            throw new HerdUsageException($"Error: --ramp must be a positive whole number (got '{rampText}').");
+        if (text is null)
+            return JobsSpec.Default;
+        if (text == "auto" || text.StartsWith("auto:", StringComparison.Ordinal))
+        {
+            var max = 16;
+            if (text.Length > 5 && (!int.TryParse(text[5..], NumberStyles.Integer, CultureInfo.InvariantCulture, out max) || max < 1 || max > MaxJobs))
+                throw new HerdUsageException($"Error: -j '{text}': the maximum after auto: must be a whole number from 1 to {MaxJobs}, e.g. -j auto:16.");
+            return new JobsSpec(max, Adaptive: true, Ramp: ramp);
+        }
+        if (!int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var n) || n < 1 || n > MaxJobs)
+            throw new HerdUsageException($"Error: -j '{text}' is not a valid job count. Use a whole number from 1 to {MaxJobs} (-j 8) or auto[:MAX] (-j auto:16).");
+        return new JobsSpec(n);
+    }
+
+    /// <summary>More concurrent tasks than this is a typo, not a plan: each holds a connection and a slot.</summary>
+    public const int MaxJobs = 4096;
+
+    internal static (TimeSpan? Fixed, double? Percent) ParseTimeout(string? text)
+    {
+        if (text is null)
+            return (null, null);
+        if (text.EndsWith('%'))
+        {
+            if (!double.TryParse(text[..^1], NumberStyles.Float, CultureInfo.InvariantCulture, out var pct) || pct <= 0 || !double.IsFinite(pct) || pct > 1_000_000)
+                throw new HerdUsageException($"Error: --timeout '{text}' is not a valid percentage; use e.g. 300% of the median successful runtime.");
+            return (null, pct);
+        }
+        return (Durations.Parse(text, "--timeout"), null);
+    }
+
+    private static IReadOnlySet<OutcomeClass> ParseClasses(string text)
+    {
+        var set = new HashSet<OutcomeClass>();
+        foreach (var name in CommandLineParser.SplitList(text))
+        {
+            set.Add(OutcomeClasses.Parse(name) ?? throw new HerdUsageException(
+                $"Error: --rerun-class '{name}' is not an outcome class. Use one of {string.Join(", ", Enum.GetValues<OutcomeClass>().Select(c => c.Name()))}."));
+        }
+        return set;
+    }
+
+    private static SampleSpec ParseSample(string text, int seed)
+    {
+        if (text.EndsWith('%') && double.TryParse(text[..^1], NumberStyles.Float, CultureInfo.InvariantCulture, out var pct) && pct > 0 && pct <= 100)
+            return new SampleSpec(null, pct, seed);
+        if (int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var count) && count > 0)
+            return new SampleSpec(count, null, seed);
+        throw new HerdUsageException($"Error: --sample '{text}' must be a number of tasks (20) or a percentage (5%).");
+    }
+
+    private static string? ReadTemplate(ParsedArguments args, string cwd)
+    {
+        if (args.Has(RunOptions.Prompt) && args.Has(RunOptions.PromptFile))
+            throw new HerdUsageException("Error: pass either --prompt or --prompt-file, not both.");
+        if (args.Value(RunOptions.PromptFile) is not { } file)
+            return args.Value(RunOptions.Prompt);
+        return TextInput.ReadFile(Path.GetFullPath(file, cwd), $"--prompt-file '{file}'");
+    }
+
+    private static int ParseInt(ParsedArguments args, OptionSpec flag, int fallback, int min)
+    {
+        if (args.Value(flag) is not { } text)
+            return fallback;
+        if (!int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var n) || n < min)
+            throw new HerdUsageException($"Error: {flag.Key} must be a whole number ≥ {min} (got '{text}').");
+        return n;
+    }
+
+    private static double? ParseUsd(ParsedArguments args, OptionSpec flag)
+    {
+        if (args.Value(flag) is not { } text)
+            return null;
+        if (!double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var d) || d <= 0 || !double.IsFinite(d) || d > 1e9)
+            throw new HerdUsageException($"Error: {flag.Key} must be a positive number of US dollars (got '{text}').");
+        return d;
+    }
+}

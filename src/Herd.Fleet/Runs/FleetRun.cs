@@ -1,0 +1,221 @@
+using System.Data.Common;
+using System.Globalization;
+using Herd.Agent;
+using Herd.Agent.Loop;
+using Herd.Fleet.Engines;
+using Herd.Fleet.Reports;
+using Herd.Fleet.Scheduling;
+using Herd.Fleet.Store;
+
+namespace Herd.Fleet.Runs;
+
+/// <summary>How a run ended: what the CLI renders and what a caller checks.</summary>
+/// <param name="ProjectedUsd">Spec §10 projection: spend + remaining × p50, or the full plan's cost from a --sample.</param>
+public sealed record RunResult(
+    string RunDirectory,
+    string ResultsPath,
+    RunStatus Status,
+    int ExitCode,
+    FleetReport Report,
+    RunTotals Totals,
+    double? BudgetUsd,
+    double? ProjectedUsd);
+
+/// <summary>
+/// The front door of the fleet: one run's whole lifecycle from a typed <see cref="RunSpec"/> — open the store, take the
+/// lock (with its heartbeat), create the run with its plan or recover an interrupted one, requeue what was asked, build
+/// the engine, schedule every unfinished task, write summary.json, decide the exit code, release the lock. The CLI
+/// binds flags into a spec and renders; workers, shards and tests use this same type.
+/// </summary>
+/// <remarks>
+/// Store failures (a damaged run.db, a full or read-only disk) surface as one <see cref="HerdFatalException"/> naming
+/// the file; whatever was committed before stays committed, so the run can be resumed once the cause is fixed.
+/// </remarks>
+public sealed class FleetRun(RunSpec spec)
+{
+    /// <summary>A lock whose heartbeat is older than this is stale (spec §7.1); heartbeats come every 5 s.</summary>
+    public static readonly TimeSpan LockStaleAfter = TimeSpan.FromSeconds(30);
+
+    private static readonly TimeSpan HeartbeatEvery = TimeSpan.FromSeconds(5);
+
+    private FleetRunner? _runner;
+
+    /// <summary>The scheduler's latest snapshot; null before scheduling starts.</summary>
+    public FleetStatus? Status => Volatile.Read(ref _runner)?.Status;
+
+    /// <exception cref="HerdUsageException">The directory already holds a run (new) or holds none (resume).</exception>
+    /// <exception cref="HerdFatalException">The store cannot be opened or written, or another process holds the run.</exception>
+    public async Task<RunResult> ExecuteAsync(CancellationToken cancellationToken = default)
+    {
+        CheckStart();
+        using var store = spec.OpenStore?.Invoke(spec) ?? SqliteRunStore.Open(spec.RunDirectory, spec.Time);
+        try
+        {
+            return await RunWithStoreAsync(store, cancellationToken).ConfigureAwait(false);
+        }
+        catch (DbException ex)
+        {
+            throw store is SqliteRunStore sqlite ? sqlite.Explain(ex) : new HerdFatalException($"Error: run store {store.Location}: {ex.Message}", ex);
+        }
+        catch (IOException ex)
+        {
+            throw new HerdFatalException($"Error: writing run directory '{spec.RunDirectory}' failed ({ex.Message}). Fix the cause (disk full? read-only?), then continue with --resume.", ex);
+        }
+    }
+
+    private void CheckStart()
+    {
+        if (spec.OpenStore is not null)
+            return; // another store decides what exists
+        var exists = SqliteRunStore.Exists(spec.RunDirectory);
+        if (spec.Start == RunStart.New && exists)
+            throw new HerdUsageException($"Error: --run-dir '{spec.RunDirectory}' already holds a run. Continue it with --resume, or pass a new --run-dir.");
+        if (spec.Start == RunStart.Resume && !exists)
+            throw new HerdUsageException($"Error: --run-dir '{spec.RunDirectory}' holds no run (no run.db). Pass the directory of an earlier `herd run`; `herd runs list` shows them.");
+    }
+
+    private async Task<RunResult> RunWithStoreAsync(IRunStore store, CancellationToken cancellationToken)
+    {
+        var time = spec.Time;
+        store.AcquireLock(Environment.ProcessId, Environment.MachineName, time.GetUtcNow(), LockStaleAfter, spec.IsAlive);
+        using var heartbeat = time.CreateTimer(_ => Beat(store, time), null, HeartbeatEvery, HeartbeatEvery);
+
+        var ledgerStart = store.TotalSpentUsd();
+        var ledger = spec.BudgetUsd is { } ceiling ? new SpendLedger(ceiling, ledgerStart) : null;
+        var engine = spec.Engine(new EngineContext(ledger, spec.TaskBudgetUsd, time));
+
+        var info = store.ReadRun();
+        if (info is null)
+        {
+            if (spec.Start == RunStart.Resume)
+                throw new HerdFatalException($"Error: '{store.Location}' has no run row; it was not written by herd run.");
+            info = new RunInfo(RunIdOf(spec.RunDirectory), time.GetUtcNow(), spec.OptionsJson, spec.Cwd, engine.Name, engine.Version);
+            store.CreateRun(info, spec.Plan);
+        }
+        else if (spec.Plan.Count > 0)
+        {
+            var added = store.AddTasks(spec.Plan);
+            if (added > 0)
+                spec.Notice($"{added} new task(s) added to the run.");
+        }
+
+        var tasks = PrepareQueue(store);
+        var resultsPath = Path.Combine(spec.RunDirectory, "results.ndjson");
+        using var results = ResultsFile.Rebuild(resultsPath, store.FinalRecords());
+        var options = new FleetOptions
+        {
+            Limiter = spec.Jobs.Build(time),
+            Retry = spec.Retry,
+            Halt = spec.Halt,
+            Delay = spec.Delay,
+            Timeout = spec.Timeout,
+            TimeoutPercent = spec.TimeoutPercent,
+            TimeoutFloor = spec.TimeoutFloor,
+            IdleTimeout = spec.IdleTimeout,
+            Budget = ledger,
+            Caps = new CapsInForce(spec.MaxTurns, spec.TaskBudgetUsd, spec.Timeout, spec.IdleTimeout),
+            Shard = spec.Shard,
+            Time = time,
+        };
+        var runner = new FleetRunner(engine, store, results, options);
+        Volatile.Write(ref _runner, runner);
+        store.SetStatus(RunStatus.Running, null);
+        var report = await runner.RunAsync(tasks, cancellationToken).ConfigureAwait(false);
+
+        var totals = store.Totals();
+        var exit = ExitCode(report, totals);
+        if (report.Halt == HaltReason.Interrupted)
+            exit = spec.InterruptedExitCode();
+        var status = report.Halt switch
+        {
+            HaltReason.Interrupted => RunStatus.Interrupted,
+            HaltReason.None when totals.Unfinished == 0 => RunStatus.Finished,
+            HaltReason.None => RunStatus.Stopped,
+            _ => RunStatus.Halted,
+        };
+        store.SetStatus(status, exit);
+        var projected = SampleProjection(totals) ?? report.ProjectedUsd;
+        var summary = Summary.Build(info, totals, status, exit, report.Wall, spec.BudgetUsd, projected);
+        WriteAtomically(Path.Combine(spec.RunDirectory, "summary.json"), summary);
+        store.ReleaseLock();
+        return new RunResult(spec.RunDirectory, resultsPath, status, exit, report, totals, spec.BudgetUsd, projected);
+    }
+
+    /// <summary>Recover, requeue and select: the stored tasks this session schedules.</summary>
+    private IReadOnlyList<StoredTask> PrepareQueue(IRunStore store)
+    {
+        var recovered = store.RecoverInterrupted(spec.Time.GetUtcNow());
+        if (recovered > 0)
+            spec.Notice($"{recovered} attempt(s) without a terminal event were marked interrupted and requeued (no retry used).");
+        switch (spec.Requeue)
+        {
+            case RequeueMode.Failed or RequeueMode.FailedOnly:
+                spec.Notice($"{store.Requeue(c => !c.IsSuccess())} failed task(s) requeued.");
+                break;
+            case RequeueMode.Classes:
+                var n = store.Requeue(spec.RerunClasses.Contains);
+                spec.Notice($"{n} task(s) of class {string.Join(",", spec.RerunClasses.Select(c => c.Name()))} requeued.");
+                break;
+        }
+        var tasks = store.LoadTasks();
+        if (spec.Requeue == RequeueMode.FailedOnly)
+        {
+            // Failed keys only: tasks never run stay pending for --resume.
+            tasks = tasks.Where(t => t.State == TaskState.Done || t.Attempts > 0).ToArray();
+        }
+        if (spec.Start == RunStart.Resume && spec.Plan.Count > 0)
+        {
+            var produced = spec.Plan.Select(t => t.Key).ToHashSet(StringComparer.Ordinal);
+            var orphaned = tasks.Count(t => !produced.Contains(t.Task.Key));
+            if (orphaned > 0)
+                spec.Notice($"{orphaned} stored task(s) are no longer produced by the inputs (orphaned); they are kept and run too.");
+        }
+        return tasks;
+    }
+
+    private double? SampleProjection(RunTotals totals)
+    {
+        if (spec.SampleOf is not { } planned || totals.CostsUsd.Count == 0)
+            return null;
+        var p50 = Summary.Percentile(totals.CostsUsd, 0.5);
+        var p90 = Summary.Percentile(totals.CostsUsd, 0.9);
+        spec.Notice(string.Create(CultureInfo.InvariantCulture,
+            $"sample of {totals.CostsUsd.Count} task(s): p50 ${p50:0.####}, p90 ${p90:0.####} per task; projected full run of {planned} task(s): ${p50 * planned:0.##} (p90 ${p90 * planned:0.##})"));
+        return p50 * planned;
+    }
+
+    /// <summary>Spec §2: 0 all ok, 1–100 failed count, 101 more; 102 budget, 103 run-fatal. Precedence 103 > 102 > count.</summary>
+    public static int ExitCode(FleetReport report, RunTotals totals)
+    {
+        if (report.Halt == HaltReason.Interrupted)
+            return RunExitCodes.Interrupted;
+        if (report.Halt == HaltReason.Fatal)
+            return RunExitCodes.Fatal;
+        if (report.Halt == HaltReason.Budget)
+            return RunExitCodes.Budget;
+        var failed = Summary.Failed(totals);
+        return failed > 100 ? RunExitCodes.MoreThan100Failed : failed;
+    }
+
+    private static void Beat(IRunStore store, TimeProvider time)
+    {
+        try
+        {
+            store.Heartbeat(time.GetUtcNow());
+        }
+        catch (Exception ex) when (ex is DbException or ObjectDisposedException or InvalidOperationException)
+        {
+            // A missed heartbeat only makes the lock look older; the next one catches up.
+        }
+    }
+
+    /// <summary>Temp file, then rename: a reader (or a crash) never sees half a summary.</summary>
+    internal static void WriteAtomically(string path, string text)
+    {
+        var tmp = path + ".tmp";
+        File.WriteAllText(tmp, text);
+        File.Move(tmp, path, overwrite: true);
+    }
+
+    private static string RunIdOf(string directory) => Path.GetFileName(Path.TrimEndingDirectorySeparator(directory));
+}

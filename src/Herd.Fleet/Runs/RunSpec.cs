@@ -1,0 +1,146 @@
+using Herd.Agent.Loop;
+using Herd.Fleet.Engines;
+using Herd.Fleet.Jobs;
+using Herd.Fleet.Scheduling;
+using Herd.Fleet.Store;
+
+namespace Herd.Fleet.Runs;
+
+/// <summary>Whether a run is created or an earlier one is continued.</summary>
+public enum RunStart
+{
+    /// <summary>Create the run; refused when the directory already holds one.</summary>
+    New,
+
+    /// <summary>Continue a stored run: every task without a final record (plus the plan's new tasks, if any).</summary>
+    Resume,
+}
+
+/// <summary>Which finished tasks a resumed run puts back in the queue.</summary>
+public enum RequeueMode
+{
+    None,
+
+    /// <summary><c>--resume-failed</c>: failed tasks again, and every task never run.</summary>
+    Failed,
+
+    /// <summary><c>--retry-failed</c>: failed tasks only; tasks never run stay pending for a later --resume.</summary>
+    FailedOnly,
+
+    /// <summary><c>--rerun-class</c>: finished tasks whose final class is in <see cref="RunSpec.RerunClasses"/>.</summary>
+    Classes,
+}
+
+/// <summary>Concurrency: a fixed limit, or AIMD up to <see cref="Limit"/> starting at <see cref="Ramp"/> (spec §6).</summary>
+public sealed record JobsSpec(int Limit, bool Adaptive = false, int Ramp = 4)
+{
+    public static JobsSpec Default { get; } = new(8);
+
+    public ConcurrencyLimiter Build(TimeProvider time) => Adaptive ? ConcurrencyLimiter.Auto(Limit, Ramp, time) : ConcurrencyLimiter.Fixed(Limit, time);
+}
+
+/// <summary>What an engine factory gets: the run-wide ledger (null without <c>--budget-usd</c>) and the clock.</summary>
+public sealed record EngineContext(SpendLedger? RunBudget, double? TaskBudgetUsd, TimeProvider Time);
+
+/// <summary>Builds the run's engine once the store is open (the ledger starts from what earlier sessions spent).</summary>
+public delegate ITaskEngine EngineFactory(EngineContext context);
+
+/// <summary>
+/// Everything a run needs, typed and validated: what <c>herd run</c>'s flags mean once bound, and what tests and other
+/// front ends (workers, CI shards) build directly. Immutable; defaults are the spec's.
+/// </summary>
+public sealed record RunSpec
+{
+    /// <value>The run directory: run.db, results.ndjson, summary.json.</value>
+    public required string RunDirectory { get; init; }
+
+    public RunStart Start { get; init; } = RunStart.New;
+
+    /// <value>The tasks. On resume, tasks not yet stored are added; an empty plan continues the stored one.</value>
+    public IReadOnlyList<FleetTask> Plan { get; init; } = [];
+
+    public required EngineFactory Engine { get; init; }
+
+    public RequeueMode Requeue { get; init; } = RequeueMode.None;
+
+    public IReadOnlySet<OutcomeClass> RerunClasses { get; init; } = new HashSet<OutcomeClass>();
+
+    public JobsSpec Jobs { get; init; } = JobsSpec.Default;
+
+    public RetryPolicy Retry { get; init; } = new();
+
+    public HaltPolicy Halt { get; init; } = HaltPolicy.Never;
+
+    public TimeSpan Delay { get; init; } = TimeSpan.Zero;
+
+    /// <value>Per-attempt wall clock; null = none. Mutually exclusive with <see cref="TimeoutPercent"/>.</value>
+    public TimeSpan? Timeout { get; init; }
+
+    public double? TimeoutPercent { get; init; }
+
+    public TimeSpan TimeoutFloor { get; init; } = TimeSpan.FromMinutes(30);
+
+    public TimeSpan? IdleTimeout { get; init; }
+
+    /// <value>The run-wide ceiling in US dollars, held by reservation (exit 102 when it cannot hold another call).</value>
+    public double? BudgetUsd { get; init; }
+
+    /// <value>Per-task cap across the task's retries; reported in each record.</value>
+    public double? TaskBudgetUsd { get; init; }
+
+    /// <value>The turn cap, reported in each record (the engine enforces it).</value>
+    public int? MaxTurns { get; init; }
+
+    /// <value>What was asked (the stored options, JSON), kept in the run row so a resume can rebuild the same run.</value>
+    public string OptionsJson { get; init; } = "[]";
+
+    /// <value>The working directory of the run, stored with it.</value>
+    public string Cwd { get; init; } = Directory.GetCurrentDirectory();
+
+    /// <value>With <c>--sample</c>: the size of the full plan, for the cost projection; null otherwise.</value>
+    public int? SampleOf { get; init; }
+
+    public string? Shard { get; init; }
+
+    public TimeProvider Time { get; init; } = TimeProvider.System;
+
+    /// <value>Opens the run's store; default SQLite in <see cref="RunDirectory"/>.</value>
+    public Func<RunSpec, IRunStore>? OpenStore { get; init; }
+
+    /// <value>Whether a process on this host is alive (the lock's staleness test); injectable for tests.</value>
+    public Func<int, bool> IsAlive { get; init; } = ProcessLiveness.IsAlive;
+
+    /// <value>The exit code of an interrupted run: 130 after SIGINT, 143 after SIGTERM (the caller knows which).</value>
+    public Func<int> InterruptedExitCode { get; init; } = () => RunExitCodes.Interrupted;
+
+    /// <value>Lines for the user about what the lifecycle did (recovered attempts, requeued tasks); the caller renders them.</value>
+    public Action<string> Notice { get; init; } = _ => { };
+}
+
+/// <summary>The exit codes of a run (spec §2; docs/fanout.md).</summary>
+public static class RunExitCodes
+{
+    public const int AllSucceeded = 0;
+    public const int MoreThan100Failed = 101;
+    public const int Budget = 102;
+    public const int Fatal = 103;
+    public const int Interrupted = 130;
+    public const int Terminated = 143;
+    public const int Usage = 255;
+}
+
+internal static class ProcessLiveness
+{
+    public static bool IsAlive(int pid)
+    {
+        try
+        {
+            using var p = System.Diagnostics.Process.GetProcessById(pid);
+            return !p.HasExited;
+        }
+        catch (Exception ex) when (ex is ArgumentException or InvalidOperationException)
+        {
+            return false;
+        }
+    }
+}
