@@ -23,6 +23,36 @@ public sealed class PlanTests
     public void Replacement_strings_work_as_in_gnu_parallel(string template, string expected) =>
         Template.Render(template, Input("src/dir/file.tar.gz"), 7, slot: null).ShouldBe(expected);
 
+    // Recorded from GNU parallel 20221122: parallel -k echo '[{}]' '[{.}]' '[{/}]' '[{//}]' '[{/.}]' ::: INPUT
+    [Theory]
+    [InlineData(".bashrc", "[.bashrc] [] [.bashrc] [.] []")]
+    [InlineData("dir/", "[dir/] [dir/] [] [.] []")]
+    [InlineData("dir/.bashrc", "[dir/.bashrc] [dir/] [.bashrc] [dir] []")]
+    [InlineData("a.b.c", "[a.b.c] [a.b] [a.b.c] [.] [a.b]")]
+    [InlineData("/a/b/", "[/a/b/] [/a/b/] [] [/a] []")]
+    [InlineData("file.", "[file.] [file] [file.] [.] [file]")]
+    [InlineData("a/b.c/d", "[a/b.c/d] [a/b.c/d] [d] [a/b.c] [d]")]
+    [InlineData("/", "[/] [/] [] [/] []")]
+    [InlineData("a/.x.y", "[a/.x.y] [a/.x] [.x.y] [a] [.x]")]
+    public void Dotfiles_and_trailing_slashes_render_exactly_as_gnu_parallel_renders_them(string input, string parallelOutput) =>
+        Template.Render("[{}] [{.}] [{/}] [{//}] [{/.}]", Input(input), 1, slot: null).ShouldBe(parallelOutput);
+
+    [Fact]
+    public void A_replacement_string_that_matches_no_input_is_warned_about_once_and_left_as_written()
+    {
+        var input = new TaskInput(null, ["a.py"], new Dictionary<string, string> { ["file"] = "a.py" }, null, TaskCaps.None);
+        var warnings = new List<string>();
+
+        var plan = Plan.Build([input, input with { Values = ["b.py"], Named = new Dictionary<string, string> { ["file"] = "b.py" } }],
+            "Review {fiel} and {foo} with {\"json\": true} and {file}", "herd", new JsonObject(), warnings.Add);
+
+        warnings.Count.ShouldBe(2);
+        warnings[0].ShouldContain("{fiel}");
+        warnings[0].ShouldContain("{file}", customMessage: "the warning lists the named inputs that do exist");
+        warnings[1].ShouldContain("{foo}");
+        plan[0].Prompt.ShouldBe("Review {fiel} and {foo} with {\"json\": true} and a.py");
+    }
+
     [Fact]
     public void Named_inputs_and_the_slot_render()
     {

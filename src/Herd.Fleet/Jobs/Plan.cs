@@ -12,6 +12,7 @@ public static class Plan
         var tasks = new List<FleetTask>(inputs.Count);
         var seen = new Dictionary<string, FleetTask>(StringComparer.Ordinal);
         var canonicalBehaviour = TaskKey.Canonical(behaviour);
+        WarnUnknownReplacements(inputs, template, warn);
         for (var i = 0; i < inputs.Count; i++)
         {
             var input = inputs[i];
@@ -36,6 +37,21 @@ public static class Plan
             tasks.Add(task);
         }
         return tasks;
+    }
+
+    /// <summary>One warning per template and typo-looking token, e.g. <c>{fiel}</c> when the inputs name <c>file</c>.</summary>
+    private static void WarnUnknownReplacements(IReadOnlyList<TaskInput> inputs, string? template, Action<string> warn)
+    {
+        var named = inputs.SelectMany(i => i.Named.Keys).ToHashSet(StringComparer.Ordinal);
+        var templates = inputs.Select(i => i.PromptTemplate).Append(template).OfType<string>().Distinct(StringComparer.Ordinal);
+        foreach (var t in templates)
+        {
+            foreach (var token in Template.UnknownReplacements(t, named))
+            {
+                var known = named.Count == 0 ? "" : $", or a named input ({string.Join(", ", named.Order(StringComparer.Ordinal).Select(n => "{" + n + "}"))})";
+                warn($"herd: warning: the prompt uses {{{token}}}, which matches no input; it is left as written. Replacement strings are {{}} {{.}} {{/}} {{//}} {{/.}} {{#}} {{%}}{known}.");
+            }
+        }
     }
 
     private static string Describe(TaskInput input) => input.Name ?? Template.InputText(input);

@@ -84,25 +84,39 @@ public static class Template
         }
     }
 
-    // GNU parallel semantics: the extension is cut only from the last path component.
+    /// <summary>
+    /// Tokens that look like replacement strings (<c>{fiel}</c>, <c>{1}</c>) but are neither a built-in one nor a
+    /// named input of <paramref name="named"/>: almost always a typo, left in the prompt as written.
+    /// JSON in a prompt (<c>{"a": 1}</c>) does not look like one and is not reported.
+    /// </summary>
+    public static IEnumerable<string> UnknownReplacements(string template, IReadOnlyCollection<string> named) =>
+        Tokens(template).Where(t => LooksLikeReplacement(t) && Replace(t, "", EmptyInput, 0, 0) is null && !named.Contains(t)).Distinct(StringComparer.Ordinal);
+
+    private static readonly TaskInput EmptyInput = new(null, [], new Dictionary<string, string>(), null, TaskCaps.None);
+
+    private static bool LooksLikeReplacement(string token) =>
+        token.Length is > 0 and <= 64 && token.All(c => char.IsAsciiLetterOrDigit(c) || c is '_' or '-' or '.' or '/');
+
+    // GNU parallel's own rules, checked against parallel 20221122 (docs/fanout.md lists them):
+    //   {.}  = s:\.[^/.]*$::   so ".bashrc" gives "" and "file." gives "file"
+    //   {/}  = s:.*/::          so "dir/" gives ""
+    //   {//} = File::Basename::dirname, which ignores a trailing slash: "dir/" gives ".", "/a/b/" gives "/a"
+    //   {/.} = {/} then {.}
     private static string WithoutExtension(string path)
     {
         var slash = path.LastIndexOf('/');
         var dot = path.LastIndexOf('.');
-        return dot > slash + 1 ? path[..dot] : path;
+        return dot > slash ? path[..dot] : path;
     }
 
-    private static string Basename(string path)
-    {
-        var trimmed = path.Length > 1 ? path.TrimEnd('/') : path;
-        var slash = trimmed.LastIndexOf('/');
-        return slash < 0 ? trimmed : trimmed[(slash + 1)..];
-    }
+    private static string Basename(string path) => path[(path.LastIndexOf('/') + 1)..];
 
     private static string Dirname(string path)
     {
         var trimmed = path.Length > 1 ? path.TrimEnd('/') : path;
+        if (trimmed.Length == 0)
+            return "/";
         var slash = trimmed.LastIndexOf('/');
-        return slash < 0 ? "." : slash == 0 ? "/" : trimmed[..slash];
+        return slash < 0 ? "." : slash == 0 ? "/" : trimmed[..slash].TrimEnd('/') is { Length: > 0 } d ? d : "/";
     }
 }
