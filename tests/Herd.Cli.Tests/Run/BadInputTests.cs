@@ -110,3 +110,162 @@ public sealed class BadInputTests
         h.Err.ToString().ShouldContain("is in use by pid 1 on another-host");
     }
 }
+
+/// <summary>Bad input by class (issue #10): each class gets one line naming the thing and the fix, exit 255, nothing written.</summary>
+public sealed class BadInputClassTests
+{
+    [Theory]
+    [InlineData("--timeout", "1e300s", "too long")]
+    [InlineData("--timeout", "99999d", "too long")]
+    [InlineData("--idle-timeout", "1e300s", "too long")]
+    [InlineData("--timeout", "abc%", "not a valid percentage")]
+    [InlineData("--timeout", "0s", "not a duration")]
+    [InlineData("--delay", "NaNs", "not a duration")]
+    [InlineData("-j", "99999999999", "-j")]
+    [InlineData("--retries", "1.5", "--retries")]
+    [InlineData("--budget-usd", "1e400", "--budget-usd")]
+    [InlineData("--sample", "0.5", "--sample")]
+    [InlineData("--rerun-class", "oops", "not an outcome class")]
+    public async Task Numbers_and_durations_out_of_range_are_refused_with_the_flag(string flag, string value, string expected)
+    {
+        await using var h = await FleetHarness.StartAsync(new ModelScript());
+
+        (await h.RunAsync(flag, value, "--prompt", "Do {}", "--run-dir", "run", ":::", "a")).ShouldBe(255);
+
+        OneLine(h.Err.ToString()).ShouldContain(expected);
+        h.Err.ToString().ShouldContain(flag);
+        Directory.Exists(h.RunDir()).ShouldBeFalse();
+    }
+
+    [Fact]
+    public async Task A_timeout_given_as_a_percentage_of_the_median_runs_as_documented()
+    {
+        await using var h = await FleetHarness.StartAsync(new ModelScript());
+
+        (await h.RunAsync("--timeout", "300%", "--prompt", "Do {}", "--run-dir", "run", "--progress", "none", ":::", "a", "b")).ShouldBe(0);
+    }
+
+    [Theory]
+    [InlineData("{\"inputs\":{\"f\":\"a\"},\"caps\":{\"timeout_s\":1e300}}", "caps.timeout_s is too long")]
+    [InlineData("{\"inputs\":{\"f\":\"a\"},\"caps\":{\"max_turns\":0.5}}", "caps.max_turns must be a whole number")]
+    [InlineData("{\"inputs\":{\"f\":\"a\"},\"caps\":{\"max_turns\":1e12}}", "caps.max_turns must be a whole number")]
+    [InlineData("{\"inputs\":{\"f\":\"a\"},\"caps\":{\"idle_timeout_s\":-1}}", "caps.idle_timeout_s must be a positive number")]
+    public async Task Caps_in_a_tasks_file_are_checked_like_flags(string line, string expected)
+    {
+        await using var h = await FleetHarness.StartAsync(new ModelScript());
+        File.WriteAllText(Path.Combine(h.Dir, "t.ndjson"), line + "\n");
+
+        (await h.RunAsync("--tasks", "t.ndjson", "--prompt", "Do {f}", "--run-dir", "run")).ShouldBe(255);
+
+        OneLine(h.Err.ToString()).ShouldContain(expected);
+        h.Err.ToString().ShouldContain("t.ndjson line 1");
+        Directory.Exists(h.RunDir()).ShouldBeFalse();
+    }
+
+    [Fact]
+    public async Task Paths_of_the_wrong_kind_are_named_with_what_they_are()
+    {
+        await using var h = await FleetHarness.StartAsync(new ModelScript());
+        Directory.CreateDirectory(Path.Combine(h.Dir, "adir"));
+        File.WriteAllText(Path.Combine(h.Dir, "afile"), "x");
+        File.WriteAllBytes(Path.Combine(h.Dir, "binary.bin"), [0x7f, 0x45, 0x4c, 0x46, 0, 0, 0, 1, 2, 3]);
+
+        (await h.RunAsync("--input", "adir", "--prompt", "Do {}")).ShouldBe(255);
+        OneLine(h.Err.ToString()).ShouldContain("--input 'adir' is a directory");
+
+        (await h.RunAsync("--prompt-file", "adir", ":::", "a")).ShouldBe(255);
+        OneLine(h.Err.ToString()).ShouldContain("--prompt-file 'adir' is a directory");
+
+        (await h.RunAsync("--prompt-file", "binary.bin", ":::", "a")).ShouldBe(255);
+        OneLine(h.Err.ToString()).ShouldContain("is a binary file");
+
+        (await h.RunAsync("--tasks", "/dev/zero", "--prompt", "x")).ShouldBe(255);
+        OneLine(h.Err.ToString()).ShouldContain("is a binary file");
+
+        (await h.RunAsync("--prompt", "Do {}", "--run-dir", "afile", ":::", "a")).ShouldBe(255);
+        OneLine(h.Err.ToString()).ShouldContain("is a file, not a directory");
+
+        (await h.RunAsync("--prompt", "Do {}", "--run-dir", "", ":::", "a")).ShouldBe(255);
+        OneLine(h.Err.ToString()).ShouldContain("--run-dir is empty");
+
+        (await h.RunAsync("--prompt", "Do {}", "--audit-log", "adir", "--run-dir", "run", ":::", "a")).ShouldBe(255);
+        OneLine(h.Err.ToString()).ShouldContain("--audit-log 'adir' is a directory");
+
+        (await h.RunAsync("--prompt", "Do {}", "--audit-log", "afile/log.jsonl", "--run-dir", "run", ":::", "a")).ShouldBe(255);
+        OneLine(h.Err.ToString()).ShouldContain("is a file, not a directory");
+
+        Directory.Exists(h.RunDir()).ShouldBeFalse();
+        h.Server.RequestCount.ShouldBe(0);
+    }
+
+    [Fact]
+    public async Task A_run_directory_on_a_read_only_filesystem_is_refused_in_one_line()
+    {
+        await using var h = await FleetHarness.StartAsync(new ModelScript());
+        var ro = Path.Combine(h.Dir, "ro");
+        Directory.CreateDirectory(ro);
+        Root.Run("mount", "-t", "tmpfs", "-o", "size=1m,ro", "tmpfs", ro);
+        try
+        {
+            (await h.RunAsync("--prompt", "Do {}", "--run-dir", "ro/run", ":::", "a")).ShouldBe(255);
+
+            var err = h.Err.ToString();
+            err.Trim().Split('\n').Length.ShouldBe(1, err);
+            err.ShouldContain("ro/run");
+            err.ShouldNotContain("   at ");
+            h.Server.RequestCount.ShouldBe(0);
+        }
+        finally
+        {
+            Root.Run("umount", ro);
+        }
+    }
+
+    [Fact]
+    public async Task A_damaged_run_is_named_while_herd_runs_list_still_lists_the_good_ones()
+    {
+        await using var h = await FleetHarness.StartAsync(new ModelScript());
+        var root = Path.Combine(h.Dir, ".herd", "runs");
+        (await h.RunAsync("--prompt", "Do {}", "--run-dir", Path.Combine(root, "good"), "--progress", "none", ":::", "a")).ShouldBe(0);
+        (await h.RunAsync("--prompt", "Do {}", "--run-dir", Path.Combine(root, "torn"), "--progress", "none", ":::", "b")).ShouldBe(0);
+        Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+        var torn = Path.Combine(root, "torn", "run.db");
+        File.WriteAllBytes(torn, File.ReadAllBytes(torn)[..100]);
+        Directory.CreateDirectory(Path.Combine(root, "garbage"));
+        File.WriteAllText(Path.Combine(root, "garbage", "run.db"), "this is not a database at all, just text that is long enough to be read as a header......");
+
+        var stdout = new StringWriter();
+        var stderr = new StringWriter();
+        var exit = Herd.Cli.Run.RunsCommand.Run(["list"], stdout, stderr, h.Dir);
+
+        exit.ShouldBe(1);
+        stdout.ToString().ShouldContain("good");
+        stdout.ToString().ShouldNotContain("torn");
+        stderr.ToString().ShouldContain("skipped garbage");
+        stderr.ToString().ShouldContain("skipped torn");
+        stderr.ToString().ShouldNotContain("   at ");
+
+        (await h.RunAsync("--resume", "--run-dir", Path.Combine(root, "garbage"))).ShouldBe(255);
+        OneLine(h.Err.ToString()).ShouldContain("is damaged");
+    }
+
+    private static string OneLine(string err)
+    {
+        var lines = err.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        lines.Length.ShouldBe(1, $"one line on stderr, got: {err}");
+        lines[0].ShouldNotContain("Exception");
+        return lines[0];
+    }
+}
+
+internal static class Root
+{
+    /// <summary>Runs a system command this test needs as root (CI runs as root; a real mount is the honest test).</summary>
+    public static void Run(string file, params string[] args)
+    {
+        using var p = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo(file, args) { RedirectStandardError = true })!;
+        var err = p.StandardError.ReadToEnd();
+        p.WaitForExit();
+        p.ExitCode.ShouldBe(0, $"{file} {string.Join(' ', args)} failed: {err.Trim()} (this test needs root, as CI has)");
+    }
+}
