@@ -85,7 +85,8 @@ public static class RunOptions
           herd run --resume --run-dir .herd/runs/20261127-2213-ab12
 
         Exit codes: 0 all succeeded, 1-100 number failed, 101 more than 100 failed, 102 halted by budget,
-        103 run-fatal class (auth, spend cap), 130 interrupted (resumable), 255 usage or state error.
+        103 run-fatal class (auth, spend cap), 130 interrupted by SIGINT, 143 by SIGTERM (both
+        resumable), 255 usage or state error.
         See docs/fanout.md.
         """;
 }

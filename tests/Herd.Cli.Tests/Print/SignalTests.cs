@@ -55,4 +55,29 @@ public sealed partial class SignalTests : HerdTestBase
         process.ExitCode.ShouldBe(143);
         rest.ShouldNotContain("\"type\":\"result\"");
     }
+
+    [Fact]
+    public async Task SIGTERM_during_herd_run_exits_143_and_leaves_the_run_resumable()
+    {
+        // Given a run whose tasks are all in flight on a slow model
+        Server.Reset(new ModelScript { LatencyMs = 20_000 });
+        using var process = Herd.Start(["run", "--prompt", "Do {}", "--run-dir", "run", "--progress", "none", ":::", "a", "b", "c"]);
+        process.StandardInput.Close();
+        using (var wait = new CancellationTokenSource(TimeSpan.FromSeconds(30)))
+        {
+            while (Server.RequestCount < 3)
+                await Task.Delay(20, wait.Token);
+        }
+
+        // When it gets SIGTERM
+        Kill(process.Id, 15).ShouldBe(0);
+        await process.WaitForExitAsync();
+
+        // Then it exits 143 (as herd -p and Claude Code do), and the run says interrupted and can be resumed
+        process.ExitCode.ShouldBe(143);
+        var summary = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(Work.Path, "run", "summary.json")))!;
+        summary["status"]!.GetValue<string>().ShouldBe("interrupted");
+        summary["exit_code"]!.GetValue<int>().ShouldBe(143);
+        (await process.StandardError.ReadToEndAsync()).ShouldContain("continue with: herd run --resume --run-dir");
+    }
 }
