@@ -116,6 +116,7 @@ public sealed class FleetRun(RunSpec spec)
             Caps = new CapsInForce(spec.MaxTurns, spec.TaskBudgetUsd, spec.Timeout, spec.IdleTimeout),
             Shard = spec.Shard,
             Time = time,
+            Notice = spec.Notice,
         };
         var runner = new FleetRunner(engine, store, results, options);
         Volatile.Write(ref _runner, runner);

@@ -43,4 +43,10 @@ public sealed record FleetOptions
     public string? Shard { get; init; }
 
     public TimeProvider Time { get; init; } = TimeProvider.System;
+
+    /// <value>
+    /// Receives a line the first time each failure class occurs in this session (then the status lines count them), so
+    /// a run against a closed port or a bad key says so within seconds instead of after every retry.
+    /// </value>
+    public Action<string>? Notice { get; init; }
 }

@@ -48,6 +48,7 @@ public sealed class FleetRunner(ITaskEngine engine, IRunStore store, ResultsFile
     private readonly Lock _statusGate = new();
     private readonly RunningMedian _successRuntimes = new();
     private readonly RunningMedian _finalCosts = new();
+    private readonly HashSet<OutcomeClass> _reportedClasses = [];
     private DateTimeOffset _pausedUntil = DateTimeOffset.MinValue;
     private int _committedSucceeded;
     private int _committedFailed;
@@ -170,6 +171,8 @@ public sealed class FleetRunner(ITaskEngine engine, IRunStore store, ResultsFile
                 return;
             }
 
+            if (!cls.IsSuccess() && options.Notice is { } notice && _reportedClasses.Add(cls))
+                notice($"first {cls.Name()} in this run (task {ts.Task.Name}): {outcome.Error ?? "no detail"}");
             var sameClass = ts.CountClass(cls);
             var stopping = halt != HaltMode.None || cancellationToken.IsCancellationRequested;
             if (!cls.IsRunFatal() && options.Retry.ShouldRetry(cls, ts.Retries, sameClass) && !stopping)

@@ -249,6 +249,24 @@ public sealed class BadInputClassTests
         OneLine(h.Err.ToString()).ShouldContain("is damaged");
     }
 
+    [Fact]
+    public async Task A_closed_port_is_reported_within_the_first_attempt_not_after_every_retry()
+    {
+        await using var h = await FleetHarness.StartAsync(new ModelScript());
+        using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        listener.Start();
+        var port = ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
+        listener.Stop(); // now nothing listens there
+        h.ClientOverride = h.ClientOptions with { BaseUrl = new Uri($"http://127.0.0.1:{port}") };
+
+        var exit = await h.RunAsync("--prompt", "Do {}", "--run-dir", "run", "--retries", "1", "--retry-base", "1ms", "--progress", "none", ":::", "a");
+
+        exit.ShouldBe(1);
+        var lines = h.Err.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        lines[0].ShouldStartWith("herd: first network in this run (task a):");
+        lines.Count(l => l.Contains("first network")).ShouldBe(1, "reported once, not once per retry");
+    }
+
     private static string OneLine(string err)
     {
         var lines = err.Split('\n', StringSplitOptions.RemoveEmptyEntries);

@@ -29,7 +29,10 @@ public sealed class FleetHarness : IAsyncDisposable
         return new FleetHarness(await ScriptedModelServer.StartAsync(script), dir);
     }
 
-    public AnthropicClientOptions ClientOptions => new()
+    /// <value>Client settings for the next runs; by default pointed at <see cref="Server"/>.</value>
+    public AnthropicClientOptions? ClientOverride { get; set; }
+
+    public AnthropicClientOptions ClientOptions => ClientOverride ?? new()
     {
         ApiKey = "sk-test",
         BaseUrl = Server.BaseUrl,
