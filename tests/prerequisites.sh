@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# What the test suite needs beyond the .NET SDK, installed only when missing, and the services it talks to, started.
+# Idempotent: a second run changes nothing. Uses sudo when not root.
+set -euo pipefail
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+
+apt_packages=()
+command -v bwrap >/dev/null 2>&1 || apt_packages+=(bubblewrap)
+if [ ${#apt_packages[@]} -gt 0 ]; then
+  echo "prerequisites: installing ${apt_packages[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${apt_packages[@]}" >/dev/null
+fi
