@@ -131,7 +131,8 @@ public sealed class KillNineTests(ITestOutputHelper output)
         // When herd is killed with SIGKILL while both second calls are in flight
         await WaitUntilAsync(() => ws.Server.RequestCount >= 4 || process.HasExited, TimeSpan.FromSeconds(60));
         process.HasExited.ShouldBeFalse(process.HasExited ? await stderr : "");
-        await Task.Delay(200); // the first calls' cost is committed off the scheduling path, in order
+        // The first calls' cost is committed off the scheduling path, in order: wait until run.db shows it, then kill.
+        await WaitUntilAsync(() => CommittedCost(runDir) >= 2 * TestPrices.CostOf(firstCall) - 1e-12, TimeSpan.FromSeconds(30));
         process.Kill(entireProcessTree: true);
         await process.WaitForExitAsync();
 
@@ -139,6 +140,19 @@ public sealed class KillNineTests(ITestOutputHelper output)
         using var db = Workspace.OpenRunDb(runDir);
         Workspace.Scalar<double>(db, "SELECT COALESCE(SUM(cost_usd), 0) FROM attempts").ShouldBe(2 * TestPrices.CostOf(firstCall), 1e-12);
         Workspace.Scalar<long>(db, "SELECT COUNT(*) FROM attempts WHERE end IS NULL").ShouldBe(2);
+    }
+
+    private static double CommittedCost(string runDir)
+    {
+        try
+        {
+            using var db = Workspace.OpenRunDb(runDir);
+            return Workspace.Scalar<double>(db, "SELECT COALESCE(SUM(cost_usd), 0) FROM attempts");
+        }
+        catch (Microsoft.Data.Sqlite.SqliteException)
+        {
+            return 0; // not created yet, or busy: look again
+        }
     }
 
     private static async Task WaitUntilAsync(Func<bool> condition, TimeSpan timeout)
