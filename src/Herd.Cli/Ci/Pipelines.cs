@@ -186,7 +186,7 @@ public static class Pipelines
                     herd.sarif
               - name: Gate
                 if: ${{ !cancelled() }}
-                run: herd gate herd-merged --max-failed 0 --max-severity high
+                run: herd gate herd-merged --max-failed 0 --max-severity major
 
         """;
 
@@ -231,7 +231,7 @@ public static class Pipelines
             - herd report herd-merged --format codequality -o gl-code-quality-report.json
             - herd report herd-merged --format junit -o herd-junit.xml
             - herd report herd-merged --format markdown -o herd-report.md
-            - herd gate herd-merged --max-failed 0 --max-severity high
+            - herd gate herd-merged --max-failed 0 --max-severity major
             - exit "$status"
           artifacts:
             when: always
@@ -295,7 +295,7 @@ public static class Pipelines
                 }
                 stage('Gate') {
                     steps {
-                        sh 'herd gate herd-merged --max-failed 0 --max-severity high'
+                        sh 'herd gate herd-merged --max-failed 0 --max-severity major'
                     }
                 }
             }

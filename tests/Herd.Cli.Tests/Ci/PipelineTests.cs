@@ -15,7 +15,7 @@ public sealed class PipelineTests
     private const int Files = 100;
     private const int Shards = 4;
 
-    /// <summary>One high finding (the gate's --max-severity high trips), a few lesser ones, an empty review for the rest.</summary>
+    /// <summary>One high finding (the gate's --max-severity major trips), a few lesser ones, an empty review for the rest.</summary>
     private static ModelScript ReviewWithHighFinding => new()
     {
         Conversations =
@@ -168,7 +168,7 @@ public sealed class PipelineTests
             docs.ShouldContain(line);
         }
         text.ShouldContain("herd merge herd-merged herd-shards/*/");
-        text.ShouldContain("herd gate herd-merged --max-failed 0 --max-severity high");
+        text.ShouldContain("herd gate herd-merged --max-failed 0 --max-severity major");
         text.ShouldContain(system switch
         {
             CiSystem.GitHub => "herd report herd-merged --format sarif -o herd.sarif",

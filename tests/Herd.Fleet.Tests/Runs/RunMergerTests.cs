@@ -180,6 +180,20 @@ public sealed class RunMergerTests
     }
 
     [Fact]
+    public async Task A_damaged_plan_json_is_named_and_nothing_is_written()
+    {
+        await using var f = await ShardedRunFixture.StartAsync(Script);
+        var shards = await RunAllShardsAsync(f, ShardedRunFixture.PlanOf(6), 2);
+        File.WriteAllText(Path.Combine(shards[1], PlanManifest.FileName), "{\"plan_hash\": 12");
+
+        var ex = Should.Throw<HerdFatalException>(() => new RunMerger().Merge(f.Path_("merged"), shards));
+
+        ex.Message.ShouldContain(Path.Combine(shards[1], PlanManifest.FileName));
+        ex.Message.ShouldContain("damaged");
+        Directory.Exists(f.Path_("merged")).ShouldBeFalse();
+    }
+
+    [Fact]
     public async Task A_merged_run_reruns_its_failed_tasks_and_keeps_the_rest()
     {
         await using var f = await ShardedRunFixture.StartAsync(Script);
