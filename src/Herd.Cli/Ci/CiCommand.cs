@@ -37,7 +37,7 @@ public static class CiCommand
         var args = CommandLineParser.Parse(argv, [Shards, Force, Dir, Help]);
         if (args.Has(Help) || args.Positionals.Count == 0)
         {
-            (args.Has(Help) ? stdout : stderr).Write(CommandLineParser.FormatHelp(Usage, Description, [Shards, Force, Dir, Help], Footer));
+            (args.Has(Help) ? stdout : stderr).Write(CommandLineParser.FormatHelp(Usage, Description, [Shards, Force, Dir, Help], Footer + "\n"));
             return args.Has(Help) ? 0 : 255;
         }
         if (args.Positionals[0] != "init")

@@ -49,7 +49,7 @@ public static class MergeCommand
         var args = CommandLineParser.Parse(argv, [Help]);
         if (args.Has(Help))
         {
-            stdout.Write(CommandLineParser.FormatHelp(Usage, Description, [Help], Footer));
+            stdout.Write(CommandLineParser.FormatHelp(Usage, Description, [Help], Footer + "\n"));
             return 0;
         }
         if (args.Positionals.Count < 2)

@@ -81,6 +81,7 @@ public sealed record PlanManifest(string PlanHash, int ShardTotal, IReadOnlyList
             w.WriteEndArray();
             w.WriteEndObject();
         }
+        Directory.CreateDirectory(runDirectory); // a store other than SQLite may not have made it
         var path = PathIn(runDirectory);
         var tmp = path + ".tmp";
         File.WriteAllBytes(tmp, buffer.ToArray());
