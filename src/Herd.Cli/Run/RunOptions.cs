@@ -91,6 +91,6 @@ public static class RunOptions
 
         Exit codes: 0 all succeeded, 1-100 number failed, 101 more than 100 failed, 102 halted by budget,
         103 run-fatal class (auth, spend cap), 130 interrupted (resumable), 255 usage or state error.
-        See docs/fanout.md and docs/ci.md.
+        See docs/fanout.md.
         """;
 }
