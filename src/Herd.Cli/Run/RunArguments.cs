@@ -52,9 +52,10 @@ public sealed record RunArguments
     public bool DryRun { get; init; }
     public bool Estimate { get; init; }
     public SampleSpec? Sample { get; init; }
+    public Shard? Shard { get; init; }
 
     /// <exception cref="HerdUsageException">A value that does not parse, with the flag and the fix.</exception>
-    public static RunArguments Bind(ParsedArguments args, string cwd)
+    public static RunArguments Bind(ParsedArguments args, string cwd, Func<string, string?>? environment = null)
     {
         var (timeout, timeoutPercent) = ParseTimeout(args.Value(RunOptions.Timeout));
         var requeue = args.Has(RunOptions.RetryFailed) ? RequeueMode.FailedOnly
@@ -106,6 +107,7 @@ public sealed record RunArguments
             DryRun = args.Has(RunOptions.DryRun),
             Estimate = args.Has(RunOptions.Estimate),
             Sample = args.Value(RunOptions.Sample) is { } sample ? ParseSample(sample, ParseInt(args, RunOptions.Seed, 1, min: int.MinValue)) : null,
+            Shard = ShardDetection.Resolve(args.Value(RunOptions.Shard), args.Value(RunOptions.ShardTotal), environment ?? Environment.GetEnvironmentVariable),
         };
     }
 

@@ -45,12 +45,12 @@ public static class RunCommand
         if (args.Positionals.Count > 0)
             throw new HerdUsageException($"Error: unexpected argument '{args.Positionals[0]}'. Put inputs after ::: (herd run --prompt '…' ::: a b c).");
 
-        var run = RunArguments.Bind(args, ctx.Cwd);
+        var run = RunArguments.Bind(args, ctx.Cwd, ctx.Environment);
         if (run.Start == RunStart.Resume)
         {
             // Stored flags first, today's after: a value given now wins, so e.g. -j or --budget-usd can change on resume.
             args = Parse([.. ReadStoredOptions(run.RunDirectory!), .. optionArgs]);
-            run = RunArguments.Bind(args, ctx.Cwd);
+            run = RunArguments.Bind(args, ctx.Cwd, ctx.Environment);
         }
         return await ExecuteAsync(args, run, optionArgs, inputArgs, ctx).ConfigureAwait(false);
     }
@@ -90,9 +90,12 @@ public static class RunCommand
             throw new HerdUsageException("Error: no prompt. Pass --prompt 'template with {}' or --prompt-file FILE (or a \"prompt\" per task in --tasks).");
 
         const string engineName = "herd";
-        var plan = Plan.Build(inputs, run.PromptTemplate, engineName, Behaviour(setup, args), w => ctx.Err.WriteLine(w));
+        var behaviour = Behaviour(setup, args);
+        var plan = Plan.Build(inputs, run.PromptTemplate, engineName, behaviour, w => ctx.Err.WriteLine(w));
+        // The plan's identity is over every task, before the shard and the sample take their part (docs/ci.md).
+        var identity = PlanIdentity.Of(plan, TaskKey.Canonical(behaviour));
         if (run.DryRun)
-            return DryRun(plan, setup, run.Estimate, ctx);
+            return DryRun(run.Shard is { } ds ? plan.Where(t => ds.Owns(t.Key)).ToArray() : plan, setup, run.Estimate, ctx, run.Shard);
         var planned = plan.Count;
         if (run.Sample is { } sample)
             plan = Sample(plan, sample);
@@ -135,6 +138,8 @@ public static class RunCommand
             OptionsJson = WriteArgv(optionArgs),
             Cwd = ctx.Cwd,
             SampleOf = run.Sample is null ? null : planned,
+            Shard = run.Shard,
+            Identity = identity,
             Time = ctx.Time,
             InterruptedExitCode = () => signals?.ExitCode ?? RunExitCodes.Interrupted,
             Notice = line => ctx.Err.WriteLine("herd: " + line),
@@ -228,13 +233,15 @@ public static class RunCommand
         return plan.OrderBy(_ => random.Next()).Take(sample.SizeOf(plan.Count)).OrderBy(t => t.Seq).ToArray();
     }
 
-    private static int DryRun(IReadOnlyList<FleetTask> plan, AgentSetup setup, bool estimate, RunContext ctx)
+    private static int DryRun(IReadOnlyList<FleetTask> plan, AgentSetup setup, bool estimate, RunContext ctx, Shard? shard)
     {
         var options = setup.ToAgentOptions();
         var total = 0.0;
         foreach (var task in plan)
         {
             var line = new StringBuilder().Append(task.Key.AsSpan(0, 12)).Append('\t').Append(OneLine(task.Name)).Append('\t').Append(OneLine(task.Prompt));
+            if (shard is { } s)
+                line.Append('\t').Append(s.ToString());
             if (estimate)
             {
                 var cost = EstimateCost(task, options);
@@ -250,7 +257,7 @@ public static class RunCommand
         }
         else
         {
-            ctx.Err.WriteLine($"herd: {plan.Count} task(s); nothing was run (--dry-run).");
+            ctx.Err.WriteLine($"herd: {plan.Count} task(s){(shard is { } s ? $" in shard {s}" : "")}; nothing was run (--dry-run).");
         }
         return 0;
     }

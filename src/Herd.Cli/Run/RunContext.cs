@@ -16,6 +16,9 @@ public sealed record RunContext(TextReader Stdin, bool StdinRedirected, TextWrit
     /// <value>Cancels the run as SIGINT would (tests); the real command also listens for signals.</value>
     public CancellationToken Cancel { get; init; }
 
+    /// <value>Reads an environment variable (<c>--shard auto</c>); tests pass their own so CI variables stay per test.</value>
+    public Func<string, string?> Environment { get; init; } = System.Environment.GetEnvironmentVariable;
+
     public static RunContext FromConsole() => new(Console.In, Console.IsInputRedirected, Console.Out, Console.Error,
         !Console.IsErrorRedirected, Directory.GetCurrentDirectory());
 }

@@ -44,11 +44,13 @@ public static class RunOptions
     public static readonly OptionSpec Seed = new(["--seed"], Arity.Value, "Seed of --sample (default 1)", "s");
     public static readonly OptionSpec Progress = new(["--progress"], Arity.Value, "auto (default: redrawn on a terminal, lines otherwise), plain or none", "mode");
     public static readonly OptionSpec ProgressInterval = new(["--progress-interval"], Arity.Value, "Seconds between plain status lines (default 30)", "duration");
+    public static readonly OptionSpec Shard = new(["--shard"], Arity.Value, "Run one CI shard: k/n (1-based; a task is in shard hash(key) mod n) or auto (HERD_SHARD, GitLab CI_NODE_INDEX/CI_NODE_TOTAL, Kubernetes JOB_COMPLETION_INDEX with --shard-total)", "k/n|auto");
+    public static readonly OptionSpec ShardTotal = new(["--shard-total"], Arity.Value, "With --shard auto and a Kubernetes Indexed Job: the number of shards (the Job's completions)", "n");
     public static readonly OptionSpec Help = new(["-h", "--help"], Arity.Flag, "Show this help");
 
     public static readonly IReadOnlyList<OptionSpec> Own =
     [
-        Jobs, Prompt, PromptFile, Input, Tasks, RunDir, Resume, ResumeFailed, RetryFailed, RerunClass, Retries, RetryBase, Timeout, TimeoutFloor, IdleTimeout, Halt, HaltMin, Delay, Ramp, BudgetUsd, TaskBudgetUsd, OnDenial, DryRun, Estimate, Sample, Seed, Progress, ProgressInterval, Help,
+        Jobs, Prompt, PromptFile, Input, Tasks, RunDir, Resume, ResumeFailed, RetryFailed, RerunClass, Retries, RetryBase, Timeout, TimeoutFloor, IdleTimeout, Halt, HaltMin, Delay, Ramp, BudgetUsd, TaskBudgetUsd, OnDenial, DryRun, Estimate, Sample, Seed, Progress, ProgressInterval, Shard, ShardTotal, Help,
     ];
 
     /// <summary>The agent options, then the run's; the parser lets a later spelling win, so a name in both means the run's.</summary>
@@ -68,6 +70,8 @@ public static class RunOptions
     public static readonly IReadOnlySet<OptionSpec> NotStored = new HashSet<OptionSpec>
     {
         Input, Tasks, RunDir, Resume, ResumeFailed, RetryFailed, RerunClass, DryRun, Estimate, Sample, Seed,
+        // A resumed shard keeps the shard it was started as (plan.json); a merged run is several.
+        Shard, ShardTotal,
     };
 
     public const string Usage = "herd run [options] [agent options] ::: input…   (or inputs on stdin, --input FILE, --tasks FILE.ndjson)";
@@ -83,6 +87,7 @@ public static class RunOptions
           herd run -j 8 --prompt 'Summarize {} in 3 bullets' --allowedTools Read ::: src/*.py
           git ls-files '*.py' | herd run -j auto:16 --budget-usd 50 --halt soon,fail=10% --prompt-file fix.md
           herd run --resume --run-dir .herd/runs/20261127-2213-ab12
+          git ls-files | herd run --shard 2/4 --run-dir shard-2 --prompt-file review.md   # then: herd merge OUT shard-*
 
         Exit codes: 0 all succeeded, 1-100 number failed, 101 more than 100 failed, 102 halted by budget,
         103 run-fatal class (auth, spend cap), 130 interrupted by SIGINT, 143 by SIGTERM (both

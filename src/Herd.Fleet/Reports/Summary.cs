@@ -5,10 +5,21 @@ using Herd.Fleet.Store;
 
 namespace Herd.Fleet.Reports;
 
+/// <summary>
+/// Which plan a run belongs to (issue #11): the plan hash over the full task list and shared options, the shard this
+/// run is (null when not sharded) and, for a merge, the shards it holds and what is missing.
+/// </summary>
+public sealed record PlanSummary(string PlanHash, string? Shard, int PlanTasks)
+{
+    public IReadOnlyList<string>? MergedShards { get; init; }
+    public IReadOnlyList<string>? MissingShards { get; init; }
+    public int? MissingTasks { get; init; }
+}
+
 /// <summary>summary.json (spec §7.1): counts by class, spend, tokens, durations, exit code — rewritten at the end of each session.</summary>
 public static class Summary
 {
-    public static string Build(RunInfo run, RunTotals totals, RunStatus status, int exitCode, TimeSpan wall, double? ceilingUsd, double? projectedUsd)
+    public static string Build(RunInfo run, RunTotals totals, RunStatus status, int exitCode, TimeSpan wall, double? ceilingUsd, double? projectedUsd, PlanSummary? plan = null)
     {
         using var buffer = new MemoryStream();
         using (var w = new Utf8JsonWriter(buffer, new JsonWriterOptions { Indented = true }))
@@ -19,6 +30,8 @@ public static class Summary
             w.WriteNumber("exit_code", exitCode);
             w.WriteString("engine", run.Engine);
             w.WriteString("engine_version", run.EngineVersion);
+            if (plan is not null)
+                WritePlan(w, plan);
             w.WriteNumber("tasks", totals.Tasks);
             w.WriteNumber("finished", totals.Tasks - totals.Unfinished);
             w.WriteNumber("unfinished", totals.Unfinished);
@@ -48,6 +61,32 @@ public static class Summary
             w.WriteEndObject();
         }
         return Encoding.UTF8.GetString(buffer.ToArray());
+    }
+
+    private static void WritePlan(Utf8JsonWriter w, PlanSummary plan)
+    {
+        if (plan.Shard is null)
+            w.WriteNull("shard");
+        else
+            w.WriteString("shard", plan.Shard);
+        w.WriteString("plan_hash", plan.PlanHash);
+        w.WriteNumber("plan_tasks", plan.PlanTasks);
+        if (plan.MergedShards is { } merged)
+        {
+            w.WriteStartArray("shards");
+            foreach (var s in merged)
+                w.WriteStringValue(s);
+            w.WriteEndArray();
+        }
+        if (plan.MissingShards is { } missing)
+        {
+            w.WriteStartArray("missing_shards");
+            foreach (var s in missing)
+                w.WriteStringValue(s);
+            w.WriteEndArray();
+        }
+        if (plan.MissingTasks is { } n)
+            w.WriteNumber("missing_tasks", n);
     }
 
     public static int Succeeded(RunTotals t) => t.ByClass.Where(kv => kv.Key.IsSuccess()).Sum(kv => kv.Value);

@@ -85,18 +85,27 @@ public sealed class FleetRun(RunSpec spec)
         var engine = spec.Engine(new EngineContext(ledger, spec.TaskBudgetUsd, time));
 
         var info = store.ReadRun();
+        PlanManifest? manifest;
+        Shard? shard;
         if (info is null)
         {
             if (spec.Start == RunStart.Resume)
                 throw new HerdFatalException($"Error: '{store.Location}' has no run row; it was not written by herd run.");
             info = new RunInfo(RunIdOf(spec.RunDirectory), time.GetUtcNow(), spec.OptionsJson, spec.Cwd, engine.Name, engine.Version);
-            store.CreateRun(info, spec.Plan);
+            shard = spec.Shard;
+            store.CreateRun(info, ShardOf(spec.Plan, shard));
+            manifest = PlanManifest.ForRun(spec.Identity ?? PlanIdentity.Of(spec.Plan, []), shard);
+            manifest.Write(spec.RunDirectory);
         }
-        else if (spec.Plan.Count > 0)
+        else
         {
-            var added = store.AddTasks(spec.Plan);
-            if (added > 0)
-                spec.Notice($"{added} new task(s) added to the run.");
+            (manifest, shard) = StoredShard();
+            if (spec.Plan.Count > 0)
+            {
+                var added = store.AddTasks(ShardOf(spec.Plan, shard));
+                if (added > 0)
+                    spec.Notice($"{added} new task(s) added to the run.");
+            }
         }
 
         var tasks = PrepareQueue(store);
@@ -114,7 +123,7 @@ public sealed class FleetRun(RunSpec spec)
             IdleTimeout = spec.IdleTimeout,
             Budget = ledger,
             Caps = new CapsInForce(spec.MaxTurns, spec.TaskBudgetUsd, spec.Timeout, spec.IdleTimeout),
-            Shard = spec.Shard,
+            Shard = shard,
             Time = time,
             Notice = spec.Notice,
         };
@@ -136,10 +145,32 @@ public sealed class FleetRun(RunSpec spec)
         };
         store.SetStatus(status, exit);
         var projected = SampleProjection(totals) ?? report.ProjectedUsd;
-        var summary = Summary.Build(info, totals, status, exit, report.Wall, spec.BudgetUsd, projected);
+        var plan = manifest is null ? null : new PlanSummary(manifest.PlanHash, shard?.ToString(), manifest.Tasks.Count);
+        var summary = Summary.Build(info, totals, status, exit, report.Wall, spec.BudgetUsd, projected, plan);
         WriteAtomically(Path.Combine(spec.RunDirectory, "summary.json"), summary);
         store.ReleaseLock();
         return new RunResult(spec.RunDirectory, resultsPath, status, exit, report, totals, spec.BudgetUsd, projected);
+    }
+
+    /// <summary>The tasks of <paramref name="plan"/> in <paramref name="shard"/> (all of them without one).</summary>
+    private static IReadOnlyList<Jobs.FleetTask> ShardOf(IReadOnlyList<Jobs.FleetTask> plan, Shard? shard) =>
+        shard is { } s ? plan.Where(t => s.Owns(t.Key)).ToArray() : plan;
+
+    /// <summary>
+    /// A resumed run keeps the shard it was started as (plan.json); asking for another one is refused, because its
+    /// stored tasks belong to the first. A merged run is several shards: tasks it reruns carry no shard.
+    /// </summary>
+    private (PlanManifest? Manifest, Shard? Shard) StoredShard()
+    {
+        var manifest = PlanManifest.Read(spec.RunDirectory);
+        Shard? stored = manifest is { Sharded: true, Merged: false, Shards.Count: 1 } m ? new Shard(m.Shards[0], m.ShardTotal) : null;
+        if (spec.Shard is { } asked && asked != stored)
+        {
+            throw new HerdUsageException(stored is { } s
+                ? $"Error: --run-dir '{spec.RunDirectory}' holds shard {s}, not {asked}. Resume it without --shard, or pass the run directory of shard {asked}."
+                : $"Error: --run-dir '{spec.RunDirectory}' was not started as a shard; resume it without --shard {asked}.");
+        }
+        return (manifest, stored);
     }
 
     /// <summary>Recover, requeue and select: the stored tasks this session schedules.</summary>

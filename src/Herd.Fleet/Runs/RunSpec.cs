@@ -100,7 +100,13 @@ public sealed record RunSpec
     /// <value>With <c>--sample</c>: the size of the full plan, for the cost projection; null otherwise.</value>
     public int? SampleOf { get; init; }
 
-    public string? Shard { get; init; }
+    /// <value>The CI slice this run is (<c>--shard k/n</c>): only the plan's tasks whose key falls in it are stored and
+    /// run, and every record carries <c>"shard":"k/n"</c>. Null = the whole plan; on resume, null = as the run was started.</value>
+    public Shard? Shard { get; init; }
+
+    /// <value>The full plan's identity (before sharding and sampling), written to plan.json and summary.json so
+    /// <c>herd merge</c> can check shards belong together. Null = computed from <see cref="Plan"/> alone.</value>
+    public PlanIdentity? Identity { get; init; }
 
     public TimeProvider Time { get; init; } = TimeProvider.System;
 

@@ -40,7 +40,8 @@ public sealed record FleetOptions
     /// <value>The caps reported in each record (per-task caps override).</value>
     public CapsInForce Caps { get; init; } = new(null, null, null, null);
 
-    public string? Shard { get; init; }
+    /// <value>The shard every record names (<c>"shard":"k/n"</c>); null = not sharded.</value>
+    public Runs.Shard? Shard { get; init; }
 
     public TimeProvider Time { get; init; } = TimeProvider.System;
 

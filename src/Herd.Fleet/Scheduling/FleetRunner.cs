@@ -194,7 +194,7 @@ public sealed class FleetRunner(ITaskEngine engine, IRunStore store, ResultsFile
             writer.Post(() =>
             {
                 var record = store.FinishAttempt(ts.Task.Key, done.Attempt.Number, outcome, usedRetry: false,
-                    rows => TaskRecord.Build(ts.Task, outcome, rows, engine.Name, engine.Version, caps, options.Shard));
+                    rows => TaskRecord.Build(ts.Task, outcome, rows, engine.Name, engine.Version, caps, options.Shard?.ToString()));
                 // Appended only after the final state is committed; see ResultsFile for why this cannot duplicate.
                 results.Append(record!);
                 Interlocked.Increment(ref success ? ref _committedSucceeded : ref _committedFailed);

@@ -22,6 +22,9 @@ public sealed class FleetHarness : IAsyncDisposable
 
     public StringWriter Err { get; private set; } = new();
 
+    /// <value>The environment `herd run` sees for --shard auto (the CI's variables); empty by default.</value>
+    public Dictionary<string, string> Environment { get; } = new(StringComparer.Ordinal);
+
     public static async Task<FleetHarness> StartAsync(ModelScript script)
     {
         var dir = Path.Combine(Path.GetTempPath(), "herd-fleet-" + Guid.NewGuid().ToString("N")[..10]);
@@ -48,7 +51,7 @@ public sealed class FleetHarness : IAsyncDisposable
     {
         Out = new StringWriter();
         Err = new StringWriter();
-        var ctx = new RunContext(new StringReader(stdin ?? ""), stdin is not null, Out, Err, false, Dir) { Client = ClientOptions };
+        var ctx = new RunContext(new StringReader(stdin ?? ""), stdin is not null, Out, Err, false, Dir) { Client = ClientOptions, Environment = name => Environment.GetValueOrDefault(name) };
         return await RunCommand.RunAsync(argv, ctx);
     }
 

@@ -1,0 +1,117 @@
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using Herd.Agent;
+using Herd.Fleet.Jobs;
+
+namespace Herd.Fleet.Runs;
+
+/// <summary>A task of the full plan, as a manifest names it: enough to say which task is missing from a merge.</summary>
+public sealed record PlanEntry(string Key, string Name);
+
+/// <summary>
+/// The identity of a whole plan, before sharding or sampling: a hash over every task key (sorted, so the order inputs
+/// were listed in does not matter) and the options every task shares. Shards of one CI pipeline compute the same
+/// hash from the same inputs and options; <c>herd merge</c> refuses run directories whose hashes differ.
+/// </summary>
+public sealed record PlanIdentity(string Hash, IReadOnlyList<PlanEntry> Tasks)
+{
+    /// <param name="sharedOptions">Canonical JSON of the options that change what every task does (already part of each key; hashed again so the plan names them).</param>
+    public static PlanIdentity Of(IReadOnlyList<FleetTask> plan, ReadOnlySpan<byte> sharedOptions)
+    {
+        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        hash.AppendData("herd-plan-v1\n"u8);
+        hash.AppendData(sharedOptions);
+        foreach (var key in plan.Select(t => t.Key).Order(StringComparer.Ordinal))
+        {
+            hash.AppendData("\n"u8);
+            hash.AppendData(Encoding.UTF8.GetBytes(key));
+        }
+        return new PlanIdentity(Convert.ToHexStringLower(hash.GetHashAndReset()), plan.Select(t => new PlanEntry(t.Key, t.Name)).ToArray());
+    }
+}
+
+/// <summary>
+/// <c>plan.json</c> in a run directory: the full plan's identity and which shards of it the directory holds. Written
+/// once when a run is created (a shard run holds one shard; <c>herd merge</c> output holds several), read by
+/// <c>herd merge</c> and by a resumed shard. Kept beside run.db rather than in it, so every <see cref="Store.IRunStore"/>
+/// stays as it is.
+/// </summary>
+/// <param name="ShardTotal">n of k/n; 1 for a run that was not sharded.</param>
+/// <param name="Shards">The shard indexes (1-based) this directory holds.</param>
+/// <param name="Sharded">Whether the run was started with --shard (records then carry "shard":"k/n").</param>
+/// <param name="Merged">Written by herd merge.</param>
+public sealed record PlanManifest(string PlanHash, int ShardTotal, IReadOnlyList<int> Shards, bool Sharded, bool Merged, IReadOnlyList<PlanEntry> Tasks)
+{
+    public const string FileName = "plan.json";
+
+    public static string PathIn(string runDirectory) => Path.Combine(runDirectory, FileName);
+
+    /// <summary>The manifest of a run created from <paramref name="identity"/>, as shard <paramref name="shard"/> or whole.</summary>
+    public static PlanManifest ForRun(PlanIdentity identity, Shard? shard) =>
+        new(identity.Hash, shard?.Total ?? 1, [shard?.Index ?? 1], shard is not null, false, identity.Tasks);
+
+    /// <summary>The shards as <c>k/n</c> strings.</summary>
+    public IEnumerable<string> ShardNames => Shards.Select(k => new Shard(k, ShardTotal).ToString());
+
+    public void Write(string runDirectory)
+    {
+        using var buffer = new MemoryStream();
+        using (var w = new Utf8JsonWriter(buffer, new JsonWriterOptions { Indented = false }))
+        {
+            w.WriteStartObject();
+            w.WriteNumber("format", 1);
+            w.WriteString("plan_hash", PlanHash);
+            w.WriteNumber("shard_total", ShardTotal);
+            w.WriteStartArray("shards");
+            foreach (var k in Shards)
+                w.WriteNumberValue(k);
+            w.WriteEndArray();
+            w.WriteBoolean("sharded", Sharded);
+            w.WriteBoolean("merged", Merged);
+            w.WriteNumber("plan_tasks", Tasks.Count);
+            w.WriteStartArray("tasks");
+            foreach (var t in Tasks)
+            {
+                w.WriteStartArray();
+                w.WriteStringValue(t.Key);
+                w.WriteStringValue(t.Name);
+                w.WriteEndArray();
+            }
+            w.WriteEndArray();
+            w.WriteEndObject();
+        }
+        Directory.CreateDirectory(runDirectory); // a store other than SQLite may not have made it
+        var path = PathIn(runDirectory);
+        var tmp = path + ".tmp";
+        File.WriteAllBytes(tmp, buffer.ToArray());
+        File.Move(tmp, path, overwrite: true);
+    }
+
+    /// <summary>The manifest in <paramref name="runDirectory"/>; null when there is none (a run made before shards existed).</summary>
+    /// <exception cref="HerdFatalException">The file is there but damaged.</exception>
+    public static PlanManifest? Read(string runDirectory)
+    {
+        var path = PathIn(runDirectory);
+        if (!File.Exists(path))
+            return null;
+        try
+        {
+            using var doc = JsonDocument.Parse(File.ReadAllBytes(path));
+            var root = doc.RootElement;
+            var total = root.GetProperty("shard_total").GetInt32();
+            var shards = root.GetProperty("shards").EnumerateArray().Select(e => e.GetInt32()).ToArray();
+            if (total < 1 || total > Shard.MaxTotal || shards.Length == 0 || shards.Any(k => k < 1 || k > total))
+                throw new FormatException($"shards {string.Join(",", shards)} of {total} are out of range");
+            var tasks = root.GetProperty("tasks").EnumerateArray()
+                .Select(e => new PlanEntry(e[0].GetString() ?? throw new FormatException("a task key is null"), e[1].GetString() ?? ""))
+                .ToArray();
+            return new PlanManifest(root.GetProperty("plan_hash").GetString() ?? throw new FormatException("plan_hash is null"), total, shards,
+                root.GetProperty("sharded").GetBoolean(), root.GetProperty("merged").GetBoolean(), tasks);
+        }
+        catch (Exception ex) when (ex is JsonException or FormatException or InvalidOperationException or KeyNotFoundException or IndexOutOfRangeException)
+        {
+            throw new HerdFatalException($"Error: '{path}' is damaged ({ex.Message}). Re-download the shard's run directory, or rerun that shard.", ex);
+        }
+    }
+}
