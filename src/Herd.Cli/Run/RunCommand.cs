@@ -106,7 +106,9 @@ public static class RunCommand
         if (!resuming && template is null && inputs.Any(i => i.PromptTemplate is null))
             throw new HerdUsageException("Error: no prompt. Pass --prompt 'template with {}' or --prompt-file FILE (or a \"prompt\" per task in --tasks).");
 
-        const string engineName = "herd";
+        // issue #13 (engines): the engine is part of each task's key.
+        var engineKind = EngineBinding.Kind(args);
+        var engineName = engineKind.Name();
         var behaviour = Behaviour(setup, args);
         var plan = Plan.Build(inputs, template, engineName, behaviour, ctx.Err.WriteLine);
 
@@ -115,7 +117,9 @@ public static class RunCommand
         if (args.Value("--sample") is { } sampleText)
             plan = Sample(plan, sampleText, ParseInt(args, "--seed", 1, min: int.MinValue), out _);
 
-        var clientOptions = ctx.Client ?? AgentSetup.ClientOptionsFromEnvironment();
+        // issue #13 (engines): an external engine gets its credentials through its own environment; Herd needs no key
+        // then, and must not scrub ANTHROPIC_API_KEY from its environment before the claude engine reads it.
+        var clientOptions = ctx.Client ?? (engineKind == EngineKind.Herd ? AgentSetup.ClientOptionsFromEnvironment() : new AnthropicClientOptions { ApiKey = "" });
         if (ctx.Client is null && string.IsNullOrEmpty(Environment.GetEnvironmentVariable("HERD_MAX_RETRIES")))
         {
             // Spec §5 "one retry layer": few inner retries, so 429/529 reach the fleet's retry layer and AIMD quickly.
@@ -128,6 +132,8 @@ public static class RunCommand
         runDir ??= Path.Combine(ctx.Cwd, ".herd", "runs", runId);
         if (!resuming && RunStore.Exists(runDir))
             throw new HerdUsageException($"Error: --run-dir '{runDir}' already holds a run. Continue it with --resume, or pass a new --run-dir.");
+        // issue #13 (engines): bound and checked (the CLI exists) before anything is written.
+        var engineSpec = EngineBinding.Spec(args, engineKind, setup, taskBudget, denialIsSuccess, runDir, ctx);
 
         using var store = RunStore.Open(runDir);
         store.AcquireLock(Environment.ProcessId, Environment.MachineName, ctx.Time.GetUtcNow(), LockStaleAfter, IsAlive);
@@ -189,12 +195,13 @@ public static class RunCommand
         var ledger = budget is { } ceiling ? new SpendLedger(ceiling, store.TotalSpentUsd()) : null;
         using var client = new AnthropicMessagesClient(clientOptions);
         var auditPath = args.Value("--audit-log") is { } audit ? Path.GetFullPath(audit, ctx.Cwd) : null;
-        var engine = new InProcessAgentEngine(client, _ => setup.ToAgentOptions() with { MaxBudgetUsd = taskBudget, TimeProvider = ctx.Time }, ledger, ctx.Time)
+        // issue #13 (engines): one factory picks the engine; the in-process one is built only for --engine herd.
+        var engine = TaskEngines.Create(engineSpec, () => new InProcessAgentEngine(client, _ => setup.ToAgentOptions() with { MaxBudgetUsd = taskBudget, TimeProvider = ctx.Time }, ledger, ctx.Time)
         {
             DenialIsSuccess = denialIsSuccess,
             // Every task's tool calls go to one audit log; each line carries the attempt's session id.
             ExtraSink = auditPath is null ? null : a => new AuditLog(auditPath, a.SessionId),
-        };
+        }, ledger, ctx.Time);
         var options = new FleetOptions
         {
             Limiter = limiter,

@@ -47,6 +47,8 @@ public static class RunOptions
         new(["--progress"], Arity.Value, "auto (default: redrawn on a terminal, lines otherwise), plain or none", "mode"),
         new(["--progress-interval"], Arity.Value, "Seconds between plain status lines (default 30)", "duration"),
         new(["-h", "--help"], Arity.Flag, "Show this help"),
+        // issue #13 (engines): --engine, --cmd, --result-json, --engine-bin, --engine-env
+        .. EngineBinding.Options,
     ];
 
     /// <summary>The agent options, then the run's; the parser lets a later spelling win, so a name in both means the run's.</summary>
