@@ -22,6 +22,12 @@ public sealed class FleetHarness : IAsyncDisposable
 
     public StringWriter Err { get; private set; } = new();
 
+    /// <value>The environment external engines start from (issue #13); null = this process's.</value>
+    public IReadOnlyDictionary<string, string>? EngineEnvironment { get; set; }
+
+    /// <value>Cancels the next run as SIGINT would.</value>
+    public CancellationToken Cancel { get; set; }
+
     public static async Task<FleetHarness> StartAsync(ModelScript script)
     {
         var dir = Path.Combine(Path.GetTempPath(), "herd-fleet-" + Guid.NewGuid().ToString("N")[..10]);
@@ -45,7 +51,10 @@ public sealed class FleetHarness : IAsyncDisposable
     {
         Out = new StringWriter();
         Err = new StringWriter();
-        var ctx = new RunContext(new StringReader(stdin ?? ""), stdin is not null, Out, Err, false, Dir) { Client = ClientOptions };
+        var ctx = new RunContext(new StringReader(stdin ?? ""), stdin is not null, Out, Err, false, Dir)
+        {
+            Client = ClientOptions, EngineEnvironment = EngineEnvironment, Cancel = Cancel,
+        };
         return await RunCommand.RunAsync(argv, ctx);
     }
 

@@ -276,10 +276,11 @@ public abstract partial class ProcessEngine(EngineSpec spec, SpendLedger? runLed
         }
 
         var stderr = tree.StderrTail;
+        // A CLI stopped by Herd only after its result (it lingered) is judged by that result.
+        var sawResultInStream = progress.Read(p => p.SawResult);
         reader.Finish(exitCode, stderr);
         var stop = monitor.Stop;
-        // A CLI stopped by Herd only after its result (it lingered) is judged by that result.
-        if (progress.SawResult && stop is EngineStop.Timeout or EngineStop.Idle)
+        if (sawResultInStream && stop is EngineStop.Timeout or EngineStop.Idle)
             stop = EngineStop.None;
         if (cancellationToken.IsCancellationRequested)
             stop = EngineStop.Cancelled;
