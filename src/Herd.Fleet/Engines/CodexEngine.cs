@@ -48,15 +48,15 @@ public sealed class CodexEngine(EngineSpec spec, SpendLedger? runLedger, TimePro
         if (source.TryGetValue("OPENAI_BASE_URL", out var baseUrl) && baseUrl.Length > 0)
         {
             // A custom endpoint (a proxy, a gateway, the scripted test server): a provider of Herd's, keyed by
-            // OPENAI_API_KEY, with few inner retries so 429/529 reach Herd's retry layer (spec §5).
+            // OPENAI_API_KEY, with no inner retries: 429/529 reach Herd's retry layer and AIMD at once (spec §5).
             args.AddRange([
                 "-c", $"model_provider=\"{ProviderId}\"",
                 "-c", $"model_providers.{ProviderId}.name=\"{ProviderId}\"",
                 "-c", $"model_providers.{ProviderId}.base_url=\"{baseUrl.TrimEnd('/')}\"",
                 "-c", $"model_providers.{ProviderId}.env_key=\"OPENAI_API_KEY\"",
                 "-c", $"model_providers.{ProviderId}.wire_api=\"responses\"",
-                "-c", $"model_providers.{ProviderId}.request_max_retries=1",
-                "-c", $"model_providers.{ProviderId}.stream_max_retries=1",
+                "-c", $"model_providers.{ProviderId}.request_max_retries=0",
+                "-c", $"model_providers.{ProviderId}.stream_max_retries=0",
             ]);
         }
         if (resume is not null)

@@ -57,7 +57,7 @@ public static class Clis
         return all;
     }
 
-    /// <summary>Processes still alive whose command line contains <paramref name="marker"/> (for "no child left behind").</summary>
+    /// <summary>Processes still alive whose command line or environment contains <paramref name="marker"/> (for "no child left behind").</summary>
     public static IReadOnlyList<int> Alive(string marker)
     {
         var found = new List<int>();
@@ -67,7 +67,7 @@ public static class Clis
                 continue;
             try
             {
-                var cmdline = File.ReadAllText(Path.Combine(dir, "cmdline")).Replace('\0', ' ');
+                var cmdline = File.ReadAllText(Path.Combine(dir, "cmdline")).Replace('\0', ' ') + " " + File.ReadAllText(Path.Combine(dir, "environ")).Replace('\0', ' ');
                 var stat = File.ReadAllText(Path.Combine(dir, "stat"));
                 var state = stat[(stat.LastIndexOf(')') + 2)..][0];
                 if (state != 'Z' && cmdline.Contains(marker, StringComparison.Ordinal))
