@@ -215,8 +215,11 @@ def bench_engines(tasks=40, latency=0.3, slots=8):
             tempfile.TemporaryDirectory() as work:
         work = Path(work)
         listing = make_inputs(work, tasks)
-        # Claude Code keeps state under HOME: give each contender a private one.
-        env = dict(env_for(server, str(work / "cfg")), PATH=str(Path(claude).parent) + ":" + os.environ.get("PATH", ""))
+        # Claude Code keeps state under HOME: give each contender a private one. Both get the two settings Herd sets for
+        # claude processes: without them claude -p also calls home (update check, telemetry), which on a machine
+        # without that network waits for time-outs and would make the comparison about the network, not the fan-out.
+        env = dict(env_for(server, str(work / "cfg")), PATH=str(Path(claude).parent) + ":" + os.environ.get("PATH", ""),
+                   DISABLE_AUTOUPDATER="1", CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC="1")
         one = [claude, "-p", prompt, "--allowedTools", "Read", "--output-format", "json", "--no-session-persistence"]
         contenders = [
             ("herd run --engine claude", [str(AOT), "run", "--engine", "claude", "--engine-bin", claude, "-j", str(slots), "--prompt", prompt,

@@ -125,13 +125,14 @@ public sealed class CodexStreamReader(EngineProgress progress, AttemptMonitor mo
                 OnItem(item);
                 break;
             case "turn.completed":
-                if (root.TryGetProperty("usage", out var usage))
-                    SetUsage(ParseUsage(usage));
+                // The result first: a final usage that reaches a cap is the cost of finished work, not a reason to stop.
                 Progress.Update(p =>
                 {
                     p.SawResult = true;
                     p.Turns = Math.Max(p.Turns, 1);
                 });
+                if (root.TryGetProperty("usage", out var usage))
+                    SetUsage(ParseUsage(usage));
                 Monitor.OnResult();
                 break;
             case "turn.failed":

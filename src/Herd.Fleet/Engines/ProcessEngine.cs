@@ -121,7 +121,14 @@ public sealed class AttemptMonitor
                 _observer.OnCallCost(_attempt, delta);
             }
             stop = EngineStop.None;
-            if (_taskCap is { } cap && total >= cap)
+            // After the terminal event the work is done: its cost is recorded and settled, but nothing is stopped.
+            var done = _progress.Read(p => p.SawResult);
+            if (done)
+            {
+                if (_ledger is not null && total > _reserved && _ledger.TryReserve(total - _reserved))
+                    _reserved = total;
+            }
+            else if (_taskCap is { } cap && total >= cap)
                 stop = EngineStop.TaskBudget;
             else if (_ledger is not null && total > _reserved)
             {
@@ -140,7 +147,7 @@ public sealed class AttemptMonitor
     /// <summary>A model turn completed; the turn cap stops the process once turns exceed it (spec §14.1: cap + 1).</summary>
     public void OnTurn()
     {
-        if (_turnCap is { } cap && _progress.Read(p => p.Turns) > cap)
+        if (_turnCap is { } cap && _progress.Read(p => p.Turns > cap && !p.SawResult))
             RequestStop(EngineStop.TurnCap);
     }
 
@@ -229,11 +236,15 @@ public abstract partial class ProcessEngine(EngineSpec spec, SpendLedger? runLed
         using var _ = tree;
         var reader = CreateReader(attempt, launch, progress, monitor);
         Task? stopping = null;
+        var exited = false;
         var stopGate = new Lock();
         void StopTree(TimeSpan grace)
         {
             lock (stopGate)
-                stopping ??= tree.StopAsync(grace);
+            {
+                if (!exited)
+                    stopping ??= tree.StopAsync(grace);
+            }
         }
         monitor.StopRequested += reason => StopTree(reason == EngineStop.Cancelled ? Spec.StopGrace : TimeSpan.FromSeconds(2));
         // A CLI that lingers after its result (spec §14.1) gets the grace, then is stopped; the result decides.
@@ -262,7 +273,10 @@ public abstract partial class ProcessEngine(EngineSpec spec, SpendLedger? runLed
             await linger.DisposeAsync().ConfigureAwait(false);
         Task? pendingStop;
         lock (stopGate)
+        {
             pendingStop = stopping;
+            exited = true;
+        }
         if (pendingStop is not null)
             await pendingStop.ConfigureAwait(false);
         tree.KillRemaining();
@@ -318,7 +332,8 @@ public abstract partial class ProcessEngine(EngineSpec spec, SpendLedger? runLed
             CostUsd = progress.CostUsd,
             CostNotional = progress.CostNotional,
             RetryAfter = progress.RetryAfter,
-            ExitCode = tree.Stopped ? -1 : exitCode,
+            // −1 when Herd's stop decided the attempt (GNU parallel's "killed"); a CLI stopped only for lingering after its result keeps its code.
+            ExitCode = stop != EngineStop.None || (tree.Stopped && !sawResultInStream) ? -1 : exitCode,
             Command = launch.Display,
             Stderr = scrub(stderr),
         };
