@@ -6,8 +6,8 @@ namespace Herd.Fleet.Engines;
 /// The environment an engine process gets, built explicitly (issue #13 §3): an allow-list of the basics, the
 /// credentials and endpoints of that one CLI, Herd's per-process settings, and the user's <c>--engine-env</c>. Nothing
 /// else of Herd's environment leaks in (no other provider's key, no <c>HERD_*</c>, never <c>CLAUDECODE</c>, which
-/// makes Claude Code believe it runs inside itself). The secret values are kept so any text Herd records from the engine
-/// can be scrubbed of them.
+/// makes Claude Code believe it runs inside itself). <see cref="IsSecretName"/> tells which values Herd scrubs from any
+/// engine text it records.
 /// </summary>
 public sealed class EngineEnvironment
 {
@@ -42,21 +42,9 @@ public sealed class EngineEnvironment
 
     private readonly Dictionary<string, string> _values;
 
-    private EngineEnvironment(Dictionary<string, string> values, IReadOnlyList<string> secrets)
-    {
-        _values = values;
-        Secrets = secrets;
-    }
+    private EngineEnvironment(Dictionary<string, string> values) => _values = values;
 
     public IReadOnlyDictionary<string, string> Values => _values;
-
-    /// <value>Values of variables that hold credentials (…KEY, …TOKEN, …SECRET…), longest first.</value>
-    public IReadOnlyList<string> Secrets { get; }
-
-    /// <summary>Whether <paramref name="name"/> is set (non-empty) in what the engine gets.</summary>
-    public bool Has(string name) => _values.TryGetValue(name, out var v) && v.Length > 0;
-
-    public string? Get(string name) => _values.TryGetValue(name, out var v) && v.Length > 0 ? v : null;
 
     /// <summary>The source environment: the spec's (tests) or this process's.</summary>
     public static IReadOnlyDictionary<string, string> Source(EngineSpec spec)
@@ -93,24 +81,12 @@ public sealed class EngineEnvironment
             values[k] = v;
         foreach (var (k, v) in spec.ExtraEnvironment)
             values[k] = v;
-        var secrets = values.Where(kv => IsSecretName(kv.Key) && kv.Value.Length >= 8).Select(kv => kv.Value)
-            .Distinct(StringComparer.Ordinal).OrderByDescending(v => v.Length).ToArray();
-        return new EngineEnvironment(values, secrets);
+        return new EngineEnvironment(values);
     }
 
+    /// <summary>Variables that hold credentials: …_KEY, …TOKEN…, …SECRET…, …PASSWORD…, …_KEY_ID.</summary>
     public static bool IsSecretName(string name) =>
         name.EndsWith("_KEY", StringComparison.Ordinal) || name.Contains("TOKEN", StringComparison.Ordinal)
         || name.Contains("SECRET", StringComparison.Ordinal) || name.Contains("PASSWORD", StringComparison.Ordinal)
         || name.EndsWith("_KEY_ID", StringComparison.Ordinal);
-
-    /// <summary>Replaces every secret value in <paramref name="text"/>: engine output goes into records and logs.</summary>
-    public string Scrub(string text)
-    {
-        foreach (var secret in Secrets)
-        {
-            if (text.Contains(secret, StringComparison.Ordinal))
-                text = text.Replace(secret, "[redacted]", StringComparison.Ordinal);
-        }
-        return text;
-    }
 }
