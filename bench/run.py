@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Herd benchmarks: one entry point, figures measured side by side in one run.
 
-    python3 bench/run.py [--only startup,fanout,ratelimit,resume] [--quick] [--no-build] [--write-docs]
+    python3 bench/run.py [--only startup,fanout,ratelimit,resume,engines] [--quick] [--no-build] [--write-docs]
 
 Builds the Native AOT `herd` and the scripted model server, runs each benchmark against the scripted server on
 loopback, prints a table and (with --write-docs) rewrites the generated part of docs/performance.md.
@@ -193,6 +193,49 @@ def bench_fanout(cases, with_claude: bool):
     return rows
 
 
+def claude_binary():
+    """Claude Code on PATH, or where tests/install-clis.sh puts it ($HERD_CLIS, default /opt/herd-clis)."""
+    found = shutil.which("claude")
+    if found:
+        return found
+    pinned = Path(os.environ.get("HERD_CLIS", "/opt/herd-clis")) / "node_modules" / ".bin" / "claude"
+    return str(pinned) if pinned.exists() else None
+
+
+def bench_engines(tasks=40, latency=0.3, slots=8):
+    """Issue #13 item 7: `herd run --engine claude` against the seed's `xargs -P 8` + `claude -p`, same tasks and server."""
+    claude = claude_binary()
+    if claude is None:
+        print("  engines: claude not installed (bash tests/install-clis.sh); skipped", file=sys.stderr)
+        return []
+    rows = []
+    prompt = "Summarize {} in 3 bullets"
+    ideal = (tasks + slots - 1) // slots * latency
+    with Server({"latency_ms": int(latency * 1000), "default": {"text": "- one\n- two\n- three"}}) as server, \
+            tempfile.TemporaryDirectory() as work:
+        work = Path(work)
+        listing = make_inputs(work, tasks)
+        # Claude Code keeps state under HOME: give each contender a private one. Both get the two settings Herd sets for
+        # claude processes: without them claude -p also calls home (update check, telemetry), which on a machine
+        # without that network waits for time-outs and would make the comparison about the network, not the fan-out.
+        env = dict(env_for(server, str(work / "cfg")), PATH=str(Path(claude).parent) + ":" + os.environ.get("PATH", ""),
+                   DISABLE_AUTOUPDATER="1", CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC="1")
+        one = [claude, "-p", prompt, "--allowedTools", "Read", "--output-format", "json", "--no-session-persistence"]
+        contenders = [
+            ("herd run --engine claude", [str(AOT), "run", "--engine", "claude", "--engine-bin", claude, "-j", str(slots), "--prompt", prompt,
+                                          "--allowedTools", "Read", "--run-dir", str(work / "run"), "--progress", "none", "--input", str(listing)],
+             None, dict(env, HOME=str(work / "home-herd"))),
+            ("xargs -P + claude -p", ["xargs", "-P", str(slots), "-I{}"] + one, listing.read_text(), dict(env, HOME=str(work / "home-xargs"))),
+        ]
+        for name, cmd, stdin, cmd_env in contenders:
+            Path(cmd_env["HOME"]).mkdir(parents=True, exist_ok=True)
+            wall, cpu, rss, code = measure(cmd, cmd_env, cwd=str(work), stdin=stdin)
+            rows.append({"case": f"{tasks} tasks, {latency:g} s, -j {slots}", "tool": name, "wall_s": wall, "cpu_s": cpu,
+                         "peak_rss_mb": rss, "ideal_s": ideal, "efficiency": ideal / wall, "exit": code, "repetitions": 1})
+            print(f"  {rows[-1]['case']:<28} {name:<26} wall {wall:7.2f} s  cpu {cpu:7.2f} s  rss {rss:7.1f} MB  exit {code}", file=sys.stderr)
+    return rows
+
+
 def bench_ratelimit(rpm: int, tasks: int):
     """The server admits rpm requests per rolling minute and answers 429 + retry-after beyond; -j auto adapts."""
     with Server({"latency_ms": 200, "requests_per_minute": rpm, "default": {"text": "ok"}}) as server, \
@@ -260,6 +303,12 @@ def markdown(results) -> str:
         for r in results["fanout"]:
             out.append(f"| {r['case']} | {r['tool']} | {r['wall_s']:.2f} | {r['cpu_s']:.2f} | {r['peak_rss_mb']:.0f} | {r['efficiency']:.2f} |")
         out.append("")
+    if results.get("engines"):
+        out += ["### Engines: `herd run --engine claude` against `xargs -P` + `claude -p` (one repetition each)", "",
+                "| case | contender | wall s | CPU s | peak RSS MB (whole tree) | efficiency (ideal / wall) | exit |", "|---|---|---:|---:|---:|---:|---:|"]
+        for r in results["engines"]:
+            out.append(f"| {r['case']} | {r['tool']} | {r['wall_s']:.2f} | {r['cpu_s']:.2f} | {r['peak_rss_mb']:.0f} | {r['efficiency']:.2f} | {r['exit']} |")
+        out.append("")
     if "startup" in results:
         out += ["### `herd -p` start-up (Native AOT)", "", "| bench | runs | median wall ms | p90 wall ms | median CPU ms |", "|---|---:|---:|---:|---:|"]
         for r in results["startup"]:
@@ -294,7 +343,7 @@ def write_docs(text: str):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--only", default="startup,fanout,ratelimit,resume", help="comma list of: startup,fanout,ratelimit,resume")
+    ap.add_argument("--only", default="startup,fanout,ratelimit,resume", help="comma list of: startup,fanout,ratelimit,resume,engines")
     ap.add_argument("--quick", action="store_true", help="smaller cases, for a smoke run")
     ap.add_argument("--no-build", action="store_true")
     ap.add_argument("--write-docs", action="store_true", help="rewrite the generated section of docs/performance.md")
@@ -315,6 +364,8 @@ def main():
         results["startup"] = bench_startup(10 if args.quick else 30)
     if "fanout" in only:
         results["fanout"] = bench_fanout(FANOUT_CASES[:1] if args.quick else FANOUT_CASES, with_claude=True)
+    if "engines" in only:
+        results["engines"] = bench_engines()
     if "ratelimit" in only:
         results["ratelimit"] = bench_ratelimit(60, 90) if args.quick else bench_ratelimit(300, 450)
     if "resume" in only:

@@ -12,3 +12,6 @@ if [ ${#apt_packages[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${apt_packages[@]}" >/dev/null
 fi
+
+# The engine tests (issue #13) run the real agent CLIs, pinned, from npm: claude, codex and gemini under $HERD_CLIS.
+bash "$(dirname "$0")/install-clis.sh"

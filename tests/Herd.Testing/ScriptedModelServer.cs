@@ -27,7 +27,7 @@ public sealed record ServedReply(RecordedRequest Request, Reply Reply, string Mo
 /// The one test double for the model: a Messages API server on 127.0.0.1 that streams scripted replies as SSE, with
 /// latency and faults (429/529/5xx with retry-after, mid-stream errors, dropped and truncated streams, stalls).
 /// </summary>
-public sealed class ScriptedModelServer : IAsyncDisposable
+public sealed partial class ScriptedModelServer : IAsyncDisposable
 {
     private readonly WebApplication _app;
     private readonly ConcurrentQueue<Reply> _queue = new();
@@ -89,6 +89,8 @@ public sealed class ScriptedModelServer : IAsyncDisposable
         var app = builder.Build();
         var server = new ScriptedModelServer(app, script ?? new ModelScript());
         app.MapPost("/v1/messages", server.HandleAsync);
+        // The second protocol: OpenAI's Responses API, for the codex CLI (ScriptedModelServer.Responses.cs).
+        app.MapPost("/v1/responses", server.HandleResponsesAsync);
         await app.StartAsync(cancellationToken).ConfigureAwait(false);
         var address = app.Urls.First();
         server.BaseUrl = new Uri(address.Replace("[::]", "127.0.0.1", StringComparison.Ordinal));
@@ -170,13 +172,17 @@ public sealed class ScriptedModelServer : IAsyncDisposable
 
     private Reply Choose(JsonObject request, ModelScript script)
     {
+        var messages = request["messages"] as JsonArray ?? [];
+        return Choose(messages.Count(m => (string?)m?["role"] == "assistant"), FirstUserText(messages), script);
+    }
+
+    /// <summary>The reply for a request of either protocol: its turn index and its user text decide.</summary>
+    private Reply Choose(int turn, string firstUser, ModelScript script)
+    {
         if (script.Faults is { } faults && DrawFault(faults) is { } fault)
             return fault;
         if (_queue.TryDequeue(out var queued))
             return queued;
-        var messages = request["messages"] as JsonArray ?? [];
-        var turn = messages.Count(m => (string?)m?["role"] == "assistant");
-        var firstUser = FirstUserText(messages);
         foreach (var conversation in script.Conversations ?? [])
         {
             if (conversation.Match is null || firstUser.Contains(conversation.Match, StringComparison.Ordinal))

@@ -89,7 +89,9 @@ public static class RunCommand
         if (run.Start == RunStart.New && run.PromptTemplate is null && inputs.Any(i => i.PromptTemplate is null))
             throw new HerdUsageException("Error: no prompt. Pass --prompt 'template with {}' or --prompt-file FILE (or a \"prompt\" per task in --tasks).");
 
-        const string engineName = "herd";
+        // issue #13 (engines): the engine is part of each task's key.
+        var engineKind = EngineBinding.Kind(args);
+        var engineName = engineKind.Name();
         var behaviour = Behaviour(setup, args);
         var plan = Plan.Build(inputs, run.PromptTemplate, engineName, behaviour, w => ctx.Err.WriteLine(w));
         // The plan's identity is over every task, before the shard and the sample take their part (docs/ci.md).
@@ -100,7 +102,9 @@ public static class RunCommand
         if (run.Sample is { } sample)
             plan = Sample(plan, sample);
 
-        var clientOptions = ctx.Client ?? AgentSetup.ClientOptionsFromEnvironment();
+        // issue #13 (engines): an external engine gets its credentials through its own environment; Herd needs no key
+        // then, and must not scrub ANTHROPIC_API_KEY from its environment before the claude engine reads it.
+        var clientOptions = ctx.Client ?? (engineKind == EngineKind.Herd ? AgentSetup.ClientOptionsFromEnvironment() : new AnthropicClientOptions { ApiKey = "" });
         if (ctx.Client is null && string.IsNullOrEmpty(Environment.GetEnvironmentVariable("HERD_MAX_RETRIES")))
         {
             // Spec §5 "one retry layer": few inner retries, so 429/529 reach the fleet's retry layer and AIMD quickly.
@@ -108,20 +112,24 @@ public static class RunCommand
         }
         using var client = new AnthropicMessagesClient(clientOptions);
         var auditPath = args.Value("--audit-log") is { } audit ? AuditLogPath(audit, ctx.Cwd) : null;
+        var runDirectory = run.RunDirectory ?? Path.Combine(ctx.Cwd, ".herd", "runs", NewRunId(ctx.Time));
+        // issue #13 (engines): bound and checked (the CLI exists) before anything is written.
+        var engineSpec = EngineBinding.Spec(args, engineKind, setup, taskBudget, run.DenialIsSuccess, runDirectory, ctx);
 
         using var signals = IsConsole(ctx) ? new RunSignals() : null;
         using var cancel = CancellationTokenSource.CreateLinkedTokenSource(ctx.Cancel, signals?.Token ?? CancellationToken.None);
         var spec = new RunSpec
         {
-            RunDirectory = run.RunDirectory ?? Path.Combine(ctx.Cwd, ".herd", "runs", NewRunId(ctx.Time)),
+            RunDirectory = runDirectory,
             Start = run.Start,
             Plan = plan,
-            Engine = engine => new InProcessAgentEngine(client, _ => setup.ToAgentOptions() with { MaxBudgetUsd = taskBudget, TimeProvider = ctx.Time }, engine.RunBudget, ctx.Time)
+            // One factory picks the engine (issue #13); the in-process one is built only for --engine herd.
+            Engine = engine => TaskEngines.Create(engineSpec, () => new InProcessAgentEngine(client, _ => setup.ToAgentOptions() with { MaxBudgetUsd = taskBudget, TimeProvider = ctx.Time }, engine.RunBudget, ctx.Time)
             {
                 DenialIsSuccess = run.DenialIsSuccess,
                 // Every task's tool calls go to one audit log; each line carries the attempt's session id.
                 ExtraSink = auditPath is null ? null : a => new AuditLog(auditPath, a.SessionId),
-            },
+            }, engine.RunBudget, ctx.Time),
             Requeue = run.Requeue,
             RerunClasses = run.RerunClasses,
             Jobs = run.Jobs,

@@ -13,6 +13,9 @@ public sealed record RunContext(TextReader Stdin, bool StdinRedirected, TextWrit
 
     public TimeProvider Time { get; init; } = TimeProvider.System;
 
+    /// <value>The environment external engines start from (tests: a loopback server's URLs); null = this process's (issue #13).</value>
+    public IReadOnlyDictionary<string, string>? EngineEnvironment { get; init; }
+
     /// <value>Cancels the run as SIGINT would (tests); the real command also listens for signals.</value>
     public CancellationToken Cancel { get; init; }
 

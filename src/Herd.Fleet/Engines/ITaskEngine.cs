@@ -5,7 +5,8 @@ namespace Herd.Fleet.Engines;
 /// <summary>One attempt to run: the task, its attempt number, its slot and limits.</summary>
 /// <param name="Prompt">The prompt with <c>{%}</c> rendered for this slot.</param>
 /// <param name="SpentBeforeUsd">What the task's earlier attempts cost; a per-task cap leaves this attempt only the rest.</param>
-public sealed record TaskAttempt(FleetTask Task, int Number, int Slot, string Prompt, string SessionId, TimeSpan? Timeout, TimeSpan? IdleTimeout, double SpentBeforeUsd = 0);
+/// <param name="ResumeSessionId">The session an interrupted earlier attempt of this task reported; an engine whose CLI can resume continues it (issue #13).</param>
+public sealed record TaskAttempt(FleetTask Task, int Number, int Slot, string Prompt, string SessionId, TimeSpan? Timeout, TimeSpan? IdleTimeout, double SpentBeforeUsd = 0, string? ResumeSessionId = null);
 
 /// <summary>What an engine reports while an attempt runs, so the scheduler can react before the attempt ends.</summary>
 public interface IAttemptObserver

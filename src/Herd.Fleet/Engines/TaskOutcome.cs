@@ -35,8 +35,20 @@ public sealed record TaskOutcome
     /// <value>The server's retry-after on the failing call, if any (spec §5 precedence).</value>
     public TimeSpan? RetryAfter { get; init; }
 
-    /// <summary>GNU parallel's Exitval: what <c>herd -p</c> would have exited with (0 or 1), −1 when killed.</summary>
-    public int Exitval => Class switch
+    /// <value>True when <see cref="CostUsd"/> is Herd's pricing of tokens, not a figure the engine reported (issue #13).</value>
+    public bool CostNotional { get; init; }
+
+    /// <value>An external engine's real exit code (−1 when Herd stopped it); null for the in-process engine.</value>
+    public int? ExitCode { get; init; }
+
+    /// <value>The engine command line for the record's <c>Command</c> (external engines); null = <c>herd -p 'prompt'</c>.</value>
+    public string? Command { get; init; }
+
+    /// <value>The last 8 KB of an external engine's stderr, secrets scrubbed; null for the in-process engine.</value>
+    public string? Stderr { get; init; }
+
+    /// <summary>GNU parallel's Exitval: the engine's exit code, or what <c>herd -p</c> would have exited with (0 or 1), −1 when killed.</summary>
+    public int Exitval => ExitCode ?? Class switch
     {
         OutcomeClass.Success or OutcomeClass.SuccessDegraded => 0,
         OutcomeClass.Timeout or OutcomeClass.Hang or OutcomeClass.Cancelled or OutcomeClass.Interrupted => -1,

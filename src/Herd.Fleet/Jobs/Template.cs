@@ -21,7 +21,8 @@ public static class Template
     }
 
     /// <param name="slot">The slot number, or null to leave <c>{%}</c> in place (it is rendered when the attempt starts).</param>
-    public static string Render(string template, TaskInput input, int seq, int? slot)
+    /// <param name="quote">Applied to each substituted value (the cmd engine quotes them for the shell); null = as is.</param>
+    public static string Render(string template, TaskInput input, int seq, int? slot, Func<string, string>? quote = null)
     {
         var value = InputText(input);
         var sb = new StringBuilder(template.Length + value.Length);
@@ -38,7 +39,7 @@ public static class Template
             var token = template.Substring(open + 1, close - open - 1);
             if (Replace(token, value, input, seq, slot) is { } replaced)
             {
-                sb.Append(replaced);
+                sb.Append(quote is null ? replaced : quote(replaced));
                 i = close + 1;
             }
             else
@@ -50,7 +51,7 @@ public static class Template
         }
         sb.Append(template, i, template.Length - i);
         if (!ReferencesInput(template, input.Named) && value.Length > 0)
-            sb.Append(' ').Append(value);
+            sb.Append(' ').Append(quote is null ? value : quote(value));
         return sb.ToString();
     }
 

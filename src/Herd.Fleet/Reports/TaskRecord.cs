@@ -37,13 +37,13 @@ public static class TaskRecord
             w.WriteNumber("Receive", 0);
             w.WriteNumber("Exitval", last.Exitval);
             w.WriteNumber("Signal", 0);
-            w.WriteString("Command", "herd -p " + ShellQuote(task.Prompt));
+            w.WriteString("Command", last.Command ?? "herd -p " + ShellQuote(task.Prompt));
             w.WriteStartArray("V");
             foreach (var v in task.Values)
                 w.WriteStringValue(v);
             w.WriteEndArray();
             w.WriteString("Stdout", Cap(last.ResultText, StdoutCap));
-            w.WriteString("Stderr", last.Class.IsSuccess() ? "" : Cap(last.Error ?? "", 8 * 1024));
+            w.WriteString("Stderr", last.Stderr is { } engineStderr ? Cap(engineStderr, 8 * 1024) : last.Class.IsSuccess() ? "" : Cap(last.Error ?? "", 8 * 1024));
             w.WriteString("task", task.Name);
             w.WriteString("key", task.Key);
             w.WriteStartObject("inputs");
@@ -89,7 +89,7 @@ public static class TaskRecord
                 last.PermissionDenials.WriteTo(w);
             WriteTokens(w, attempts.Aggregate(Usage.Zero, (sum, a) => sum.Add(a.Usage)));
             w.WriteNumber("cost_usd", Math.Round(attempts.Sum(a => a.CostUsd), 9));
-            w.WriteBoolean("cost_notional", false);
+            w.WriteBoolean("cost_notional", last.CostNotional);
             w.WriteNumber("retries", Math.Max(0, attempts.Count(a => a.Class is not (OutcomeClass.Interrupted or OutcomeClass.Cancelled or OutcomeClass.RunBudget)) - 1));
             w.WriteStartArray("attempts");
             foreach (var a in attempts)

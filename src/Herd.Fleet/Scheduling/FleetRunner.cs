@@ -124,7 +124,9 @@ public sealed class FleetRunner(ITaskEngine engine, IRunStore store, ResultsFile
             var prompt = ts.Task.Prompt.Contains("{%}", StringComparison.Ordinal)
                 ? ts.Task.Prompt.Replace("{%}", slot.ToString(System.Globalization.CultureInfo.InvariantCulture), StringComparison.Ordinal)
                 : ts.Task.Prompt;
-            var attempt = new TaskAttempt(ts.Task, ts.Attempts, slot, prompt, sessionId, TimeoutFor(ts.Task), ts.Task.Caps.IdleTimeout ?? options.IdleTimeout, ts.SpentUsd);
+            // issue #13: a task whose last attempt was cut off continues that session where its engine can resume one.
+            var attempt = new TaskAttempt(ts.Task, ts.Attempts, slot, prompt, sessionId, TimeoutFor(ts.Task), ts.Task.Caps.IdleTimeout ?? options.IdleTimeout, ts.SpentUsd, ts.ResumeSessionId);
+            ts.ResumeSessionId = null;
             var (key, number) = (ts.Task.Key, ts.Attempts);
             writer.Post(() => store.StartAttempt(key, number, slot, now, sessionId));
             if (ts.IsRetry)
@@ -166,6 +168,7 @@ public sealed class FleetRunner(ITaskEngine engine, IRunStore store, ResultsFile
                 }
                 else if (cls == OutcomeClass.Cancelled && !attemptsCts.IsCancellationRequested)
                 {
+                    ts.ResumeSessionId = outcome.SessionId;
                     ready.Enqueue(ts);
                 }
                 return;
@@ -402,6 +405,9 @@ public sealed class FleetRunner(ITaskEngine engine, IRunStore store, ResultsFile
         public int Retries { get; set; } = stored.Retries;
         public bool IsRetry { get; set; } = stored.Retries > 0;
         public double SpentUsd { get; set; } = stored.SpentUsd;
+
+        /// <value>The session to continue on the next attempt (issue #13); used once.</value>
+        public string? ResumeSessionId { get; set; } = stored.ResumeSessionId;
 
         public int CountClass(OutcomeClass c)
         {

@@ -13,7 +13,8 @@ public sealed record RunInfo(string RunId, DateTimeOffset Created, string ArgvJs
 
 /// <summary>A task as stored, with its progress so far.</summary>
 /// <param name="SpentUsd">What all of the task's attempts so far have cost (its --task-budget-usd holds across retries).</param>
-public sealed record StoredTask(FleetTask Task, TaskState State, OutcomeClass? FinalClass, int Retries, int Attempts, IReadOnlyDictionary<OutcomeClass, int> ClassCounts, double SpentUsd = 0);
+/// <param name="ResumeSessionId">The session of the task's last attempt when that attempt was cut off (interrupted or cancelled): an engine that can resume continues it (issue #13).</param>
+public sealed record StoredTask(FleetTask Task, TaskState State, OutcomeClass? FinalClass, int Retries, int Attempts, IReadOnlyDictionary<OutcomeClass, int> ClassCounts, double SpentUsd = 0, string? ResumeSessionId = null);
 
 /// <summary>One attempt as stored (spec §8 <c>attempts[]</c>).</summary>
 public sealed record AttemptRow(int N, DateTimeOffset Start, DateTimeOffset? End, OutcomeClass? Class, int? Exitval, double CostUsd, string SessionId, Usage Usage, int? Slot = null);
@@ -362,6 +363,13 @@ public sealed partial class SqliteRunStore : IRunStore
                 while (r.Read())
                     spent[r.GetString(0)] = r.GetDouble(1);
             }
+            var cutOff = new Dictionary<string, string>(StringComparer.Ordinal);
+            using (var cmd = Command("SELECT a.key, a.session_id FROM attempts a WHERE a.class IN ('interrupted', 'cancelled') AND a.n = (SELECT MAX(b.n) FROM attempts b WHERE b.key = a.key)"))
+            using (var r = cmd.ExecuteReader())
+            {
+                while (r.Read())
+                    cutOff[r.GetString(0)] = r.GetString(1);
+            }
             var list = new List<StoredTask>();
             using (var cmd = Command("SELECT key, seq, name, prompt, v, inputs, caps, state, class, retries, attempts FROM tasks ORDER BY seq"))
             using (var r = cmd.ExecuteReader())
@@ -370,8 +378,10 @@ public sealed partial class SqliteRunStore : IRunStore
                 {
                     var task = new FleetTask(r.GetInt32(1), r.GetString(0), r.GetString(2), r.GetString(3),
                         StoreJson.ReadStrings(r.GetString(4)), StoreJson.ReadMap(r.GetString(5)), StoreJson.ReadCaps(r.GetString(6)));
-                    list.Add(new StoredTask(task, Parse(r.GetString(7), StoreNames.ParseTaskState), r.IsDBNull(8) ? null : ParseClass(r.GetString(8)), r.GetInt32(9), r.GetInt32(10),
-                        counts.TryGetValue(task.Key, out var c) ? c : new Dictionary<OutcomeClass, int>(), spent.GetValueOrDefault(task.Key)));
+                    var state = Parse(r.GetString(7), StoreNames.ParseTaskState);
+                    list.Add(new StoredTask(task, state, r.IsDBNull(8) ? null : ParseClass(r.GetString(8)), r.GetInt32(9), r.GetInt32(10),
+                        counts.TryGetValue(task.Key, out var c) ? c : new Dictionary<OutcomeClass, int>(), spent.GetValueOrDefault(task.Key),
+                        state == TaskState.Done ? null : cutOff.GetValueOrDefault(task.Key)));
                 }
             }
             return list;

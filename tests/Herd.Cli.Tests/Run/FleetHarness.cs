@@ -25,6 +25,12 @@ public sealed class FleetHarness : IAsyncDisposable
     /// <value>The environment `herd run` sees for --shard auto (the CI's variables); empty by default.</value>
     public Dictionary<string, string> Environment { get; } = new(StringComparer.Ordinal);
 
+    /// <value>The environment external engines start from (issue #13); null = this process's.</value>
+    public IReadOnlyDictionary<string, string>? EngineEnvironment { get; set; }
+
+    /// <value>Cancels the next run as SIGINT would.</value>
+    public CancellationToken Cancel { get; set; }
+
     public static async Task<FleetHarness> StartAsync(ModelScript script)
     {
         var dir = Path.Combine(Path.GetTempPath(), "herd-fleet-" + Guid.NewGuid().ToString("N")[..10]);
@@ -51,7 +57,10 @@ public sealed class FleetHarness : IAsyncDisposable
     {
         Out = new StringWriter();
         Err = new StringWriter();
-        var ctx = new RunContext(new StringReader(stdin ?? ""), stdin is not null, Out, Err, false, Dir) { Client = ClientOptions, Environment = name => Environment.GetValueOrDefault(name) };
+        var ctx = new RunContext(new StringReader(stdin ?? ""), stdin is not null, Out, Err, false, Dir)
+        {
+            Client = ClientOptions, Environment = name => Environment.GetValueOrDefault(name), EngineEnvironment = EngineEnvironment, Cancel = Cancel,
+        };
         return await RunCommand.RunAsync(argv, ctx);
     }
 

@@ -1,0 +1,81 @@
+using Herd.Agent;
+using Herd.Fleet.Engines;
+
+namespace Herd.Cli.Run;
+
+/// <summary>
+/// Binds <c>--engine</c>, <c>--cmd</c>, <c>--result-json</c>, <c>--engine-bin</c>, <c>--engine-env</c> and the agent
+/// flags an external CLI understands into one <see cref="EngineSpec"/> (issue #13). The run lifecycle then calls
+/// <see cref="TaskEngines.Create"/> once; nothing else of the CLI knows which engine runs.
+/// </summary>
+public static class EngineBinding
+{
+    public static readonly IReadOnlyList<OptionSpec> Options =
+    [
+        new(["--engine"], Arity.Value, "What runs each task: herd (default, in-process), claude, codex, gemini or cmd (docs/engines.md)", "name"),
+        new(["--cmd"], Arity.Value, "With --engine cmd: the command template ({} {.} {/} {//} {/.} {#} {%} {name} {prompt}, each value shell-quoted)", "template"),
+        new(["--result-json"], Arity.Flag, "With --engine cmd: the last JSON object line of stdout is the task's result"),
+        new(["--engine-bin"], Arity.Value, "Path of the engine's CLI (default: found on PATH, then under $HERD_CLIS)", "path"),
+        new(["--engine-env"], Arity.Value, "Set KEY=VALUE in every engine process's environment (repeatable)", "key=value"),
+    ];
+
+    /// <summary>The engine kind of <c>--engine</c>; a usage error names the choices.</summary>
+    public static EngineKind Kind(ParsedArguments args)
+    {
+        var name = args.Value("--engine") ?? "herd";
+        var kind = EngineKinds.Parse(name)
+            ?? throw new HerdUsageException($"Error: --engine '{name}' is not one of herd, claude, codex, gemini, cmd.");
+        if (kind != EngineKind.Cmd && (args.Has("--cmd") || args.Has("--result-json")))
+            throw new HerdUsageException("Error: --cmd and --result-json apply only to --engine cmd.");
+        if (kind == EngineKind.Cmd && !args.Has("--cmd"))
+            throw new HerdUsageException("Error: --engine cmd needs --cmd 'TEMPLATE', e.g. --cmd 'my-agent --file {} --prompt {prompt}'.");
+        return kind;
+    }
+
+    /// <summary>The spec of an external engine; checks that its CLI can be found before anything is written.</summary>
+    public static EngineSpec Spec(ParsedArguments args, EngineKind kind, AgentSetup setup, double? taskBudget, bool denialIsSuccess, string runDir, RunContext ctx)
+    {
+        var extra = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var pair in args.Values("--engine-env"))
+        {
+            var eq = pair.IndexOf('=');
+            if (eq <= 0)
+                throw new HerdUsageException($"Error: --engine-env '{pair}' must be KEY=VALUE.");
+            extra[pair[..eq]] = pair[(eq + 1)..];
+        }
+        var spec = new EngineSpec(kind, ctx.Cwd, Path.Combine(runDir, "engine"))
+        {
+            CommandTemplate = args.Value("--cmd"),
+            ResultJson = args.Has("--result-json"),
+            BinaryPath = args.Value("--engine-bin") is { } bin ? Path.GetFullPath(bin, ctx.Cwd) : null,
+            Environment = ctx.EngineEnvironment,
+            ExtraEnvironment = extra,
+            Catalog = setup.Catalog,
+            Flags = new AgentFlags
+            {
+                Model = setup.ModelFlag,
+                AllowedTools = args.Values("--allowedTools").ToArray(),
+                DisallowedTools = args.Values("--disallowedTools").ToArray(),
+                MaxTurns = setup.MaxTurns,
+                MaxBudgetUsd = taskBudget,
+                JsonSchema = args.Value("--json-schema"),
+                SystemPrompt = args.Value("--system-prompt"),
+                AppendSystemPrompt = args.Value("--append-system-prompt"),
+                PermissionMode = args.Value("--permission-mode"),
+                DenialIsSuccess = denialIsSuccess,
+            },
+        };
+        if (kind is EngineKind.Claude or EngineKind.Codex or EngineKind.Gemini)
+        {
+            try
+            {
+                _ = TaskEngines.Resolve(spec);
+            }
+            catch (EngineUnavailableException ex)
+            {
+                throw new HerdUsageException(ex.Message);
+            }
+        }
+        return spec;
+    }
+}
