@@ -19,6 +19,7 @@ public sealed record AgentSetup(
     string? ModelFlag,
     IReadOnlyList<string> FallbackModels,
     string SystemPrompt,
+    string? MemoryText,
     IReadOnlyList<ITool> Tools,
     PermissionPolicy Policy,
     IReadOnlyList<string> AdditionalDirectories,
@@ -61,6 +62,8 @@ public sealed record AgentSetup(
             args.Value("--model") ?? NullIfEmpty(Environment.GetEnvironmentVariable("ANTHROPIC_MODEL")),
             fallbacks,
             BuildSystemPrompt(args, cwd),
+            // --bare skips the memory files, as Claude Code's does.
+            args.Has("--bare") ? null : MemoryFiles.Format(MemoryFiles.Discover(cwd, MemoryFiles.UserConfigDirectory())),
             SelectTools(args),
             policy,
             addDirs,
@@ -85,6 +88,7 @@ public sealed record AgentSetup(
             FallbackModels = FallbackModels.Where(m => m != model).ToArray(),
             Catalog = Catalog,
             SystemPrompt = SystemPrompt,
+            MemoryText = MemoryText,
             Tools = Tools,
             Permissions = new PermissionEngine(Policy),
             ToolContext = new ToolContext(workingDirectory ?? Cwd, AdditionalDirectories),
@@ -128,8 +132,8 @@ public sealed record AgentSetup(
         }
         if (NullIfEmpty(Environment.GetEnvironmentVariable("HERD_RETRY_BASE_MS")) is { } baseMs)
         {
-            if (!double.TryParse(baseMs, NumberStyles.Float, CultureInfo.InvariantCulture, out var ms) || ms < 0)
-                throw new HerdUsageException($"Error: HERD_RETRY_BASE_MS '{baseMs}' must be a number of milliseconds ≥ 0.");
+            if (!double.TryParse(baseMs, NumberStyles.Float, CultureInfo.InvariantCulture, out var ms) || ms < 0 || ms > 3_600_000)
+                throw new HerdUsageException($"Error: HERD_RETRY_BASE_MS '{baseMs}' must be a number of milliseconds from 0 to 3600000.");
             options = options with { RetryBaseDelay = TimeSpan.FromMilliseconds(ms) };
         }
         return options;
