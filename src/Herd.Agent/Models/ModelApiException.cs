@@ -41,6 +41,8 @@ public sealed class ModelApiException(
     /// </summary>
     public string ToResultText() => Status switch
     {
+        // The API's answer to a wrong key; Claude Code words it as a hint.
+        401 when Message.Contains("invalid x-api-key", StringComparison.OrdinalIgnoreCase) => "Invalid API key · Fix external API key",
         401 => $"Failed to authenticate. API Error: 401 {Message}",
         { } s => $"API Error: {s} {Message}",
         null => $"API Error: {Message}",

@@ -95,7 +95,7 @@ public sealed class ResilienceTests : HerdTestBase
         var file = Work.WriteFile("a.txt", "x");
         Server.Reset(new ModelScript
         {
-            FailingModels = new Dictionary<string, int> { ["claude-opus-4-5"] = 529 },
+            FailingModels = new Dictionary<string, int> { ["claude-opus-5-5"] = 529 },
             Queue = [Reply.WithTool("Read", new System.Text.Json.Nodes.JsonObject { ["file_path"] = file }), Reply.WithText("done")],
         });
 
@@ -103,10 +103,10 @@ public sealed class ResilienceTests : HerdTestBase
 
         run.ExitCode.ShouldBe(0, run.Stderr);
         Server.Requests.Select(r => (string?)r.Json["model"]).ShouldBe([
-            "claude-opus-4-5", "claude-opus-4-5", "claude-opus-4-5", "claude-sonnet-4-5",
-            "claude-opus-4-5", "claude-opus-4-5", "claude-opus-4-5", "claude-sonnet-4-5",
+            "claude-opus-5-5", "claude-opus-5-5", "claude-opus-5-5", "claude-sonnet-5-5",
+            "claude-opus-5-5", "claude-opus-5-5", "claude-opus-5-5", "claude-sonnet-5-5",
         ]);
-        ((System.Text.Json.Nodes.JsonObject)run.Json["modelUsage"]!).Select(p => p.Key).ShouldBe(["claude-sonnet-4-5"]);
+        ((System.Text.Json.Nodes.JsonObject)run.Json["modelUsage"]!).Select(p => p.Key).ShouldBe(["claude-sonnet-5-5"]);
     }
 
     [Fact]
@@ -117,6 +117,6 @@ public sealed class ResilienceTests : HerdTestBase
         var run = await Herd.RunAsync("-p", "hi", "--model", "claude-nope", "--fallback-model", "haiku,sonnet");
 
         run.ExitCode.ShouldBe(0, run.Stderr);
-        Server.Requests.Select(r => (string?)r.Json["model"]).ShouldBe(["claude-nope", "claude-haiku-4-5"]);
+        Server.Requests.Select(r => (string?)r.Json["model"]).ShouldBe(["claude-nope", "claude-haiku-5-5"]);
     }
 }

@@ -58,6 +58,8 @@ CASES = {
     "error-400-json": dict(script={"default": {"status": 400, "error_message": "max_tokens is too large"}}, argv=["-p", "hi", "--output-format", "json"]),
     "error-400-stream": dict(script={"default": {"status": 400, "error_message": "max_tokens is too large"}}, argv=["-p", "hi", "--output-format", "stream-json", "--verbose"]),
     "error-401-text": dict(script={"default": {"status": 401, "error_message": "invalid x-api-key"}}, argv=["-p", "hi"]),
+    "error-401-other-text": dict(script={"default": {"status": 401, "error_message": "this key was revoked"}}, argv=["-p", "hi"]),
+    "error-401-other-json": dict(script={"default": {"status": 401, "error_message": "this key was revoked"}}, argv=["-p", "hi", "--output-format", "json"]),
     "error-401-json": dict(script={"default": {"status": 401, "error_message": "invalid x-api-key"}}, argv=["-p", "hi", "--output-format", "json"]),
     "resume-miss-json": dict(script={}, argv=["-p", "hi", "--resume", RESUME_ID, "--output-format", "json"]),
     "resume-miss-stream": dict(script={}, argv=["-p", "hi", "--resume", RESUME_ID, "--output-format", "stream-json", "--verbose"]),
