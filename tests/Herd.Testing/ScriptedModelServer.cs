@@ -169,6 +169,14 @@ public sealed class ScriptedModelServer : IAsyncDisposable
             await WriteErrorAsync(context, status, type, reply.ErrorMessage ?? type, reply.RetryAfter, reply.Headers).ConfigureAwait(false);
             return;
         }
+        if (reply.RawBody is { } raw)
+        {
+            context.Response.StatusCode = 200;
+            context.Response.ContentType = reply.ContentType ?? "text/event-stream";
+            _served.Enqueue(new ServedReply(recorded, reply, requestedModel, new ScriptedUsage(0, 0), maxTokens, false));
+            await context.Response.WriteAsync(raw, context.RequestAborted).ConfigureAwait(false);
+            return;
+        }
         var completed = false;
         try
         {

@@ -34,26 +34,27 @@ public sealed class ResilienceTests : HerdTestBase
     }
 
     [Fact]
-    public async Task Retry_after_is_honoured()
+    public async Task Retry_after_is_the_reported_wait()
     {
-        Server.Reset(ModelScript.Replies(Reply.Error(429, retryAfter: 1), Reply.WithText("ok")));
-        var started = DateTime.UtcNow;
+        // The wait itself is proved on a fake clock (Herd.Agent.Tests RetryClockTests); here, that the flag reaches the output.
+        Server.Reset(ModelScript.Replies(Reply.Error(429, retryAfter: 0.05), Reply.WithText("ok")));
 
         var run = await Herd.RunAsync("-p", "hi", "--output-format", "stream-json", "--verbose");
 
         run.ExitCode.ShouldBe(0, run.Stderr);
-        (DateTime.UtcNow - started).ShouldBeGreaterThan(TimeSpan.FromSeconds(1));
         var retry = run.JsonLines.Single(l => (string?)l["subtype"] == "api_retry");
-        ((int)retry["retry_delay_ms"]!).ShouldBe(1000);
+        ((int)retry["retry_delay_ms"]!).ShouldBe(50);
         ((int)retry["error_status"]!).ShouldBe(429);
+        ((string?)retry["error"]).ShouldBe("rate_limit");
     }
 
     [Fact]
     public async Task A_stalled_stream_times_out_and_is_retried()
     {
+        // The timeout logic runs on a fake clock in RetryClockTests; this checks HERD_STREAM_IDLE_TIMEOUT is wired.
         Server.Reset(ModelScript.Replies(new Reply { Text = "never", StallMs = 10_000 }, Reply.WithText("after the stall")));
 
-        var run = await Herd.WithEnvironment("HERD_STREAM_IDLE_TIMEOUT", "1").RunAsync("-p", "hi");
+        var run = await Herd.WithEnvironment("HERD_STREAM_IDLE_TIMEOUT", "200ms").RunAsync("-p", "hi");
 
         run.ExitCode.ShouldBe(0, run.Stderr);
         run.Stdout.ShouldBe("after the stall\n");
