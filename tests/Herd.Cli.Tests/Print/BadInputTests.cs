@@ -31,8 +31,9 @@ public sealed class BadInputTests : HerdTestBase
 
         // Then the run fails at once (retrying gets the same page) with the content type and the fix in the result
         run.ExitCode.ShouldBe(1, run.ToString());
-        ((string?)run.Json["result"]).ShouldContain($"content type '{contentType}'");
-        ((string?)run.Json["result"]).ShouldContain("ANTHROPIC_BASE_URL");
+        var result = (string?)run.Json["result"] ?? "";
+        result.ShouldContain($"content type '{contentType}'");
+        result.ShouldContain("ANTHROPIC_BASE_URL");
         Server.RequestCount.ShouldBe(1);
         run.Stderr.ShouldBeEmpty();
     }
