@@ -19,7 +19,7 @@ public sealed record AgentSetup(
     string? ModelFlag,
     IReadOnlyList<string> FallbackModels,
     string SystemPrompt,
-    string? MemoryText,
+    bool ReadMemoryFiles,
     IReadOnlyList<ITool> Tools,
     PermissionPolicy Policy,
     IReadOnlyList<string> AdditionalDirectories,
@@ -63,7 +63,7 @@ public sealed record AgentSetup(
             fallbacks,
             BuildSystemPrompt(args, cwd),
             // --bare skips the memory files, as Claude Code's does.
-            args.Has("--bare") ? null : MemoryFiles.Format(MemoryFiles.Discover(cwd, MemoryFiles.UserConfigDirectory())),
+            !args.Has("--bare"),
             SelectTools(args),
             policy,
             addDirs,
@@ -88,7 +88,7 @@ public sealed record AgentSetup(
             FallbackModels = FallbackModels.Where(m => m != model).ToArray(),
             Catalog = Catalog,
             SystemPrompt = SystemPrompt,
-            MemoryText = MemoryText,
+            MemoryText = ReadMemoryFiles ? MemoryFor(workingDirectory ?? Cwd) : null,
             Tools = Tools,
             Permissions = new PermissionEngine(Policy),
             ToolContext = new ToolContext(workingDirectory ?? Cwd, AdditionalDirectories),
@@ -103,6 +103,15 @@ public sealed record AgentSetup(
             FailOnDenial = FailOnDenial,
         };
     }
+
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, string?> MemoryByDirectory = new(StringComparer.Ordinal);
+
+    /// <summary>
+    /// The memory block of a working directory, read once per directory and process: a fan-out's tasks in one
+    /// directory share it, and each task directory gets its own, as a Claude Code started there would.
+    /// </summary>
+    private static string? MemoryFor(string directory) =>
+        MemoryByDirectory.GetOrAdd(directory, d => MemoryFiles.Format(MemoryFiles.Discover(d, MemoryFiles.UserConfigDirectory())));
 
     /// <summary>API key, endpoint and retry settings from the environment.</summary>
     /// <exception cref="HerdUsageException">No API key, or a malformed setting.</exception>
