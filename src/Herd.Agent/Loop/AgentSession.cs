@@ -103,9 +103,11 @@ public sealed class AgentSession
         AppendUserMessage(prompt);
         sink.OnEvent(new PromptEvent(prompt));
 
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        // --timeout runs on the injected clock, so its tests move a fake clock instead of waiting.
+        using var timer = new CancellationTokenSource(Timeout.InfiniteTimeSpan, _options.TimeProvider);
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timer.Token);
         if (_options.Timeout is { } limit)
-            timeout.CancelAfter(limit);
+            timer.CancelAfter(limit);
         AgentResult result;
         try
         {
