@@ -61,7 +61,8 @@ public sealed partial class ClaudeCodeRecording
         server.Reset(JsonSerializer.Deserialize(scriptJson, ScriptJsonContext.Default.ModelScript)!);
         var before = server.RequestCount;
         var herd = new HerdProcess(server.BaseUrl, cwd, configDirectory).WithEnvironment("CLAUDE_CONFIG_DIR", Path.Combine(home, ".claude"));
-        var run = await herd.RunAsync(Argv, (string?)_fixture["stdin"]);
+        // Generous: several engineers share two cores, and a starved herd start can take tens of seconds.
+        var run = await herd.RunAsync(Argv, (string?)_fixture["stdin"], TimeSpan.FromMinutes(3));
         var paths = new[] { (Path.Combine(home), "<home>"), (cwd, "<cwd>"), (root.Path, "<root>") };
         return new HerdComparison(run, server.Requests.Skip(before).Select(r => r.Json).ToArray(), paths);
     }
