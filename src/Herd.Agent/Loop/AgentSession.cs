@@ -20,7 +20,17 @@ public sealed class AgentSession
         "[structured-output-enforce] You MUST call the StructuredOutput tool to complete this request. Call this tool now.";
 
     /// <summary>JSON.stringify's form: compact, non-ASCII kept as is.</summary>
-    private static readonly JsonSerializerOptions CompactJson = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+    private static readonly JsonWriterOptions CompactJson = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
+    private static string Stringify(JsonNode? node)
+    {
+        if (node is null)
+            return "null";
+        var buffer = new System.Buffers.ArrayBufferWriter<byte>();
+        using (var writer = new Utf8JsonWriter(buffer, CompactJson))
+            node.WriteTo(writer);
+        return Encoding.UTF8.GetString(buffer.WrittenSpan);
+    }
 
     private readonly IModelClient _client;
     private readonly AgentOptions _options;
@@ -259,7 +269,7 @@ public sealed class AgentSession
             if (structuredValid)
             {
                 query.NumTurns++;
-                return query.Success() with { StructuredOutput = structured, HasStructuredOutput = true, Result = structured?.ToJsonString(CompactJson) ?? "null" };
+                return query.Success() with { StructuredOutput = structured, HasStructuredOutput = true, Result = Stringify(structured) };
             }
             if (_options.MaxTurns is { } maxTurns && query.NumTurns >= maxTurns)
             {
