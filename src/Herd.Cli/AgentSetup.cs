@@ -19,6 +19,7 @@ public sealed record AgentSetup(
     string? ModelFlag,
     IReadOnlyList<string> FallbackModels,
     string SystemPrompt,
+    bool ReadMemoryFiles,
     IReadOnlyList<ITool> Tools,
     PermissionPolicy Policy,
     IReadOnlyList<string> AdditionalDirectories,
@@ -61,6 +62,8 @@ public sealed record AgentSetup(
             args.Value("--model") ?? NullIfEmpty(Environment.GetEnvironmentVariable("ANTHROPIC_MODEL")),
             fallbacks,
             BuildSystemPrompt(args, cwd),
+            // --bare skips the memory files, as Claude Code's does.
+            !args.Has("--bare"),
             SelectTools(args),
             policy,
             addDirs,
@@ -85,6 +88,7 @@ public sealed record AgentSetup(
             FallbackModels = FallbackModels.Where(m => m != model).ToArray(),
             Catalog = Catalog,
             SystemPrompt = SystemPrompt,
+            MemoryText = ReadMemoryFiles ? MemoryFor(workingDirectory ?? Cwd) : null,
             Tools = Tools,
             Permissions = new PermissionEngine(Policy),
             ToolContext = new ToolContext(workingDirectory ?? Cwd, AdditionalDirectories),
@@ -99,6 +103,15 @@ public sealed record AgentSetup(
             FailOnDenial = FailOnDenial,
         };
     }
+
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, string?> MemoryByDirectory = new(StringComparer.Ordinal);
+
+    /// <summary>
+    /// The memory block of a working directory, read once per directory and process: a fan-out's tasks in one
+    /// directory share it, and each task directory gets its own, as a Claude Code started there would.
+    /// </summary>
+    private static string? MemoryFor(string directory) =>
+        MemoryByDirectory.GetOrAdd(directory, d => MemoryFiles.Format(MemoryFiles.Discover(d, MemoryFiles.UserConfigDirectory())));
 
     /// <summary>API key, endpoint and retry settings from the environment.</summary>
     /// <exception cref="HerdUsageException">No API key, or a malformed setting.</exception>
@@ -128,8 +141,8 @@ public sealed record AgentSetup(
         }
         if (NullIfEmpty(Environment.GetEnvironmentVariable("HERD_RETRY_BASE_MS")) is { } baseMs)
         {
-            if (!double.TryParse(baseMs, NumberStyles.Float, CultureInfo.InvariantCulture, out var ms) || ms < 0)
-                throw new HerdUsageException($"Error: HERD_RETRY_BASE_MS '{baseMs}' must be a number of milliseconds ≥ 0.");
+            if (!double.TryParse(baseMs, NumberStyles.Float, CultureInfo.InvariantCulture, out var ms) || ms < 0 || ms > 3_600_000)
+                throw new HerdUsageException($"Error: HERD_RETRY_BASE_MS '{baseMs}' must be a number of milliseconds from 0 to 3600000.");
             options = options with { RetryBaseDelay = TimeSpan.FromMilliseconds(ms) };
         }
         return options;

@@ -34,6 +34,8 @@ public sealed class HerdProcess
         _environment["ANTHROPIC_BASE_URL"] = modelServer?.ToString().TrimEnd('/');
         _environment["ANTHROPIC_API_KEY"] = "sk-ant-test-secret-0123456789";
         _environment["HERD_CONFIG_DIR"] = configDirectory;
+        // The user's memory file (CLAUDE.md) is read from here; a test never sees the machine's own.
+        _environment["CLAUDE_CONFIG_DIR"] = configDirectory;
         _environment["HERD_RETRY_BASE_MS"] = "5";
         _environment["ANTHROPIC_MODEL"] = null;
         _environment["HERD_PRICES"] = null;

@@ -41,6 +41,15 @@ public sealed record Reply
     /// <value>Stall this long after message_start (to trip idle timeouts).</value>
     public int? StallMs { get; init; }
 
+    /// <value>
+    /// Answer 200 with exactly this body and <see cref="ContentType"/> instead of a scripted stream: an HTML page from
+    /// a proxy, a non-streaming JSON message, or hand-made SSE with malformed events.
+    /// </value>
+    public string? RawBody { get; init; }
+
+    /// <value>The content type of <see cref="RawBody"/>; default <c>text/event-stream</c>.</value>
+    public string? ContentType { get; init; }
+
     /// <value>Wait this long before answering (adds to the script's latency).</value>
     public int? LatencyMs { get; init; }
 

@@ -13,6 +13,7 @@ public static class Program
         string? scriptPath = null;
         var port = 0;
         int? latency = null;
+        string? requestLog = null;
         for (var i = 0; i < args.Length; i++)
         {
             switch (args[i])
@@ -23,16 +24,20 @@ public static class Program
                 case "--port" when i + 1 < args.Length:
                     port = int.Parse(args[++i], System.Globalization.CultureInfo.InvariantCulture);
                     break;
+                case "--requests" when i + 1 < args.Length:
+                    requestLog = args[++i];
+                    break;
                 case "--latency-ms" when i + 1 < args.Length:
                     latency = int.Parse(args[++i], System.Globalization.CultureInfo.InvariantCulture);
                     break;
                 case "-h" or "--help":
                     Console.WriteLine("""
-                        Usage: herd-model-server [--script FILE] [--port N] [--latency-ms N]
+                        Usage: herd-model-server [--script FILE] [--port N] [--latency-ms N] [--requests FILE]
 
                         A scripted Anthropic Messages API server on 127.0.0.1 for trying Herd without an API key.
                         Prints its base URL on the first line of stdout, then serves until interrupted. Without a script
-                        every request gets the reply "Done.". Script format: docs/scripted-server.md.
+                        every request gets the reply "Done.". --requests appends each request received (path, headers,
+                        body) to FILE as one JSON line. Script format: docs/scripted-server.md.
                         """);
                     return 0;
                 default:
@@ -53,6 +58,8 @@ public static class Program
         if (latency is { } l)
             script = script with { LatencyMs = l };
         await using var server = await ScriptedModelServer.StartAsync(script, port).ConfigureAwait(false);
+        await using var log = requestLog is null ? null : new StreamWriter(requestLog, append: true);
+        server.RequestLog = log;
         Console.WriteLine(server.BaseUrl.ToString().TrimEnd('/'));
         // The web host owns SIGTERM and Ctrl-C: it stops itself, and this returns.
         await server.WaitForShutdownAsync().ConfigureAwait(false);

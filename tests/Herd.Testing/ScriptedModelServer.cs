@@ -48,6 +48,9 @@ public sealed partial class ScriptedModelServer : IAsyncDisposable
 
     public Uri BaseUrl { get; private set; } = null!;
 
+    /// <summary>When set, each request is appended to it as one JSON line (path, headers, body): how the executable shows what a client such as the real <c>claude</c> sent.</summary>
+    public TextWriter? RequestLog { get; set; }
+
     public IReadOnlyList<RecordedRequest> Requests => _requests.ToArray();
 
     public int RequestCount => _requests.Count;
@@ -114,6 +117,15 @@ public sealed partial class ScriptedModelServer : IAsyncDisposable
         var headers = context.Request.Headers.ToDictionary(h => h.Key.ToLowerInvariant(), h => h.Value.ToString());
         var recorded = new RecordedRequest(context.Request.Path, headers, body);
         _requests.Enqueue(recorded);
+        if (RequestLog is { } log)
+        {
+            var line = new JsonObject { ["path"] = recorded.Path, ["headers"] = new JsonObject(headers.Select(h => KeyValuePair.Create(h.Key, (JsonNode?)h.Value))), ["body"] = TryParse(body) };
+            lock (log)
+            {
+                log.WriteLine(line.ToJsonString());
+                log.Flush();
+            }
+        }
 
         JsonObject request;
         try
@@ -159,6 +171,14 @@ public sealed partial class ScriptedModelServer : IAsyncDisposable
             await WriteErrorAsync(context, status, type, reply.ErrorMessage ?? type, reply.RetryAfter, reply.Headers).ConfigureAwait(false);
             return;
         }
+        if (reply.RawBody is { } raw)
+        {
+            context.Response.StatusCode = 200;
+            context.Response.ContentType = reply.ContentType ?? "text/event-stream";
+            _served.Enqueue(new ServedReply(recorded, reply, requestedModel, new ScriptedUsage(0, 0), maxTokens, false));
+            await context.Response.WriteAsync(raw, context.RequestAborted).ConfigureAwait(false);
+            return;
+        }
         var completed = false;
         try
         {
@@ -167,6 +187,18 @@ public sealed partial class ScriptedModelServer : IAsyncDisposable
         finally
         {
             _served.Enqueue(new ServedReply(recorded, reply, reply.Model ?? requestedModel, reply.Usage ?? new ScriptedUsage(), maxTokens, completed));
+        }
+    }
+
+    private static JsonNode? TryParse(string body)
+    {
+        try
+        {
+            return JsonNode.Parse(body);
+        }
+        catch (JsonException)
+        {
+            return body;
         }
     }
 

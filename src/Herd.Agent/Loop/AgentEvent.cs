@@ -36,6 +36,18 @@ public sealed record UserMessageEvent(JsonObject Message, JsonNode? ToolUseResul
 /// <summary>The client is about to retry a failed call (<c>system/api_retry</c>).</summary>
 public sealed record ApiRetryEvent(ApiRetryInfo Retry) : AgentEvent;
 
+/// <summary>
+/// The call went to a fallback model (<c>system/model_fallback</c>): <paramref name="Trigger"/> is <c>overloaded</c>
+/// or <c>model_not_found</c>, <paramref name="Content"/> Claude Code's sentence about it.
+/// </summary>
+public sealed record ModelFallbackEvent(string Trigger, string OriginalModel, string FallbackModel, string Content) : AgentEvent;
+
+/// <summary>
+/// A model call failed for good: Claude Code prints the error as a synthetic assistant message (model
+/// <c>&lt;synthetic&gt;</c>) before the result, carrying the error text and its category.
+/// </summary>
+public sealed record ApiErrorMessageEvent(string Text, string Category, int? Status, string? ErrorType) : AgentEvent;
+
 /// <summary>A tool call that the permission engine refused (<c>system/permission_denied</c>).</summary>
 public sealed record PermissionDeniedEvent(string ToolName, string ToolUseId, JsonNode? ToolInput, string Message) : AgentEvent;
 

@@ -28,6 +28,12 @@ public sealed record AgentOptions
 
     public required string SystemPrompt { get; init; }
 
+    /// <value>
+    /// The memory files (CLAUDE.md…) as one text block, sent before the prompt of a new conversation; null = none
+    /// (<c>--bare</c>). See <see cref="MemoryFiles"/>.
+    /// </value>
+    public string? MemoryText { get; init; }
+
     public required IReadOnlyList<ITool> Tools { get; init; }
 
     public required PermissionEngine Permissions { get; init; }

@@ -19,6 +19,19 @@ public sealed class AgentSession
     internal const string StructuredOutputNudge =
         "[structured-output-enforce] You MUST call the StructuredOutput tool to complete this request. Call this tool now.";
 
+    /// <summary>JSON.stringify's form: compact, non-ASCII kept as is.</summary>
+    private static readonly JsonWriterOptions CompactJson = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
+    private static string Stringify(JsonNode? node)
+    {
+        if (node is null)
+            return "null";
+        var buffer = new System.Buffers.ArrayBufferWriter<byte>();
+        using (var writer = new Utf8JsonWriter(buffer, CompactJson))
+            node.WriteTo(writer);
+        return Encoding.UTF8.GetString(buffer.WrittenSpan);
+    }
+
     private readonly IModelClient _client;
     private readonly AgentOptions _options;
     private readonly List<JsonObject> _history;
@@ -85,18 +98,26 @@ public sealed class AgentSession
 
     /// <summary>Runs one query: the user's message, then turns until the model is done or a limit is reached.</summary>
     /// <param name="userContent">A string, or an array of content blocks.</param>
-    public async Task<AgentResult> RunAsync(JsonNode userContent, IAgentEventSink sink, CancellationToken cancellationToken = default)
+    /// <param name="replay">
+    /// Echo the user's message as a replayed <c>user</c> event right after <c>system/init</c>, where Claude Code 2.1.332
+    /// puts it (<c>--replay-user-messages</c>).
+    /// </param>
+    public async Task<AgentResult> RunAsync(JsonNode userContent, IAgentEventSink sink, CancellationToken cancellationToken = default, bool replay = false)
     {
         var query = new QueryState(this, sink, _options.TimeProvider.GetTimestamp());
         sink.OnEvent(new InitEvent(SessionId, _options.ToolContext.WorkingDirectory, ToolNames, _options.Model, _options.PermissionModeName, _options.ApiKeySource));
+        if (replay)
+            sink.OnEvent(new UserMessageEvent(new JsonObject { ["role"] = "user", ["content"] = userContent.DeepClone() }, null, IsReplay: true));
 
-        var prompt = new JsonObject { ["role"] = "user", ["content"] = userContent.DeepClone() };
+        var prompt = new JsonObject { ["role"] = "user", ["content"] = WithMemory(userContent) };
         AppendUserMessage(prompt);
         sink.OnEvent(new PromptEvent(prompt));
 
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        // --timeout runs on the injected clock, so its tests move a fake clock instead of waiting.
+        using var timer = new CancellationTokenSource(Timeout.InfiniteTimeSpan, _options.TimeProvider);
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timer.Token);
         if (_options.Timeout is { } limit)
-            timeout.CancelAfter(limit);
+            timer.CancelAfter(limit);
         AgentResult result;
         try
         {
@@ -112,6 +133,19 @@ public sealed class AgentSession
         }
         sink.OnEvent(new ResultEvent(result));
         return result;
+    }
+
+    /// <summary>
+    /// The first message of a new conversation carries the memory files (CLAUDE.md…) as a text block before the
+    /// prompt, as Claude Code 2.1.332 sends them; resumed conversations already hold it.
+    /// </summary>
+    private JsonNode WithMemory(JsonNode userContent)
+    {
+        if (_history.Count > 0 || string.IsNullOrEmpty(_options.MemoryText))
+            return userContent.DeepClone();
+        var blocks = ToBlocks(userContent);
+        blocks.Insert(0, new JsonObject { ["type"] = "text", ["text"] = _options.MemoryText });
+        return blocks;
     }
 
     private void AppendUserMessage(JsonObject message)
@@ -168,6 +202,7 @@ public sealed class AgentSession
             }
             catch (ModelApiException ex)
             {
+                query.Sink.OnEvent(new ApiErrorMessageEvent(ex.ToResultText(), ex.Category, ex.Status, ex.ErrorType));
                 return query.ApiError(ex);
             }
             finally
@@ -196,9 +231,6 @@ public sealed class AgentSession
                 }
                 return query.Success();
             }
-
-            if (_options.MaxTurns is { } maxTurns && query.NumTurns > maxTurns)
-                return query.Finish(ResultSubtype.MaxTurns, "max_turns", errors: [$"Reached maximum number of turns ({maxTurns})"]) with { MaxTurnsLimit = maxTurns };
 
             var results = new JsonArray();
             JsonNode? structured = null;
@@ -231,8 +263,19 @@ public sealed class AgentSession
             query.InTools = false;
             AppendUserMessage(new JsonObject { ["role"] = "user", ["content"] = results });
 
+            // Claude Code 2.1.332 counts the turn that would send these results back, without making the call:
+            // a valid StructuredOutput ends the query with num_turns = calls + 1 and the output as JSON text in
+            // result; --max-turns N stops after the tools of the N-th reply with num_turns N + 1 (no N+1-th call).
             if (structuredValid)
-                return query.Success() with { StructuredOutput = structured, HasStructuredOutput = true };
+            {
+                query.NumTurns++;
+                return query.Success() with { StructuredOutput = structured, HasStructuredOutput = true, Result = Stringify(structured) };
+            }
+            if (_options.MaxTurns is { } maxTurns && query.NumTurns >= maxTurns)
+            {
+                query.NumTurns++;
+                return query.Finish(ResultSubtype.MaxTurns, "max_turns", errors: [$"Reached maximum number of turns ({maxTurns})"]) with { MaxTurnsLimit = maxTurns };
+            }
             if (_options.OutputSchema is not null && structuredFailures >= _options.MaxStructuredOutputRetries)
                 return query.Finish(ResultSubtype.MaxStructuredOutputRetries, "structured_output_retry_exhausted",
                     errors: [$"Failed to provide valid structured output after {structuredFailures} attempts"]);
@@ -317,8 +360,18 @@ public sealed class AgentSession
             }
             catch (ModelApiException ex) when (hasFallback && ex.Kind is ModelErrorKind.Overloaded or ModelErrorKind.ModelNotFound)
             {
+                query.Sink.OnEvent(FallbackEvent(ex, models[i], models[i + 1]));
             }
         }
+    }
+
+    /// <summary>Claude Code 2.1.332's <c>system/model_fallback</c> sentences, word for word.</summary>
+    private static ModelFallbackEvent FallbackEvent(ModelApiException ex, string from, string to)
+    {
+        var (fromName, toName) = (ModelCatalog.DisplayName(from), ModelCatalog.DisplayName(to));
+        return ex.Kind == ModelErrorKind.Overloaded
+            ? new ModelFallbackEvent("overloaded", from, to, $"Switched to {toName} due to high demand for {fromName}")
+            : new ModelFallbackEvent("model_not_found", from, to, $"Switched to {toName} because {fromName} is not available ({ex.Status} {ex.ResponseBody ?? ex.Message})");
     }
 
     /// <summary>
@@ -329,7 +382,8 @@ public sealed class AgentSession
     private (ModelRequest Request, double Reserved) ReserveWorstCase(ModelRequest request)
     {
         // The fallback models may cost more than the main one; price the call at the dearest of them.
-        var prices = _options.FallbackModels.Prepend(request.Model).Select(_options.Catalog.PriceOf).ToArray();
+        var prices = _options.FallbackModels.Prepend(request.Model).Select(_options.Catalog.PriceOf)
+            .SelectMany(p => p.LongContext is { } band ? [p, band] : new[] { p }).ToArray();
         var inputPerToken = prices.Max(p => Math.Max(p.Input, Math.Max(p.CacheWrite5mPrice, p.CacheWrite1hPrice))) * 1e-6;
         var outputPerToken = prices.Max(p => p.Output) * 1e-6;
         var inputCost = InputTokenBound(request) * inputPerToken;
@@ -426,7 +480,7 @@ public sealed class AgentSession
                 ApiErrorStatus = ex.Status,
                 ApiErrorKind = ex.Kind,
                 RetryAfter = ex.RetryAfter,
-                StopReason = null,
+                StopReason = "stop_sequence", // [2.1.332] the synthetic error message's stop reason
             };
 
         public AgentResult Finish(string subtype, string terminalReason, IReadOnlyList<string>? errors = null)

@@ -30,7 +30,11 @@ public sealed record AnthropicClientOptions
     /// <value>A stream silent this long is aborted and retried. Default 120 s (<c>HERD_STREAM_IDLE_TIMEOUT</c>).</value>
     public TimeSpan StreamIdleTimeout { get; init; } = TimeSpan.FromSeconds(120);
 
+    /// <value>The clock of backoff waits, <c>retry-after</c> dates and stream idle timeouts; tests pass a fake one.</value>
     public TimeProvider TimeProvider { get; init; } = TimeProvider.System;
+
+    /// <value>Draws the backoff jitter, a number in [0, 1). Default <see cref="Random.Shared"/>; tests pass a fixed one.</value>
+    public Func<double> Jitter { get; init; } = Random.Shared.NextDouble;
 
     public string UserAgent { get; init; } = "herd/" + typeof(AnthropicMessagesClient).Assembly.GetName().Version?.ToString(3);
 }
@@ -106,7 +110,7 @@ public sealed class AnthropicMessagesClient : IModelClient, IDisposable
                 OnRetry = args =>
                 {
                     var ex = (ModelApiException)args.Outcome.Exception!;
-                    Call(args.Context).Observer.OnRetry(new ApiRetryInfo(args.AttemptNumber + 1, maxRetries, args.RetryDelay, ex.Status, ex.Message, ex.RetryAfter));
+                    Call(args.Context).Observer.OnRetry(new ApiRetryInfo(args.AttemptNumber + 1, maxRetries, args.RetryDelay, ex.Status, ex.Category, ex.RetryAfter));
                     return ValueTask.CompletedTask;
                 },
             })
@@ -126,7 +130,7 @@ public sealed class AnthropicMessagesClient : IModelClient, IDisposable
         if (ex?.RetryAfter is { } after)
             return after < _options.RetryMaxDelay * 5 ? after : _options.RetryMaxDelay * 5;
         var ceiling = Math.Min(_options.RetryMaxDelay.TotalMilliseconds, _options.RetryBaseDelay.TotalMilliseconds * Math.Pow(2, attempt));
-        return TimeSpan.FromMilliseconds(Random.Shared.NextDouble() * ceiling);
+        return TimeSpan.FromMilliseconds(_options.Jitter() * ceiling);
     }
 
     private async Task<ModelResponse> SendOnceAsync(byte[] body, IModelStreamObserver observer, CancellationToken cancellationToken)
@@ -140,9 +144,11 @@ public sealed class AnthropicMessagesClient : IModelClient, IDisposable
         message.Headers.TryAddWithoutValidation("user-agent", _options.UserAgent);
         message.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue("text/event-stream"));
 
-        // The idle timer covers the wait for headers too: a server that accepts and never answers is a stall.
-        using var idle = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        idle.CancelAfter(_options.StreamIdleTimeout);
+        // The idle timer covers the wait for headers too: a server that accepts and never answers is a stall. It runs on
+        // the injected clock, so idle-timeout tests advance a fake clock instead of waiting.
+        using var idleTimer = new CancellationTokenSource(Timeout.InfiniteTimeSpan, _options.TimeProvider);
+        using var idle = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, idleTimer.Token);
+        idleTimer.CancelAfter(_options.StreamIdleTimeout);
         HttpResponseMessage response;
         try
         {
@@ -154,7 +160,7 @@ public sealed class AnthropicMessagesClient : IModelClient, IDisposable
         }
         catch (HttpRequestException ex)
         {
-            throw new ModelApiException(ModelErrorKind.Network, "Connection error.", inner: ex);
+            throw new ModelApiException(ModelErrorKind.Network, ConnectionErrorText(ex), inner: ex);
         }
 
         using (response)
@@ -162,10 +168,16 @@ public sealed class AnthropicMessagesClient : IModelClient, IDisposable
             var requestId = response.Headers.TryGetValues("request-id", out var ids) ? ids.FirstOrDefault() : null;
             if (!response.IsSuccessStatusCode)
                 throw await ErrorFromResponseAsync(response, cancellationToken).ConfigureAwait(false);
+            // A 200 that is not an event stream (a proxy's HTML page, a non-streaming JSON answer) cannot be parsed
+            // as SSE; say what came back instead of failing on its first byte. Retrying would get the same page.
+            var mediaType = response.Content.Headers.ContentType?.MediaType;
+            if (!string.Equals(mediaType, "text/event-stream", StringComparison.OrdinalIgnoreCase))
+                throw new ModelApiException(ModelErrorKind.InvalidRequest,
+                    $"{_endpoint} answered {(int)response.StatusCode} with content type '{mediaType ?? "none"}', not an event stream (text/event-stream). Check ANTHROPIC_BASE_URL: it must point at a Messages API server.");
             try
             {
                 await using var stream = await response.Content.ReadAsStreamAsync(idle.Token).ConfigureAwait(false);
-                return await ReadStreamAsync(stream, observer, idle, requestId, started, cancellationToken).ConfigureAwait(false);
+                return await ReadStreamAsync(stream, observer, idleTimer, idle.Token, requestId, started, cancellationToken).ConfigureAwait(false);
             }
             catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
             {
@@ -178,7 +190,25 @@ public sealed class AnthropicMessagesClient : IModelClient, IDisposable
         }
     }
 
-    private static async Task<ModelApiException> ErrorFromResponseAsync(HttpResponseMessage response, CancellationToken cancellationToken)
+    /// <summary>
+    /// A failed connection named with its endpoint and cause (<c>connection refused</c>, a DNS failure…), so a wrong
+    /// ANTHROPIC_BASE_URL or a stopped proxy reads as what it is in api_retry events and the final error.
+    /// </summary>
+    private string ConnectionErrorText(HttpRequestException ex)
+    {
+        var socket = ex.InnerException as System.Net.Sockets.SocketException;
+        var cause = socket?.SocketErrorCode switch
+        {
+            System.Net.Sockets.SocketError.ConnectionRefused => "connection refused",
+            System.Net.Sockets.SocketError.HostNotFound or System.Net.Sockets.SocketError.NoData => "host not found",
+            System.Net.Sockets.SocketError.TimedOut => "connection timed out",
+            System.Net.Sockets.SocketError.NetworkUnreachable or System.Net.Sockets.SocketError.HostUnreachable => "network unreachable",
+            _ => (socket?.Message ?? ex.Message).TrimEnd('.'),
+        };
+        return $"Connection error: {_endpoint.GetLeftPart(UriPartial.Authority)} ({cause}).";
+    }
+
+    private async Task<ModelApiException> ErrorFromResponseAsync(HttpResponseMessage response, CancellationToken cancellationToken)
     {
         var status = (int)response.StatusCode;
         string text;
@@ -200,25 +230,42 @@ public sealed class AnthropicMessagesClient : IModelClient, IDisposable
                 errorMessage = err.TryGetProperty("message", out var m) ? m.GetString() : null;
             }
         }
-        catch (JsonException)
+        catch (Exception ex) when (ex is JsonException or InvalidOperationException)
         {
+            // Not JSON, or JSON of another shape: the status alone classifies it.
         }
-        TimeSpan? retryAfter = null;
-        if (response.Headers.TryGetValues("retry-after", out var values)
-            && double.TryParse(values.FirstOrDefault(), NumberStyles.Float, CultureInfo.InvariantCulture, out var seconds) && seconds >= 0)
-            retryAfter = TimeSpan.FromSeconds(seconds);
+        var retryAfter = RetryAfterOf(response);
         var kind = ModelApiException.Classify(status, errorType, text);
-        return new ModelApiException(kind, errorMessage ?? $"HTTP {status}", status, errorType, text.Trim(), retryAfter);
+        // Claude Code prints the API's own message; a body without one (a proxy's HTML page) is named by its type.
+        var message = errorMessage
+            ?? (text.TrimStart().StartsWith('<') ? $"HTTP {status} ({response.Content.Headers.ContentType?.MediaType ?? "no content type"} body)" : text.Trim() is { Length: > 0 and <= 500 } trimmed ? trimmed : $"HTTP {status}");
+        return new ModelApiException(kind, message, status, errorType, text.Trim(), retryAfter);
+    }
+
+    /// <summary><c>retry-after</c> in seconds or as an HTTP date (measured on the injected clock); null when absent or past.</summary>
+    private TimeSpan? RetryAfterOf(HttpResponseMessage response)
+    {
+        if (!response.Headers.TryGetValues("retry-after", out var values) || values.FirstOrDefault() is not { } raw)
+            return null;
+        // Seconds (fractions too: some proxies send them), else an HTTP date.
+        if (double.TryParse(raw, NumberStyles.Float, CultureInfo.InvariantCulture, out var seconds))
+            return seconds >= 0 && seconds < TimeSpan.MaxValue.TotalSeconds ? TimeSpan.FromSeconds(seconds) : null;
+        if (DateTimeOffset.TryParse(raw, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var date))
+        {
+            var wait = date - _options.TimeProvider.GetUtcNow();
+            return wait > TimeSpan.Zero ? wait : TimeSpan.Zero;
+        }
+        return null;
     }
 
     private async Task<ModelResponse> ReadStreamAsync(
-        Stream stream, IModelStreamObserver observer, CancellationTokenSource idle, string? requestId, long started, CancellationToken cancellationToken)
+        Stream stream, IModelStreamObserver observer, CancellationTokenSource idleTimer, CancellationToken idle, string? requestId, long started, CancellationToken cancellationToken)
     {
         var assembler = new MessageAssembler();
         TimeSpan? ttft = null;
-        await foreach (var item in SseParser.Create(stream).EnumerateAsync(idle.Token).ConfigureAwait(false))
+        await foreach (var item in SseParser.Create(stream).EnumerateAsync(idle).ConfigureAwait(false))
         {
-            idle.CancelAfter(_options.StreamIdleTimeout);
+            idleTimer.CancelAfter(_options.StreamIdleTimeout);
             ttft ??= Stopwatch.GetElapsedTime(started);
             if (item.EventType == "ping" || string.IsNullOrWhiteSpace(item.Data))
                 continue;
@@ -229,33 +276,48 @@ public sealed class AnthropicMessagesClient : IModelClient, IDisposable
             }
             catch (JsonException ex)
             {
-                throw new ModelApiException(ModelErrorKind.Truncated, "Malformed stream event.", inner: ex);
+                throw new ModelApiException(ModelErrorKind.Truncated, $"Malformed stream event '{item.EventType}': {Shorten(item.Data, 80)} ({ex.Message})", inner: ex);
             }
             using (doc)
             {
-                var root = doc.RootElement;
-                var type = root.TryGetProperty("type", out var t) ? t.GetString() : item.EventType;
-                if (type == "error")
+                try
                 {
-                    var err = root.TryGetProperty("error", out var e) ? e : default;
-                    var errorType = err.ValueKind == JsonValueKind.Object && err.TryGetProperty("type", out var et) ? et.GetString() : null;
-                    var msg = err.ValueKind == JsonValueKind.Object && err.TryGetProperty("message", out var em) ? em.GetString() : null;
-                    var kind = ModelApiException.ClassifyStreamError(errorType);
-                    throw new ModelApiException(kind, msg ?? "Stream error", kind == ModelErrorKind.Overloaded ? 529 : null, errorType, item.Data);
+                    if (HandleEvent(doc.RootElement, item, assembler, observer) is { } done)
+                        return done.ToResponse(requestId, Stopwatch.GetElapsedTime(started), ttft);
                 }
-                // A finished block is announced before its content_block_stop is forwarded (spec §4.3).
-                if (type == "content_block_stop" && assembler.CompleteBlock(root) is { } block)
-                    observer.OnContentBlock(assembler.Id, assembler.Model, assembler.StartUsage, block);
-                observer.OnStreamEvent(item.Data);
-                if (type != "content_block_stop")
-                    assembler.Apply(type, root);
-                if (type == "message_stop")
-                    return assembler.ToResponse(requestId, Stopwatch.GetElapsedTime(started), ttft);
+                catch (Exception ex) when (ex is KeyNotFoundException or InvalidOperationException or FormatException or ArgumentException or IndexOutOfRangeException)
+                {
+                    // Untrusted bytes from the wire: an event of the wrong shape is a broken stream, never a crash.
+                    throw new ModelApiException(ModelErrorKind.Truncated, $"Malformed stream event '{item.EventType}': {Shorten(item.Data, 80)}", inner: ex);
+                }
             }
         }
         cancellationToken.ThrowIfCancellationRequested();
         throw new ModelApiException(ModelErrorKind.Truncated, "The stream ended before message_stop (truncated response).");
     }
+
+    /// <returns>The assembler when the event was message_stop; otherwise null.</returns>
+    private static MessageAssembler? HandleEvent(JsonElement root, SseItem<string> item, MessageAssembler assembler, IModelStreamObserver observer)
+    {
+        var type = root.TryGetProperty("type", out var t) ? t.GetString() : item.EventType;
+        if (type == "error")
+        {
+            var err = root.TryGetProperty("error", out var e) ? e : default;
+            var errorType = err.ValueKind == JsonValueKind.Object && err.TryGetProperty("type", out var et) ? et.GetString() : null;
+            var msg = err.ValueKind == JsonValueKind.Object && err.TryGetProperty("message", out var em) ? em.GetString() : null;
+            var kind = ModelApiException.ClassifyStreamError(errorType);
+            throw new ModelApiException(kind, msg ?? "Stream error", kind == ModelErrorKind.Overloaded ? 529 : null, errorType, item.Data);
+        }
+        // A finished block is announced before its content_block_stop is forwarded (spec §4.3).
+        if (type == "content_block_stop" && assembler.CompleteBlock(root) is { } block)
+            observer.OnContentBlock(assembler.Id, assembler.Model, assembler.StartUsage, block);
+        observer.OnStreamEvent(item.Data);
+        if (type != "content_block_stop")
+            assembler.Apply(type, root);
+        return type == "message_stop" ? assembler : null;
+    }
+
+    private static string Shorten(string s, int max) => s.Length <= max ? s : s[..max] + "…";
 
     /// <summary>Builds a message from stream events.</summary>
     private sealed class MessageAssembler

@@ -34,10 +34,35 @@ public sealed class ModelApiException(
     public bool IsRetryable => Kind is ModelErrorKind.RateLimited or ModelErrorKind.Overloaded or ModelErrorKind.ServerError
         or ModelErrorKind.Network or ModelErrorKind.StreamIdle or ModelErrorKind.Truncated;
 
-    /// <summary>Claude Code's prose for an API failure, which lands in <c>result</c> (spec §3.4).</summary>
-    public string ToResultText() => Status is { } s && !string.IsNullOrEmpty(ResponseBody)
-        ? $"API Error: {s} {ResponseBody}"
-        : $"API Error: {Message}";
+    /// <summary>
+    /// Claude Code's prose for an API failure, which lands in <c>result</c> (spec §3.4). [2.1.332]
+    /// <c>API Error: 400 &lt;message&gt;</c>, and for a 401 <c>Failed to authenticate. API Error: 401 &lt;message&gt;</c>,
+    /// where the message is the API's <c>error.message</c>, not the raw body.
+    /// </summary>
+    public string ToResultText() => Status switch
+    {
+        // The API's answer to a wrong key; Claude Code words it as a hint.
+        401 when Message.Contains("invalid x-api-key", StringComparison.OrdinalIgnoreCase) => "Invalid API key · Fix external API key",
+        401 => $"Failed to authenticate. API Error: 401 {Message}",
+        { } s => $"API Error: {s} {Message}",
+        null => $"API Error: {Message}",
+    };
+
+    /// <summary>
+    /// The error as Claude Code names it in <c>system/api_retry</c>'s <c>error</c> and an error assistant message's
+    /// <c>error</c> [2.1.332: 429 rate_limit, 529 overloaded, 500 server_error, 401 authentication_failed, a dropped
+    /// connection unknown].
+    /// </summary>
+    public string Category => Kind switch
+    {
+        ModelErrorKind.RateLimited => "rate_limit",
+        ModelErrorKind.Overloaded => "overloaded",
+        ModelErrorKind.ServerError => "server_error",
+        ModelErrorKind.Authentication => "authentication_failed",
+        ModelErrorKind.SpendCap => "billing_error",
+        ModelErrorKind.ModelNotFound => "model_not_found",
+        _ => "unknown",
+    };
 
     /// <summary>Maps an HTTP error status and body to a kind (spec fanout §4 classifier).</summary>
     public static ModelErrorKind Classify(int status, string? errorType, string? body) => status switch

@@ -11,8 +11,17 @@ public sealed record ModelPrice(
     double? CacheWrite1h = null,
     double? CacheRead = null,
     int? ContextWindow = null,
-    int? MaxOutputTokens = null)
+    int? MaxOutputTokens = null,
+    long? LongContextAbove = null,
+    ModelPrice? LongContext = null)
 {
+    /// <summary>
+    /// The prices of one call: the long-context band when the prompt (input, cache reads and cache writes) is above
+    /// <see cref="LongContextAbove"/> tokens, as Claude Code 2.1.332 prices Haiku 5.5 above 100k.
+    /// </summary>
+    public ModelPrice ForPrompt(long promptTokens) =>
+        LongContextAbove is { } limit && LongContext is { } band && promptTokens > limit ? band : this;
+
     public double CacheWrite5mPrice => CacheWrite5m ?? Input * 1.25;
     public double CacheWrite1hPrice => CacheWrite1h ?? Input * 2.0;
     public double CacheReadPrice => CacheRead ?? Input * 0.10;
@@ -45,7 +54,7 @@ public sealed class ModelCatalog
         _models = new Dictionary<string, ModelPrice>(table.Models ?? [], StringComparer.OrdinalIgnoreCase);
         _aliases = new Dictionary<string, string>(table.Aliases ?? [], StringComparer.OrdinalIgnoreCase);
         _unknown = table.UnknownModel ?? new ModelPrice(15, 75, ContextWindow: 200_000, MaxOutputTokens: 32_000);
-        DefaultModel = table.DefaultModel ?? "claude-sonnet-4-5";
+        DefaultModel = table.DefaultModel ?? "claude-opus-5-5";
         WebSearchPerRequest = table.WebSearchPerRequest ?? 0.01;
         AsOf = table.AsOf;
     }
@@ -133,7 +142,7 @@ public sealed class ModelCatalog
     /// </summary>
     public double CostOf(string model, Usage usage)
     {
-        var p = PriceOf(model);
+        var p = PriceOf(model).ForPrompt(usage.InputTokens + usage.CacheReadInputTokens + usage.CacheCreationInputTokens);
         var cw1h = Math.Min(usage.CacheCreation1hTokens, usage.CacheCreationInputTokens);
         var cw5m = usage.CacheCreationInputTokens - cw1h;
         var cost = usage.InputTokens / 1e6 * p.Input;
@@ -145,6 +154,22 @@ public sealed class ModelCatalog
         if (usage.WebSearchRequests > 0)
             cost += usage.WebSearchRequests * WebSearchPerRequest;
         return cost;
+    }
+
+    /// <summary>
+    /// A model's name as Claude Code words it in <c>system/model_fallback</c>: <c>claude-sonnet-5-5</c> →
+    /// <c>Sonnet 5.5</c>, <c>claude-haiku-4-5-20251001</c> → <c>Haiku 4.5</c>. Ids of another shape pass through.
+    /// </summary>
+    public static string DisplayName(string model)
+    {
+        if (!model.StartsWith("claude-", StringComparison.Ordinal))
+            return model;
+        var parts = model["claude-".Length..].Split('-');
+        var words = parts.Where(p => p.Length > 0 && char.IsAsciiLetter(p[0])).Select(p => char.ToUpperInvariant(p[0]) + p[1..]).ToArray();
+        var version = parts.Where(p => p.Length is > 0 and < 8 && p.All(char.IsAsciiDigit)).ToArray();
+        if (words.Length == 0)
+            return model;
+        return version.Length == 0 ? string.Join(' ', words) : string.Join(' ', words) + " " + string.Join('.', version);
     }
 
     public int ContextWindowOf(string model) => PriceOf(model).ContextWindow ?? 200_000;

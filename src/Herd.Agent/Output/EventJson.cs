@@ -127,6 +127,22 @@ public static class EventJson
                 }
                 w.WriteEndObject();
                 return true;
+            case ModelFallbackEvent f:
+                // Field order as [2.1.332] prints it.
+                w.WriteStartObject();
+                w.WriteString("type", "system");
+                w.WriteString("subtype", "model_fallback");
+                w.WriteString("uuid", NewUuid());
+                w.WriteString("trigger", f.Trigger);
+                w.WriteString("original_model", f.OriginalModel);
+                w.WriteString("fallback_model", f.FallbackModel);
+                w.WriteString("content", f.Content);
+                w.WriteString("session_id", sessionId);
+                w.WriteEndObject();
+                return true;
+            case ApiErrorMessageEvent e:
+                WriteApiErrorMessage(w, e, sessionId);
+                return true;
             case ApiRetryEvent r:
                 w.WriteStartObject();
                 w.WriteString("type", "system");
@@ -162,6 +178,47 @@ public static class EventJson
             default:
                 return false;
         }
+    }
+
+    /// <summary>
+    /// [2.1.332] A failed call ends as a synthetic assistant message holding the error text (model
+    /// <c>&lt;synthetic&gt;</c>, zero usage), marked with <c>error</c>, <c>is_api_error_message</c>,
+    /// <c>api_error_status</c> and <c>api_error_type</c>, before the result.
+    /// </summary>
+    private static void WriteApiErrorMessage(Utf8JsonWriter w, ApiErrorMessageEvent e, string sessionId)
+    {
+        w.WriteStartObject();
+        w.WriteString("type", "assistant");
+        w.WriteStartObject("message");
+        w.WriteString("id", NewUuid());
+        w.WriteString("model", "<synthetic>");
+        w.WriteString("role", "assistant");
+        w.WriteString("stop_reason", "stop_sequence");
+        w.WriteString("stop_sequence", "");
+        w.WriteString("type", "message");
+        w.WritePropertyName("usage");
+        Usage.Zero.WriteTo(w);
+        w.WriteStartArray("content");
+        w.WriteStartObject();
+        w.WriteString("type", "text");
+        w.WriteString("text", e.Text);
+        w.WriteEndObject();
+        w.WriteEndArray();
+        w.WriteEndObject();
+        w.WriteNull("parent_tool_use_id");
+        w.WriteString("session_id", sessionId);
+        w.WriteString("uuid", NewUuid());
+        w.WriteString("error", e.Category);
+        w.WriteBoolean("is_api_error_message", true);
+        if (e.Status is { } status)
+            w.WriteNumber("api_error_status", status);
+        else
+            w.WriteNull("api_error_status");
+        if (e.ErrorType is null)
+            w.WriteNull("api_error_type");
+        else
+            w.WriteString("api_error_type", e.ErrorType);
+        w.WriteEndObject();
     }
 
     /// <summary>The result object, fields in the order of public captures (spec §3.3).</summary>

@@ -40,6 +40,13 @@ public abstract class OutputWriter(Stream output) : IAgentEventSink
 
     protected abstract void Write(AgentEvent agentEvent);
 
+    /// <summary>Writes bytes as they are and flushes.</summary>
+    protected void WriteRaw(ReadOnlySpan<byte> bytes)
+    {
+        output.Write(bytes);
+        output.Flush();
+    }
+
     /// <summary>Writes one whole line and flushes, so a reader never sees half an event.</summary>
     protected void WriteLine(ReadOnlySpan<byte> line)
     {
@@ -60,6 +67,12 @@ public sealed class TextOutputWriter(Stream output) : OutputWriter(output)
         if (agentEvent is not ResultEvent r)
             return;
         var text = r.Result.ToText();
+        if (r.Result.Subtype != ResultSubtype.Success)
+        {
+            // [2.1.332] an error line (Error: Reached max turns (N)) is printed without a newline.
+            WriteRaw(Encoding.UTF8.GetBytes(text));
+            return;
+        }
         WriteLine(Encoding.UTF8.GetBytes(text.EndsWith('\n') ? text[..^1] : text));
     }
 }

@@ -110,9 +110,47 @@ public sealed class SessionStore(string root)
             {
                 continue;
             }
-            if (node is not null)
+            if (node is not null && IsWellFormed(node))
                 yield return node;
         }
+    }
+
+    private static readonly string[] StringFields = ["type", "uuid", "parentUuid", "sessionId", "cwd", "timestamp"];
+    private static readonly string[] MessageStringFields = ["role", "id", "model"];
+
+    /// <summary>
+    /// A line whose known fields have the wrong type (a number for a uuid, a string for isSidechain, a message that is
+    /// not an object) is damage like a torn line: skipped, so one bad line never ends a listing or a resume.
+    /// </summary>
+    private static bool IsWellFormed(JsonObject line)
+    {
+        foreach (var name in StringFields)
+        {
+            if (line[name] is { } v && !(v is JsonValue s && s.GetValueKind() == JsonValueKind.String))
+                return false;
+        }
+        foreach (var name in (string[])["isSidechain", "isMeta"])
+        {
+            if (line[name] is { } v && v.GetValueKind() is not (JsonValueKind.True or JsonValueKind.False))
+                return false;
+        }
+        if (!line.TryGetPropertyValue("message", out var message) || message is null)
+            return true;
+        if (message is not JsonObject m)
+            return false;
+        foreach (var name in MessageStringFields)
+        {
+            if (m[name] is { } v && v.GetValueKind() != JsonValueKind.String)
+                return false;
+        }
+        return m["content"] switch
+        {
+            null => true,
+            JsonValue c => c.GetValueKind() == JsonValueKind.String,
+            JsonArray blocks => blocks.All(b => b is JsonObject o && (o["type"] is null || o["type"]!.GetValueKind() == JsonValueKind.String)
+                && (o["text"] is null || o["text"]!.GetValueKind() == JsonValueKind.String)),
+            _ => false,
+        };
     }
 
     /// <summary>

@@ -101,7 +101,11 @@ public static class PrintCommand
         // Sessions (spec §7): decide the id and history before anything is printed.
         var store = SessionStore.FromEnvironment();
         var persist = !args.Has("--no-session-persistence");
+        if (File.Exists(store.Root))
+            throw new HerdUsageException($"Error: HERD_CONFIG_DIR '{store.Root}' is a file, not a directory. Point HERD_CONFIG_DIR at a directory (sessions are stored under it) or unset it.");
         var resumeId = args.Value("--resume");
+        if (resumeId is not null && !Guid.TryParseExact(resumeId, "D", out _))
+            throw new HerdUsageException($"Error: --resume requires a valid session ID when used with --print. Usage: herd -p --resume <session-id>. Provided value \"{resumeId}\" is not a UUID (herd sessions list shows them).");
         var fork = args.Has("--fork-session");
         var requestedId = args.Value("--session-id");
         if (requestedId is not null && !Guid.TryParseExact(requestedId, "D", out _))
@@ -117,16 +121,15 @@ public static class PrintCommand
         {
             resumedFrom = store.Find(cwd, resumeId);
             if (resumedFrom is null)
-                return ResumeMiss(resumeId, outputFormat, requestedId ?? Guid.NewGuid().ToString());
+                return ResumeMiss(resumeId, outputFormat);
         }
         else if (args.Has("--continue"))
         {
+            // [2.1.332] --continue with no earlier session in this directory starts a new one.
             resumedFrom = store.FindLatest(cwd);
-            if (resumedFrom is null)
-                throw new HerdUsageException("No conversation found to continue in this directory.");
         }
         if (resumedFrom is not null)
-            loaded = SessionStore.Load(resumedFrom);
+            loaded = LoadForResume(resumedFrom);
 
         var sessionId = resumedFrom is not null && !fork ? Path.GetFileNameWithoutExtension(resumedFrom) : requestedId ?? Guid.NewGuid().ToString();
         var options = template.ToAgentOptions(restoredModel: loaded?.Model);
@@ -180,15 +183,37 @@ public static class PrintCommand
         }
     }
 
-    private static int ResumeMiss(string id, OutputFormat format, string freshId)
+    /// <summary>
+    /// A transcript to continue must give back a conversation: one that cannot be read, or holds no readable
+    /// message, is an error — starting afresh would append a new conversation to the damaged file.
+    /// </summary>
+    private static LoadedSession LoadForResume(string path)
+    {
+        LoadedSession loaded;
+        try
+        {
+            loaded = SessionStore.Load(path);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            throw new HerdUsageException($"Error: cannot read the session transcript '{path}' ({ex.Message}). Fix its permissions, or start a new session without --resume/--continue.");
+        }
+        if (loaded.Messages.Count == 0)
+            throw new HerdUsageException($"Error: the session transcript '{path}' is damaged: it holds no readable message. Start a new session without --resume/--continue (the file is left as it is).");
+        return loaded;
+    }
+
+    private static int ResumeMiss(string id, OutputFormat format)
     {
         var message = $"No conversation found with session ID: {id}";
-        if (format == OutputFormat.Text)
+        // [2.1.332] text and json print nothing on stdout; stream-json prints an error result that keeps the
+        // requested session id (spec §7.4).
+        if (format != OutputFormat.StreamJson)
         {
             Console.Error.WriteLine(message);
             return 1;
         }
-        // Spec §7.4: stream-json and json print an error result.
+        var freshId = id;
         var result = new AgentResult
         {
             Subtype = ResultSubtype.DuringExecution,
@@ -255,7 +280,7 @@ public static class PrintCommand
         return Encoding.UTF8.GetString(buffer.WrittenSpan);
     }
 
-    /// <summary>Prompt argument and/or piped stdin: stdin text, a blank line, then the prompt (spec §1).</summary>
+    /// <summary>Prompt argument and/or piped stdin: the prompt, a newline, then stdin (as Claude Code 2.1.332 sends it).</summary>
     private static string ReadPrompt(ParsedArguments args)
     {
         if (args.Positionals.Count > 1)
@@ -282,9 +307,10 @@ public static class PrintCommand
                 Console.Error.WriteLine($"herd: warning: could not read stdin ({ex.Message}); continuing with the prompt argument.");
             }
         }
+        // [2.1.332] the prompt argument, a newline, then stdin as it came.
         var prompt = (piped, argument) switch
         {
-            ({ Length: > 0 } p, { Length: > 0 } a) => p.TrimEnd('\n') + "\n\n" + a,
+            ({ Length: > 0 } p, { Length: > 0 } a) => a + "\n" + p,
             ({ Length: > 0 } p, _) => p,
             (_, { } a) => a,
             _ => "",

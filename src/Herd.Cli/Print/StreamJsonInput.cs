@@ -30,29 +30,60 @@ public static class StreamJsonInput
                 Console.Error.WriteLine($"herd: warning: skipped a stdin line that is not JSON ({ex.Message}).");
                 continue;
             }
-            if (message is null || (string?)message["type"] != "user")
-                continue; // control messages and unknown types are ignored (spec §4.1)
-            var content = message["message"]?["content"];
-            if (content is null)
+            if (message is null)
             {
-                Console.Error.WriteLine("herd: warning: skipped a user message without message.content.");
+                Console.Error.WriteLine("herd: warning: skipped a stdin line that is not a JSON object.");
                 continue;
             }
-            if (replay)
-                sink.OnEvent(new UserMessageEvent(new JsonObject { ["role"] = "user", ["content"] = content.DeepClone() }, null, IsReplay: true));
+            if (StringOf(message["type"]) is not { } type)
+            {
+                Console.Error.WriteLine("herd: warning: skipped a stdin line without a string \"type\" field.");
+                continue;
+            }
+            if (type != "user")
+                continue; // control messages and unknown types are ignored (spec §4.1)
+            if (ContentOf(message) is not { } content)
+            {
+                Console.Error.WriteLine("herd: warning: skipped a user message whose message.content is missing or not a string or an array of content blocks.");
+                continue;
+            }
+            var uuid = StringOf(message["uuid"]);
             if (message["shouldQuery"] is JsonValue q && q.TryGetValue<bool>(out var shouldQuery) && !shouldQuery)
+            {
+                if (replay)
+                    sink.OnEvent(new UserMessageEvent(new JsonObject { ["role"] = "user", ["content"] = content.DeepClone() }, null, IsReplay: true));
                 continue;
+            }
             if (IsBlank(content))
+            {
+                if (replay)
+                    sink.OnEvent(new UserMessageEvent(new JsonObject { ["role"] = "user", ["content"] = content.DeepClone() }, null, IsReplay: true));
                 continue;
-            last = await session.RunAsync(content.DeepClone(), new UserUuidStamp(sink, (string?)message["uuid"]), cancellationToken).ConfigureAwait(false);
+            }
+            last = await session.RunAsync(content.DeepClone(), new UserUuidStamp(sink, uuid), cancellationToken, replay).ConfigureAwait(false);
         }
         return last;
+    }
+
+    private static string? StringOf(JsonNode? node) => node is JsonValue v && v.TryGetValue<string>(out var s) ? s : null;
+
+    /// <summary><c>message.content</c> when it is a string or an array of content blocks (objects with a string type).</summary>
+    private static JsonNode? ContentOf(JsonObject line)
+    {
+        if (line["message"] is not JsonObject message)
+            return null;
+        return message["content"] switch
+        {
+            JsonValue v when v.TryGetValue<string>(out _) => v,
+            JsonArray blocks when blocks.Count > 0 && blocks.All(b => b is JsonObject o && StringOf(o["type"]) is not null) => blocks,
+            _ => null,
+        };
     }
 
     private static bool IsBlank(JsonNode content) => content switch
     {
         JsonValue v when v.TryGetValue<string>(out var s) => string.IsNullOrWhiteSpace(s),
-        JsonArray a => a.OfType<JsonObject>().All(b => (string?)b["type"] == "text" && string.IsNullOrWhiteSpace((string?)b["text"])),
+        JsonArray a => a.OfType<JsonObject>().All(b => StringOf(b["type"]) == "text" && string.IsNullOrWhiteSpace(StringOf(b["text"]))),
         _ => false,
     };
 

@@ -113,4 +113,49 @@ public sealed class AgentSessionTests : IAsyncLifetime
         ledger.ReservedUsd.ShouldBe(0, 1e-12);
         ((int)_server.Requests.Single().Json["max_tokens"]!).ShouldBeLessThan(64000);
     }
+
+    private sealed class SignalOnRequest : IAgentEventSink
+    {
+        public TaskCompletionSource Requesting { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public void OnEvent(AgentEvent agentEvent)
+        {
+            if (agentEvent is StatusEvent { Status: "requesting" })
+                Requesting.TrySetResult();
+        }
+    }
+
+    [Fact]
+    public async Task The_run_timeout_is_measured_on_the_injected_clock()
+    {
+        // Given a model that takes ten real minutes to answer and a ten-minute --timeout on a fake clock
+        _server.Reset(new ModelScript { Default = Reply.WithText("late") with { LatencyMs = 600_000 } });
+        var clock = new Microsoft.Extensions.Time.Testing.FakeTimeProvider();
+        var session = new AgentSession(_client, Options() with { Timeout = TimeSpan.FromMinutes(10), TimeProvider = clock }, Guid.NewGuid().ToString());
+        var sink = new SignalOnRequest();
+
+        // When the call is under way and the fake clock passes ten minutes
+        var run = session.RunAsync(JsonValue.Create("hi"), sink);
+        await sink.Requesting.Task.WaitAsync(TimeSpan.FromSeconds(30));
+        clock.Advance(TimeSpan.FromMinutes(10));
+        var result = await run.WaitAsync(TimeSpan.FromSeconds(30));
+
+        // Then the run ends as timed out, without waiting ten real minutes
+        result.Subtype.ShouldBe(ResultSubtype.DuringExecution);
+        result.Errors.ShouldBe(["Timed out after 10m"]);
+    }
+
+    [Fact]
+    public async Task Memory_text_goes_before_the_first_prompt_of_a_new_conversation_only()
+    {
+        var options = Options() with { MemoryText = "<system-reminder>\nremember\n</system-reminder>" };
+        var session = new AgentSession(_client, options, Guid.NewGuid().ToString());
+
+        await session.RunAsync(JsonValue.Create("first"), new Collect());
+        await session.RunAsync(JsonValue.Create("second"), new Collect());
+
+        var sent = _server.Requests[^1].Json["messages"]!.AsArray();
+        sent[0]!["content"]!.AsArray().Select(b => (string?)b!["text"]).ShouldBe(["<system-reminder>\nremember\n</system-reminder>", "first"]);
+        sent[2]!["content"]!.AsArray().Select(b => (string?)b!["text"]).ShouldBe(["second"]);
+    }
 }

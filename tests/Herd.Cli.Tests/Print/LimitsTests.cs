@@ -12,7 +12,7 @@ public sealed class LimitsTests : HerdTestBase
     }
 
     [Fact]
-    public async Task Max_turns_stops_without_overshoot_and_reports_the_observed_shape()
+    public async Task Max_turns_N_makes_N_calls_runs_the_last_reply_s_tools_and_reports_N_plus_one_turns()
     {
         Server.Reset(AlwaysReadsAFile());
 
@@ -26,7 +26,9 @@ public sealed class LimitsTests : HerdTestBase
         r["errors"]!.AsArray().Select(e => (string?)e).ShouldBe(["Reached maximum number of turns (2)"]);
         ((string?)r["terminal_reason"]).ShouldBe("max_turns");
         r.ContainsKey("result").ShouldBeFalse();
-        Server.RequestCount.ShouldBe(3);
+        ((string?)r["stop_reason"]).ShouldBe("tool_use");
+        // No third call: Claude Code 2.1.332 stops after running the second reply's tools.
+        Server.RequestCount.ShouldBe(2);
     }
 
     [Fact]
@@ -37,23 +39,23 @@ public sealed class LimitsTests : HerdTestBase
         var run = await Herd.RunAsync("-p", "loop", "--max-turns", "1");
 
         run.ExitCode.ShouldBe(1);
-        run.Stdout.ShouldBe("Error: Reached max turns (1)\n");
+        run.Stdout.ShouldBe("Error: Reached max turns (1)");
     }
 
     [Fact]
     public async Task Compatible_budget_lets_the_crossing_call_finish_then_stops()
     {
-        // Each call costs 1000 × $3 + 1000 × $15 per MTok = $0.018.
+        // Each call costs 1000 × $4 + 1000 × $20 per MTok = $0.024 (the default model, Opus 5.5).
         Server.Reset(AlwaysReadsAFile() with { Default = AlwaysReadsAFile().Default! with { Usage = new ScriptedUsage(1000, 1000) } });
 
-        var run = await Herd.RunAsync("-p", "Generate migration plan for this repo", "--max-budget-usd", "0.03", "--output-format", "json");
+        var run = await Herd.RunAsync("-p", "Generate migration plan for this repo", "--max-budget-usd", "0.04", "--output-format", "json");
 
         run.ExitCode.ShouldBe(1);
         var r = run.Json;
         ((string?)r["subtype"]).ShouldBe("error_max_budget_usd");
         ((string?)r["terminal_reason"]).ShouldBe("budget_exhausted");
-        r["errors"]!.AsArray().Select(e => (string?)e).ShouldBe(["Reached maximum budget ($0.03)"]);
-        ((double)r["total_cost_usd"]!).ShouldBe(0.036, 1e-9);
+        r["errors"]!.AsArray().Select(e => (string?)e).ShouldBe(["Reached maximum budget ($0.04)"]);
+        ((double)r["total_cost_usd"]!).ShouldBe(0.048, 1e-9);
         Server.RequestCount.ShouldBe(2);
     }
 
@@ -63,7 +65,7 @@ public sealed class LimitsTests : HerdTestBase
         var run = await Herd.RunAsync("-p", "hi", "--max-budget-usd", "0");
 
         run.ExitCode.ShouldBe(1);
-        run.Stdout.ShouldBe("Error: Exceeded USD budget (0)\n");
+        run.Stdout.ShouldBe("Error: Exceeded USD budget (0)");
         Server.RequestCount.ShouldBe(0);
     }
 

@@ -40,11 +40,11 @@ public sealed class PrintOutputTests : HerdTestBase
         ((string?)result["stop_reason"]).ShouldBe("end_turn");
         ((string?)result["terminal_reason"]).ShouldBe("completed");
         Guid.TryParse((string?)result["session_id"], out _).ShouldBeTrue();
-        // 100 in × $3/MTok + 20 out × $15/MTok (sonnet 4.5).
-        ((double)result["total_cost_usd"]!).ShouldBe(0.0006, 1e-12);
+        // 100 in × $2/MTok + 20 out × $10/MTok (sonnet = Sonnet 5.5, as Claude Code 2.1.332 resolves it).
+        ((double)result["total_cost_usd"]!).ShouldBe(0.0004, 1e-12);
         var usage = (JsonObject)result["usage"]!;
         usage.Select(p => p.Key).ShouldBe(["input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens", "output_tokens", "server_tool_use", "service_tier", "cache_creation"]);
-        var model = (JsonObject)result["modelUsage"]!["claude-sonnet-4-5"]!;
+        var model = (JsonObject)result["modelUsage"]!["claude-sonnet-5-5"]!;
         model.Select(p => p.Key).ShouldBe(["inputTokens", "outputTokens", "cacheReadInputTokens", "cacheCreationInputTokens", "webSearchRequests", "costUSD", "contextWindow", "maxOutputTokens"]);
         ((long)model["inputTokens"]!).ShouldBe(100);
     }
@@ -116,7 +116,7 @@ public sealed class PrintOutputTests : HerdTestBase
     }
 
     [Fact]
-    public async Task I_can_pipe_stdin_and_it_comes_before_the_prompt()
+    public async Task I_can_pipe_stdin_and_it_follows_the_prompt_after_a_newline()
     {
         Server.Reset(ModelScript.Replies(Reply.WithText("ok")));
 
@@ -124,7 +124,7 @@ public sealed class PrintOutputTests : HerdTestBase
 
         run.ExitCode.ShouldBe(0, run.Stderr);
         var sent = Server.Requests.Single().Json["messages"]![0]!["content"]![0]!;
-        ((string?)sent["text"]).ShouldBe("ERROR db timeout\nERROR db timeout\n\nSummarize errors and likely root causes");
+        ((string?)sent["text"]).ShouldBe("Summarize errors and likely root causes\nERROR db timeout\nERROR db timeout\n");
     }
 
     [Fact]
@@ -168,8 +168,11 @@ public sealed class PrintOutputTests : HerdTestBase
     }
 
     [Theory]
-    [InlineData("opus", "claude-opus-4-5")]
-    [InlineData("haiku", "claude-haiku-4-5")]
+    [InlineData("opus", "claude-opus-5-5")]
+    [InlineData("haiku", "claude-haiku-5-5")]
+    [InlineData("sonnet", "claude-sonnet-5-5")]
+    [InlineData("fable", "claude-fable-5-2")]
+    [InlineData("opusplan", "claude-sonnet-5-5")]
     [InlineData("claude-sonnet-4-5-20250929", "claude-sonnet-4-5-20250929")]
     public async Task I_can_name_a_model_by_alias_or_id(string flag, string expected)
     {
@@ -190,13 +193,13 @@ public sealed class PrintOutputTests : HerdTestBase
         (await herd.RunAsync("-p", "hi")).ExitCode.ShouldBe(0);
         (await herd.RunAsync("-p", "hi", "--model", "opus")).ExitCode.ShouldBe(0);
 
-        Server.Requests.Select(r => (string?)r.Json["model"]).ShouldBe(["claude-haiku-4-5", "claude-opus-4-5"]);
+        Server.Requests.Select(r => (string?)r.Json["model"]).ShouldBe(["claude-haiku-5-5", "claude-opus-5-5"]);
     }
 
     [Fact]
     public async Task I_can_override_prices_with_a_file()
     {
-        var prices = Work.WriteFile("prices.json", """{"models":{"claude-sonnet-4-5":{"input":10,"output":100}}}""");
+        var prices = Work.WriteFile("prices.json", """{"models":{"claude-opus-5-5":{"input":10,"output":100}}}""");
         Server.Reset(ModelScript.Replies(Reply.WithText("ok", new ScriptedUsage(Input: 1000, Output: 100))));
 
         var run = await Herd.RunAsync("-p", "hi", "--output-format", "json", "--prices", prices);

@@ -119,6 +119,6 @@ public sealed class ValidationTests : HerdTestBase
 
         run.ExitCode.ShouldBe(0, run.Stderr);
         ((string?)run.Json["type"]).ShouldBe("result");
-        ((string?)Server.Requests.Single().Json["model"]).ShouldBe("claude-haiku-4-5");
+        ((string?)Server.Requests.Single().Json["model"]).ShouldBe("claude-haiku-5-5");
     }
 }

@@ -20,7 +20,8 @@ public sealed class TaskBudgetTests
 
         // When it runs with three retries and a $0.036 task budget: attempt 1 can afford both calls, and a retry, left
         // with $0.0207, cannot afford its first call
-        var exit = await h.RunAsync(["--retries", "3", "--retry-base", "1ms", "--task-budget-usd", "0.036", "--budget-mode", "strict",
+        // (priced as Sonnet 4.5, named because the default model is Opus 5.5 since Claude Code 2.1.332)
+        var exit = await h.RunAsync(["--model", "claude-sonnet-4-5", "--retries", "3", "--retry-base", "1ms", "--task-budget-usd", "0.036", "--budget-mode", "strict",
             "--tools", "", "--prompt", "Do {}", "--run-dir", "run", "--progress", "none", ":::", "only"]);
 
         // Then the second attempt gets only what the first left, cannot afford a call, and the task stops on its budget

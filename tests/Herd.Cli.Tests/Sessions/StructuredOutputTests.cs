@@ -20,7 +20,9 @@ public sealed class StructuredOutputTests : HerdTestBase
 
         run.ExitCode.ShouldBe(0, run.Stderr);
         run.Json["structured_output"]!.ToJsonString().ShouldBe("""{"severity":"high","count":3}""");
-        ((string?)run.Json["result"]).ShouldBe("Here it is.");
+        // [2.1.332] result is the structured output as JSON text, and num_turns counts the turn that would send the tool result back.
+        ((string?)run.Json["result"]).ShouldBe("""{"severity":"high","count":3}""");
+        ((int)run.Json["num_turns"]!).ShouldBe(2);
         var tool = Server.Requests[0].Json["tools"]!.AsArray().Single(t => (string?)t!["name"] == "StructuredOutput")!;
         tool["input_schema"]!.ToJsonString().ShouldBe(JsonNode.Parse(Schema)!.ToJsonString());
         ((string?)tool["description"]).ShouldStartWith("Use this tool to return your final response");
@@ -77,6 +79,6 @@ public sealed class StructuredOutputTests : HerdTestBase
         Server.RequestCount.ShouldBe(5);
 
         var text = await Herd.RunAsync("-p", "Classify", "--json-schema", Schema);
-        text.Stdout.ShouldBe("Error: Failed to provide valid structured output after maximum retries\n");
+        text.Stdout.ShouldBe("Error: Failed to provide valid structured output after maximum retries");
     }
 }
