@@ -4,6 +4,7 @@ using Herd.Agent;
 using Herd.Agent.Loop;
 using Herd.Agent.Models;
 using Herd.Agent.Permissions;
+using Herd.Agent.Sandbox;
 using Herd.Agent.Tools;
 using Herd.Cli.Print;
 
@@ -31,9 +32,16 @@ public sealed record AgentSetup(
     string PermissionModeName,
     bool FailOnDenial)
 {
+    /// <value>How Bash is confined (issue #9); null = unconfined. See <see cref="Validate"/> for how it is decided.</value>
+    public SandboxOptions? Sandbox { get; init; }
+
     /// <summary>Checks every agent flag; each problem is a message naming the flag.</summary>
-    /// <exception cref="HerdUsageException">A flag or a file it names is invalid.</exception>
-    public static AgentSetup Validate(ParsedArguments args, string cwd)
+    /// <param name="sandboxByDefault">
+    /// Whether Bash is confined when neither <c>--sandbox</c> nor <c>sandbox.enabled</c> says: false for <c>herd -p</c>
+    /// (parity with Claude Code), true for <c>herd run</c> (unattended fleets confine by default).
+    /// </param>
+    /// <exception cref="HerdUsageException">A flag or a file it names is invalid, or the sandbox is required but unavailable.</exception>
+    public static AgentSetup Validate(ParsedArguments args, string cwd, bool sandboxByDefault = false)
     {
         var schema = args.Value("--json-schema") is { } schemaText ? OutputSchema.Parse(schemaText) : null;
         var maxTurns = ParsePositiveInt(args, "--max-turns");
@@ -54,14 +62,19 @@ public sealed record AgentSetup(
         }
         var catalog = ModelCatalog.Load(args.Value("--prices") ?? NullIfEmpty(Environment.GetEnvironmentVariable("HERD_PRICES")));
         var fallbacks = CommandLineParser.SplitList(args.Value("--fallback-model") ?? "").Select(catalog.Resolve).ToArray();
-        var policy = PermissionSetup.FromArguments(args, cwd);
+        var (policy, settings) = PermissionSetup.Load(args, cwd);
+        var tools = SelectTools(args);
+        var sandbox = SandboxSetup.Decide(args.Has("--sandbox"), args.Value("--sandbox"), settings, sandboxByDefault, policy.AdditionalDirectories);
+        // A confining run refuses to start rather than run Bash unconfined (issue #9); without Bash nothing needs the kernel.
+        if (sandbox is not null && tools.Any(t => t.Name == "Bash") && Herd.Agent.Sandbox.Bubblewrap.Problem is { } problem)
+            throw new HerdUsageException(Herd.Agent.Sandbox.Bubblewrap.UnavailableMessage(problem));
         return new AgentSetup(
             cwd,
             catalog,
             args.Value("--model") ?? NullIfEmpty(Environment.GetEnvironmentVariable("ANTHROPIC_MODEL")),
             fallbacks,
             BuildSystemPrompt(args, cwd),
-            SelectTools(args),
+            tools,
             policy,
             addDirs,
             schema,
@@ -71,7 +84,10 @@ public sealed record AgentSetup(
             budgetMode,
             timeout,
             policy.ModeName,
-            args.Has("--fail-on-denial"));
+            args.Has("--fail-on-denial"))
+        {
+            Sandbox = sandbox,
+        };
     }
 
     /// <summary>Options for one agent session. Each call makes fresh tools and context, so sessions share no state.</summary>
@@ -79,6 +95,8 @@ public sealed record AgentSetup(
     public AgentOptions ToAgentOptions(string? restoredModel = null, string? workingDirectory = null)
     {
         var model = Catalog.Resolve(ModelFlag ?? restoredModel);
+        var permissions = new PermissionEngine(Policy);
+        var cwd = workingDirectory ?? Cwd;
         return new AgentOptions
         {
             Model = model,
@@ -86,8 +104,14 @@ public sealed record AgentSetup(
             Catalog = Catalog,
             SystemPrompt = SystemPrompt,
             Tools = Tools,
-            Permissions = new PermissionEngine(Policy),
-            ToolContext = new ToolContext(workingDirectory ?? Cwd, AdditionalDirectories),
+            Permissions = permissions,
+            // The file tools' walks and the sandbox hide exactly what the engine's Read deny rules cover.
+            ToolContext = new ToolContext(cwd, AdditionalDirectories)
+            {
+                Sandbox = Sandbox,
+                IsReadDenied = path => permissions.IsReadDenied(path, cwd),
+                ReadDenyBases = permissions.ReadDenyBases(cwd),
+            },
             MaxTurns = MaxTurns,
             MaxBudgetUsd = MaxBudgetUsd,
             BudgetMode = BudgetMode,

@@ -70,3 +70,4 @@ internal static class FileWalker
     /// <summary>Relative path with forward slashes, as globs expect.</summary>
     public static string Relative(string root, string path) => Path.GetRelativePath(root, path).Replace('\\', '/');
 }
+

@@ -28,6 +28,7 @@ public static class PrintOptions
         new(["--dangerously-skip-permissions"], Arity.Flag, "Same as --permission-mode bypassPermissions"),
         new(["--allow-dangerously-skip-permissions"], Arity.Flag, "Accepted for compatibility", Hidden: true, AcceptOnly: true),
         new(["--add-dir"], Arity.Variadic, "Extra directories the tools may use (each must exist)", "dirs"),
+        new(["--sandbox"], Arity.OptionalValue, "Confine Bash with the kernel (bubblewrap): on, off, or no-network (also settings sandbox.enabled; herd run: on by default)", "mode", Choices: ["on", "off", "no-network"]),
         new(["--settings"], Arity.Value, "A settings file or JSON string (its permissions block is used)", "file-or-json"),
         new(["--setting-sources"], Arity.Value, "Which settings files load: user,project,local", "sources"),
         new(["-c", "--continue"], Arity.Flag, "Continue the most recent session of this directory"),

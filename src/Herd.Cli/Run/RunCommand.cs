@@ -75,7 +75,8 @@ public static class RunCommand
         // ---- validate everything first: nothing is written until all of it holds ----
         foreach (var flag in args.AcceptedWithoutEffect)
             ctx.Err.WriteLine($"herd: warning: {flag} has no effect in Herd; ignored.");
-        var setup = AgentSetup.Validate(args, ctx.Cwd);
+        // herd run confines Bash by default (issue #9: unattended fleets); --sandbox off or sandbox.enabled:false opts out.
+        var setup = AgentSetup.Validate(args, ctx.Cwd, sandboxByDefault: true);
         var limiter = ParseJobs(args.Value("--jobs"), args.Value("--ramp"), ctx.Time);
         var retries = ParseInt(args, "--retries", 3, min: 0);
         var retryBase = args.Value("--retry-base") is { } rb ? Durations.Parse(rb, "--retry-base")
