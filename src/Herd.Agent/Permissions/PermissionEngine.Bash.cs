@@ -338,8 +338,8 @@ public sealed partial class PermissionEngine
         if (recursive)
         {
             var operands = args.Where(a => !a.StartsWith('-')).ToList();
-            // grep's first operand is the pattern.
-            if (name is "grep" or "egrep" or "fgrep" && !args.Any(a => a is "-e" or "-f" || a.StartsWith("--regexp", StringComparison.Ordinal)) && operands.Count > 0)
+            // A search's first operand is the pattern.
+            if (name is "grep" or "egrep" or "fgrep" or "rg" or "ag" or "ack" or "rgrep" && !args.Any(a => a is "-e" or "-f" || a.StartsWith("--regexp", StringComparison.Ordinal)) && operands.Count > 0)
                 operands.RemoveAt(0);
             var folders = operands.Count == 0 ? ["."] : operands;
             foreach (var cwd in cwds)
@@ -366,6 +366,9 @@ public sealed partial class PermissionEngine
             var prints = (GitContentCommands.Contains(sub) && !(sub == "diff" && rest.Contains("--no-index")))
                 || (sub == "log" && rest.Any(a => a is "-p" or "-u" or "--patch" or "-L" or "--full-diff" || a.StartsWith("-L", StringComparison.Ordinal) || a.StartsWith("--patch", StringComparison.Ordinal)));
             if (!prints)
+                return null;
+            // `git show HEAD:src/a.cs`: every object named by its path, each already checked as an argument.
+            if (sub is "show" or "cat-file" && rest.Where(a => !a.StartsWith('-')).ToArray() is { Length: > 0 } named && named.All(a => a.Contains(':')))
                 return null;
             // A pathspec after `--` limits what is printed; then the ordinary argument checks above have covered it.
             var dashDash = Array.IndexOf(rest, "--");
@@ -691,7 +694,7 @@ public sealed partial class PermissionEngine
         var codeChars = family switch
         {
             "python" => "c",
-            "node" or "nodejs" or "bun" or "deno" => "ep",
+            "node" or "nodejs" or "bun" or "deno" => "epr",
             "perl" => "eEMm",
             "ruby" => "er",
             "php" => "rBRFE",
@@ -726,6 +729,8 @@ public sealed partial class PermissionEngine
                     i++;
                 continue;
             }
+            if (family == "deno" && a is "eval" or "repl")
+                return true;
             if (family == "deno" && a is "run" or "test" or "task")
                 continue;
             return false; // the script
