@@ -62,9 +62,12 @@ public static class Bubblewrap
     {
         if (!OperatingSystem.IsLinux())
             return (null, "bubblewrap needs Linux");
-        var path = FindExecutable("bwrap");
+        // HERD_BWRAP names a specific bwrap (e.g. a newer build); then no other is looked for.
+        var path = Environment.GetEnvironmentVariable("HERD_BWRAP") is { Length: > 0 } chosen
+            ? (File.Exists(chosen) ? chosen : null)
+            : FindExecutable("bwrap");
         if (path is null)
-            return (null, "bwrap was not found on PATH");
+            return (null, Environment.GetEnvironmentVariable("HERD_BWRAP") is { Length: > 0 } missing ? $"HERD_BWRAP '{missing}' does not exist" : "bwrap was not found on PATH");
         try
         {
             var psi = new ProcessStartInfo(path)
