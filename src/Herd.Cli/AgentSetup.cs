@@ -110,6 +110,7 @@ public sealed record AgentSetup(
             {
                 Sandbox = Sandbox,
                 IsReadDenied = path => permissions.IsReadDenied(path, cwd),
+                HasReadDenyRules = permissions.HasReadDenies,
                 ReadDenyBases = permissions.ReadDenyBases(cwd),
             },
             MaxTurns = MaxTurns,

@@ -330,7 +330,7 @@ public sealed partial class PermissionEngine
         _readDenies.Select(r => PathPatternFor(r, cwd).Base).OfType<string>().Distinct(StringComparer.Ordinal).ToArray();
 
     /// <summary>Whether any Read deny rule with a path exists: then values the engine cannot know are refused.</summary>
-    internal bool HasReadDenies => _readDenies.Length > 0;
+    public bool HasReadDenies => _readDenies.Length > 0;
 
     private static PermissionDecision Denied(string reason, PermissionRule? rule, string message) =>
         new(PermissionBehavior.Deny, reason, rule?.Text, message);

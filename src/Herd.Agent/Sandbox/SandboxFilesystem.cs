@@ -75,6 +75,8 @@ public static class SandboxFilesystem
             if (FileStatus.Of(socket, followSymlinks: false).Kind != FileKind.Missing)
                 hidden.Add(socket);
         }
+        if (!context.HasReadDenyRules)
+            return hidden;
         var budget = MaxWalkEntries;
         var roots = WritableRoots(context).Concat(denyBases).Distinct(StringComparer.Ordinal).ToList();
         // A base inside another walked folder is covered by that walk.

@@ -35,6 +35,9 @@ public sealed class ToolContext
     /// </summary>
     public Func<string, bool> IsReadDenied { get; init; } = static _ => false;
 
+    /// <summary>Whether any Read deny rule exists; when none does, the sandbox need not look for paths to hide.</summary>
+    public bool HasReadDenyRules { get; init; }
+
     /// <summary>
     /// The fixed leading folders of anchored Read deny rules (<c>~/.ssh</c> for <c>Read(~/.ssh/**)</c>): besides the
     /// working directories, where the sandbox looks for paths to hide. Empty by default.

@@ -137,6 +137,83 @@ public sealed class BypassClassCorpusTests : IDisposable
     public void Commands_that_do_not_run_the_denied_name_stay_allowed(string command) =>
         Decide(command, [], ["Bash(rm *)", "Bash(git push *)"], PermissionMode.BypassPermissions).IsAllowed.ShouldBeTrue(command);
 
+    /// <summary>Every wrapper crossed with every spelling of the command name: the class, not only its examples.</summary>
+    public static TheoryData<string> WrapperCrossSpelling()
+    {
+        string[] wrappers =
+        [
+            "", "exec", "setsid", "nohup", "nice", "nice -n 5", "nice -5", "stdbuf -oL", "stdbuf -o L -e L", "timeout 5", "timeout -k 1 5",
+            "time", "time -p", "command", "command -p", "builtin", "env", "env -i", "env A=1", "env -u X", "sudo", "sudo -E", "sudo -u root",
+            "doas", "xargs", "xargs -0", "xargs -n 1", "watch", "watch -n 1", "ionice -c3", "chrt -i 0", "taskset -c 0", "flock /tmp/l",
+            "strace -f", "unbuffer", "fakeroot", "eatmydata", "nocache", "A=1", "a[1]=x", "X+=1", "LANG=C",
+        ];
+        string[] names = ["rm", "/bin/rm", "/usr/bin/rm", "./rm", "{rm,-f}", "'rm'", "r\\m", "\"rm\""];
+        var data = new TheoryData<string>();
+        foreach (var wrapper in wrappers)
+        {
+            foreach (var name in names)
+                data.Add($"{wrapper} {name} x".Trim());
+        }
+        return data;
+    }
+
+    [Theory]
+    [MemberData(nameof(WrapperCrossSpelling))]
+    public void Every_wrapper_with_every_spelling_of_a_denied_name_is_denied(string command) =>
+        Decide(command, ["Bash"], ["Bash(rm *)"]).IsAllowed.ShouldBeFalse(command);
+
+    /// <summary>Every way of naming a denied file crossed with the commands that read files.</summary>
+    public static TheoryData<string> ReaderCrossSpelling()
+    {
+        string[] readers = ["cat", "head -n1", "tail", "less", "grep x", "diff a", "cp -t /tmp", "base64", "xxd", "od -c", "wc -c", "git diff --no-index a", "sed -n p", "awk 1", "sort", "strings"];
+        string[] spellings = [".env", "./.env", "config/../.env", "src/lib/../.env", ".e*", ".en?", ".[e]nv", "{.env,x}", "$PWD/.env", "~+/.env", "*/.env", "config/.e*"];
+        var data = new TheoryData<string>();
+        foreach (var reader in readers)
+        {
+            foreach (var spelling in spellings)
+                data.Add($"{reader} {spelling}");
+        }
+        return data;
+    }
+
+    [Theory]
+    [MemberData(nameof(ReaderCrossSpelling))]
+    public void Every_reader_with_every_spelling_of_a_denied_file_is_denied(string command) =>
+        Decide(command, ["Bash"], ["Read(.env)"]).IsAllowed.ShouldBeFalse(command);
+
+    /// <summary>Every interpreter crossed with every way to hand it code no file names.</summary>
+    public static TheoryData<string> InterpreterCrossSpelling()
+    {
+        (string Name, string[] Forms)[] table =
+        [
+            ("python3", ["-c 'x'", "-Bc 'x'", "-Ic 'x'", "-uc 'x'", "-B -c 'x'", "-W ignore -c 'x'", "-", "", "-u", "-X dev -c x"]),
+            ("python", ["-c 'x'", "-Sc x", ""]),
+            ("node", ["-e x", "-p x", "-pe x", "--eval x", "--eval=x", "--print x", "-r ./x app.js", "--require=./x app.js", "--import ./x app.js", ""]),
+            ("perl", ["-e x", "-we x", "-E x", "-Mstrict -e x", "-MPOSIX x.pl", "-le x", ""]),
+            ("ruby", ["-e x", "-we x", "-rjson x.rb", ""]),
+            ("php", ["-r x", ""]),
+            ("lua", ["-e x", ""]),
+            ("bun", ["-e x", "--eval x", ""]),
+            ("deno", ["eval x", "repl", ""]),
+        ];
+        var data = new TheoryData<string>();
+        foreach (var (name, forms) in table)
+        {
+            foreach (var form in forms)
+            {
+                data.Add($"{name} {form}".Trim());
+                data.Add($"echo x | {name} {form}".Trim());
+            }
+        }
+        return data;
+    }
+
+    [Theory]
+    [MemberData(nameof(InterpreterCrossSpelling))]
+    public void Every_interpreter_with_every_way_to_give_it_unnamed_code_needs_an_exact_rule(string command) =>
+        Decide(command, ["Bash(python3 *)", "Bash(python *)", "Bash(node *)", "Bash(perl *)", "Bash(ruby *)", "Bash(php *)", "Bash(lua *)", "Bash(bun *)", "Bash(deno *)", "Bash(echo *)"], [])
+            .IsAllowed.ShouldBeFalse(command);
+
     // ---- class: interpreters ----
     public static TheoryData<string> Interpreters() => new()
     {

@@ -41,6 +41,7 @@ public sealed class SandboxTests : IDisposable
     {
         Sandbox = new SandboxOptions(network),
         IsReadDenied = path => engine.IsReadDenied(path, _p.Cwd),
+        HasReadDenyRules = engine.HasReadDenies,
         ReadDenyBases = engine.ReadDenyBases(_p.Cwd),
     };
 
