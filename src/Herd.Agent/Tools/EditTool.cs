@@ -60,7 +60,7 @@ public sealed class EditTool : ITool
                 Directory.CreateDirectory(Path.GetDirectoryName(path)!);
                 await TextFile.WriteRawAsync(path, newString, new System.Text.UTF8Encoding(false), cancellationToken).ConfigureAwait(false);
                 context.ReadFiles[path] = File.GetLastWriteTimeUtc(path);
-                return new ToolResult($"File created successfully at: {path}", false, Structured(path, oldString, newString, "", replaceAll));
+                return new ToolResult($"File created successfully at: {path}" + FileGuard.StateIsCurrent, false, Structured(path, oldString, newString, "", replaceAll));
             }
             return ToolResult.Error("File does not exist.");
         }
@@ -95,8 +95,8 @@ public sealed class EditTool : ITool
         context.ReadFiles[path] = File.GetLastWriteTimeUtc(path);
 
         var message = replaceAll
-            ? $"The file {path} has been updated. All occurrences of '{oldString}' were successfully replaced with '{newString}'."
-            : $"The file {path} has been updated successfully.";
+            ? $"The file {path} has been updated. All occurrences of '{oldString}' were successfully replaced with '{newString}'." + FileGuard.StateIsCurrent
+            : $"The file {path} has been updated successfully." + FileGuard.StateIsCurrent;
         return new ToolResult(message, false, Structured(path, oldString, newString, file.Text, replaceAll));
     }
 

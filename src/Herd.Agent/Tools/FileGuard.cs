@@ -16,6 +16,9 @@ internal static class FileGuard
     /// <summary>Edit and Write load the old file whole; past this they refuse rather than hold hundreds of MB.</summary>
     public const long MaxEditBytes = 16L * 1024 * 1024;
 
+    /// <summary>What Claude Code 2.1.332 appends to a successful Write or Edit (recorded side by side), so the model does not re-read.</summary>
+    public const string StateIsCurrent = " (file state is current in your context — no need to Read it back)";
+
     public static string NulMessage(string parameter) => $"{parameter} contains a NUL byte, which no file name can hold.";
 
     /// <summary>An error when a confined run may not write <paramref name="path"/>; null when it may (or nothing is confined).</summary>

@@ -68,8 +68,8 @@ public sealed class WriteTool : ITool
             ["originalFile"] = original,
         };
         var text = exists
-            ? $"The file {path} has been updated successfully."
-            : $"File created successfully at: {path}";
+            ? $"The file {path} has been updated successfully." + FileGuard.StateIsCurrent
+            : $"File created successfully at: {path}" + FileGuard.StateIsCurrent;
         return new ToolResult(text, false, structured);
     }
 }

@@ -80,6 +80,7 @@ Environment:
   HERD_STREAM_IDLE_TIMEOUT  Seconds a silent API stream may stall before it is retried (default 120)
   HERD_MAX_RETRIES          Retries of a failed API call (default 10)
   HERD_RETRY_BASE_MS        Backoff base in ms (default 1000; waits rand(0, min(60 s, base*2^n)))
+  HERD_BWRAP                The bubblewrap binary --sandbox uses (default: bwrap on PATH)
 
 Exit codes: 0 success, 1 error (is_error true), 130 interrupted (SIGINT), 143 terminated (SIGTERM).
 """;
