@@ -42,7 +42,8 @@ public static class Bubblewrap
         };
         if (options.Network == SandboxNetwork.Blocked)
             args.Add("--unshare-net");
-        foreach (var root in SandboxFilesystem.WritableRoots(context))
+        // A configured folder that does not exist (an allowWrite entry) has nothing to bind; bwrap would refuse to start.
+        foreach (var root in SandboxFilesystem.WritableRoots(context).Where(Directory.Exists))
             args.AddRange(["--bind", root, root]);
         foreach (var path in SandboxFilesystem.ReadOnlyPaths(context))
             args.AddRange(["--ro-bind", path, path]);

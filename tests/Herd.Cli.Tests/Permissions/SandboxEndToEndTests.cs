@@ -92,6 +92,19 @@ public sealed class SandboxEndToEndTests : IDisposable
     }
 
     [Fact]
+    public async Task A_herd_run_task_runs_bash_confined_without_being_asked()
+    {
+        var outside = Outside();
+        await using var server = await ScriptedModelServer.StartAsync(ModelScript.Replies(Bash($"echo pwned > {outside}; touch inside.txt"), Reply.WithText("done")));
+
+        var run = await _herd.RunAsync(server, "run", "--prompt", "do {}", "--dangerously-skip-permissions", "--progress", "none", ":::", "a");
+
+        run.ExitCode.ShouldBe(0, run.ToString());
+        File.ReadAllText(outside).ShouldBe("keep me");
+        File.Exists(Path.Combine(_herd.Cwd, "inside.txt")).ShouldBeTrue("writes inside the project still work");
+    }
+
+    [Fact]
     public async Task An_unknown_sandbox_mode_is_a_usage_error()
     {
         await using var server = await ScriptedModelServer.StartAsync(ModelScript.Replies(Reply.WithText("done")));
