@@ -444,7 +444,7 @@ public sealed partial class PermissionEngine
             unsafeAssignment = "variables";
             return null;
         }
-        for (var guard = 0; guard < 16 && StripWrapper(form, forDeny: false) is { } inner; guard++)
+        for (var guard = 0; guard < 16 && StripWrapper(form) is { } inner; guard++)
             form = inner;
         return form;
     }
@@ -582,8 +582,8 @@ public sealed partial class PermissionEngine
         return result;
     }
 
-    /// <summary>Peels one wrapper (<c>timeout 5 cmd</c> → <c>cmd</c>); null when the command is not wrapped.</summary>
-    private static IReadOnlyList<ShellWord>? StripWrapper(IReadOnlyList<ShellWord> words, bool forDeny)
+    /// <summary>Peels one wrapper for allow rules (<c>timeout 5 cmd</c> → <c>cmd</c>); null when the command is not wrapped. Never <c>xargs</c>: it takes its command from input.</summary>
+    private static IReadOnlyList<ShellWord>? StripWrapper(IReadOnlyList<ShellWord> words)
     {
         if (words.Count < 2 || words[0].IsDynamic)
             return null;
@@ -627,24 +627,8 @@ public sealed partial class PermissionEngine
             case "command":
                 while (Opt())
                 {
-                    if (V() is not "-p" && !forDeny)
+                    if (V() is not "-p")
                         return null;
-                    i++;
-                }
-                break;
-            case "env" when forDeny:
-                while (i < words.Count && (Opt() || words[i].Value.Contains('=')))
-                {
-                    if (V() is "-u" or "-C" or "-S" or "--unset" or "--chdir")
-                        i++;
-                    i++;
-                }
-                break;
-            case "sudo" or "doas" when forDeny:
-                while (Opt())
-                {
-                    if (V() is "-u" or "-g" or "-C" or "-D" or "-h" or "-p" or "-r" or "-t" or "-U")
-                        i++;
                     i++;
                 }
                 break;
@@ -654,7 +638,7 @@ public sealed partial class PermissionEngine
         if (i < words.Count && words[i].Value == "--")
             i++;
         // An option of the wrapper we cannot read could change what it runs.
-        if (!forDeny && words.Take(Math.Min(i, words.Count)).Any(w => w.IsDynamic))
+        if (words.Take(Math.Min(i, words.Count)).Any(w => w.IsDynamic))
             return null;
         return i < words.Count ? words.Skip(i).ToArray() : null;
     }
