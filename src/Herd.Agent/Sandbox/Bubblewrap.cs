@@ -32,6 +32,9 @@ public static class Bubblewrap
         var options = context.Sandbox ?? new SandboxOptions();
         var args = new List<string>
         {
+            // --die-with-parent ties the sandbox's life to bwrap's parent (PR_SET_PDEATHSIG): when the command's shell
+            // ends, bwrap exits and the namespace with everything it left running. The parent must therefore be a
+            // process, not a .NET thread that may retire (the signal fires on thread exit): see BashTool's `setsid -f -w`.
             "--die-with-parent", "--new-session", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
             "--cap-drop", "ALL",
             "--ro-bind", "/", "/",
@@ -77,7 +80,7 @@ public static class Bubblewrap
                 RedirectStandardOutput = true,
                 UseShellExecute = false,
             };
-            foreach (var a in new[] { "--die-with-parent", "--unshare-pid", "--cap-drop", "ALL", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--", "true" })
+            foreach (var a in new[] { "--unshare-pid", "--cap-drop", "ALL", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--", "true" })
                 psi.ArgumentList.Add(a);
             using var process = Process.Start(psi)!;
             var stderr = process.StandardError.ReadToEndAsync();

@@ -79,8 +79,14 @@ public sealed partial class BashTool : ITool
         };
         if (sandboxArgs is not null)
         {
+            // `setsid -f -w`: a single-threaded parent that waits for bwrap, so bwrap's --die-with-parent fires when
+            // that parent is killed, never because the .NET thread that started it retired.
             if (SetsidPath is not null)
+            {
+                psi.ArgumentList.Add("-f");
+                psi.ArgumentList.Add("-w");
                 psi.ArgumentList.Add(Bubblewrap.ExecutablePath!);
+            }
             foreach (var a in sandboxArgs)
                 psi.ArgumentList.Add(a);
         }
@@ -115,7 +121,7 @@ public sealed partial class BashTool : ITool
         }
         // Kill the group even after a normal exit: background children (`cmd &`) would otherwise outlive the call
         // and hold the output pipes open.
-        KillTree(process);
+        KillTree(process, sandboxed: sandboxArgs is not null);
         try
         {
             await Task.WhenAll(stdoutDone, stderrDone).WaitAsync(TimeSpan.FromSeconds(5), CancellationToken.None).ConfigureAwait(false);
@@ -206,14 +212,21 @@ public sealed partial class BashTool : ITool
             buffer.Append(chunk.AsSpan(0, n));
     }
 
-    private static void KillTree(Process process)
+    private static void KillTree(Process process, bool sandboxed)
     {
-        // With setsid the bash process leads its own group: signal the group, which reaches background children too.
+        // Collected before anything dies (orphans are re-parented at once): a sandboxed command's processes live in
+        // their own session below bwrap, out of reach of a group kill; killing bwrap ends its namespace.
+        var descendants = sandboxed && OperatingSystem.IsLinux() ? Descendants(process.Id) : [];
+        // Without the sandbox, setsid makes bash lead its own group: signal the group, which reaches background
+        // children too. (Under `setsid -f -w` the waiting parent leads no group of its own.)
         if (SetsidPath is not null && !OperatingSystem.IsWindows())
         {
             try
             {
-                _ = Kill(-process.Id, 9);
+                if (!sandboxed)
+                    _ = Kill(-process.Id, 9);
+                foreach (var pid in descendants)
+                    _ = Kill(pid, 9);
             }
             catch (Exception ex) when (ex is DllNotFoundException or EntryPointNotFoundException)
             {
@@ -229,6 +242,54 @@ public sealed partial class BashTool : ITool
         {
             // exited meanwhile
         }
+    }
+
+    /// <summary>Every process below <paramref name="root"/>, from <c>/proc/*/stat</c>.</summary>
+    private static List<int> Descendants(int root)
+    {
+        var parents = new Dictionary<int, List<int>>();
+        try
+        {
+            foreach (var dir in Directory.EnumerateDirectories("/proc"))
+            {
+                if (!int.TryParse(Path.GetFileName(dir), out var pid))
+                    continue;
+                string stat;
+                try
+                {
+                    stat = File.ReadAllText(Path.Combine(dir, "stat"));
+                }
+                catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+                {
+                    continue;
+                }
+                // "pid (comm) state ppid …": comm may hold spaces and parentheses, so read after the last ')'.
+                var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+                if (fields.Length > 1 && int.TryParse(fields[1], out var ppid))
+                {
+                    if (!parents.TryGetValue(ppid, out var children))
+                        parents[ppid] = children = [];
+                    children.Add(pid);
+                }
+            }
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return [];
+        }
+        var result = new List<int>();
+        var queue = new Queue<int>([root]);
+        while (queue.Count > 0 && result.Count < 100_000)
+        {
+            if (!parents.TryGetValue(queue.Dequeue(), out var children))
+                continue;
+            foreach (var child in children)
+            {
+                result.Add(child);
+                queue.Enqueue(child);
+            }
+        }
+        return result;
     }
 
     [LibraryImport("libc", EntryPoint = "kill", SetLastError = true)]

@@ -174,6 +174,18 @@ public sealed class SandboxTests : IDisposable
     }
 
     [Fact]
+    public async Task A_timed_out_sandboxed_command_leaves_nothing_running()
+    {
+        var marker = Path.Combine(_p.Cwd, "late");
+
+        var result = await new BashTool().InvokeAsync(TempProject.Input(("command", $"(sleep 1; touch {marker}) & sleep 30"), ("timeout", 300)), _context);
+
+        result.Content.ShouldStartWith("Command timed out");
+        await Task.Delay(1500);
+        File.Exists(marker).ShouldBeFalse();
+    }
+
+    [Fact]
     public async Task The_file_tools_obey_the_same_write_policy_in_process()
     {
         var outside = Path.Combine(_p.Outside, "y");
