@@ -4,6 +4,7 @@ using Herd.Agent;
 using Herd.Agent.Loop;
 using Herd.Agent.Models;
 using Herd.Agent.Permissions;
+using Herd.Agent.Sandbox;
 using Herd.Agent.Tools;
 using Herd.Cli.Print;
 
@@ -32,9 +33,16 @@ public sealed record AgentSetup(
     string PermissionModeName,
     bool FailOnDenial)
 {
+    /// <value>How Bash is confined (issue #9); null = unconfined. See <see cref="Validate"/> for how it is decided.</value>
+    public SandboxOptions? Sandbox { get; init; }
+
     /// <summary>Checks every agent flag; each problem is a message naming the flag.</summary>
-    /// <exception cref="HerdUsageException">A flag or a file it names is invalid.</exception>
-    public static AgentSetup Validate(ParsedArguments args, string cwd)
+    /// <param name="sandboxByDefault">
+    /// Whether Bash is confined when neither <c>--sandbox</c> nor <c>sandbox.enabled</c> says: false for <c>herd -p</c>
+    /// (parity with Claude Code), true for <c>herd run</c> (unattended fleets confine by default).
+    /// </param>
+    /// <exception cref="HerdUsageException">A flag or a file it names is invalid, or the sandbox is required but unavailable.</exception>
+    public static AgentSetup Validate(ParsedArguments args, string cwd, bool sandboxByDefault = false)
     {
         var schema = args.Value("--json-schema") is { } schemaText ? OutputSchema.Parse(schemaText) : null;
         var maxTurns = ParsePositiveInt(args, "--max-turns");
@@ -55,7 +63,12 @@ public sealed record AgentSetup(
         }
         var catalog = ModelCatalog.Load(args.Value("--prices") ?? NullIfEmpty(Environment.GetEnvironmentVariable("HERD_PRICES")));
         var fallbacks = CommandLineParser.SplitList(args.Value("--fallback-model") ?? "").Select(catalog.Resolve).ToArray();
-        var policy = PermissionSetup.FromArguments(args, cwd);
+        var (policy, settings) = PermissionSetup.Load(args, cwd);
+        var tools = SelectTools(args);
+        var sandbox = SandboxSetup.Decide(args.Has("--sandbox"), args.Value("--sandbox"), settings, sandboxByDefault, policy.AdditionalDirectories);
+        // A confining run refuses to start rather than run Bash unconfined (issue #9); without Bash nothing needs the kernel.
+        if (sandbox is not null && tools.Any(t => t.Name == "Bash") && Herd.Agent.Sandbox.Bubblewrap.Problem is { } problem)
+            throw new HerdUsageException(Herd.Agent.Sandbox.Bubblewrap.UnavailableMessage(problem));
         return new AgentSetup(
             cwd,
             catalog,
@@ -64,7 +77,7 @@ public sealed record AgentSetup(
             BuildSystemPrompt(args, cwd),
             // --bare skips the memory files, as Claude Code's does.
             !args.Has("--bare"),
-            SelectTools(args),
+            tools,
             policy,
             addDirs,
             schema,
@@ -74,7 +87,10 @@ public sealed record AgentSetup(
             budgetMode,
             timeout,
             policy.ModeName,
-            args.Has("--fail-on-denial"));
+            args.Has("--fail-on-denial"))
+        {
+            Sandbox = sandbox,
+        };
     }
 
     /// <summary>Options for one agent session. Each call makes fresh tools and context, so sessions share no state.</summary>
@@ -82,6 +98,8 @@ public sealed record AgentSetup(
     public AgentOptions ToAgentOptions(string? restoredModel = null, string? workingDirectory = null)
     {
         var model = Catalog.Resolve(ModelFlag ?? restoredModel);
+        var permissions = new PermissionEngine(Policy);
+        var cwd = workingDirectory ?? Cwd;
         return new AgentOptions
         {
             Model = model,
@@ -90,8 +108,15 @@ public sealed record AgentSetup(
             SystemPrompt = SystemPrompt,
             MemoryText = ReadMemoryFiles ? MemoryFor(workingDirectory ?? Cwd) : null,
             Tools = Tools,
-            Permissions = new PermissionEngine(Policy),
-            ToolContext = new ToolContext(workingDirectory ?? Cwd, AdditionalDirectories),
+            Permissions = permissions,
+            // The file tools' walks and the sandbox hide exactly what the engine's Read deny rules cover.
+            ToolContext = new ToolContext(cwd, AdditionalDirectories)
+            {
+                Sandbox = Sandbox,
+                IsReadDenied = path => permissions.IsReadDenied(path, cwd),
+                HasReadDenyRules = permissions.HasReadDenies,
+                ReadDenyBases = permissions.ReadDenyBases(cwd),
+            },
             MaxTurns = MaxTurns,
             MaxBudgetUsd = MaxBudgetUsd,
             BudgetMode = BudgetMode,

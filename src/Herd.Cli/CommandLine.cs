@@ -13,11 +13,15 @@ public enum Arity
 
     /// <summary>Values up to the next option; each may hold several split on commas/spaces outside parentheses.</summary>
     Variadic,
+
+    /// <summary>A switch that may take one of its <see cref="OptionSpec.Choices"/>: <c>--sandbox</c>, <c>--sandbox off</c>.</summary>
+    OptionalValue,
 }
 
 /// <summary>One option of a command: its spellings, arity and help.</summary>
 /// <param name="AcceptOnly">Parsed for compatibility with Claude Code but without effect in Herd: warns once.</param>
-public sealed record OptionSpec(string[] Names, Arity Arity, string Help, string? ValueName = null, bool Hidden = false, bool AcceptOnly = false)
+/// <param name="Choices">For <see cref="Arity.OptionalValue"/>: the words taken as its value; anything else is the next argument.</param>
+public sealed record OptionSpec(string[] Names, Arity Arity, string Help, string? ValueName = null, bool Hidden = false, bool AcceptOnly = false, IReadOnlyList<string>? Choices = null)
 {
     public string Key => Names.First(n => n.StartsWith("--", StringComparison.Ordinal));
 }
@@ -121,6 +125,13 @@ public static class CommandLineParser
                     }
                     parsed.Add(option.Key, inline);
                     break;
+                case Arity.OptionalValue:
+                    if (inline is null && i + 1 < args.Count && option.Choices?.Contains(args[i + 1]) == true)
+                        inline = args[++i];
+                    parsed.Add(option.Key, null);
+                    if (inline is not null)
+                        parsed.Add(option.Key, inline);
+                    break;
                 case Arity.Variadic:
                     var any = false;
                     if (inline is not null)
@@ -189,7 +200,7 @@ public static class CommandLineParser
         var sb = new System.Text.StringBuilder();
         sb.AppendLine($"Usage: {usage}").AppendLine().AppendLine(description).AppendLine().AppendLine("Options:");
         var rows = specs.Where(s => !s.Hidden)
-            .Select(s => (Left: string.Join(", ", s.Names) + (s.ValueName is null ? "" : s.Arity == Arity.Variadic ? $" <{s.ValueName}...>" : $" <{s.ValueName}>"), s.Help))
+            .Select(s => (Left: string.Join(", ", s.Names) + (s.ValueName is null ? "" : s.Arity == Arity.Variadic ? $" <{s.ValueName}...>" : s.Arity == Arity.OptionalValue ? $" [{s.ValueName}]" : $" <{s.ValueName}>"), s.Help))
             .ToList();
         var width = Math.Min(44, rows.Max(r => r.Left.Length) + 2);
         foreach (var (left, help) in rows)

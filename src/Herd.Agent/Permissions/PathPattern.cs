@@ -13,7 +13,17 @@ internal sealed class PathPattern
 {
     private readonly Regex _regex;
 
-    private PathPattern(Regex regex) => _regex = regex;
+    private PathPattern(Regex regex, string? fixedBase)
+    {
+        _regex = regex;
+        Base = fixedBase;
+    }
+
+    /// <summary>
+    /// The folder (or file) every match lies in: the anchor plus the leading segments without wildcards; null for a
+    /// pattern that matches at any depth.
+    /// </summary>
+    public string? Base { get; }
 
     /// <summary>Matches an absolute, normalized path.</summary>
     public bool Matches(string fullPath) => _regex.IsMatch(fullPath);
@@ -44,6 +54,14 @@ internal sealed class PathPattern
                 baseDir = "/";
         }
         pattern = pattern.TrimEnd('/');
+        string? fixedBase = null;
+        if (!floating)
+        {
+            var fixedSegments = pattern.Split('/', StringSplitOptions.RemoveEmptyEntries).TakeWhile(seg => seg.IndexOfAny(['*', '?', '[']) < 0);
+            fixedBase = string.Join('/', fixedSegments.Prepend(baseDir.TrimEnd('/')));
+            if (fixedBase.Length == 0)
+                fixedBase = "/";
+        }
         var sb = new StringBuilder("^");
         sb.Append(Regex.Escape(baseDir.TrimEnd('/')));
         if (floating)
@@ -70,6 +88,6 @@ internal sealed class PathPattern
         var options = RegexOptions.NonBacktracking | RegexOptions.CultureInvariant | RegexOptions.Singleline;
         if (forDeny)
             options |= RegexOptions.IgnoreCase;
-        return new PathPattern(new Regex(sb.ToString(), options));
+        return new PathPattern(new Regex(sb.ToString(), options), fixedBase);
     }
 }

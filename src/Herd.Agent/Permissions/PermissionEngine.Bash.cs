@@ -1,3 +1,4 @@
+using Herd.Agent.IO;
 using Herd.Agent.Tools;
 
 namespace Herd.Agent.Permissions;
@@ -15,6 +16,27 @@ public sealed partial class PermissionEngine
     {
         "watch", "setsid", "ionice", "flock", "eval", "exec", "source", ".", "env", "sudo", "doas", "su", "nsenter",
         "chroot", "unshare", "xargs", "parallel", "script", "busybox", "awk", "gawk", "mawk", "nawk", "trap", "alias",
+        "chrt", "taskset", "strace", "ltrace", "unbuffer", "runuser", "firejail", "systemd-run", "nocache", "eatmydata",
+        "fakeroot", "torsocks", "proxychains", "proxychains4", "catchsegv", "pkexec", "ssh", "tmux", "screen", "expect",
+    };
+
+    /// <summary>
+    /// Commands that run the command named by a later word. For deny rules every suffix after the wrapper is read as a
+    /// command too (<c>nice -n 5 rm</c> → <c>rm</c>), whatever options the wrapper takes (issue #9).
+    /// </summary>
+    private static readonly HashSet<string> DenyWrappers = new(StringComparer.Ordinal)
+    {
+        "timeout", "gtimeout", "time", "nice", "nohup", "stdbuf", "command", "builtin", "noglob", "exec", "setsid", "env",
+        "sudo", "doas", "xargs", "watch", "ionice", "chrt", "taskset", "flock", "strace", "ltrace", "unbuffer", "chroot",
+        "nsenter", "unshare", "runuser", "script", "parallel", "busybox", "firejail", "catchsegv", "torsocks",
+        "proxychains", "proxychains4", "systemd-run", "nocache", "eatmydata", "fakeroot", "caffeinate", "pkexec", "then",
+        "do", "else", "!", "coproc",
+    };
+
+    /// <summary>git options before the subcommand that take a value as the next word.</summary>
+    private static readonly HashSet<string> GitGlobalWithValue = new(StringComparer.Ordinal)
+    {
+        "-C", "-c", "--git-dir", "--work-tree", "--namespace", "--exec-path", "--config-env", "--super-prefix", "--attr-source",
     };
 
     private static readonly HashSet<string> Shells = new(StringComparer.Ordinal) { "sh", "bash", "zsh", "dash", "ksh", "mksh", "fish", "csh", "tcsh" };
@@ -24,10 +46,15 @@ public sealed partial class PermissionEngine
         "python", "python2", "python3", "node", "nodejs", "perl", "ruby", "php", "lua", "deno", "bun", "pwsh", "Rscript", "osascript", "tclsh", "jshell",
     };
 
-    private static readonly HashSet<string> InterpreterCodeFlags = new(StringComparer.Ordinal)
+    /// <summary>Long options of interpreters that hand them code (or a file to run before the script).</summary>
+    private static readonly HashSet<string> InterpreterCodeOptions = new(StringComparer.Ordinal)
     {
-        "-c", "-e", "-E", "--eval", "-p", "--print", "-r", "--command", "-x",
+        "--eval", "--print", "--command", "--require", "--import", "--loader", "--experimental-loader", "--eval-command",
+        "-Command", "-EncodedCommand", "-c", "-e",
     };
+
+    /// <summary>Short options of interpreters that take the next word as a value (not the script).</summary>
+    private static readonly HashSet<char> InterpreterValueFlags = ['W', 'X', 'I', 'Q', 'C'];
 
     private static readonly HashSet<string> FindActions = new(StringComparer.Ordinal)
     {
@@ -85,13 +112,18 @@ public sealed partial class PermissionEngine
         }
 
         var cwds = new List<string> { context.WorkingDirectory };
+        var cwdUnknown = false;
         var decisions = new List<SubDecision>();
         foreach (var cmd in parse!.Commands)
         {
-            var sub = EvaluateSimple(cmd, cwds, context, allowsAll);
+            var sub = EvaluateSimple(cmd, cwds, context, allowsAll, cwdUnknown);
             decisions.Add(sub);
-            if (sub.Verdict == Verdict.Allow && !cmd.IsNested && cmd.Words.Count == 2 && cmd.Words[0].Value == "cd")
-                cwds.Add(context.ResolvePath(cmd.Words[1].Value, cwds[0]));
+            // Every cd, in a subshell or not, allowed or not: later relative paths are checked against each folder the
+            // command may then be in (issue #9, nested cd); a folder we cannot know makes them unknowable.
+            if (CdTargets(cmd.Words, cwds, context) is { } targets)
+                cwds.AddRange(targets.Where(t => !cwds.Contains(t)));
+            else
+                cwdUnknown = true;
         }
         if (decisions.FirstOrDefault(d => d.Verdict == Verdict.Deny) is { } deny)
             return Denied(deny.Reason, deny.Rule, deny.Message ?? $"Permission to use Bash with command {command} has been denied.");
@@ -101,15 +133,41 @@ public sealed partial class PermissionEngine
         return new(PermissionBehavior.Allow, string.Join("; ", decisions.Select(d => d.Reason).Distinct()), rules.Length == 0 ? null : string.Join("; ", rules));
     }
 
-    private SubDecision EvaluateSimple(SimpleCommand cmd, List<string> cwds, ToolContext context, bool allowsAll)
+    /// <summary>
+    /// Where a <c>cd</c>/<c>pushd</c> leads, resolved against every folder the command may be in; the list is empty for
+    /// other commands and null when the target cannot be known (<c>cd $X</c>, <c>cd -</c>, a glob).
+    /// </summary>
+    private static List<string>? CdTargets(IReadOnlyList<ShellWord> words, List<string> cwds, ToolContext context)
+    {
+        var form = words.SkipWhile(w => w.AssignmentName is not null).ToArray();
+        if (form.Length == 0 || form[0].IsDynamic || form[0].Value is not ("cd" or "pushd" or "popd"))
+            return [];
+        if (form[0].Value == "popd")
+            return null;
+        var args = form.Skip(1).Where(w => !(w.Value.StartsWith('-') && w.Value.Length > 1 && !w.IsDynamic)).ToArray();
+        if (args.Length == 0)
+            return [ToolContext.Home];
+        if (args.Length > 1 || args[0].IsDynamic || args[0].HasGlob || args[0].Value is "-" or "" || (args[0].Value.StartsWith('~') && !args[0].Value.StartsWith("~/", StringComparison.Ordinal) && args[0].Value != "~"))
+            return null;
+        var targets = new List<string>();
+        foreach (var cwd in cwds)
+        {
+            var raw = context.RawPath(args[0].Value, cwd);
+            targets.Add(KernelPath.Resolve(raw) ?? context.ResolvePath(args[0].Value, cwd));
+        }
+        return targets;
+    }
+
+    private SubDecision EvaluateSimple(SimpleCommand cmd, List<string> cwds, ToolContext context, bool allowsAll, bool cwdUnknown)
     {
         var words = cmd.Words;
-        var denyForms = DenyForms(words);
+        var denyForms = DenyForms(words, context);
+        var bashDenies = _rules.Where(r => r.Behavior != RuleBehavior.Allow && r.Specifier is not null && r.NamesTool("Bash")).ToArray();
 
         // Deny and ask rules first, on every form the command could be read as.
         foreach (var behavior in new[] { RuleBehavior.Deny, RuleBehavior.Ask })
         {
-            foreach (var rule in _rules.Where(r => r.Behavior == behavior && r.Specifier is not null && r.NamesTool("Bash")))
+            foreach (var rule in bashDenies.Where(r => r.Behavior == behavior))
             {
                 var pattern = BashPatternFor(rule);
                 if (denyForms.Any(f => pattern.Matches(Normalized(f)) || pattern.Matches(RawText(f))))
@@ -120,11 +178,26 @@ public sealed partial class PermissionEngine
                 }
             }
         }
+        // A command name known only when the command runs (`$(echo rm) x`, `$CMD x`) cannot be held against a deny rule.
+        if (bashDenies.Length > 0 && denyForms.Any(f => f.Count > 0 && f[0].IsDynamic))
+        {
+            return new SubDecision(Verdict.Deny, "the command name holds an expansion and a Bash deny rule exists", bashDenies[0],
+                $"Permission to use Bash with command {Normalized(words)} has been denied: its command name is only known when it runs.");
+        }
 
         // A Read deny protects the file from every command that names it, even one an allow rule approves
         // (`git diff --no-index .env x` under Bash(git diff *)). Words that are not paths rarely match a deny pattern.
-        if (ReadDenyOnArguments(words, cwds, context) is { } argumentDeny)
-            return argumentDeny;
+        if (HasReadDenies)
+        {
+            if (cwdUnknown)
+                return new SubDecision(Verdict.Deny, "after a cd whose target is unknown, relative paths cannot be checked against Read deny rules", _readDenies[0],
+                    $"Permission to use Bash with command {Normalized(words)} has been denied: the folder it runs in cannot be known.");
+            foreach (var reading in denyForms)
+            {
+                if (ReadDenyOnArguments(reading, cwds, context) is { } argumentDeny)
+                    return argumentDeny;
+            }
+        }
 
         // Redirections are file accesses in their own right, whatever the command.
         foreach (var redirect in cmd.Redirects)
@@ -179,32 +252,173 @@ public sealed partial class PermissionEngine
 
         if (Mode == PermissionMode.AcceptEdits && !head.IsDynamic && EditingCommands.Contains(head.Value))
         {
-            var paths = OperandPaths(form.Skip(1).ToArray(), out var unknown);
+            var paths = OperandPaths(form.Skip(1).ToArray(), cwds, context, out var unknown);
             if (unknown is null && paths.Count > 0 && CheckPaths(PathAccess.Edit, paths, cwds, context) is null)
                 return new SubDecision(Verdict.Allow, $"mode acceptEdits: {head.Value} inside the working directories");
         }
         return new SubDecision(Verdict.Unmatched, $"no rule allows '{Normalized(form)}'" + (approvableByPrefix ? "" : " (runs other commands; wildcard rules do not apply)"));
     }
 
+    /// <summary>
+    /// A Read deny rule against the words of one reading of a command (issue #9, unexpanded words and read denies):
+    /// every word is expanded as bash will (braces, globs) and checked as a path, as is the path of a
+    /// <c>rev:path</c> word (<c>git show HEAD:.env</c>); a word whose value cannot be known (<c>$VAR</c>, <c>$(…)</c>,
+    /// <c>~user</c>, a glob with too many matches) is refused; recursive readers may not search a folder that holds a
+    /// denied path, and git commands that print file contents from history need a pathspec that excludes it.
+    /// </summary>
     private SubDecision? ReadDenyOnArguments(IReadOnlyList<ShellWord> words, List<string> cwds, ToolContext context)
     {
-        var denies = _rules.Where(r => r.Behavior == RuleBehavior.Deny && r.ToolName == "Read" && r.Specifier is not null).ToArray();
-        if (denies.Length == 0)
-            return null;
-        foreach (var word in words.Skip(1).Where(w => !w.IsDynamic))
+        SubDecision Deny(PermissionRule rule, string path) =>
+            new(Verdict.Deny, rule.Describe(), rule, $"Permission to read {path} has been denied.");
+
+        foreach (var word in words.SkipWhile(w => w.AssignmentName is not null))
         {
+            if (word.IsDynamic)
+            {
+                return new SubDecision(Verdict.Deny, $"argument {word.Raw} holds an expansion whose value cannot be checked against Read deny rules", _readDenies[0],
+                    $"Permission to use Bash with command {Normalized(words)} has been denied: {word.Raw} is only known when the command runs, and a Read deny rule is in force.");
+            }
+            var values = new List<string> { word.Value };
             var v = word.Value;
             if (v.StartsWith('-') && v.IndexOf('=') is var eq and > 0)
-                v = v[(eq + 1)..];
-            if (v.Length == 0 || v.StartsWith('-'))
-                continue;
+                values.Add(v[(eq + 1)..]);
+            if (v.LastIndexOf(':') is var colon and >= 0 && colon < v.Length - 1)
+                values.Add(v[(colon + 1)..]);
+            foreach (var value in values)
+            {
+                if (value.Length == 0 || value.StartsWith('-'))
+                    continue;
+                if (value.StartsWith('~') && value != "~" && !value.StartsWith("~/", StringComparison.Ordinal))
+                {
+                    return new SubDecision(Verdict.Deny, $"argument {word.Raw} names another user's home, which cannot be checked against Read deny rules", _readDenies[0],
+                        $"Permission to read {word.Raw} has been denied: ~user paths cannot be checked while a Read deny rule is in force.");
+                }
+                foreach (var cwd in cwds)
+                {
+                    var expanded = ShellGlob.Expand(word with { Value = value }, cwd, context);
+                    if (expanded is null)
+                    {
+                        return new SubDecision(Verdict.Deny, $"argument {word.Raw} matches too many files to check against Read deny rules", _readDenies[0],
+                            $"Permission to read {word.Raw} has been denied: it matches more than {ShellGlob.MaxExpansions} files.");
+                    }
+                    foreach (var raw in expanded)
+                    {
+                        var full = Path.GetFullPath(raw);
+                        var candidates = PathCandidates(full, raw);
+                        if (candidates is null)
+                            continue;
+                        if (_readDenies.FirstOrDefault(r => candidates.Any(p => PathPatternFor(r, context.WorkingDirectory).Matches(p))) is { } rule)
+                            return Deny(rule, full);
+                    }
+                }
+            }
+        }
+        return RecursiveReadCheck(words, cwds, context);
+    }
+
+    /// <summary>Folder searches and archivers read every file below their operands (the working folder when none).</summary>
+    private static readonly HashSet<string> RecursiveReaders = new(StringComparer.Ordinal) { "rg", "ag", "ack", "rgrep", "tar", "zip", "rsync", "scp" };
+
+    /// <summary>git subcommands that print file contents from the object store, where a masked file still lives.</summary>
+    private static readonly HashSet<string> GitContentCommands = new(StringComparer.Ordinal)
+    {
+        "show", "diff", "grep", "cat-file", "archive", "format-patch", "blame", "annotate", "bundle", "fast-export", "stash", "whatchanged", "difftool",
+    };
+
+    private SubDecision? RecursiveReadCheck(IReadOnlyList<ShellWord> words, List<string> cwds, ToolContext context)
+    {
+        var form = words.SkipWhile(w => w.AssignmentName is not null).ToArray();
+        if (form.Length == 0)
+            return null;
+        var name = Path.GetFileName(form[0].Value);
+        var args = form.Skip(1).Select(w => w.Value).ToArray();
+        var recursive = RecursiveReaders.Contains(name)
+            || (name is "grep" or "egrep" or "fgrep" && args.Any(a => a is "-r" or "-R" or "--recursive" or "--dereference-recursive" || (a.StartsWith('-') && !a.StartsWith("--", StringComparison.Ordinal) && a.IndexOfAny(['r', 'R']) > 0)))
+            || (name is "cp" && args.Any(a => a is "-r" or "-R" or "-a" or "--recursive" or "--archive" || (a.StartsWith('-') && !a.StartsWith("--", StringComparison.Ordinal) && a.IndexOfAny(['r', 'R', 'a']) > 0)));
+        if (recursive)
+        {
+            var operands = args.Where(a => !a.StartsWith('-')).ToList();
+            // A search's first operand is the pattern.
+            if (name is "grep" or "egrep" or "fgrep" or "rg" or "ag" or "ack" or "rgrep" && !args.Any(a => a is "-e" or "-f" || a.StartsWith("--regexp", StringComparison.Ordinal)) && operands.Count > 0)
+                operands.RemoveAt(0);
+            var folders = operands.Count == 0 ? ["."] : operands;
             foreach (var cwd in cwds)
             {
-                var candidates = PathCandidates(context.ResolvePath(v, cwd));
-                if (candidates is null)
-                    continue;
-                if (denies.FirstOrDefault(r => candidates.Any(p => PathPatternFor(r, context.WorkingDirectory).Matches(p))) is { } rule)
-                    return new SubDecision(Verdict.Deny, rule.Describe(), rule, $"Permission to read {context.ResolvePath(v, cwd)} has been denied.");
+                foreach (var folder in folders)
+                {
+                    if (DeniedPathUnder(context.ResolvePath(folder, cwd), context) is { } hit)
+                        return new SubDecision(Verdict.Deny, $"{name} reads every file below {folder}, including {hit}, which a Read deny rule covers", _readDenies[0],
+                            $"Permission to read {hit} has been denied.");
+                }
+            }
+            return null;
+        }
+        if (name == "git")
+        {
+            var i = 0;
+            while (i < args.Length && args[i].StartsWith('-'))
+                i += GitGlobalWithValue.Contains(args[i]) ? 2 : 1;
+            if (i >= args.Length)
+                return null;
+            var sub = args[i];
+            var rest = args.Skip(i + 1).ToArray();
+            // `git diff --no-index a b` compares two files on disk; its paths were checked as arguments above.
+            var prints = (GitContentCommands.Contains(sub) && !(sub == "diff" && rest.Contains("--no-index")))
+                || (sub == "log" && rest.Any(a => a is "-p" or "-u" or "--patch" or "-L" or "--full-diff" || a.StartsWith("-L", StringComparison.Ordinal) || a.StartsWith("--patch", StringComparison.Ordinal)));
+            if (!prints)
+                return null;
+            // `git show HEAD:src/a.cs`: every object named by its path, each already checked as an argument.
+            if (sub is "show" or "cat-file" && rest.Where(a => !a.StartsWith('-')).ToArray() is { Length: > 0 } named && named.All(a => a.Contains(':')))
+                return null;
+            // A pathspec after `--` limits what is printed; then the ordinary argument checks above have covered it.
+            var dashDash = Array.IndexOf(rest, "--");
+            if (dashDash >= 0 && dashDash < rest.Length - 1)
+            {
+                foreach (var cwd in cwds)
+                {
+                    foreach (var spec in rest[(dashDash + 1)..])
+                    {
+                        if (DeniedPathUnder(context.ResolvePath(spec, cwd), context) is { } hit)
+                            return new SubDecision(Verdict.Deny, $"git {sub} prints {hit}, which a Read deny rule covers", _readDenies[0], $"Permission to read {hit} has been denied.");
+                    }
+                }
+                return null;
+            }
+            return new SubDecision(Verdict.Deny, $"git {sub} can print file contents from history, where a file a Read deny rule covers may live; limit it with -- <paths>", _readDenies[0],
+                $"Permission to use Bash with command {Normalized(words)} has been denied: git {sub} can print the contents of files a Read deny rule covers. Add -- <paths> to limit it.");
+        }
+        return null;
+    }
+
+    /// <summary>The first path under <paramref name="folder"/> (itself included) a Read deny rule covers; the folder itself when too large to check.</summary>
+    private string? DeniedPathUnder(string folder, ToolContext context)
+    {
+        if (IsReadDenied(folder, context.WorkingDirectory))
+            return folder;
+        if (!Directory.Exists(folder))
+            return null;
+        var budget = 50_000;
+        var stack = new Stack<string>();
+        stack.Push(folder);
+        while (stack.Count > 0)
+        {
+            IEnumerable<FileSystemInfo> entries;
+            try
+            {
+                entries = new DirectoryInfo(stack.Pop()).EnumerateFileSystemInfos("*", new EnumerationOptions { IgnoreInaccessible = true, AttributesToSkip = 0 });
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                continue;
+            }
+            foreach (var entry in entries)
+            {
+                if (--budget < 0)
+                    return folder;
+                if (IsReadDenied(entry.FullName, context.WorkingDirectory))
+                    return entry.FullName;
+                if (entry is DirectoryInfo && entry.LinkTarget is null)
+                    stack.Push(entry.FullName);
             }
         }
         return null;
@@ -230,51 +444,146 @@ public sealed partial class PermissionEngine
             unsafeAssignment = "variables";
             return null;
         }
-        for (var guard = 0; guard < 16 && StripWrapper(form, forDeny: false) is { } inner; guard++)
+        for (var guard = 0; guard < 16 && StripWrapper(form) is { } inner; guard++)
             form = inner;
         return form;
     }
 
-    /// <summary>Every reading of the command a deny rule should see: as written, and with assignments and wrappers peeled off.</summary>
-    private static List<IReadOnlyList<ShellWord>> DenyForms(IReadOnlyList<ShellWord> words)
+    /// <summary>
+    /// Every reading of the command a deny rule should see (issue #9, deny rules by command name): as written; past
+    /// assignments (<c>a[0]=1 rm</c>); with the command's directory dropped (<c>/bin/rm</c>); brace-expanded
+    /// (<c>{rm,x}</c>); every suffix after a wrapper (<c>nice -n 5 rm</c>, <c>exec rm</c>, <c>setsid rm</c>); git without its
+    /// global options (<c>git -C . push</c>) and the shell code of <c>-c alias.x='!…'</c>; find's <c>-exec</c> command; and
+    /// the code given to a shell (<c>bash -c -- '…'</c>, <c>eval</c>, <c>su -c</c>).
+    /// </summary>
+    private static List<IReadOnlyList<ShellWord>> DenyForms(IReadOnlyList<ShellWord> words, ToolContext context)
     {
         var forms = new List<IReadOnlyList<ShellWord>>();
-        IReadOnlyList<ShellWord> form = words;
-        for (var guard = 0; guard < 32 && form.Count > 0; guard++)
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        var queue = new Queue<IReadOnlyList<ShellWord>>();
+        queue.Enqueue(words);
+        while (queue.Count > 0 && forms.Count < 256)
         {
-            forms.Add(form);
-            if (form[0].AssignmentName is not null)
-                form = form.Skip(1).ToArray();
-            else if (StripWrapper(form, forDeny: true) is { } inner)
-                form = inner;
-            else
-                break;
-        }
-        // Code handed to a shell (`bash -c "…"`, `eval …`) is read as commands too, for deny rules.
-        foreach (var f in forms.ToArray())
-        {
-            if (f.Count == 0 || f[0].IsDynamic)
+            var f = queue.Dequeue();
+            if (f.Count == 0 || !seen.Add(RawText(f) + "\0" + Normalized(f)))
                 continue;
-            string? code = null;
-            var name = Path.GetFileName(f[0].Value);
-            if (name == "eval")
-                code = string.Join(' ', f.Skip(1).Select(w => w.Value));
-            else if (Shells.Contains(name))
+            forms.Add(f);
+            if (f[0].AssignmentName is not null)
             {
-                var c = f.Skip(1).ToList().FindIndex(w => w.Value.StartsWith('-') && !w.Value.StartsWith("--", StringComparison.Ordinal) && w.Value.Contains('c'));
-                if (c >= 0 && c + 2 < f.Count)
-                    code = f[c + 2].Value;
-            }
-            if (code is null || ShellParser.Parse(code) is not { Succeeded: true } inner)
+                queue.Enqueue(f.Skip(1).ToArray());
                 continue;
-            foreach (var cmd in inner.Commands.Where(x => x.Words.Count > 0))
-                forms.AddRange(DenyForms(cmd.Words));
+            }
+            if (BraceExpanded(f) is { } braces)
+                queue.Enqueue(braces);
+            if (f[0].IsDynamic)
+                continue;
+            var head = f[0].Value;
+            var name = Path.GetFileName(head);
+            if (name != head && name.Length > 0)
+                queue.Enqueue(f.Skip(1).Prepend(f[0] with { Value = name, Raw = name }).ToArray());
+            if (DenyWrappers.Contains(name))
+            {
+                for (var i = 1; i < f.Count; i++)
+                    queue.Enqueue(f.Skip(i).ToArray());
+            }
+            if (name == "find")
+            {
+                for (var i = 1; i < f.Count - 1; i++)
+                {
+                    if (FindActions.Contains(f[i].Value))
+                        queue.Enqueue(f.Skip(i + 1).ToArray());
+                }
+            }
+            if (name == "git")
+            {
+                var i = 1;
+                while (i < f.Count && f[i].Value.StartsWith('-'))
+                {
+                    if (f[i].Value == "-c" && i + 1 < f.Count && GitAliasCode(f[i + 1].Value) is { } aliasCode)
+                        EnqueueCode(queue, aliasCode);
+                    else if (f[i].Value.StartsWith("-c", StringComparison.Ordinal) && GitAliasCode(f[i].Value[2..]) is { } inline)
+                        EnqueueCode(queue, inline);
+                    i += GitGlobalWithValue.Contains(f[i].Value) ? 2 : 1;
+                }
+                if (i > 1 && i < f.Count)
+                    queue.Enqueue(f.Skip(i).Prepend(f[0]).ToArray());
+            }
+            if (ShellCode(f) is { } code)
+                EnqueueCode(queue, code);
         }
         return forms;
     }
 
-    /// <summary>Peels one wrapper (<c>timeout 5 cmd</c> → <c>cmd</c>); null when the command is not wrapped.</summary>
-    private static IReadOnlyList<ShellWord>? StripWrapper(IReadOnlyList<ShellWord> words, bool forDeny)
+    private static void EnqueueCode(Queue<IReadOnlyList<ShellWord>> queue, string code)
+    {
+        if (ShellParser.Parse(code) is not { Succeeded: true } inner)
+            return;
+        foreach (var cmd in inner.Commands.Where(x => x.Words.Count > 0))
+            queue.Enqueue(cmd.Words);
+    }
+
+    /// <summary>The shell command of a git alias set on the command line: <c>alias.x=!rm -rf .</c> → <c>rm -rf .</c>.</summary>
+    private static string? GitAliasCode(string setting)
+    {
+        var eq = setting.IndexOf('=');
+        if (eq < 0 || !setting.StartsWith("alias.", StringComparison.OrdinalIgnoreCase))
+            return null;
+        var value = setting[(eq + 1)..].TrimStart();
+        return value.StartsWith('!') ? value[1..] : "git " + value;
+    }
+
+    /// <summary>The code a shell, <c>eval</c> or <c>su -c</c> is given to run, or null.</summary>
+    private static string? ShellCode(IReadOnlyList<ShellWord> f)
+    {
+        var name = Path.GetFileName(f[0].Value);
+        if (name == "eval")
+            return string.Join(' ', f.Skip(1).Select(w => w.Value));
+        if (!Shells.Contains(name) && name is not ("su" or "runuser"))
+            return null;
+        var sawCodeFlag = false;
+        for (var i = 1; i < f.Count; i++)
+        {
+            var v = f[i].Value;
+            if (v == "--")
+                return sawCodeFlag && i + 1 < f.Count ? f[i + 1].Value : null;
+            if (v is "-c" or "--command" || (v.StartsWith('-') && !v.StartsWith("--", StringComparison.Ordinal) && v.Contains('c')))
+            {
+                sawCodeFlag = true;
+                continue;
+            }
+            if (v is "-o" or "+o" or "-O" or "+O" or "-s" or "--rcfile" or "--init-file" or "-u" or "-g")
+            {
+                i++;
+                continue;
+            }
+            if (v.StartsWith('-') || v.StartsWith('+'))
+                continue;
+            return sawCodeFlag ? v : null;
+        }
+        return null;
+    }
+
+    /// <summary>The words with unquoted brace expressions expanded (<c>{rm,-rf,x}</c> → <c>rm -rf x</c>); null when none.</summary>
+    private static IReadOnlyList<ShellWord>? BraceExpanded(IReadOnlyList<ShellWord> words)
+    {
+        if (!words.Any(w => !w.IsDynamic && w.Value.Contains('{') && w.Value.Contains(',') && w.Raw.IndexOfAny(['\'', '"', '\\']) < 0))
+            return null;
+        var result = new List<ShellWord>();
+        foreach (var w in words)
+        {
+            if (w.IsDynamic || !w.Value.Contains('{') || w.Raw.IndexOfAny(['\'', '"', '\\']) >= 0)
+            {
+                result.Add(w);
+                continue;
+            }
+            foreach (var part in ShellGlob.FileSystemBraces(w.Value))
+                result.Add(new ShellWord(part, part, false, part.IndexOfAny(['*', '?', '[']) >= 0));
+        }
+        return result;
+    }
+
+    /// <summary>Peels one wrapper for allow rules (<c>timeout 5 cmd</c> → <c>cmd</c>); null when the command is not wrapped. Never <c>xargs</c>: it takes its command from input.</summary>
+    private static IReadOnlyList<ShellWord>? StripWrapper(IReadOnlyList<ShellWord> words)
     {
         if (words.Count < 2 || words[0].IsDynamic)
             return null;
@@ -318,34 +627,8 @@ public sealed partial class PermissionEngine
             case "command":
                 while (Opt())
                 {
-                    if (V() is not "-p" && !forDeny)
+                    if (V() is not "-p")
                         return null;
-                    i++;
-                }
-                break;
-            case "xargs":
-                if (!forDeny && Opt())
-                    return null;
-                while (Opt())
-                {
-                    if (V() is "-n" or "-L" or "-P" or "-s" or "-d" or "-I" or "-E" or "-a" or "--delimiter" or "--max-args" or "--max-procs" or "--arg-file")
-                        i++;
-                    i++;
-                }
-                break;
-            case "env" when forDeny:
-                while (i < words.Count && (Opt() || words[i].Value.Contains('=')))
-                {
-                    if (V() is "-u" or "-C" or "-S" or "--unset" or "--chdir")
-                        i++;
-                    i++;
-                }
-                break;
-            case "sudo" or "doas" when forDeny:
-                while (Opt())
-                {
-                    if (V() is "-u" or "-g" or "-C" or "-D" or "-h" or "-p" or "-r" or "-t" or "-U")
-                        i++;
                     i++;
                 }
                 break;
@@ -355,7 +638,7 @@ public sealed partial class PermissionEngine
         if (i < words.Count && words[i].Value == "--")
             i++;
         // An option of the wrapper we cannot read could change what it runs.
-        if (!forDeny && words.Take(Math.Min(i, words.Count)).Any(w => w.IsDynamic))
+        if (words.Take(Math.Min(i, words.Count)).Any(w => w.IsDynamic))
             return null;
         return i < words.Count ? words.Skip(i).ToArray() : null;
     }
@@ -366,12 +649,77 @@ public sealed partial class PermissionEngine
         var name = Path.GetFileName(form[0].Value);
         var args = form.Skip(1).Select(w => w.Value).ToArray();
         if (Interpreters.Contains(name) || name.StartsWith("python", StringComparison.Ordinal))
-            return args.Any(a => InterpreterCodeFlags.Contains(a) || a.StartsWith("--eval", StringComparison.Ordinal) || (a.StartsWith("-c", StringComparison.Ordinal) && !a.StartsWith("--", StringComparison.Ordinal)));
+            return InterpreterRunsUnnamedCode(name, args);
         if (NeverByPrefix.Contains(name) || Shells.Contains(name))
             return true;
         if (name == "find")
             return args.Any(FindActions.Contains);
+        if (name == "git")
+        {
+            // `git -c alias.x='!…'`, `-c core.pager=…`, `--exec-path`: options before the subcommand that run programs.
+            for (var i = 0; i < args.Length && args[i].StartsWith('-'); i++)
+            {
+                if (args[i].StartsWith("-c", StringComparison.Ordinal) || args[i].StartsWith("--exec-path", StringComparison.Ordinal) || args[i].StartsWith("--config-env", StringComparison.Ordinal))
+                    return true;
+            }
+        }
         return false;
+    }
+
+    /// <summary>
+    /// Whether an interpreter runs code that no file names (issue #9, interpreters): inline code in any spelling
+    /// (<c>-c</c>, <c>-Bc</c>, <c>-pe</c>, <c>-we</c>, <c>--eval</c>), a preloaded module (<c>-r</c>, <c>-M</c>), or code
+    /// read from stdin (no script at all, or <c>-</c>). A named script (<c>node app.js</c>) or module
+    /// (<c>python3 -m pytest</c>) is not: everything after it is the program's own arguments (<c>node app.js -p 3000</c>).
+    /// </summary>
+    internal static bool InterpreterRunsUnnamedCode(string name, string[] args)
+    {
+        var family = name.StartsWith("python", StringComparison.Ordinal) ? "python" : name;
+        var codeChars = family switch
+        {
+            "python" => "c",
+            "node" or "nodejs" or "bun" or "deno" => "epr",
+            "perl" => "eEMm",
+            "ruby" => "er",
+            "php" => "rBRFE",
+            _ => "ce",
+        };
+        for (var i = 0; i < args.Length; i++)
+        {
+            var a = args[i];
+            if (a == "-")
+                return true;
+            if (a == "--")
+                return i + 1 >= args.Length;
+            if (a.StartsWith("--", StringComparison.Ordinal))
+            {
+                var option = a.Split('=')[0];
+                if (InterpreterCodeOptions.Contains(option))
+                    return true;
+                continue;
+            }
+            if (a.StartsWith('-') && a.Length > 1)
+            {
+                if (InterpreterCodeOptions.Contains(a))
+                    return true;
+                var cluster = a[1..];
+                if (family == "deno" && cluster == "e")
+                    return true;
+                if (family == "python" && cluster.IndexOf('m') is var m and >= 0)
+                    return m == cluster.Length - 1 ? i + 1 >= args.Length : false; // -m mod: named code; its args follow
+                if (cluster.IndexOfAny(codeChars.ToCharArray()) >= 0)
+                    return true;
+                if (cluster.Length == 1 && InterpreterValueFlags.Contains(cluster[0]))
+                    i++;
+                continue;
+            }
+            if (family == "deno" && a is "eval" or "repl")
+                return true;
+            if (family == "deno" && a is "run" or "test" or "task")
+                continue;
+            return false; // the script
+        }
+        return true; // no script: the interpreter reads its program from stdin
     }
 
     /// <summary>The read-only command set (spec §6.2): runs in every mode, but only on paths the Read checks allow.</summary>
@@ -400,7 +748,7 @@ public sealed partial class PermissionEngine
             return null;
         if (name == "find" && args.Any(a => FindActions.Contains(a.Value)))
             return null;
-        var paths = OperandPaths(args, out var unknown);
+        var paths = OperandPaths(args, cwds, context, out var unknown);
         if (unknown is not null)
             return null;
         if (CheckPaths(PathAccess.Read, paths, cwds, context) is not null)
@@ -444,9 +792,31 @@ public sealed partial class PermissionEngine
 
     /// <summary>
     /// Every argument that may name a file: operands, and the value of <c>--opt=value</c> or <c>-fvalue</c> options that
-    /// hold a slash. Sets <paramref name="unknown"/> when an argument's value cannot be known (expansions, globs that
-    /// could reach <c>..</c>, <c>~user</c>, brace expansion).
+    /// hold a slash; a word with braces or a glob stands for every file bash expands it to, each resolved against every
+    /// folder the command may run in (absolute paths). Sets <paramref name="unknown"/> when an argument's value cannot
+    /// be known (expansions, <c>~user</c>, a glob with too many matches).
     /// </summary>
+    private static List<string> OperandPaths(ShellWord[] args, List<string> cwds, ToolContext context, out string? unknown)
+    {
+        var literal = OperandPaths(args, out unknown);
+        if (unknown is not null)
+            return literal;
+        var paths = new List<string>(literal);
+        foreach (var arg in args.Where(a => a.HasGlob))
+        {
+            foreach (var cwd in cwds)
+            {
+                if (ShellGlob.Expand(arg, cwd, context) is not { } expanded)
+                {
+                    unknown = arg.Raw;
+                    return paths;
+                }
+                paths.AddRange(expanded);
+            }
+        }
+        return paths;
+    }
+
     private static List<string> OperandPaths(ShellWord[] args, out string? unknown)
     {
         unknown = null;
@@ -459,11 +829,6 @@ public sealed partial class PermissionEngine
                 return paths;
             }
             var v = arg.Value;
-            if (arg.HasGlob && (v.Contains('{') || v.Split('/').Any(s => s.StartsWith('.') && s.IndexOfAny(['*', '?', '[']) >= 0)))
-            {
-                unknown = arg.Raw;
-                return paths;
-            }
             if (v.StartsWith('~') && !(v == "~" || v.StartsWith("~/", StringComparison.Ordinal)))
             {
                 unknown = arg.Raw;
@@ -492,7 +857,7 @@ public sealed partial class PermissionEngine
                 continue;
             foreach (var cwd in cwds)
             {
-                var decision = EvaluatePath(access, context.ResolvePath(path, cwd), context, access == PathAccess.Read ? "Read" : "Edit");
+                var decision = EvaluatePath(access, context.ResolvePath(path, cwd), context, access == PathAccess.Read ? "Read" : "Edit", context.RawPath(path, cwd));
                 if (!decision.IsAllowed)
                 {
                     var isRuleDeny = decision.Message?.StartsWith("Permission to", StringComparison.Ordinal) == true;

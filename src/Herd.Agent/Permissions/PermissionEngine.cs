@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Text.Json;
+using Herd.Agent.IO;
 using Herd.Agent.Tools;
 
 namespace Herd.Agent.Permissions;
@@ -57,24 +58,15 @@ public sealed record PermissionPolicy(
     };
 
     /// <summary>Every rule: flags first (source <c>cli</c>), then settings.</summary>
+    /// <exception cref="FormatException">A rule text in <see cref="Allow"/>, <see cref="Deny"/> or <see cref="Ask"/> is not a rule.</exception>
     public IEnumerable<PermissionRule> AllRules()
     {
         foreach (var (texts, behavior) in new[] { (Deny, RuleBehavior.Deny), (Ask, RuleBehavior.Ask), (Allow, RuleBehavior.Allow) })
         {
+            // Never skip a rule that does not parse: a dropped deny protects nothing (issue #9). The CLI parses flags into
+            // Rules up front with messages naming the flag; texts here come from code and tests.
             foreach (var text in texts)
-            {
-                PermissionRule? rule = null;
-                try
-                {
-                    rule = PermissionRule.Parse(text, behavior, RuleSource.Cli);
-                }
-                catch (FormatException)
-                {
-                    // PermissionSetup rejects malformed flags up front; a policy built in code just skips them.
-                }
-                if (rule is not null)
-                    yield return rule;
-            }
+                yield return PermissionRule.Parse(text, behavior, RuleSource.Cli);
         }
         foreach (var rule in Rules)
             yield return rule;
@@ -92,13 +84,16 @@ public sealed partial class PermissionEngine
     private static readonly HashSet<string> ReadToolNames = new(StringComparer.Ordinal) { "Read", "Glob", "Grep", "LS", "NotebookRead" };
 
     private readonly PermissionRule[] _rules;
+    private readonly PermissionRule[] _readDenies;
     private readonly ConcurrentDictionary<(PermissionRule Rule, string Cwd), PathPattern> _pathPatterns = new();
     private readonly ConcurrentDictionary<PermissionRule, BashPattern> _bashPatterns = new();
 
+    /// <exception cref="FormatException">A rule text of the policy is not a rule.</exception>
     public PermissionEngine(PermissionPolicy policy)
     {
         Policy = policy;
         _rules = policy.AllRules().ToArray();
+        _readDenies = _rules.Where(r => r.Behavior != RuleBehavior.Allow && r.ToolName == "Read" && r.Specifier is not null).ToArray();
     }
 
     public PermissionPolicy Policy { get; }
@@ -117,6 +112,13 @@ public sealed partial class PermissionEngine
         if (FindWholeTool(name, RuleBehavior.Ask) is { } ask)
             return Denied(ask.Describe() + " (no approver in print mode)", ask, NotGranted(name));
 
+        // A NUL byte cannot be in a path or a command; refuse before anything tries to resolve it (issue #9, crashes).
+        foreach (var key in new[] { "command", "file_path", "notebook_path", "path", "pattern", "glob" })
+        {
+            if (ToolContext.HasNul(StringProperty(input, key)))
+                return Denied($"{key} contains a NUL byte", null, $"The {key} contains a NUL byte, which no path or command can hold.");
+        }
+
         if (name == "Bash")
             return EvaluateBash(StringProperty(input, "command") ?? "", context);
         if (EditToolNames.Contains(name))
@@ -124,7 +126,7 @@ public sealed partial class PermissionEngine
             var path = StringProperty(input, "file_path") ?? StringProperty(input, "notebook_path");
             return path is null
                 ? new(PermissionBehavior.Allow, "no path given; the tool rejects the input")
-                : EvaluatePath(PathAccess.Edit, context.ResolvePath(path), context, name);
+                : EvaluatePath(PathAccess.Edit, context.ResolvePath(path), context, name, context.RawPath(path));
         }
         if (ReadToolNames.Contains(name))
         {
@@ -136,7 +138,7 @@ public sealed partial class PermissionEngine
             };
             return path is null
                 ? new(PermissionBehavior.Allow, "no path given; the tool rejects the input")
-                : EvaluatePath(PathAccess.Read, context.ResolvePath(path), context, name);
+                : EvaluatePath(PathAccess.Read, context.ResolvePath(path), context, name, context.RawPath(path));
         }
 
         // Tools without paths or commands: only whole-tool rules and the mode decide.
@@ -162,11 +164,15 @@ public sealed partial class PermissionEngine
     /// mode, then allow rules. The path is checked as written and with symlinks resolved: a deny fires if either
     /// matches, an allow needs both (spec §6.2).
     /// </summary>
-    internal PermissionDecision EvaluatePath(PathAccess access, string fullPath, ToolContext context, string toolName)
+    /// <param name="rawPath">The absolute path before <c>..</c> was collapsed, as the kernel will walk it; checked too.</param>
+    internal PermissionDecision EvaluatePath(PathAccess access, string fullPath, ToolContext context, string toolName, string? rawPath = null)
     {
-        var candidates = PathCandidates(fullPath);
+        var candidates = PathCandidates(fullPath, rawPath);
         if (candidates is null)
             return Denied("the path could not be resolved (symlink loop)", null, NotGrantedPath(access, fullPath));
+        // Reading /dev/null reads nothing (`git diff --no-index /dev/null file`).
+        if (access == PathAccess.Read && candidates.All(p => p == "/dev/null"))
+            return new(PermissionBehavior.Allow, "reading /dev/null");
         var cwd = context.WorkingDirectory;
         var denyTools = access == PathAccess.Read ? ReadRuleTools : EditDenyRuleTools;
 
@@ -190,6 +196,10 @@ public sealed partial class PermissionEngine
         var isProtected = access == PathAccess.Edit && candidates.Any(IsProtectedPath);
         if (access == PathAccess.Read && inside)
             return new(PermissionBehavior.Allow, "read inside the working directories");
+        // The conversation's own scratch folder holds Bash output saved for the model to read back (Claude Code's
+        // persisted output); reading it reads nothing the model did not already produce.
+        if (access == PathAccess.Read && context.HasScratchDirectory && candidates.All(p => IsUnder(p, context.ScratchDirectory)))
+            return new(PermissionBehavior.Allow, "read inside the session's scratch folder");
         if (access == PathAccess.Edit && Mode == PermissionMode.Plan)
             return Denied("plan mode allows no edits", null, NotGrantedPath(access, fullPath));
         if (access == PathAccess.Edit && inside && !isProtected && Mode == PermissionMode.AcceptEdits)
@@ -199,7 +209,7 @@ public sealed partial class PermissionEngine
 
         // Every form of the path (as written, symlinks resolved) must be covered, each by a rule or by being a read
         // inside the working directories; a whole-tool allow (bare Read, Edit) covers the working directories only.
-        var allowTools = access == PathAccess.Read ? ReadRuleTools : EditAllowRuleTools;
+        var allowTools = access == PathAccess.Read ? ReadRuleTools : EditAllowRuleTools(toolName);
         var allowRules = _rules.Where(r => r.Behavior == RuleBehavior.Allow && allowTools.Contains(r.ToolName)).ToArray();
         PermissionRule? decidingRule = null;
         var covered = candidates.All(p =>
@@ -219,7 +229,23 @@ public sealed partial class PermissionEngine
     // honoured from all of them, because a deny that silently does nothing is the worse failure.
     private static readonly HashSet<string> ReadRuleTools = new(StringComparer.Ordinal) { "Read" };
     private static readonly HashSet<string> EditDenyRuleTools = new(StringComparer.Ordinal) { "Read", "Edit", "Write", "MultiEdit", "NotebookEdit" };
-    private static readonly HashSet<string> EditAllowRuleTools = new(StringComparer.Ordinal) { "Edit" };
+
+    /// <summary>
+    /// Which allow rules approve an editing tool, as Claude Code 2.1.332 decides (issue #10): <c>Write</c> rules approve
+    /// Write and <c>Edit</c> rules do not (an Edit rule approving Write would be a permission that is too wide).
+    /// </summary>
+    private static HashSet<string> EditAllowRuleTools(string toolName) => toolName switch
+    {
+        "Write" => WriteAllow,
+        "MultiEdit" => MultiEditAllow,
+        "NotebookEdit" => NotebookEditAllow,
+        _ => EditAllow,
+    };
+
+    private static readonly HashSet<string> EditAllow = new(StringComparer.Ordinal) { "Edit" };
+    private static readonly HashSet<string> WriteAllow = new(StringComparer.Ordinal) { "Write" };
+    private static readonly HashSet<string> MultiEditAllow = new(StringComparer.Ordinal) { "MultiEdit", "Edit" };
+    private static readonly HashSet<string> NotebookEditAllow = new(StringComparer.Ordinal) { "NotebookEdit" };
 
     private PermissionRule? FindWholeTool(string toolName, RuleBehavior behavior) =>
         _rules.FirstOrDefault(r => r.Behavior == behavior && r.Specifier is null && (r.NamesTool(toolName) || (r.ToolName == "Edit" && toolName == "Write")))
@@ -233,7 +259,7 @@ public sealed partial class PermissionEngine
     {
         foreach (var dir in context.AllowedDirectories.Concat(Policy.AdditionalDirectories))
         {
-            if (IsUnder(path, dir) || (RealPath(dir, 0) is { } real && IsUnder(path, real)))
+            if (IsUnder(path, dir) || (KernelPath.Resolve(dir) is { } real && IsUnder(path, real)))
                 return true;
         }
         return false;
@@ -263,55 +289,48 @@ public sealed partial class PermissionEngine
         return false;
     }
 
-    /// <summary>The path as given and with every symlink on it resolved; null when resolution fails (a loop).</summary>
-    internal static IReadOnlyList<string>? PathCandidates(string fullPath)
+    /// <summary>
+    /// Every form of a path a rule must see: as written with <c>..</c> collapsed, that form with symlinks resolved, and
+    /// the raw form resolved the way the kernel walks it (symlink first, then <c>..</c>); null on a symlink loop.
+    /// </summary>
+    internal static IReadOnlyList<string>? PathCandidates(string fullPath, string? rawPath = null)
     {
-        var real = RealPath(fullPath, 0);
+        var real = KernelPath.Resolve(fullPath);
         if (real is null)
             return null;
-        return real == fullPath ? [fullPath] : [fullPath, real];
+        var list = new List<string>(3) { fullPath };
+        if (real != fullPath)
+            list.Add(real);
+        if (rawPath is not null && rawPath != fullPath)
+        {
+            var kernel = KernelPath.Resolve(rawPath);
+            if (kernel is null)
+                return null;
+            if (!list.Contains(kernel))
+                list.Add(kernel);
+        }
+        return list;
     }
 
-    /// <summary>Resolves symlinks component by component; the part of the path that does not exist is kept as written.</summary>
-    internal static string? RealPath(string fullPath, int depth)
+    /// <summary>
+    /// Whether a Read deny rule (with a specifier) covers <paramref name="path"/> as written or with symlinks resolved.
+    /// The file tools' folder walks and the sandbox's masks use this, so the three agree on what is denied.
+    /// </summary>
+    public bool IsReadDenied(string path, string cwd)
     {
-        if (depth > 32)
-            return null;
-        var parts = fullPath.Split('/', StringSplitOptions.RemoveEmptyEntries);
-        var current = "/";
-        for (var i = 0; i < parts.Length; i++)
-        {
-            var next = current == "/" ? "/" + parts[i] : current + "/" + parts[i];
-            FileSystemInfo info = new FileInfo(next);
-            string? target;
-            try
-            {
-                target = info.LinkTarget;
-            }
-            catch (IOException)
-            {
-                return null;
-            }
-            catch (UnauthorizedAccessException)
-            {
-                target = null;
-            }
-            if (target is not null)
-            {
-                var resolved = Path.GetFullPath(target, current);
-                var real = RealPath(resolved, depth + 1);
-                if (real is null)
-                    return null;
-                next = real;
-            }
-            else if (!info.Exists && !Directory.Exists(next))
-            {
-                return Path.GetFullPath(string.Join('/', parts[i..]), current);
-            }
-            current = next;
-        }
-        return current;
+        if (_readDenies.Length == 0)
+            return false;
+        if (_readDenies.Any(r => PathPatternFor(r, cwd).Matches(path)))
+            return true;
+        return KernelPath.Resolve(path) is { } real && real != path && _readDenies.Any(r => PathPatternFor(r, cwd).Matches(real));
     }
+
+    /// <summary>The fixed leading folders of the Read deny rules that are anchored (not <c>.env</c>-style, any depth).</summary>
+    public IReadOnlyList<string> ReadDenyBases(string cwd) =>
+        _readDenies.Select(r => PathPatternFor(r, cwd).Base).OfType<string>().Distinct(StringComparer.Ordinal).ToArray();
+
+    /// <summary>Whether any Read deny rule with a path exists: then values the engine cannot know are refused.</summary>
+    public bool HasReadDenies => _readDenies.Length > 0;
 
     private static PermissionDecision Denied(string reason, PermissionRule? rule, string message) =>
         new(PermissionBehavior.Deny, reason, rule?.Text, message);

@@ -40,6 +40,7 @@ public sealed record PermissionRule(string Text, string ToolName, string? Specif
         {
             if (trimmed.Contains(')'))
                 throw new FormatException($"'{text}' has ')' without '('");
+            CheckToolName(trimmed, text);
             return new PermissionRule(trimmed, trimmed, null, behavior, source);
         }
         if (trimmed[^1] != ')')
@@ -47,10 +48,26 @@ public sealed record PermissionRule(string Text, string ToolName, string? Specif
         var name = trimmed[..open].Trim();
         if (name.Length == 0)
             throw new FormatException($"'{text}' has no tool name before '('");
-        var spec = Unescape(trimmed[(open + 1)..^1]);
-        if (spec.Trim().Length == 0)
+        CheckToolName(name, text);
+        // Claude Code trims the specifier: `Bash( rm *)` is `Bash(rm *)`, never a rule that silently matches nothing.
+        var spec = Unescape(trimmed[(open + 1)..^1]).Trim();
+        if (spec.Length == 0)
             throw new FormatException($"'{text}' has an empty specifier; write {name} for the whole tool");
         return new PermissionRule(trimmed, name, spec, behavior, source);
+    }
+
+    /// <summary>
+    /// A rule for a tool no Claude Code version has (<c>bash(rm *)</c>: names are case-sensitive) would never match, so a
+    /// deny written that way would protect nothing; it fails the run instead (issue #9, rule parsing).
+    /// </summary>
+    private static void CheckToolName(string name, string text)
+    {
+        if (name == "*" || name.StartsWith("mcp__", StringComparison.Ordinal) || Tools.ToolRegistry.KnownNames.Contains(name))
+            return;
+        var near = Tools.ToolRegistry.KnownNames.FirstOrDefault(k => string.Equals(k, name, StringComparison.OrdinalIgnoreCase));
+        throw new FormatException(near is not null
+            ? $"'{text}' names the tool '{name}', which does not exist; tool names are case-sensitive: write {near}"
+            : $"'{text}' names the tool '{name}', which does not exist");
     }
 
     private static string Unescape(string s)

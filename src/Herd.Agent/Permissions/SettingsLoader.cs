@@ -5,7 +5,14 @@ namespace Herd.Agent.Permissions;
 
 /// <summary>The <c>permissions</c> blocks of every settings source, merged (spec §6.3).</summary>
 /// <param name="DefaultMode">The <c>defaultMode</c> of the highest-priority source that sets one.</param>
-public sealed record LoadedSettings(IReadOnlyList<PermissionRule> Rules, PermissionMode? DefaultMode, IReadOnlyList<string> AdditionalDirectories);
+public sealed record LoadedSettings(IReadOnlyList<PermissionRule> Rules, PermissionMode? DefaultMode, IReadOnlyList<string> AdditionalDirectories)
+{
+    /// <value>Claude Code's <c>sandbox.enabled</c> from the highest source that sets it; null when none does.</value>
+    public bool? SandboxEnabled { get; init; }
+
+    /// <value><c>sandbox.filesystem.allowWrite</c> from every source: extra folders confined commands may write.</value>
+    public IReadOnlyList<string> SandboxAllowWrite { get; init; } = [];
+}
 
 /// <summary>
 /// Reads permission settings from Herd's and Claude Code's files, so deny rules written for Claude Code stay in force.
@@ -45,23 +52,24 @@ public static class SettingsLoader
         }
 
         var blocks = new List<(JsonObject Permissions, RuleSource Source)>();
+        var sandboxBlocks = new List<(JsonObject Sandbox, RuleSource Source)>();
         if (!string.IsNullOrWhiteSpace(settingsFlag))
         {
             var text = settingsFlag.TrimStart();
             if (text.StartsWith('{'))
-                AddBlock(blocks, text, new RuleSource("--settings", null, cwd), "--settings JSON");
+                AddBlock(blocks, sandboxBlocks, text, new RuleSource("--settings", null, cwd), "--settings JSON");
             else
             {
                 var path = Path.GetFullPath(settingsFlag, cwd);
                 if (!File.Exists(path))
                     throw new HerdUsageException($"Error: --settings file '{path}' does not exist. Pass a settings file or a JSON string.");
-                AddBlock(blocks, ReadFile(path), new RuleSource("--settings", path, Path.GetDirectoryName(path)), $"settings file '{path}'");
+                AddBlock(blocks, sandboxBlocks, ReadFile(path), new RuleSource("--settings", path, Path.GetDirectoryName(path)), $"settings file '{path}'");
             }
         }
         foreach (var (path, source) in files.DistinctBy(f => f.Path))
         {
             if (File.Exists(path))
-                AddBlock(blocks, ReadFile(path), source, $"settings file '{path}'");
+                AddBlock(blocks, sandboxBlocks, ReadFile(path), source, $"settings file '{path}'");
         }
 
         var rules = new List<PermissionRule>();
@@ -95,7 +103,28 @@ public static class SettingsLoader
             foreach (var dir in StringArray(permissions, "additionalDirectories", label))
                 dirs.Add(Path.GetFullPath(dir.StartsWith("~/", StringComparison.Ordinal) ? Path.Combine(home, dir[2..]) : dir, source.Root ?? cwd));
         }
-        return new LoadedSettings(rules, mode, dirs.Distinct(StringComparer.Ordinal).ToArray());
+        bool? sandboxEnabled = null;
+        var allowWrite = new List<string>();
+        foreach (var (sandbox, source) in sandboxBlocks)
+        {
+            var label = source.File is null ? "--settings JSON" : $"settings file '{source.File}'";
+            if (sandbox["enabled"] is { } enabledNode)
+            {
+                if (enabledNode.GetValueKind() is not (JsonValueKind.True or JsonValueKind.False))
+                    throw new HerdUsageException($"Error: {label}: sandbox.enabled must be true or false.");
+                sandboxEnabled ??= enabledNode.GetValue<bool>();
+            }
+            if (sandbox["filesystem"] is JsonObject fs)
+            {
+                foreach (var dir in StringArray(fs, "allowWrite", label, "sandbox.filesystem"))
+                    allowWrite.Add(Path.GetFullPath(dir.StartsWith("~/", StringComparison.Ordinal) ? Path.Combine(home, dir[2..]) : dir, source.Root ?? cwd));
+            }
+        }
+        return new LoadedSettings(rules, mode, dirs.Distinct(StringComparer.Ordinal).ToArray())
+        {
+            SandboxEnabled = sandboxEnabled,
+            SandboxAllowWrite = allowWrite.Distinct(StringComparer.Ordinal).ToArray(),
+        };
     }
 
     /// <summary>Claude Code's mode names; <c>manual</c> and <c>auto</c> read as default. Null for anything else.</summary>
@@ -135,7 +164,7 @@ public static class SettingsLoader
         }
     }
 
-    private static void AddBlock(List<(JsonObject, RuleSource)> blocks, string json, RuleSource source, string label)
+    private static void AddBlock(List<(JsonObject, RuleSource)> blocks, List<(JsonObject, RuleSource)> sandboxBlocks, string json, RuleSource source, string label)
     {
         JsonNode? root;
         try
@@ -148,6 +177,12 @@ public static class SettingsLoader
         }
         if (root is not JsonObject obj)
             throw new HerdUsageException($"Error: {label} must hold a JSON object.");
+        if (obj["sandbox"] is { } sandbox)
+        {
+            if (sandbox is not JsonObject sandboxObject)
+                throw new HerdUsageException($"Error: {label}: \"sandbox\" must be an object like {{\"enabled\":true}}.");
+            sandboxBlocks.Add((sandboxObject, source));
+        }
         if (obj["permissions"] is null)
             return;
         if (obj["permissions"] is not JsonObject permissions)
@@ -155,17 +190,17 @@ public static class SettingsLoader
         blocks.Add((permissions, source));
     }
 
-    private static IEnumerable<string> StringArray(JsonObject permissions, string key, string label)
+    private static IEnumerable<string> StringArray(JsonObject permissions, string key, string label, string where = "permissions")
     {
         var node = permissions[key];
         if (node is null)
             yield break;
         if (node is not JsonArray array)
-            throw new HerdUsageException($"Error: {label}: permissions.{key} must be an array of strings.");
+            throw new HerdUsageException($"Error: {label}: {where}.{key} must be an array of strings.");
         foreach (var item in array)
         {
             if (item is null || item.GetValueKind() != JsonValueKind.String)
-                throw new HerdUsageException($"Error: {label}: permissions.{key} must contain only strings.");
+                throw new HerdUsageException($"Error: {label}: {where}.{key} must contain only strings.");
             yield return (string)item!;
         }
     }

@@ -279,13 +279,27 @@ internal sealed class ShellParser
         }
         var raw = _s[start.._pos];
         string? assignment = null;
-        if (atCommandStart && eqAt is { } eq && eq > 0 && IsName(raw.AsSpan(0, eq)))
+        if (atCommandStart && eqAt is { } eq && eq > 0 && IsAssignmentTarget(raw[..eq]))
         {
             assignment = raw[..eq];
             if (_pos < _s.Length && raw.Length == eq + 1 && Peek() == '(')
                 throw Fail("array assignment");
         }
         return new ShellWord(value.ToString(), raw, dynamic, glob, assignment);
+    }
+
+    /// <summary>
+    /// <c>NAME</c>, <c>NAME+</c> (for <c>+=</c>) or an array element <c>NAME[…]</c>: bash treats each as an assignment, so
+    /// <c>a[0]=1 rm x</c> runs <c>rm</c> and must be read that way (issue #9, deny rules by command name).
+    /// </summary>
+    private static bool IsAssignmentTarget(string s)
+    {
+        if (s.EndsWith('+'))
+            s = s[..^1];
+        var bracket = s.IndexOf('[');
+        if (bracket > 0 && s.EndsWith(']'))
+            return IsName(s.AsSpan(0, bracket));
+        return IsName(s);
     }
 
     private static bool IsName(ReadOnlySpan<char> s)

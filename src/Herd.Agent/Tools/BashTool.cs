@@ -4,13 +4,15 @@ using System.Runtime.InteropServices;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Herd.Agent.Sandbox;
 
 namespace Herd.Agent.Tools;
 
 /// <summary>
 /// Runs <c>bash -c</c> in the working directory (spec §10.3). Each command gets its own session and process group
 /// (via <c>setsid</c>), and the whole group is killed on timeout, cancellation, and when bash exits, so a command cannot
-/// leave children running behind the agent. Output over 30000 characters keeps its head and tail.
+/// leave children running behind the agent. When the context asks for a sandbox, bash runs inside bubblewrap (issue #9).
+/// Output over 30000 characters is saved to a file and the model gets a 2 KB preview and the path, as Claude Code does.
 /// </summary>
 public sealed partial class BashTool : ITool
 {
@@ -27,7 +29,7 @@ public sealed partial class BashTool : ITool
 
     public string Description =>
         "Executes a bash command in the working directory and returns its output. timeout is in milliseconds " +
-        "(default 120000, max 600000). Output over 30000 characters is truncated in the middle. Each call starts in the " +
+        "(default 120000, max 600000). Output over 30000 characters is saved to a file; you get a preview and its path. Each call starts in the " +
         "working directory; shell state (cd, variables) does not carry over between calls.";
 
     public bool IsReadOnly => false;
@@ -44,11 +46,29 @@ public sealed partial class BashTool : ITool
     {
         if (ToolInput.String(input, "command") is not { } command || string.IsNullOrWhiteSpace(command))
             return ToolInput.Missing(Name, "command");
+        if (ToolContext.HasNul(command))
+            return ToolResult.Error("The command contains a NUL byte, which bash cannot receive.");
         var timeoutMs = ToolInput.Number(input, "timeout") is { } t && t > 0 ? (int)Math.Min(t, MaxTimeoutMs) : DefaultTimeoutMs;
+
+        // A confining run never falls back to an unconfined command (issue #9): no sandbox, no command.
+        IReadOnlyList<string>? sandboxArgs = null;
+        if (context.Sandbox is not null)
+        {
+            if (Bubblewrap.Problem is { } problem)
+                return ToolResult.Error(Bubblewrap.UnavailableMessage(problem)[7..]);
+            try
+            {
+                sandboxArgs = Bubblewrap.Arguments(command, context);
+            }
+            catch (SandboxUnavailableException ex)
+            {
+                return ToolResult.Error("The sandbox could not be prepared: " + ex.Message);
+            }
+        }
 
         var psi = new ProcessStartInfo
         {
-            FileName = SetsidPath ?? "bash",
+            FileName = SetsidPath ?? (sandboxArgs is null ? "bash" : Bubblewrap.ExecutablePath!),
             WorkingDirectory = context.WorkingDirectory,
             RedirectStandardInput = true,
             RedirectStandardOutput = true,
@@ -57,18 +77,34 @@ public sealed partial class BashTool : ITool
             StandardOutputEncoding = Encoding.UTF8,
             StandardErrorEncoding = Encoding.UTF8,
         };
-        if (SetsidPath is not null)
-            psi.ArgumentList.Add("bash");
-        psi.ArgumentList.Add("-c");
-        psi.ArgumentList.Add(command);
+        if (sandboxArgs is not null)
+        {
+            // `setsid -f -w`: a single-threaded parent that waits for bwrap, so bwrap's --die-with-parent fires when
+            // that parent is killed, never because the .NET thread that started it retired.
+            if (SetsidPath is not null)
+            {
+                psi.ArgumentList.Add("-f");
+                psi.ArgumentList.Add("-w");
+                psi.ArgumentList.Add(Bubblewrap.ExecutablePath!);
+            }
+            foreach (var a in sandboxArgs)
+                psi.ArgumentList.Add(a);
+        }
+        else
+        {
+            if (SetsidPath is not null)
+                psi.ArgumentList.Add("bash");
+            psi.ArgumentList.Add("-c");
+            psi.ArgumentList.Add(command);
+        }
         foreach (var name in StrippedVariables)
             psi.Environment.Remove(name);
 
         using var process = new Process { StartInfo = psi };
         process.Start();
         process.StandardInput.Close();
-        var stdout = new HeadTailBuffer(MaxOutputChars);
-        var stderr = new HeadTailBuffer(MaxOutputChars);
+        using var stdout = new OutputCapture(context, "stdout");
+        using var stderr = new OutputCapture(context, "stderr");
         var stdoutDone = PumpAsync(process.StandardOutput, stdout);
         var stderrDone = PumpAsync(process.StandardError, stderr);
 
@@ -85,7 +121,7 @@ public sealed partial class BashTool : ITool
         }
         // Kill the group even after a normal exit: background children (`cmd &`) would otherwise outlive the call
         // and hold the output pipes open.
-        KillTree(process);
+        KillTree(process, sandboxed: sandboxArgs is not null);
         try
         {
             await Task.WhenAll(stdoutDone, stderrDone).WaitAsync(TimeSpan.FromSeconds(5), CancellationToken.None).ConfigureAwait(false);
@@ -99,24 +135,38 @@ public sealed partial class BashTool : ITool
         if (interrupted)
             process.WaitForExit(1000);
 
-        var outText = stdout.ToString().TrimEnd('\n');
-        var errText = stderr.ToString().TrimEnd('\n');
-        var combined = errText.Length == 0 ? outText : outText.Length == 0 ? errText : outText + "\n" + errText;
         int? exitCode = process.HasExited ? process.ExitCode : null;
+        var outText = stdout.Head.TrimEnd('\n');
+        var errText = stderr.Head.TrimEnd('\n');
+        string? persistedPath = null;
+        long persistedSize = 0;
+        string body;
+        if (stdout.Length + stderr.Length + 1 > MaxOutputChars)
+        {
+            // Claude Code's behaviour: the whole output goes to a file and the model gets a 2 KB preview and the path,
+            // instead of ~30 KB of tokens on every long command.
+            (persistedPath, persistedSize, var preview) = OutputCapture.Persist(context, stdout, stderr);
+            body = "<persisted-output>\n" +
+                   $"Output too large ({FormatSize(persistedSize)}). Full output saved to: {persistedPath}\n\n" +
+                   $"Preview (first 2KB):\n{preview}\n...\n</persisted-output>";
+        }
+        else
+            body = errText.Length == 0 ? outText : outText.Length == 0 ? errText : outText + "\n" + errText;
+
         string content;
         var isError = false;
         if (interrupted)
         {
-            content = $"Command timed out after {FormatDuration(timeoutMs)}" + (combined.Length > 0 ? "\n" + combined : "");
+            content = $"Command timed out after {FormatDuration(timeoutMs)}" + (body.Length > 0 ? "\n" + body : "");
             isError = true;
         }
         else if (exitCode is not 0)
         {
-            content = $"Exit code {exitCode}" + (combined.Length > 0 ? "\n" + combined : "");
+            content = $"Exit code {exitCode}" + (body.Length > 0 ? "\n" + body : "");
             isError = true;
         }
         else
-            content = combined.Length > 0 ? combined : "Tool ran without output";
+            content = body.Length > 0 ? body : "Tool ran without output";
 
         var structured = new JsonObject
         {
@@ -125,7 +175,24 @@ public sealed partial class BashTool : ITool
             ["interrupted"] = interrupted,
             ["isImage"] = false,
         };
+        if (persistedPath is not null)
+        {
+            structured["persistedOutputPath"] = persistedPath;
+            structured["persistedOutputSize"] = persistedSize;
+        }
         return new ToolResult(content, isError, structured) { ExitCode = exitCode };
+    }
+
+    /// <summary>Claude Code's size text: <c>106.3KB</c>, <c>2MB</c>.</summary>
+    internal static string FormatSize(long bytes)
+    {
+        // One decimal with a trailing ".0" dropped, as JavaScript's toFixed(1).replace(/\.0$/, "") gives.
+        static string One(double v) => Math.Round(v, 1, MidpointRounding.AwayFromZero).ToString("0.#", CultureInfo.InvariantCulture);
+        if (bytes < 1024)
+            return $"{bytes} bytes";
+        if (bytes < 1024 * 1024)
+            return One(bytes / 1024.0) + "KB";
+        return One(bytes / (1024.0 * 1024)) + "MB";
     }
 
     /// <summary>Claude Code's duration text: <c>2m 0.0s</c>, <c>1.5s</c>.</summary>
@@ -137,7 +204,7 @@ public sealed partial class BashTool : ITool
         return minutes > 0 ? $"{minutes}m {s}" : s;
     }
 
-    private static async Task PumpAsync(StreamReader reader, HeadTailBuffer buffer)
+    private static async Task PumpAsync(StreamReader reader, OutputCapture buffer)
     {
         var chunk = new char[8192];
         int n;
@@ -145,14 +212,21 @@ public sealed partial class BashTool : ITool
             buffer.Append(chunk.AsSpan(0, n));
     }
 
-    private static void KillTree(Process process)
+    private static void KillTree(Process process, bool sandboxed)
     {
-        // With setsid the bash process leads its own group: signal the group, which reaches background children too.
+        // Collected before anything dies (orphans are re-parented at once): a sandboxed command's processes live in
+        // their own session below bwrap, out of reach of a group kill; killing bwrap ends its namespace.
+        var descendants = sandboxed && OperatingSystem.IsLinux() ? Descendants(process.Id) : [];
+        // Without the sandbox, setsid makes bash lead its own group: signal the group, which reaches background
+        // children too. (Under `setsid -f -w` the waiting parent leads no group of its own.)
         if (SetsidPath is not null && !OperatingSystem.IsWindows())
         {
             try
             {
-                _ = Kill(-process.Id, 9);
+                if (!sandboxed)
+                    _ = Kill(-process.Id, 9);
+                foreach (var pid in descendants)
+                    _ = Kill(pid, 9);
             }
             catch (Exception ex) when (ex is DllNotFoundException or EntryPointNotFoundException)
             {
@@ -170,46 +244,54 @@ public sealed partial class BashTool : ITool
         }
     }
 
+    /// <summary>Every process below <paramref name="root"/>, from <c>/proc/*/stat</c>.</summary>
+    private static List<int> Descendants(int root)
+    {
+        var parents = new Dictionary<int, List<int>>();
+        try
+        {
+            foreach (var dir in Directory.EnumerateDirectories("/proc"))
+            {
+                if (!int.TryParse(Path.GetFileName(dir), out var pid))
+                    continue;
+                string stat;
+                try
+                {
+                    stat = File.ReadAllText(Path.Combine(dir, "stat"));
+                }
+                catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+                {
+                    continue;
+                }
+                // "pid (comm) state ppid …": comm may hold spaces and parentheses, so read after the last ')'.
+                var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+                if (fields.Length > 1 && int.TryParse(fields[1], out var ppid))
+                {
+                    if (!parents.TryGetValue(ppid, out var children))
+                        parents[ppid] = children = [];
+                    children.Add(pid);
+                }
+            }
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return [];
+        }
+        var result = new List<int>();
+        var queue = new Queue<int>([root]);
+        while (queue.Count > 0 && result.Count < 100_000)
+        {
+            if (!parents.TryGetValue(queue.Dequeue(), out var children))
+                continue;
+            foreach (var child in children)
+            {
+                result.Add(child);
+                queue.Enqueue(child);
+            }
+        }
+        return result;
+    }
+
     [LibraryImport("libc", EntryPoint = "kill", SetLastError = true)]
     private static partial int Kill(int pid, int signal);
-}
-
-/// <summary>Keeps the first and last <c>max/2</c> characters of a stream, so a huge output costs bounded memory.</summary>
-internal sealed class HeadTailBuffer(int max)
-{
-    private readonly StringBuilder _head = new();
-    private readonly char[] _tail = new char[max / 2];
-    private long _total;
-    private int _tailStart;
-    private int _tailCount;
-
-    public void Append(ReadOnlySpan<char> text)
-    {
-        foreach (var c in text)
-        {
-            _total++;
-            if (_head.Length < max / 2)
-            {
-                _head.Append(c);
-                continue;
-            }
-            var at = (_tailStart + _tailCount) % _tail.Length;
-            _tail[at] = c;
-            if (_tailCount < _tail.Length)
-                _tailCount++;
-            else
-                _tailStart = (_tailStart + 1) % _tail.Length;
-        }
-    }
-
-    public override string ToString()
-    {
-        var tail = new StringBuilder(_tailCount);
-        for (var i = 0; i < _tailCount; i++)
-            tail.Append(_tail[(_tailStart + i) % _tail.Length]);
-        var dropped = _total - _head.Length - _tailCount;
-        if (dropped <= 0)
-            return _head.ToString() + tail;
-        return $"{_head}\n\n... [{dropped} characters truncated] ...\n\n{tail}";
-    }
 }

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Herd.Agent.IO;
 
 namespace Herd.Agent.Tools;
 
@@ -34,13 +35,24 @@ public sealed class EditTool : ITool
         if (ToolInput.String(input, "new_string") is not { } newString)
             return ToolInput.Missing(Name, "new_string");
         var replaceAll = ToolInput.Bool(input, "replace_all") ?? false;
+        if (ToolContext.HasNul(given))
+            return ToolResult.Error(FileGuard.NulMessage("file_path"));
         if (!Path.IsPathRooted(given) && !given.StartsWith('~'))
             return ToolResult.Error($"file_path must be an absolute path, not a relative path: {given}");
         var path = context.ResolvePath(given);
         if (oldString == newString)
             return ToolResult.Error("No changes to make: old_string and new_string are exactly the same.");
+        var status = FileStatus.Of(path);
+        if (status.Kind == FileKind.Directory)
+            return ToolResult.Error($"EISDIR: illegal operation on a directory, open '{path}'");
+        if (FileGuard.CheckRegular(path, status) is { } special)
+            return ToolResult.Error(special);
+        if (FileGuard.CheckWrite(path, context) is { } confined)
+            return ToolResult.Error(confined);
+        if (status.Size > FileGuard.MaxEditBytes)
+            return ToolResult.Error($"{path} is too large to edit ({BashTool.FormatSize(status.Size)}; the limit is {FileGuard.MaxEditBytes / (1024 * 1024)}MB). Use Bash (sed) for a file this size.");
 
-        if (!File.Exists(path))
+        if (status.Kind == FileKind.Missing)
         {
             // Claude Code lets an empty old_string create a new file; keep that shortcut.
             if (oldString.Length == 0)
@@ -48,7 +60,7 @@ public sealed class EditTool : ITool
                 Directory.CreateDirectory(Path.GetDirectoryName(path)!);
                 await TextFile.WriteRawAsync(path, newString, new System.Text.UTF8Encoding(false), cancellationToken).ConfigureAwait(false);
                 context.ReadFiles[path] = File.GetLastWriteTimeUtc(path);
-                return new ToolResult($"File created successfully at: {path}", false, Structured(path, oldString, newString, "", replaceAll));
+                return new ToolResult($"File created successfully at: {path}" + FileGuard.StateIsCurrent, false, Structured(path, oldString, newString, "", replaceAll));
             }
             return ToolResult.Error("File does not exist.");
         }
@@ -83,8 +95,8 @@ public sealed class EditTool : ITool
         context.ReadFiles[path] = File.GetLastWriteTimeUtc(path);
 
         var message = replaceAll
-            ? $"The file {path} has been updated. All occurrences of '{oldString}' were successfully replaced with '{newString}'."
-            : $"The file {path} has been updated successfully.";
+            ? $"The file {path} has been updated. All occurrences of '{oldString}' were successfully replaced with '{newString}'." + FileGuard.StateIsCurrent
+            : $"The file {path} has been updated successfully." + FileGuard.StateIsCurrent;
         return new ToolResult(message, false, Structured(path, oldString, newString, file.Text, replaceAll));
     }
 

@@ -11,8 +11,13 @@ internal static class FileWalker
 {
     private static readonly HashSet<string> SkippedFolders = new(StringComparer.Ordinal) { ".git", ".hg", ".svn", ".jj" };
 
-    public static IEnumerable<(string Path, DateTime Modified)> Files(string root)
+    /// <summary>
+    /// Every file under <paramref name="root"/> with its write time, leaving out what a Read deny rule covers (a denied
+    /// folder is not entered), so a search never returns or reads a denied file (issue #9, read denies).
+    /// </summary>
+    public static IEnumerable<(string Path, DateTime Modified)> Files(string root, ToolContext context)
     {
+        var isDenied = context.IsReadDenied;
         var options = new EnumerationOptions
         {
             RecurseSubdirectories = true,
@@ -22,8 +27,8 @@ internal static class FileWalker
         };
         return new FileSystemEnumerable<(string, DateTime)>(root, static (ref FileSystemEntry e) => (e.ToFullPath(), e.LastWriteTimeUtc.UtcDateTime), options)
         {
-            ShouldIncludePredicate = static (ref FileSystemEntry e) => !e.IsDirectory,
-            ShouldRecursePredicate = static (ref FileSystemEntry e) => !SkippedFolders.Contains(e.FileName.ToString()),
+            ShouldIncludePredicate = (ref FileSystemEntry e) => !e.IsDirectory && !isDenied(e.ToFullPath()),
+            ShouldRecursePredicate = (ref FileSystemEntry e) => !SkippedFolders.Contains(e.FileName.ToString()) && !isDenied(e.ToFullPath()),
         };
     }
 
@@ -52,6 +57,17 @@ internal static class FileWalker
         }
     }
 
+    /// <summary>
+    /// A path as Claude Code 2.1.332 shows it in Glob and Grep results: relative to the working directory when inside
+    /// it (fewer tokens), absolute otherwise.
+    /// </summary>
+    public static string Display(string path, ToolContext context)
+    {
+        var cwd = context.WorkingDirectory.TrimEnd('/');
+        return path.StartsWith(cwd + "/", StringComparison.Ordinal) ? path[(cwd.Length + 1)..] : path;
+    }
+
     /// <summary>Relative path with forward slashes, as globs expect.</summary>
     public static string Relative(string root, string path) => Path.GetRelativePath(root, path).Replace('\\', '/');
 }
+

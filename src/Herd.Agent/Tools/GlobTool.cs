@@ -5,7 +5,10 @@ using System.Text.Json.Nodes;
 
 namespace Herd.Agent.Tools;
 
-/// <summary>Finds files by glob pattern under <c>path</c> (default: the working directory), newest first (spec §10.3).</summary>
+/// <summary>
+/// Finds files by glob pattern under <c>path</c> (default: the working directory). As Claude Code 2.1.332 does: oldest
+/// first by modification time, paths relative to the working directory (absolute outside it).
+/// </summary>
 public sealed class GlobTool : ITool
 {
     public const int MaxResults = 100;
@@ -14,7 +17,7 @@ public sealed class GlobTool : ITool
 
     public string Description =>
         "Fast file pattern matching, e.g. \"**/*.cs\" or \"src/**/*.{ts,tsx}\". Returns matching file paths sorted by " +
-        "modification time, newest first. path defaults to the working directory.";
+        "modification time, oldest first, relative to the working directory. path defaults to the working directory.";
 
     public bool IsReadOnly => true;
 
@@ -52,6 +55,8 @@ public sealed class GlobTool : ITool
     {
         if (ToolInput.String(input, "pattern") is not { Length: > 0 } pattern)
             return Task.FromResult(ToolInput.Missing(Name, "pattern"));
+        if (ToolContext.HasNul(pattern) || ToolContext.HasNul(ToolInput.String(input, "path")))
+            return Task.FromResult(ToolResult.Error(FileGuard.NulMessage("pattern or path")));
         var (root, relative) = Split(pattern, ToolInput.String(input, "path"), context);
         if (relative.Split('/').Contains(".."))
             return Task.FromResult(ToolResult.Error("The pattern must not contain '..' segments. Pass the folder to search as path instead."));
@@ -61,13 +66,14 @@ public sealed class GlobTool : ITool
         var started = Stopwatch.GetTimestamp();
         var matcher = FileWalker.Matcher(relative);
         var matches = new List<(string Path, DateTime Modified)>();
-        foreach (var file in FileWalker.Files(root))
+        foreach (var file in FileWalker.Files(root, context))
         {
             cancellationToken.ThrowIfCancellationRequested();
             if (matcher.Match(FileWalker.Relative(root, file.Path)).HasMatches)
                 matches.Add(file);
         }
-        var sorted = matches.OrderByDescending(m => m.Modified).ThenBy(m => m.Path, StringComparer.Ordinal).Select(m => m.Path).ToList();
+        // Claude Code 2.1.332: oldest first, paths relative to the working directory.
+        var sorted = matches.OrderBy(m => m.Modified).ThenBy(m => m.Path, StringComparer.Ordinal).Select(m => FileWalker.Display(m.Path, context)).ToList();
         var truncated = sorted.Count > MaxResults;
         var shown = sorted.Take(MaxResults).ToList();
         var text = shown.Count == 0 ? "No files found" : string.Join('\n', shown);

@@ -3,6 +3,7 @@ using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
+using Herd.Agent.IO;
 
 namespace Herd.Agent.Tools;
 
@@ -67,6 +68,8 @@ public sealed class GrepTool : ITool
     {
         if (ToolInput.String(input, "pattern") is not { Length: > 0 } pattern)
             return ToolInput.Missing(Name, "pattern");
+        if (ToolContext.HasNul(ToolInput.String(input, "path")) || ToolContext.HasNul(ToolInput.String(input, "glob")))
+            return ToolResult.Error(FileGuard.NulMessage("path or glob"));
         var target = context.ResolvePath(ToolInput.String(input, "path") ?? context.WorkingDirectory);
         var mode = ToolInput.String(input, "output_mode") ?? "files_with_matches";
         if (mode is not ("content" or "files_with_matches" or "count"))
@@ -93,10 +96,15 @@ public sealed class GrepTool : ITool
         var headLimit = (int?)ToolInput.Number(input, "head_limit") ?? DefaultHeadLimit;
         var skip = Math.Max(0, (int?)ToolInput.Number(input, "offset") ?? 0);
 
-        var singleFile = File.Exists(target);
-        if (!singleFile && !Directory.Exists(target))
+        var status = FileStatus.Of(target);
+        if (status.Kind == FileKind.Missing)
             return ToolResult.Error($"Path does not exist: {target}");
-        IEnumerable<(string Path, DateTime Modified)> files = singleFile ? [(target, File.GetLastWriteTimeUtc(target))] : FileWalker.Files(target);
+        if (FileGuard.CheckRegular(target, status) is { } special)
+            return ToolResult.Error(special);
+        if (FileGuard.CheckRead(target, context) is { } denied)
+            return ToolResult.Error(denied);
+        var singleFile = status.Kind == FileKind.Regular;
+        IEnumerable<(string Path, DateTime Modified)> files = singleFile ? [(target, File.GetLastWriteTimeUtc(target))] : FileWalker.Files(target, context);
         var filter = FileFilter(ToolInput.String(input, "glob"), ToolInput.String(input, "type"));
         if (filter.Error is not null)
             return ToolResult.Error(filter.Error);
@@ -110,9 +118,10 @@ public sealed class GrepTool : ITool
             var text = await ReadTextAsync(path, cancellationToken).ConfigureAwait(false);
             if (text is null)
                 continue;
-            var (count, lines) = Search(text, regex, multiline, mode == "content", before, after, lineNumbers, singleFile ? null : path);
+            var shownPath = FileWalker.Display(path, context);
+            var (count, lines) = Search(text, regex, multiline, mode == "content", before, after, lineNumbers, singleFile ? null : shownPath);
             if (count > 0)
-                hits.Add((path, modified, count, lines));
+                hits.Add((shownPath, modified, count, lines));
         }
 
         IEnumerable<string> entries;
@@ -189,8 +198,9 @@ public sealed class GrepTool : ITool
     {
         try
         {
-            var info = new FileInfo(path);
-            if (info.Length > MaxFileBytes)
+            // Only regular files: a FIFO in the tree would block the search forever, a device never end.
+            var status = FileStatus.Of(path, followSymlinks: false);
+            if (status.Kind != FileKind.Regular || status.Size > MaxFileBytes)
                 return null;
             var bytes = await File.ReadAllBytesAsync(path, cancellationToken).ConfigureAwait(false);
             if (TextFile.LooksBinary(bytes))

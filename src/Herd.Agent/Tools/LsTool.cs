@@ -29,6 +29,8 @@ public sealed class LsTool : ITool
 
     public Task<ToolResult> InvokeAsync(JsonElement input, ToolContext context, CancellationToken cancellationToken = default)
     {
+        if (ToolContext.HasNul(ToolInput.String(input, "path")))
+            return Task.FromResult(ToolResult.Error(FileGuard.NulMessage("path")));
         var root = context.ResolvePath(ToolInput.String(input, "path") ?? context.WorkingDirectory);
         if (!Directory.Exists(root))
             return Task.FromResult(ToolResult.Error(File.Exists(root) ? $"{root} is a file, not a directory." : $"Directory does not exist: {root}"));
@@ -58,7 +60,7 @@ public sealed class LsTool : ITool
                 cancellationToken.ThrowIfCancellationRequested();
                 if (entry.Name.StartsWith('.') || entry.Name is "node_modules" or "__pycache__")
                     continue;
-                if (ignores.Any(m => m.Match(entry.Name).HasMatches))
+                if (ignores.Any(m => m.Match(entry.Name).HasMatches) || context.IsReadDenied(entry.FullName))
                     continue;
                 if (++count > MaxEntries)
                 {

@@ -23,6 +23,7 @@ internal sealed record TextFile(string Text, Encoding Encoding, bool Crlf)
     public Task WriteAsync(string path, string text, CancellationToken cancellationToken) =>
         WriteRawAsync(path, Crlf ? text.Replace("\n", "\r\n", StringComparison.Ordinal) : text, Encoding, cancellationToken);
 
+    /// <summary>Writes by replacing the file (temp file, then rename), never in place: see <see cref="FileGuard.ReplaceAsync"/>.</summary>
     public static async Task WriteRawAsync(string path, string text, Encoding encoding, CancellationToken cancellationToken)
     {
         var preamble = encoding.GetPreamble();
@@ -30,7 +31,7 @@ internal sealed record TextFile(string Text, Encoding Encoding, bool Crlf)
         var bytes = new byte[preamble.Length + body.Length];
         preamble.CopyTo(bytes, 0);
         body.CopyTo(bytes, preamble.Length);
-        await File.WriteAllBytesAsync(path, bytes, cancellationToken).ConfigureAwait(false);
+        await FileGuard.ReplaceAsync(path, bytes, cancellationToken).ConfigureAwait(false);
     }
 
     public static Encoding Detect(ReadOnlySpan<byte> bytes, out int bomLength)

@@ -1,14 +1,18 @@
 using System.Collections.Concurrent;
+using Herd.Agent.Sandbox;
 
 namespace Herd.Agent.Tools;
 
 /// <summary>Where and for whom a tool runs. One per agent session.</summary>
 public sealed class ToolContext
 {
+    private readonly Lazy<string> _scratch;
+
     public ToolContext(string workingDirectory, IReadOnlyList<string>? additionalDirectories = null)
     {
         WorkingDirectory = Path.GetFullPath(workingDirectory);
         AdditionalDirectories = (additionalDirectories ?? []).Select(Path.GetFullPath).ToArray();
+        _scratch = new Lazy<string>(CreateScratchDirectory, LazyThreadSafetyMode.ExecutionAndPublication);
     }
 
     public string WorkingDirectory { get; }
@@ -17,6 +21,37 @@ public sealed class ToolContext
 
     /// <summary>The working directory and every <c>--add-dir</c> folder.</summary>
     public IEnumerable<string> AllowedDirectories => AdditionalDirectories.Prepend(WorkingDirectory);
+
+    /// <summary>
+    /// How tool processes are confined (issue #9). Null: Bash runs unconfined (print mode's default, for parity with
+    /// Claude Code). When set, Bash runs inside the kernel sandbox and the file tools apply the same filesystem policy
+    /// in-process, so both ways of touching a file obey one set of limits.
+    /// </summary>
+    public SandboxOptions? Sandbox { get; init; }
+
+    /// <summary>
+    /// Whether a Read deny rule covers an absolute path. Tools that walk folders (Glob, Grep, LS) skip such paths and the
+    /// sandbox hides them; set from the permission engine (<c>PermissionEngine.IsReadDenied</c>). Default: nothing denied.
+    /// </summary>
+    public Func<string, bool> IsReadDenied { get; init; } = static _ => false;
+
+    /// <summary>Whether any Read deny rule exists; when none does, the sandbox need not look for paths to hide.</summary>
+    public bool HasReadDenyRules { get; init; }
+
+    /// <summary>
+    /// The fixed leading folders of anchored Read deny rules (<c>~/.ssh</c> for <c>Read(~/.ssh/**)</c>): besides the
+    /// working directories, where the sandbox looks for paths to hide. Empty by default.
+    /// </summary>
+    public IReadOnlyList<string> ReadDenyBases { get; init; } = [];
+
+    /// <summary>
+    /// A private folder (mode 0700) for this conversation: the sandbox's writable temp directory (<c>TMPDIR</c>) and where
+    /// Bash output too large to send inline is saved. Created on first use.
+    /// </summary>
+    public string ScratchDirectory => _scratch.Value;
+
+    /// <summary>Whether the scratch folder exists yet (so the permission engine does not create it just to check a path).</summary>
+    public bool HasScratchDirectory => _scratch.IsValueCreated;
 
     /// <summary>
     /// Files read in this conversation with the write time seen then. Edit and Write refuse a file that was not read,
@@ -33,12 +68,35 @@ public sealed class ToolContext
     /// expanding a leading <c>~/</c>. The permission engine and the tools use this one function, so the path a rule
     /// was checked against is the path the tool touches.
     /// </summary>
-    public string ResolvePath(string path, string? baseDirectory = null)
+    /// <exception cref="ArgumentException">The path holds a NUL byte (callers check <see cref="HasNul"/> first).</exception>
+    public string ResolvePath(string path, string? baseDirectory = null) => Path.GetFullPath(RawPath(path, baseDirectory));
+
+    /// <summary>
+    /// The absolute path as the kernel will walk it: <c>~/</c> expanded and joined to the base, but with <c>.</c> and
+    /// <c>..</c> left in place (see <see cref="IO.KernelPath"/>).
+    /// </summary>
+    public string RawPath(string path, string? baseDirectory = null)
     {
         if (path == "~")
-            return Path.GetFullPath(Home);
+            return Home;
         if (path.StartsWith("~/", StringComparison.Ordinal))
-            return Path.GetFullPath(Path.Combine(Home, path[2..]));
-        return Path.GetFullPath(Path.IsPathRooted(path) ? path : Path.Combine(baseDirectory ?? WorkingDirectory, path));
+            return Home.TrimEnd('/') + "/" + path[2..];
+        if (path.StartsWith('/'))
+            return path;
+        var baseDir = baseDirectory ?? WorkingDirectory;
+        return (baseDir == "/" ? "" : baseDir.TrimEnd('/')) + "/" + path;
+    }
+
+    /// <summary>A NUL byte cannot be part of a path on Unix; a tool input that holds one is refused before any check.</summary>
+    public static bool HasNul(string? text) => text is not null && text.Contains('\0');
+
+    private static string CreateScratchDirectory()
+    {
+        var path = Path.Combine(Path.GetTempPath(), $"herd-{Environment.ProcessId}-{Guid.NewGuid().ToString("N")[..12]}");
+        if (OperatingSystem.IsWindows())
+            Directory.CreateDirectory(path);
+        else
+            Directory.CreateDirectory(path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        return path;
     }
 }

@@ -1,6 +1,7 @@
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Herd.Agent.IO;
 
 namespace Herd.Agent.Tools;
 
@@ -27,13 +28,22 @@ public sealed class WriteTool : ITool
             return ToolInput.Missing(Name, "file_path");
         if (ToolInput.String(input, "content") is not { } content)
             return ToolInput.Missing(Name, "content");
+        if (ToolContext.HasNul(given))
+            return ToolResult.Error(FileGuard.NulMessage("file_path"));
         if (!Path.IsPathRooted(given) && !given.StartsWith('~'))
             return ToolResult.Error($"file_path must be an absolute path, not a relative path: {given}");
         var path = context.ResolvePath(given);
-        if (Directory.Exists(path))
+        var status = FileStatus.Of(path);
+        if (status.Kind == FileKind.Directory)
             return ToolResult.Error($"EISDIR: illegal operation on a directory, open '{path}'");
+        if (FileGuard.CheckRegular(path, status) is { } special)
+            return ToolResult.Error(special);
+        if (FileGuard.CheckWrite(path, context) is { } confined)
+            return ToolResult.Error(confined);
 
-        var exists = File.Exists(path);
+        var exists = status.Kind == FileKind.Regular;
+        if (exists && status.Size > FileGuard.MaxEditBytes)
+            return ToolResult.Error($"{path} is too large to overwrite with Write ({BashTool.FormatSize(status.Size)}; the limit is {FileGuard.MaxEditBytes / (1024 * 1024)}MB).");
         Encoding encoding = new UTF8Encoding(false);
         string? original = null;
         if (exists)
@@ -58,8 +68,8 @@ public sealed class WriteTool : ITool
             ["originalFile"] = original,
         };
         var text = exists
-            ? $"The file {path} has been updated successfully."
-            : $"File created successfully at: {path}";
+            ? $"The file {path} has been updated successfully." + FileGuard.StateIsCurrent
+            : $"File created successfully at: {path}" + FileGuard.StateIsCurrent;
         return new ToolResult(text, false, structured);
     }
 }

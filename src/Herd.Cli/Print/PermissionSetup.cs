@@ -8,7 +8,11 @@ namespace Herd.Cli.Print;
 public static class PermissionSetup
 {
     /// <exception cref="HerdUsageException">An unknown permission mode, a malformed rule, or a malformed settings file.</exception>
-    public static PermissionPolicy FromArguments(ParsedArguments args, string cwd)
+    public static PermissionPolicy FromArguments(ParsedArguments args, string cwd) => Load(args, cwd).Policy;
+
+    /// <summary>The policy, and the settings it came from (their <c>sandbox</c> block decides confinement).</summary>
+    /// <exception cref="HerdUsageException">An unknown permission mode, a malformed rule, or a malformed settings file.</exception>
+    public static (PermissionPolicy Policy, LoadedSettings Settings) Load(ParsedArguments args, string cwd)
     {
         var settings = SettingsLoader.Load(
             cwd,
@@ -26,13 +30,15 @@ public static class PermissionSetup
         else
             mode = settings.DefaultMode ?? PermissionMode.Default;
 
-        var allow = Validated(args.Values("--allowedTools"), "--allowedTools", RuleBehavior.Allow);
-        var deny = Validated(args.Values("--disallowedTools"), "--disallowedTools", RuleBehavior.Deny);
-        return new PermissionPolicy(mode, allow, deny, [])
+        // Parsed once here: from now on a rule is a PermissionRule, never a string again.
+        var deny = Parsed(args.Values("--disallowedTools"), "--disallowedTools", RuleBehavior.Deny);
+        var allow = Parsed(args.Values("--allowedTools"), "--allowedTools", RuleBehavior.Allow);
+        var policy = new PermissionPolicy(mode, [], [], [])
         {
-            Rules = settings.Rules,
+            Rules = [.. deny, .. allow, .. settings.Rules],
             AdditionalDirectories = settings.AdditionalDirectories,
         };
+        return (policy, settings);
     }
 
     public static PermissionMode ParseMode(string text)
@@ -43,20 +49,21 @@ public static class PermissionSetup
             $"Error: --permission-mode '{text}' is not one of default, acceptEdits, plan, bypassPermissions, dontAsk.");
     }
 
-    private static string[] Validated(IReadOnlyList<string> rules, string flag, RuleBehavior behavior)
+    private static PermissionRule[] Parsed(IReadOnlyList<string> rules, string flag, RuleBehavior behavior)
     {
-        foreach (var rule in rules)
+        var parsed = new List<PermissionRule>();
+        foreach (var rule in rules.Where(r => r.Trim().Length > 0))
         {
             try
             {
-                PermissionRule.Parse(rule, behavior, RuleSource.Cli);
+                parsed.Add(PermissionRule.Parse(rule, behavior, RuleSource.Cli));
             }
             catch (FormatException ex)
             {
                 throw new HerdUsageException($"Error: {flag}: invalid rule: {ex.Message}.");
             }
         }
-        return rules.Where(r => r.Trim().Length > 0).ToArray();
+        return [.. parsed];
     }
 
     private static string? NullIfEmpty(string? s) => string.IsNullOrEmpty(s) ? null : s;

@@ -28,6 +28,7 @@ public static class PrintOptions
         new(["--dangerously-skip-permissions"], Arity.Flag, "Same as --permission-mode bypassPermissions"),
         new(["--allow-dangerously-skip-permissions"], Arity.Flag, "Accepted for compatibility", Hidden: true, AcceptOnly: true),
         new(["--add-dir"], Arity.Variadic, "Extra directories the tools may use (each must exist)", "dirs"),
+        new(["--sandbox"], Arity.OptionalValue, "Confine Bash with the kernel (bubblewrap): on, off, or no-network (also settings sandbox.enabled; herd run: on by default)", "mode", Choices: ["on", "off", "no-network"]),
         new(["--settings"], Arity.Value, "A settings file or JSON string (its permissions block is used)", "file-or-json"),
         new(["--setting-sources"], Arity.Value, "Which settings files load: user,project,local", "sources"),
         new(["-c", "--continue"], Arity.Flag, "Continue the most recent session of this directory (a new one when there is none)"),
@@ -79,6 +80,7 @@ Environment:
   HERD_STREAM_IDLE_TIMEOUT  Seconds a silent API stream may stall before it is retried (default 120)
   HERD_MAX_RETRIES          Retries of a failed API call (default 10)
   HERD_RETRY_BASE_MS        Backoff base in ms (default 1000; waits rand(0, min(60 s, base*2^n)))
+  HERD_BWRAP                The bubblewrap binary --sandbox uses (default: bwrap on PATH)
 
 Exit codes: 0 success, 1 error (is_error true), 130 interrupted (SIGINT), 143 terminated (SIGTERM).
 """;

@@ -80,7 +80,8 @@ public static class RunCommand
         foreach (var flag in args.AcceptedWithoutEffect)
             ctx.Err.WriteLine($"herd: warning: {flag} has no effect in Herd; ignored.");
         // --timeout is the run's (a duration or N%), not the agent's: the agent never sees it.
-        var setup = AgentSetup.Validate(args.Without(RunOptions.Timeout), ctx.Cwd);
+        // herd run confines Bash by default (issue #9: unattended fleets); --sandbox off or sandbox.enabled:false opts out.
+        var setup = AgentSetup.Validate(args.Without(RunOptions.Timeout), ctx.Cwd, sandboxByDefault: true);
         var taskBudget = run.TaskBudgetUsd ?? setup.MaxBudgetUsd;
 
         var inputs = ReadInputs(run, inputArgs, ctx);

@@ -104,6 +104,27 @@ public sealed class BashBypassCorpusTests : IDisposable
         "git diff \\",
         "cp /etc/passwd .",
         "git diff " + new string('a', PermissionEngine.MaxCommandLength),
+        // Issue #9 classes against this rule set (the full class corpus is BypassClassCorpusTests).
+        "git diff | xargs cat",
+        "git diff | xargs -0 cat",
+        "git diff | bash",
+        "git diff | python3",
+        "cat src/*/../../../etc/passwd",
+        "cat src/../../outside",
+        "cat .*",
+        "cat ~root/.profile",
+        "git -C .. diff",
+        "git --git-dir=/tmp/x diff",
+        "git -c diff.external=/tmp/evil diff",
+        "npm run test:unit | sh",
+        "a[0]=1 git diff",
+        "{git,diff}",
+        "/usr/bin/git diff; rm x",
+        "python3 -Bc 'import os'",
+        "node -pe 1",
+        "perl -we 1",
+        "git diff --output=../x",
+        "git diff > src/a.cs",
     };
 
     public static TheoryData<string> Legitimate() => new()

@@ -68,14 +68,37 @@ public sealed class BashToolTests : IDisposable
     }
 
     [Fact]
-    public async Task Huge_output_keeps_its_head_and_tail()
+    public async Task Output_over_the_inline_limit_is_saved_to_a_file_and_the_model_gets_a_preview_and_the_path()
     {
-        var result = await Run("echo START; seq 1 100000; echo END");
+        var result = await Run("seq 1 20000");
 
-        result.Content.Length.ShouldBeLessThan(BashTool.MaxOutputChars + 200);
-        result.Content.ShouldStartWith("START");
-        result.Content.ShouldEndWith("END");
-        result.Content.ShouldContain("characters truncated");
+        // Claude Code 2.1.332's exact form for the same command (recorded from claude -p against the scripted server).
+        var path = (string)result.Structured!["persistedOutputPath"]!;
+        var expectedPreview = string.Join('\n', Enumerable.Range(1, 527));
+        result.Content.ShouldBe(
+            $"<persisted-output>\nOutput too large (106.3KB). Full output saved to: {path}\n\nPreview (first 2KB):\n{expectedPreview}\n...\n</persisted-output>");
+        File.ReadAllText(path).ShouldBe(string.Join('\n', Enumerable.Range(1, 20000)) + "\n");
+        ((long)result.Structured!["persistedOutputSize"]!).ShouldBe(108894);
+        ((string)result.Structured!["stdout"]!).Length.ShouldBe(BashTool.MaxOutputChars);
+        path.ShouldStartWith(_p.Context.ScratchDirectory);
+    }
+
+    [Fact]
+    public async Task Output_within_the_inline_limit_stays_inline()
+    {
+        var result = await Run("seq 1 5000");
+
+        result.Content.ShouldBe(string.Join('\n', Enumerable.Range(1, 5000)));
+        ((JsonObject)result.Structured!).ContainsKey("persistedOutputPath").ShouldBeFalse();
+    }
+
+    [Fact]
+    public async Task Endless_output_costs_bounded_memory_and_disk()
+    {
+        var result = await Run("head -c 80000000 /dev/zero | tr '\\0' x", timeout: 30_000);
+
+        new FileInfo((string)result.Structured!["persistedOutputPath"]!).Length.ShouldBeLessThan(OutputCapture.MaxSpillBytes + 1000);
+        result.Content.Length.ShouldBeLessThan(3000);
     }
 
     [Fact]

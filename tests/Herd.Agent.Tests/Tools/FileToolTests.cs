@@ -117,7 +117,8 @@ public sealed class FileToolTests : IDisposable
     public async Task Write_creates_parent_folders_but_overwrites_only_what_was_read()
     {
         var fresh = Path.Combine(_p.Cwd, "new", "dir", "f.txt");
-        (await Write(fresh, "hello")).Content.ShouldBe($"File created successfully at: {fresh}");
+        // Claude Code 2.1.332's text, recorded against the scripted server.
+        (await Write(fresh, "hello")).Content.ShouldBe($"File created successfully at: {fresh} (file state is current in your context — no need to Read it back)");
         File.ReadAllText(fresh).ShouldBe("hello");
         (await Write(fresh, "again")).IsError.ShouldBeFalse("a file we wrote counts as read");
 

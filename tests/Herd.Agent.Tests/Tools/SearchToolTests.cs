@@ -22,14 +22,16 @@ public sealed class SearchToolTests : IDisposable
     private Task<ToolResult> Grep(params (string, object?)[] input) => new GrepTool().InvokeAsync(TempProject.Input(input), _p.Context);
 
     [Fact]
-    public async Task Glob_lists_matches_newest_first_under_path()
+    public async Task Glob_lists_matches_oldest_first_relative_to_the_working_directory_as_claude_code_does()
     {
         var result = await new GlobTool().InvokeAsync(TempProject.Input(("pattern", "**/*.cs")), _p.Context);
 
-        result.Content.Split('\n').ShouldBe([Path.Combine(_p.Cwd, "src/new.cs"), Path.Combine(_p.Cwd, "src/old.cs")]);
-        (await new GlobTool().InvokeAsync(TempProject.Input(("pattern", "**/*s")), _p.Context)).Content.Split('\n')[0].ShouldBe(Path.Combine(_p.Cwd, "web/app.ts"));
+        result.Content.Split('\n').ShouldBe(["src/old.cs", "src/new.cs"]);
+        (await new GlobTool().InvokeAsync(TempProject.Input(("pattern", "**/*s")), _p.Context)).Content.Split('\n')[^1].ShouldBe("web/app.ts");
         (await new GlobTool().InvokeAsync(TempProject.Input(("pattern", "*.ts"), ("path", Path.Combine(_p.Cwd, "web"))), _p.Context)).Content
-            .ShouldBe(Path.Combine(_p.Cwd, "web/app.ts"));
+            .ShouldBe("web/app.ts");
+        (await new GlobTool().InvokeAsync(TempProject.Input(("pattern", "*.cs"), ("path", Path.Combine(_p.Cwd, "src"))), new ToolContext(Path.Combine(_p.Cwd, "web"))))
+            .Content.Split('\n')[0].ShouldBe(Path.Combine(_p.Cwd, "src/old.cs"), "outside the working directory paths stay absolute");
         (await new GlobTool().InvokeAsync(TempProject.Input(("pattern", "**/*.{ts,cs}")), _p.Context)).Content.Split('\n').Length.ShouldBe(3);
         (await new GlobTool().InvokeAsync(TempProject.Input(("pattern", "*.nothing")), _p.Context)).Content.ShouldBe("No files found");
         (await new GlobTool().InvokeAsync(TempProject.Input(("pattern", "../**")), _p.Context)).IsError.ShouldBeTrue();
@@ -40,7 +42,7 @@ public sealed class SearchToolTests : IDisposable
     {
         var result = await Grep(("pattern", "TODO"), ("-i", true));
 
-        result.Content.ShouldBe($"Found 3 files\n{Path.Combine(_p.Cwd, "web/app.ts")}\n{Path.Combine(_p.Cwd, "src/new.cs")}\n{Path.Combine(_p.Cwd, "src/old.cs")}");
+        result.Content.ShouldBe("Found 3 files\nweb/app.ts\nsrc/new.cs\nsrc/old.cs");
         result.Content.ShouldNotContain(".git");
         result.Content.ShouldNotContain("blob.bin");
     }
@@ -54,14 +56,14 @@ public sealed class SearchToolTests : IDisposable
 
         result.Content.ShouldBe("2-  int a;\n3:  // todo later\n4-  int b;");
         (await Grep(("pattern", "int"), ("glob", "*.cs"), ("output_mode", "content"))).Content
-            .ShouldBe($"{file}:2:  int a;\n{file}:4:  int b;");
+            .ShouldBe("src/new.cs:2:  int a;\nsrc/new.cs:4:  int b;");
     }
 
     [Fact]
     public async Task Grep_counts_filters_by_type_and_honours_head_limit()
     {
-        (await Grep(("pattern", "int"), ("output_mode", "count"))).Content.ShouldStartWith($"{Path.Combine(_p.Cwd, "src/new.cs")}:2");
-        (await Grep(("pattern", "todo"), ("type", "ts"))).Content.ShouldBe($"Found 1 file\n{Path.Combine(_p.Cwd, "web/app.ts")}");
+        (await Grep(("pattern", "int"), ("output_mode", "count"))).Content.ShouldStartWith("src/new.cs:2");
+        (await Grep(("pattern", "todo"), ("type", "ts"))).Content.ShouldBe("Found 1 file\nweb/app.ts");
         var limited = await Grep(("pattern", "."), ("output_mode", "content"), ("head_limit", 2));
         limited.Content.Split('\n').Take(2).All(l => l.Contains(':')).ShouldBeTrue();
         limited.Content.ShouldContain("limit: 2");

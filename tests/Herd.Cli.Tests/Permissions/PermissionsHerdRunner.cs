@@ -33,11 +33,18 @@ internal sealed class PermissionsHerdRunner : IDisposable
     }
 
     /// <summary>Runs herd through the shared <see cref="HerdProcess"/>, with this project's private HOME and config folders.</summary>
-    public Task<HerdRun> RunAsync(ScriptedModelServer server, params string[] args) =>
-        new HerdProcess(server.BaseUrl, Cwd, Path.Combine(Root, "herd-config"))
+    public Task<HerdRun> RunAsync(ScriptedModelServer server, params string[] args) => RunWithAsync(server, [], args);
+
+    /// <summary>As <see cref="RunAsync"/>, with extra environment variables.</summary>
+    public Task<HerdRun> RunWithAsync(ScriptedModelServer server, (string Name, string Value)[] environment, params string[] args)
+    {
+        var process = new HerdProcess(server.BaseUrl, Cwd, Path.Combine(Root, "herd-config"))
             .WithEnvironment("HOME", Home)
-            .WithEnvironment("CLAUDE_CONFIG_DIR", Path.Combine(Root, "claude-config"))
-            .RunAsync(args);
+            .WithEnvironment("CLAUDE_CONFIG_DIR", Path.Combine(Root, "claude-config"));
+        foreach (var (name, value) in environment)
+            process = process.WithEnvironment(name, value);
+        return process.RunAsync(args);
+    }
 
     /// <summary>The tool_result blocks the agent sent back to the model, in order.</summary>
     public static List<JsonObject> ToolResults(ScriptedModelServer server) =>
