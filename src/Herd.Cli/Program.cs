@@ -15,6 +15,10 @@ public static class Program
                     return SessionsCommand.Run(args[1..]);
                 case "run":
                     return await Run.RunCommand.RunAsync(args[1..]).ConfigureAwait(false);
+                case "report":
+                    return ReportCommand.Run(args[1..], Console.Out, Console.Error, Directory.GetCurrentDirectory());
+                case "gate":
+                    return GateCommand.Run(args[1..], Console.Out, Console.Error, Directory.GetCurrentDirectory());
                 case "runs":
                     return Run.RunsCommand.Run(args[1..], Console.Out, Console.Error, Directory.GetCurrentDirectory());
             }
