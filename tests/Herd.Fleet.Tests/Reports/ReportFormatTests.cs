@@ -9,7 +9,8 @@ using Json.Schema;
 namespace Herd.Fleet.Tests.Reports;
 
 /// <summary>Each report format, written from one real review run and checked the way its consumer reads it.</summary>
-public sealed class ReportFormatTests(ReviewRunFixture run) : IClassFixture<ReviewRunFixture>
+[Collection(ReviewRunCollection.Name)]
+public sealed class ReportFormatTests(ReviewRunFixture run)
 {
     private ReportContext Context(ReportOptions? options = null) => new(RunReader.Read(run.RunDir), options ?? ReportOptions.Default);
 

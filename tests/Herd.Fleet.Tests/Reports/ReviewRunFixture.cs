@@ -72,3 +72,10 @@ public sealed class ReviewRunFixture : IAsyncLifetime
             await _harness.DisposeAsync();
     }
 }
+
+/// <summary>The report test classes share one review run (made once: it is the slow part).</summary>
+[CollectionDefinition(Name)]
+public sealed class ReviewRunCollection : ICollectionFixture<ReviewRunFixture>
+{
+    public const string Name = "review run";
+}

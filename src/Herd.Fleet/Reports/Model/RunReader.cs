@@ -50,7 +50,11 @@ public static class RunReader
     {
         try
         {
-            using var db = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = path, Mode = SqliteOpenMode.ReadOnly, Pooling = false, DefaultTimeout = 30 }.ToString());
+            // A finished run has no -wal file: open it immutable, so reading creates no -wal/-shm beside it (a read-only
+            // connection to a WAL database would, and could not remove them). A live run's WAL is read as it stands.
+            var finished = !File.Exists(path + "-wal");
+            var source = finished ? new Uri(path).AbsoluteUri + "?immutable=1" : path;
+            using var db = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = source, Mode = SqliteOpenMode.ReadOnly, Pooling = false, DefaultTimeout = 30 }.ToString());
             db.Open();
             string runId = Path.GetFileName(Path.GetDirectoryName(path)!), status = "unknown", cwd = Path.GetDirectoryName(path)!;
             int? exit = null;
