@@ -37,6 +37,10 @@ public sealed class HtmlReportBrowserTests(ReviewRunFixture run, ITestOutputHelp
         (await Count(browser, "#spend .mark")).ShouldBe(2); // the spend line and the ceiling
         (await Count(browser, "#spend .mark.ceiling")).ShouldBe(1);
         (await Count(browser, "#concurrency .mark")).ShouldBe(1);
+        // the concurrency line peaks at -j 8, and the step lines stay on the chart: nothing is drawn below the zero line
+        (await browser.EvaluateAsync("document.querySelector('#concurrency path.mark title').textContent"))!.GetValue<string>().ShouldBe("peak 8 running");
+        foreach (var chart in new[] { "#concurrency", "#spend" })
+            (await browser.EvaluateAsync($"(() => {{ const b = document.querySelector('{chart} path.mark').getBBox(), axis = document.querySelector('{chart} .axis line'); return b.y + b.height <= axis.y1.baseVal.value + 0.5; }})()"))!.GetValue<bool>().ShouldBeTrue(chart);
         (await Count(browser, "#outcomes .mark")).ShouldBe(data.Tasks.Select(t => t.Class).Distinct().Count());
         (await Count(browser, "#cost .mark")).ShouldBe(20);
         (await Count(browser, "#duration .mark")).ShouldBe(20);

@@ -162,7 +162,7 @@ public sealed class ReportFormatTests(ReviewRunFixture run)
         md.ShouldContain("| critical | `src/file-");
         md.ShouldContain($"### Failed tasks ({ReviewRunFixture.Files / 10})");
         md.ShouldContain("| src/file-0010.cs | `invalid_request` |");
-        md.ShouldContain("of $5.000 |");
+        md.ShouldContain("of $50.000 |");
         Encoding.UTF8.GetByteCount(md).ShouldBeLessThan(MarkdownReport.MaxBytes);
     }
 

@@ -61,7 +61,7 @@ public sealed class ReviewRunFixture : IAsyncLifetime
         Directory.CreateDirectory(Path.Combine(Repo, "src"));
         for (var i = 1; i <= Files; i++)
             await File.WriteAllLinesAsync(Path.Combine(Repo, FileName(i)), Enumerable.Range(1, 20).Select(l => $"    var line{l} = {l}; // file {i}"));
-        ExitCode = await Harness.RunAsync(["-j", "8", "--retries", "4", "--retry-base", "5ms", "--budget-usd", "5", "--json-schema", Schema,
+        ExitCode = await Harness.RunAsync(["-j", "8", "--retries", "4", "--retry-base", "5ms", "--budget-usd", "50", "--json-schema", Schema,
             "--prompt", "Review {} and report issues", "--run-dir", "run", "--progress", "none", ":::",
             .. Enumerable.Range(1, Files).Select(FileName)]);
     }

@@ -17,7 +17,7 @@ internal static class HtmlAssets
         .panel{background:var(--panel);border:1px solid var(--line);border-radius:6px;padding:12px;margin:12px 0}
         .row{display:grid;grid-template-columns:1fr 1fr;gap:12px}.row.three{grid-template-columns:1fr 1fr 1fr}.row .panel{margin:0}.row{margin:12px 0}
         @media (max-width:900px){.row,.row.three{grid-template-columns:1fr}}
-        svg{width:100%;height:auto;display:block}.axis text,.label{font-size:11px;fill:var(--muted)}.axis line,.axis path{stroke:var(--line)}
+        svg{width:100%;height:auto;display:block}.axis text,.label{font-size:11px;fill:var(--muted)}.label{fill:var(--fg);font-size:12px}.axis line,.axis path{stroke:var(--line)}
         .mark.retry{stroke:#1f2328;stroke-width:.8;stroke-dasharray:2 1}.pause{fill:url(#hatch);opacity:.6}
         .ceiling{stroke:#cf222e;stroke-dasharray:6 4;fill:none}.spend,.concurrency{fill:none;stroke-width:2}.spend{stroke:#0969da}.concurrency{stroke:#8250df}
         .legend{display:flex;flex-wrap:wrap;gap:10px;font-size:12px;color:var(--muted);margin-bottom:6px}.legend i{display:inline-block;width:10px;height:10px;margin-right:4px;vertical-align:-1px;border-radius:2px}
@@ -56,9 +56,11 @@ internal static class HtmlAssets
         (function () {
         "use strict";
         var D = JSON.parse(document.getElementById("herd-data").textContent);
-        var T = D.tasks, A = D.attempts, NS = "http://www.w3.org/2000/svg", W = 1000;
+        var T = D.tasks, A = D.attempts, NS = "http://www.w3.org/2000/svg";
+        // Charts are drawn at their container's width, one SVG unit per CSS pixel, so text keeps its size on any screen.
+        function width(id) { return Math.max(320, document.getElementById(id).clientWidth || 960); }
         var COLORS = { success: "#2da44e", success_degraded: "#7ee787", rate_limited: "#f0883e", overloaded: "#d29922", usage_window: "#bf8700",
-          cancelled: "#8c959f", interrupted: "#afb8c1", running: "#54aeff", timeout: "#a40e26", hang: "#8250df", network: "#e16f24", server_error: "#bc4c00" };
+          cancelled: "#8c959f", interrupted: "#afb8c1", running: "#54aeff", run_budget: "#6e7781", timeout: "#a40e26", hang: "#8250df", network: "#e16f24", server_error: "#bc4c00" };
         var SEV = ["blocker", "critical", "major", "minor", "info"], SEVC = { blocker: "#82071e", critical: "#cf222e", major: "#bc4c00", minor: "#d4a72c", info: "#0969da" };
         function color(c) { return COLORS[c] || "#cf222e"; }
         function s(tag, attrs, parent) { var e = document.createElementNS(NS, tag); for (var k in attrs) e.setAttribute(k, attrs[k]); if (parent) parent.appendChild(e); return e; }
@@ -72,7 +74,7 @@ internal static class HtmlAssets
 
         // A chart frame: margins, axes with a few ticks, and scale functions. Axes are not marks.
         function frame(id, height, xmax, ymax, xfmt, yfmt) {
-          var m = { l: 56, r: 12, t: 8, b: 22 }, svg = s("svg", { viewBox: "0 0 " + W + " " + height, role: "img", "data-chart": id }, document.getElementById(id));
+          var W = width(id), m = { l: 56, r: 12, t: 8, b: 22 }, svg = s("svg", { viewBox: "0 0 " + W + " " + height, role: "img", "data-chart": id }, document.getElementById(id));
           var pw = W - m.l - m.r, ph = height - m.t - m.b, g = s("g", { "class": "axis" }, svg);
           var x = function (v) { return m.l + (xmax > 0 ? v / xmax : 0) * pw; }, y = function (v) { return m.t + ph - (ymax > 0 ? v / ymax : 0) * ph; };
           s("line", { x1: m.l, x2: m.l + pw, y1: m.t + ph, y2: m.t + ph }, g);
@@ -137,10 +139,12 @@ internal static class HtmlAssets
         }
 
         function concurrency() {
-          var ev = []; A.forEach(function (a) { ev.push([a[3], 1]); ev.push([a[4], -1]); });
+          // A zero-length attempt (refused at once) never ran: leaving it out lets ends sort before starts at equal
+          // times, so the line neither dips below zero nor spikes above the real peak.
+          var ev = []; A.forEach(function (a) { if (a[4] > a[3]) { ev.push([a[3], 1]); ev.push([a[4], -1]); } });
           ev.sort(function (p, q) { return p[0] - q[0] || p[1] - q[1]; });
           var cur = 0, peak = 0; ev.forEach(function (e) { cur += e[1]; peak = Math.max(peak, cur); });
-          var f = frame("concurrency", 220, span, nice(peak || 1), dur, function (v) { return Math.round(v) + ""; }), d = "M" + f.x(0) + "," + f.y(0);
+          var f = frame("concurrency", 220, span, nice(peak || 1), dur, function (v) { return Math.round(v * 10) / 10 + ""; }), d = "M" + f.x(0) + "," + f.y(0);
           cur = 0; ev.forEach(function (e) { cur += e[1]; d += "H" + f.x(e[0]).toFixed(1) + "V" + f.y(cur).toFixed(1); });
           tip(s("path", { "class": "mark concurrency", d: d }, f.svg), "peak " + peak + " running");
         }
@@ -149,11 +153,11 @@ internal static class HtmlAssets
           // Horizontal bars: [label, value, color, tooltip]
           var rowH = 22, height = Math.max(1, items.length) * rowH + 26, max = 1;
           items.forEach(function (it) { max = Math.max(max, it[1]); });
-          var svg = s("svg", { viewBox: "0 0 " + W + " " + height, role: "img", "data-chart": id }, document.getElementById(id)), lw = 260, pw = W - lw - 80;
+          var W = width(id), svg = s("svg", { viewBox: "0 0 " + W + " " + height, role: "img", "data-chart": id }, document.getElementById(id)), lw = Math.min(160, W * 0.35), pw = W - lw - 60;
           items.forEach(function (it, i) {
-            s("text", { "class": "label", x: lw - 8, y: i * rowH + 15, "text-anchor": "end", style: "font-size:22px" }, svg).textContent = it[0];
+            s("text", { "class": "label", x: lw - 8, y: i * rowH + 15, "text-anchor": "end", }, svg).textContent = it[0];
             tip(s("rect", { "class": "mark", x: lw, y: i * rowH + 3, width: Math.max(it[1] > 0 ? 2 : 0, pw * it[1] / max), height: rowH - 6, fill: it[2] }, svg), it[3]);
-            s("text", { "class": "label", x: lw + pw * it[1] / max + 6, y: i * rowH + 15, style: "font-size:20px" }, svg).textContent = num(it[1]);
+            s("text", { "class": "label", x: lw + pw * it[1] / max + 6, y: i * rowH + 15 }, svg).textContent = num(it[1]);
           });
         }
 
@@ -167,7 +171,7 @@ internal static class HtmlAssets
           var counts = []; for (var i = 0; i < bins; i++) counts.push(0);
           values.forEach(function (v) { counts[Math.min(bins - 1, Math.floor(v / max * bins))]++; });
           var top = 1; counts.forEach(function (c) { top = Math.max(top, c); });
-          var f = frame(id, 220, max, nice(top), fmt, function (v) { return Math.round(v) + ""; }), bw = f.pw / bins;
+          var f = frame(id, 220, max, nice(top), fmt, function (v) { return Math.round(v * 10) / 10 + ""; }), bw = f.pw / bins;
           counts.forEach(function (c, i) {
             tip(s("rect", { "class": "mark", x: f.m.l + i * bw + 1, y: f.y(c), width: Math.max(1, bw - 2), height: f.y(0) - f.y(c), fill: fill }, f.svg),
               fmt(max * i / bins) + " – " + fmt(max * (i + 1) / bins) + ": " + c + " tasks");
@@ -206,7 +210,7 @@ internal static class HtmlAssets
               var td = h("td", { "class": c[2] || "" }, tr);
               if (c[1] === 2) { h("span", { "class": "cls", style: "background:" + color(t[2]) }, td, t[2]); return; }
               if (c[1] === 7) { td.textContent = num(t[7]) + " / " + num(t[8]); return; }
-              if (c[1] === 10) { td.textContent = t[10]; if (t[11]) h("div", { "class": "err" }, td, t[11]); return; }
+              if (c[1] === 10) { td.textContent = t[10]; if (t[11] && t[10].indexOf(t[11].slice(0, 40)) < 0) h("div", { "class": "err" }, td, t[11]); return; }
               td.textContent = c[3] ? c[3](t[c[1]]) : (t[c[1]] === "" ? "—" : t[c[1]]);
             });
           });

@@ -80,8 +80,10 @@ public static class RunReader
                 {
                     if (!attempts.TryGetValue(r.GetString(0), out var list))
                         attempts[r.GetString(0)] = list = [];
-                    list.Add(new ReportAttempt(r.GetInt32(1), r.IsDBNull(2) ? null : r.GetInt32(2), Time(r.GetString(3)),
-                        r.IsDBNull(4) ? null : Time(r.GetString(4)), r.IsDBNull(5) ? null : r.GetString(5), r.GetDouble(6)));
+                    var start = Time(r.GetString(3));
+                    // An attempt refused at once can be stamped a millisecond before its start by another clock; never draw it backwards.
+                    DateTimeOffset? end = r.IsDBNull(4) ? null : Max(start, Time(r.GetString(4)));
+                    list.Add(new ReportAttempt(r.GetInt32(1), r.IsDBNull(2) ? null : r.GetInt32(2), start, end, r.IsDBNull(5) ? null : r.GetString(5), r.GetDouble(6)));
                 }
             }
             var pauses = new List<ReportPause>();
@@ -220,6 +222,8 @@ public static class RunReader
             throw new RunDirectoryException($"Error: {path} is not JSON. Delete it (the reports then work from run.db and results.ndjson), or restore the run directory from its artifact.");
         }
     }
+
+    private static DateTimeOffset Max(DateTimeOffset a, DateTimeOffset b) => a > b ? a : b;
 
     private static DateTimeOffset Time(string s) => DateTimeOffset.Parse(s, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal);
 
