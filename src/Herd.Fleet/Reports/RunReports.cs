@@ -74,8 +74,9 @@ public static class RunReports
         try
         {
             var ctx = new ReportContext(RunReader.Read(runDirectory), options.Report ?? ReportOptions.Default);
-            html = Path.Combine(ctx.Run.Directory, HtmlFileName);
-            WriteAtomically(html, HtmlReport.Write(ctx).Content);
+            var target = Path.Combine(ctx.Run.Directory, HtmlFileName);
+            WriteAtomically(target, HtmlReport.Write(ctx).Content);
+            html = target;
             if (options.Ci == CiMode.Auto && env("GITHUB_ACTIONS") == "true" && env("GITHUB_STEP_SUMMARY") is { Length: > 0 } stepSummary)
             {
                 File.AppendAllText(stepSummary, MarkdownReport.Write(ctx).Content + "\n");

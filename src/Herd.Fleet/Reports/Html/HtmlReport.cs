@@ -81,7 +81,11 @@ public static class HtmlReport
                 w.WriteEndArray();
             }
             w.WriteEndArray();
-            // attempts: [task index, n, slot (-1 unknown), start, end, class, cost]
+            // attempts: [task index, n, timeline row (-1 unknown), start, end, class, cost]. A row is a (shard, slot)
+            // pair: in a merged multi-shard run every shard has its own slot 0, and their attempts must not overlap.
+            var rows = new Dictionary<(string, int), int>();
+            foreach (var (shard, slot) in run.Tasks.SelectMany(t => t.Attempts.Where(a => a.Slot is not null).Select(a => (t.Shard ?? "", a.Slot!.Value))).Distinct().Order())
+                rows[(shard, slot)] = rows.Count;
             w.WriteStartArray("attempts");
             foreach (var t in run.Tasks)
             {
@@ -90,7 +94,7 @@ public static class HtmlReport
                     w.WriteStartArray();
                     w.WriteNumberValue(index[t.Key]);
                     w.WriteNumberValue(a.N);
-                    w.WriteNumberValue(a.Slot ?? -1);
+                    w.WriteNumberValue(a.Slot is { } slot ? rows[(t.Shard ?? "", slot)] : -1);
                     w.WriteNumberValue(Rel(a.Start));
                     w.WriteNumberValue(Rel(a.End ?? t.End));
                     w.WriteStringValue(a.Class ?? "running");
