@@ -115,6 +115,7 @@ public sealed class HtmlReportBrowserTests(ReviewRunFixture run, ITestOutputHelp
         await File.WriteAllTextAsync(Path.Combine(Artifacts, "report-10k.txt"), line + "\n");
         browser.Errors.ShouldBeEmpty();
         (await Count(browser, "#timeline .mark")).ShouldBe(data.Tasks.Sum(t => t.Attempts.Count));
+        (await Count(browser, "#timeline .pause")).ShouldBe(1);
         (await Count(browser, "#tasks tbody tr")).ShouldBe(500);
         (await browser.EvaluateAsync("document.getElementById('table-count').textContent"))!.GetValue<string>().ShouldStartWith("showing 500 of 10,000");
         size.ShouldBeLessThan(12L * 1024 * 1024);

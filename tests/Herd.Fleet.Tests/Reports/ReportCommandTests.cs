@@ -187,6 +187,27 @@ public sealed class ReportCommandTests(ReviewRunFixture run) : IDisposable
         }
     }
 
+    [Fact]
+    public void Fleet_pauses_recorded_as_pause_events_are_read_for_the_timeline()
+    {
+        // Given a run whose events hold one fleet-wide pause of 90 s
+        var copy = CopyRun();
+        var at = new DateTimeOffset(2026, 11, 29, 10, 0, 0, TimeSpan.Zero);
+        using (var db = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={Path.Combine(copy, "run.db")};Pooling=false"))
+        {
+            db.Open();
+            using var cmd = db.CreateCommand();
+            cmd.CommandText = "INSERT INTO events(at, key, kind, detail) VALUES ($a, NULL, 'pause', $d)";
+            cmd.Parameters.AddWithValue("$a", Herd.Fleet.Store.RunStore.Iso(at));
+            cmd.Parameters.AddWithValue("$d", Herd.Fleet.Store.RunStore.Iso(at.AddSeconds(90)) + " usage_window resetsAt");
+            cmd.ExecuteNonQuery();
+        }
+
+        var data = RunReader.Read(copy);
+
+        data.Pauses.ShouldBe([new ReportPause(at, at.AddSeconds(90), "usage_window resetsAt")]);
+    }
+
     private string CopyRun()
     {
         var copy = Path.Combine(_temp.Path, "copy-" + Guid.NewGuid().ToString("N")[..6]);
