@@ -131,7 +131,8 @@ public static class FindingExtractor
     private static readonly string[] LineNames = ["line", "start_line", "startLine", "line_number", "lineNumber", "begin", "lines"];
     private static readonly string[] MessageNames = ["message", "description", "text", "title", "summary", "issue", "finding", "body"];
     private static readonly string[] SeverityNames = ["severity", "level", "priority", "impact"];
-    private static readonly string[] RuleNames = ["rule", "rule_id", "ruleId", "check", "check_name", "category", "type", "id"];
+    // Not "id": a finding's own id is usually unique, which would make one rule per finding.
+    private static readonly string[] RuleNames = ["rule", "rule_id", "ruleId", "check", "check_name", "category", "type"];
 
     public static IReadOnlyList<Finding> Extract(RunData run, FindingsOptions options) =>
         run.Tasks.SelectMany(t => Extract(t, options)).ToArray();
