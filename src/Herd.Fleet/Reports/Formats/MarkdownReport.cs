@@ -87,7 +87,7 @@ public static class MarkdownReport
     }
 
     /// <summary>Cuts at a line boundary below <see cref="MaxBytes"/>, saying so; the lists above are bounded, so this is a backstop.</summary>
-    internal static string Bounded(string text)
+    public static string Bounded(string text)
     {
         if (Encoding.UTF8.GetByteCount(text) <= MaxBytes)
             return text;

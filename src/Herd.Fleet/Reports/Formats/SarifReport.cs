@@ -19,7 +19,8 @@ public static class SarifReport
 
     public static ReportOutput Write(ReportContext ctx) => Write(ctx, MaxResultsPerRun, MaxGzipBytes);
 
-    internal static ReportOutput Write(ReportContext ctx, int maxResults, long maxGzipBytes)
+    /// <summary>With other limits than GitHub's (tests, or a consumer with tighter ones).</summary>
+    public static ReportOutput Write(ReportContext ctx, int maxResults, long maxGzipBytes)
     {
         // Only findings with a file can be shown by code scanning (a result needs a location).
         var located = ctx.Findings.Where(f => ctx.RelativePath(f.File) is not null).ToArray();

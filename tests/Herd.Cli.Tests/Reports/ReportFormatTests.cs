@@ -6,7 +6,7 @@ using System.Xml.Linq;
 using Herd.Fleet.Reports;
 using Json.Schema;
 
-namespace Herd.Fleet.Tests.Reports;
+namespace Herd.Cli.Tests.Reports;
 
 /// <summary>Each report format, written from one real review run and checked the way its consumer reads it.</summary>
 [Collection(ReviewRunCollection.Name)]
@@ -19,7 +19,7 @@ public sealed class ReportFormatTests(ReviewRunFixture run)
     {
         var data = RunReader.Read(run.RunDir);
 
-        data.Tasks.Count.ShouldBe(ReviewRunFixture.Files, run.Harness.Err.ToString());
+        data.Tasks.Count.ShouldBe(ReviewRunFixture.Files, run.Result.ToString());
         data.Tasks.Count(t => t.Failed).ShouldBe(ReviewRunFixture.Files / 10);
         data.Tasks.SelectMany(t => t.Attempts).Count(a => a.N > 1).ShouldBeGreaterThan(0);
         data.Tasks.SelectMany(t => t.Attempts).ShouldAllBe(a => a.Slot != null);

@@ -2,7 +2,7 @@ using System.Text.Json;
 using System.Text.RegularExpressions;
 using Herd.Fleet.Reports;
 
-namespace Herd.Fleet.Tests.Reports;
+namespace Herd.Cli.Tests.Reports;
 
 /// <summary>What the HTML report embeds, checked without a browser (the drawing is checked in Chromium).</summary>
 public sealed partial class HtmlReportTests

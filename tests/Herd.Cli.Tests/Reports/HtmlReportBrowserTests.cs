@@ -2,7 +2,7 @@ using System.Globalization;
 using System.Text.Json;
 using Herd.Fleet.Reports;
 
-namespace Herd.Fleet.Tests.Reports;
+namespace Herd.Cli.Tests.Reports;
 
 /// <summary>
 /// The HTML report in a real headless Chromium (issue #12): it loads without console errors, every chart draws the

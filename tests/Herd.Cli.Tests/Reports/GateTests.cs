@@ -1,7 +1,7 @@
 using Herd.Cli;
 using Herd.Fleet.Reports;
 
-namespace Herd.Fleet.Tests.Reports;
+namespace Herd.Cli.Tests.Reports;
 
 /// <summary>`herd gate` on the shared review run: 200 tasks, 20 failed, findings up to critical (high).</summary>
 [Collection(ReviewRunCollection.Name)]

@@ -3,7 +3,7 @@ using System.Globalization;
 using Herd.Fleet.Reports;
 using Xunit.Abstractions;
 
-namespace Herd.Fleet.Tests.Reports;
+namespace Herd.Cli.Tests.Reports;
 
 /// <summary>A timing test: it runs alone, after the parallel tests, so the machine's other work does not decide it.</summary>
 [CollectionDefinition(Name, DisableParallelization = true)]

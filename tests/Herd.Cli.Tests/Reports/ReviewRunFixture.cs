@@ -1,11 +1,11 @@
 using System.Text.Json.Nodes;
 using Herd.Testing;
 
-namespace Herd.Fleet.Tests.Reports;
+namespace Herd.Cli.Tests.Reports;
 
 /// <summary>
-/// A real review run, made once per test class: `herd run --json-schema` over the files of a small repository against
-/// the scripted model server. Every tenth file's task fails (400), the others return findings in the seed's slide-10
+/// A real review run, made once for all report tests: the real `herd run --json-schema` process over the files of a
+/// small repository against the scripted model server. Every tenth file's task fails (400), the others return findings in the seed's slide-10
 /// shape, and seeded 429s force some attempts to be retried. The run directory is what `herd run` leaves.
 /// </summary>
 public sealed class ReviewRunFixture : IAsyncLifetime
@@ -14,15 +14,16 @@ public sealed class ReviewRunFixture : IAsyncLifetime
 
     public const int Files = 200;
 
-    private FleetHarness? _harness;
+    private readonly TempDirectory _temp = new("herd-review");
+    private ScriptedModelServer? _server;
 
-    public FleetHarness Harness => _harness!;
+    /// <value>The repository the review ran in (with a .git directory, so paths are relative to it).</value>
+    public string Repo => _temp.Combine("repo");
 
-    public string RunDir => Harness.RunDir();
+    public string RunDir => Path.Combine(Repo, "run");
 
-    public string Repo => Harness.Dir;
-
-    public int ExitCode { get; private set; }
+    /// <value>What the `herd run` process printed and its exit code.</value>
+    public HerdRun Result { get; private set; } = new(-1, "", "");
 
     public static string FileName(int i) => $"src/file-{i:D4}.cs";
 
@@ -51,7 +52,7 @@ public sealed class ReviewRunFixture : IAsyncLifetime
                 ToolCalls = [new ScriptedToolCall("StructuredOutput", new JsonObject { ["issues"] = IssuesOf(i) })],
                 Usage = new ScriptedUsage(Input: 300 + i * 7, Output: 40 + i % 50),
             }])).ToArray();
-        _harness = await FleetHarness.StartAsync(new ModelScript
+        _server = await ScriptedModelServer.StartAsync(new ModelScript
         {
             LatencyMs = 3,
             Conversations = conversations,
@@ -61,15 +62,19 @@ public sealed class ReviewRunFixture : IAsyncLifetime
         Directory.CreateDirectory(Path.Combine(Repo, "src"));
         for (var i = 1; i <= Files; i++)
             await File.WriteAllLinesAsync(Path.Combine(Repo, FileName(i)), Enumerable.Range(1, 20).Select(l => $"    var line{l} = {l}; // file {i}"));
-        ExitCode = await Harness.RunAsync(["-j", "8", "--retries", "4", "--retry-base", "5ms", "--budget-usd", "50", "--json-schema", Schema,
-            "--prompt", "Review {} and report issues", "--run-dir", "run", "--progress", "none", ":::",
-            .. Enumerable.Range(1, Files).Select(FileName)]);
+        // The real herd binary, as a pipeline runs it; two client retries per call so some 429 streaks become fleet retries.
+        Result = await new HerdProcess(_server.BaseUrl, Repo, _temp.Combine("config"))
+            .WithEnvironment("HERD_MAX_RETRIES", "2")
+            .RunAsync(["run", "-j", "8", "--retries", "4", "--retry-base", "5ms", "--budget-usd", "50", "--json-schema", Schema,
+                "--prompt", "Review {} and report issues", "--run-dir", "run", "--progress", "none", ":::",
+                .. Enumerable.Range(1, Files).Select(FileName)], timeout: TimeSpan.FromMinutes(5));
     }
 
     public async Task DisposeAsync()
     {
-        if (_harness is not null)
-            await _harness.DisposeAsync();
+        if (_server is not null)
+            await _server.DisposeAsync();
+        _temp.Dispose();
     }
 }
 

@@ -3,7 +3,7 @@ using Herd.Cli;
 using Herd.Fleet.Reports;
 using Herd.Testing;
 
-namespace Herd.Fleet.Tests.Reports;
+namespace Herd.Cli.Tests.Reports;
 
 /// <summary>`herd report` and the end-of-run reports, through the real command on a real run directory.</summary>
 [Collection(ReviewRunCollection.Name)]
