@@ -14,7 +14,7 @@ public static class GateCommand
         new(["--max-severity"], Arity.Value, "No finding above this level (info, minor, major, critical, blocker)", "level"),
         new(["--max-findings"], Arity.Value, "At most this many findings", "n"),
         new(["--max-cost"], Arity.Value, "At most this many US dollars spent", "usd"),
-        .. RunArguments.FindingsOptions,
+        .. ReportArguments.FindingsOptions,
         new(["-h", "--help"], Arity.Flag, "Show this help"),
     ];
 
@@ -46,8 +46,8 @@ public static class GateCommand
             }
             if (gate.IsEmpty)
                 throw new CliUsageException("Error: herd gate needs at least one condition: --max-failed, --max-severity, --max-findings or --max-cost");
-            var dir = RunArguments.ResolveRun(args.Positionals[0], args.Value("--root"), cwd);
-            var result = Gate.Evaluate(dir, gate, RunArguments.Findings(args));
+            var dir = ReportArguments.ResolveRun(args.Positionals[0], args.Value("--root"), cwd);
+            var result = Gate.Evaluate(dir, gate, ReportArguments.Findings(args));
             foreach (var line in result.Failures)
                 stderr.WriteLine(line);
             if (result.Passed)

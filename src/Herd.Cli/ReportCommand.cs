@@ -15,7 +15,7 @@ public static class ReportCommand
     [
         new(["--format"], Arity.Value, "sarif | codequality | junit | github | markdown | html", "format"),
         new(["-o", "--output"], Arity.Value, "Write to this file instead of stdout (html: default report.html in the run directory)", "file"),
-        .. RunArguments.FindingsOptions,
+        .. ReportArguments.FindingsOptions,
         new(["--fail-severity"], Arity.Value, "junit: findings at or above this level fail their task's test case (default major)", "level"),
         new(["--category"], Arity.Value, "sarif: the code-scanning category, kept stable between runs (default herd)", "name"),
         new(["--repo-root"], Arity.Value, "Finding paths are made relative to it (default: the git work tree of the run's directory)", "dir"),
@@ -54,8 +54,8 @@ public static class ReportCommand
             var failSeverity = Severity.Major;
             if (args.Value("--fail-severity") is { } fs && !SeverityExtensions.TryParse(fs, out failSeverity))
                 throw new CliUsageException($"Error: --fail-severity '{fs}' is not a level: use info, minor, major, critical or blocker");
-            var dir = RunArguments.ResolveRun(args.Positionals[0], args.Value("--root"), cwd);
-            var options = new ReportOptions(RunArguments.Findings(args), failSeverity, args.Value("--category") ?? "herd",
+            var dir = ReportArguments.ResolveRun(args.Positionals[0], args.Value("--root"), cwd);
+            var options = new ReportOptions(ReportArguments.Findings(args), failSeverity, args.Value("--category") ?? "herd",
                 args.Value("--repo-root") is { } root ? Path.GetFullPath(root, cwd) : null);
             var ctx = new ReportContext(RunReader.Read(dir), options);
             var output = ReportFormats.Render(ctx, format);

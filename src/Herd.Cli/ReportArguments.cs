@@ -3,7 +3,7 @@ using Herd.Fleet.Reports;
 namespace Herd.Cli;
 
 /// <summary>What <c>herd report</c> and <c>herd gate</c> share: finding a run by directory or id, and the findings flags.</summary>
-internal static class RunArguments
+internal static class ReportArguments
 {
     public static readonly OptionSpec[] FindingsOptions =
     [
