@@ -6,7 +6,12 @@ SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 
 apt_packages=()
+# The Bash tool's kernel sandbox (issue #9) and its tests run real confined commands.
 command -v bwrap >/dev/null 2>&1 || apt_packages+=(bubblewrap)
+# The HTML report is tested in headless Chromium; the SARIF tests take the SARIF 2.1.0 schema from its npm package,
+# and the engine tests install the agent CLIs with npm.
+command -v chromium >/dev/null 2>&1 || apt_packages+=(chromium)
+command -v npm >/dev/null 2>&1 || apt_packages+=(npm)
 if [ ${#apt_packages[@]} -gt 0 ]; then
   echo "prerequisites: installing ${apt_packages[*]}"
   $SUDO apt-get update -qq

@@ -20,6 +20,10 @@ public static class Program
                     return Run.MergeCommand.Run(args[1..], Console.Out, Console.Error);
                 case "ci":
                     return Ci.CiCommand.Run(args[1..], Console.Out, Console.Error, Directory.GetCurrentDirectory());
+                case "report":
+                    return ReportCommand.Run(args[1..], Console.Out, Console.Error, Directory.GetCurrentDirectory());
+                case "gate":
+                    return GateCommand.Run(args[1..], Console.Out, Console.Error, Directory.GetCurrentDirectory());
                 case "runs":
                     return Run.RunsCommand.Run(args[1..], Console.Out, Console.Error, Directory.GetCurrentDirectory());
             }

@@ -1,0 +1,69 @@
+using Herd.Agent;
+using Herd.Fleet.Reports;
+
+namespace Herd.Cli;
+
+/// <summary>
+/// <c>herd gate RUN --max-failed N|P% --max-severity LEVEL --max-findings N --max-cost USD</c> (issue #11 item 4).
+/// Exit 0 when every condition holds; 1 with one line per failed condition; 2 bad flags or an unreadable run.
+/// </summary>
+public static class GateCommand
+{
+    private static readonly IReadOnlyList<OptionSpec> Options =
+    [
+        new(["--max-failed"], Arity.Value, "At most this many failed or unfinished tasks, or this share of the plan (5%)", "n|p%"),
+        new(["--max-severity"], Arity.Value, "No finding above this level (info, minor, major, critical, blocker)", "level"),
+        new(["--max-findings"], Arity.Value, "At most this many findings", "n"),
+        new(["--max-cost"], Arity.Value, "At most this many US dollars spent", "usd"),
+        .. ReportArguments.FindingsOptions,
+        new(["-h", "--help"], Arity.Flag, "Show this help"),
+    ];
+
+    public static int Run(string[] argv, TextWriter stdout, TextWriter stderr, string cwd)
+    {
+        try
+        {
+            var args = CommandLineParser.Parse(argv, Options);
+            if (args.Has("--help"))
+            {
+                stdout.Write(CommandLineParser.FormatHelp("herd gate RUN [--max-failed N|P%] [--max-severity LEVEL] [--max-findings N] [--max-cost USD]",
+                    "Checks a run against quality gates. Exit 0 when all hold; 1 with one line per failed condition;\n2 bad flag or unreadable run directory. Unfinished tasks count as failed.", Options));
+                return 0;
+            }
+            if (args.Positionals.Count != 1)
+                throw new HerdUsageException("Error: herd gate needs one run directory (or run id): herd gate RUN --max-failed 0");
+            var gate = new GateOptions();
+            try
+            {
+                foreach (var name in new[] { "max-failed", "max-severity", "max-findings", "max-cost" })
+                {
+                    if (args.Value("--" + name) is { } v)
+                        gate = gate.With(name, v);
+                }
+            }
+            catch (FormatException e)
+            {
+                throw new HerdUsageException("Error: " + e.Message);
+            }
+            if (gate.IsEmpty)
+                throw new HerdUsageException("Error: herd gate needs at least one condition: --max-failed, --max-severity, --max-findings or --max-cost");
+            var dir = ReportArguments.ResolveRun(args.Positionals[0], args.Value("--root"), cwd);
+            var result = Gate.Evaluate(dir, gate, ReportArguments.Findings(args));
+            foreach (var line in result.Failures)
+                stderr.WriteLine(line);
+            if (result.Passed)
+                stderr.WriteLine("gate passed");
+            return result.ExitCode;
+        }
+        catch (HerdUsageException e)
+        {
+            stderr.WriteLine(e.Message);
+            return ReportCommand.UsageError;
+        }
+        catch (RunDirectoryException e)
+        {
+            stderr.WriteLine(e.Message);
+            return ReportCommand.UsageError;
+        }
+    }
+}

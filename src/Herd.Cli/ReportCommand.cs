@@ -1,0 +1,94 @@
+using Herd.Agent;
+using System.Text;
+using Herd.Fleet.Reports;
+
+namespace Herd.Cli;
+
+/// <summary>
+/// <c>herd report RUN --format sarif|codequality|junit|github|markdown|html [-o FILE]</c> (issues #11, #12). Reads the
+/// run directory read-only. Exit 0 written; 2 bad flags or an unreadable run directory (one line on stderr).
+/// </summary>
+public static class ReportCommand
+{
+    public const int UsageError = 2;
+
+    private static readonly IReadOnlyList<OptionSpec> Options =
+    [
+        new(["--format"], Arity.Value, "sarif | codequality | junit | github | markdown | html", "format"),
+        new(["-o", "--output"], Arity.Value, "Write to this file instead of stdout (html: default report.html in the run directory)", "file"),
+        .. ReportArguments.FindingsOptions,
+        new(["--fail-severity"], Arity.Value, "junit: findings at or above this level fail their task's test case (default major)", "level"),
+        new(["--category"], Arity.Value, "sarif: the code-scanning category, kept stable between runs (default herd)", "name"),
+        new(["--repo-root"], Arity.Value, "Finding paths are made relative to it (default: the git work tree of the run's directory)", "dir"),
+        new(["-h", "--help"], Arity.Flag, "Show this help"),
+    ];
+
+    private const string Description = """
+        Writes a report of a finished (or running) herd run. Findings come from tasks run with --json-schema whose
+        structured output holds a list, by default {"issues":[{"severity","file","line","message"}]}.
+          sarif        SARIF 2.1.0 for GitHub code scanning (github/codeql-action/upload-sarif)
+          codequality  GitLab Code Quality (artifacts:reports:codequality)
+          junit        JUnit XML, one test case per task (GitLab, Jenkins)
+          github       ::error/::warning/::notice workflow commands; the step summary goes to $GITHUB_STEP_SUMMARY
+          markdown     the human summary, for any CI page or a pull-request comment
+          html         one self-contained page with charts and a task table
+        Exit codes: 0 written; 2 bad flag or unreadable run directory.
+        """;
+
+    public static int Run(string[] argv, TextWriter stdout, TextWriter stderr, string cwd, Func<string, string?>? environment = null)
+    {
+        var env = environment ?? Environment.GetEnvironmentVariable;
+        try
+        {
+            var args = CommandLineParser.Parse(argv, Options);
+            if (args.Has("--help"))
+            {
+                stdout.Write(CommandLineParser.FormatHelp("herd report RUN --format FORMAT [-o FILE] [options]", Description, Options));
+                return 0;
+            }
+            if (args.Positionals.Count != 1)
+                throw new HerdUsageException("Error: herd report needs one run directory (or run id): herd report RUN --format sarif -o results.sarif");
+            if (args.Value("--format") is not { } formatName)
+                throw new HerdUsageException("Error: herd report needs --format sarif|codequality|junit|github|markdown|html");
+            if (!ReportFormats.TryParse(formatName, out var format))
+                throw new HerdUsageException($"Error: --format '{formatName}' is not one of sarif, codequality, junit, github, markdown, html");
+            var failSeverity = Severity.Major;
+            if (args.Value("--fail-severity") is { } fs && !SeverityExtensions.TryParse(fs, out failSeverity))
+                throw new HerdUsageException($"Error: --fail-severity '{fs}' is not a level: use info, minor, major, critical or blocker");
+            var dir = ReportArguments.ResolveRun(args.Positionals[0], args.Value("--root"), cwd);
+            var options = new ReportOptions(ReportArguments.Findings(args), failSeverity, args.Value("--category") ?? "herd",
+                args.Value("--repo-root") is { } root ? Path.GetFullPath(root, cwd) : null);
+            var ctx = new ReportContext(RunReader.Read(dir), options);
+            var output = ReportFormats.Render(ctx, format);
+            var target = args.Value("--output") is { } o ? Path.GetFullPath(o, cwd) : format == ReportFormat.Html ? Path.Combine(dir, RunReports.HtmlFileName) : null;
+            if (target is null || target == "-")
+                stdout.Write(output.Content);
+            else
+            {
+                Directory.CreateDirectory(Path.GetDirectoryName(target)!);
+                RunReports.WriteAtomically(target, output.Content);
+                stderr.WriteLine($"herd report: wrote {target}");
+            }
+            if (format == ReportFormat.GitHub && env("GITHUB_STEP_SUMMARY") is { Length: > 0 } summary)
+                File.AppendAllText(summary, MarkdownReport.Write(ctx).Content + "\n", new UTF8Encoding(false));
+            foreach (var note in output.Notes)
+                stderr.WriteLine("herd report: " + note);
+            return 0;
+        }
+        catch (HerdUsageException e)
+        {
+            stderr.WriteLine(e.Message);
+            return UsageError;
+        }
+        catch (RunDirectoryException e)
+        {
+            stderr.WriteLine(e.Message);
+            return UsageError;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            stderr.WriteLine($"Error: cannot write the report: {e.Message} Choose a writable -o path.");
+            return UsageError;
+        }
+    }
+}

@@ -1,0 +1,121 @@
+using System.Security.Cryptography;
+using System.Text;
+
+namespace Herd.Fleet.Reports;
+
+/// <summary>How the reports read a run: where findings sit, which severity fails a JUnit case, the SARIF category, the repository root.</summary>
+/// <param name="FailSeverity">A task with a finding at or above this severity is a failed JUnit test case.</param>
+/// <param name="Category">SARIF <c>automationDetails.id</c> prefix, GitHub code scanning's category: keep it stable between runs so alerts are tracked.</param>
+/// <param name="RepoRoot">Finding paths are made relative to it; default: the git work tree around the run's working directory.</param>
+public sealed record ReportOptions(FindingsOptions Findings, Severity FailSeverity = Severity.Major, string Category = "herd", string? RepoRoot = null)
+{
+    public static ReportOptions Default { get; } = new(FindingsOptions.Default);
+}
+
+/// <summary>What a format produced: the bytes to write, and notes for stderr (e.g. results left out to stay within a limit).</summary>
+public sealed record ReportOutput(string Content, IReadOnlyList<string> Notes);
+
+/// <summary>A run read once, with its findings, shared by every format.</summary>
+public sealed class ReportContext
+{
+    public ReportContext(RunData run, ReportOptions options)
+    {
+        Run = run;
+        Options = options;
+        RepoRoot = Path.GetFullPath(options.RepoRoot ?? FindRepoRoot(run.Cwd));
+        Findings = FindingExtractor.Extract(run, options.Findings)
+            .OrderByDescending(f => f.Severity).ThenBy(f => f.File, StringComparer.Ordinal).ThenBy(f => f.Line ?? 0).ThenBy(f => f.TaskName, StringComparer.Ordinal)
+            .ToArray();
+    }
+
+    public RunData Run { get; }
+
+    public ReportOptions Options { get; }
+
+    public string RepoRoot { get; }
+
+    /// <value>Most severe first, then by file and line.</value>
+    public IReadOnlyList<Finding> Findings { get; }
+
+    public IEnumerable<ReportTask> FailedTasks => Run.Tasks.Where(t => t.Failed);
+
+    /// <summary>A finding's file as a repository-relative path with forward slashes (what SARIF, Code Quality and GitHub annotations want).</summary>
+    public string? RelativePath(string? file)
+    {
+        if (string.IsNullOrWhiteSpace(file))
+            return null;
+        var f = file.Trim().Replace('\\', '/');
+        if (f.StartsWith("file://", StringComparison.Ordinal))
+            f = Uri.UnescapeDataString(f[7..]);
+        if (Path.IsPathRooted(f))
+        {
+            var rel = Path.GetRelativePath(RepoRoot, f).Replace('\\', '/');
+            return rel.StartsWith("../", StringComparison.Ordinal) ? f : rel;
+        }
+        while (f.StartsWith("./", StringComparison.Ordinal))
+            f = f[2..];
+        // A path relative to the run's working directory, when that is below the repository root.
+        var cwdRel = Path.GetRelativePath(RepoRoot, Run.Cwd).Replace('\\', '/');
+        return cwdRel is "." || cwdRel.StartsWith("..", StringComparison.Ordinal) || File.Exists(Path.Combine(RepoRoot, f)) ? f : cwdRel + "/" + f;
+    }
+
+    /// <summary>
+    /// A stable fingerprint of a finding: its rule, path and the text of its line when the file is there (so it
+    /// survives edits that move the line), else its message. 16 hex digits of SHA-256.
+    /// </summary>
+    public string Fingerprint(Finding f, string rule)
+    {
+        var path = RelativePath(f.File) ?? "";
+        var anchor = LineText(path, f.Line) ?? f.Message.Trim();
+        var hash = SHA256.HashData(Encoding.UTF8.GetBytes($"{rule}\0{path}\0{anchor}"));
+        return Convert.ToHexStringLower(hash)[..16];
+    }
+
+    private readonly Dictionary<string, string[]?> _files = new(StringComparer.Ordinal);
+
+    private string? LineText(string path, int? line)
+    {
+        if (path.Length == 0 || line is not { } n)
+            return null;
+        if (!_files.TryGetValue(path, out var lines))
+        {
+            var full = Path.Combine(RepoRoot, path);
+            try
+            {
+                lines = File.Exists(full) && new FileInfo(full).Length < 4 * 1024 * 1024 ? File.ReadAllLines(full) : null;
+            }
+            catch (IOException)
+            {
+                lines = null;
+            }
+            catch (UnauthorizedAccessException)
+            {
+                lines = null;
+            }
+            _files[path] = lines;
+        }
+        return lines is not null && n <= lines.Length ? string.Concat(lines[n - 1].Where(c => !char.IsWhiteSpace(c))) : null;
+    }
+
+    /// <summary>The rule a finding belongs to: its own rule/check/category, else one rule per severity.</summary>
+    public static string RuleId(Finding f)
+    {
+        if (f.Rule is { Length: > 0 } r)
+        {
+            var slug = new string(r.Trim().Select(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.' or '/' ? char.ToLowerInvariant(c) : '-').ToArray()).Trim('-');
+            if (slug.Length > 0)
+                return "herd/" + (slug.Length > 64 ? slug[..64] : slug);
+        }
+        return "herd/review-" + f.Severity.Name();
+    }
+
+    private static string FindRepoRoot(string cwd)
+    {
+        for (var d = new DirectoryInfo(cwd); d is not null; d = d.Parent)
+        {
+            if (Directory.Exists(Path.Combine(d.FullName, ".git")) || File.Exists(Path.Combine(d.FullName, ".git")))
+                return d.FullName;
+        }
+        return cwd;
+    }
+}

@@ -1,0 +1,60 @@
+using System.Text.Json;
+
+namespace Herd.Fleet.Reports;
+
+/// <summary>One attempt of a task as the reports draw it: when, on which slot, and how it ended.</summary>
+/// <param name="Slot">The scheduler slot the attempt ran in (a row of the timeline); null in runs written before slots were stored.</param>
+public sealed record ReportAttempt(int N, int? Slot, DateTimeOffset Start, DateTimeOffset? End, string? Class, double CostUsd);
+
+/// <summary>A finished task: the fields of its spec §8 record that the reports use, plus its attempts from run.db.</summary>
+public sealed record ReportTask(
+    int Seq,
+    string Key,
+    string Name,
+    string Class,
+    string? Shard,
+    DateTimeOffset Start,
+    DateTimeOffset End,
+    double RuntimeS,
+    double CostUsd,
+    long InputTokens,
+    long OutputTokens,
+    long CacheReadTokens,
+    long CacheWriteTokens,
+    int Retries,
+    string? Model,
+    string SessionId,
+    string ResultText,
+    string? Error,
+    JsonElement? StructuredOutput,
+    IReadOnlyList<ReportAttempt> Attempts)
+{
+    public bool Succeeded => Class is "success" or "success_degraded";
+
+    /// <value>Cancelled tasks are resumable, not failures (spec §4).</value>
+    public bool Failed => !Succeeded && Class != "cancelled";
+}
+
+/// <summary>A fleet-wide pause (usage window or rate limit) as recorded in run.db's events, when the run recorded any.</summary>
+public sealed record ReportPause(DateTimeOffset Start, DateTimeOffset End, string Reason);
+
+/// <summary>Everything a report reads from a run directory, read once.</summary>
+/// <param name="Planned">Tasks in the plan (finished or not).</param>
+/// <param name="CeilingUsd">The run's <c>--budget-usd</c>, from summary.json, if it had one.</param>
+/// <param name="WallS">Wall-clock seconds of the run from summary.json, else first start to last end.</param>
+public sealed record RunData(
+    string Directory,
+    string RunId,
+    string Status,
+    int? ExitCode,
+    string Cwd,
+    int Planned,
+    IReadOnlyList<ReportTask> Tasks,
+    IReadOnlyList<ReportPause> Pauses,
+    double? CeilingUsd,
+    double WallS)
+{
+    public int Unfinished => Math.Max(0, Planned - Tasks.Count);
+
+    public double CostUsd => Tasks.Sum(t => t.CostUsd);
+}

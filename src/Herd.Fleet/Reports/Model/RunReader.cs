@@ -1,0 +1,242 @@
+using System.Globalization;
+using System.Text.Json;
+using Microsoft.Data.Sqlite;
+
+namespace Herd.Fleet.Reports;
+
+/// <summary>A run directory that cannot be read. The message is one line that names it and says what to do.</summary>
+public sealed class RunDirectoryException(string message) : Exception(message);
+
+/// <summary>
+/// Reads a run directory as <c>herd run</c> leaves it (spec §7.1), strictly read-only, so a report can be made while
+/// the run is still going or from a CI artifact: the records from results.ndjson (a later line for a key supersedes),
+/// the attempts with their slots and the pauses from run.db, the ceiling and wall time from summary.json.
+/// </summary>
+public static class RunReader
+{
+    /// <exception cref="RunDirectoryException">The directory, its database or its records are missing or damaged.</exception>
+    public static RunData Read(string directory)
+    {
+        var dir = Path.GetFullPath(directory);
+        if (!Directory.Exists(dir))
+            throw new RunDirectoryException($"Error: run directory '{dir}' does not exist. Pass the directory `herd run --run-dir` wrote (or a run id under .herd/runs; `herd runs list` shows them).");
+        var db = Path.Combine(dir, "run.db");
+        var results = Path.Combine(dir, "results.ndjson");
+        if (!File.Exists(db) && !File.Exists(results))
+            throw new RunDirectoryException($"Error: '{dir}' is not a run directory (no run.db or results.ndjson). Pass the directory `herd run --run-dir` wrote, with its run.db and results.ndjson.");
+
+        var stored = File.Exists(db) ? ReadDatabase(db) : null;
+        var records = File.Exists(results) ? ReadRecords(results) : ReadRecordsFrom(stored!.Records, db);
+        var tasks = records.Select(r => ToTask(r, stored?.Attempts)).OrderBy(t => t.Seq).ToArray();
+        var (ceiling, wall) = ReadSummary(Path.Combine(dir, "summary.json"));
+        var first = tasks.Length == 0 ? DateTimeOffset.UnixEpoch : tasks.Min(t => t.Start);
+        var last = tasks.Length == 0 ? DateTimeOffset.UnixEpoch : tasks.Max(t => t.End);
+        return new RunData(
+            dir,
+            stored?.RunId ?? Path.GetFileName(dir),
+            stored?.Status ?? "unknown",
+            stored?.ExitCode,
+            stored?.Cwd ?? dir,
+            Math.Max(stored?.Planned ?? 0, tasks.Length),
+            tasks,
+            stored?.Pauses ?? [],
+            ceiling,
+            wall ?? Math.Max(0, (last - first).TotalSeconds));
+    }
+
+    private sealed record Stored(string RunId, string Status, int? ExitCode, string Cwd, int Planned, Dictionary<string, List<ReportAttempt>> Attempts, List<ReportPause> Pauses, List<string> Records);
+
+    private static Stored ReadDatabase(string path)
+    {
+        try
+        {
+            // A finished run has no -wal file: open it immutable, so reading creates no -wal/-shm beside it (a read-only
+            // connection to a WAL database would, and could not remove them). A live run's WAL is read as it stands.
+            var finished = !File.Exists(path + "-wal");
+            var source = finished ? new Uri(path).AbsoluteUri + "?immutable=1" : path;
+            using var db = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = source, Mode = SqliteOpenMode.ReadOnly, Pooling = false, DefaultTimeout = 30 }.ToString());
+            db.Open();
+            string runId = Path.GetFileName(Path.GetDirectoryName(path)!), status = "unknown", cwd = Path.GetDirectoryName(path)!;
+            int? exit = null;
+            using (var cmd = Command(db, "SELECT run_id, status, exit_code, cwd FROM run WHERE id = 1"))
+            using (var r = cmd.ExecuteReader())
+            {
+                if (r.Read())
+                {
+                    runId = r.GetString(0);
+                    status = r.GetString(1);
+                    exit = r.IsDBNull(2) ? null : r.GetInt32(2);
+                    cwd = r.GetString(3);
+                }
+            }
+            int planned;
+            using (var cmd = Command(db, "SELECT COUNT(*) FROM tasks"))
+                planned = Convert.ToInt32(cmd.ExecuteScalar(), CultureInfo.InvariantCulture);
+            var attempts = new Dictionary<string, List<ReportAttempt>>(StringComparer.Ordinal);
+            using (var cmd = Command(db, "SELECT key, n, slot, start, end, class, cost_usd FROM attempts ORDER BY key, n"))
+            using (var r = cmd.ExecuteReader())
+            {
+                while (r.Read())
+                {
+                    if (!attempts.TryGetValue(r.GetString(0), out var list))
+                        attempts[r.GetString(0)] = list = [];
+                    var start = Time(r.GetString(3));
+                    // An attempt refused at once can be stamped a millisecond before its start by another clock; never draw it backwards.
+                    DateTimeOffset? end = r.IsDBNull(4) ? null : Max(start, Time(r.GetString(4)));
+                    list.Add(new ReportAttempt(r.GetInt32(1), r.IsDBNull(2) ? null : r.GetInt32(2), start, end, r.IsDBNull(5) ? null : r.GetString(5), r.GetDouble(6)));
+                }
+            }
+            var pauses = new List<ReportPause>();
+            // A pause event's detail is "<until ISO-8601> <reason>" (see docs/observability.md); runs that record none show none.
+            using (var cmd = Command(db, "SELECT at, detail FROM events WHERE kind = 'pause' ORDER BY id"))
+            using (var r = cmd.ExecuteReader())
+            {
+                while (r.Read())
+                {
+                    var detail = r.IsDBNull(1) ? "" : r.GetString(1);
+                    var space = detail.IndexOf(' ', StringComparison.Ordinal);
+                    var until = space < 0 ? detail : detail[..space];
+                    if (DateTimeOffset.TryParse(until, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var end))
+                        pauses.Add(new ReportPause(Time(r.GetString(0)), end, space < 0 ? "pause" : detail[(space + 1)..]));
+                }
+            }
+            var records = new List<string>();
+            using (var cmd = Command(db, "SELECT record FROM tasks WHERE record IS NOT NULL ORDER BY final_order"))
+            using (var r = cmd.ExecuteReader())
+            {
+                while (r.Read())
+                    records.Add(r.GetString(0));
+            }
+            return new Stored(runId, status, exit, cwd, planned, attempts, pauses, records);
+        }
+        catch (Exception e) when (e is SqliteException or FormatException or InvalidCastException)
+        {
+            throw new RunDirectoryException($"Error: {path} is not a readable run database ({FirstLine(e.Message)}). Restore the run directory from its artifact, or rerun it with `herd run --run-dir`.");
+        }
+    }
+
+    private static SqliteCommand Command(SqliteConnection db, string sql)
+    {
+        var cmd = db.CreateCommand();
+        cmd.CommandText = sql;
+        return cmd;
+    }
+
+    private static List<JsonElement> ReadRecords(string path)
+    {
+        var byKey = new Dictionary<string, JsonElement>(StringComparer.Ordinal);
+        var order = new List<string>();
+        var n = 0;
+        using var reader = new StreamReader(path);
+        while (reader.ReadLine() is { } line)
+        {
+            n++;
+            if (line.Length == 0)
+                continue;
+            var record = Parse(line, $"{path} line {n}", path);
+            var key = record.TryGetProperty("key", out var k) && k.ValueKind == JsonValueKind.String ? k.GetString()! : throw Damaged($"{path} line {n} has no \"key\"", path);
+            if (!byKey.ContainsKey(key))
+                order.Add(key);
+            byKey[key] = record;
+        }
+        return order.Select(k => byKey[k]).ToList();
+    }
+
+    private static List<JsonElement> ReadRecordsFrom(IEnumerable<string> records, string db) => records.Select((r, i) => Parse(r, $"record {i + 1} in {db}", db)).ToList();
+
+    private static JsonElement Parse(string json, string where, string path)
+    {
+        try
+        {
+            using var doc = JsonDocument.Parse(json);
+            return doc.RootElement.ValueKind == JsonValueKind.Object ? doc.RootElement.Clone() : throw Damaged($"{where} is not a JSON object", path);
+        }
+        catch (JsonException)
+        {
+            throw Damaged($"{where} is not JSON", path);
+        }
+    }
+
+    private static RunDirectoryException Damaged(string what, string path) =>
+        new($"Error: {what}. `herd run --resume --run-dir {Path.GetDirectoryName(path)}` rewrites results.ndjson from run.db; or restore the run directory from its artifact.");
+
+    private static ReportTask ToTask(JsonElement r, Dictionary<string, List<ReportAttempt>>? stored)
+    {
+        var key = r.GetProperty("key").GetString()!;
+        var start = TimeOr(r, "start", DateTimeOffset.UnixEpoch);
+        var end = TimeOr(r, "end", start);
+        var outcome = r.TryGetProperty("outcome", out var o) && o.ValueKind == JsonValueKind.Object ? o : default;
+        var cls = outcome.ValueKind == JsonValueKind.Object ? Str(outcome, "class") ?? "unknown" : "unknown";
+        var tokens = r.TryGetProperty("tokens", out var t) && t.ValueKind == JsonValueKind.Object ? t : default;
+        IReadOnlyList<ReportAttempt> attempts = stored is not null && stored.TryGetValue(key, out var a) ? a : RecordAttempts(r);
+        return new ReportTask(
+            Int(r, "Seq"),
+            key,
+            Str(r, "task") ?? key,
+            cls,
+            Str(r, "shard"),
+            start,
+            end,
+            r.TryGetProperty("JobRuntime", out var rt) && rt.ValueKind == JsonValueKind.Number ? rt.GetDouble() : (end - start).TotalSeconds,
+            Num(r, "cost_usd"),
+            Long(tokens, "input"),
+            Long(tokens, "output"),
+            Long(tokens, "cache_read"),
+            Long(tokens, "cache_write_5m") + Long(tokens, "cache_write_1h"),
+            Int(r, "retries"),
+            Str(r, "model"),
+            Str(r, "session_id") ?? "",
+            Str(r, "Stdout") ?? "",
+            Str(r, "error"),
+            r.TryGetProperty("structured_output", out var so) && so.ValueKind is JsonValueKind.Object or JsonValueKind.Array ? so : null,
+            attempts);
+    }
+
+    private static List<ReportAttempt> RecordAttempts(JsonElement r)
+    {
+        var list = new List<ReportAttempt>();
+        if (!r.TryGetProperty("attempts", out var arr) || arr.ValueKind != JsonValueKind.Array)
+            return list;
+        foreach (var a in arr.EnumerateArray())
+        {
+            var start = TimeOr(a, "start", DateTimeOffset.UnixEpoch);
+            list.Add(new ReportAttempt(Int(a, "n"), null, start, a.TryGetProperty("end", out var e) && e.ValueKind == JsonValueKind.String ? Time(e.GetString()!) : null, Str(a, "class"), Num(a, "cost_usd")));
+        }
+        return list;
+    }
+
+    private static (double? Ceiling, double? Wall) ReadSummary(string path)
+    {
+        if (!File.Exists(path))
+            return (null, null);
+        try
+        {
+            using var doc = JsonDocument.Parse(File.ReadAllBytes(path));
+            var root = doc.RootElement;
+            double? ceiling = root.TryGetProperty("budget_usd", out var b) && b.ValueKind == JsonValueKind.Number ? b.GetDouble() : null;
+            double? wall = root.TryGetProperty("durations_s", out var d) && d.ValueKind == JsonValueKind.Object && d.TryGetProperty("wall", out var w) && w.ValueKind == JsonValueKind.Number ? w.GetDouble() : null;
+            return (ceiling, wall);
+        }
+        catch (JsonException)
+        {
+            throw new RunDirectoryException($"Error: {path} is not JSON. Delete it (the reports then work from run.db and results.ndjson), or restore the run directory from its artifact.");
+        }
+    }
+
+    private static DateTimeOffset Max(DateTimeOffset a, DateTimeOffset b) => a > b ? a : b;
+
+    private static DateTimeOffset Time(string s) => DateTimeOffset.Parse(s, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal);
+
+    private static DateTimeOffset TimeOr(JsonElement e, string name, DateTimeOffset fallback) =>
+        e.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.String && DateTimeOffset.TryParse(v.GetString(), CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var t) ? t : fallback;
+
+    private static string? Str(JsonElement e, string name) => e.ValueKind == JsonValueKind.Object && e.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.String ? v.GetString() : null;
+
+    private static double Num(JsonElement e, string name) => e.ValueKind == JsonValueKind.Object && e.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.Number ? v.GetDouble() : 0;
+
+    private static long Long(JsonElement e, string name) => e.ValueKind == JsonValueKind.Object && e.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.Number && v.TryGetInt64(out var l) ? l : 0;
+
+    private static int Int(JsonElement e, string name) => (int)Long(e, name);
+
+    private static string FirstLine(string s) => s.Split('\n')[0].Trim();
+}

@@ -1,0 +1,100 @@
+namespace Herd.Fleet.Reports;
+
+/// <summary>The formats of <c>herd report</c>.</summary>
+public enum ReportFormat
+{
+    Sarif,
+    CodeQuality,
+    JUnit,
+    GitHub,
+    Markdown,
+    Html,
+}
+
+public static class ReportFormats
+{
+    public static bool TryParse(string value, out ReportFormat format)
+    {
+        (var ok, format) = value.ToLowerInvariant() switch
+        {
+            "sarif" => (true, ReportFormat.Sarif),
+            "codequality" or "code-quality" or "gitlab" => (true, ReportFormat.CodeQuality),
+            "junit" => (true, ReportFormat.JUnit),
+            "github" => (true, ReportFormat.GitHub),
+            "markdown" or "md" => (true, ReportFormat.Markdown),
+            "html" => (true, ReportFormat.Html),
+            _ => (false, ReportFormat.Markdown),
+        };
+        return ok;
+    }
+
+    public static ReportOutput Render(ReportContext ctx, ReportFormat format) => format switch
+    {
+        ReportFormat.Sarif => SarifReport.Write(ctx),
+        ReportFormat.CodeQuality => CodeQualityReport.Write(ctx),
+        ReportFormat.JUnit => JUnitReport.Write(ctx),
+        ReportFormat.GitHub => GitHubReport.Write(ctx),
+        ReportFormat.Html => HtmlReport.Write(ctx),
+        _ => MarkdownReport.Write(ctx),
+    };
+}
+
+/// <summary>Whether <c>herd run</c> writes CI integrations by itself.</summary>
+public enum CiMode
+{
+    /// <summary>Under <c>GITHUB_ACTIONS=true</c>, append the step summary to <c>$GITHUB_STEP_SUMMARY</c>.</summary>
+    Auto,
+
+    /// <summary><c>--ci none</c>: nothing beyond the run directory.</summary>
+    None,
+}
+
+/// <summary>What <see cref="RunReports.AfterRun"/> does.</summary>
+/// <param name="Environment">Reads an environment variable (injected for tests); default: the process environment.</param>
+public sealed record RunReportOptions(CiMode Ci = CiMode.Auto, ReportOptions? Report = null, Func<string, string?>? Environment = null);
+
+/// <summary>What the end of a run wrote.</summary>
+public sealed record AfterRunResult(string? HtmlPath, string? StepSummaryPath, IReadOnlyList<string> Warnings);
+
+/// <summary>
+/// The reports a run leaves by itself (issues #11, #12): <c>report.html</c> in the run directory, and under GitHub Actions
+/// the Markdown step summary appended to <c>$GITHUB_STEP_SUMMARY</c>. A report that cannot be written never changes the
+/// run's outcome: the problem comes back as a warning line for stderr.
+/// </summary>
+public static class RunReports
+{
+    public const string HtmlFileName = "report.html";
+
+    public static AfterRunResult AfterRun(string runDirectory, RunReportOptions? options = null)
+    {
+        options ??= new RunReportOptions();
+        var env = options.Environment ?? System.Environment.GetEnvironmentVariable;
+        var warnings = new List<string>();
+        string? html = null, summary = null;
+        try
+        {
+            var ctx = new ReportContext(RunReader.Read(runDirectory), options.Report ?? ReportOptions.Default);
+            var target = Path.Combine(ctx.Run.Directory, HtmlFileName);
+            WriteAtomically(target, HtmlReport.Write(ctx).Content);
+            html = target;
+            if (options.Ci == CiMode.Auto && env("GITHUB_ACTIONS") == "true" && env("GITHUB_STEP_SUMMARY") is { Length: > 0 } stepSummary)
+            {
+                File.AppendAllText(stepSummary, MarkdownReport.Write(ctx).Content + "\n");
+                summary = stepSummary;
+            }
+        }
+        catch (Exception e) when (e is RunDirectoryException or IOException or UnauthorizedAccessException)
+        {
+            warnings.Add($"herd: warning: the run's reports were not written: {e.Message}");
+        }
+        return new AfterRunResult(html, summary, warnings);
+    }
+
+    /// <summary>Temp file + rename, so a reader (or a CI artifact upload) never sees half a report.</summary>
+    public static void WriteAtomically(string path, string content)
+    {
+        var tmp = path + ".tmp";
+        File.WriteAllText(tmp, content, new System.Text.UTF8Encoding(false));
+        File.Move(tmp, path, overwrite: true);
+    }
+}
