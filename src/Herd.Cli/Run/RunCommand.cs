@@ -13,6 +13,8 @@ using Herd.Fleet.Reports;
 using Herd.Fleet.Scheduling;
 using Herd.Fleet.Runs;
 using Herd.Fleet.Store;
+using Herd.Agent.Telemetry;
+using Herd.Cli.Telemetry;
 
 namespace Herd.Cli.Run;
 
@@ -139,6 +141,9 @@ public static class RunCommand
             InterruptedExitCode = () => signals?.ExitCode ?? RunExitCodes.Interrupted,
             Notice = line => ctx.Err.WriteLine("herd: " + line),
         };
+        HerdTelemetry.CaptureContent = args.Has("--otel-capture-content");
+        if (OtlpExport.Current is { } otel)
+            spec = spec with { FlushTelemetry = otel.Flush };
         var fleet = new FleetRun(spec);
         var mode = run.Progress switch
         {

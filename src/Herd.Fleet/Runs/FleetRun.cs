@@ -6,6 +6,7 @@ using Herd.Fleet.Engines;
 using Herd.Fleet.Reports;
 using Herd.Fleet.Scheduling;
 using Herd.Fleet.Store;
+using Herd.Fleet.Telemetry;
 
 namespace Herd.Fleet.Runs;
 
@@ -100,6 +101,8 @@ public sealed class FleetRun(RunSpec spec)
         }
 
         var tasks = PrepareQueue(store);
+        // The run's root span; current for the scheduler below, so task and attempt spans go under it.
+        using var runSpan = FleetTelemetry.StartRun(info.RunId, spec.RunDirectory, spec.Shard, tasks.Count);
         var resultsPath = Path.Combine(spec.RunDirectory, "results.ndjson");
         using var results = ResultsFile.Rebuild(resultsPath, store.FinalRecords());
         var options = new FleetOptions
@@ -135,7 +138,10 @@ public sealed class FleetRun(RunSpec spec)
         };
         store.SetStatus(status, exit);
         var projected = SampleProjection(totals) ?? report.ProjectedUsd;
-        var summary = Summary.Build(info, totals, status, exit, report.Wall, spec.BudgetUsd, projected);
+        FleetTelemetry.EndRun(runSpan, status.Name(), exit, totals.SpentUsd, Summary.Succeeded(totals), Summary.Failed(totals));
+        // Flushed before summary.json is written, so its count of dropped items is final.
+        var drops = spec.FlushTelemetry?.Invoke();
+        var summary = Summary.Build(info, totals, status, exit, report.Wall, spec.BudgetUsd, projected, drops);
         WriteAtomically(Path.Combine(spec.RunDirectory, "summary.json"), summary);
         store.ReleaseLock();
         return new RunResult(spec.RunDirectory, resultsPath, status, exit, report, totals, spec.BudgetUsd, projected);

@@ -113,6 +113,12 @@ public sealed record RunSpec
     /// <value>The exit code of an interrupted run: 130 after SIGINT, 143 after SIGTERM (the caller knows which).</value>
     public Func<int> InterruptedExitCode { get; init; } = () => RunExitCodes.Interrupted;
 
+    /// <value>
+    /// Flushes exported telemetry at the end of the run and says what was dropped (summary.json's <c>telemetry</c>);
+    /// null when telemetry export is off.
+    /// </value>
+    public Func<Herd.Agent.Telemetry.TelemetryDrops>? FlushTelemetry { get; init; }
+
     /// <value>Lines for the user about what the lifecycle did (recovered attempts, requeued tasks); the caller renders them.</value>
     public Action<string> Notice { get; init; } = _ => { };
 }

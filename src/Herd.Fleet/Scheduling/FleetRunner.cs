@@ -1,8 +1,10 @@
+using System.Diagnostics;
 using System.Threading.Channels;
 using Herd.Fleet.Engines;
 using Herd.Fleet.Jobs;
 using Herd.Fleet.Reports;
 using Herd.Fleet.Store;
+using Herd.Fleet.Telemetry;
 
 namespace Herd.Fleet.Scheduling;
 
@@ -95,6 +97,8 @@ public sealed class FleetRunner(ITaskEngine engine, IRunStore store, ResultsFile
         _committedFailed = failed;
         using var writer = new TransitionWriter();
         var observer = new Observer(this, writer, store);
+        // Task spans go under the run's span (the caller's current activity); null and free when nobody listens.
+        var runSpan = Activity.Current?.Context ?? default;
 
         void Publish()
         {
@@ -107,6 +111,7 @@ public sealed class FleetRunner(ITaskEngine engine, IRunStore store, ResultsFile
             if (p50 > 0 && remaining > 0)
                 eta = TimeSpan.FromSeconds(p50 * remaining / Math.Max(1, options.Limiter.Limit));
             // Done means committed (see remarks): the coordinator's own counts may run a few transitions ahead.
+            FleetTelemetry.ConcurrencyLimit.Record(options.Limiter.Limit);
             var status = new FleetStatus(total, Volatile.Read(ref _committedSucceeded), Volatile.Read(ref _committedFailed), inflight, ready.Count, delayed.Count, options.Limiter.Limit,
                 options.Limiter.Max, options.Limiter.Adaptive, options.Limiter.LastChange,
                 PausedUntil() is { } p && p > Time.GetUtcNow() ? p : null,
@@ -131,12 +136,15 @@ public sealed class FleetRunner(ITaskEngine engine, IRunStore store, ResultsFile
             else
                 retryBudget.OnFirstAttempt();
             inflight++;
+            ts.Span ??= FleetTelemetry.StartTask(runSpan, ts.Task, options.Shard);
+            FleetTelemetry.Running.Add(1);
             _ = RunAttemptAsync(ts, attempt, observer, completions.Writer, attemptsCts.Token);
         }
 
         void Handle(Completion done)
         {
             inflight--;
+            FleetTelemetry.Running.Add(-1);
             foreach (var waiting in budgetWait)
                 ready.Enqueue(waiting);
             budgetWait.Clear();
@@ -177,7 +185,9 @@ public sealed class FleetRunner(ITaskEngine engine, IRunStore store, ResultsFile
                 ts.Retries++;
                 ts.IsRetry = true;
                 writer.Post(() => store.FinishAttempt(ts.Task.Key, done.Attempt.Number, outcome, usedRetry: true, buildRecord: null));
-                var due = Time.GetUtcNow() + options.Retry.Delay(ts.Retries, outcome.RetryAfter);
+                var retryDelay = options.Retry.Delay(ts.Retries, outcome.RetryAfter);
+                FleetTelemetry.Retrying(ts.Span, cls, ts.Retries, retryDelay);
+                var due = Time.GetUtcNow() + retryDelay;
                 delayed.Enqueue(ts, due);
                 return;
             }
@@ -197,6 +207,8 @@ public sealed class FleetRunner(ITaskEngine engine, IRunStore store, ResultsFile
                 Interlocked.Increment(ref success ? ref _committedSucceeded : ref _committedFailed);
             });
             _finalCosts.Add(outcome.CostUsd);
+            FleetTelemetry.EndTask(ts.Span, cls, ts.SpentUsd, ts.Retries, ts.Attempts);
+            ts.Span = null;
             if (cls.IsSuccess())
             {
                 succeeded++;
@@ -300,6 +312,8 @@ public sealed class FleetRunner(ITaskEngine engine, IRunStore store, ResultsFile
         writer.Complete();
         await writer.Completion.ConfigureAwait(false);
         Publish();
+        foreach (var left in ready.Concat(delayed.UnorderedItems.Select(i => i.Element)).Concat(budgetWait))
+            FleetTelemetry.AbandonTask(left.Span);
         var unfinished = ready.Count + delayed.Count + budgetWait.Count;
         var spentNow = options.Budget?.SpentUsd ?? store.TotalSpentUsd();
         return new FleetReport(succeeded, failed, unfinished, haltReason, haltDetail, Time.GetElapsedTime(_started), Projection(spentNow, unfinished));
@@ -308,6 +322,8 @@ public sealed class FleetRunner(ITaskEngine engine, IRunStore store, ResultsFile
     private async Task RunAttemptAsync(TaskState ts, TaskAttempt attempt, IAttemptObserver observer, ChannelWriter<Completion> writer, CancellationToken ct)
     {
         TaskOutcome outcome;
+        // Current for this attempt's async flow only (this method's context is restored for the coordinator).
+        var span = FleetTelemetry.StartAttempt(ts.Span, attempt);
         try
         {
             // Off the coordinator: the engine's synchronous prelude (building tools, options) must not stall scheduling.
@@ -322,6 +338,7 @@ public sealed class FleetRunner(ITaskEngine engine, IRunStore store, ResultsFile
                 Start = now, End = now, SessionId = attempt.SessionId, Error = ex.Message, IsError = true,
             };
         }
+        FleetTelemetry.EndAttempt(span, outcome);
         writer.TryWrite(new Completion(ts, attempt, outcome));
     }
 
@@ -346,12 +363,16 @@ public sealed class FleetRunner(ITaskEngine engine, IRunStore store, ResultsFile
             return _pausedUntil;
     }
 
-    private void PauseUntil(DateTimeOffset until)
+    /// <summary>Extends the fleet-wide pause; returns by how much it grew (for the pause-time metric).</summary>
+    private TimeSpan PauseUntil(DateTimeOffset until)
     {
         lock (_statusGate)
         {
-            if (until > _pausedUntil)
-                _pausedUntil = until;
+            if (until <= _pausedUntil)
+                return TimeSpan.Zero;
+            var from = _pausedUntil > Time.GetUtcNow() ? _pausedUntil : Time.GetUtcNow();
+            _pausedUntil = until;
+            return until - from;
         }
     }
 
@@ -381,11 +402,13 @@ public sealed class FleetRunner(ITaskEngine engine, IRunStore store, ResultsFile
         public void OnBackPressure(int status, TimeSpan? retryAfter)
         {
             runner.Options.Limiter.OnBackPressure(status);
+            var grew = TimeSpan.Zero;
             if (status == 429 && retryAfter is { } after && after > TimeSpan.Zero)
             {
                 var pause = after < runner.Options.MaxPause ? after : runner.Options.MaxPause;
-                runner.PauseUntil(runner.Time.GetUtcNow() + pause);
+                grew = runner.PauseUntil(runner.Time.GetUtcNow() + pause);
             }
+            FleetTelemetry.OnBackPressure(status, grew);
         }
     }
 
@@ -399,6 +422,9 @@ public sealed class FleetRunner(ITaskEngine engine, IRunStore store, ResultsFile
         public int Retries { get; set; } = stored.Retries;
         public bool IsRetry { get; set; } = stored.Retries > 0;
         public double SpentUsd { get; set; } = stored.SpentUsd;
+
+        /// <summary>The task's <c>herd.task</c> span while it is open; null when nobody listens.</summary>
+        public Activity? Span { get; set; }
 
         public int CountClass(OutcomeClass c)
         {
