@@ -96,5 +96,5 @@ public static class HerdTelemetry
 /// dashboard can be told from a quiet run.
 /// </summary>
 /// <param name="Spans">Spans dropped (never exported).</param>
-/// <param name="MetricPoints">Metric points in exports that failed.</param>
-public sealed record TelemetryDrops(long Spans, long MetricPoints);
+/// <param name="MetricExports">Metric exports that failed (metrics are cumulative: a later export makes good an earlier one).</param>
+public sealed record TelemetryDrops(long Spans, long MetricExports);

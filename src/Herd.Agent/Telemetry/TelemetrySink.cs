@@ -133,6 +133,9 @@ public sealed class TelemetrySink(string sessionId, Activity? agentSpan) : IAgen
 
     private void OnResult(AgentResult result)
     {
+        // A call refused outright (e.g. 400) produced no event of its own: its span opens and closes here.
+        if (result.ApiErrorKind is not null)
+            EnsureChat();
         if (_chat is not null || _chatStart != default)
         {
             // The call in flight never finished: an API error after the retries, a timeout or an interrupt.

@@ -27,7 +27,7 @@ public sealed class OtlpExport : IDisposable
     private readonly MeterProvider? _metrics;
     private readonly SpanCounter _ended = new();
     private readonly CountingSpanExporter? _spanExporter;
-    private readonly CountingMetricExporter? _metricExporter;
+    private readonly FailureCounter _metricRequests = new();
 
     private OtlpExport(OtlpSettings settings)
     {
@@ -38,7 +38,8 @@ public sealed class OtlpExport : IDisposable
             .AddEnvironmentVariableDetector();
         if (settings.TracesEndpoint is { } tracesEndpoint)
         {
-            _spanExporter = new CountingSpanExporter(new OtlpTraceExporter(settings.ExporterOptions(tracesEndpoint, settings.TracesHeaders)));
+            var otlp = new OtlpTraceExporter(settings.ExporterOptions(tracesEndpoint, settings.TracesHeaders));
+            _spanExporter = new CountingSpanExporter(otlp);
             _traces = Sdk.CreateTracerProviderBuilder()
                 .SetResourceBuilder(resource)
                 .AddSource(HerdTelemetry.Name)
@@ -46,15 +47,18 @@ public sealed class OtlpExport : IDisposable
                 .AddProcessor(_ended)
                 .AddProcessor(new BatchActivityExportProcessor(_spanExporter, maxQueueSize: 2048, scheduledDelayMilliseconds: 2000,
                     exporterTimeoutMilliseconds: settings.TimeoutMilliseconds, maxExportBatchSize: 512))
+                .AddProcessor(new ProviderOnly(otlp))
                 .Build();
         }
         if (settings.MetricsEndpoint is { } metricsEndpoint)
         {
-            _metricExporter = new CountingMetricExporter(new OtlpMetricExporter(settings.ExporterOptions(metricsEndpoint, settings.MetricsHeaders)));
+            var options = settings.ExporterOptions(metricsEndpoint, settings.MetricsHeaders);
+            // Metrics are cumulative: a failed export is made good by the next one, so what counts is how many failed.
+            options.HttpClientFactory = () => new HttpClient(_metricRequests) { Timeout = TimeSpan.FromMilliseconds(settings.TimeoutMilliseconds) };
             _metrics = Sdk.CreateMeterProviderBuilder()
                 .SetResourceBuilder(resource)
                 .AddMeter(HerdTelemetry.Name)
-                .AddReader(new PeriodicExportingMetricReader(_metricExporter, settings.MetricIntervalMilliseconds, settings.TimeoutMilliseconds))
+                .AddReader(new PeriodicExportingMetricReader(new OtlpMetricExporter(options), settings.MetricIntervalMilliseconds, settings.TimeoutMilliseconds))
                 .Build();
         }
     }
@@ -83,7 +87,7 @@ public sealed class OtlpExport : IDisposable
         var left = FlushBudget - deadline.Elapsed;
         _metrics?.ForceFlush((int)Math.Max(100, left.TotalMilliseconds));
         var spans = _spanExporter is null ? 0 : Math.Max(0, _ended.Count - _spanExporter.Exported);
-        return new TelemetryDrops(spans, _metricExporter?.FailedPoints ?? 0);
+        return new TelemetryDrops(spans, _metricRequests.Failed);
     }
 
     public void Dispose()
@@ -95,6 +99,18 @@ public sealed class OtlpExport : IDisposable
         _metrics?.Dispose();
         if (ReferenceEquals(Current, this))
             Current = null;
+    }
+
+    /// <summary>
+    /// The OTLP exporter reads the resource (service.name, OTEL_RESOURCE_ATTRIBUTES) from the provider it is attached
+    /// to, and only a processor of the provider can attach it. Wrapped in <see cref="CountingSpanExporter"/> it is not
+    /// attached; this processor attaches it and exports nothing itself (the batch processor does).
+    /// </summary>
+    private sealed class ProviderOnly(BaseExporter<Activity> exporter) : SimpleActivityExportProcessor(exporter)
+    {
+        public override void OnEnd(Activity data)
+        {
+        }
     }
 
     /// <summary>Counts every span handed to export, before the bounded queue (which may drop it).</summary>
@@ -137,37 +153,43 @@ public sealed class OtlpExport : IDisposable
         }
     }
 
-    private sealed class CountingMetricExporter(BaseExporter<Metric> inner) : BaseExporter<Metric>
+    /// <summary>Counts export requests that did not get a success answer (refused, timed out, non-2xx).</summary>
+    private sealed class FailureCounter() : DelegatingHandler(new SocketsHttpHandler())
     {
-        private long _failedPoints;
+        private long _failed;
 
-        public long FailedPoints => Interlocked.Read(ref _failedPoints);
+        public long Failed => Interlocked.Read(ref _failed);
 
-        public override ExportResult Export(in Batch<Metric> batch)
+        protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
         {
-            var result = inner.Export(batch);
-            if (result != ExportResult.Success)
+            try
             {
-                long points = 0;
-                foreach (var metric in batch)
-                {
-                    foreach (ref readonly var _ in metric.GetMetricPoints())
-                        points++;
-                }
-                Interlocked.Add(ref _failedPoints, points);
+                var response = await base.SendAsync(request, cancellationToken).ConfigureAwait(false);
+                if (!response.IsSuccessStatusCode)
+                    Interlocked.Increment(ref _failed);
+                return response;
             }
-            return result;
+            catch
+            {
+                Interlocked.Increment(ref _failed);
+                throw;
+            }
         }
 
-        protected override bool OnForceFlush(int timeoutMilliseconds) => inner.ForceFlush(timeoutMilliseconds);
-
-        protected override bool OnShutdown(int timeoutMilliseconds) => inner.Shutdown(timeoutMilliseconds);
-
-        protected override void Dispose(bool disposing)
+        protected override HttpResponseMessage Send(HttpRequestMessage request, CancellationToken cancellationToken)
         {
-            if (disposing)
-                inner.Dispose();
-            base.Dispose(disposing);
+            try
+            {
+                var response = base.Send(request, cancellationToken);
+                if (!response.IsSuccessStatusCode)
+                    Interlocked.Increment(ref _failed);
+                return response;
+            }
+            catch
+            {
+                Interlocked.Increment(ref _failed);
+                throw;
+            }
         }
     }
 }

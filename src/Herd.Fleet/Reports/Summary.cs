@@ -51,7 +51,7 @@ public static class Summary
             {
                 w.WriteStartObject("telemetry");
                 w.WriteNumber("spans_dropped", telemetry.Spans);
-                w.WriteNumber("metric_points_dropped", telemetry.MetricPoints);
+                w.WriteNumber("metric_exports_failed", telemetry.MetricExports);
                 w.WriteEndObject();
             }
             w.WriteEndObject();
