@@ -112,6 +112,7 @@ public static class RunCommand
         using var cancel = CancellationTokenSource.CreateLinkedTokenSource(ctx.Cancel, signals?.Token ?? CancellationToken.None);
         var spec = new RunSpec
         {
+            JoblogPath = run.JoblogPath,
             RunDirectory = run.RunDirectory ?? Path.Combine(ctx.Cwd, ".herd", "runs", NewRunId(ctx.Time)),
             Start = run.Start,
             Plan = plan,

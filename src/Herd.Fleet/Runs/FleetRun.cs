@@ -104,7 +104,7 @@ public sealed class FleetRun(RunSpec spec)
         // The run's root span; current for the scheduler below, so task and attempt spans go under it.
         using var runSpan = FleetTelemetry.StartRun(info.RunId, spec.RunDirectory, spec.Shard, tasks.Count);
         var resultsPath = Path.Combine(spec.RunDirectory, "results.ndjson");
-        using var results = ResultsFile.Rebuild(resultsPath, store.FinalRecords());
+        using var results = ResultsFile.Rebuild(resultsPath, store.FinalRecords(), spec.JoblogPath);
         var options = new FleetOptions
         {
             Limiter = spec.Jobs.Build(time),

@@ -113,6 +113,9 @@ public sealed record RunSpec
     /// <value>The exit code of an interrupted run: 130 after SIGINT, 143 after SIGTERM (the caller knows which).</value>
     public Func<int> InterruptedExitCode { get; init; } = () => RunExitCodes.Interrupted;
 
+    /// <value><c>--joblog FILE</c>: GNU parallel's joblog of the finished tasks; null = none.</value>
+    public string? JoblogPath { get; init; }
+
     /// <value>
     /// Flushes exported telemetry at the end of the run and says what was dropped (summary.json's <c>telemetry</c>);
     /// null when telemetry export is off.
