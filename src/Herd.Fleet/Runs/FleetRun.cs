@@ -39,6 +39,9 @@ public sealed class FleetRun(RunSpec spec)
 
     private static readonly TimeSpan HeartbeatEvery = TimeSpan.FromSeconds(5);
 
+    /// <summary>How often the live snapshot for <c>herd runs watch</c> is rewritten (one small UPDATE).</summary>
+    private static readonly TimeSpan LiveEvery = TimeSpan.FromSeconds(1);
+
     private FleetRunner? _runner;
 
     /// <summary>The scheduler's latest snapshot; null before scheduling starts.</summary>
@@ -122,6 +125,7 @@ public sealed class FleetRun(RunSpec spec)
         };
         var runner = new FleetRunner(engine, store, results, options);
         Volatile.Write(ref _runner, runner);
+        using var live = time.CreateTimer(_ => WriteLive(store, runner, time), null, TimeSpan.Zero, LiveEvery);
         store.SetStatus(RunStatus.Running, null);
         var report = await runner.RunAsync(tasks, cancellationToken).ConfigureAwait(false);
 
@@ -201,6 +205,20 @@ public sealed class FleetRun(RunSpec spec)
             return RunExitCodes.Budget;
         var failed = Summary.Failed(totals);
         return failed > 100 ? RunExitCodes.MoreThan100Failed : failed;
+    }
+
+    private static void WriteLive(IRunStore store, FleetRunner runner, TimeProvider time)
+    {
+        if (runner.Status is not { } status)
+            return;
+        try
+        {
+            store.WriteLive(time.GetUtcNow(), LiveSnapshot.Write(status));
+        }
+        catch (Exception ex) when (ex is DbException or ObjectDisposedException or InvalidOperationException)
+        {
+            // A watcher sees a snapshot a second older; the run is not disturbed.
+        }
     }
 
     private static void Beat(IRunStore store, TimeProvider time)

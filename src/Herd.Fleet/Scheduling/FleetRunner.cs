@@ -50,6 +50,7 @@ public sealed class FleetRunner(ITaskEngine engine, IRunStore store, ResultsFile
     private readonly Lock _statusGate = new();
     private readonly RunningMedian _successRuntimes = new();
     private readonly RunningMedian _finalCosts = new();
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<TaskAttempt, AttemptProgress> _running = new(ReferenceEqualityComparer.Instance);
     private DateTimeOffset _pausedUntil = DateTimeOffset.MinValue;
     private int _committedSucceeded;
     private int _committedFailed;
@@ -115,7 +116,10 @@ public sealed class FleetRunner(ITaskEngine engine, IRunStore store, ResultsFile
             var status = new FleetStatus(total, Volatile.Read(ref _committedSucceeded), Volatile.Read(ref _committedFailed), inflight, ready.Count, delayed.Count, options.Limiter.Limit,
                 options.Limiter.Max, options.Limiter.Adaptive, options.Limiter.LastChange,
                 PausedUntil() is { } p && p > Time.GetUtcNow() ? p : null,
-                spent, options.Budget?.ReservedUsd ?? 0, options.Budget?.CeilingUsd, projected, elapsed, eta, haltReason);
+                spent, options.Budget?.ReservedUsd ?? 0, options.Budget?.CeilingUsd, projected, elapsed, eta, haltReason)
+            {
+                RunningTasks = _running.Select(kv => kv.Value.Snapshot(kv.Key)).OrderBy(r => r.Started).ToArray(),
+            };
             lock (_statusGate)
                 _status = status;
         }
@@ -138,6 +142,7 @@ public sealed class FleetRunner(ITaskEngine engine, IRunStore store, ResultsFile
             inflight++;
             ts.Span ??= FleetTelemetry.StartTask(runSpan, ts.Task, options.Shard);
             FleetTelemetry.Running.Add(1);
+            _running[attempt] = new AttemptProgress(now);
             _ = RunAttemptAsync(ts, attempt, observer, completions.Writer, attemptsCts.Token);
         }
 
@@ -145,6 +150,7 @@ public sealed class FleetRunner(ITaskEngine engine, IRunStore store, ResultsFile
         {
             inflight--;
             FleetTelemetry.Running.Add(-1);
+            _running.TryRemove(done.Attempt, out _);
             foreach (var waiting in budgetWait)
                 ready.Enqueue(waiting);
             budgetWait.Clear();
@@ -385,6 +391,8 @@ public sealed class FleetRunner(ITaskEngine engine, IRunStore store, ResultsFile
     {
         public void OnCallCost(TaskAttempt attempt, double costUsd)
         {
+            if (runner._running.TryGetValue(attempt, out var progress))
+                progress.OnCall(costUsd);
             if (costUsd <= 0)
                 return;
             var (key, n) = (attempt.Task.Key, attempt.Number);
@@ -409,6 +417,29 @@ public sealed class FleetRunner(ITaskEngine engine, IRunStore store, ResultsFile
                 grew = runner.PauseUntil(runner.Time.GetUtcNow() + pause);
             }
             FleetTelemetry.OnBackPressure(status, grew);
+        }
+    }
+
+    /// <summary>Turns and spend of one running attempt, counted from its calls (engine threads write, Publish reads).</summary>
+    private sealed class AttemptProgress(DateTimeOffset started)
+    {
+        private readonly Lock _gate = new();
+        private int _calls;
+        private double _spent;
+
+        public void OnCall(double costUsd)
+        {
+            lock (_gate)
+            {
+                _calls++;
+                _spent += costUsd;
+            }
+        }
+
+        public RunningAttempt Snapshot(TaskAttempt a)
+        {
+            lock (_gate)
+                return new RunningAttempt(a.Task.Key, a.Task.Name, a.Number, a.Slot, started, _calls, _spent);
         }
     }
 
