@@ -83,15 +83,26 @@ public sealed class OtlpReceiver : IAsyncDisposable
         return latest;
     }
 
-    public static async Task<OtlpReceiver> StartAsync(CancellationToken cancellationToken = default)
+    /// <param name="grpc">OTLP/gRPC instead: HTTP/2 cleartext, the collector services' Export methods, length-prefixed messages.</param>
+    public static async Task<OtlpReceiver> StartAsync(bool grpc = false, CancellationToken cancellationToken = default)
     {
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
-        builder.WebHost.UseKestrel(o => o.Listen(IPAddress.Loopback, 0));
+        builder.WebHost.UseKestrel(o => o.Listen(IPAddress.Loopback, 0, l => l.Protocols = grpc
+            ? Microsoft.AspNetCore.Server.Kestrel.Core.HttpProtocols.Http2
+            : Microsoft.AspNetCore.Server.Kestrel.Core.HttpProtocols.Http1AndHttp2));
         var app = builder.Build();
         var receiver = new OtlpReceiver(app);
-        app.MapPost("/v1/traces", ctx => receiver.HandleAsync(ctx, receiver.DecodeTraces));
-        app.MapPost("/v1/metrics", ctx => receiver.HandleAsync(ctx, receiver.DecodeMetrics));
+        if (grpc)
+        {
+            app.MapPost("/opentelemetry.proto.collector.trace.v1.TraceService/Export", ctx => receiver.HandleGrpcAsync(ctx, receiver.DecodeTraces));
+            app.MapPost("/opentelemetry.proto.collector.metrics.v1.MetricsService/Export", ctx => receiver.HandleGrpcAsync(ctx, receiver.DecodeMetrics));
+        }
+        else
+        {
+            app.MapPost("/v1/traces", ctx => receiver.HandleAsync(ctx, receiver.DecodeTraces));
+            app.MapPost("/v1/metrics", ctx => receiver.HandleAsync(ctx, receiver.DecodeMetrics));
+        }
         await app.StartAsync(cancellationToken).ConfigureAwait(false);
         receiver.BaseUrl = new Uri(app.Urls.First());
         return receiver;
@@ -113,6 +124,21 @@ public sealed class OtlpReceiver : IAsyncDisposable
         decode(ByteString.CopyFrom(buffer.ToArray()));
         context.Response.ContentType = "application/x-protobuf";
         context.Response.StatusCode = 200;
+    }
+
+    /// <summary>gRPC framing: a 1-byte compressed flag and a 4-byte big-endian length before the message; status in trailers.</summary>
+    private async Task HandleGrpcAsync(HttpContext context, Action<ByteString> decode)
+    {
+        using var buffer = new MemoryStream();
+        await context.Request.Body.CopyToAsync(buffer, context.RequestAborted).ConfigureAwait(false);
+        _headers.Enqueue(context.Request.Headers.Authorization.ToString());
+        var bytes = buffer.ToArray();
+        var length = System.Buffers.Binary.BinaryPrimitives.ReadInt32BigEndian(bytes.AsSpan(1, 4));
+        decode(ByteString.CopyFrom(bytes, 5, length));
+        context.Response.ContentType = "application/grpc";
+        context.Response.DeclareTrailer("grpc-status");
+        await context.Response.Body.WriteAsync(new byte[5], context.RequestAborted).ConfigureAwait(false);
+        context.Response.AppendTrailer("grpc-status", "0");
     }
 
     // ---- trace/v1 ------------------------------------------------------------------------------------------------

@@ -160,6 +160,28 @@ public sealed class OtlpExportTests : HerdTestBase
     }
 
     [Fact]
+    public async Task With_the_grpc_protocol_a_run_exports_its_spans_and_metrics_to_an_otlp_grpc_collector()
+    {
+        // Given an OTLP/gRPC collector
+        await using var collector = await OtlpReceiver.StartAsync(grpc: true);
+        Server.Reset(new ModelScript { Default = Reply.WithText("ok", new ScriptedUsage(100, 10)) });
+
+        // When a run exports with OTEL_EXPORTER_OTLP_PROTOCOL=grpc
+        var run = await Herd.WithEnvironment("OTEL_EXPORTER_OTLP_ENDPOINT", collector.BaseUrl.ToString().TrimEnd('/'))
+            .WithEnvironment("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")
+            .RunAsync(["run", "--prompt", "Do {}", "--run-dir", "run", "--progress", "none", ":::", "a", "b"], null, TimeSpan.FromSeconds(60));
+
+        // Then the span tree and the token metric arrive
+        run.ExitCode.ShouldBe(0, run.ToString());
+        collector.Spans.Count(s => s.Name == "herd.task").ShouldBe(2);
+        collector.Spans.Count(s => s.Name.StartsWith("chat ", StringComparison.Ordinal)).ShouldBe(2);
+        collector.LatestMetrics()["gen_ai.client.token.usage"].Points
+            .Where(p => (string?)p.Attributes["gen_ai.token.type"] == "output").Sum(p => p.Value).ShouldBe(20);
+        var summary = JsonNode.Parse(File.ReadAllText(Path.Combine(Work.Path, "run", "summary.json")))!;
+        summary["telemetry"]!["spans_dropped"]!.GetValue<long>().ShouldBe(0);
+    }
+
+    [Fact]
     public async Task A_collector_that_is_down_neither_fails_nor_slows_a_run_and_the_dropped_spans_are_counted()
     {
         // Given an endpoint where nothing listens
