@@ -36,6 +36,12 @@ public sealed record WatchSnapshot(
     }
 
     public int Done => Totals.Tasks - Totals.Unfinished;
+
+    /// <summary>
+    /// The run row says running but no orchestrator holds the run: its lock heartbeat (every 5 s) is missing or older
+    /// than the staleness limit, so the process died (kill -9, a crash, a lost machine) and nothing will change.
+    /// </summary>
+    public bool Orphaned => Status == RunStatus.Running && (Data.Heartbeat is not { } beat || At - beat > Herd.Fleet.Runs.FleetRun.LockStaleAfter);
 }
 
 /// <summary>
@@ -62,7 +68,7 @@ public static class RunWatch
             WatchSnapshot snapshot;
             using (var store = SqliteRunStore.OpenReadOnly(dir))
                 snapshot = Read(store, DateTimeOffset.UtcNow);
-            var finished = snapshot.Status != RunStatus.Running;
+            var finished = snapshot.Status != RunStatus.Running || snapshot.Orphaned;
             switch (mode)
             {
                 case "json":
@@ -84,6 +90,8 @@ public static class RunWatch
                         stdout.WriteLine(line);
                     break;
             }
+            if (snapshot.Orphaned && !json)
+                stdout.WriteLine($"herd: run {snapshot.Run.RunId} is not running any more (no heartbeat from its process); continue it with: herd run --resume --run-dir {dir}");
             stdout.Flush();
             if (once || finished || cancellationToken.WaitHandle.WaitOne(interval))
                 return 0;
@@ -167,6 +175,7 @@ public static class RunWatch
             w.WriteString("at", StoreNames.Iso(s.At));
             w.WriteString("run_id", s.Run.RunId);
             w.WriteString("status", s.Status.Name());
+            w.WriteBoolean("orphaned", s.Orphaned);
             w.WriteNumber("tasks", t.Tasks);
             w.WriteNumber("done", s.Done);
             w.WriteNumber("succeeded", Summary.Succeeded(t));

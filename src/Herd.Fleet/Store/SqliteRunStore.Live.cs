@@ -15,7 +15,8 @@ public sealed record WatchData(
     IReadOnlyList<FailedAttempt> RecentFailures,
     int FinishedInWindow,
     DateTimeOffset? FirstStart,
-    (DateTimeOffset Updated, string Json)? Live);
+    (DateTimeOffset Updated, string Json)? Live,
+    DateTimeOffset? Heartbeat = null);
 
 /// <summary>
 /// The live part of the store (issue #12, <c>herd runs watch</c>): a one-row <c>live</c> table the run lifecycle
@@ -80,7 +81,10 @@ public sealed partial class SqliteRunStore
                 if (r.Read())
                     live = (Time(r.GetString(0)), r.GetString(1));
             }
-            return new WatchData(running, failed, finished, firstStart, live);
+            var beat = Command("SELECT heartbeat FROM lock WHERE id = 1");
+            var heartbeat = beat.ExecuteScalar() is string hb ? Time(hb) : (DateTimeOffset?)null;
+            beat.Dispose();
+            return new WatchData(running, failed, finished, firstStart, live, heartbeat);
         }
     }
 
