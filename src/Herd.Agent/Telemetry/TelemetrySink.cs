@@ -133,8 +133,9 @@ public sealed class TelemetrySink(string sessionId, Activity? agentSpan) : IAgen
 
     private void OnResult(AgentResult result)
     {
-        // A call refused outright (e.g. 400) produced no event of its own: its span opens and closes here.
-        if (result.ApiErrorKind is not null)
+        // A call refused outright (e.g. 400), or cut off by an interrupt or a timeout before its first byte, produced no
+        // event of its own: its span opens and closes here.
+        if (result.ApiErrorKind is not null || result.TerminalReason == "aborted_streaming")
             EnsureChat();
         if (_chat is not null || _chatStart != default)
         {

@@ -100,6 +100,7 @@ public sealed class FleetRunner(ITaskEngine engine, IRunStore store, ResultsFile
         var observer = new Observer(this, writer, store);
         // Task spans go under the run's span (the caller's current activity); null and free when nobody listens.
         var runSpan = Activity.Current?.Context ?? default;
+        var spanned = new List<TaskState>();
 
         void Publish()
         {
@@ -140,7 +141,11 @@ public sealed class FleetRunner(ITaskEngine engine, IRunStore store, ResultsFile
             else
                 retryBudget.OnFirstAttempt();
             inflight++;
-            ts.Span ??= FleetTelemetry.StartTask(runSpan, ts.Task, options.Shard);
+            if (ts.Span is null && FleetTelemetry.StartTask(runSpan, ts.Task, options.Shard) is { } taskSpan)
+            {
+                ts.Span = taskSpan;
+                spanned.Add(ts);
+            }
             FleetTelemetry.Running.Add(1);
             _running[attempt] = new AttemptProgress(now);
             _ = RunAttemptAsync(ts, attempt, observer, completions.Writer, attemptsCts.Token);
@@ -318,7 +323,8 @@ public sealed class FleetRunner(ITaskEngine engine, IRunStore store, ResultsFile
         writer.Complete();
         await writer.Completion.ConfigureAwait(false);
         Publish();
-        foreach (var left in ready.Concat(delayed.UnorderedItems.Select(i => i.Element)).Concat(budgetWait))
+        // Tasks the session leaves unfinished (halt, interrupt, budget): their spans close as such.
+        foreach (var left in spanned)
             FleetTelemetry.AbandonTask(left.Span);
         var unfinished = ready.Count + delayed.Count + budgetWait.Count;
         var spentNow = options.Budget?.SpentUsd ?? store.TotalSpentUsd();

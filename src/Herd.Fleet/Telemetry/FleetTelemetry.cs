@@ -124,7 +124,7 @@ public static class FleetTelemetry
     /// <summary>A task left unfinished when the session ends (halt, interrupt, budget): its span closes as such.</summary>
     public static void AbandonTask(Activity? task)
     {
-        if (task is null)
+        if (task is null || task.IsStopped)
             return;
         task.SetTag("herd.task.state", "unfinished");
         task.Stop();

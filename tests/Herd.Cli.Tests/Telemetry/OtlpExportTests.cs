@@ -9,8 +9,11 @@ namespace Herd.Cli.Tests.Telemetry;
 /// OpenTelemetry export end to end (issue #12): the real herd process, the scripted model server and a loopback OTLP/HTTP
 /// receiver that decodes the protobuf herd sends.
 /// </summary>
-public sealed class OtlpExportTests : HerdTestBase
+public sealed partial class OtlpExportTests : HerdTestBase
 {
+    [System.Runtime.InteropServices.LibraryImport("libc", EntryPoint = "kill")]
+    private static partial int Kill(int pid, int signal);
+
     private const string ApiKey = "sk-ant-test-secret-0123456789";
 
     private static readonly double[] TokenBuckets = [1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864];
@@ -179,6 +182,62 @@ public sealed class OtlpExportTests : HerdTestBase
             .Where(p => (string?)p.Attributes["gen_ai.token.type"] == "output").Sum(p => p.Value).ShouldBe(20);
         var summary = JsonNode.Parse(File.ReadAllText(Path.Combine(Work.Path, "run", "summary.json")))!;
         summary["telemetry"]!["spans_dropped"]!.GetValue<long>().ShouldBe(0);
+    }
+
+    [Fact]
+    public async Task An_interrupted_run_still_flushes_its_spans_before_exiting_130()
+    {
+        // Given a run whose two tasks are waiting on slow replies
+        await using var collector = await OtlpReceiver.StartAsync();
+        Server.Reset(new ModelScript { LatencyMs = 20_000 });
+        using var process = WithCollector(collector).Start(["run", "-j", "2", "--prompt", "Do {}", "--run-dir", "run", "--progress", "none", ":::", "a", "b"]);
+        process.StandardInput.Close();
+        var stderr = process.StandardError.ReadToEndAsync();
+        for (var i = 0; i < 200 && Server.RequestCount < 2; i++)
+            await Task.Delay(50);
+        Server.RequestCount.ShouldBe(2);
+
+        // When it gets SIGINT
+        Kill(process.Id, 2).ShouldBe(0);
+        await process.StandardOutput.ReadToEndAsync();
+        await process.WaitForExitAsync();
+
+        // Then it exits 130 and the collector has the run's spans: the run interrupted, its tasks unfinished
+        process.ExitCode.ShouldBe(130, await stderr);
+        var root = collector.Spans.Single(s => s.Name == "herd.run");
+        root["herd.run.status"].ShouldBe("interrupted");
+        root["herd.run.exit_code"].ShouldBe(130L);
+        var tasks = collector.Spans.Where(s => s.Name == "herd.task").ToArray();
+        tasks.Length.ShouldBe(2);
+        tasks.ShouldAllBe(t => (string?)t["herd.task.state"] == "unfinished" && t.ParentSpanId == root.SpanId);
+        collector.Spans.Count(s => s.Name == "herd.attempt").ShouldBe(2);
+    }
+
+    [Fact]
+    public async Task Print_mode_flushes_its_spans_on_SIGTERM()
+    {
+        // Given herd -p waiting on a slow reply
+        await using var collector = await OtlpReceiver.StartAsync();
+        Server.Reset(new ModelScript { LatencyMs = 20_000 });
+        using var process = WithCollector(collector).Start(["-p", "slow", "--output-format", "stream-json", "--verbose"]);
+        process.StandardInput.Close();
+        using (var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30)))
+        {
+            while (await process.StandardOutput.ReadLineAsync(cts.Token) is { } line && !line.Contains("\"subtype\":\"status\"", StringComparison.Ordinal))
+            {
+            }
+        }
+
+        // When it gets SIGTERM
+        Kill(process.Id, 15).ShouldBe(0);
+        await process.StandardOutput.ReadToEndAsync();
+        await process.WaitForExitAsync();
+
+        // Then it exits 143 and its agent span, marked as cut off, reached the collector
+        process.ExitCode.ShouldBe(143);
+        var agent = collector.Spans.Single(s => s.Name == "invoke_agent herd");
+        agent.StatusCode.ShouldBe(ReceivedSpan.StatusError);
+        agent["herd.terminal_reason"].ShouldBe("aborted_streaming");
     }
 
     [Fact]
