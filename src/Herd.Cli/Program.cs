@@ -1,4 +1,6 @@
+using Herd.Agent;
 using Herd.Cli.Print;
+using Herd.Cli.Telemetry;
 
 namespace Herd.Cli;
 
@@ -7,6 +9,28 @@ public static class Program
     /// <summary>A Herd subcommand is recognised only as the first argument (spec §1: <c>herd -p run</c> has the prompt "run").</summary>
     /// <remarks>Each command runs behind <see cref="ErrorEdge"/>: a failure is one line on stderr with the command's documented exit code.</remarks>
     public static async Task<int> Main(string[] args)
+    {
+        var command = args.Length > 0 && args[0] is "sessions" or "runs" ? args[0] : args.FirstOrDefault() == "run" ? "run" : "-p";
+        OtlpExport? telemetry = null;
+        if (command is "run" or "-p")
+        {
+            try
+            {
+                // OpenTelemetry export (docs/observability.md): only when an OTLP endpoint is set; flushed on the way out,
+                // after SIGINT/SIGTERM too (both end the run through cancellation, so Main always returns here).
+                telemetry = OtlpExport.StartFromEnvironment();
+            }
+            catch (HerdUsageException ex)
+            {
+                Console.Error.WriteLine(ex.Message);
+                return command == "run" ? 255 : 1;
+            }
+        }
+        using (telemetry)
+            return await DispatchAsync(args).ConfigureAwait(false);
+    }
+
+    private static async Task<int> DispatchAsync(string[] args)
     {
         if (args.Length > 0)
         {

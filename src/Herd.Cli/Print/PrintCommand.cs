@@ -8,6 +8,7 @@ using Herd.Agent.Models;
 using Herd.Agent.Output;
 using Herd.Agent.Permissions;
 using Herd.Agent.Sessions;
+using Herd.Agent.Telemetry;
 using Herd.Agent.Tools;
 
 namespace Herd.Cli.Print;
@@ -156,7 +157,9 @@ public static class PrintCommand
                 audit = new AuditLog(auditPath, sessionId);
                 sinks.Add(audit);
             }
-            var sink = new CompositeSink(sinks.ToArray());
+            HerdTelemetry.CaptureContent = args.Has("--otel-capture-content");
+            using var invocation = HerdTelemetry.StartInvokeAgent(sessionId, options.Model);
+            var sink = HerdTelemetry.Observe(new CompositeSink(sinks.ToArray()), sessionId, invocation);
             var session = new AgentSession(client, options, sessionId, loaded?.Messages);
 
             AgentResult? last;

@@ -39,6 +39,7 @@ public static class PrintOptions
         new(["--exit-codes"], Arity.Value, "compatible (default: 0/1) or extended (2 retryable API error, 3 limit, 4 denied or no structured output)", "mode"),
         new(["--timeout"], Arity.Value, "Wall-clock limit for the run, e.g. 90s, 10m (error_during_execution)", "duration"),
         new(["--prices"], Arity.Value, "Price table JSON merged over the built-in one (also HERD_PRICES)", "file"),
+        new(["--otel-capture-content"], Arity.Flag, "With OTLP export on: put prompt, completion and tool-input text on spans (off by default)"),
         new(["--audit-log"], Arity.Value, "Append one NDJSON line per tool call: tool, input, decision, rule, duration, exit code", "file"),
         new(["--fail-on-denial"], Arity.Flag, "End a run that had any permission denial with is_error:true and exit 1"),
         new(["--max-tokens"], Arity.Value, "max_tokens of each API call (default: the model's maximum)", "n", Hidden: true),

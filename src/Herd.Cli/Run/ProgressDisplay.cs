@@ -20,6 +20,7 @@ public sealed class ProgressDisplay(Func<FleetStatus?> status, TextWriter err, P
 {
     private readonly CancellationTokenSource _stop = new();
     private Task? _loop;
+    private int _drawnBelow;
 
     public void Start()
     {
@@ -38,10 +39,15 @@ public sealed class ProgressDisplay(Func<FleetStatus?> status, TextWriter err, P
                 await Task.Delay(period, time, ct).ConfigureAwait(false);
                 if (status() is { } s)
                 {
+                    var now = time.GetUtcNow();
                     if (mode == ProgressMode.Terminal)
-                        err.Write("\r\u001b[2K" + FitTo(Line(s, bar: true, time.GetUtcNow()), TerminalWidth()));
+                        err.Write(Redraw(s, now, TerminalWidth()));
                     else
-                        err.WriteLine(Line(s, bar: false, time.GetUtcNow()));
+                    {
+                        err.WriteLine(Line(s, bar: false, now));
+                        foreach (var task in TaskLines(s, now))
+                            err.WriteLine("herd: " + task);
+                    }
                     err.Flush();
                 }
             }
@@ -59,7 +65,7 @@ public sealed class ProgressDisplay(Func<FleetStatus?> status, TextWriter err, P
         await _loop.ConfigureAwait(false);
         _loop = null;
         if (mode == ProgressMode.Terminal)
-            err.Write("\r\u001b[2K");
+            err.Write(_drawnBelow > 0 ? $"\r\u001b[{_drawnBelow}A\u001b[J" : "\r\u001b[2K");
     }
 
     public async ValueTask DisposeAsync()
@@ -98,15 +104,57 @@ public sealed class ProgressDisplay(Func<FleetStatus?> status, TextWriter err, P
         return int.TryParse(Environment.GetEnvironmentVariable("COLUMNS"), out var c) && c > 0 ? c : 80;
     }
 
+    /// <summary>
+    /// The status line and, below it, one line per running task. The cursor goes back to the status line's start
+    /// each time, so the block is redrawn in place; every line is cut to the width so none wraps.
+    /// </summary>
+    private string Redraw(FleetStatus s, DateTimeOffset now, int width)
+    {
+        var sb = new StringBuilder("\r");
+        if (_drawnBelow > 0)
+            sb.Append("\u001b[").Append(_drawnBelow).Append('A');
+        sb.Append("\u001b[J").Append(FitTo(Line(s, bar: true, now), width));
+        var tasks = TaskLines(s, now);
+        foreach (var task in tasks)
+            sb.Append('\n').Append(FitTo(task, width));
+        _drawnBelow = tasks.Count;
+        return sb.ToString();
+    }
+
+    /// <summary>At most this many running tasks get a line; the rest are counted on one more.</summary>
+    public const int MaxTaskLines = 8;
+
+    /// <summary>The per-task lines (the same as <c>herd runs watch</c> shows): oldest running first.</summary>
+    public static IReadOnlyList<string> TaskLines(FleetStatus s, DateTimeOffset now)
+    {
+        var lines = s.RunningTasks.Take(MaxTaskLines).Select(r => TaskLine(r.Task, r.Attempt, now - r.Started, r.Turns, r.SpentUsd)).ToList();
+        if (s.RunningTasks.Count > MaxTaskLines)
+            lines.Add($"  … {s.RunningTasks.Count - MaxTaskLines} more running");
+        return lines;
+    }
+
+    /// <summary>One running task: name, attempt, elapsed, turns so far (null when unknown) and spend.</summary>
+    public static string TaskLine(string task, int attempt, TimeSpan elapsed, int? turns, double spentUsd)
+    {
+        var name = task.ReplaceLineEndings(" ");
+        if (name.Length > 40)
+            name = name[..39] + "…";
+        var turnText = turns is { } n ? $"{n} turn{(n == 1 ? "" : "s")}" : "– turns";
+        return string.Create(CultureInfo.InvariantCulture, $"  running {name} #{attempt} {Format(elapsed)}, {turnText}, ${spentUsd:0.####}");
+    }
+
+    public static string Bar(int done, int total)
+    {
+        const int width = 20;
+        var filled = total == 0 ? width : (int)Math.Round(width * (double)done / total);
+        return "[" + new string('#', filled) + new string('.', width - filled) + "]";
+    }
+
     public static string Line(FleetStatus s, bool bar, DateTimeOffset now)
     {
         var sb = new StringBuilder();
         if (bar)
-        {
-            const int width = 20;
-            var filled = s.Total == 0 ? width : (int)Math.Round(width * (double)s.Done / s.Total);
-            sb.Append('[').Append('#', filled).Append('.', width - filled).Append("] ");
-        }
+            sb.Append(Bar(s.Done, s.Total)).Append(' ');
         else
         {
             sb.Append("herd: ");
@@ -131,5 +179,5 @@ public sealed class ProgressDisplay(Func<FleetStatus?> status, TextWriter err, P
         return sb.ToString();
     }
 
-    private static string Format(TimeSpan t) => t.TotalHours >= 1 ? $"{(int)t.TotalHours}h{t.Minutes:00}m" : t.TotalMinutes >= 1 ? $"{(int)t.TotalMinutes}m{t.Seconds:00}s" : $"{t.TotalSeconds:0}s";
+    public static string Format(TimeSpan t) => t.TotalHours >= 1 ? $"{(int)t.TotalHours}h{t.Minutes:00}m" : t.TotalMinutes >= 1 ? $"{(int)t.TotalMinutes}m{t.Seconds:00}s" : $"{t.TotalSeconds:0}s";
 }

@@ -46,6 +46,7 @@ public sealed record RunArguments
     public string? TasksFile { get; init; }
     public IReadOnlyList<string> InputFiles { get; init; } = [];
     public string? RunDirectory { get; init; }
+    public string? JoblogPath { get; init; }
     public RunStart Start { get; init; } = RunStart.New;
     public RequeueMode Requeue { get; init; } = RequeueMode.None;
     public IReadOnlySet<OutcomeClass> RerunClasses { get; init; } = new HashSet<OutcomeClass>();
@@ -101,6 +102,7 @@ public sealed record RunArguments
             TasksFile = args.Value(RunOptions.Tasks),
             InputFiles = args.Values(RunOptions.Input),
             RunDirectory = runDir is null ? null : Path.GetFullPath(runDir, cwd),
+            JoblogPath = args.Value(RunOptions.Joblog) is { } joblog ? ResolveJoblog(joblog, cwd) : null,
             Start = resuming ? RunStart.Resume : RunStart.New,
             Requeue = requeue,
             RerunClasses = args.Value(RunOptions.RerunClass) is { } classes ? ParseClasses(classes) : new HashSet<OutcomeClass>(),
@@ -109,6 +111,20 @@ public sealed record RunArguments
             Sample = args.Value(RunOptions.Sample) is { } sample ? ParseSample(sample, ParseInt(args, RunOptions.Seed, 1, min: int.MinValue)) : null,
             Shard = ShardDetection.Resolve(args.Value(RunOptions.Shard), args.Value(RunOptions.ShardTotal), environment ?? Environment.GetEnvironmentVariable),
         };
+    }
+
+    /// <summary>The joblog is a file that is rewritten; a directory or a missing parent is refused before the run starts.</summary>
+    private static string ResolveJoblog(string given, string cwd)
+    {
+        if (string.IsNullOrWhiteSpace(given))
+            throw new HerdUsageException("Error: --joblog is empty. Pass a file path, e.g. --joblog run.joblog.");
+        var path = Path.GetFullPath(given, cwd);
+        if (Directory.Exists(path))
+            throw new HerdUsageException($"Error: --joblog '{given}' is a directory; pass a file path.");
+        var parent = Path.GetDirectoryName(path);
+        if (parent is not null && !Directory.Exists(parent))
+            throw new HerdUsageException($"Error: --joblog '{given}': directory '{parent}' does not exist. Create it first.");
+        return path;
     }
 
     internal static JobsSpec ParseJobs(string? text, string? rampText)

@@ -13,6 +13,8 @@ using Herd.Fleet.Reports;
 using Herd.Fleet.Scheduling;
 using Herd.Fleet.Runs;
 using Herd.Fleet.Store;
+using Herd.Agent.Telemetry;
+using Herd.Cli.Telemetry;
 
 namespace Herd.Cli.Run;
 
@@ -121,6 +123,7 @@ public static class RunCommand
         using var cancel = CancellationTokenSource.CreateLinkedTokenSource(ctx.Cancel, signals?.Token ?? CancellationToken.None);
         var spec = new RunSpec
         {
+            JoblogPath = run.JoblogPath,
             RunDirectory = runDirectory,
             Start = run.Start,
             Plan = plan,
@@ -153,6 +156,9 @@ public static class RunCommand
             InterruptedExitCode = () => signals?.ExitCode ?? RunExitCodes.Interrupted,
             Notice = line => ctx.Err.WriteLine("herd: " + line),
         };
+        HerdTelemetry.CaptureContent = args.Has("--otel-capture-content");
+        if (OtlpExport.Current is { } otel)
+            spec = spec with { FlushTelemetry = otel.Flush };
         var fleet = new FleetRun(spec);
         var mode = run.Progress switch
         {

@@ -21,6 +21,7 @@ public static class RunOptions
     public static readonly OptionSpec PromptFile = new(["--prompt-file"], Arity.Value, "Read the prompt template from this file", "file");
     public static readonly OptionSpec Input = new(["--input"], Arity.Value, "Read inputs from this file, one per line (repeatable)", "file");
     public static readonly OptionSpec Tasks = new(["--tasks"], Arity.Value, "NDJSON tasks: {\"name\":…,\"inputs\":{…},\"prompt\":…,\"caps\":{…}} per line", "file");
+    public static readonly OptionSpec Joblog = new(["--joblog"], Arity.Value, "Also write GNU parallel's joblog (tab-separated, one line per finished task)", "file");
     public static readonly OptionSpec RunDir = new(["--run-dir"], Arity.Value, "Run directory (default .herd/runs/<run-id>/)", "dir");
     public static readonly OptionSpec Resume = new(["--resume"], Arity.Flag, "Continue a run: every task without a final record (needs --run-dir)");
     public static readonly OptionSpec ResumeFailed = new(["--resume-failed"], Arity.Flag, "Rerun failed tasks, then those never run (needs --run-dir)");
@@ -50,7 +51,7 @@ public static class RunOptions
 
     public static readonly IReadOnlyList<OptionSpec> Own =
     [
-        Jobs, Prompt, PromptFile, Input, Tasks, RunDir, Resume, ResumeFailed, RetryFailed, RerunClass, Retries, RetryBase, Timeout, TimeoutFloor, IdleTimeout, Halt, HaltMin, Delay, Ramp, BudgetUsd, TaskBudgetUsd, OnDenial, DryRun, Estimate, Sample, Seed, Progress, ProgressInterval, Shard, ShardTotal, Help,
+        Jobs, Prompt, PromptFile, Input, Tasks, RunDir, Joblog, Resume, ResumeFailed, RetryFailed, RerunClass, Retries, RetryBase, Timeout, TimeoutFloor, IdleTimeout, Halt, HaltMin, Delay, Ramp, BudgetUsd, TaskBudgetUsd, OnDenial, DryRun, Estimate, Sample, Seed, Progress, ProgressInterval, Shard, ShardTotal, Help,
         // issue #13 (engines): --engine, --cmd, --result-json, --engine-bin, --engine-env
         .. EngineBinding.Options,
     ];

@@ -10,7 +10,7 @@ namespace Herd.Cli.Run;
 /// <summary><c>herd runs list|show RUN [--json] [--root DIR]</c>: read run directories (spec §9 "reads the run directory").</summary>
 public static class RunsCommand
 {
-    private const string Usage = "Usage: herd runs list [--root DIR] [--json]\n       herd runs show RUN|DIR [--root DIR] [--json]\n";
+    private const string Usage = "Usage: herd runs list [--root DIR] [--json]\n       herd runs show RUN|DIR [--root DIR] [--json]\n       herd runs watch RUN|DIR [--root DIR] [--json] [--once] [--interval DURATION]\n";
 
     public static int Run(string[] args, TextWriter stdout, TextWriter stderr, string cwd) =>
         ErrorEdge.Run("herd runs", stderr, 255, 1, () => RunCore(args, stdout, stderr, cwd));
@@ -18,7 +18,19 @@ public static class RunsCommand
     private static int RunCore(string[] args, TextWriter stdout, TextWriter stderr, string cwd)
     {
         var json = args.Contains("--json");
-        var rest = args.Where(a => a != "--json").ToList();
+        var once = args.Contains("--once");
+        var rest = args.Where(a => a is not ("--json" or "--once")).ToList();
+        var interval = TimeSpan.FromSeconds(2);
+        var intervalIndex = rest.IndexOf("--interval");
+        if (intervalIndex >= 0)
+        {
+            if (intervalIndex + 1 >= rest.Count)
+                throw new Herd.Agent.HerdUsageException("Error: --interval needs a duration, e.g. --interval 5s.");
+            interval = Herd.Agent.Durations.Parse(rest[intervalIndex + 1], "--interval");
+            if (interval <= TimeSpan.Zero)
+                throw new Herd.Agent.HerdUsageException("Error: --interval must be longer than 0, e.g. --interval 5s.");
+            rest.RemoveRange(intervalIndex, 2);
+        }
         var rootIndex = rest.IndexOf("--root");
         var root = Path.Combine(cwd, ".herd", "runs");
         if (rootIndex >= 0)
@@ -37,13 +49,19 @@ public static class RunsCommand
                 if (File.Exists(root))
                     throw new Herd.Agent.HerdUsageException($"Error: --root '{root}' is a file, not a directory of runs.");
                 return List(root, json, stdout, stderr);
-            case "show" when rest.Count == 2:
+            case "show" or "watch" when rest.Count == 2:
                 var given = Path.GetFullPath(rest[1], cwd);
                 var dir = File.Exists(Path.Combine(given, "run.db")) ? given : Path.Combine(root, rest[1]);
                 if (!File.Exists(Path.Combine(dir, "run.db")))
                 {
                     stderr.WriteLine($"herd runs: no run '{rest[1]}' (looked for {dir}/run.db). `herd runs list` shows the runs under {root}.");
                     return 255;
+                }
+                if (rest[0] == "watch")
+                {
+                    using var signals = ReferenceEquals(stdout, Console.Out) ? new Print.RunSignals() : null;
+                    var terminal = ReferenceEquals(stdout, Console.Out) && !Console.IsOutputRedirected && Environment.GetEnvironmentVariable("TERM") != "dumb";
+                    return RunWatch.Run(dir, json, once, interval, stdout, terminal, signals?.Token ?? CancellationToken.None);
                 }
                 return Show(dir, json, stdout);
             case "-h" or "--help":

@@ -1,6 +1,7 @@
 using System.Text.Json.Nodes;
 using Herd.Agent.Loop;
 using Herd.Agent.Models;
+using Herd.Agent.Telemetry;
 using Herd.Fleet.Jobs;
 
 namespace Herd.Fleet.Engines;
@@ -56,6 +57,8 @@ public sealed class InProcessAgentEngine(IModelClient client, Func<FleetTask, Ag
         var extra = ExtraSink?.Invoke(attempt);
         using var extraLifetime = extra as IDisposable;
         IAgentEventSink sessionSink = extra is null ? sink : new CompositeSink(sink, extra);
+        // Chat and tool spans under this attempt's span (current here); the sink itself when telemetry is off.
+        sessionSink = HerdTelemetry.Observe(sessionSink, attempt.SessionId, System.Diagnostics.Activity.Current);
         using var watchdog = attempt.IdleTimeout is { } idleLimit ? StartWatchdog(sink, idleLimit, idle) : null;
 
         AgentResult result;

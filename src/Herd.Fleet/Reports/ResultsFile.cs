@@ -11,18 +11,23 @@ namespace Herd.Fleet.Reports;
 public sealed class ResultsFile : IDisposable
 {
     private readonly FileStream _stream;
+    private readonly StreamWriter? _joblog;
     private readonly Lock _gate = new();
 
-    private ResultsFile(FileStream stream, string path)
+    private ResultsFile(FileStream stream, string path, StreamWriter? joblog)
     {
         _stream = stream;
+        _joblog = joblog;
         Path = path;
     }
 
     public string Path { get; }
 
-    public static ResultsFile Rebuild(string path, IEnumerable<string> records)
+    /// <param name="joblogPath"><c>--joblog</c>: GNU parallel's joblog, kept beside the records (<see cref="Joblog"/>).</param>
+    public static ResultsFile Rebuild(string path, IEnumerable<string> records, string? joblogPath = null)
     {
+        var all = records as IReadOnlyCollection<string> ?? records.ToArray();
+        records = all;
         var tmp = path + ".tmp";
         using (var writer = new StreamWriter(tmp, false, new UTF8Encoding(false)))
         {
@@ -33,8 +38,9 @@ public sealed class ResultsFile : IDisposable
             }
         }
         File.Move(tmp, path, overwrite: true);
+        var joblog = joblogPath is null ? null : Joblog.Rebuild(joblogPath, all);
         var stream = new FileStream(path, FileMode.Append, FileAccess.Write, FileShare.Read);
-        return new ResultsFile(stream, path);
+        return new ResultsFile(stream, path, joblog);
     }
 
     public void Append(string record)
@@ -44,12 +50,16 @@ public sealed class ResultsFile : IDisposable
         {
             _stream.Write(bytes);
             _stream.Flush();
+            _joblog?.Write(Joblog.Line(record) + "\n");
         }
     }
 
     public void Dispose()
     {
         lock (_gate)
+        {
             _stream.Dispose();
+            _joblog?.Dispose();
+        }
     }
 }

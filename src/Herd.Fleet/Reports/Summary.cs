@@ -19,7 +19,9 @@ public sealed record PlanSummary(string PlanHash, string? Shard, int PlanTasks)
 /// <summary>summary.json (spec §7.1): counts by class, spend, tokens, durations, exit code — rewritten at the end of each session.</summary>
 public static class Summary
 {
-    public static string Build(RunInfo run, RunTotals totals, RunStatus status, int exitCode, TimeSpan wall, double? ceilingUsd, double? projectedUsd, PlanSummary? plan = null)
+    /// <param name="telemetry">What OpenTelemetry export dropped; the <c>telemetry</c> object appears only when export was on.</param>
+    public static string Build(RunInfo run, RunTotals totals, RunStatus status, int exitCode, TimeSpan wall, double? ceilingUsd, double? projectedUsd,
+        PlanSummary? plan = null, Herd.Agent.Telemetry.TelemetryDrops? telemetry = null)
     {
         using var buffer = new MemoryStream();
         using (var w = new Utf8JsonWriter(buffer, new JsonWriterOptions { Indented = true }))
@@ -58,6 +60,13 @@ public static class Summary
             w.WriteNumber("task_p90", Math.Round(Percentile(totals.RuntimesS, 0.9), 3));
             w.WriteNumber("task_max", Math.Round(totals.RuntimesS.DefaultIfEmpty(0).Max(), 3));
             w.WriteEndObject();
+            if (telemetry is not null)
+            {
+                w.WriteStartObject("telemetry");
+                w.WriteNumber("spans_dropped", telemetry.Spans);
+                w.WriteNumber("metric_exports_failed", telemetry.MetricExports);
+                w.WriteEndObject();
+            }
             w.WriteEndObject();
         }
         return Encoding.UTF8.GetString(buffer.ToArray());

@@ -6,6 +6,7 @@ using Herd.Fleet.Engines;
 using Herd.Fleet.Reports;
 using Herd.Fleet.Scheduling;
 using Herd.Fleet.Store;
+using Herd.Fleet.Telemetry;
 
 namespace Herd.Fleet.Runs;
 
@@ -37,6 +38,9 @@ public sealed class FleetRun(RunSpec spec)
     public static readonly TimeSpan LockStaleAfter = TimeSpan.FromSeconds(30);
 
     private static readonly TimeSpan HeartbeatEvery = TimeSpan.FromSeconds(5);
+
+    /// <summary>How often the live snapshot for <c>herd runs watch</c> is rewritten (one small UPDATE).</summary>
+    private static readonly TimeSpan LiveEvery = TimeSpan.FromSeconds(1);
 
     private FleetRunner? _runner;
 
@@ -109,8 +113,10 @@ public sealed class FleetRun(RunSpec spec)
         }
 
         var tasks = PrepareQueue(store);
+        // The run's root span; current for the scheduler below, so task and attempt spans go under it.
+        using var runSpan = FleetTelemetry.StartRun(info.RunId, spec.RunDirectory, shard?.ToString(), tasks.Count);
         var resultsPath = Path.Combine(spec.RunDirectory, "results.ndjson");
-        using var results = ResultsFile.Rebuild(resultsPath, store.FinalRecords());
+        using var results = ResultsFile.Rebuild(resultsPath, store.FinalRecords(), spec.JoblogPath);
         var options = new FleetOptions
         {
             Limiter = spec.Jobs.Build(time),
@@ -129,6 +135,7 @@ public sealed class FleetRun(RunSpec spec)
         };
         var runner = new FleetRunner(engine, store, results, options);
         Volatile.Write(ref _runner, runner);
+        using var live = time.CreateTimer(_ => WriteLive(store, runner, time), null, TimeSpan.Zero, LiveEvery);
         store.SetStatus(RunStatus.Running, null);
         var report = await runner.RunAsync(tasks, cancellationToken).ConfigureAwait(false);
 
@@ -145,8 +152,11 @@ public sealed class FleetRun(RunSpec spec)
         };
         store.SetStatus(status, exit);
         var projected = SampleProjection(totals) ?? report.ProjectedUsd;
+        FleetTelemetry.EndRun(runSpan, status.Name(), exit, totals.SpentUsd, Summary.Succeeded(totals), Summary.Failed(totals));
+        // Flushed before summary.json is written, so its count of dropped items is final.
+        var drops = spec.FlushTelemetry?.Invoke();
         var plan = manifest is null ? null : new PlanSummary(manifest.PlanHash, shard?.ToString(), manifest.Tasks.Count);
-        var summary = Summary.Build(info, totals, status, exit, report.Wall, spec.BudgetUsd, projected, plan);
+        var summary = Summary.Build(info, totals, status, exit, report.Wall, spec.BudgetUsd, projected, plan, drops);
         WriteAtomically(Path.Combine(spec.RunDirectory, "summary.json"), summary);
         store.ReleaseLock();
         return new RunResult(spec.RunDirectory, resultsPath, status, exit, report, totals, spec.BudgetUsd, projected);
@@ -227,6 +237,20 @@ public sealed class FleetRun(RunSpec spec)
             return RunExitCodes.Budget;
         var failed = Summary.Failed(totals);
         return failed > 100 ? RunExitCodes.MoreThan100Failed : failed;
+    }
+
+    private static void WriteLive(IRunStore store, FleetRunner runner, TimeProvider time)
+    {
+        if (runner.Status is not { } status)
+            return;
+        try
+        {
+            store.WriteLive(time.GetUtcNow(), LiveSnapshot.Write(status));
+        }
+        catch (Exception ex) when (ex is DbException or ObjectDisposedException or InvalidOperationException)
+        {
+            // A watcher sees a snapshot a second older; the run is not disturbed.
+        }
     }
 
     private static void Beat(IRunStore store, TimeProvider time)

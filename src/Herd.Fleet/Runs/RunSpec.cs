@@ -119,6 +119,15 @@ public sealed record RunSpec
     /// <value>The exit code of an interrupted run: 130 after SIGINT, 143 after SIGTERM (the caller knows which).</value>
     public Func<int> InterruptedExitCode { get; init; } = () => RunExitCodes.Interrupted;
 
+    /// <value><c>--joblog FILE</c>: GNU parallel's joblog of the finished tasks; null = none.</value>
+    public string? JoblogPath { get; init; }
+
+    /// <value>
+    /// Flushes exported telemetry at the end of the run and says what was dropped (summary.json's <c>telemetry</c>);
+    /// null when telemetry export is off.
+    /// </value>
+    public Func<Herd.Agent.Telemetry.TelemetryDrops>? FlushTelemetry { get; init; }
+
     /// <value>Lines for the user about what the lifecycle did (recovered attempts, requeued tasks); the caller renders them.</value>
     public Action<string> Notice { get; init; } = _ => { };
 }

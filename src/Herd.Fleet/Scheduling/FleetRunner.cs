@@ -1,8 +1,10 @@
+using System.Diagnostics;
 using System.Threading.Channels;
 using Herd.Fleet.Engines;
 using Herd.Fleet.Jobs;
 using Herd.Fleet.Reports;
 using Herd.Fleet.Store;
+using Herd.Fleet.Telemetry;
 
 namespace Herd.Fleet.Scheduling;
 
@@ -49,6 +51,7 @@ public sealed class FleetRunner(ITaskEngine engine, IRunStore store, ResultsFile
     private readonly RunningMedian _successRuntimes = new();
     private readonly RunningMedian _finalCosts = new();
     private readonly HashSet<OutcomeClass> _reportedClasses = [];
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<TaskAttempt, AttemptProgress> _running = new(ReferenceEqualityComparer.Instance);
     private DateTimeOffset _pausedUntil = DateTimeOffset.MinValue;
     private int _committedSucceeded;
     private int _committedFailed;
@@ -96,6 +99,9 @@ public sealed class FleetRunner(ITaskEngine engine, IRunStore store, ResultsFile
         _committedFailed = failed;
         using var writer = new TransitionWriter();
         var observer = new Observer(this, writer, store);
+        // Task spans go under the run's span (the caller's current activity); null and free when nobody listens.
+        var runSpan = Activity.Current?.Context ?? default;
+        var spanned = new List<TaskState>();
 
         void Publish()
         {
@@ -108,10 +114,14 @@ public sealed class FleetRunner(ITaskEngine engine, IRunStore store, ResultsFile
             if (p50 > 0 && remaining > 0)
                 eta = TimeSpan.FromSeconds(p50 * remaining / Math.Max(1, options.Limiter.Limit));
             // Done means committed (see remarks): the coordinator's own counts may run a few transitions ahead.
+            FleetTelemetry.ConcurrencyLimit.Record(options.Limiter.Limit);
             var status = new FleetStatus(total, Volatile.Read(ref _committedSucceeded), Volatile.Read(ref _committedFailed), inflight, ready.Count, delayed.Count, options.Limiter.Limit,
                 options.Limiter.Max, options.Limiter.Adaptive, options.Limiter.LastChange,
                 PausedUntil() is { } p && p > Time.GetUtcNow() ? p : null,
-                spent, options.Budget?.ReservedUsd ?? 0, options.Budget?.CeilingUsd, projected, elapsed, eta, haltReason);
+                spent, options.Budget?.ReservedUsd ?? 0, options.Budget?.CeilingUsd, projected, elapsed, eta, haltReason)
+            {
+                RunningTasks = _running.Select(kv => kv.Value.Snapshot(kv.Key)).OrderBy(r => r.Started).ToArray(),
+            };
             lock (_statusGate)
                 _status = status;
         }
@@ -134,12 +144,21 @@ public sealed class FleetRunner(ITaskEngine engine, IRunStore store, ResultsFile
             else
                 retryBudget.OnFirstAttempt();
             inflight++;
+            if (ts.Span is null && FleetTelemetry.StartTask(runSpan, ts.Task, options.Shard?.ToString()) is { } taskSpan)
+            {
+                ts.Span = taskSpan;
+                spanned.Add(ts);
+            }
+            FleetTelemetry.Running.Add(1);
+            _running[attempt] = new AttemptProgress(now);
             _ = RunAttemptAsync(ts, attempt, observer, completions.Writer, attemptsCts.Token);
         }
 
         void Handle(Completion done)
         {
             inflight--;
+            FleetTelemetry.Running.Add(-1);
+            _running.TryRemove(done.Attempt, out _);
             foreach (var waiting in budgetWait)
                 ready.Enqueue(waiting);
             budgetWait.Clear();
@@ -183,7 +202,9 @@ public sealed class FleetRunner(ITaskEngine engine, IRunStore store, ResultsFile
                 ts.Retries++;
                 ts.IsRetry = true;
                 writer.Post(() => store.FinishAttempt(ts.Task.Key, done.Attempt.Number, outcome, usedRetry: true, buildRecord: null));
-                var due = Time.GetUtcNow() + options.Retry.Delay(ts.Retries, outcome.RetryAfter);
+                var retryDelay = options.Retry.Delay(ts.Retries, outcome.RetryAfter);
+                FleetTelemetry.Retrying(ts.Span, cls, ts.Retries, retryDelay);
+                var due = Time.GetUtcNow() + retryDelay;
                 delayed.Enqueue(ts, due);
                 return;
             }
@@ -203,6 +224,8 @@ public sealed class FleetRunner(ITaskEngine engine, IRunStore store, ResultsFile
                 Interlocked.Increment(ref success ? ref _committedSucceeded : ref _committedFailed);
             });
             _finalCosts.Add(outcome.CostUsd);
+            FleetTelemetry.EndTask(ts.Span, cls, ts.SpentUsd, ts.Retries, ts.Attempts);
+            ts.Span = null;
             if (cls.IsSuccess())
             {
                 succeeded++;
@@ -306,6 +329,9 @@ public sealed class FleetRunner(ITaskEngine engine, IRunStore store, ResultsFile
         writer.Complete();
         await writer.Completion.ConfigureAwait(false);
         Publish();
+        // Tasks the session leaves unfinished (halt, interrupt, budget): their spans close as such.
+        foreach (var left in spanned)
+            FleetTelemetry.AbandonTask(left.Span);
         var unfinished = ready.Count + delayed.Count + budgetWait.Count;
         var spentNow = options.Budget?.SpentUsd ?? store.TotalSpentUsd();
         return new FleetReport(succeeded, failed, unfinished, haltReason, haltDetail, Time.GetElapsedTime(_started), Projection(spentNow, unfinished));
@@ -314,6 +340,8 @@ public sealed class FleetRunner(ITaskEngine engine, IRunStore store, ResultsFile
     private async Task RunAttemptAsync(TaskState ts, TaskAttempt attempt, IAttemptObserver observer, ChannelWriter<Completion> writer, CancellationToken ct)
     {
         TaskOutcome outcome;
+        // Current for this attempt's async flow only (this method's context is restored for the coordinator).
+        var span = FleetTelemetry.StartAttempt(ts.Span, attempt);
         try
         {
             // Off the coordinator: the engine's synchronous prelude (building tools, options) must not stall scheduling.
@@ -328,6 +356,7 @@ public sealed class FleetRunner(ITaskEngine engine, IRunStore store, ResultsFile
                 Start = now, End = now, SessionId = attempt.SessionId, Error = ex.Message, IsError = true,
             };
         }
+        FleetTelemetry.EndAttempt(span, outcome);
         writer.TryWrite(new Completion(ts, attempt, outcome));
     }
 
@@ -352,12 +381,16 @@ public sealed class FleetRunner(ITaskEngine engine, IRunStore store, ResultsFile
             return _pausedUntil;
     }
 
-    private void PauseUntil(DateTimeOffset until)
+    /// <summary>Extends the fleet-wide pause; returns by how much it grew (for the pause-time metric).</summary>
+    private TimeSpan PauseUntil(DateTimeOffset until)
     {
         lock (_statusGate)
         {
-            if (until > _pausedUntil)
-                _pausedUntil = until;
+            if (until <= _pausedUntil)
+                return TimeSpan.Zero;
+            var from = _pausedUntil > Time.GetUtcNow() ? _pausedUntil : Time.GetUtcNow();
+            _pausedUntil = until;
+            return until - from;
         }
     }
 
@@ -370,6 +403,8 @@ public sealed class FleetRunner(ITaskEngine engine, IRunStore store, ResultsFile
     {
         public void OnCallCost(TaskAttempt attempt, double costUsd)
         {
+            if (runner._running.TryGetValue(attempt, out var progress))
+                progress.OnCall(costUsd);
             if (costUsd <= 0)
                 return;
             var (key, n) = (attempt.Task.Key, attempt.Number);
@@ -387,11 +422,36 @@ public sealed class FleetRunner(ITaskEngine engine, IRunStore store, ResultsFile
         public void OnBackPressure(int status, TimeSpan? retryAfter)
         {
             runner.Options.Limiter.OnBackPressure(status);
+            var grew = TimeSpan.Zero;
             if (status == 429 && retryAfter is { } after && after > TimeSpan.Zero)
             {
                 var pause = after < runner.Options.MaxPause ? after : runner.Options.MaxPause;
-                runner.PauseUntil(runner.Time.GetUtcNow() + pause);
+                grew = runner.PauseUntil(runner.Time.GetUtcNow() + pause);
             }
+            FleetTelemetry.OnBackPressure(status, grew);
+        }
+    }
+
+    /// <summary>Turns and spend of one running attempt, counted from its calls (engine threads write, Publish reads).</summary>
+    private sealed class AttemptProgress(DateTimeOffset started)
+    {
+        private readonly Lock _gate = new();
+        private int _calls;
+        private double _spent;
+
+        public void OnCall(double costUsd)
+        {
+            lock (_gate)
+            {
+                _calls++;
+                _spent += costUsd;
+            }
+        }
+
+        public RunningAttempt Snapshot(TaskAttempt a)
+        {
+            lock (_gate)
+                return new RunningAttempt(a.Task.Key, a.Task.Name, a.Number, a.Slot, started, _calls, _spent);
         }
     }
 
@@ -408,6 +468,8 @@ public sealed class FleetRunner(ITaskEngine engine, IRunStore store, ResultsFile
 
         /// <value>The session to continue on the next attempt (issue #13); used once.</value>
         public string? ResumeSessionId { get; set; } = stored.ResumeSessionId;
+        /// <summary>The task's <c>herd.task</c> span while it is open; null when nobody listens.</summary>
+        public Activity? Span { get; set; }
 
         public int CountClass(OutcomeClass c)
         {

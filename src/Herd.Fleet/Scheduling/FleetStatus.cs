@@ -40,7 +40,13 @@ public sealed record FleetStatus(
     HaltReason Halt)
 {
     public int Done => Succeeded + Failed;
+
+    /// <value>The attempts running now, oldest first: what the per-task lines of the displays show.</value>
+    public IReadOnlyList<RunningAttempt> RunningTasks { get; init; } = [];
 }
+
+/// <summary>One running attempt as the scheduler sees it: its model calls so far are its turns.</summary>
+public sealed record RunningAttempt(string Key, string Task, int Attempt, int Slot, DateTimeOffset Started, int Turns, double SpentUsd);
 
 /// <summary>What a scheduling session did.</summary>
 public sealed record FleetReport(int Succeeded, int Failed, int Unfinished, HaltReason Halt, string? HaltDetail, TimeSpan Wall, double? ProjectedUsd);

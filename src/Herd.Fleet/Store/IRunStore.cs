@@ -65,6 +65,14 @@ public interface IRunStore : IDisposable
 
     double TotalSpentUsd();
 
+    /// <summary>
+    /// Rewrites the run's live snapshot (limit, pause, budget, running attempts' turns) for watchers in other processes
+    /// (<c>herd runs watch</c>). Optional: a store without it keeps nothing, and watchers show what the other tables hold.
+    /// </summary>
+    void WriteLive(DateTimeOffset now, string snapshotJson)
+    {
+    }
+
     RunTotals Totals();
 }
 
