@@ -16,6 +16,8 @@ public static class Program
                     return ErrorEdge.Run("herd sessions", Console.Error, 1, 1, () => SessionsCommand.Run(args[1..]));
                 case "run":
                     return await Run.RunCommand.RunAsync(args[1..]).ConfigureAwait(false);
+                case "worker":
+                    return await Run.WorkerCommand.RunAsync(args[1..]).ConfigureAwait(false);
                 case "runs":
                     return Run.RunsCommand.Run(args[1..], Console.Out, Console.Error, Directory.GetCurrentDirectory());
             }

@@ -46,7 +46,12 @@ public static class RunCommand
             throw new HerdUsageException($"Error: unexpected argument '{args.Positionals[0]}'. Put inputs after ::: (herd run --prompt '…' ::: a b c).");
 
         var run = RunArguments.Bind(args, ctx.Cwd);
-        if (run.Start == RunStart.Resume)
+        if (run.Start == RunStart.Resume && run.Store is not null)
+        {
+            args = Parse([.. SharedRunCommand.StoredOptions(run.Store, run.RunDirectory!), .. optionArgs]);
+            run = RunArguments.Bind(args, ctx.Cwd);
+        }
+        else if (run.Start == RunStart.Resume)
         {
             // Stored flags first, today's after: a value given now wins, so e.g. -j or --budget-usd can change on resume.
             args = Parse([.. ReadStoredOptions(run.RunDirectory!), .. optionArgs]);
@@ -96,6 +101,8 @@ public static class RunCommand
         var planned = plan.Count;
         if (run.Sample is { } sample)
             plan = Sample(plan, sample);
+        if (run.Enqueue)
+            return SharedRunCommand.Enqueue(run, plan, WriteArgv(optionArgs), engineName, ctx);
 
         var clientOptions = ctx.Client ?? AgentSetup.ClientOptionsFromEnvironment();
         if (ctx.Client is null && string.IsNullOrEmpty(Environment.GetEnvironmentVariable("HERD_MAX_RETRIES")))
@@ -139,6 +146,8 @@ public static class RunCommand
             InterruptedExitCode = () => signals?.ExitCode ?? RunExitCodes.Interrupted,
             Notice = line => ctx.Err.WriteLine("herd: " + line),
         };
+        if (run.Store is { } shared)
+            spec = spec with { OpenStore = s => SharedRunCommand.Open(shared, s.RunDirectory, ctx.Time) };
         var fleet = new FleetRun(spec);
         var mode = run.Progress switch
         {
@@ -269,11 +278,11 @@ public static class RunCommand
 
     // ---- run identity and stored options -----------------------------------------------------------------------
 
-    private static string NewRunId(TimeProvider time) =>
+    internal static string NewRunId(TimeProvider time) =>
         time.GetUtcNow().ToString("yyyyMMdd-HHmm", CultureInfo.InvariantCulture) + "-" + Convert.ToHexStringLower(BitConverter.GetBytes(Random.Shared.Next()).AsSpan(0, 2));
 
     /// <summary>The option part of argv, minus the plan sources and run-directory flags (the plan itself is in run.db).</summary>
-    private static string WriteArgv(string[] optionArgs)
+    internal static string WriteArgv(string[] optionArgs)
     {
         var byName = RunOptions.All.SelectMany(o => o.Names.Select(n => (n, o))).GroupBy(x => x.n).ToDictionary(g => g.Key, g => g.Last().o, StringComparer.Ordinal);
         var kept = new List<string>();
@@ -305,7 +314,7 @@ public static class RunCommand
         return Encoding.UTF8.GetString(buffer.ToArray());
     }
 
-    private static string[] ReadArgv(string json)
+    internal static string[] ReadArgv(string json)
     {
         using var doc = JsonDocument.Parse(json);
         return doc.RootElement.EnumerateArray().Select(e => e.GetString() ?? "").ToArray();

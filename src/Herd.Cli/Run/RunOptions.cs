@@ -44,11 +44,13 @@ public static class RunOptions
     public static readonly OptionSpec Seed = new(["--seed"], Arity.Value, "Seed of --sample (default 1)", "s");
     public static readonly OptionSpec Progress = new(["--progress"], Arity.Value, "auto (default: redrawn on a terminal, lines otherwise), plain or none", "mode");
     public static readonly OptionSpec ProgressInterval = new(["--progress-interval"], Arity.Value, "Seconds between plain status lines (default 30)", "duration");
+    public static readonly OptionSpec Store = new(["--store"], Arity.Value, "Run store: postgres://user:pass@host/db shares the run with `herd worker`s (env HERD_STORE; default SQLite in the run directory)", "url");
+    public static readonly OptionSpec Enqueue = new(["--enqueue"], Arity.Flag, "With --store: create the run and exit; `herd worker` processes do the work");
     public static readonly OptionSpec Help = new(["-h", "--help"], Arity.Flag, "Show this help");
 
     public static readonly IReadOnlyList<OptionSpec> Own =
     [
-        Jobs, Prompt, PromptFile, Input, Tasks, RunDir, Resume, ResumeFailed, RetryFailed, RerunClass, Retries, RetryBase, Timeout, TimeoutFloor, IdleTimeout, Halt, HaltMin, Delay, Ramp, BudgetUsd, TaskBudgetUsd, OnDenial, DryRun, Estimate, Sample, Seed, Progress, ProgressInterval, Help,
+        Jobs, Prompt, PromptFile, Input, Tasks, RunDir, Resume, ResumeFailed, RetryFailed, RerunClass, Retries, RetryBase, Timeout, TimeoutFloor, IdleTimeout, Halt, HaltMin, Delay, Ramp, BudgetUsd, TaskBudgetUsd, OnDenial, DryRun, Estimate, Sample, Seed, Progress, ProgressInterval, Store, Enqueue, Help,
     ];
 
     /// <summary>The agent options, then the run's; the parser lets a later spelling win, so a name in both means the run's.</summary>
@@ -64,10 +66,13 @@ public static class RunOptions
             .Select(o => o.Key == "--max-budget-usd" ? o with { Help = "Per-task cap in US dollars, as in herd -p (--budget-usd is the run's ceiling)" } : o),
     ];
 
-    /// <summary>Options whose value names the plan or the run directory: not stored for --resume, which reads the plan from run.db.</summary>
+    /// <summary>
+    /// Options whose value names the plan or the run directory: not stored for --resume, which reads the plan from run.db.
+    /// --store is never stored: its URL may carry a password, and the run row lives in that store anyway.
+    /// </summary>
     public static readonly IReadOnlySet<OptionSpec> NotStored = new HashSet<OptionSpec>
     {
-        Input, Tasks, RunDir, Resume, ResumeFailed, RetryFailed, RerunClass, DryRun, Estimate, Sample, Seed,
+        Input, Tasks, RunDir, Resume, ResumeFailed, RetryFailed, RerunClass, DryRun, Estimate, Sample, Seed, Store, Enqueue,
     };
 
     public const string Usage = "herd run [options] [agent options] ::: input…   (or inputs on stdin, --input FILE, --tasks FILE.ndjson)";

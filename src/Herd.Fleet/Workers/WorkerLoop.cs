@@ -88,9 +88,9 @@ public sealed class WorkerLoop(PostgresRunStore store, ITaskEngine engine, Worke
                 DateTimeOffset? notBefore = cls == OutcomeClass.RunBudget ? now + options.PollEvery : null;
                 if (!await DbAsync(() => store.Release(claim.Lease, outcome, usedRetry: false, notBefore)).ConfigureAwait(false))
                     rejected += Rejected(claim);
-                if (cls == OutcomeClass.RunBudget && await DbAsync(() => store.Ledger().Reserved).ConfigureAwait(false) <= 0)
+                if (cls == OutcomeClass.RunBudget && done.Ledger.Reserved <= 1e-9)
                 {
-                    // Nobody holds a reservation, so nothing will free room: the ceiling cannot hold another call.
+                    // Refused while nobody held a reservation: nothing will free room, the ceiling cannot hold another call.
                     await DbAsync(() => store.Halt("budget: the --budget-usd ceiling cannot hold another call", RunExitCodes.Budget)).ConfigureAwait(false);
                     stopping = true;
                 }
@@ -213,6 +213,7 @@ public sealed class WorkerLoop(PostgresRunStore store, ITaskEngine engine, Worke
     private async Task RunAttemptAsync(ClaimedTask claim, TaskAttempt attempt, ChannelWriter<Done> writer, CancellationToken ct)
     {
         TaskOutcome outcome;
+        var ledger = PostgresSpendAccount.Observe(); // flows into the engine's calls (an AsyncLocal)
         try
         {
             outcome = await Task.Run(() => engine.RunAsync(attempt, new Observer(this), ct), CancellationToken.None).ConfigureAwait(false);
@@ -226,7 +227,7 @@ public sealed class WorkerLoop(PostgresRunStore store, ITaskEngine engine, Worke
                 Start = now, End = now, SessionId = attempt.SessionId, Error = ex.Message, IsError = true,
             };
         }
-        writer.TryWrite(new Done(claim, attempt, outcome));
+        writer.TryWrite(new Done(claim, attempt, outcome, ledger));
     }
 
     private void Beat()
@@ -281,7 +282,7 @@ public sealed class WorkerLoop(PostgresRunStore store, ITaskEngine engine, Worke
         || (ex is NpgsqlException && ex.InnerException is IOException or System.Net.Sockets.SocketException)
         || ex is PostgresException { SqlState: "57P01" or "57P02" or "57P03" } or InvalidOperationException { Source: "Npgsql" };
 
-    private sealed record Done(ClaimedTask Claim, TaskAttempt Attempt, TaskOutcome Outcome);
+    private sealed record Done(ClaimedTask Claim, TaskAttempt Attempt, TaskOutcome Outcome, LedgerReading Ledger);
 
     private sealed class Observer(WorkerLoop loop) : IAttemptObserver
     {

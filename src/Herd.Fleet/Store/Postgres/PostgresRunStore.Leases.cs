@@ -221,15 +221,30 @@ public sealed partial class PostgresRunStore
             presence.ExecuteNonQuery();
         RenewLeases(db, now);
         // Reservations of workers that stopped beating go back to the run: a kill -9 does not shrink the budget for good.
-        using (var reap = Cmd(db, null, """
-            WITH gone AS (
-              DELETE FROM herd_reservations r WHERE r.run_id = $1
-                AND NOT EXISTS (SELECT 1 FROM herd_workers w WHERE w.worker = r.worker AND w.heartbeat >= $2)
-              RETURNING r.reserved_usd)
-            UPDATE herd_runs SET reserved_usd = GREATEST(0, reserved_usd - (SELECT COALESCE(SUM(reserved_usd), 0) FROM gone))
-            WHERE run_id = $1 AND EXISTS (SELECT 1 FROM gone)
-            """, RunId, Utc(now - liveWithin)))
-            reap.ExecuteNonQuery();
+        // Lock order everywhere: the run row, then reservation rows (TryReserve and Settle do the same), so no deadlock.
+        using (var tx = db.BeginTransaction())
+        {
+            using (var stale = Cmd(db, tx, """
+                SELECT 1 FROM herd_reservations r WHERE r.run_id = $1 AND r.reserved_usd > 0
+                  AND NOT EXISTS (SELECT 1 FROM herd_workers w WHERE w.worker = r.worker AND w.heartbeat >= $2) LIMIT 1
+                """, RunId, Utc(now - liveWithin)))
+            {
+                if (stale.ExecuteScalar() is not null)
+                {
+                    LockRun(db, tx);
+                    using var reap = Cmd(db, tx, """
+                        WITH gone AS (
+                          DELETE FROM herd_reservations r WHERE r.run_id = $1
+                            AND NOT EXISTS (SELECT 1 FROM herd_workers w WHERE w.worker = r.worker AND w.heartbeat >= $2)
+                          RETURNING r.reserved_usd)
+                        UPDATE herd_runs SET reserved_usd = GREATEST(0, reserved_usd - (SELECT COALESCE(SUM(reserved_usd), 0) FROM gone))
+                        WHERE run_id = $1
+                        """, RunId, Utc(now - liveWithin));
+                    reap.ExecuteNonQuery();
+                }
+            }
+            tx.Commit();
+        }
         return ReadShared(db, now, liveWithin);
     }
 
@@ -286,13 +301,23 @@ public sealed partial class PostgresRunStore
     public void Settle(double reservedUsd, double actualUsd)
     {
         using var db = _source.OpenConnection();
-        using var cmd = Cmd(db, null, """
+        using var tx = db.BeginTransaction();
+        LockRun(db, tx);
+        using (var cmd = Cmd(db, tx, """
             WITH w AS (
               UPDATE herd_reservations SET reserved_usd = GREATEST(0, reserved_usd - $3) WHERE run_id = $1 AND worker = $2 RETURNING 1)
             UPDATE herd_runs SET reserved_usd = CASE WHEN EXISTS (SELECT 1 FROM w) THEN GREATEST(0, reserved_usd - $3) ELSE reserved_usd END,
               spent_usd = spent_usd + $4
             WHERE run_id = $1
-            """, RunId, Owner, reservedUsd, actualUsd);
+            """, RunId, Owner, reservedUsd, actualUsd))
+            cmd.ExecuteNonQuery();
+        tx.Commit();
+    }
+
+    /// <summary>Takes the run row's lock first, so every transaction that also touches reservation rows locks in one order.</summary>
+    private void LockRun(NpgsqlConnection db, NpgsqlTransaction tx)
+    {
+        using var cmd = Cmd(db, tx, "SELECT 1 FROM herd_runs WHERE run_id = $1 FOR UPDATE", RunId);
         cmd.ExecuteNonQuery();
     }
 

@@ -52,11 +52,12 @@ public sealed partial class PostgresRunStore : IRunStore
     public string Location => $"{Database.Redacted} (run {RunId})";
 
     /// <value>How long a lease taken by <see cref="StartAttempt"/> or <see cref="Claim"/> lasts unless renewed.</value>
-    public TimeSpan LeaseDuration { get; init; } = TimeSpan.FromSeconds(30);
+    public TimeSpan LeaseDuration { get; private init; } = TimeSpan.FromSeconds(30);
 
     /// <summary>Connects, migrates the schema to the latest version and binds to <paramref name="runId"/> (which may not exist yet).</summary>
     /// <exception cref="HerdFatalException">The server cannot be reached or refuses the login, or the schema is newer than this herd.</exception>
-    public static PostgresRunStore Open(PgLocation location, string runId, TimeProvider? time = null)
+    /// <param name="lease">How long a lease lasts unless renewed; default 30 s.</param>
+    public static PostgresRunStore Open(PgLocation location, string runId, TimeProvider? time = null, TimeSpan? lease = null)
     {
         var source = NpgsqlDataSource.Create(location.ConnectionString);
         try
@@ -64,7 +65,7 @@ public sealed partial class PostgresRunStore : IRunStore
             using (var db = source.OpenConnection())
                 PgSchema.Migrate(db, location.Redacted);
             var owner = $"{Environment.MachineName}:{Environment.ProcessId}:{Convert.ToHexStringLower(Guid.NewGuid().ToByteArray().AsSpan(0, 4))}";
-            var store = new PostgresRunStore(source, location, runId, time ?? TimeProvider.System, owner);
+            var store = new PostgresRunStore(source, location, runId, time ?? TimeProvider.System, owner) { LeaseDuration = lease ?? TimeSpan.FromSeconds(30) };
             store._spentUsd = store.TotalSpentUsd();
             return store;
         }
