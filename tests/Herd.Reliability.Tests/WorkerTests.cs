@@ -1,0 +1,149 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json.Nodes;
+using Herd.Testing;
+using Npgsql;
+using Xunit.Abstractions;
+
+namespace Herd.Reliability.Tests;
+
+/// <summary>
+/// Issue #14 end to end: runs created with <c>herd run --store postgres://… --enqueue</c> and finished by several real
+/// <c>herd worker</c> processes against one real PostgreSQL (HERD_TEST_PG, started by .ci/run) and the scripted model
+/// server. The database is read by the test itself, not through Herd's store.
+/// </summary>
+public sealed class WorkerTests(ITestOutputHelper output)
+{
+    private static string Url => Environment.GetEnvironmentVariable("HERD_TEST_PG") is { Length: > 0 } url ? url : "postgres://herd_test:herd_test@127.0.0.1:5432/herd_test";
+
+    private static NpgsqlConnection Db()
+    {
+        var uri = new Uri(Url);
+        var user = uri.UserInfo.Split(':');
+        var db = new NpgsqlConnection(new NpgsqlConnectionStringBuilder
+        {
+            Host = uri.Host, Port = uri.Port > 0 ? uri.Port : 5432, Database = uri.AbsolutePath.Trim('/'), Username = user[0], Password = user.Length > 1 ? user[1] : null,
+        }.ConnectionString);
+        try
+        {
+            db.Open();
+        }
+        catch (NpgsqlException ex)
+        {
+            throw new InvalidOperationException($"No PostgreSQL for the tests ({ex.Message}). Run `export HERD_TEST_PG=$(sudo .ci/postgres)` first.", ex);
+        }
+        return db;
+    }
+
+    private static T Scalar<T>(string sql, string runId)
+    {
+        using var db = Db();
+        using var cmd = new NpgsqlCommand(sql, db);
+        cmd.Parameters.Add(new NpgsqlParameter { Value = runId });
+        return (T)Convert.ChangeType(cmd.ExecuteScalar()!, typeof(T), CultureInfo.InvariantCulture);
+    }
+
+    private static HerdProcess Herd(Workspace ws) => ws.Herd().WithEnvironment("HERD_STORE", Url).WithEnvironment("HERD_FLEET_RETRY_BASE_MS", "20");
+
+    private static async Task<string> EnqueueAsync(Workspace ws, string runId, IEnumerable<string> options, int tasks)
+    {
+        var run = await Herd(ws).RunAsync(["run", .. options, "--model", TestPrices.Model, "--prompt", "Do {}", "--run-dir", runId, "--enqueue", ":::", .. Enumerable.Range(1, tasks).Select(i => $"{runId}-t{i:D3}")]);
+        run.ExitCode.ShouldBe(0, run.ToString());
+        run.Stdout.Trim().ShouldBe(runId);
+        return runId;
+    }
+
+    private static async Task WaitUntilAsync(Func<bool> condition, TimeSpan timeout)
+    {
+        var until = DateTime.UtcNow + timeout;
+        while (!condition())
+        {
+            if (DateTime.UtcNow > until)
+                throw new TimeoutException("condition not reached in time");
+            await Task.Delay(50);
+        }
+    }
+
+    [Fact]
+    public async Task Three_workers_finish_a_run_with_one_killed_by_kill_9_mid_task_and_every_task_has_exactly_one_record()
+    {
+        // Given a stored run of 60 tasks of one tool call each, with enough latency that a worker is always mid-task
+        await using var ws = await Workspace.StartAsync(new ModelScript
+        {
+            LatencyMs = 120,
+            Conversations = [new Conversation(null, [Reply.WithTool("Read", new JsonObject { ["file_path"] = "notes.txt" }), Reply.WithText("ok")])],
+        });
+        ws.Work.WriteFile("notes.txt", "notes\n");
+        var runId = await EnqueueAsync(ws, $"kill-{Guid.NewGuid():N}"[..20], ["--allowedTools", "Read"], 60);
+
+        // When three workers work it with 2 s leases, and one is killed with SIGKILL while it holds a task
+        var workers = Enumerable.Range(0, 3).Select(_ => ws.Start(Herd(ws), ["worker", "--run", runId, "-j", "3", "--lease", "2s"])).ToArray();
+        var victim = workers[0].Process;
+        await WaitUntilAsync(() => Scalar<long>("SELECT COUNT(*) FROM herd_tasks WHERE run_id = $1 AND state = 'done'", runId) >= 10, TimeSpan.FromSeconds(90));
+        await WaitUntilAsync(() => Scalar<long>($"SELECT COUNT(*) FROM herd_tasks WHERE run_id = $1 AND state = 'running' AND lease_owner LIKE '%:{victim.Id}:%'", runId) > 0, TimeSpan.FromSeconds(30));
+        victim.Kill(entireProcessTree: true);
+        await victim.WaitForExitAsync();
+        var held = Scalar<long>($"SELECT COUNT(*) FROM herd_tasks WHERE run_id = $1 AND state = 'running' AND lease_owner LIKE '%:{victim.Id}:%'", runId);
+        foreach (var (process, _, stderr) in workers.Skip(1))
+        {
+            using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(120));
+            await process.WaitForExitAsync(cts.Token);
+            process.ExitCode.ShouldBe(0, await stderr);
+            output.WriteLine((await stderr).Trim());
+        }
+
+        // Then the run is finished with exactly one record per task, and the killed worker's tasks were taken over
+        var export = await Herd(ws).RunAsync(["runs", "export", runId, "--out", "export"]);
+        export.ExitCode.ShouldBe(0, export.ToString());
+        var records = Workspace.Records(ws.Work.Combine("export"));
+        records.Count.ShouldBe(60);
+        records.Select(r => (string)r["key"]!).Distinct().Count().ShouldBe(60);
+        records.ShouldAllBe(r => (string)r["outcome"]!["class"]! == "success");
+        Scalar<string>("SELECT status FROM herd_runs WHERE run_id = $1", runId).ShouldBe("finished");
+        Scalar<long>("SELECT COUNT(*) FROM herd_tasks WHERE run_id = $1 AND state = 'done'", runId).ShouldBe(60);
+        output.WriteLine($"victim held {held} task(s) when killed");
+        held.ShouldBeGreaterThan(0);
+        Scalar<long>("SELECT COUNT(*) FROM herd_attempts WHERE run_id = $1 AND class = 'interrupted'", runId).ShouldBe(held);
+        ((int)Workspace.SummaryOf(ws.Work.Combine("export"))["unfinished"]!).ShouldBe(0);
+    }
+
+    [Fact]
+    public async Task Three_workers_never_spend_more_than_the_runs_budget_under_random_costs()
+    {
+        // Given 36 tasks with random usage whose whole plan costs far more than the ceiling
+        var random = new Random(1401);
+        var conversations = new List<Conversation>();
+        var planned = 0.0;
+        var runId = $"budget-{Guid.NewGuid():N}"[..22];
+        for (var i = 1; i <= 36; i++)
+        {
+            var usage = new ScriptedUsage(Input: random.Next(200, 3000), Output: random.Next(50, 1024));
+            planned += TestPrices.CostOf(usage);
+            conversations.Add(new Conversation($"{runId}-t{i:D3}", [Reply.WithText("ok", usage)]));
+        }
+        await using var ws = await Workspace.StartAsync(new ModelScript { LatencyMs = 30, Conversations = conversations });
+        var ceiling = Math.Round(planned * 0.4, 4);
+        await EnqueueAsync(ws, runId, ["--max-tokens", "1024", "--budget-usd", ceiling.ToString(CultureInfo.InvariantCulture)], 36);
+
+        // When three workers work it concurrently
+        var workers = Enumerable.Range(0, 3).Select(_ => ws.Start(Herd(ws), ["worker", "--run", runId, "-j", "3"])).ToArray();
+        foreach (var (process, _, stderr) in workers)
+        {
+            using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(120));
+            await process.WaitForExitAsync(cts.Token);
+            process.ExitCode.ShouldBe(0, await stderr);
+        }
+
+        // Then what the server billed, and what the store recorded, stay within the ceiling; the run halted on budget
+        var billed = ws.Server.Served.Where(s => s.Completed).Sum(s => TestPrices.CostOf(s.Usage));
+        var stored = Scalar<double>("SELECT COALESCE(SUM(cost_usd), 0) FROM herd_attempts WHERE run_id = $1", runId);
+        output.WriteLine(FormattableString.Invariant($"plan ${planned:0.####}, ceiling ${ceiling}, billed ${billed:0.####}, stored ${stored:0.####}"));
+        billed.ShouldBeLessThanOrEqualTo(ceiling);
+        stored.ShouldBe(billed, 1e-9);
+        billed.ShouldBeGreaterThan(ceiling * 0.5); // the ceiling was really used, not refused from the start
+        Scalar<string>("SELECT status FROM herd_runs WHERE run_id = $1", runId).ShouldBe("halted");
+        Scalar<int>("SELECT exit_code FROM herd_runs WHERE run_id = $1", runId).ShouldBe(102);
+        Scalar<double>("SELECT reserved_usd FROM herd_runs WHERE run_id = $1", runId).ShouldBe(0, 1e-9);
+        Scalar<long>("SELECT COUNT(*) FROM herd_tasks WHERE run_id = $1 AND state = 'done'", runId).ShouldBeLessThan(36);
+    }
+}
