@@ -19,7 +19,19 @@ public static class SharedRunCommand
     /// <summary>The run id of a run directory: its last path segment (as for SQLite runs).</summary>
     public static string RunIdOf(string runDirectory) => Path.GetFileName(Path.TrimEndingDirectorySeparator(runDirectory));
 
-    public static PostgresRunStore Open(PgLocation store, string runDirectory, TimeProvider time) => PostgresRunStore.Open(store, RunIdOf(runDirectory), time);
+    /// <summary>The store of <c>herd run --store</c>: the run lives in PostgreSQL; results.ndjson and summary.json still go to the run directory.</summary>
+    public static PostgresRunStore Open(PgLocation store, string runDirectory, TimeProvider time)
+    {
+        try
+        {
+            Directory.CreateDirectory(runDirectory);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            throw new HerdFatalException($"Error: cannot create run directory '{runDirectory}' ({ex.Message}). Pass a writable --run-dir.");
+        }
+        return PostgresRunStore.Open(store, RunIdOf(runDirectory), time);
+    }
 
     /// <summary>The options stored in the run row, for --resume against the shared store.</summary>
     public static string[] StoredOptions(PgLocation location, string runDirectory)

@@ -20,6 +20,9 @@ public sealed record SharedRunState(RunStatus Status, int Total, int Done, int F
 /// </summary>
 public sealed partial class PostgresRunStore
 {
+    /// <summary>How old the run lock's heartbeat may be before workers treat the orchestrator as gone (FleetRun.LockStaleAfter).</summary>
+    private static readonly TimeSpan OrchestratorLockStale = TimeSpan.FromSeconds(30);
+
     /// <summary>
     /// Claims up to <paramref name="count"/> tasks for <see cref="Owner"/> in ONE statement: pending tasks whose retry
     /// delay has passed, and running tasks whose lease expired (their holder is presumed dead), are picked with
@@ -38,6 +41,8 @@ public sealed partial class PostgresRunStore
               WHERE t.run_id = $1
                 AND ((t.state = 'pending' AND (t.not_before IS NULL OR t.not_before <= $3)) OR (t.state = 'running' AND t.lease_until < $3))
                 AND EXISTS (SELECT 1 FROM herd_runs r WHERE r.run_id = $1 AND r.status = 'running')
+                -- a run that `herd run --store` works itself (a live run lock) is left to it: its queue is in its memory
+                AND NOT EXISTS (SELECT 1 FROM herd_locks l WHERE l.run_id = $1 AND l.heartbeat >= $6)
               ORDER BY t.seq
               LIMIT $4
               FOR UPDATE OF t SKIP LOCKED),
@@ -60,7 +65,7 @@ public sealed partial class PostgresRunStore
               (SELECT COUNT(*) FROM closed x WHERE x.key = c.key)
             FROM claimed c JOIN started s ON s.key = c.key
             ORDER BY c.seq
-            """, RunId, Owner, Utc(now), count, Utc(now + LeaseDuration));
+            """, RunId, Owner, Utc(now), count, Utc(now + LeaseDuration), Utc(now - OrchestratorLockStale));
         using var r = cmd.ExecuteReader();
         var list = new List<ClaimedTask>();
         while (r.Read())

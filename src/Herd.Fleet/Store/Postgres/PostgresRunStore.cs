@@ -456,7 +456,7 @@ public sealed partial class PostgresRunStore : IRunStore
     {
         var cmd = new NpgsqlCommand(sql, db, tx);
         foreach (var a in args)
-            cmd.Parameters.Add(a is null ? new NpgsqlParameter { Value = DBNull.Value, NpgsqlDbType = NpgsqlDbType.Text } : new NpgsqlParameter { Value = a });
+            cmd.Parameters.Add(new NpgsqlParameter { Value = a ?? DBNull.Value }); // a typeless NULL: the server infers its type
         return cmd;
     }
 
