@@ -12,11 +12,12 @@ namespace Herd.Reliability.Tests;
 /// <c>herd worker</c> processes against one real PostgreSQL (HERD_TEST_PG, started by .ci/run) and the scripted model
 /// server. The database is read by the test itself, not through Herd's store.
 /// </summary>
-public sealed class WorkerTests(ITestOutputHelper output)
+/// <summary>The test's own access to the PostgreSQL the tests use (independent of Herd's store).</summary>
+internal static class WorkerTestsDb
 {
-    private static string Url => Environment.GetEnvironmentVariable("HERD_TEST_PG") is { Length: > 0 } url ? url : "postgres://herd_test:herd_test@127.0.0.1:5432/herd_test";
+    public static string Url => Environment.GetEnvironmentVariable("HERD_TEST_PG") is { Length: > 0 } url ? url : "postgres://herd_test:herd_test@127.0.0.1:5432/herd_test";
 
-    private static NpgsqlConnection Db()
+    public static NpgsqlConnection Db()
     {
         var uri = new Uri(Url);
         var user = uri.UserInfo.Split(':');
@@ -35,13 +36,42 @@ public sealed class WorkerTests(ITestOutputHelper output)
         return db;
     }
 
-    private static T Scalar<T>(string sql, string runId)
+    public static T Scalar<T>(string sql, string runId)
     {
         using var db = Db();
         using var cmd = new NpgsqlCommand(sql, db);
         cmd.Parameters.Add(new NpgsqlParameter { Value = runId });
         return (T)Convert.ChangeType(cmd.ExecuteScalar()!, typeof(T), CultureInfo.InvariantCulture);
     }
+
+    /// <summary>The loopback cluster (pg_lsclusters) serving the tests, for the restart test.</summary>
+    public static (string Version, string Name) Cluster()
+    {
+        var port = new Uri(Url).Port is > 0 and var p ? p : 5432;
+        var list = Process.Start(new ProcessStartInfo("pg_lsclusters", ["-h"]) { RedirectStandardOutput = true })!;
+        var lines = list.StandardOutput.ReadToEnd().Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        list.WaitForExit();
+        var cols = lines.Select(l => l.Split(' ', StringSplitOptions.RemoveEmptyEntries)).First(c => c[2] == port.ToString(CultureInfo.InvariantCulture));
+        return (cols[0], cols[1]);
+    }
+
+    public static async Task WaitUntilAsync(Func<bool> condition, TimeSpan timeout)
+    {
+        var until = DateTime.UtcNow + timeout;
+        while (!condition())
+        {
+            if (DateTime.UtcNow > until)
+                throw new TimeoutException("condition not reached in time");
+            await Task.Delay(50);
+        }
+    }
+}
+
+public sealed class WorkerTests(ITestOutputHelper output)
+{
+    private static string Url => WorkerTestsDb.Url;
+
+    private static T Scalar<T>(string sql, string runId) => WorkerTestsDb.Scalar<T>(sql, runId);
 
     private static HerdProcess Herd(Workspace ws) => ws.Herd().WithEnvironment("HERD_STORE", Url).WithEnvironment("HERD_FLEET_RETRY_BASE_MS", "20");
 
@@ -53,16 +83,7 @@ public sealed class WorkerTests(ITestOutputHelper output)
         return runId;
     }
 
-    private static async Task WaitUntilAsync(Func<bool> condition, TimeSpan timeout)
-    {
-        var until = DateTime.UtcNow + timeout;
-        while (!condition())
-        {
-            if (DateTime.UtcNow > until)
-                throw new TimeoutException("condition not reached in time");
-            await Task.Delay(50);
-        }
-    }
+    private static Task WaitUntilAsync(Func<bool> condition, TimeSpan timeout) => WorkerTestsDb.WaitUntilAsync(condition, timeout);
 
     [Fact]
     public async Task Three_workers_finish_a_run_with_one_killed_by_kill_9_mid_task_and_every_task_has_exactly_one_record()
@@ -145,5 +166,45 @@ public sealed class WorkerTests(ITestOutputHelper output)
         Scalar<int>("SELECT exit_code FROM herd_runs WHERE run_id = $1", runId).ShouldBe(102);
         Scalar<double>("SELECT reserved_usd FROM herd_runs WHERE run_id = $1", runId).ShouldBe(0, 1e-9);
         Scalar<long>("SELECT COUNT(*) FROM herd_tasks WHERE run_id = $1 AND state = 'done'", runId).ShouldBeLessThan(36);
+    }
+}
+
+/// <summary>The PostgreSQL server restarted under running workers (issue #14 "a PostgreSQL restart mid-run loses nothing").</summary>
+public sealed class PostgresRestartTests(ITestOutputHelper output)
+{
+    [Fact]
+    public async Task A_postgresql_restart_mid_run_loses_nothing_and_the_workers_finish_the_run()
+    {
+        // Given two workers halfway through a stored run of 40 tasks on the loopback server
+        await using var ws = await Workspace.StartAsync(new ModelScript { LatencyMs = 100, Conversations = [new Conversation(null, [Reply.WithText("ok")])] });
+        var runId = $"restart-{Guid.NewGuid():N}"[..22];
+        var herd = ws.Herd().WithEnvironment("HERD_STORE", WorkerTestsDb.Url);
+        var enqueue = await herd.RunAsync(["run", "--model", TestPrices.Model, "--prompt", "Do {}", "--run-dir", runId, "--enqueue", ":::", .. Enumerable.Range(1, 40).Select(i => $"t{i:D3}")]);
+        enqueue.ExitCode.ShouldBe(0, enqueue.ToString());
+        var workers = Enumerable.Range(0, 2).Select(_ => ws.Start(herd, ["worker", "--run", runId, "-j", "2"])).ToArray();
+        await WorkerTestsDb.WaitUntilAsync(() => WorkerTestsDb.Scalar<long>("SELECT COUNT(*) FROM herd_tasks WHERE run_id = $1 AND state = 'done'", runId) >= 8, TimeSpan.FromSeconds(60));
+
+        // When the server restarts (every connection is cut; it is gone for a moment)
+        var cluster = WorkerTestsDb.Cluster();
+        var restart = Process.Start(new ProcessStartInfo("pg_ctlcluster", [cluster.Version, cluster.Name, "restart"]) { RedirectStandardError = true })!;
+        await restart.WaitForExitAsync();
+        restart.ExitCode.ShouldBe(0, await restart.StandardError.ReadToEndAsync());
+        NpgsqlConnection.ClearAllPools(); // the test's own pooled connections were cut too
+
+        // Then both workers reconnect and finish the run, with exactly one record per task
+        foreach (var (process, _, stderr) in workers)
+        {
+            using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(120));
+            await process.WaitForExitAsync(cts.Token);
+            var text = await stderr;
+            output.WriteLine(text.Trim());
+            process.ExitCode.ShouldBe(0, text);
+        }
+        WorkerTestsDb.Scalar<string>("SELECT status FROM herd_runs WHERE run_id = $1", runId).ShouldBe("finished");
+        var export = await herd.RunAsync(["runs", "export", runId, "--out", "export"]);
+        export.ExitCode.ShouldBe(0, export.ToString());
+        var records = Workspace.Records(ws.Work.Combine("export"));
+        records.Count.ShouldBe(40);
+        records.Select(r => (string)r["key"]!).Distinct().Count().ShouldBe(40);
     }
 }
