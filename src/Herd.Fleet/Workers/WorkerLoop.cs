@@ -69,6 +69,8 @@ public sealed class WorkerLoop(PostgresRunStore store, ITaskEngine engine, Worke
         var inflight = 0;
         var (attempts, finals, retries, rejected) = (0, 0, 0, 0);
         var stopping = false;
+        var cancelled = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var registration = cancellationToken.Register(() => cancelled.TrySetResult());
 
         async Task HandleAsync(Done done)
         {
@@ -191,7 +193,7 @@ public sealed class WorkerLoop(PostgresRunStore store, ITaskEngine engine, Worke
                 if (claimedNone || inflight == 0)
                     waits.Add(Task.Delay(options.PollEvery, Time, delayCts.Token));
                 if (!cancellationToken.IsCancellationRequested)
-                    waits.Add(Task.Delay(Timeout.Infinite, cancellationToken));
+                    waits.Add(cancelled.Task);
                 await Task.WhenAny(waits).ConfigureAwait(false);
                 await delayCts.CancelAsync().ConfigureAwait(false);
             }

@@ -33,6 +33,11 @@ public sealed record PgLocation(string ConnectionString, string Redacted)
         // Workers hold few connections each; a short timeout makes a lost server a quick, retried failure.
         b.Timeout = b.Timeout == 15 ? 10 : b.Timeout;
         b.ApplicationName ??= "herd";
+        // The same few statements run per task, thousands of times: prepare them once per connection, and keep them
+        // across pool returns (no DISCARD ALL; herd sets no session state that a reset would have to clear).
+        if (!store.Contains("Max Auto Prepare", StringComparison.OrdinalIgnoreCase) && !store.Contains("max_auto_prepare", StringComparison.OrdinalIgnoreCase))
+            b.MaxAutoPrepare = 32;
+        b.NoResetOnClose = true;
         var redacted = $"postgres://{(string.IsNullOrEmpty(b.Username) ? "" : b.Username + "@")}{b.Host}:{b.Port}/{b.Database}";
         return new PgLocation(b.ConnectionString, redacted);
     }
