@@ -129,6 +129,32 @@ public sealed class WorkerTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task Herd_run_with_a_postgres_store_runs_and_resumes_a_run_like_the_sqlite_one_and_never_stores_the_password()
+    {
+        // Given a plan run by herd run itself with --store, interrupted by kill -9 part way
+        await using var ws = await Workspace.StartAsync(new ModelScript { LatencyMs = 60, Conversations = [new Conversation(null, [Reply.WithText("ok")])] });
+        var runId = $"orch-{Guid.NewGuid():N}"[..20];
+        var herd = ws.Herd();
+        var (first, _, _) = ws.Start(herd, ["run", "--store", Url, "-j", "2", "--model", TestPrices.Model, "--prompt", "Do {}", "--run-dir", runId, "--progress", "none", ":::", .. Enumerable.Range(1, 30).Select(i => $"t{i:D3}")]);
+        await WaitUntilAsync(() => Scalar<long>("SELECT COUNT(*) FROM herd_tasks WHERE run_id = $1 AND state = 'done'", runId) >= 5, TimeSpan.FromSeconds(60));
+        first.Kill(entireProcessTree: true);
+        await first.WaitForExitAsync();
+
+        // When it is resumed from the store
+        var resumed = await herd.RunAsync(["run", "--store", Url, "--resume", "--run-dir", runId, "--progress", "none"], timeout: TimeSpan.FromSeconds(120));
+
+        // Then it finishes with one record per task, in the run directory and in the store, and the URL's password is nowhere
+        resumed.ExitCode.ShouldBe(0, resumed.ToString());
+        var records = Workspace.Records(ws.Work.Combine(runId));
+        records.Count.ShouldBe(30);
+        records.Select(r => (string)r["key"]!).Distinct().Count().ShouldBe(30);
+        Scalar<string>("SELECT status FROM herd_runs WHERE run_id = $1", runId).ShouldBe("finished");
+        var password = new Uri(Url).UserInfo.Split(':').ElementAtOrDefault(1) ?? "herd_test";
+        Scalar<string>("SELECT argv FROM herd_runs WHERE run_id = $1", runId).ShouldNotContain(password);
+        resumed.Stderr.ShouldNotContain(Url);
+    }
+
+    [Fact]
     public async Task Three_workers_never_spend_more_than_the_runs_budget_under_random_costs()
     {
         // Given 36 tasks with random usage whose whole plan costs far more than the ceiling

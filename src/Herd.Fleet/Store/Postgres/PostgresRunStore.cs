@@ -195,17 +195,26 @@ public sealed partial class PostgresRunStore : IRunStore
     {
         using var db = _source.OpenConnection();
         using var tx = db.BeginTransaction();
+        string? previous = null;
         using (var read = Cmd(db, tx, "SELECT pid, host, heartbeat, owner FROM herd_locks WHERE run_id = $1 FOR UPDATE", RunId))
         using (var r = read.ExecuteReader())
         {
             if (r.Read())
             {
                 var (holderPid, holderHost, beat, owner) = (r.GetInt32(0), r.GetString(1), Time(r, 2), r.GetString(3));
+                previous = owner;
                 var fresh = now - beat < staleAfter;
                 var alive = holderHost != host || (holderPid != pid && isAlive(holderPid));
                 if (fresh && alive && owner != Owner)
                     throw new HerdFatalException($"Error: run '{RunId}' in {Database.Redacted} is in use by pid {holderPid} on {holderHost} (heartbeat {Math.Round((now - beat).TotalSeconds)} s ago). Wait for it to finish, or stop it; the lock goes stale {staleAfter.TotalSeconds:0} s after its last heartbeat.");
             }
+        }
+        // The previous orchestrator is gone (its lock was stale or its process dead): its leases are ours to recover,
+        // so RecoverInterrupted requeues its open attempts at once instead of after their leases run out.
+        if (previous is not null && previous != Owner)
+        {
+            using var inherit = Cmd(db, tx, "UPDATE herd_tasks SET lease_owner = $3 WHERE run_id = $1 AND lease_owner = $2", RunId, previous, Owner);
+            inherit.ExecuteNonQuery();
         }
         using (var leased = Cmd(db, tx, "SELECT COUNT(*) FROM herd_tasks WHERE run_id = $1 AND state = 'running' AND lease_until >= $2 AND lease_owner <> $3", RunId, Utc(now), Owner))
         {
