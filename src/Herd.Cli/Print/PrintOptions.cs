@@ -66,7 +66,8 @@ public static class PrintOptions
     public const string Footer = """
 Commands:
   herd run ...          Run many agent tasks at once (herd run --help)
-  herd runs list|show   Inspect run directories
+  herd runs list|show   Inspect run directories (export too, with --store URL)
+  herd worker ...       Work runs kept in PostgreSQL from many machines (herd worker --help)
   herd sessions list|show
                         Find sessions to --resume
 
