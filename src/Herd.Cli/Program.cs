@@ -48,6 +48,8 @@ public static class Program
                     return ReportCommand.Run(args[1..], Console.Out, Console.Error, Directory.GetCurrentDirectory());
                 case "gate":
                     return GateCommand.Run(args[1..], Console.Out, Console.Error, Directory.GetCurrentDirectory());
+                case "worker":
+                    return await Run.WorkerCommand.RunAsync(args[1..]).ConfigureAwait(false);
                 case "runs":
                     return Run.RunsCommand.Run(args[1..], Console.Out, Console.Error, Directory.GetCurrentDirectory());
             }

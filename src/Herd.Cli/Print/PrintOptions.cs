@@ -68,11 +68,12 @@ public static class PrintOptions
     public const string Footer = """
 Commands:
   herd run ...          Run many agent tasks at once (herd run --help)
-  herd runs list|show   Inspect run directories
+  herd runs list|show   Inspect run directories (export too, with --store URL)
   herd report RUN --format sarif|codequality|junit|github|markdown|html
                         Reports of a run for CI and people (herd report --help)
   herd gate RUN --max-failed N|P% --max-severity L --max-findings N --max-cost USD
                         Exit 1 when a quality gate fails
+  herd worker ...       Work runs kept in PostgreSQL from many machines (herd worker --help)
   herd sessions list|show
                         Find sessions to --resume
 

@@ -55,6 +55,12 @@ public sealed record RunArguments
     public SampleSpec? Sample { get; init; }
     public Shard? Shard { get; init; }
 
+    /// <value>The shared store (--store or HERD_STORE), or null for the run directory's SQLite.</value>
+    public Herd.Fleet.Store.Postgres.PgLocation? Store { get; init; }
+
+    /// <value>--enqueue: create the run in <see cref="Store"/> and leave the work to <c>herd worker</c>.</value>
+    public bool Enqueue { get; init; }
+
     /// <exception cref="HerdUsageException">A value that does not parse, with the flag and the fix.</exception>
     public static RunArguments Bind(ParsedArguments args, string cwd, Func<string, string?>? environment = null)
     {
@@ -69,8 +75,13 @@ public sealed record RunArguments
             throw new HerdUsageException("Error: --run-dir is empty. Pass a directory path, or leave --run-dir out for .herd/runs/<run-id>/.");
         if (resuming && runDir is null)
             throw new HerdUsageException("Error: --resume needs --run-dir DIR of the run to continue. List runs with `herd runs list`.");
+        var store = ParseStore(args.Value(RunOptions.Store) ?? Environment.GetEnvironmentVariable("HERD_STORE"));
+        if (args.Has(RunOptions.Enqueue) && store is null)
+            throw new HerdUsageException("Error: --enqueue needs --store postgres://… (or HERD_STORE): the workers must reach the run.");
         return new RunArguments
         {
+            Store = store,
+            Enqueue = args.Has(RunOptions.Enqueue),
             Jobs = ParseJobs(args.Value(RunOptions.Jobs), args.Value(RunOptions.Ramp)),
             Retries = ParseInt(args, RunOptions.Retries, 3, min: 0),
             RetryBase = args.Value(RunOptions.RetryBase) is { } rb ? Durations.Parse(rb, "--retry-base")
@@ -125,6 +136,16 @@ public sealed record RunArguments
         if (parent is not null && !Directory.Exists(parent))
             throw new HerdUsageException($"Error: --joblog '{given}': directory '{parent}' does not exist. Create it first.");
         return path;
+    }
+
+    /// <summary>A PostgreSQL URL, or null (empty, or unset) for the SQLite default.</summary>
+    internal static Herd.Fleet.Store.Postgres.PgLocation? ParseStore(string? text)
+    {
+        if (string.IsNullOrWhiteSpace(text) || text is "sqlite")
+            return null;
+        if (!Herd.Fleet.Store.Postgres.PgLocation.IsPostgres(text))
+            throw new HerdUsageException("Error: --store must be a PostgreSQL URL (postgres://user:password@host:5432/database), or left out for the run directory's SQLite.");
+        return Herd.Fleet.Store.Postgres.PgLocation.Parse(text);
     }
 
     internal static JobsSpec ParseJobs(string? text, string? rampText)

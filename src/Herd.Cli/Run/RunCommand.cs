@@ -48,7 +48,12 @@ public static class RunCommand
             throw new HerdUsageException($"Error: unexpected argument '{args.Positionals[0]}'. Put inputs after ::: (herd run --prompt '…' ::: a b c).");
 
         var run = RunArguments.Bind(args, ctx.Cwd, ctx.Environment);
-        if (run.Start == RunStart.Resume)
+        if (run.Start == RunStart.Resume && run.Store is not null)
+        {
+            args = Parse([.. SharedRunCommand.StoredOptions(run.Store, run.RunDirectory!), .. optionArgs]);
+            run = RunArguments.Bind(args, ctx.Cwd, ctx.Environment);
+        }
+        else if (run.Start == RunStart.Resume)
         {
             // Stored flags first, today's after: a value given now wins, so e.g. -j or --budget-usd can change on resume.
             args = Parse([.. ReadStoredOptions(run.RunDirectory!), .. optionArgs]);
@@ -104,6 +109,8 @@ public static class RunCommand
         var planned = plan.Count;
         if (run.Sample is { } sample)
             plan = Sample(plan, sample);
+        if (run.Enqueue)
+            return SharedRunCommand.Enqueue(run, plan, WriteArgv(optionArgs), engineName, ctx);
 
         // issue #13 (engines): an external engine gets its credentials through its own environment; Herd needs no key
         // then, and must not scrub ANTHROPIC_API_KEY from its environment before the claude engine reads it.
@@ -159,6 +166,8 @@ public static class RunCommand
         HerdTelemetry.CaptureContent = args.Has("--otel-capture-content");
         if (OtlpExport.Current is { } otel)
             spec = spec with { FlushTelemetry = otel.Flush };
+        if (run.Store is { } shared)
+            spec = spec with { OpenStore = s => SharedRunCommand.Open(shared, s.RunDirectory, ctx.Time) };
         var fleet = new FleetRun(spec);
         var mode = run.Progress switch
         {
@@ -291,11 +300,11 @@ public static class RunCommand
 
     // ---- run identity and stored options -----------------------------------------------------------------------
 
-    private static string NewRunId(TimeProvider time) =>
+    internal static string NewRunId(TimeProvider time) =>
         time.GetUtcNow().ToString("yyyyMMdd-HHmm", CultureInfo.InvariantCulture) + "-" + Convert.ToHexStringLower(BitConverter.GetBytes(Random.Shared.Next()).AsSpan(0, 2));
 
     /// <summary>The option part of argv, minus the plan sources and run-directory flags (the plan itself is in run.db).</summary>
-    private static string WriteArgv(string[] optionArgs)
+    internal static string WriteArgv(string[] optionArgs)
     {
         var byName = RunOptions.All.SelectMany(o => o.Names.Select(n => (n, o))).GroupBy(x => x.n).ToDictionary(g => g.Key, g => g.Last().o, StringComparer.Ordinal);
         var kept = new List<string>();
@@ -327,7 +336,7 @@ public static class RunCommand
         return Encoding.UTF8.GetString(buffer.ToArray());
     }
 
-    private static string[] ReadArgv(string json)
+    internal static string[] ReadArgv(string json)
     {
         using var doc = JsonDocument.Parse(json);
         return doc.RootElement.EnumerateArray().Select(e => e.GetString() ?? "").ToArray();

@@ -47,11 +47,13 @@ public static class RunOptions
     public static readonly OptionSpec ProgressInterval = new(["--progress-interval"], Arity.Value, "Seconds between plain status lines (default 30)", "duration");
     public static readonly OptionSpec Shard = new(["--shard"], Arity.Value, "Run one CI shard: k/n (1-based; a task is in shard hash(key) mod n) or auto (HERD_SHARD, GitLab CI_NODE_INDEX/CI_NODE_TOTAL, Kubernetes JOB_COMPLETION_INDEX with --shard-total)", "k/n|auto");
     public static readonly OptionSpec ShardTotal = new(["--shard-total"], Arity.Value, "With --shard auto and a Kubernetes Indexed Job: the number of shards (the Job's completions)", "n");
+    public static readonly OptionSpec Store = new(["--store"], Arity.Value, "Run store: postgres://user:pass@host/db shares the run with `herd worker`s (env HERD_STORE; default SQLite in the run directory)", "url");
+    public static readonly OptionSpec Enqueue = new(["--enqueue"], Arity.Flag, "With --store: create the run and exit; `herd worker` processes do the work");
     public static readonly OptionSpec Help = new(["-h", "--help"], Arity.Flag, "Show this help");
 
     public static readonly IReadOnlyList<OptionSpec> Own =
     [
-        Jobs, Prompt, PromptFile, Input, Tasks, RunDir, Joblog, Resume, ResumeFailed, RetryFailed, RerunClass, Retries, RetryBase, Timeout, TimeoutFloor, IdleTimeout, Halt, HaltMin, Delay, Ramp, BudgetUsd, TaskBudgetUsd, OnDenial, DryRun, Estimate, Sample, Seed, Progress, ProgressInterval, Shard, ShardTotal, Help,
+        Jobs, Prompt, PromptFile, Input, Tasks, RunDir, Joblog, Resume, ResumeFailed, RetryFailed, RerunClass, Retries, RetryBase, Timeout, TimeoutFloor, IdleTimeout, Halt, HaltMin, Delay, Ramp, BudgetUsd, TaskBudgetUsd, OnDenial, DryRun, Estimate, Sample, Seed, Progress, ProgressInterval, Shard, ShardTotal, Store, Enqueue, Help,
         // issue #13 (engines): --engine, --cmd, --result-json, --engine-bin, --engine-env
         .. EngineBinding.Options,
     ];
@@ -69,12 +71,15 @@ public static class RunOptions
             .Select(o => o.Key == "--max-budget-usd" ? o with { Help = "Per-task cap in US dollars, as in herd -p (--budget-usd is the run's ceiling)" } : o),
     ];
 
-    /// <summary>Options whose value names the plan or the run directory: not stored for --resume, which reads the plan from run.db.</summary>
+    /// <summary>
+    /// Options whose value names the plan or the run directory: not stored for --resume, which reads the plan from run.db.
+    /// --store is never stored: its URL may carry a password, and the run row lives in that store anyway.
+    /// </summary>
     public static readonly IReadOnlySet<OptionSpec> NotStored = new HashSet<OptionSpec>
     {
         Input, Tasks, RunDir, Resume, ResumeFailed, RetryFailed, RerunClass, DryRun, Estimate, Sample, Seed,
         // A resumed shard keeps the shard it was started as (plan.json); a merged run is several.
-        Shard, ShardTotal,
+        Shard, ShardTotal, Store, Enqueue,
     };
 
     public const string Usage = "herd run [options] [agent options] ::: input…   (or inputs on stdin, --input FILE, --tasks FILE.ndjson)";

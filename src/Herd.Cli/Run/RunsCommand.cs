@@ -10,7 +10,7 @@ namespace Herd.Cli.Run;
 /// <summary><c>herd runs list|show RUN [--json] [--root DIR]</c>: read run directories (spec §9 "reads the run directory").</summary>
 public static class RunsCommand
 {
-    private const string Usage = "Usage: herd runs list [--root DIR] [--json]\n       herd runs show RUN|DIR [--root DIR] [--json]\n       herd runs watch RUN|DIR [--root DIR] [--json] [--once] [--interval DURATION]\n";
+    private const string Usage = "Usage: herd runs list [--root DIR] [--json]\n       herd runs show RUN|DIR [--root DIR] [--json]\n       herd runs watch RUN|DIR [--root DIR] [--json] [--once] [--interval DURATION]\n       herd runs list|show RUN|export RUN [--out DIR] --store postgres://… (a shared store; docs/scale-out.md)\n";
 
     public static int Run(string[] args, TextWriter stdout, TextWriter stderr, string cwd) =>
         ErrorEdge.Run("herd runs", stderr, 255, 1, () => RunCore(args, stdout, stderr, cwd));
@@ -43,6 +43,13 @@ public static class RunsCommand
             root = Path.GetFullPath(rest[rootIndex + 1], cwd);
             rest.RemoveRange(rootIndex, 2);
         }
+        // A shared store (issue #14): --store URL or HERD_STORE; see SharedRunCommand.
+        var storeIndex = rest.IndexOf("--store");
+        var storeText = storeIndex >= 0 && storeIndex + 1 < rest.Count ? rest[storeIndex + 1] : Environment.GetEnvironmentVariable("HERD_STORE");
+        if (storeIndex >= 0)
+            rest.RemoveRange(storeIndex, Math.Min(2, rest.Count - storeIndex));
+        if (RunArguments.ParseStore(storeText) is { } shared)
+            return SharedRunCommand.Runs(rest, json, shared, stdout, stderr, cwd);
         switch (rest.FirstOrDefault())
         {
             case "list":

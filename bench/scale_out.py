@@ -1,0 +1,110 @@
+#!/usr/bin/env python3
+"""Scale-out benchmark (issue #14): one plan worked by W `herd worker` processes on one loopback PostgreSQL, against
+the same plan run by one `herd run` on SQLite, both against the scripted model server with zero latency.
+
+    python3 bench/scale_out.py [--tasks 1000000] [--workers 16] [--jobs 8] [--store URL] [--herd PATH]
+
+Reports: plan insert time (herd run --enqueue: one COPY), wall time, tasks per second, and CPU milliseconds per task
+of the workers (or of herd run) and of the PostgreSQL server processes (from /proc). The model server's CPU is not
+counted: it stands in for the API. Standard library only. HERD_STORE or --store names the database (tests/postgres.sh
+prints one); --herd defaults to the AOT build in bench/out/aot/herd, else the JIT build.
+"""
+import argparse
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def herd_cmd(path):
+    if path:
+        return [path]
+    aot = ROOT / "bench" / "out" / "aot" / "herd"
+    if aot.exists():
+        return [str(aot)]
+    return ["dotnet", str(ROOT / "src" / "Herd.Cli" / "bin" / "Debug" / "net10.0" / "herd.dll")]
+
+
+def postgres_cpu_s():
+    """utime+stime of every postgres process, in seconds (the server side of the work)."""
+    total = 0
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                stat = f.read()
+            if "(postgres)" not in stat:
+                continue
+            fields = stat.rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12]) + int(fields[13]) + int(fields[14])
+        except OSError:
+            continue
+    return total / TICK
+
+
+def children_cpu_s():
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def start_server():
+    dll = ROOT / "tests" / "Herd.Testing" / "bin" / "Debug" / "net10.0" / "herd-model-server.dll"
+    p = subprocess.Popen(["dotnet", str(dll), "--latency-ms", "0"], stdout=subprocess.PIPE, text=True)
+    return p, p.stdout.readline().strip()
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--tasks", type=int, default=1_000_000)
+    ap.add_argument("--workers", type=int, default=16)
+    ap.add_argument("--jobs", type=int, default=8)
+    ap.add_argument("--store", default=os.environ.get("HERD_STORE"))
+    ap.add_argument("--herd")
+    ap.add_argument("--skip-sqlite", action="store_true")
+    a = ap.parse_args()
+    if not a.store:
+        sys.exit("error: pass --store postgres://… or set HERD_STORE (sudo tests/postgres.sh prints one)")
+    herd = herd_cmd(a.herd)
+    server, url = start_server()
+    work = Path(tempfile.mkdtemp(prefix="herd-scale-"))
+    env = dict(os.environ, ANTHROPIC_BASE_URL=url, ANTHROPIC_API_KEY="sk-bench", HERD_CONFIG_DIR=str(work / "cfg"), HERD_STORE=a.store)
+    inputs = work / "inputs.txt"
+    inputs.write_text("".join(f"item-{i}\n" for i in range(a.tasks)))
+    run_id = f"bench-{int(time.time())}"
+    try:
+        t0 = time.monotonic()
+        subprocess.run(herd + ["run", "--enqueue", "--run-dir", run_id, "--prompt", "Do {}", "--input", str(inputs)],
+                       env=env, cwd=work, check=True, stdout=subprocess.DEVNULL)
+        insert_s = time.monotonic() - t0
+        cpu0, pg0, t0 = children_cpu_s(), postgres_cpu_s(), time.monotonic()
+        workers = [subprocess.Popen(herd + ["worker", "--run", run_id, "-j", str(a.jobs)], env=env, cwd=work,
+                                    stderr=subprocess.DEVNULL) for _ in range(a.workers)]
+        for w in workers:
+            w.wait()
+        wall = time.monotonic() - t0
+        cpu, pg = children_cpu_s() - cpu0, postgres_cpu_s() - pg0
+        print(f"postgres: {a.tasks} tasks, {a.workers} workers x -j {a.jobs}: plan insert {insert_s:.2f} s (incl. start-up), "
+              f"wall {wall:.1f} s, {a.tasks / wall:.0f} tasks/s, CPU/task: workers {1000 * cpu / a.tasks:.2f} ms + "
+              f"server {1000 * pg / a.tasks:.2f} ms = {1000 * (cpu + pg) / a.tasks:.2f} ms")
+        if not a.skip_sqlite:
+            cpu0, t0 = children_cpu_s(), time.monotonic()
+            subprocess.run(herd + ["run", "-j", str(a.workers * a.jobs), "--run-dir", "sqlite", "--progress", "none", "--prompt", "Do {}",
+                                   "--input", str(inputs)], env={k: v for k, v in env.items() if k != "HERD_STORE"}, cwd=work,
+                           check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            wall = time.monotonic() - t0
+            cpu = children_cpu_s() - cpu0
+            print(f"sqlite:   {a.tasks} tasks, herd run -j {a.workers * a.jobs}: wall {wall:.1f} s, {a.tasks / wall:.0f} tasks/s, "
+                  f"CPU/task {1000 * cpu / a.tasks:.2f} ms")
+    finally:
+        server.terminate()
+
+
+if __name__ == "__main__":
+    main()

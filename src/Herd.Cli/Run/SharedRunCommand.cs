@@ -1,0 +1,153 @@
+using System.Globalization;
+using System.Text.Json;
+using Herd.Agent;
+using Herd.Fleet.Engines;
+using Herd.Fleet.Jobs;
+using Herd.Fleet.Reports;
+using Herd.Fleet.Runs;
+using Herd.Fleet.Store;
+using Herd.Fleet.Store.Postgres;
+
+namespace Herd.Cli.Run;
+
+/// <summary>
+/// The CLI side of runs kept in a shared PostgreSQL store (issue #14, docs/scale-out.md): <c>herd run --store URL
+/// --enqueue</c>, the stored options for <c>--resume</c>, and <c>herd runs list|show|export --store URL</c>.
+/// </summary>
+public static class SharedRunCommand
+{
+    /// <summary>The run id of a run directory: its last path segment (as for SQLite runs).</summary>
+    public static string RunIdOf(string runDirectory) => Path.GetFileName(Path.TrimEndingDirectorySeparator(runDirectory));
+
+    /// <summary>The store of <c>herd run --store</c>: the run lives in PostgreSQL; results.ndjson and summary.json still go to the run directory.</summary>
+    public static PostgresRunStore Open(PgLocation store, string runDirectory, TimeProvider time)
+    {
+        try
+        {
+            Directory.CreateDirectory(runDirectory);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            throw new HerdFatalException($"Error: cannot create run directory '{runDirectory}' ({ex.Message}). Pass a writable --run-dir.");
+        }
+        return PostgresRunStore.Open(store, RunIdOf(runDirectory), time);
+    }
+
+    /// <summary>The options stored in the run row, for --resume against the shared store.</summary>
+    public static string[] StoredOptions(PgLocation location, string runDirectory)
+    {
+        using var store = PostgresRunStore.Open(location, RunIdOf(runDirectory));
+        var info = store.ReadRun() ?? throw new HerdUsageException($"Error: run '{store.RunId}' does not exist in {location.Redacted}. `herd runs list --store URL` shows the runs.");
+        return RunCommand.ReadArgv(info.ArgvJson);
+    }
+
+    /// <summary>Creates the run (the plan in one COPY) with its budget ceiling, prints its id, and leaves the work to workers.</summary>
+    public static int Enqueue(RunArguments run, IReadOnlyList<FleetTask> plan, string optionsJson, string engineName, RunContext ctx)
+    {
+        var runId = run.RunDirectory is { } dir ? RunIdOf(dir) : RunCommand.NewRunId(ctx.Time);
+        if (run.Start == RunStart.Resume)
+            throw new HerdUsageException("Error: --enqueue creates a run; to continue one, start `herd worker --store URL --run RUN`.");
+        using var store = PostgresRunStore.Open(run.Store!, runId, ctx.Time);
+        var started = ctx.Time.GetTimestamp();
+        store.CreateRun(new RunInfo(runId, ctx.Time.GetUtcNow(), optionsJson, ctx.Cwd, engineName, HerdVersion.Current), plan);
+        store.SetBudget(run.BudgetUsd);
+        ctx.Err.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"herd: run {runId}: {plan.Count} task(s) stored in {run.Store!.Redacted} in {ctx.Time.GetElapsedTime(started).TotalSeconds:0.00}s; start workers with: herd worker --store URL --run {runId}"));
+        ctx.Out.WriteLine(runId);
+        return 0;
+    }
+
+    /// <summary><c>herd runs list|show|export … --store URL</c>.</summary>
+    public static int Runs(IReadOnlyList<string> rest, bool json, PgLocation location, TextWriter stdout, TextWriter stderr, string cwd)
+    {
+        switch (rest.FirstOrDefault())
+        {
+            case "list":
+                if (!json)
+                    stdout.WriteLine($"{"RUN",-36} {"STATUS",-12} {"TASKS",7} {"DONE",7} {"FAILED",7}  CREATED");
+                foreach (var (runId, created, status, total, done, failed) in PostgresRunStore.ListRuns(location))
+                {
+                    stdout.WriteLine(json
+                        ? Json(w =>
+                        {
+                            w.WriteStartObject();
+                            w.WriteString("run_id", runId);
+                            w.WriteString("status", status.Name());
+                            w.WriteNumber("tasks", total);
+                            w.WriteNumber("finished", done);
+                            w.WriteNumber("failed", failed);
+                            w.WriteString("created", StoreNames.Iso(created));
+                            w.WriteEndObject();
+                        })
+                        : string.Create(CultureInfo.InvariantCulture, $"{runId,-36} {status.Name(),-12} {total,7} {done,7} {failed,7}  {StoreNames.Iso(created)}"));
+                }
+                return 0;
+            case "show" when rest.Count == 2:
+            {
+                using var store = OpenExisting(location, rest[1]);
+                var (info, status, exit, totals) = Read(store);
+                if (json)
+                {
+                    stdout.WriteLine(Summary.Build(info, totals, status, exit ?? -1, TimeSpan.Zero, store.Ledger().Ceiling, null));
+                    return 0;
+                }
+                stdout.WriteLine($"run        {info.RunId}");
+                stdout.WriteLine($"store      {location.Redacted}");
+                stdout.WriteLine($"status     {status.Name()}{(exit is { } x ? $" (exit {x})" : "")}");
+                stdout.WriteLine($"created    {StoreNames.Iso(info.Created)}");
+                stdout.WriteLine($"tasks      {totals.Tasks} ({totals.Tasks - totals.Unfinished} finished, {totals.Unfinished} unfinished; {totals.Attempts} attempts)");
+                foreach (var (cls, n) in totals.ByClass)
+                    stdout.WriteLine($"  {cls.Name(),-22} {n,6}");
+                var (spent, reserved, ceiling) = store.Ledger();
+                stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"cost       ${totals.SpentUsd:0.######}{(ceiling is { } c ? $" (ledger ${spent:0.######} spent, ${reserved:0.######} reserved of ${c:0.##})" : "")}"));
+                return 0;
+            }
+            case "export" when rest.Count is 2 or 4 && (rest.Count == 2 || rest[2] == "--out"):
+            {
+                using var store = OpenExisting(location, rest[1]);
+                var (info, status, exit, totals) = Read(store);
+                var dir = Path.GetFullPath(rest.Count == 4 ? rest[3] : Path.Combine(".herd", "runs", info.RunId), cwd);
+                Directory.CreateDirectory(dir);
+                using (ResultsFile.Rebuild(Path.Combine(dir, "results.ndjson"), store.FinalRecords()))
+                {
+                }
+                var summary = Summary.Build(info, totals, status, exit ?? Math.Min(Summary.Failed(totals), RunExitCodes.MoreThan100Failed), TimeSpan.Zero, store.Ledger().Ceiling, null);
+                var tmp = Path.Combine(dir, "summary.json.tmp");
+                File.WriteAllText(tmp, summary);
+                File.Move(tmp, Path.Combine(dir, "summary.json"), overwrite: true);
+                stderr.WriteLine($"herd: exported {totals.Tasks - totals.Unfinished} record(s) of run {info.RunId} ({status.Name()})");
+                stdout.WriteLine(Path.Combine(dir, "results.ndjson"));
+                return 0;
+            }
+            default:
+                stderr.Write("Usage: herd runs list --store URL [--json]\n       herd runs show RUN --store URL [--json]\n       herd runs export RUN --store URL [--out DIR]\n");
+                return 255;
+        }
+    }
+
+    private static PostgresRunStore OpenExisting(PgLocation location, string runId)
+    {
+        var store = PostgresRunStore.Open(location, runId);
+        if (store.ReadRun() is null)
+        {
+            store.Dispose();
+            throw new HerdUsageException($"Error: no run '{runId}' in {location.Redacted}. `herd runs list --store URL` shows the runs.");
+        }
+        return store;
+    }
+
+    private static (RunInfo Info, RunStatus Status, int? Exit, RunTotals Totals) Read(PostgresRunStore store)
+    {
+        var info = store.ReadRun()!;
+        var (status, exit) = store.ReadStatus();
+        return (info, status, exit, store.Totals());
+    }
+
+    private static string Json(Action<Utf8JsonWriter> body)
+    {
+        using var buffer = new MemoryStream();
+        using (var w = new Utf8JsonWriter(buffer))
+            body(w);
+        return System.Text.Encoding.UTF8.GetString(buffer.ToArray());
+    }
+}

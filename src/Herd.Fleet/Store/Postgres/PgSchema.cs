@@ -1,0 +1,97 @@
+using Npgsql;
+
+namespace Herd.Fleet.Store.Postgres;
+
+/// <summary>
+/// Versioned schema migrations of the shared store (issue #14). Each migration is applied once, in order, in its own
+/// transaction under a transaction-scoped advisory lock, so many workers starting at once apply it exactly once and
+/// none sees half a schema. <c>herd_schema</c> records what was applied; a database newer than this herd is refused
+/// rather than written with assumptions that no longer hold.
+/// </summary>
+internal static class PgSchema
+{
+    /// <summary>An arbitrary constant: the advisory lock that serialises migrations across processes.</summary>
+    private const long MigrationLock = 0x48657264_00000001;
+
+    /// <summary>Migration N is <c>Migrations[N - 1]</c>. Append only: never edit one that shipped.</summary>
+    private static readonly string[] Migrations =
+    [
+        // 1: runs, tasks, attempts, the run lock, workers and their budget reservations.
+        """
+        CREATE TABLE herd_runs(
+          run_id text PRIMARY KEY, created timestamptz NOT NULL, argv text NOT NULL, cwd text NOT NULL,
+          engine text NOT NULL, engine_version text NOT NULL, status text NOT NULL DEFAULT 'running', exit_code integer,
+          updated timestamptz,
+          total integer NOT NULL DEFAULT 0, done integer NOT NULL DEFAULT 0, failed integer NOT NULL DEFAULT 0,
+          budget_usd double precision, spent_usd double precision NOT NULL DEFAULT 0,
+          reserved_usd double precision NOT NULL DEFAULT 0,
+          rate_limit integer, pause_until timestamptz, rate_changed timestamptz, halt_detail text);
+        CREATE TABLE herd_tasks(
+          run_id text NOT NULL REFERENCES herd_runs(run_id) ON DELETE CASCADE, key text NOT NULL, seq integer NOT NULL,
+          name text NOT NULL, prompt text NOT NULL, v text NOT NULL, inputs text NOT NULL, caps text NOT NULL,
+          state text NOT NULL DEFAULT 'pending', class text, retries integer NOT NULL DEFAULT 0,
+          attempts integer NOT NULL DEFAULT 0, cost_usd double precision NOT NULL DEFAULT 0, record text,
+          final_order bigint, runtime_s double precision,
+          lease_owner text, lease_epoch bigint NOT NULL DEFAULT 0, lease_until timestamptz, not_before timestamptz,
+          PRIMARY KEY (run_id, key));
+        CREATE INDEX herd_tasks_pending ON herd_tasks(run_id, seq) WHERE state = 'pending';
+        CREATE INDEX herd_tasks_running ON herd_tasks(run_id, lease_until) WHERE state = 'running';
+        CREATE INDEX herd_tasks_final ON herd_tasks(run_id, final_order) WHERE final_order IS NOT NULL;
+        CREATE TABLE herd_attempts(
+          run_id text NOT NULL, key text NOT NULL, n integer NOT NULL, slot integer, start timestamptz NOT NULL,
+          end_at timestamptz, class text, exitval integer, cost_usd double precision NOT NULL DEFAULT 0,
+          session_id text NOT NULL, error text, epoch bigint NOT NULL DEFAULT 0, worker text,
+          t_in bigint NOT NULL DEFAULT 0, t_out bigint NOT NULL DEFAULT 0, t_cr bigint NOT NULL DEFAULT 0,
+          t_cw5 bigint NOT NULL DEFAULT 0, t_cw1 bigint NOT NULL DEFAULT 0,
+          PRIMARY KEY (run_id, key, n), FOREIGN KEY (run_id, key) REFERENCES herd_tasks(run_id, key) ON DELETE CASCADE);
+        CREATE TABLE herd_locks(
+          run_id text PRIMARY KEY, pid integer NOT NULL, host text NOT NULL, owner text NOT NULL, heartbeat timestamptz NOT NULL);
+        CREATE TABLE herd_workers(
+          worker text PRIMARY KEY, host text NOT NULL, pid integer NOT NULL, heartbeat timestamptz NOT NULL);
+        CREATE TABLE herd_reservations(
+          run_id text NOT NULL REFERENCES herd_runs(run_id) ON DELETE CASCADE, worker text NOT NULL,
+          reserved_usd double precision NOT NULL DEFAULT 0, PRIMARY KEY (run_id, worker));
+        CREATE SEQUENCE herd_final_order;
+        """,
+    ];
+
+    public static int Latest => Migrations.Length;
+
+    /// <summary>Brings the database to <see cref="Latest"/>; returns the version it was at.</summary>
+    /// <exception cref="Herd.Agent.HerdFatalException">The database was migrated by a newer herd.</exception>
+    public static int Migrate(NpgsqlConnection db, string location)
+    {
+        using (var create = new NpgsqlCommand("CREATE TABLE IF NOT EXISTS herd_schema(version integer PRIMARY KEY, applied timestamptz NOT NULL DEFAULT now())", db))
+        {
+            try
+            {
+                create.ExecuteNonQuery();
+            }
+            catch (PostgresException ex) when (ex.SqlState is PostgresErrorCodes.UniqueViolation)
+            {
+                // Two processes created the table at the same instant; the other one won, which is all that matters.
+            }
+        }
+        using var tx = db.BeginTransaction();
+        using (var lockCmd = new NpgsqlCommand("SELECT pg_advisory_xact_lock($1)", db, tx))
+        {
+            lockCmd.Parameters.Add(new NpgsqlParameter { Value = MigrationLock });
+            lockCmd.ExecuteNonQuery();
+        }
+        int current;
+        using (var read = new NpgsqlCommand("SELECT COALESCE(MAX(version), 0) FROM herd_schema", db, tx))
+            current = Convert.ToInt32(read.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture);
+        if (current > Latest)
+            throw new Herd.Agent.HerdFatalException($"Error: the run store {location} has schema version {current}, newer than this herd understands ({Latest}). Upgrade herd.");
+        for (var v = current + 1; v <= Latest; v++)
+        {
+            using (var apply = new NpgsqlCommand(Migrations[v - 1], db, tx))
+                apply.ExecuteNonQuery();
+            using var mark = new NpgsqlCommand("INSERT INTO herd_schema(version) VALUES ($1)", db, tx);
+            mark.Parameters.Add(new NpgsqlParameter { Value = v });
+            mark.ExecuteNonQuery();
+        }
+        tx.Commit();
+        return current;
+    }
+}

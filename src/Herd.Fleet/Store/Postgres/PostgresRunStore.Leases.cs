@@ -1,0 +1,387 @@
+using Herd.Fleet.Engines;
+using Npgsql;
+
+namespace Herd.Fleet.Store.Postgres;
+
+/// <summary>A claimed attempt: which task, which attempt number, and the fencing token its end must present.</summary>
+public sealed record TaskLease(string Key, int Number, long Epoch);
+
+/// <summary>A task a worker claimed: the task with its progress so far, the lease, and the attempt's session id.</summary>
+public sealed record ClaimedTask(StoredTask Stored, TaskLease Lease, string SessionId);
+
+/// <summary>What a final commit reports: the record (null when the lease was lost and the result rejected) and the run's counts after it.</summary>
+public sealed record FinalCommit(string? Record, int Done, int Failed, int Total, RunStatus Status);
+
+/// <summary>The run-wide state workers share: status, the AIMD limit and the fleet-wide pause.</summary>
+public sealed record SharedRunState(RunStatus Status, int Total, int Done, int Failed, int? RateLimit, DateTimeOffset? PauseUntil, double? BudgetUsd, int LiveWorkers);
+
+/// <summary>
+/// The worker side of the shared store (issue #14): claims with leases, heartbeats, fenced ends, shared run state.
+/// </summary>
+public sealed partial class PostgresRunStore
+{
+    /// <summary>How old the run lock's heartbeat may be before workers treat the orchestrator as gone (FleetRun.LockStaleAfter).</summary>
+    private static readonly TimeSpan OrchestratorLockStale = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// Claims up to <paramref name="count"/> tasks for <see cref="Owner"/> in ONE statement: pending tasks whose retry
+    /// delay has passed, and running tasks whose lease expired (their holder is presumed dead), are picked with
+    /// <c>FOR UPDATE SKIP LOCKED</c> — so concurrent claimers never wait on nor take the same row — marked running under
+    /// a new lease epoch, the presumed-dead attempt is closed as <c>interrupted</c> (no retry used), and the new
+    /// attempt row is inserted. A crash anywhere leaves either all of that or none of it.
+    /// </summary>
+    public IReadOnlyList<ClaimedTask> Claim(int count, DateTimeOffset now)
+    {
+        if (count <= 0)
+            return [];
+        using var db = _source.OpenConnection();
+        using var cmd = Cmd(db, null, """
+            WITH expired AS (
+              SELECT t.key, 0 AS pri, t.seq FROM herd_tasks t
+              WHERE t.run_id = $1 AND t.state = 'running' AND t.lease_until < $3
+              ORDER BY t.lease_until LIMIT $4 FOR UPDATE OF t SKIP LOCKED),
+            due AS (
+              SELECT t.key, 1 AS pri, t.seq FROM herd_tasks t
+              WHERE t.run_id = $1 AND t.state = 'pending' AND (t.not_before IS NULL OR t.not_before <= $3)
+              ORDER BY t.seq LIMIT $4 FOR UPDATE OF t SKIP LOCKED),
+            -- Two index scans (partial indexes on running and on pending), not one scan of an OR over the whole plan:
+            -- at a million tasks the OR had to read and sort every row on every claim.
+            picked AS (
+              SELECT x.key FROM (SELECT * FROM expired UNION ALL SELECT * FROM due) x
+              WHERE EXISTS (SELECT 1 FROM herd_runs r WHERE r.run_id = $1 AND r.status = 'running')
+                -- a run that `herd run --store` works itself (a live run lock) is left to it: its queue is in its memory
+                AND NOT EXISTS (SELECT 1 FROM herd_locks l WHERE l.run_id = $1 AND l.heartbeat >= $6)
+              ORDER BY x.pri, x.seq LIMIT $4),
+            claimed AS (
+              UPDATE herd_tasks t SET state = 'running', attempts = t.attempts + 1, lease_epoch = t.lease_epoch + 1,
+                lease_owner = $2, lease_until = $5, not_before = NULL
+              FROM picked WHERE t.run_id = $1 AND t.key = picked.key
+              RETURNING t.key, t.seq, t.name, t.prompt, t.v, t.inputs, t.caps, t.retries, t.attempts, t.lease_epoch),
+            closed AS (
+              UPDATE herd_attempts a SET end_at = $3, class = 'interrupted', exitval = -1
+              FROM claimed c WHERE a.run_id = $1 AND a.key = c.key AND a.end_at IS NULL
+              RETURNING a.key),
+            started AS (
+              INSERT INTO herd_attempts(run_id, key, n, start, session_id, epoch, worker)
+              SELECT $1, c.key, c.attempts, $3, gen_random_uuid()::text, c.lease_epoch, $2 FROM claimed c
+              RETURNING key, session_id)
+            SELECT c.key, c.seq, c.name, c.prompt, c.v, c.inputs, c.caps, c.retries, c.attempts, c.lease_epoch, s.session_id,
+              (SELECT COALESCE(SUM(a.cost_usd), 0) FROM herd_attempts a WHERE a.run_id = $1 AND a.key = c.key),
+              (SELECT string_agg(a.class, ',') FROM herd_attempts a WHERE a.run_id = $1 AND a.key = c.key AND a.class IS NOT NULL),
+              (SELECT COUNT(*) FROM closed x WHERE x.key = c.key)
+            FROM claimed c JOIN started s ON s.key = c.key
+            ORDER BY c.seq
+            """, RunId, Owner, Utc(now), count, Utc(now + LeaseDuration), Utc(now - OrchestratorLockStale));
+        using var r = cmd.ExecuteReader();
+        var list = new List<ClaimedTask>();
+        while (r.Read())
+        {
+            var task = ReadTask(r, 0);
+            var counts = new Dictionary<OutcomeClass, int>();
+            if (!r.IsDBNull(12))
+            {
+                foreach (var name in r.GetString(12).Split(','))
+                {
+                    var cls = ParseClass(name);
+                    counts[cls] = counts.GetValueOrDefault(cls) + 1;
+                }
+            }
+            // The attempt closed by this very statement as interrupted is not yet visible to the subquery above.
+            if (r.GetInt64(13) > 0)
+                counts[OutcomeClass.Interrupted] = counts.GetValueOrDefault(OutcomeClass.Interrupted) + 1;
+            var attempts = r.GetInt32(8);
+            var stored = new StoredTask(task, TaskState.Running, null, r.GetInt32(7), attempts, counts, r.GetDouble(11));
+            list.Add(new ClaimedTask(stored, new TaskLease(task.Key, attempts, r.GetInt64(9)), r.GetString(10)));
+        }
+        return list;
+    }
+
+    /// <summary>Extends every lease this instance holds on this run; returns how many. Called by the heartbeat.</summary>
+    public int RenewLeases(DateTimeOffset now)
+    {
+        using var db = _source.OpenConnection();
+        return RenewLeases(db, now);
+    }
+
+    private int RenewLeases(NpgsqlConnection db, DateTimeOffset now)
+    {
+        using var cmd = Cmd(db, null, "UPDATE herd_tasks SET lease_until = $3 WHERE run_id = $1 AND lease_owner = $2 AND state = 'running'", RunId, Owner, Utc(now + LeaseDuration));
+        return cmd.ExecuteNonQuery();
+    }
+
+    /// <summary>
+    /// Ends an attempt and puts its task back in the queue (a retry, or a requeue class), fenced by the lease epoch.
+    /// Returns false — and writes nothing — when the lease was lost to another claimer.
+    /// </summary>
+    /// <param name="notBefore">A retry's backoff: no worker claims the task before then.</param>
+    public bool Release(TaskLease lease, TaskOutcome outcome, bool usedRetry, DateTimeOffset? notBefore)
+    {
+        using var db = _source.OpenConnection();
+        using var tx = db.BeginTransaction();
+        using (var back = Cmd(db, tx, """
+            UPDATE herd_tasks SET state = 'pending', retries = retries + $4, not_before = $5, lease_owner = NULL, lease_until = NULL
+            WHERE run_id = $1 AND key = $2 AND lease_epoch = $3 AND state = 'running'
+            """, RunId, lease.Key, lease.Epoch, usedRetry ? 1 : 0, notBefore is { } nb ? Utc(nb) : null))
+        {
+            back.Parameters[4].NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.TimestampTz;
+            if (back.ExecuteNonQuery() == 0)
+                return false; // fenced: disposing the transaction rolls it back
+        }
+        EndAttempt(db, tx, lease, outcome);
+        tx.Commit();
+        Volatile.Write(ref _spentUsd, _spentUsd + outcome.CostUsd);
+        return true;
+    }
+
+    /// <summary>
+    /// Makes a task final, fenced by the lease epoch: the attempt's end, the task's one record (built from its stored
+    /// attempts) and the run's counts move in one transaction, so a record is written exactly once. When the last task
+    /// becomes final the run is marked finished in the same transaction. A lost lease returns a null record and writes nothing.
+    /// </summary>
+    public FinalCommit Complete(TaskLease lease, TaskOutcome outcome, Func<IReadOnlyList<Herd.Fleet.Store.AttemptRow>, string> buildRecord)
+    {
+        using var db = _source.OpenConnection();
+        using var tx = db.BeginTransaction();
+        using (var fence = Cmd(db, tx, "SELECT 1 FROM herd_tasks WHERE run_id = $1 AND key = $2 AND lease_epoch = $3 AND state = 'running' FOR UPDATE", RunId, lease.Key, lease.Epoch))
+        {
+            if (fence.ExecuteScalar() is null)
+            {
+                var (status, total, done, failed) = Counts(db);
+                return new FinalCommit(null, done, failed, total, status);
+            }
+        }
+        EndAttempt(db, tx, lease, outcome);
+        var record = buildRecord(Attempts(db, tx, lease.Key));
+        using (var mark = Cmd(db, tx, """
+            UPDATE herd_tasks SET state = 'done', class = $3, record = $4, final_order = nextval('herd_final_order'), runtime_s = $5,
+              cost_usd = (SELECT COALESCE(SUM(cost_usd), 0) FROM herd_attempts WHERE run_id = $1 AND key = $2),
+              lease_owner = NULL, lease_until = NULL
+            WHERE run_id = $1 AND key = $2
+            """, RunId, lease.Key, outcome.Class.Name(), record, (outcome.End - outcome.Start).TotalSeconds))
+            mark.ExecuteNonQuery();
+        FinalCommit commit;
+        using (var count = Cmd(db, tx, """
+            UPDATE herd_runs SET done = done + 1, failed = failed + $2,
+              status = CASE WHEN status = 'running' AND done + 1 >= total THEN 'finished' ELSE status END,
+              exit_code = CASE WHEN status = 'running' AND done + 1 >= total THEN LEAST(failed + $2, 101) ELSE exit_code END,
+              updated = $3
+            WHERE run_id = $1 RETURNING done, failed, total, status
+            """, RunId, outcome.Class.IsSuccess() ? 0 : 1, Utc(_time.GetUtcNow())))
+        using (var r = count.ExecuteReader())
+        {
+            r.Read();
+            commit = new FinalCommit(record, r.GetInt32(0), r.GetInt32(1), r.GetInt32(2), ParseStatus(r.GetString(3)));
+        }
+        tx.Commit();
+        Volatile.Write(ref _spentUsd, _spentUsd + outcome.CostUsd);
+        return commit;
+    }
+
+    private void EndAttempt(NpgsqlConnection db, NpgsqlTransaction tx, TaskLease lease, TaskOutcome outcome)
+    {
+        var u = outcome.Usage;
+        var cw5 = u.CacheCreation5mTokens == 0 && u.CacheCreation1hTokens == 0 ? u.CacheCreationInputTokens : u.CacheCreation5mTokens;
+        using var end = Cmd(db, tx, """
+            UPDATE herd_attempts SET end_at = $4, class = $5, exitval = $6, cost_usd = $7, session_id = $8, error = $9,
+              t_in = $10, t_out = $11, t_cr = $12, t_cw5 = $13, t_cw1 = $14
+            WHERE run_id = $1 AND key = $2 AND n = $3
+            """, RunId, lease.Key, lease.Number, Utc(outcome.End), outcome.Class.Name(), outcome.Exitval, outcome.CostUsd, outcome.SessionId, outcome.Error,
+            u.InputTokens, u.OutputTokens, u.CacheReadInputTokens, cw5, u.CacheCreation1hTokens);
+        end.ExecuteNonQuery();
+    }
+
+    private (RunStatus Status, int Total, int Done, int Failed) Counts(NpgsqlConnection db)
+    {
+        using var cmd = Cmd(db, null, "SELECT status, total, done, failed FROM herd_runs WHERE run_id = $1", RunId);
+        using var r = cmd.ExecuteReader();
+        if (!r.Read())
+            throw new Herd.Agent.HerdFatalException($"Error: run store {Location} has no such run. `herd runs list --store URL` shows the runs.");
+        return (ParseStatus(r.GetString(0)), r.GetInt32(1), r.GetInt32(2), r.GetInt32(3));
+    }
+
+    /// <summary>Stops the run for every worker: claims select only running runs. The first halt wins; returns whether it was this one.</summary>
+    public bool Halt(string detail, int exitCode)
+    {
+        using var db = _source.OpenConnection();
+        using var cmd = Cmd(db, null, "UPDATE herd_runs SET status = 'halted', halt_detail = $2, exit_code = $3, updated = $4 WHERE run_id = $1 AND status = 'running'", RunId, detail, exitCode, Utc(_time.GetUtcNow()));
+        return cmd.ExecuteNonQuery() > 0;
+    }
+
+    /// <summary>The ceiling every worker's reservations count against (<c>--budget-usd</c>); null removes it.</summary>
+    public void SetBudget(double? ceilingUsd)
+    {
+        using var db = _source.OpenConnection();
+        using var cmd = Cmd(db, null, "UPDATE herd_runs SET budget_usd = $2 WHERE run_id = $1", RunId, ceilingUsd);
+        cmd.Parameters[1].NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Double;
+        cmd.ExecuteNonQuery();
+    }
+
+    // ---- workers: presence, shared budget, shared rate limit -----------------------------------------------------
+
+    /// <summary>
+    /// The worker's heartbeat: its presence row and its leases on this run. Also returns what other workers decided
+    /// (status, AIMD limit, pause) and how many workers are alive, so the limit is shared rather than assumed by each.
+    /// </summary>
+    public SharedRunState Beat(DateTimeOffset now, TimeSpan liveWithin)
+    {
+        using var db = _source.OpenConnection();
+        using (var presence = Cmd(db, null, """
+            INSERT INTO herd_workers(worker, host, pid, heartbeat) VALUES ($1, $2, $3, $4)
+            ON CONFLICT (worker) DO UPDATE SET heartbeat = EXCLUDED.heartbeat
+            """, Owner, Environment.MachineName, Environment.ProcessId, Utc(now)))
+            presence.ExecuteNonQuery();
+        RenewLeases(db, now);
+        // Reservations of workers that stopped beating go back to the run: a kill -9 does not shrink the budget for good.
+        // Lock order everywhere: the run row, then reservation rows (TryReserve and Settle do the same), so no deadlock.
+        using (var tx = db.BeginTransaction())
+        {
+            using (var stale = Cmd(db, tx, """
+                SELECT 1 FROM herd_reservations r WHERE r.run_id = $1 AND r.reserved_usd > 0
+                  AND NOT EXISTS (SELECT 1 FROM herd_workers w WHERE w.worker = r.worker AND w.heartbeat >= $2) LIMIT 1
+                """, RunId, Utc(now - liveWithin)))
+            {
+                if (stale.ExecuteScalar() is not null)
+                {
+                    LockRun(db, tx);
+                    using var reap = Cmd(db, tx, """
+                        WITH gone AS (
+                          DELETE FROM herd_reservations r WHERE r.run_id = $1
+                            AND NOT EXISTS (SELECT 1 FROM herd_workers w WHERE w.worker = r.worker AND w.heartbeat >= $2)
+                          RETURNING r.reserved_usd)
+                        UPDATE herd_runs SET reserved_usd = GREATEST(0, reserved_usd - (SELECT COALESCE(SUM(reserved_usd), 0) FROM gone))
+                        WHERE run_id = $1
+                        """, RunId, Utc(now - liveWithin));
+                    reap.ExecuteNonQuery();
+                }
+            }
+            tx.Commit();
+        }
+        return ReadShared(db, now, liveWithin);
+    }
+
+    public SharedRunState ReadShared(DateTimeOffset now, TimeSpan liveWithin)
+    {
+        using var db = _source.OpenConnection();
+        return ReadShared(db, now, liveWithin);
+    }
+
+    private SharedRunState ReadShared(NpgsqlConnection db, DateTimeOffset now, TimeSpan liveWithin)
+    {
+        using var cmd = Cmd(db, null, """
+            SELECT status, total, done, failed, rate_limit, pause_until, budget_usd,
+              (SELECT COUNT(*) FROM herd_workers w WHERE w.heartbeat >= $2)
+            FROM herd_runs WHERE run_id = $1
+            """, RunId, Utc(now - liveWithin));
+        using var r = cmd.ExecuteReader();
+        if (!r.Read())
+            throw new Herd.Agent.HerdFatalException($"Error: run '{RunId}' does not exist in {Database.Redacted}. `herd runs list --store URL` shows the runs.");
+        return new SharedRunState(ParseStatus(r.GetString(0)), r.GetInt32(1), r.GetInt32(2), r.GetInt32(3),
+            r.IsDBNull(4) ? null : r.GetInt32(4), r.IsDBNull(5) ? null : Time(r, 5), r.IsDBNull(6) ? null : r.GetDouble(6), (int)Math.Max(1, r.GetInt64(7)));
+    }
+
+    /// <summary>Removes this worker's presence row (a clean exit); its reservations are settled by then.</summary>
+    public void Leave()
+    {
+        using var db = _source.OpenConnection();
+        using var cmd = Cmd(db, null, "DELETE FROM herd_workers WHERE worker = $1", Owner);
+        cmd.ExecuteNonQuery();
+    }
+
+    /// <summary>
+    /// Reserves against the run's ceiling in ONE statement: the run row's UPDATE re-checks
+    /// <c>spent + reserved + amount ≤ budget</c> on the latest row version under its row lock, so concurrent workers
+    /// can never together cross the ceiling; the amount is also booked to this worker, so a dead worker's
+    /// reservations can be returned (<see cref="Beat"/>).
+    /// </summary>
+    public bool TryReserve(double amountUsd)
+    {
+        using var db = _source.OpenConnection();
+        using var cmd = Cmd(db, null, """
+            WITH r AS (
+              UPDATE herd_runs SET reserved_usd = reserved_usd + $3
+              WHERE run_id = $1 AND (budget_usd IS NULL OR spent_usd + reserved_usd + $3 <= budget_usd)
+              RETURNING 1)
+            INSERT INTO herd_reservations(run_id, worker, reserved_usd) SELECT $1, $2, $3 FROM r
+            ON CONFLICT (run_id, worker) DO UPDATE SET reserved_usd = herd_reservations.reserved_usd + EXCLUDED.reserved_usd
+            RETURNING 1
+            """, RunId, Owner, amountUsd);
+        return cmd.ExecuteScalar() is not null;
+    }
+
+    /// <summary>Replaces a reservation by the actual cost. The run's reserved total drops only if this worker's reservation still existed (it was not reaped).</summary>
+    public void Settle(double reservedUsd, double actualUsd)
+    {
+        using var db = _source.OpenConnection();
+        using var tx = db.BeginTransaction();
+        LockRun(db, tx);
+        using (var cmd = Cmd(db, tx, """
+            WITH w AS (
+              UPDATE herd_reservations SET reserved_usd = GREATEST(0, reserved_usd - $3) WHERE run_id = $1 AND worker = $2 RETURNING 1)
+            UPDATE herd_runs SET reserved_usd = CASE WHEN EXISTS (SELECT 1 FROM w) THEN GREATEST(0, reserved_usd - $3) ELSE reserved_usd END,
+              spent_usd = spent_usd + $4
+            WHERE run_id = $1
+            """, RunId, Owner, reservedUsd, actualUsd))
+            cmd.ExecuteNonQuery();
+        tx.Commit();
+    }
+
+    /// <summary>Takes the run row's lock first, so every transaction that also touches reservation rows locks in one order.</summary>
+    private void LockRun(NpgsqlConnection db, NpgsqlTransaction tx)
+    {
+        using var cmd = Cmd(db, tx, "SELECT 1 FROM herd_runs WHERE run_id = $1 FOR UPDATE", RunId);
+        cmd.ExecuteNonQuery();
+    }
+
+    /// <summary>(spent, reserved, ceiling) of the run-wide ledger.</summary>
+    public (double Spent, double Reserved, double? Ceiling) Ledger()
+    {
+        using var db = _source.OpenConnection();
+        using var cmd = Cmd(db, null, "SELECT spent_usd, reserved_usd, budget_usd FROM herd_runs WHERE run_id = $1", RunId);
+        using var r = cmd.ExecuteReader();
+        r.Read();
+        return (r.GetDouble(0), r.GetDouble(1), r.IsDBNull(2) ? null : r.GetDouble(2));
+    }
+
+    /// <summary>
+    /// Shared AIMD (spec §6 across workers): back-pressure halves the run's limit — at most once per
+    /// <paramref name="cooldown"/>, so ten workers hit by the same burst halve it once, not ten times — and a
+    /// <c>retry-after</c> pauses every worker until then.
+    /// </summary>
+    public void OnBackPressure(DateTimeOffset now, int ceiling, DateTimeOffset? pauseUntil, TimeSpan cooldown)
+    {
+        using var db = _source.OpenConnection();
+        using var cmd = Cmd(db, null, """
+            UPDATE herd_runs SET
+              rate_limit = CASE WHEN rate_changed IS NULL OR rate_changed < $3 THEN GREATEST(1, COALESCE(rate_limit, $4) / 2) ELSE rate_limit END,
+              rate_changed = CASE WHEN rate_changed IS NULL OR rate_changed < $3 THEN $2 ELSE rate_changed END,
+              pause_until = CASE WHEN $5::timestamptz IS NULL THEN pause_until ELSE GREATEST(COALESCE(pause_until, $5), $5) END
+            WHERE run_id = $1
+            """, RunId, Utc(now), Utc(now - cooldown), ceiling, pauseUntil is { } p ? Utc(p) : null);
+        cmd.Parameters[4].NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.TimestampTz;
+        cmd.ExecuteNonQuery();
+    }
+
+    /// <summary>Additive increase of the shared limit after a success, at most once per <paramref name="cooldown"/>.</summary>
+    public void OnSuccess(DateTimeOffset now, int ceiling, TimeSpan cooldown)
+    {
+        using var db = _source.OpenConnection();
+        using var cmd = Cmd(db, null, """
+            UPDATE herd_runs SET rate_limit = LEAST($4, rate_limit + 1), rate_changed = $2
+            WHERE run_id = $1 AND rate_limit IS NOT NULL AND rate_limit < $4 AND rate_changed < $3
+            """, RunId, Utc(now), Utc(now - cooldown), ceiling);
+        cmd.ExecuteNonQuery();
+    }
+
+    /// <summary>Every run in the database, newest first (<c>herd runs list --store</c>, <c>herd worker --all</c>).</summary>
+    public static IReadOnlyList<(string RunId, DateTimeOffset Created, RunStatus Status, int Total, int Done, int Failed)> ListRuns(PgLocation location)
+    {
+        using var store = Open(location, "");
+        using var db = store._source.OpenConnection();
+        using var cmd = Cmd(db, null, "SELECT run_id, created, status, total, done, failed FROM herd_runs ORDER BY created DESC, run_id");
+        using var r = cmd.ExecuteReader();
+        var list = new List<(string, DateTimeOffset, RunStatus, int, int, int)>();
+        while (r.Read())
+            list.Add((r.GetString(0), Time(r, 1), store.ParseStatus(r.GetString(2)), r.GetInt32(3), r.GetInt32(4), r.GetInt32(5)));
+        return list;
+    }
+}

@@ -1,0 +1,319 @@
+using System.Globalization;
+using System.Threading.Channels;
+using Herd.Fleet.Engines;
+using Herd.Fleet.Reports;
+using Herd.Fleet.Runs;
+using Herd.Fleet.Scheduling;
+using Herd.Fleet.Store;
+using Herd.Fleet.Store.Postgres;
+using Npgsql;
+
+namespace Herd.Fleet.Workers;
+
+/// <summary>
+/// One <c>herd worker</c> on one shared run (issue #14): claims tasks with leases, runs them on the engine, and ends
+/// each attempt with a fenced write — a retry back to the queue with its backoff, or the task's one final record.
+/// </summary>
+/// <remarks>
+/// <para>
+/// Why a loop of its own rather than a task source feeding <see cref="FleetRunner"/>: FleetRunner owns a run's
+/// scheduling state in memory (queues, retry delays, halt counts, the budget ledger) because it is the run's only
+/// writer. With many workers that state must live in the database — the queue is the tasks table, a retry's delay is
+/// <c>not_before</c>, halt counts are the run row's, the ledger and the AIMD limit are shared rows — so what is left
+/// for a worker is small: claim, run, end. It reuses the engine, the outcome classes, <see cref="RetryPolicy"/>,
+/// <see cref="HaltPolicy"/> and <see cref="TaskRecord"/> unchanged, and FleetRunner is not touched.
+/// </para>
+/// <para>
+/// Guarantees: a task is run by one worker at a time (the claim's row lock and lease); a worker presumed dead (no
+/// heartbeat for a lease) loses its tasks to the next claimer, and its late result is rejected by the lease epoch; a
+/// final record is written in the same transaction that makes the task final, once. A lost connection is retried
+/// with backoff for <see cref="WorkerOptions.ReconnectFor"/>; the leases survive short outages (they are renewed on
+/// the first beat after reconnecting), longer ones hand the tasks to other workers.
+/// </para>
+/// </remarks>
+public sealed class WorkerLoop(PostgresRunStore store, ITaskEngine engine, WorkerOptions options)
+{
+    private readonly Lock _gate = new();
+    private SharedRunState? _shared;
+
+    private TimeProvider Time => options.Time;
+
+    private PostgresRunStore Store => store;
+
+    private WorkerOptions Options => options;
+
+    private TimeSpan LiveWithin => options.HeartbeatEvery * 3;
+
+    private SharedRunState Shared
+    {
+        get
+        {
+            lock (_gate)
+                return _shared!;
+        }
+        set
+        {
+            lock (_gate)
+                _shared = value;
+        }
+    }
+
+    public async Task<WorkerReport> RunAsync(CancellationToken cancellationToken = default)
+    {
+        Shared = await DbAsync(() => store.Beat(Time.GetUtcNow(), LiveWithin)).ConfigureAwait(false);
+        using var heartbeat = Time.CreateTimer(_ => Beat(), null, options.HeartbeatEvery, options.HeartbeatEvery);
+        var completions = Channel.CreateUnbounded<Done>(new UnboundedChannelOptions { SingleReader = true });
+        using var attemptsCts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var freeSlots = new PriorityQueue<int, int>();
+        var nextSlot = 1;
+        var inflight = 0;
+        var (attempts, finals, retries, rejected) = (0, 0, 0, 0);
+        var stopping = false;
+        var cancelled = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var registration = cancellationToken.Register(() => cancelled.TrySetResult());
+
+        async Task HandleAsync(Done done)
+        {
+            inflight--;
+            freeSlots.Enqueue(done.Attempt.Slot, done.Attempt.Slot);
+            var (claim, outcome) = (done.Claim, done.Outcome);
+            var cls = outcome.Class;
+            var now = Time.GetUtcNow();
+            if (cls.IsBackPressure())
+            {
+                var after = outcome.RetryAfter is { } ra && ra > TimeSpan.Zero ? now + (ra < options.MaxPause ? ra : options.MaxPause) : (DateTimeOffset?)null;
+                await DbAsync(() => store.OnBackPressure(now, Math.Min(options.RateCeiling, Math.Max(options.Jobs, 1) * Math.Max(Shared.LiveWorkers, 1)), after, options.RateCooldown)).ConfigureAwait(false);
+            }
+            if (cls.IsRequeue())
+            {
+                // Not a verdict on the task: back to the queue without a retry used.
+                DateTimeOffset? notBefore = cls == OutcomeClass.RunBudget ? now + options.PollEvery : null;
+                if (!await DbAsync(() => store.Release(claim.Lease, outcome, usedRetry: false, notBefore)).ConfigureAwait(false))
+                    rejected += Rejected(claim);
+                if (cls == OutcomeClass.RunBudget && done.Ledger.Reserved <= 1e-9)
+                {
+                    // Refused while nobody held a reservation: nothing will free room, the ceiling cannot hold another call.
+                    await DbAsync(() => store.Halt("budget: the --budget-usd ceiling cannot hold another call", RunExitCodes.Budget)).ConfigureAwait(false);
+                    stopping = true;
+                }
+                return;
+            }
+            var stored = claim.Stored;
+            var sameClass = stored.ClassCounts.GetValueOrDefault(cls) + 1;
+            if (!cls.IsRunFatal() && !stopping && options.Retry.ShouldRetry(cls, stored.Retries, sameClass))
+            {
+                var due = now + options.Retry.Delay(stored.Retries + 1, outcome.RetryAfter);
+                if (await DbAsync(() => store.Release(claim.Lease, outcome, usedRetry: true, due)).ConfigureAwait(false))
+                    retries++;
+                else
+                    rejected += Rejected(claim);
+                return;
+            }
+            var caps = options.Caps with
+            {
+                MaxTurns = stored.Task.Caps.MaxTurns ?? options.Caps.MaxTurns,
+                MaxBudgetUsd = stored.Task.Caps.MaxBudgetUsd ?? options.Caps.MaxBudgetUsd,
+                Timeout = done.Attempt.Timeout,
+                IdleTimeout = done.Attempt.IdleTimeout,
+            };
+            var commit = await DbAsync(() => store.Complete(claim.Lease, outcome,
+                rows => TaskRecord.Build(stored.Task, outcome, rows, engine.Name, engine.Version, caps, options.Shard))).ConfigureAwait(false);
+            if (commit.Record is null)
+            {
+                rejected += Rejected(claim);
+                return;
+            }
+            finals++;
+            if (cls.IsSuccess() && Shared.RateLimit is not null)
+                await DbAsync(() => store.OnSuccess(now, options.RateCeiling, options.RateCooldown)).ConfigureAwait(false);
+            if (cls.IsRunFatal())
+            {
+                await DbAsync(() => store.Halt($"{cls.Name()}: {outcome.Error}", RunExitCodes.Fatal)).ConfigureAwait(false);
+                stopping = true;
+                await attemptsCts.CancelAsync().ConfigureAwait(false);
+                return;
+            }
+            var decision = options.Halt.Check(commit.Done - commit.Failed, commit.Failed, commit.Total);
+            if (decision != HaltMode.None)
+            {
+                var detail = string.Create(CultureInfo.InvariantCulture,
+                    $"--halt {options.Halt.Mode.ToString().ToLowerInvariant()},{options.Halt.ConditionName}={options.Halt.Threshold}{(options.Halt.Percent ? "%" : "")} reached ({commit.Done - commit.Failed} succeeded, {commit.Failed} failed)");
+                await DbAsync(() => store.Halt(detail, Math.Min(commit.Failed, RunExitCodes.MoreThan100Failed))).ConfigureAwait(false);
+                stopping = true;
+                if (decision == HaltMode.Now)
+                    await attemptsCts.CancelAsync().ConfigureAwait(false);
+            }
+        }
+
+        while (true)
+        {
+            var shared = Shared;
+            stopping |= cancellationToken.IsCancellationRequested || shared.Status != RunStatus.Running;
+            var claimedNone = true;
+            if (!stopping)
+            {
+                var limit = options.Jobs;
+                if (shared.RateLimit is { } shareOf)
+                    limit = Math.Min(limit, Math.Max(1, (int)Math.Ceiling(shareOf / (double)shared.LiveWorkers)));
+                var now = Time.GetUtcNow();
+                if (!(shared.PauseUntil is { } p && p > now) && inflight < limit)
+                {
+                    var claimed = await DbAsync(() => store.Claim(limit - inflight, now)).ConfigureAwait(false);
+                    claimedNone = claimed.Count == 0;
+                    foreach (var c in claimed)
+                    {
+                        var slot = freeSlots.Count > 0 ? freeSlots.Dequeue() : nextSlot++;
+                        var task = c.Stored.Task;
+                        var prompt = task.Prompt.Replace("{%}", slot.ToString(CultureInfo.InvariantCulture), StringComparison.Ordinal);
+                        var attempt = new TaskAttempt(task, c.Lease.Number, slot, prompt, c.SessionId, task.Caps.Timeout ?? options.Timeout,
+                            task.Caps.IdleTimeout ?? options.IdleTimeout, c.Stored.SpentUsd);
+                        inflight++;
+                        attempts++;
+                        _ = RunAttemptAsync(c, attempt, completions.Writer, attemptsCts.Token);
+                    }
+                }
+            }
+            if (inflight == 0)
+            {
+                if (stopping)
+                    break;
+                if (claimedNone)
+                {
+                    // Nothing to claim and nothing running here: done if the run is, else the rest is leased or backing off elsewhere.
+                    Shared = await DbAsync(() => store.ReadShared(Time.GetUtcNow(), LiveWithin)).ConfigureAwait(false);
+                    if (Shared.Status != RunStatus.Running)
+                        break;
+                }
+            }
+            var read = completions.Reader.WaitToReadAsync(CancellationToken.None).AsTask();
+            if (!read.IsCompleted)
+            {
+                using var delayCts = new CancellationTokenSource();
+                var waits = new List<Task> { read };
+                if (claimedNone || inflight == 0)
+                    waits.Add(Task.Delay(options.PollEvery, Time, delayCts.Token));
+                if (!cancellationToken.IsCancellationRequested)
+                    waits.Add(cancelled.Task);
+                await Task.WhenAny(waits).ConfigureAwait(false);
+                await delayCts.CancelAsync().ConfigureAwait(false);
+            }
+            if (cancellationToken.IsCancellationRequested && !attemptsCts.IsCancellationRequested)
+                await attemptsCts.CancelAsync().ConfigureAwait(false);
+            while (completions.Reader.TryRead(out var done))
+                await HandleAsync(done).ConfigureAwait(false);
+        }
+        var final = await DbAsync(() => store.ReadShared(Time.GetUtcNow(), LiveWithin)).ConfigureAwait(false);
+        return new WorkerReport(attempts, finals, retries, rejected, final.Status);
+    }
+
+    private int Rejected(ClaimedTask claim)
+    {
+        options.Notice($"the lease on task {claim.Lease.Key[..12]} was taken over by another worker; this result was discarded (fencing).");
+        return 1;
+    }
+
+    private async Task RunAttemptAsync(ClaimedTask claim, TaskAttempt attempt, ChannelWriter<Done> writer, CancellationToken ct)
+    {
+        TaskOutcome outcome;
+        var ledger = PostgresSpendAccount.Observe(); // flows into the engine's calls (an AsyncLocal)
+        try
+        {
+            outcome = await Task.Run(() => engine.RunAsync(attempt, new Observer(this), ct), CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            var now = Time.GetUtcNow();
+            outcome = new TaskOutcome
+            {
+                Class = ct.IsCancellationRequested ? OutcomeClass.Cancelled : OutcomeClass.Crash,
+                Start = now, End = now, SessionId = attempt.SessionId, Error = ex.Message, IsError = true,
+            };
+        }
+        writer.TryWrite(new Done(claim, attempt, outcome, ledger));
+    }
+
+    private void Beat()
+    {
+        try
+        {
+            Shared = store.Beat(Time.GetUtcNow(), LiveWithin);
+        }
+        catch (Exception ex) when (IsTransient(ex) || ex is ObjectDisposedException)
+        {
+            // A missed beat only brings the lease closer to its end; the next one renews it.
+        }
+    }
+
+    /// <summary>A store call, retried with backoff while the database is unreachable (a restart, a failover, a network blip).</summary>
+    private async Task<T> DbAsync<T>(Func<T> call)
+    {
+        var started = Time.GetTimestamp();
+        var delay = TimeSpan.FromMilliseconds(200);
+        var told = false;
+        while (true)
+        {
+            try
+            {
+                var result = call();
+                if (told)
+                    options.Notice("reconnected to the run store.");
+                return result;
+            }
+            catch (Exception ex) when (IsTransient(ex) && Time.GetElapsedTime(started) < options.ReconnectFor)
+            {
+                if (!told)
+                    options.Notice($"lost the run store ({ex.Message.TrimEnd('.')}); retrying for up to {options.ReconnectFor.TotalSeconds:0} s.");
+                told = true;
+                await Task.Delay(delay, Time).ConfigureAwait(false);
+                delay = TimeSpan.FromMilliseconds(Math.Min(delay.TotalMilliseconds * 2, 5000));
+            }
+            catch (Exception ex) when (IsTransient(ex))
+            {
+                throw store.Explain(ex);
+            }
+        }
+    }
+
+    private Task DbAsync(Action call) => DbAsync(() =>
+    {
+        call();
+        return true;
+    });
+
+    private static bool IsTransient(Exception ex) => ex is NpgsqlException { IsTransient: true } or TimeoutException or IOException
+        || (ex is NpgsqlException && ex.InnerException is IOException or System.Net.Sockets.SocketException)
+        || ex is PostgresException { SqlState: "57P01" or "57P02" or "57P03" } or InvalidOperationException { Source: "Npgsql" };
+
+    private sealed record Done(ClaimedTask Claim, TaskAttempt Attempt, TaskOutcome Outcome, LedgerReading Ledger);
+
+    private sealed class Observer(WorkerLoop loop) : IAttemptObserver
+    {
+        public void OnCallCost(TaskAttempt a, double costUsd)
+        {
+            if (costUsd <= 0)
+                return;
+            try
+            {
+                loop.Store.AddAttemptCost(a.Task.Key, a.Number, costUsd);
+            }
+            catch (Exception ex) when (IsTransient(ex))
+            {
+                // The attempt's end writes its full cost; this running total only matters if the worker dies first.
+            }
+        }
+
+        public void OnBackPressure(int status, TimeSpan? retryAfter)
+        {
+            var now = loop.Time.GetUtcNow();
+            var until = status == 429 && retryAfter is { } ra && ra > TimeSpan.Zero ? now + ra : (DateTimeOffset?)null;
+            try
+            {
+                loop.Store.OnBackPressure(now, loop.Options.RateCeiling, until, loop.Options.RateCooldown);
+            }
+            catch (Exception ex) when (IsTransient(ex))
+            {
+                // Back-pressure is advisory; the attempt's own retry handles the call.
+            }
+        }
+    }
+}
