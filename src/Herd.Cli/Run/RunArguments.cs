@@ -2,6 +2,7 @@ using System.Globalization;
 using Herd.Agent;
 using Herd.Agent.IO;
 using Herd.Fleet.Engines;
+using Herd.Fleet.Reports;
 using Herd.Fleet.Runs;
 using Herd.Fleet.Scheduling;
 
@@ -53,6 +54,8 @@ public sealed record RunArguments
     public bool DryRun { get; init; }
     public bool Estimate { get; init; }
     public SampleSpec? Sample { get; init; }
+    public GateOptions? Gate { get; init; }
+    public CiMode Ci { get; init; } = CiMode.Auto;
     public Shard? Shard { get; init; }
 
     /// <value>The shared store (--store or HERD_STORE), or null for the run directory's SQLite.</value>
@@ -119,6 +122,13 @@ public sealed record RunArguments
             RerunClasses = args.Value(RunOptions.RerunClass) is { } classes ? ParseClasses(classes) : new HashSet<OutcomeClass>(),
             DryRun = args.Has(RunOptions.DryRun),
             Estimate = args.Has(RunOptions.Estimate),
+            Gate = args.Value(RunOptions.Gate) is { } gate ? ParseGate(gate) : null,
+            Ci = args.Value(RunOptions.Ci) switch
+            {
+                null or "auto" => CiMode.Auto,
+                "none" => CiMode.None,
+                var other => throw new HerdUsageException($"Error: --ci '{other}' is not one of auto, none."),
+            },
             Sample = args.Value(RunOptions.Sample) is { } sample ? ParseSample(sample, ParseInt(args, RunOptions.Seed, 1, min: int.MinValue)) : null,
             Shard = ShardDetection.Resolve(args.Value(RunOptions.Shard), args.Value(RunOptions.ShardTotal), environment ?? Environment.GetEnvironmentVariable),
         };
@@ -146,6 +156,18 @@ public sealed record RunArguments
         if (!Herd.Fleet.Store.Postgres.PgLocation.IsPostgres(text))
             throw new HerdUsageException("Error: --store must be a PostgreSQL URL (postgres://user:password@host:5432/database), or left out for the run directory's SQLite.");
         return Herd.Fleet.Store.Postgres.PgLocation.Parse(text);
+    }
+
+    private static GateOptions ParseGate(string text)
+    {
+        try
+        {
+            return GateOptions.ParseSpec(text);
+        }
+        catch (FormatException ex)
+        {
+            throw new HerdUsageException("Error: " + ex.Message);
+        }
     }
 
     internal static JobsSpec ParseJobs(string? text, string? rampText)

@@ -131,6 +131,8 @@ public static class RunCommand
         var spec = new RunSpec
         {
             JoblogPath = run.JoblogPath,
+            Reports = new RunReportOptions(run.Ci, Environment: ctx.Environment),
+            Gate = run.Gate,
             RunDirectory = runDirectory,
             Start = run.Start,
             Plan = plan,

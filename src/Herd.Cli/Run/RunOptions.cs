@@ -49,11 +49,13 @@ public static class RunOptions
     public static readonly OptionSpec ShardTotal = new(["--shard-total"], Arity.Value, "With --shard auto and a Kubernetes Indexed Job: the number of shards (the Job's completions)", "n");
     public static readonly OptionSpec Store = new(["--store"], Arity.Value, "Run store: postgres://user:pass@host/db shares the run with `herd worker`s (env HERD_STORE; default SQLite in the run directory)", "url");
     public static readonly OptionSpec Enqueue = new(["--enqueue"], Arity.Flag, "With --store: create the run and exit; `herd worker` processes do the work");
+    public static readonly OptionSpec Gate = new(["--gate"], Arity.Value, "Quality gate checked at the end (herd gate's conditions): max-failed=N|P%,max-severity=LEVEL,max-findings=N,max-cost=USD; its verdict (0/1) becomes the exit code", "spec");
+    public static readonly OptionSpec Ci = new(["--ci"], Arity.Value, "auto (default: under GITHUB_ACTIONS=true append a step summary to $GITHUB_STEP_SUMMARY) or none", "auto|none");
     public static readonly OptionSpec Help = new(["-h", "--help"], Arity.Flag, "Show this help");
 
     public static readonly IReadOnlyList<OptionSpec> Own =
     [
-        Jobs, Prompt, PromptFile, Input, Tasks, RunDir, Joblog, Resume, ResumeFailed, RetryFailed, RerunClass, Retries, RetryBase, Timeout, TimeoutFloor, IdleTimeout, Halt, HaltMin, Delay, Ramp, BudgetUsd, TaskBudgetUsd, OnDenial, DryRun, Estimate, Sample, Seed, Progress, ProgressInterval, Shard, ShardTotal, Store, Enqueue, Help,
+        Jobs, Prompt, PromptFile, Input, Tasks, RunDir, Joblog, Resume, ResumeFailed, RetryFailed, RerunClass, Retries, RetryBase, Timeout, TimeoutFloor, IdleTimeout, Halt, HaltMin, Delay, Ramp, BudgetUsd, TaskBudgetUsd, OnDenial, DryRun, Estimate, Sample, Seed, Progress, ProgressInterval, Shard, ShardTotal, Store, Enqueue, Gate, Ci, Help,
         // issue #13 (engines): --engine, --cmd, --result-json, --engine-bin, --engine-env
         .. EngineBinding.Options,
     ];

@@ -52,6 +52,12 @@ public sealed class FleetRun(RunSpec spec)
     public async Task<RunResult> ExecuteAsync(CancellationToken cancellationToken = default)
     {
         CheckStart();
+        var result = await RunInStoreAsync(cancellationToken).ConfigureAwait(false);
+        return spec.OpenStore is null ? AfterRun(result) : result;
+    }
+
+    private async Task<RunResult> RunInStoreAsync(CancellationToken cancellationToken)
+    {
         using var store = spec.OpenStore?.Invoke(spec) ?? SqliteRunStore.Open(spec.RunDirectory, spec.Time);
         try
         {
@@ -65,6 +71,26 @@ public sealed class FleetRun(RunSpec spec)
         {
             throw new HerdFatalException($"Error: writing run directory '{spec.RunDirectory}' failed ({ex.Message}). Fix the cause (disk full? read-only?), then continue with --resume.", ex);
         }
+    }
+
+    /// <summary>
+    /// Once the store is closed: report.html and the CI step summary (a failure there is a warning, never the run's
+    /// exit code), then the gate. With a gate, its verdict replaces the failed-task count as the exit code; budget,
+    /// run-fatal and interrupted runs keep theirs (issue #11: the build fails on the threshold, not on any failure).
+    /// </summary>
+    private RunResult AfterRun(RunResult result)
+    {
+        var after = RunReports.AfterRun(spec.RunDirectory, spec.Reports);
+        foreach (var warning in after.Warnings)
+            spec.Notice(warning.StartsWith("herd: ", StringComparison.Ordinal) ? warning["herd: ".Length..] : warning);
+        if (spec.Gate is not { } gate || result.ExitCode > RunExitCodes.MoreThan100Failed)
+            return result;
+        var verdict = Gate.Evaluate(spec.RunDirectory, gate, spec.Reports.Report?.Findings);
+        foreach (var failure in verdict.Failures)
+            spec.Notice("gate: " + failure);
+        if (verdict.Passed)
+            spec.Notice("gate passed");
+        return result with { ExitCode = verdict.ExitCode };
     }
 
     private void CheckStart()

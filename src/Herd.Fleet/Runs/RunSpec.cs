@@ -104,6 +104,12 @@ public sealed record RunSpec
     /// run, and every record carries <c>"shard":"k/n"</c>. Null = the whole plan; on resume, null = as the run was started.</value>
     public Shard? Shard { get; init; }
 
+    /// <value>What the run writes beside its records when it ends: report.html, and the GitHub step summary unless <c>--ci none</c>.</value>
+    public Reports.RunReportOptions Reports { get; init; } = new();
+
+    /// <value><c>--gate</c>: thresholds checked when the run ends; their verdict (0/1) becomes the exit code. Null = none.</value>
+    public Reports.GateOptions? Gate { get; init; }
+
     /// <value>The full plan's identity (before sharding and sampling), written to plan.json and summary.json so
     /// <c>herd merge</c> can check shards belong together. Null = computed from <see cref="Plan"/> alone.</value>
     public PlanIdentity? Identity { get; init; }

@@ -426,7 +426,20 @@ public sealed class FleetRunner(ITaskEngine engine, IRunStore store, ResultsFile
             if (status == 429 && retryAfter is { } after && after > TimeSpan.Zero)
             {
                 var pause = after < runner.Options.MaxPause ? after : runner.Options.MaxPause;
-                grew = runner.PauseUntil(runner.Time.GetUtcNow() + pause);
+                var now = runner.Time.GetUtcNow();
+                grew = runner.PauseUntil(now + pause);
+                if (grew > TimeSpan.Zero)
+                {
+                    try
+                    {
+                        // In order with the transitions, off the scheduling path; the report's timeline draws it.
+                        writer.Post(() => store.RecordPause(now, now + pause, $"retry-after {status}"));
+                    }
+                    catch (InvalidOperationException)
+                    {
+                        // The writer already stopped (the run is ending on a store failure).
+                    }
+                }
             }
             FleetTelemetry.OnBackPressure(status, grew);
         }

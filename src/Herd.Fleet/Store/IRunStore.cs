@@ -73,6 +73,14 @@ public interface IRunStore : IDisposable
     {
     }
 
+    /// <summary>
+    /// A fleet-wide pause began (a 429 with <c>retry-after</c>): an <c>events</c> row of kind <c>pause</c> whose detail is
+    /// <c>"&lt;until, ISO 8601&gt; &lt;reason&gt;"</c>, which the HTML report's timeline draws. Optional, like <see cref="WriteLive"/>.
+    /// </summary>
+    void RecordPause(DateTimeOffset at, DateTimeOffset until, string reason)
+    {
+    }
+
     RunTotals Totals();
 }
 

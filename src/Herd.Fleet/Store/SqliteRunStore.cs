@@ -649,6 +649,21 @@ public sealed partial class SqliteRunStore : IRunStore
 
     // ---- helpers -------------------------------------------------------------------------------------------------
 
+    public void RecordPause(DateTimeOffset at, DateTimeOffset until, string reason)
+    {
+        lock (_gate)
+        {
+            using var tx = _db.BeginTransaction();
+            using (var cmd = Command("INSERT INTO events(at, key, kind, detail) VALUES ($a, NULL, 'pause', $d)", tx))
+            {
+                cmd.Parameters.AddWithValue("$a", Iso(at));
+                cmd.Parameters.AddWithValue("$d", Iso(until) + " " + reason);
+                cmd.ExecuteNonQuery();
+            }
+            tx.Commit();
+        }
+    }
+
     private void Event(SqliteTransaction tx, string? key, string kind, string? detail)
     {
         var cmd = Prepared(ref _insertEvent, "INSERT INTO events(at, key, kind, detail) VALUES ($a, $k, $kind, $d)", tx);

@@ -121,7 +121,7 @@ public sealed class ReportFormatTests(ReviewRunFixture run)
         ((int)doc.Root!.Element("testsuite")!.Attribute("failures")!).ShouldBe(failedTasks + findingFailures);
         cases.Count(c => (string?)c.Element("failure")?.Attribute("type") == "invalid_request").ShouldBe(failedTasks);
         cases.ShouldAllBe(c => double.Parse((string)c.Attribute("time")!, System.Globalization.CultureInfo.InvariantCulture) >= 0);
-        cases.Single(c => (string)c.Attribute("name")! == ReviewRunFixture.FileName(2)).Element("system-out")!.Value.ShouldStartWith("Reviewed src/file-0002.cs.");
+        cases.Single(c => (string)c.Attribute("name")! == ReviewRunFixture.FileName(2)).Element("system-out")!.Value.ShouldStartWith("{\"issues\":", customMessage: "system-out holds the task's result, which with --json-schema is the structured output as JSON text (as in Claude Code 2.1.332)");
 
         // And at blocker only the failed tasks fail
         var lenient = XDocument.Parse(JUnitReport.Write(Context(ReportOptions.Default with { FailSeverity = Severity.Blocker })).Content);

@@ -1,0 +1,88 @@
+using Herd.Testing;
+
+namespace Herd.Cli.Tests.Run;
+
+/// <summary>What herd run does by itself when it ends: report.html, the GitHub step summary, and --gate (issue #11, #12).</summary>
+public sealed class RunGateAndReportsTests
+{
+    private static ModelScript OneBadTask() => new()
+    {
+        Conversations = [new Conversation("bad", [Reply.Error(400, errorType: "invalid_request_error")])],
+    };
+
+    [Fact]
+    public async Task A_gate_on_the_run_replaces_the_failed_count_with_its_verdict()
+    {
+        // Given four tasks of which one fails for good
+        await using var h = await FleetHarness.StartAsync(OneBadTask());
+        string[] inputs = ["a", "b", "c", "bad"];
+
+        // When the gate allows half of them to fail
+        var lenient = await h.RunAsync(["--gate", "max-failed=50%", "--prompt", "Do {}", "--run-dir", "lenient", "--progress", "none", ":::", .. inputs]);
+
+        // Then the run passes, and says so
+        lenient.ShouldBe(0, h.Err.ToString());
+        h.Err.ToString().ShouldContain("herd: gate passed");
+
+        // When the gate allows none
+        var strict = await h.RunAsync(["--gate", "max-failed=0", "--prompt", "Do {}", "--run-dir", "strict", "--progress", "none", ":::", .. inputs]);
+
+        // Then it fails with 1 and one line naming the condition
+        strict.ShouldBe(1);
+        h.Err.ToString().ShouldContain("herd: gate: ");
+        h.Err.ToString().ShouldContain("failed");
+    }
+
+    [Fact]
+    public async Task Every_run_leaves_a_report_and_under_github_actions_appends_a_step_summary_unless_ci_none()
+    {
+        await using var h = await FleetHarness.StartAsync(new ModelScript());
+        var summary = Path.Combine(h.Dir, "step-summary.md");
+        h.Environment["GITHUB_ACTIONS"] = "true";
+        h.Environment["GITHUB_STEP_SUMMARY"] = summary;
+
+        (await h.RunAsync("--prompt", "Do {}", "--run-dir", "gh", "--progress", "none", ":::", "a", "b")).ShouldBe(0);
+
+        File.Exists(Path.Combine(h.RunDir("gh"), "report.html")).ShouldBeTrue();
+        File.ReadAllText(summary).ShouldContain("gh");
+        var before = File.ReadAllText(summary);
+
+        (await h.RunAsync("--ci", "none", "--prompt", "Do {}", "--run-dir", "quiet", "--progress", "none", ":::", "a", "b")).ShouldBe(0);
+
+        File.ReadAllText(summary).ShouldBe(before);
+        File.Exists(Path.Combine(h.RunDir("quiet"), "report.html")).ShouldBeTrue();
+    }
+
+    [Theory]
+    [InlineData("--gate", "max-failed", "--gate")]
+    [InlineData("--gate", "max-colour=3", "unknown condition")]
+    [InlineData("--ci", "jenkins", "--ci 'jenkins'")]
+    public async Task A_bad_gate_or_ci_value_is_one_line_and_exit_255(string flag, string value, string expected)
+    {
+        await using var h = await FleetHarness.StartAsync(new ModelScript());
+
+        (await h.RunAsync(flag, value, "--prompt", "Do {}", "--run-dir", "run", ":::", "a")).ShouldBe(255);
+
+        h.Err.ToString().ShouldContain(expected);
+        h.Err.ToString().Trim().Split('\n').Length.ShouldBe(1);
+        Directory.Exists(h.RunDir()).ShouldBeFalse();
+    }
+
+    [Fact]
+    public async Task A_fleet_wide_pause_is_recorded_for_the_report_timeline()
+    {
+        // Given a model that answers the first call with 429 and retry-after
+        await using var h = await FleetHarness.StartAsync(ModelScript.Replies(Reply.Error(429, retryAfter: 0.2)));
+
+        (await h.RunAsync("--prompt", "Do {}", "--run-dir", "run", "--retries", "2", "--retry-base", "1ms", "--progress", "none", ":::", "a")).ShouldBe(0, h.Err.ToString());
+
+        Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+        using var db = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={Path.Combine(h.RunDir(), "run.db")};Mode=ReadOnly;Pooling=false");
+        db.Open();
+        using var cmd = db.CreateCommand();
+        cmd.CommandText = "SELECT detail FROM events WHERE kind = 'pause'";
+        var detail = (string?)cmd.ExecuteScalar();
+        detail.ShouldNotBeNull();
+        detail.ShouldEndWith("retry-after 429");
+    }
+}
