@@ -44,39 +44,39 @@ public sealed record AgentSetup(
     /// <exception cref="HerdUsageException">A flag or a file it names is invalid, or the sandbox is required but unavailable.</exception>
     public static AgentSetup Validate(ParsedArguments args, string cwd, bool sandboxByDefault = false)
     {
-        var schema = args.Value("--json-schema") is { } schemaText ? OutputSchema.Parse(schemaText) : null;
-        var maxTurns = ParsePositiveInt(args, "--max-turns");
-        var maxTokens = ParsePositiveInt(args, "--max-tokens");
-        var budget = ParseNonNegativeDouble(args, "--max-budget-usd");
-        var budgetMode = args.Value("--budget-mode") switch
+        var schema = args.Value(PrintOptions.JsonSchema) is { } schemaText ? OutputSchema.Parse(schemaText) : null;
+        var maxTurns = ParsePositiveInt(args, PrintOptions.MaxTurns);
+        var maxTokens = ParsePositiveInt(args, PrintOptions.MaxTokens);
+        var budget = ParseNonNegativeDouble(args, PrintOptions.MaxBudgetUsd);
+        var budgetMode = args.Value(PrintOptions.BudgetMode) switch
         {
             null or "compatible" => BudgetMode.Compatible,
             "strict" => BudgetMode.Strict,
             var other => throw new HerdUsageException($"Error: --budget-mode '{other}' is not one of compatible, strict."),
         };
-        var timeout = args.Value("--timeout") is { } t ? Durations.Parse(t, "--timeout") : (TimeSpan?)null;
-        var addDirs = args.Values("--add-dir").Select(d => Path.GetFullPath(d, cwd)).ToArray();
+        var timeout = args.Value(PrintOptions.Timeout) is { } t ? Durations.Parse(t, "--timeout") : (TimeSpan?)null;
+        var addDirs = args.Values(PrintOptions.AddDir).Select(d => Path.GetFullPath(d, cwd)).ToArray();
         foreach (var dir in addDirs)
         {
             if (!Directory.Exists(dir))
                 throw new HerdUsageException($"Error: --add-dir '{dir}' is not a directory. Pass an existing directory.");
         }
-        var catalog = ModelCatalog.Load(args.Value("--prices") ?? NullIfEmpty(Environment.GetEnvironmentVariable("HERD_PRICES")));
-        var fallbacks = CommandLineParser.SplitList(args.Value("--fallback-model") ?? "").Select(catalog.Resolve).ToArray();
+        var catalog = ModelCatalog.Load(args.Value(PrintOptions.Prices) ?? NullIfEmpty(Environment.GetEnvironmentVariable("HERD_PRICES")));
+        var fallbacks = CommandLineParser.SplitList(args.Value(PrintOptions.FallbackModel) ?? "").Select(catalog.Resolve).ToArray();
         var (policy, settings) = PermissionSetup.Load(args, cwd);
         var tools = SelectTools(args);
-        var sandbox = SandboxSetup.Decide(args.Has("--sandbox"), args.Value("--sandbox"), settings, sandboxByDefault, policy.AdditionalDirectories);
+        var sandbox = SandboxSetup.Decide(args.Has(PrintOptions.Sandbox), args.Value(PrintOptions.Sandbox), settings, sandboxByDefault, policy.AdditionalDirectories);
         // A confining run refuses to start rather than run Bash unconfined (issue #9); without Bash nothing needs the kernel.
         if (sandbox is not null && tools.Any(t => t.Name == "Bash") && Herd.Agent.Sandbox.Bubblewrap.Problem is { } problem)
             throw new HerdUsageException(Herd.Agent.Sandbox.Bubblewrap.UnavailableMessage(problem));
         return new AgentSetup(
             cwd,
             catalog,
-            args.Value("--model") ?? NullIfEmpty(Environment.GetEnvironmentVariable("ANTHROPIC_MODEL")),
+            args.Value(PrintOptions.Model) ?? NullIfEmpty(Environment.GetEnvironmentVariable("ANTHROPIC_MODEL")),
             fallbacks,
             BuildSystemPrompt(args, cwd),
             // --bare skips the memory files, as Claude Code's does.
-            !args.Has("--bare"),
+            !args.Has(PrintOptions.Bare),
             tools,
             policy,
             addDirs,
@@ -87,7 +87,7 @@ public sealed record AgentSetup(
             budgetMode,
             timeout,
             policy.ModeName,
-            args.Has("--fail-on-denial"))
+            args.Has(PrintOptions.FailOnDenial))
         {
             Sandbox = sandbox,
         };
@@ -178,13 +178,13 @@ public sealed record AgentSetup(
 
     private static string BuildSystemPrompt(ParsedArguments args, string cwd)
     {
-        if (args.Has("--system-prompt") && args.Has("--system-prompt-file"))
+        if (args.Has(PrintOptions.SystemPrompt) && args.Has(PrintOptions.SystemPromptFile))
             throw new HerdUsageException("Error: Cannot use both --system-prompt and --system-prompt-file. Pass one of them.");
-        var baseline = args.Value("--system-prompt") ?? (args.Value("--system-prompt-file") is { } f ? ReadTextFile(f, "--system-prompt-file") : DefaultSystemPrompt(cwd));
+        var baseline = args.Value(PrintOptions.SystemPrompt) ?? (args.Value(PrintOptions.SystemPromptFile) is { } f ? ReadTextFile(f, "--system-prompt-file") : DefaultSystemPrompt(cwd));
         var appended = new List<string>();
-        if (args.Value("--append-system-prompt") is { } a)
+        if (args.Value(PrintOptions.AppendSystemPrompt) is { } a)
             appended.Add(a);
-        if (args.Value("--append-system-prompt-file") is { } af)
+        if (args.Value(PrintOptions.AppendSystemPromptFile) is { } af)
             appended.Add(ReadTextFile(af, "--append-system-prompt-file"));
         return appended.Count == 0 ? baseline : baseline + "\n\n" + string.Join("\n\n", appended);
     }
@@ -215,9 +215,9 @@ public sealed record AgentSetup(
     private static IReadOnlyList<ITool> SelectTools(ParsedArguments args)
     {
         var all = ToolRegistry.BuiltIns();
-        if (!args.Has("--tools"))
+        if (!args.Has(PrintOptions.Tools))
             return all;
-        var names = args.Values("--tools");
+        var names = args.Values(PrintOptions.Tools);
         if (names.Count == 0 || (names.Count == 1 && names[0] is "" or "\"\""))
             return [];
         if (names.Contains("default"))
@@ -227,21 +227,21 @@ public sealed record AgentSetup(
         return all.Where(t => names.Contains(t.Name)).ToArray();
     }
 
-    private static int? ParsePositiveInt(ParsedArguments args, string flag)
+    private static int? ParsePositiveInt(ParsedArguments args, OptionSpec flag)
     {
         if (args.Value(flag) is not { } text)
             return null;
         if (!int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var n) || n < 1)
-            throw new HerdUsageException($"Error: {flag} must be a positive whole number (got '{text}').");
+            throw new HerdUsageException($"Error: {flag.Key} must be a positive whole number (got '{text}').");
         return n;
     }
 
-    private static double? ParseNonNegativeDouble(ParsedArguments args, string flag)
+    private static double? ParseNonNegativeDouble(ParsedArguments args, OptionSpec flag)
     {
         if (args.Value(flag) is not { } text)
             return null;
         if (!double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var d) || d < 0 || !double.IsFinite(d))
-            throw new HerdUsageException($"Error: {flag} must be a number of US dollars ≥ 0 (got '{text}').");
+            throw new HerdUsageException($"Error: {flag.Key} must be a number of US dollars ≥ 0 (got '{text}').");
         return d;
     }
 

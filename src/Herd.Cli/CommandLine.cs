@@ -52,11 +52,12 @@ public sealed class ParsedArguments
         return copy;
     }
 
-    public bool Has(string key) => _values.ContainsKey(key);
+    // Looked up by key only here: every caller names an OptionSpec field, so a misspelt flag does not compile.
+    private bool Has(string key) => _values.ContainsKey(key);
 
-    public string? Value(string key) => _values.TryGetValue(key, out var v) && v.Count > 0 ? v[^1] : null;
+    private string? Value(string key) => _values.TryGetValue(key, out var v) && v.Count > 0 ? v[^1] : null;
 
-    public IReadOnlyList<string> Values(string key) => _values.TryGetValue(key, out var v) ? v : [];
+    private IReadOnlyList<string> Values(string key) => _values.TryGetValue(key, out var v) ? v : [];
 
     internal void Add(string key, string? value)
     {

@@ -9,14 +9,20 @@ namespace Herd.Cli;
 /// </summary>
 public static class GateCommand
 {
+        public static readonly OptionSpec MaxFailed = new(["--max-failed"], Arity.Value, "At most this many failed or unfinished tasks, or this share of the plan (5%)", "n|p%");
+    public static readonly OptionSpec MaxSeverity = new(["--max-severity"], Arity.Value, "No finding above this level (info, minor, major, critical, blocker)", "level");
+    public static readonly OptionSpec MaxFindings = new(["--max-findings"], Arity.Value, "At most this many findings", "n");
+    public static readonly OptionSpec MaxCost = new(["--max-cost"], Arity.Value, "At most this many US dollars spent", "usd");
+    public static readonly OptionSpec Help = new(["-h", "--help"], Arity.Flag, "Show this help");
+
     private static readonly IReadOnlyList<OptionSpec> Options =
     [
-        new(["--max-failed"], Arity.Value, "At most this many failed or unfinished tasks, or this share of the plan (5%)", "n|p%"),
-        new(["--max-severity"], Arity.Value, "No finding above this level (info, minor, major, critical, blocker)", "level"),
-        new(["--max-findings"], Arity.Value, "At most this many findings", "n"),
-        new(["--max-cost"], Arity.Value, "At most this many US dollars spent", "usd"),
+        MaxFailed,
+        MaxSeverity,
+        MaxFindings,
+        MaxCost,
         .. ReportArguments.FindingsOptions,
-        new(["-h", "--help"], Arity.Flag, "Show this help"),
+        Help,
     ];
 
     public static int Run(string[] argv, TextWriter stdout, TextWriter stderr, string cwd)
@@ -24,7 +30,7 @@ public static class GateCommand
         try
         {
             var args = CommandLineParser.Parse(argv, Options);
-            if (args.Has("--help"))
+            if (args.Has(GateCommand.Help))
             {
                 stdout.Write(CommandLineParser.FormatHelp("herd gate RUN [--max-failed N|P%] [--max-severity LEVEL] [--max-findings N] [--max-cost USD]",
                     "Checks a run against quality gates. Exit 0 when all hold; 1 with one line per failed condition;\n2 bad flag or unreadable run directory. Unfinished tasks count as failed.", Options));
@@ -35,10 +41,10 @@ public static class GateCommand
             var gate = new GateOptions();
             try
             {
-                foreach (var name in new[] { "max-failed", "max-severity", "max-findings", "max-cost" })
+                foreach (var condition in new[] { MaxFailed, MaxSeverity, MaxFindings, MaxCost })
                 {
-                    if (args.Value("--" + name) is { } v)
-                        gate = gate.With(name, v);
+                    if (args.Value(condition) is { } v)
+                        gate = gate.With(condition.Key[2..], v);
                 }
             }
             catch (FormatException e)
@@ -47,7 +53,7 @@ public static class GateCommand
             }
             if (gate.IsEmpty)
                 throw new HerdUsageException("Error: herd gate needs at least one condition: --max-failed, --max-severity, --max-findings or --max-cost");
-            var dir = ReportArguments.ResolveRun(args.Positionals[0], args.Value("--root"), cwd);
+            var dir = ReportArguments.ResolveRun(args.Positionals[0], args.Value(ReportArguments.Root), cwd);
             var result = Gate.Evaluate(dir, gate, ReportArguments.Findings(args));
             foreach (var line in result.Failures)
                 stderr.WriteLine(line);

@@ -6,11 +6,15 @@ namespace Herd.Cli;
 /// <summary>What <c>herd report</c> and <c>herd gate</c> share: finding a run by directory or id, and the findings flags.</summary>
 internal static class ReportArguments
 {
+        public static readonly OptionSpec FindingsPath = new(["--findings"], Arity.Value, "Where the findings list sits in each task's structured output (default issues; e.g. review.findings)", "path");
+    public static readonly OptionSpec SeverityMapOption = new(["--severity-map"], Arity.Value, "Extra severity words: word=level,… (levels info, minor, major, critical, blocker)", "map");
+    public static readonly OptionSpec Root = new(["--root"], Arity.Value, "Where run ids are looked up (default .herd/runs)", "dir");
+
     public static readonly OptionSpec[] FindingsOptions =
     [
-        new(["--findings"], Arity.Value, "Where the findings list sits in each task's structured output (default issues; e.g. review.findings)", "path"),
-        new(["--severity-map"], Arity.Value, "Extra severity words: word=level,… (levels info, minor, major, critical, blocker)", "map"),
-        new(["--root"], Arity.Value, "Where run ids are looked up (default .herd/runs)", "dir"),
+        FindingsPath,
+        SeverityMapOption,
+        Root,
     ];
 
     /// <summary>A run directory, or the id of a run under <c>--root</c>.</summary>
@@ -32,8 +36,8 @@ internal static class ReportArguments
     {
         try
         {
-            var map = args.Value("--severity-map") is { } m ? SeverityMap.Parse(m) : SeverityMap.Default;
-            var path = args.Value("--findings") is { Length: > 0 } p ? p : Fleet.Reports.FindingsOptions.Default.Path;
+            var map = args.Value(ReportArguments.SeverityMapOption) is { } m ? SeverityMap.Parse(m) : SeverityMap.Default;
+            var path = args.Value(ReportArguments.FindingsPath) is { Length: > 0 } p ? p : Fleet.Reports.FindingsOptions.Default.Path;
             return new FindingsOptions(path, map);
         }
         catch (FormatException e)

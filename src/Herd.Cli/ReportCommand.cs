@@ -12,15 +12,22 @@ public static class ReportCommand
 {
     public const int UsageError = 2;
 
+        public static readonly OptionSpec Format = new(["--format"], Arity.Value, "sarif | codequality | junit | github | markdown | html", "format");
+    public static readonly OptionSpec Output = new(["-o", "--output"], Arity.Value, "Write to this file instead of stdout (html: default report.html in the run directory)", "file");
+    public static readonly OptionSpec FailSeverity = new(["--fail-severity"], Arity.Value, "junit: findings at or above this level fail their task's test case (default major)", "level");
+    public static readonly OptionSpec Category = new(["--category"], Arity.Value, "sarif: the code-scanning category, kept stable between runs (default herd)", "name");
+    public static readonly OptionSpec RepoRoot = new(["--repo-root"], Arity.Value, "Finding paths are made relative to it (default: the git work tree of the run's directory)", "dir");
+    public static readonly OptionSpec Help = new(["-h", "--help"], Arity.Flag, "Show this help");
+
     private static readonly IReadOnlyList<OptionSpec> Options =
     [
-        new(["--format"], Arity.Value, "sarif | codequality | junit | github | markdown | html", "format"),
-        new(["-o", "--output"], Arity.Value, "Write to this file instead of stdout (html: default report.html in the run directory)", "file"),
+        Format,
+        Output,
         .. ReportArguments.FindingsOptions,
-        new(["--fail-severity"], Arity.Value, "junit: findings at or above this level fail their task's test case (default major)", "level"),
-        new(["--category"], Arity.Value, "sarif: the code-scanning category, kept stable between runs (default herd)", "name"),
-        new(["--repo-root"], Arity.Value, "Finding paths are made relative to it (default: the git work tree of the run's directory)", "dir"),
-        new(["-h", "--help"], Arity.Flag, "Show this help"),
+        FailSeverity,
+        Category,
+        RepoRoot,
+        Help,
     ];
 
     private const string Description = """
@@ -41,26 +48,26 @@ public static class ReportCommand
         try
         {
             var args = CommandLineParser.Parse(argv, Options);
-            if (args.Has("--help"))
+            if (args.Has(ReportCommand.Help))
             {
                 stdout.Write(CommandLineParser.FormatHelp("herd report RUN --format FORMAT [-o FILE] [options]", Description, Options));
                 return 0;
             }
             if (args.Positionals.Count != 1)
                 throw new HerdUsageException("Error: herd report needs one run directory (or run id): herd report RUN --format sarif -o results.sarif");
-            if (args.Value("--format") is not { } formatName)
+            if (args.Value(ReportCommand.Format) is not { } formatName)
                 throw new HerdUsageException("Error: herd report needs --format sarif|codequality|junit|github|markdown|html");
             if (!ReportFormats.TryParse(formatName, out var format))
                 throw new HerdUsageException($"Error: --format '{formatName}' is not one of sarif, codequality, junit, github, markdown, html");
             var failSeverity = Severity.Major;
-            if (args.Value("--fail-severity") is { } fs && !SeverityExtensions.TryParse(fs, out failSeverity))
+            if (args.Value(ReportCommand.FailSeverity) is { } fs && !SeverityExtensions.TryParse(fs, out failSeverity))
                 throw new HerdUsageException($"Error: --fail-severity '{fs}' is not a level: use info, minor, major, critical or blocker");
-            var dir = ReportArguments.ResolveRun(args.Positionals[0], args.Value("--root"), cwd);
-            var options = new ReportOptions(ReportArguments.Findings(args), failSeverity, args.Value("--category") ?? "herd",
-                args.Value("--repo-root") is { } root ? Path.GetFullPath(root, cwd) : null);
+            var dir = ReportArguments.ResolveRun(args.Positionals[0], args.Value(ReportArguments.Root), cwd);
+            var options = new ReportOptions(ReportArguments.Findings(args), failSeverity, args.Value(ReportCommand.Category) ?? "herd",
+                args.Value(ReportCommand.RepoRoot) is { } root ? Path.GetFullPath(root, cwd) : null);
             var ctx = new ReportContext(RunReader.Read(dir), options);
             var output = ReportFormats.Render(ctx, format);
-            var target = args.Value("--output") is { } o ? Path.GetFullPath(o, cwd) : format == ReportFormat.Html ? Path.Combine(dir, RunReports.HtmlFileName) : null;
+            var target = args.Value(ReportCommand.Output) is { } o ? Path.GetFullPath(o, cwd) : format == ReportFormat.Html ? Path.Combine(dir, RunReports.HtmlFileName) : null;
             if (target is null || target == "-")
                 stdout.Write(output.Content);
             else

@@ -9,11 +9,15 @@ namespace Herd.Cli;
 /// <summary><c>herd sessions list|show</c>: find sessions to <c>--resume</c>.</summary>
 public static class SessionsCommand
 {
+        public static readonly OptionSpec Json = new(["--json"], Arity.Flag, "Print JSON (one array for list, one object for show) instead of a table");
+    public static readonly OptionSpec All = new(["--all"], Arity.Flag, "list: sessions of every directory, not just this one");
+    public static readonly OptionSpec Help = new(["-h", "--help"], Arity.Flag, "Show this help");
+
     private static readonly IReadOnlyList<OptionSpec> Options =
     [
-        new(["--json"], Arity.Flag, "Print JSON (one array for list, one object for show) instead of a table"),
-        new(["--all"], Arity.Flag, "list: sessions of every directory, not just this one"),
-        new(["-h", "--help"], Arity.Flag, "Show this help"),
+        Json,
+        All,
+        Help,
     ];
 
     public static int Run(string[] argv)
@@ -29,19 +33,19 @@ public static class SessionsCommand
             return 1;
         }
         var verb = args.Positionals.FirstOrDefault();
-        if (args.Has("--help") || verb is null)
+        if (args.Has(SessionsCommand.Help) || verb is null)
         {
             Console.Out.Write(CommandLineParser.FormatHelp("herd sessions list [--all] [--json] | herd sessions show <session-id> [--json]",
                 "Lists the stored print-mode sessions (newest first) or shows one conversation. Sessions live under\n$HERD_CONFIG_DIR/projects (default ~/.herd/projects).", Options));
-            return verb is null && !args.Has("--help") ? 1 : 0;
+            return verb is null && !args.Has(SessionsCommand.Help) ? 1 : 0;
         }
         var store = SessionStore.FromEnvironment();
         var cwd = Directory.GetCurrentDirectory();
         switch (verb)
         {
             case "list":
-                var sessions = store.List(args.Has("--all") ? null : cwd);
-                if (args.Has("--json"))
+                var sessions = store.List(args.Has(SessionsCommand.All) ? null : cwd);
+                if (args.Has(SessionsCommand.Json))
                 {
                     Console.Out.WriteLine(ToJson(w =>
                     {
@@ -54,7 +58,7 @@ public static class SessionsCommand
                 }
                 if (sessions.Count == 0)
                 {
-                    Console.Out.WriteLine(args.Has("--all") ? "No sessions stored." : "No sessions for this directory (try --all).");
+                    Console.Out.WriteLine(args.Has(SessionsCommand.All) ? "No sessions stored." : "No sessions for this directory (try --all).");
                     return 0;
                 }
                 Console.Out.WriteLine($"{"SESSION ID",-36}  {"LAST ACTIVE (UTC)",-19}  {"MSGS",4}  FIRST PROMPT");
@@ -76,7 +80,7 @@ public static class SessionsCommand
                 }
                 var info = SessionStore.Describe(path);
                 var loaded = SessionStore.Load(path);
-                if (args.Has("--json"))
+                if (args.Has(SessionsCommand.Json))
                 {
                     Console.Out.WriteLine(ToJson(w =>
                     {

@@ -16,23 +16,23 @@ public static class PermissionSetup
     {
         var settings = SettingsLoader.Load(
             cwd,
-            args.Value("--settings"),
-            args.Has("--setting-sources") ? args.Value("--setting-sources") ?? "" : null,
+            args.Value(PrintOptions.Settings),
+            args.Has(PrintOptions.SettingSources) ? args.Value(PrintOptions.SettingSources) ?? "" : null,
             NullIfEmpty(Environment.GetEnvironmentVariable("HERD_CONFIG_DIR")),
             NullIfEmpty(Environment.GetEnvironmentVariable("CLAUDE_CONFIG_DIR")),
             ToolContext.Home);
 
         PermissionMode mode;
-        if (args.Has("--dangerously-skip-permissions"))
+        if (args.Has(PrintOptions.DangerouslySkipPermissions))
             mode = PermissionMode.BypassPermissions;
-        else if (args.Value("--permission-mode") is { } modeText)
+        else if (args.Value(PrintOptions.PermissionMode) is { } modeText)
             mode = ParseMode(modeText);
         else
             mode = settings.DefaultMode ?? PermissionMode.Default;
 
         // Parsed once here: from now on a rule is a PermissionRule, never a string again.
-        var deny = Parsed(args.Values("--disallowedTools"), "--disallowedTools", RuleBehavior.Deny);
-        var allow = Parsed(args.Values("--allowedTools"), "--allowedTools", RuleBehavior.Allow);
+        var deny = Parsed(args.Values(PrintOptions.DisallowedTools), "--disallowedTools", RuleBehavior.Deny);
+        var allow = Parsed(args.Values(PrintOptions.AllowedTools), "--allowedTools", RuleBehavior.Allow);
         var policy = new PermissionPolicy(mode, [], [], [])
         {
             Rules = [.. deny, .. allow, .. settings.Rules],

@@ -33,7 +33,7 @@ public static class PrintCommand
             stderr.WriteLine("Run 'herd --help' to see the options.");
             return 1;
         }
-        if (args.Has("--help"))
+        if (args.Has(PrintOptions.Help))
         {
             Console.Out.Write(CommandLineParser.FormatHelp(
                 "herd -p [options] [prompt]",
@@ -41,7 +41,7 @@ public static class PrintCommand
                 PrintOptions.All, PrintOptions.Footer));
             return 0;
         }
-        if (args.Has("--version"))
+        if (args.Has(PrintOptions.Version))
         {
             Console.Out.WriteLine($"{HerdVersion.Current} (Herd)");
             return 0;
@@ -63,32 +63,32 @@ public static class PrintCommand
 
     private static async Task<int> RunCoreAsync(ParsedArguments args, RunSignals signals)
     {
-        var print = args.Has("--print") || Console.IsOutputRedirected;
+        var print = args.Has(PrintOptions.Print) || Console.IsOutputRedirected;
         if (!print)
             throw new HerdUsageException("Error: herd has no interactive mode. Run `herd -p \"your prompt\"` (see herd --help).");
 
-        var outputFormat = args.Value("--output-format") switch
+        var outputFormat = args.Value(PrintOptions.OutputFormat) switch
         {
             null or "text" => OutputFormat.Text,
             "json" => OutputFormat.Json,
             "stream-json" => OutputFormat.StreamJson,
             var other => throw new HerdUsageException($"Error: Invalid output format \"{other}\". Use text, json or stream-json."),
         };
-        var inputFormat = args.Value("--input-format") ?? "text";
+        var inputFormat = args.Value(PrintOptions.InputFormat) ?? "text";
         if (inputFormat is not ("text" or "stream-json"))
             throw new HerdUsageException($"Error: Invalid input format \"{inputFormat}\".");
-        var verbose = args.Has("--verbose");
+        var verbose = args.Has(PrintOptions.Verbose);
         if (outputFormat == OutputFormat.StreamJson && !verbose)
             throw new HerdUsageException("Error: When using --print, --output-format=stream-json requires --verbose");
         if (inputFormat == "stream-json" && outputFormat != OutputFormat.StreamJson)
             throw new HerdUsageException("Error: --input-format=stream-json requires output-format=stream-json.");
-        if (args.Has("--replay-user-messages") && !(inputFormat == "stream-json" && outputFormat == OutputFormat.StreamJson))
+        if (args.Has(PrintOptions.ReplayUserMessages) && !(inputFormat == "stream-json" && outputFormat == OutputFormat.StreamJson))
             throw new HerdUsageException("Error: --replay-user-messages requires both --input-format=stream-json and --output-format=stream-json.");
-        var includePartial = args.Has("--include-partial-messages");
+        var includePartial = args.Has(PrintOptions.IncludePartialMessages);
         if (includePartial && outputFormat != OutputFormat.StreamJson)
             throw new HerdUsageException("Error: --include-partial-messages requires --print and --output-format=stream-json.");
 
-        var extendedExitCodes = args.Value("--exit-codes") switch
+        var extendedExitCodes = args.Value(PrintOptions.ExitCodes) switch
         {
             null or "compatible" => false,
             "extended" => true,
@@ -101,17 +101,17 @@ public static class PrintCommand
 
         // Sessions (spec §7): decide the id and history before anything is printed.
         var store = SessionStore.FromEnvironment();
-        var persist = !args.Has("--no-session-persistence");
+        var persist = !args.Has(PrintOptions.NoSessionPersistence);
         if (File.Exists(store.Root))
             throw new HerdUsageException($"Error: HERD_CONFIG_DIR '{store.Root}' is a file, not a directory. Point HERD_CONFIG_DIR at a directory (sessions are stored under it) or unset it.");
-        var resumeId = args.Value("--resume");
+        var resumeId = args.Value(PrintOptions.Resume);
         if (resumeId is not null && !Guid.TryParseExact(resumeId, "D", out _))
             throw new HerdUsageException($"Error: --resume requires a valid session ID when used with --print. Usage: herd -p --resume <session-id>. Provided value \"{resumeId}\" is not a UUID (herd sessions list shows them).");
-        var fork = args.Has("--fork-session");
-        var requestedId = args.Value("--session-id");
+        var fork = args.Has(PrintOptions.ForkSession);
+        var requestedId = args.Value(PrintOptions.SessionId);
         if (requestedId is not null && !Guid.TryParseExact(requestedId, "D", out _))
             throw new HerdUsageException($"Error: Invalid session ID. Must be a valid UUID (got '{requestedId}').");
-        if (requestedId is not null && (resumeId is not null || args.Has("--continue")) && !fork)
+        if (requestedId is not null && (resumeId is not null || args.Has(PrintOptions.Continue)) && !fork)
             throw new HerdUsageException("Error: --session-id can only be used with --continue or --resume if --fork-session is also specified.");
         if (requestedId is not null && store.Find(cwd, requestedId) is not null)
             throw new HerdUsageException($"Error: Session ID {requestedId} is already in use.");
@@ -124,7 +124,7 @@ public static class PrintCommand
             if (resumedFrom is null)
                 return ResumeMiss(resumeId, outputFormat);
         }
-        else if (args.Has("--continue"))
+        else if (args.Has(PrintOptions.Continue))
         {
             // [2.1.332] --continue with no earlier session in this directory starts a new one.
             resumedFrom = store.FindLatest(cwd);
@@ -152,19 +152,19 @@ public static class PrintCommand
                 transcript = new TranscriptWriter(path, sessionId, cwd, options.PermissionModeName, parent);
                 sinks.Add(transcript);
             }
-            if (args.Value("--audit-log") is { } auditPath)
+            if (args.Value(PrintOptions.AuditLog) is { } auditPath)
             {
                 audit = new AuditLog(auditPath, sessionId);
                 sinks.Add(audit);
             }
-            HerdTelemetry.CaptureContent = args.Has("--otel-capture-content");
+            HerdTelemetry.CaptureContent = args.Has(PrintOptions.OtelCaptureContent);
             using var invocation = HerdTelemetry.StartInvokeAgent(sessionId, options.Model);
             var sink = HerdTelemetry.Observe(new CompositeSink(sinks.ToArray()), sessionId, invocation);
             var session = new AgentSession(client, options, sessionId, loaded?.Messages);
 
             AgentResult? last;
             if (inputFormat == "stream-json")
-                last = await StreamJsonInput.RunAsync(session, sink, args.Has("--replay-user-messages"), signals.Token).ConfigureAwait(false);
+                last = await StreamJsonInput.RunAsync(session, sink, args.Has(PrintOptions.ReplayUserMessages), signals.Token).ConfigureAwait(false);
             else
                 last = await session.RunAsync(JsonValue.Create(prompt!), sink, signals.Token).ConfigureAwait(false);
 

@@ -1,4 +1,5 @@
 using Herd.Agent;
+using Herd.Cli.Print;
 using Herd.Fleet.Engines;
 
 namespace Herd.Cli.Run;
@@ -10,24 +11,30 @@ namespace Herd.Cli.Run;
 /// </summary>
 public static class EngineBinding
 {
+        public static readonly OptionSpec Engine = new(["--engine"], Arity.Value, "What runs each task: herd (default, in-process), claude, codex, gemini or cmd (docs/engines.md)", "name");
+    public static readonly OptionSpec Cmd = new(["--cmd"], Arity.Value, "With --engine cmd: the command template ({} {.} {/} {//} {/.} {#} {%} {name} {prompt}, each value shell-quoted)", "template");
+    public static readonly OptionSpec ResultJson = new(["--result-json"], Arity.Flag, "With --engine cmd: the last JSON object line of stdout is the task's result");
+    public static readonly OptionSpec EngineBin = new(["--engine-bin"], Arity.Value, "Path of the engine's CLI (default: found on PATH, then under $HERD_CLIS)", "path");
+    public static readonly OptionSpec EngineEnv = new(["--engine-env"], Arity.Value, "Set KEY=VALUE in every engine process's environment (repeatable)", "key=value");
+
     public static readonly IReadOnlyList<OptionSpec> Options =
     [
-        new(["--engine"], Arity.Value, "What runs each task: herd (default, in-process), claude, codex, gemini or cmd (docs/engines.md)", "name"),
-        new(["--cmd"], Arity.Value, "With --engine cmd: the command template ({} {.} {/} {//} {/.} {#} {%} {name} {prompt}, each value shell-quoted)", "template"),
-        new(["--result-json"], Arity.Flag, "With --engine cmd: the last JSON object line of stdout is the task's result"),
-        new(["--engine-bin"], Arity.Value, "Path of the engine's CLI (default: found on PATH, then under $HERD_CLIS)", "path"),
-        new(["--engine-env"], Arity.Value, "Set KEY=VALUE in every engine process's environment (repeatable)", "key=value"),
+        Engine,
+        Cmd,
+        ResultJson,
+        EngineBin,
+        EngineEnv,
     ];
 
     /// <summary>The engine kind of <c>--engine</c>; a usage error names the choices.</summary>
     public static EngineKind Kind(ParsedArguments args)
     {
-        var name = args.Value("--engine") ?? "herd";
+        var name = args.Value(EngineBinding.Engine) ?? "herd";
         var kind = EngineKinds.Parse(name)
             ?? throw new HerdUsageException($"Error: --engine '{name}' is not one of herd, claude, codex, gemini, cmd.");
-        if (kind != EngineKind.Cmd && (args.Has("--cmd") || args.Has("--result-json")))
+        if (kind != EngineKind.Cmd && (args.Has(EngineBinding.Cmd) || args.Has(EngineBinding.ResultJson)))
             throw new HerdUsageException("Error: --cmd and --result-json apply only to --engine cmd.");
-        if (kind == EngineKind.Cmd && !args.Has("--cmd"))
+        if (kind == EngineKind.Cmd && !args.Has(EngineBinding.Cmd))
             throw new HerdUsageException("Error: --engine cmd needs --cmd 'TEMPLATE', e.g. --cmd 'my-agent --file {} --prompt {prompt}'.");
         return kind;
     }
@@ -36,7 +43,7 @@ public static class EngineBinding
     public static EngineSpec Spec(ParsedArguments args, EngineKind kind, AgentSetup setup, double? taskBudget, bool denialIsSuccess, string runDir, RunContext ctx)
     {
         var extra = new Dictionary<string, string>(StringComparer.Ordinal);
-        foreach (var pair in args.Values("--engine-env"))
+        foreach (var pair in args.Values(EngineBinding.EngineEnv))
         {
             var eq = pair.IndexOf('=');
             if (eq <= 0)
@@ -45,23 +52,23 @@ public static class EngineBinding
         }
         var spec = new EngineSpec(kind, ctx.Cwd, Path.Combine(runDir, "engine"))
         {
-            CommandTemplate = args.Value("--cmd"),
-            ResultJson = args.Has("--result-json"),
-            BinaryPath = args.Value("--engine-bin") is { } bin ? Path.GetFullPath(bin, ctx.Cwd) : null,
+            CommandTemplate = args.Value(EngineBinding.Cmd),
+            ResultJson = args.Has(EngineBinding.ResultJson),
+            BinaryPath = args.Value(EngineBinding.EngineBin) is { } bin ? Path.GetFullPath(bin, ctx.Cwd) : null,
             Environment = ctx.EngineEnvironment,
             ExtraEnvironment = extra,
             Catalog = setup.Catalog,
             Flags = new AgentFlags
             {
                 Model = setup.ModelFlag,
-                AllowedTools = args.Values("--allowedTools").ToArray(),
-                DisallowedTools = args.Values("--disallowedTools").ToArray(),
+                AllowedTools = args.Values(PrintOptions.AllowedTools).ToArray(),
+                DisallowedTools = args.Values(PrintOptions.DisallowedTools).ToArray(),
                 MaxTurns = setup.MaxTurns,
                 MaxBudgetUsd = taskBudget,
-                JsonSchema = args.Value("--json-schema"),
-                SystemPrompt = args.Value("--system-prompt"),
-                AppendSystemPrompt = args.Value("--append-system-prompt"),
-                PermissionMode = args.Value("--permission-mode"),
+                JsonSchema = args.Value(PrintOptions.JsonSchema),
+                SystemPrompt = args.Value(PrintOptions.SystemPrompt),
+                AppendSystemPrompt = args.Value(PrintOptions.AppendSystemPrompt),
+                PermissionMode = args.Value(PrintOptions.PermissionMode),
                 DenialIsSuccess = denialIsSuccess,
             },
         };

@@ -121,7 +121,7 @@ public static class RunCommand
             clientOptions = clientOptions with { MaxRetries = 2 };
         }
         using var client = new AnthropicMessagesClient(clientOptions);
-        var auditPath = args.Value("--audit-log") is { } audit ? AuditLogPath(audit, ctx.Cwd) : null;
+        var auditPath = args.Value(PrintOptions.AuditLog) is { } audit ? AuditLogPath(audit, ctx.Cwd) : null;
         var runDirectory = run.RunDirectory ?? Path.Combine(ctx.Cwd, ".herd", "runs", NewRunId(ctx.Time));
         // issue #13 (engines): bound and checked (the CLI exists) before anything is written.
         var engineSpec = EngineBinding.Spec(args, engineKind, setup, taskBudget, run.DenialIsSuccess, runDirectory, ctx);
@@ -165,7 +165,7 @@ public static class RunCommand
             InterruptedExitCode = () => signals?.ExitCode ?? RunExitCodes.Interrupted,
             Notice = line => ctx.Err.WriteLine("herd: " + line),
         };
-        HerdTelemetry.CaptureContent = args.Has("--otel-capture-content");
+        HerdTelemetry.CaptureContent = args.Has(PrintOptions.OtelCaptureContent);
         if (OtlpExport.Current is { } otel)
             spec = spec with { FlushTelemetry = otel.Flush };
         if (run.Store is { } shared)
@@ -240,14 +240,14 @@ public static class RunCommand
         var o = new JsonObject
         {
             ["model"] = setup.Catalog.Resolve(setup.ModelFlag),
-            ["system_prompt"] = setup.SystemPrompt.Contains("Today's date:", StringComparison.Ordinal) && !args.Has("--system-prompt") && !args.Has("--system-prompt-file")
-                ? "default" + (args.Value("--append-system-prompt") is { } a ? "+" + a : "") + (args.Value("--append-system-prompt-file") is { } af ? "+file:" + af : "")
+            ["system_prompt"] = setup.SystemPrompt.Contains("Today's date:", StringComparison.Ordinal) && !args.Has(PrintOptions.SystemPrompt) && !args.Has(PrintOptions.SystemPromptFile)
+                ? "default" + (args.Value(PrintOptions.AppendSystemPrompt) is { } a ? "+" + a : "") + (args.Value(PrintOptions.AppendSystemPromptFile) is { } af ? "+file:" + af : "")
                 : setup.SystemPrompt,
             ["tools"] = new JsonArray(setup.Tools.Select(t => (JsonNode?)JsonValue.Create(t.Name)).ToArray()),
-            ["allowed"] = new JsonArray(args.Values("--allowedTools").Select(v => (JsonNode?)JsonValue.Create(v)).ToArray()),
-            ["disallowed"] = new JsonArray(args.Values("--disallowedTools").Select(v => (JsonNode?)JsonValue.Create(v)).ToArray()),
+            ["allowed"] = new JsonArray(args.Values(PrintOptions.AllowedTools).Select(v => (JsonNode?)JsonValue.Create(v)).ToArray()),
+            ["disallowed"] = new JsonArray(args.Values(PrintOptions.DisallowedTools).Select(v => (JsonNode?)JsonValue.Create(v)).ToArray()),
             ["permission_mode"] = setup.PermissionModeName,
-            ["json_schema"] = args.Value("--json-schema"),
+            ["json_schema"] = args.Value(PrintOptions.JsonSchema),
             ["max_turns"] = setup.MaxTurns,
         };
         return o;
