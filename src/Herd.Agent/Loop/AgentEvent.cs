@@ -59,7 +59,7 @@ public sealed record ToolCallEvent(
     string ToolName,
     string ToolUseId,
     JsonNode? Input,
-    string Decision,
+    Permissions.PermissionBehavior Decision,
     string? Rule,
     string Reason,
     TimeSpan Duration,

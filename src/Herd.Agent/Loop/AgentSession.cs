@@ -297,14 +297,14 @@ public sealed class AgentSession
             var outcome = errors.Count == 0
                 ? new ToolResult("Structured output provided successfully")
                 : ToolResult.Error("Output does not match required schema: " + string.Join("; ", errors));
-            query.Sink.OnEvent(new ToolCallEvent(name, id, inputNode.DeepClone(), "allow", null, "structured output", Stopwatch.GetElapsedTime(started), null, outcome.IsError));
+            query.Sink.OnEvent(new ToolCallEvent(name, id, inputNode.DeepClone(), PermissionBehavior.Allow, null, "structured output", Stopwatch.GetElapsedTime(started), null, outcome.IsError));
             return (outcome, true);
         }
 
         if (!_tools.TryGetValue(name, out var tool))
         {
             var missing = ToolResult.Error($"No such tool available: {name}");
-            query.Sink.OnEvent(new ToolCallEvent(name, id, inputNode.DeepClone(), "deny", null, "unknown tool", Stopwatch.GetElapsedTime(started), null, true));
+            query.Sink.OnEvent(new ToolCallEvent(name, id, inputNode.DeepClone(), PermissionBehavior.Deny, null, "unknown tool", Stopwatch.GetElapsedTime(started), null, true));
             return (missing, false);
         }
 
@@ -314,7 +314,7 @@ public sealed class AgentSession
             var message = decision.Message ?? PermissionEngine.NotGranted(name);
             query.Denials.Add(new PermissionDenial(name, id, inputNode.DeepClone()));
             query.Sink.OnEvent(new PermissionDeniedEvent(name, id, inputNode.DeepClone(), message));
-            query.Sink.OnEvent(new ToolCallEvent(name, id, inputNode.DeepClone(), "deny", decision.Rule, decision.Reason, Stopwatch.GetElapsedTime(started), null, true));
+            query.Sink.OnEvent(new ToolCallEvent(name, id, inputNode.DeepClone(), PermissionBehavior.Deny, decision.Rule, decision.Reason, Stopwatch.GetElapsedTime(started), null, true));
             return (new ToolResult(message, true, JsonValue.Create("Error: " + message)), false);
         }
 
@@ -331,7 +331,7 @@ public sealed class AgentSession
         {
             result = ToolResult.Error(ex.Message);
         }
-        query.Sink.OnEvent(new ToolCallEvent(name, id, inputNode.DeepClone(), "allow", decision.Rule, decision.Reason, Stopwatch.GetElapsedTime(started), result.ExitCode, result.IsError));
+        query.Sink.OnEvent(new ToolCallEvent(name, id, inputNode.DeepClone(), PermissionBehavior.Allow, decision.Rule, decision.Reason, Stopwatch.GetElapsedTime(started), result.ExitCode, result.IsError));
         return (result, false);
     }
 

@@ -32,7 +32,7 @@ public sealed class AuditLog(string path, string sessionId) : IAgentEventSink, I
                 w.WriteNullValue();
             else
                 call.Input.WriteTo(w);
-            w.WriteString("decision", call.Decision);
+            w.WriteString("decision", call.Decision.Name());
             if (call.Rule is null)
                 w.WriteNull("rule");
             else

@@ -21,6 +21,12 @@ public enum PermissionBehavior
     Deny,
 }
 
+/// <summary>The text of a decision at the audit-log and telemetry edges.</summary>
+public static class PermissionBehaviors
+{
+    public static string Name(this PermissionBehavior b) => b == PermissionBehavior.Allow ? "allow" : "deny";
+}
+
 /// <summary>The verdict on one tool call: what decided it and, on denial, the text the model receives.</summary>
 /// <param name="Reason">Why, for the audit log: the rule and its source, the mode, or what could not be checked.</param>
 /// <param name="Rule">The text of the rule(s) that decided, or null when no rule did.</param>

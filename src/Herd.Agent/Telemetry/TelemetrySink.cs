@@ -1,3 +1,4 @@
+using Herd.Agent.Permissions;
 using System.Diagnostics;
 using System.Globalization;
 using System.Text;
@@ -171,7 +172,7 @@ public sealed class TelemetrySink(string sessionId, Activity? agentSpan) : IAgen
             .SetTag("gen_ai.tool.call.id", tool.ToolUseId)
             .SetTag("gen_ai.tool.type", "function")
             .SetTag("gen_ai.conversation.id", sessionId)
-            .SetTag("herd.permission.decision", tool.Decision)
+            .SetTag("herd.permission.decision", tool.Decision.Name())
             .SetTag("herd.permission.reason", tool.Reason);
         if (tool.Rule is { } rule)
             span.SetTag("herd.permission.rule", rule);
@@ -179,7 +180,7 @@ public sealed class TelemetrySink(string sessionId, Activity? agentSpan) : IAgen
             span.SetTag("process.exit.code", exit);
         if (HerdTelemetry.CaptureContent && tool.Input is { } input)
             span.SetTag("gen_ai.tool.call.arguments", input.ToJsonString());
-        if (tool.Decision == "deny")
+        if (tool.Decision == PermissionBehavior.Deny)
             HerdTelemetry.Fail(span, "permission_denied");
         else if (tool.IsError)
             HerdTelemetry.Fail(span, "tool_error");

@@ -197,6 +197,12 @@ public sealed class CodexStreamReader(EngineProgress progress, AttemptMonitor mo
         Monitor.OnCost();
     }
 
+    /// <summary>
+    /// How often the rollout file is read. A cap can be overshot by the calls codex starts before Herd sees the last
+    /// one's usage; real model calls take seconds, so at 25 ms that is at most the one call already under way.
+    /// </summary>
+    private static readonly TimeSpan RolloutPoll = TimeSpan.FromMilliseconds(25);
+
     /// <summary>Tails the rollout file of the thread: one <c>token_count</c> per model response, with the running total.</summary>
     public override async Task WatchAsync(CancellationToken stop)
     {
@@ -219,7 +225,7 @@ public sealed class CodexStreamReader(EngineProgress progress, AttemptMonitor mo
                 offset = ReadNew(path, offset, pending);
             try
             {
-                await Task.Delay(TimeSpan.FromMilliseconds(100), time, stop).ConfigureAwait(false);
+                await Task.Delay(RolloutPoll, time, stop).ConfigureAwait(false);
             }
             catch (OperationCanceledException)
             {

@@ -71,7 +71,8 @@ public sealed class CodexEngineTests
     public async Task A_budget_cap_stops_a_codex_task_that_would_cross_it()
     {
         // Given a task that would run ten turns at $0.15 each (gpt-5 is priced as an unknown model: $15 per M input)
-        await using var h = await StartAsync(new ModelScript { Conversations = [Looping("loop")] });
+        // (each answer takes 100 ms, as a real model's take seconds: Herd sees one call's usage before the next ends)
+        await using var h = await StartAsync(new ModelScript { LatencyMs = 100, Conversations = [Looping("loop")] });
 
         // When its cap is $0.40
         var exit = await h.RunAsync("--engine", "codex", "--model", "gpt-5", "--max-budget-usd", "0.4", "--retries", "0",
