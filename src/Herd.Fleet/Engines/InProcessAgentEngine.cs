@@ -84,6 +84,10 @@ public sealed class InProcessAgentEngine(IModelClient client, Func<FleetTask, Ag
                 Error = ex.Message, IsError = true, CostUsd = sink.Cost, Usage = sink.Usage,
             };
         }
+        finally
+        {
+            DeleteScratch(options.ToolContext);
+        }
 
         var end = EndOf(cancellationToken, timeout, idle);
         var cap2 = options.MaxBudgetUsd;
@@ -174,6 +178,24 @@ public sealed class InProcessAgentEngine(IModelClient client, Func<FleetTask, Ag
                     _inTools = false;
                     break;
             }
+        }
+    }
+
+    /// <summary>
+    /// One process runs thousands of sessions: each one's private scratch folder (Bash's TMPDIR in the sandbox, long
+    /// outputs saved for the model) goes when its attempt ends, or /tmp would keep one folder per task.
+    /// </summary>
+    private static void DeleteScratch(Herd.Agent.Tools.ToolContext context)
+    {
+        if (!context.HasScratchDirectory)
+            return;
+        try
+        {
+            Directory.Delete(context.ScratchDirectory, recursive: true);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            // A process still holding a file in it (a leftover child) only leaves the folder behind.
         }
     }
 }

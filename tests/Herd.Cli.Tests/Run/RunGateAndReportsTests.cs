@@ -86,3 +86,31 @@ public sealed class RunGateAndReportsTests
         detail.ShouldEndWith("retry-after 429");
     }
 }
+
+/// <summary>A fleet runs thousands of sessions in one process; none of them may leave its scratch folder behind.</summary>
+public sealed class RunScratchTests
+{
+    [Fact]
+    public async Task A_tasks_saved_bash_output_and_its_scratch_folder_are_gone_when_the_task_ends()
+    {
+        // Given a task whose Bash command prints more than the inline limit, so its output is saved to a file
+        var script = new ModelScript
+        {
+            Conversations = [new Conversation("big", [
+                Reply.WithTool("Bash", new System.Text.Json.Nodes.JsonObject { ["command"] = "head -c 60000 /dev/zero | tr '\\0' x" }),
+                Reply.WithText("done")])],
+        };
+        await using var h = await FleetHarness.StartAsync(script);
+
+        // When the run finishes
+        (await h.RunAsync("--allowedTools", "Bash", "--prompt", "Do {}", "--run-dir", "run", "--progress", "none", ":::", "big")).ShouldBe(0, h.Err.ToString());
+
+        // Then the model was told where the output was saved, and that folder no longer exists
+        var toolResult = h.Server.Requests.Last().Body;
+        var match = System.Text.RegularExpressions.Regex.Match(toolResult, @"Full output saved to: ([^\s\\]+)");
+        match.Success.ShouldBeTrue(toolResult.Length > 2000 ? toolResult[..2000] : toolResult);
+        var saved = match.Groups[1].Value;
+        var scratch = saved[..saved.IndexOf("/tool-results/", StringComparison.Ordinal)];
+        Directory.Exists(scratch).ShouldBeFalse($"{scratch} was left behind");
+    }
+}
