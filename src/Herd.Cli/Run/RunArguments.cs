@@ -64,6 +64,18 @@ public sealed record RunArguments
     /// <value>--enqueue: create the run in <see cref="Store"/> and leave the work to <c>herd worker</c>.</value>
     public bool Enqueue { get; init; }
 
+    /// <summary>The scheduling part of these flags, as the fleet takes it.</summary>
+    public Schedule Schedule => new()
+    {
+        Retry = new RetryPolicy { MaxRetries = Retries, BaseDelay = RetryBase },
+        Halt = Halt,
+        Delay = Delay,
+        Timeout = Timeout,
+        TimeoutPercent = TimeoutPercent,
+        TimeoutFloor = TimeoutFloor,
+        IdleTimeout = IdleTimeout,
+    };
+
     /// <exception cref="HerdUsageException">A value that does not parse, with the flag and the fix.</exception>
     public static RunArguments Bind(ParsedArguments args, string cwd, Func<string, string?>? environment = null)
     {

@@ -146,15 +146,9 @@ public sealed class FleetRun(RunSpec spec)
         var options = new FleetOptions
         {
             Limiter = spec.Jobs.Build(time),
-            Retry = spec.Retry,
-            Halt = spec.Halt,
-            Delay = spec.Delay,
-            Timeout = spec.Timeout,
-            TimeoutPercent = spec.TimeoutPercent,
-            TimeoutFloor = spec.TimeoutFloor,
-            IdleTimeout = spec.IdleTimeout,
+            Schedule = spec.Schedule,
             Budget = ledger,
-            Caps = new CapsInForce(spec.MaxTurns, spec.TaskBudgetUsd, spec.Timeout, spec.IdleTimeout),
+            Caps = new CapsInForce(spec.MaxTurns, spec.TaskBudgetUsd, spec.Schedule.Timeout, spec.Schedule.IdleTimeout),
             Shard = shard,
             Time = time,
             Notice = spec.Notice,

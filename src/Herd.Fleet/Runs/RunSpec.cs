@@ -67,20 +67,8 @@ public sealed record RunSpec
 
     public JobsSpec Jobs { get; init; } = JobsSpec.Default;
 
-    public RetryPolicy Retry { get; init; } = new();
-
-    public HaltPolicy Halt { get; init; } = HaltPolicy.Never;
-
-    public TimeSpan Delay { get; init; } = TimeSpan.Zero;
-
-    /// <value>Per-attempt wall clock; null = none. Mutually exclusive with <see cref="TimeoutPercent"/>.</value>
-    public TimeSpan? Timeout { get; init; }
-
-    public double? TimeoutPercent { get; init; }
-
-    public TimeSpan TimeoutFloor { get; init; } = TimeSpan.FromMinutes(30);
-
-    public TimeSpan? IdleTimeout { get; init; }
+    /// <value>Retries, halting, start spacing and per-attempt timeouts.</value>
+    public Schedule Schedule { get; init; } = new();
 
     /// <value>The run-wide ceiling in US dollars, held by reservation (exit 102 when it cannot hold another call).</value>
     public double? BudgetUsd { get; init; }

@@ -135,7 +135,7 @@ public sealed class FleetRunner(ITaskEngine engine, IRunStore store, ResultsFile
                 ? ts.Task.Prompt.Replace("{%}", slot.ToString(System.Globalization.CultureInfo.InvariantCulture), StringComparison.Ordinal)
                 : ts.Task.Prompt;
             // issue #13: a task whose last attempt was cut off continues that session where its engine can resume one.
-            var attempt = new TaskAttempt(ts.Task, ts.Attempts, slot, prompt, sessionId, TimeoutFor(ts.Task), ts.Task.Caps.IdleTimeout ?? options.IdleTimeout, ts.SpentUsd, ts.ResumeSessionId);
+            var attempt = new TaskAttempt(ts.Task, ts.Attempts, slot, prompt, sessionId, TimeoutFor(ts.Task), ts.Task.Caps.IdleTimeout ?? options.Schedule.IdleTimeout, ts.SpentUsd, ts.ResumeSessionId);
             ts.ResumeSessionId = null;
             var (key, number) = (ts.Task.Key, ts.Attempts);
             writer.Post(() => store.StartAttempt(key, number, slot, now, sessionId));
@@ -197,12 +197,12 @@ public sealed class FleetRunner(ITaskEngine engine, IRunStore store, ResultsFile
                 notice($"first {cls.Name()} in this run (task {ts.Task.Name}): {outcome.Error ?? "no detail"}");
             var sameClass = ts.CountClass(cls);
             var stopping = halt != HaltMode.None || cancellationToken.IsCancellationRequested;
-            if (!cls.IsRunFatal() && options.Retry.ShouldRetry(cls, ts.Retries, sameClass) && !stopping)
+            if (!cls.IsRunFatal() && options.Schedule.Retry.ShouldRetry(cls, ts.Retries, sameClass) && !stopping)
             {
                 ts.Retries++;
                 ts.IsRetry = true;
                 writer.Post(() => store.FinishAttempt(ts.Task.Key, done.Attempt.Number, outcome, usedRetry: true, buildRecord: null));
-                var retryDelay = options.Retry.Delay(ts.Retries, outcome.RetryAfter);
+                var retryDelay = options.Schedule.Retry.Delay(ts.Retries, outcome.RetryAfter);
                 FleetTelemetry.Retrying(ts.Span, cls, ts.Retries, retryDelay);
                 var due = Time.GetUtcNow() + retryDelay;
                 delayed.Enqueue(ts, due);
@@ -245,13 +245,13 @@ public sealed class FleetRunner(ITaskEngine engine, IRunStore store, ResultsFile
                 attemptsCts.Cancel();
                 return;
             }
-            var decision = options.Halt.Check(succeeded, failed, total);
+            var decision = options.Schedule.Halt.Check(succeeded, failed, total);
             if (decision != HaltMode.None && halt != HaltMode.Now)
             {
                 if (haltReason == HaltReason.None)
                 {
                     haltReason = HaltReason.Policy;
-                    haltDetail = $"--halt {options.Halt.Mode.ToString().ToLowerInvariant()},{options.Halt.ConditionName}={options.Halt.Threshold}{(options.Halt.Percent ? "%" : "")} reached ({succeeded} succeeded, {failed} failed)";
+                    haltDetail = $"--halt {options.Schedule.Halt.Mode.ToString().ToLowerInvariant()},{options.Schedule.Halt.ConditionName}={options.Schedule.Halt.Threshold}{(options.Schedule.Halt.Percent ? "%" : "")} reached ({succeeded} succeeded, {failed} failed)";
                 }
                 halt = decision;
                 if (decision == HaltMode.Now)
@@ -284,8 +284,8 @@ public sealed class FleetRunner(ITaskEngine engine, IRunStore store, ResultsFile
                         break;
                     }
                     Start(ready.Dequeue(), now);
-                    if (options.Delay > TimeSpan.Zero)
-                        nextStart = now + options.Delay;
+                    if (options.Schedule.Delay > TimeSpan.Zero)
+                        nextStart = now + options.Schedule.Delay;
                 }
             }
 
@@ -364,12 +364,12 @@ public sealed class FleetRunner(ITaskEngine engine, IRunStore store, ResultsFile
     {
         if (task.Caps.Timeout is { } own)
             return own;
-        if (options.TimeoutPercent is { } pct)
+        if (options.Schedule.TimeoutPercent is { } pct)
         {
             // Spec §2: N % of the median runtime of successful tasks, once 5 succeeded; the floor before that.
-            return _successRuntimes.Count >= 5 ? TimeSpan.FromSeconds(_successRuntimes.Median * pct / 100) : options.TimeoutFloor;
+            return _successRuntimes.Count >= 5 ? TimeSpan.FromSeconds(_successRuntimes.Median * pct / 100) : options.Schedule.TimeoutFloor;
         }
-        return options.Timeout;
+        return options.Schedule.Timeout;
     }
 
     /// <summary>Spec §10: spent + remaining × p50 of finished tasks' costs; null before any task finished.</summary>
@@ -425,7 +425,7 @@ public sealed class FleetRunner(ITaskEngine engine, IRunStore store, ResultsFile
             var grew = TimeSpan.Zero;
             if (status == 429 && retryAfter is { } after && after > TimeSpan.Zero)
             {
-                var pause = after < runner.Options.MaxPause ? after : runner.Options.MaxPause;
+                var pause = after < runner.Options.Schedule.MaxPause ? after : runner.Options.Schedule.MaxPause;
                 var now = runner.Time.GetUtcNow();
                 grew = runner.PauseUntil(now + pause);
                 if (grew > TimeSpan.Zero)

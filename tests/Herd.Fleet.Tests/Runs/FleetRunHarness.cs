@@ -57,7 +57,7 @@ public sealed class FleetRunHarness : IAsyncDisposable
         Plan = plan,
         Cwd = Dir,
         Jobs = new JobsSpec(4),
-        Retry = new Scheduling.RetryPolicy { BaseDelay = TimeSpan.FromMilliseconds(1) },
+        Schedule = new Scheduling.Schedule { Retry = new Scheduling.RetryPolicy { BaseDelay = TimeSpan.FromMilliseconds(1) } },
         Engine = context => new InProcessAgentEngine(_client, _ => AgentOptions(context), context.RunBudget, context.Time),
         Notice = Notices.Add,
     };

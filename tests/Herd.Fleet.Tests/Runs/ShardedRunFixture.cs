@@ -56,7 +56,7 @@ internal sealed class ShardedRunFixture : IAsyncDisposable
             Plan = plan,
             Shard = shard,
             Identity = start == RunStart.New ? PlanIdentity.Of(plan, "{}"u8) : null,
-            Retry = new Scheduling.RetryPolicy { MaxRetries = 0 },
+            Schedule = new Scheduling.Schedule { Retry = new Scheduling.RetryPolicy { MaxRetries = 0 } },
             Engine = ctx => new InProcessAgentEngine(_client, _ => Options(), ctx.RunBudget, ctx.Time),
             Cwd = Dir,
         }).ExecuteAsync();
