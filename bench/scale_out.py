@@ -31,20 +31,30 @@ def herd_cmd(path):
     return ["dotnet", str(ROOT / "src" / "Herd.Cli" / "bin" / "Debug" / "net10.0" / "herd.dll")]
 
 
-def postgres_cpu_s():
-    """utime+stime of every postgres process, in seconds (the server side of the work)."""
+def stat_fields(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().rsplit(")", 1)[1].split()
+
+
+def postmaster_pid(store):
+    """The postmaster serving STORE: the parent of its checkpointer, so other clusters on the machine are not counted."""
+    sql = "SELECT pid FROM pg_stat_activity WHERE backend_type = 'checkpointer'"
+    checkpointer = subprocess.run(["psql", store, "-qAtc", sql], check=True, capture_output=True, text=True).stdout.strip()
+    return int(stat_fields(int(checkpointer))[1])
+
+
+def postgres_cpu_s(postmaster):
+    """utime+stime (with reaped children's) of the postmaster and its processes, in seconds (the server side of the work)."""
     total = 0
     for pid in os.listdir("/proc"):
         if not pid.isdigit():
             continue
         try:
-            with open(f"/proc/{pid}/stat") as f:
-                stat = f.read()
-            if "(postgres)" not in stat:
+            fields = stat_fields(pid)
+            if int(pid) != postmaster and int(fields[1]) != postmaster:
                 continue
-            fields = stat.rsplit(")", 1)[1].split()
             total += int(fields[11]) + int(fields[12]) + int(fields[13]) + int(fields[14])
-        except OSError:
+        except (OSError, IndexError, ValueError):
             continue
     return total / TICK
 
@@ -83,13 +93,14 @@ def main():
         subprocess.run(herd + ["run", "--enqueue", "--run-dir", run_id, "--prompt", "Do {}", "--input", str(inputs)],
                        env=env, cwd=work, check=True, stdout=subprocess.DEVNULL)
         insert_s = time.monotonic() - t0
-        cpu0, pg0, t0 = children_cpu_s(), postgres_cpu_s(), time.monotonic()
+        postmaster = postmaster_pid(a.store)
+        cpu0, pg0, t0 = children_cpu_s(), postgres_cpu_s(postmaster), time.monotonic()
         workers = [subprocess.Popen(herd + ["worker", "--run", run_id, "-j", str(a.jobs)], env=env, cwd=work,
                                     stderr=subprocess.DEVNULL) for _ in range(a.workers)]
         for w in workers:
             w.wait()
         wall = time.monotonic() - t0
-        cpu, pg = children_cpu_s() - cpu0, postgres_cpu_s() - pg0
+        cpu, pg = children_cpu_s() - cpu0, postgres_cpu_s(postmaster) - pg0
         print(f"postgres: {a.tasks} tasks, {a.workers} workers x -j {a.jobs}: plan insert {insert_s:.2f} s (incl. start-up), "
               f"wall {wall:.1f} s, {a.tasks / wall:.0f} tasks/s, CPU/task: workers {1000 * cpu / a.tasks:.2f} ms + "
               f"server {1000 * pg / a.tasks:.2f} ms = {1000 * (cpu + pg) / a.tasks:.2f} ms")

@@ -34,6 +34,9 @@ namespace Herd.Fleet.Workers;
 public sealed class WorkerLoop(PostgresRunStore store, ITaskEngine engine, WorkerOptions options)
 {
     private readonly Lock _gate = new();
+
+    /// <summary>What each open attempt has spent so far; the heartbeat writes it (PostgresRunStore.Beat), the end writes the whole.</summary>
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<(string Key, int N), double> _runningCosts = new();
     private SharedRunState? _shared;
 
     private TimeProvider Time => options.Time;
@@ -72,73 +75,135 @@ public sealed class WorkerLoop(PostgresRunStore store, ITaskEngine engine, Worke
         var cancelled = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         using var registration = cancellationToken.Register(() => cancelled.TrySetResult());
 
-        async Task HandleAsync(Done done)
+        // How many more attempts may start now: none while stopping or paused, else up to -j (or this worker's share of
+        // the shared back-pressure limit).
+        int Room(DateTimeOffset now)
         {
-            inflight--;
-            freeSlots.Enqueue(done.Attempt.Slot, done.Attempt.Slot);
-            var (claim, outcome) = (done.Claim, done.Outcome);
-            var cls = outcome.Class;
+            var shared = Shared;
+            if (stopping || shared.PauseUntil is { } p && p > now)
+                return 0;
+            var limit = options.Jobs;
+            if (shared.RateLimit is { } shareOf)
+                limit = Math.Min(limit, Math.Max(1, (int)Math.Ceiling(shareOf / (double)shared.LiveWorkers)));
+            return Math.Max(0, limit - inflight);
+        }
+
+        void Start(IReadOnlyList<ClaimedTask> claimed)
+        {
+            foreach (var c in claimed)
+            {
+                var slot = freeSlots.Count > 0 ? freeSlots.Dequeue() : nextSlot++;
+                var task = c.Stored.Task;
+                var prompt = task.Prompt.Replace("{%}", slot.ToString(CultureInfo.InvariantCulture), StringComparison.Ordinal);
+                var attempt = new TaskAttempt(task, c.Lease.Number, slot, prompt, c.SessionId, task.Caps.Timeout ?? options.Timeout,
+                    task.Caps.IdleTimeout ?? options.IdleTimeout, c.Stored.SpentUsd);
+                inflight++;
+                attempts++;
+                _ = RunAttemptAsync(c, attempt, completions.Writer, attemptsCts.Token);
+            }
+        }
+
+        // Every attempt that ended since the last round trip is handled together and ended in ONE store round trip
+        // (PostgresRunStore.EndAsync): under load completions pile up while a round trip is in flight, so the batch
+        // grows exactly when the per-task cost of the database matters.
+        async Task HandleAsync(List<Done> batch)
+        {
             var now = Time.GetUtcNow();
-            if (cls.IsBackPressure())
+            var ends = new List<LeaseEnd>(batch.Count);
+            var toFinish = new List<Done>();
+            var budgetSpent = false;
+            foreach (var done in batch)
             {
-                var after = outcome.RetryAfter is { } ra && ra > TimeSpan.Zero ? now + (ra < options.MaxPause ? ra : options.MaxPause) : (DateTimeOffset?)null;
-                await DbAsync(() => store.OnBackPressure(now, Math.Min(options.RateCeiling, Math.Max(options.Jobs, 1) * Math.Max(Shared.LiveWorkers, 1)), after, options.RateCooldown)).ConfigureAwait(false);
-            }
-            if (cls.IsRequeue())
-            {
-                // Not a verdict on the task: back to the queue without a retry used.
-                DateTimeOffset? notBefore = cls == OutcomeClass.RunBudget ? now + options.PollEvery : null;
-                if (!await DbAsync(() => store.Release(claim.Lease, outcome, usedRetry: false, notBefore)).ConfigureAwait(false))
-                    rejected += Rejected(claim);
-                if (cls == OutcomeClass.RunBudget && done.Ledger.Reserved <= 1e-9)
+                inflight--;
+                freeSlots.Enqueue(done.Attempt.Slot, done.Attempt.Slot);
+                _runningCosts.TryRemove((done.Claim.Lease.Key, done.Claim.Lease.Number), out _);
+                var (claim, outcome) = (done.Claim, done.Outcome);
+                var cls = outcome.Class;
+                if (cls.IsBackPressure())
                 {
-                    // Refused while nobody held a reservation: nothing will free room, the ceiling cannot hold another call.
-                    await DbAsync(() => store.Halt("budget: the --budget-usd ceiling cannot hold another call", RunExitCodes.Budget)).ConfigureAwait(false);
-                    stopping = true;
+                    var after = outcome.RetryAfter is { } ra && ra > TimeSpan.Zero ? now + (ra < options.MaxPause ? ra : options.MaxPause) : (DateTimeOffset?)null;
+                    await DbAsync(() => store.OnBackPressure(now, Math.Min(options.RateCeiling, Math.Max(options.Jobs, 1) * Math.Max(Shared.LiveWorkers, 1)), after, options.RateCooldown)).ConfigureAwait(false);
                 }
-                return;
+                if (cls.IsRequeue())
+                {
+                    // Not a verdict on the task: back to the queue without a retry used.
+                    ends.Add(new LeaseEnd(claim.Lease, outcome, AttemptDisposition.Requeue, cls == OutcomeClass.RunBudget ? now + options.PollEvery : null));
+                    // Refused while nobody held a reservation: nothing will free room, the ceiling cannot hold another call.
+                    budgetSpent |= cls == OutcomeClass.RunBudget && done.Ledger.Reserved <= 1e-9;
+                    continue;
+                }
+                var stored = claim.Stored;
+                var sameClass = stored.ClassCounts.GetValueOrDefault(cls) + 1;
+                if (!cls.IsRunFatal() && !stopping && options.Retry.ShouldRetry(cls, stored.Retries, sameClass))
+                {
+                    ends.Add(new LeaseEnd(claim.Lease, outcome, AttemptDisposition.Retry, now + options.Retry.Delay(stored.Retries + 1, outcome.RetryAfter)));
+                    continue;
+                }
+                toFinish.Add(done);
             }
-            var stored = claim.Stored;
-            var sameClass = stored.ClassCounts.GetValueOrDefault(cls) + 1;
-            if (!cls.IsRunFatal() && !stopping && options.Retry.ShouldRetry(cls, stored.Retries, sameClass))
+            if (toFinish.Count > 0)
             {
-                var due = now + options.Retry.Delay(stored.Retries + 1, outcome.RetryAfter);
-                if (await DbAsync(() => store.Release(claim.Lease, outcome, usedRetry: true, due)).ConfigureAwait(false))
+                var earlier = await DbAsync(() => store.EarlierAttemptsAsync([.. toFinish.Select(f => f.Claim.Lease)])).ConfigureAwait(false);
+                foreach (var done in toFinish)
+                    ends.Add(new LeaseEnd(done.Claim.Lease, done.Outcome, AttemptDisposition.Final, Record: Record(done, earlier.GetValueOrDefault(done.Claim.Lease.Key))));
+            }
+            // The same round trip claims as many new tasks as there is room for (one round trip a turn in full flow).
+            var room = Room(now);
+            var result = await DbAsync(() => store.EndAsync(ends, room, now)).ConfigureAwait(false);
+            var fatal = (TaskOutcome?)null;
+            var succeeded = false;
+            foreach (var end in ends)
+            {
+                if (!result.Accepted.Contains(end.Lease.Key))
+                {
+                    rejected += Rejected(end.Lease);
+                    continue;
+                }
+                if (end.Disposition == AttemptDisposition.Retry)
                     retries++;
-                else
-                    rejected += Rejected(claim);
-                return;
+                if (!end.IsFinal)
+                    continue;
+                finals++;
+                succeeded |= end.Outcome.Class.IsSuccess();
+                if (end.Outcome.Class.IsRunFatal())
+                    fatal ??= end.Outcome;
             }
-            var caps = options.Caps with
+            await DecideAsync(result, budgetSpent, succeeded, fatal, now).ConfigureAwait(false);
+            if (stopping && result.Claimed.Count > 0)
             {
-                MaxTurns = stored.Task.Caps.MaxTurns ?? options.Caps.MaxTurns,
-                MaxBudgetUsd = stored.Task.Caps.MaxBudgetUsd ?? options.Caps.MaxBudgetUsd,
-                Timeout = done.Attempt.Timeout,
-                IdleTimeout = done.Attempt.IdleTimeout,
-            };
-            var commit = await DbAsync(() => store.Complete(claim.Lease, outcome,
-                rows => TaskRecord.Build(stored.Task, outcome, rows, engine.Name, engine.Version, caps, options.Shard))).ConfigureAwait(false);
-            if (commit.Record is null)
-            {
-                rejected += Rejected(claim);
-                return;
+                // The batch that claimed them also stopped the run (a halt, a fatal class, the budget): they do not start.
+                var back = result.Claimed.Select(c => new LeaseEnd(c.Lease, NotStarted(c), AttemptDisposition.Requeue)).ToList();
+                await DbAsync(() => store.EndAsync(back)).ConfigureAwait(false);
             }
-            finals++;
-            if (cls.IsSuccess() && Shared.RateLimit is not null)
+            else
+            {
+                Start(result.Claimed);
+            }
+        }
+
+        // What a batch's results decide for the run: halts (budget, a fatal class, the --halt policy) and the shared limit.
+        async Task DecideAsync(EndBatch result, bool budgetSpent, bool succeeded, TaskOutcome? fatal, DateTimeOffset now)
+        {
+            if (budgetSpent)
+            {
+                await DbAsync(() => store.Halt("budget: the --budget-usd ceiling cannot hold another call", RunExitCodes.Budget)).ConfigureAwait(false);
+                stopping = true;
+            }
+            if (succeeded && Shared.RateLimit is not null)
                 await DbAsync(() => store.OnSuccess(now, options.RateCeiling, options.RateCooldown)).ConfigureAwait(false);
-            if (cls.IsRunFatal())
+            if (fatal is not null)
             {
-                await DbAsync(() => store.Halt($"{cls.Name()}: {outcome.Error}", RunExitCodes.Fatal)).ConfigureAwait(false);
+                await DbAsync(() => store.Halt($"{fatal.Class.Name()}: {fatal.Error}", RunExitCodes.Fatal)).ConfigureAwait(false);
                 stopping = true;
                 await attemptsCts.CancelAsync().ConfigureAwait(false);
                 return;
             }
-            var decision = options.Halt.Check(commit.Done - commit.Failed, commit.Failed, commit.Total);
+            var decision = options.Halt.Check(result.Done - result.Failed, result.Failed, result.Total);
             if (decision != HaltMode.None)
             {
                 var detail = string.Create(CultureInfo.InvariantCulture,
-                    $"--halt {options.Halt.Mode.ToString().ToLowerInvariant()},{options.Halt.ConditionName}={options.Halt.Threshold}{(options.Halt.Percent ? "%" : "")} reached ({commit.Done - commit.Failed} succeeded, {commit.Failed} failed)");
-                await DbAsync(() => store.Halt(detail, Math.Min(commit.Failed, RunExitCodes.MoreThan100Failed))).ConfigureAwait(false);
+                    $"--halt {options.Halt.Mode.ToString().ToLowerInvariant()},{options.Halt.ConditionName}={options.Halt.Threshold}{(options.Halt.Percent ? "%" : "")} reached ({result.Done - result.Failed} succeeded, {result.Failed} failed)");
+                await DbAsync(() => store.Halt(detail, Math.Min(result.Failed, RunExitCodes.MoreThan100Failed))).ConfigureAwait(false);
                 stopping = true;
                 if (decision == HaltMode.Now)
                     await attemptsCts.CancelAsync().ConfigureAwait(false);
@@ -147,31 +212,15 @@ public sealed class WorkerLoop(PostgresRunStore store, ITaskEngine engine, Worke
 
         while (true)
         {
-            var shared = Shared;
-            stopping |= cancellationToken.IsCancellationRequested || shared.Status != RunStatus.Running;
+            stopping |= cancellationToken.IsCancellationRequested || Shared.Status != RunStatus.Running;
             var claimedNone = true;
-            if (!stopping)
+            var room = Room(Time.GetUtcNow());
+            if (room > 0)
             {
-                var limit = options.Jobs;
-                if (shared.RateLimit is { } shareOf)
-                    limit = Math.Min(limit, Math.Max(1, (int)Math.Ceiling(shareOf / (double)shared.LiveWorkers)));
-                var now = Time.GetUtcNow();
-                if (!(shared.PauseUntil is { } p && p > now) && inflight < limit)
-                {
-                    var claimed = await DbAsync(() => store.Claim(limit - inflight, now)).ConfigureAwait(false);
-                    claimedNone = claimed.Count == 0;
-                    foreach (var c in claimed)
-                    {
-                        var slot = freeSlots.Count > 0 ? freeSlots.Dequeue() : nextSlot++;
-                        var task = c.Stored.Task;
-                        var prompt = task.Prompt.Replace("{%}", slot.ToString(CultureInfo.InvariantCulture), StringComparison.Ordinal);
-                        var attempt = new TaskAttempt(task, c.Lease.Number, slot, prompt, c.SessionId, task.Caps.Timeout ?? options.Timeout,
-                            task.Caps.IdleTimeout ?? options.IdleTimeout, c.Stored.SpentUsd);
-                        inflight++;
-                        attempts++;
-                        _ = RunAttemptAsync(c, attempt, completions.Writer, attemptsCts.Token);
-                    }
-                }
+                // Start-up, or a turn after a short claim: a claim of its own (ends carry the claims in full flow).
+                var claimed = await DbAsync(() => store.ClaimAsync(room, Time.GetUtcNow())).ConfigureAwait(false);
+                claimedNone = claimed.Count == 0;
+                Start(claimed);
             }
             if (inflight == 0)
             {
@@ -199,17 +248,46 @@ public sealed class WorkerLoop(PostgresRunStore store, ITaskEngine engine, Worke
             }
             if (cancellationToken.IsCancellationRequested && !attemptsCts.IsCancellationRequested)
                 await attemptsCts.CancelAsync().ConfigureAwait(false);
+            var ended = new List<Done>();
             while (completions.Reader.TryRead(out var done))
-                await HandleAsync(done).ConfigureAwait(false);
+                ended.Add(done);
+            if (ended.Count > 0)
+                await HandleAsync(ended).ConfigureAwait(false);
         }
         var final = await DbAsync(() => store.ReadShared(Time.GetUtcNow(), LiveWithin)).ConfigureAwait(false);
         return new WorkerReport(attempts, finals, retries, rejected, final.Status);
     }
 
-    private int Rejected(ClaimedTask claim)
+    /// <summary>The outcome recorded for a claimed attempt that never started because the run stopped first.</summary>
+    private TaskOutcome NotStarted(ClaimedTask claim)
     {
-        options.Notice($"the lease on task {claim.Lease.Key[..12]} was taken over by another worker; this result was discarded (fencing).");
+        var now = Time.GetUtcNow();
+        return new TaskOutcome
+        {
+            Class = OutcomeClass.Cancelled, Start = claim.Started, End = now, SessionId = claim.SessionId,
+            Error = "not started: the run stopped", IsError = true,
+        };
+    }
+
+    private int Rejected(TaskLease lease)
+    {
+        options.Notice($"the lease on task {lease.Key[..12]} was taken over by another worker; this result was discarded (fencing).");
         return 1;
+    }
+
+    /// <summary>The task's one record: its earlier attempts as stored, then this one as it ended.</summary>
+    private string Record(Done done, IReadOnlyList<AttemptRow>? earlier)
+    {
+        var stored = done.Claim.Stored;
+        var caps = options.Caps with
+        {
+            MaxTurns = stored.Task.Caps.MaxTurns ?? options.Caps.MaxTurns,
+            MaxBudgetUsd = stored.Task.Caps.MaxBudgetUsd ?? options.Caps.MaxBudgetUsd,
+            Timeout = done.Attempt.Timeout,
+            IdleTimeout = done.Attempt.IdleTimeout,
+        };
+        List<AttemptRow> rows = [.. earlier ?? [], PostgresRunStore.Ended(done.Claim.OpenRow, done.Outcome)];
+        return TaskRecord.Build(stored.Task, done.Outcome, rows, engine.Name, engine.Version, caps, options.Shard);
     }
 
     private async Task RunAttemptAsync(ClaimedTask claim, TaskAttempt attempt, ChannelWriter<Done> writer, CancellationToken ct)
@@ -236,7 +314,7 @@ public sealed class WorkerLoop(PostgresRunStore store, ITaskEngine engine, Worke
     {
         try
         {
-            Shared = store.Beat(Time.GetUtcNow(), LiveWithin);
+            Shared = store.Beat(Time.GetUtcNow(), LiveWithin, [.. _runningCosts.Select(c => new RunningCost(c.Key.Key, c.Key.N, c.Value))]);
         }
         catch (Exception ex) when (IsTransient(ex) || ex is ObjectDisposedException)
         {
@@ -245,7 +323,9 @@ public sealed class WorkerLoop(PostgresRunStore store, ITaskEngine engine, Worke
     }
 
     /// <summary>A store call, retried with backoff while the database is unreachable (a restart, a failover, a network blip).</summary>
-    private async Task<T> DbAsync<T>(Func<T> call)
+    private Task<T> DbAsync<T>(Func<T> call) => DbAsync(() => Task.FromResult(call()));
+
+    private async Task<T> DbAsync<T>(Func<Task<T>> call)
     {
         var started = Time.GetTimestamp();
         var delay = TimeSpan.FromMilliseconds(200);
@@ -254,7 +334,7 @@ public sealed class WorkerLoop(PostgresRunStore store, ITaskEngine engine, Worke
         {
             try
             {
-                var result = call();
+                var result = await call().ConfigureAwait(false);
                 if (told)
                     options.Notice("reconnected to the run store.");
                 return result;
@@ -290,16 +370,8 @@ public sealed class WorkerLoop(PostgresRunStore store, ITaskEngine engine, Worke
     {
         public void OnCallCost(TaskAttempt a, double costUsd)
         {
-            if (costUsd <= 0)
-                return;
-            try
-            {
-                loop.Store.AddAttemptCost(a.Task.Key, a.Number, costUsd);
-            }
-            catch (Exception ex) when (IsTransient(ex))
-            {
-                // The attempt's end writes its full cost; this running total only matters if the worker dies first.
-            }
+            if (costUsd > 0)
+                loop._runningCosts.AddOrUpdate((a.Task.Key, a.Number), costUsd, (_, sum) => sum + costUsd);
         }
 
         public void OnBackPressure(int status, TimeSpan? retryAfter)

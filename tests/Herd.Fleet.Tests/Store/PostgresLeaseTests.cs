@@ -43,14 +43,14 @@ public sealed class PostgresLeaseTests : IDisposable
 
         // When they claim until nothing is left, all starting at once
         using var start = new Barrier(workers.Length);
-        var claims = await Task.WhenAll(workers.Select(w => Task.Factory.StartNew(() =>
+        var claims = await Task.WhenAll(workers.Select(w => Task.Factory.StartNew(async () =>
         {
             start.SignalAndWait();
             var mine = new List<string>();
-            while (w.Claim(5, _time.GetUtcNow()) is { Count: > 0 } got)
+            while ((await w.ClaimAsync(5, _time.GetUtcNow())) is { Count: > 0 } got)
                 mine.AddRange(got.Select(c => c.Lease.Key));
             return mine;
-        }, TaskCreationOptions.LongRunning)));
+        }, TaskCreationOptions.LongRunning).Unwrap()));
 
         // Then every task was claimed exactly once (how the work split depends on the machine's scheduling)
         var all = claims.SelectMany(c => c).ToList();
@@ -59,17 +59,17 @@ public sealed class PostgresLeaseTests : IDisposable
     }
 
     [Fact]
-    public void An_expired_lease_returns_the_task_and_the_presumed_dead_workers_late_result_is_rejected()
+    public async Task An_expired_lease_returns_the_task_and_the_presumed_dead_workers_late_result_is_rejected()
     {
         // Given worker A holding the only task under a 30 s lease
         CreateRun(1);
         var (a, b) = (Worker(), Worker());
-        var claimA = a.Claim(1, _time.GetUtcNow()).Single();
-        b.Claim(1, _time.GetUtcNow()).ShouldBeEmpty(); // leased: not claimable
+        var claimA = (await a.ClaimAsync(1, _time.GetUtcNow())).Single();
+        (await b.ClaimAsync(1, _time.GetUtcNow())).ShouldBeEmpty(); // leased: not claimable
 
         // When A stops beating for longer than the lease, B claims the task
         _time.Advance(TimeSpan.FromSeconds(31));
-        var claimB = b.Claim(1, _time.GetUtcNow()).Single();
+        var claimB = (await b.ClaimAsync(1, _time.GetUtcNow())).Single();
         claimB.Lease.Epoch.ShouldBeGreaterThan(claimA.Lease.Epoch);
         claimB.Lease.Number.ShouldBe(2);
         claimB.Stored.Retries.ShouldBe(0); // an interrupted attempt uses no retry
@@ -86,32 +86,32 @@ public sealed class PostgresLeaseTests : IDisposable
     }
 
     [Fact]
-    public void A_heartbeat_keeps_the_lease_past_its_first_deadline()
+    public async Task A_heartbeat_keeps_the_lease_past_its_first_deadline()
     {
         CreateRun(1);
         var (a, b) = (Worker(), Worker());
-        var claim = a.Claim(1, _time.GetUtcNow()).Single();
+        var claim = (await a.ClaimAsync(1, _time.GetUtcNow())).Single();
 
         for (var i = 0; i < 6; i++)
         {
             _time.Advance(TimeSpan.FromSeconds(10));
             a.Beat(_time.GetUtcNow(), TimeSpan.FromSeconds(30));
-            b.Claim(1, _time.GetUtcNow()).ShouldBeEmpty();
+            (await b.ClaimAsync(1, _time.GetUtcNow())).ShouldBeEmpty();
         }
 
         a.Complete(claim.Lease, RunStoreContract.Outcome(OutcomeClass.Success, _time.GetUtcNow()), _ => "a").Record.ShouldBe("a");
     }
 
     [Fact]
-    public void A_retry_is_not_claimed_before_its_backoff_ends_and_counts_one_retry()
+    public async Task A_retry_is_not_claimed_before_its_backoff_ends_and_counts_one_retry()
     {
         CreateRun(1);
         var w = Worker();
-        var first = w.Claim(1, _time.GetUtcNow()).Single();
+        var first = (await w.ClaimAsync(1, _time.GetUtcNow())).Single();
         w.Release(first.Lease, RunStoreContract.Outcome(OutcomeClass.ServerError, _time.GetUtcNow()), usedRetry: true, _time.GetUtcNow().AddSeconds(8)).ShouldBeTrue();
 
-        w.Claim(1, _time.GetUtcNow().AddSeconds(7)).ShouldBeEmpty();
-        var again = w.Claim(1, _time.GetUtcNow().AddSeconds(9)).Single();
+        (await w.ClaimAsync(1, _time.GetUtcNow().AddSeconds(7))).ShouldBeEmpty();
+        var again = (await w.ClaimAsync(1, _time.GetUtcNow().AddSeconds(9))).Single();
 
         again.Stored.Retries.ShouldBe(1);
         again.Stored.ClassCounts[OutcomeClass.ServerError].ShouldBe(1);
@@ -119,14 +119,14 @@ public sealed class PostgresLeaseTests : IDisposable
     }
 
     [Fact]
-    public void A_halted_run_hands_out_no_more_tasks()
+    public async Task A_halted_run_hands_out_no_more_tasks()
     {
         CreateRun(3);
         var w = Worker();
         w.Halt("--halt now,fail=1 reached", 1).ShouldBeTrue();
         w.Halt("again", 1).ShouldBeFalse();
 
-        w.Claim(3, _time.GetUtcNow()).ShouldBeEmpty();
+        (await w.ClaimAsync(3, _time.GetUtcNow())).ShouldBeEmpty();
         w.ReadStatus().ShouldBe((RunStatus.Halted, (int?)1));
     }
 

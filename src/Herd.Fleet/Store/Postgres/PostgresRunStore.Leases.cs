@@ -1,3 +1,4 @@
+using System.Globalization;
 using Herd.Fleet.Engines;
 using Npgsql;
 
@@ -6,11 +7,18 @@ namespace Herd.Fleet.Store.Postgres;
 /// <summary>A claimed attempt: which task, which attempt number, and the fencing token its end must present.</summary>
 public sealed record TaskLease(string Key, int Number, long Epoch);
 
-/// <summary>A task a worker claimed: the task with its progress so far, the lease, and the attempt's session id.</summary>
-public sealed record ClaimedTask(StoredTask Stored, TaskLease Lease, string SessionId);
+/// <summary>A task a worker claimed: the task with its progress so far, the lease, the attempt's session id and its start (the claim's time).</summary>
+public sealed record ClaimedTask(StoredTask Stored, TaskLease Lease, string SessionId, DateTimeOffset Started)
+{
+    /// <summary>The attempt's row as the claim wrote it (open), which its end turns into the record's last attempt.</summary>
+    public AttemptRow OpenRow => new(Lease.Number, Started, null, null, null, 0, SessionId, Herd.Agent.Models.Usage.Zero);
+}
 
 /// <summary>What a final commit reports: the record (null when the lease was lost and the result rejected) and the run's counts after it.</summary>
 public sealed record FinalCommit(string? Record, int Done, int Failed, int Total, RunStatus Status);
+
+/// <summary>What one open attempt has spent so far (see <see cref="PostgresRunStore.Beat"/>).</summary>
+public sealed record RunningCost(string Key, int N, double CostUsd);
 
 /// <summary>The run-wide state workers share: status, the AIMD limit and the fleet-wide pause.</summary>
 public sealed record SharedRunState(RunStatus Status, int Total, int Done, int Failed, int? RateLimit, DateTimeOffset? PauseUntil, double? BudgetUsd, int LiveWorkers);
@@ -23,56 +31,110 @@ public sealed partial class PostgresRunStore
     /// <summary>How old the run lock's heartbeat may be before workers treat the orchestrator as gone (FleetRun.LockStaleAfter).</summary>
     private static readonly TimeSpan OrchestratorLockStale = TimeSpan.FromSeconds(30);
 
+    /// <summary>Never-attempted tasks at or before this plan position were claimed already (by anyone): where the next claim's scan starts.</summary>
+    private int _freshAfter;
+
     /// <summary>
-    /// Claims up to <paramref name="count"/> tasks for <see cref="Owner"/> in ONE statement: pending tasks whose retry
-    /// delay has passed, and running tasks whose lease expired (their holder is presumed dead), are picked with
-    /// <c>FOR UPDATE SKIP LOCKED</c> — so concurrent claimers never wait on nor take the same row — marked running under
-    /// a new lease epoch, the presumed-dead attempt is closed as <c>interrupted</c> (no retry used), and the new
-    /// attempt row is inserted. A crash anywhere leaves either all of that or none of it.
+    /// Claims up to <paramref name="count"/> tasks for <see cref="Owner"/> in ONE statement: tasks back in the queue whose
+    /// retry delay has passed, then never-attempted tasks in plan order, are picked with <c>FOR UPDATE SKIP LOCKED</c> —
+    /// so concurrent claimers never wait on nor take the same row — marked running under a new lease epoch, and the new
+    /// attempt row is inserted. A crash anywhere leaves either all of that or none of it. When the queue runs short,
+    /// expired leases are returned to it first (<see cref="ReapExpiredAsync"/>), so a dead worker's tasks are taken over.
     /// </summary>
-    public IReadOnlyList<ClaimedTask> Claim(int count, DateTimeOffset now)
+    public async Task<IReadOnlyList<ClaimedTask>> ClaimAsync(int count, DateTimeOffset now, CancellationToken cancellationToken = default)
     {
         if (count <= 0)
             return [];
-        using var db = _source.OpenConnection();
-        using var cmd = Cmd(db, null, """
-            WITH expired AS (
-              SELECT t.key, 0 AS pri, t.seq FROM herd_tasks t
-              WHERE t.run_id = $1 AND t.state = 'running' AND t.lease_until < $3
-              ORDER BY t.lease_until LIMIT $4 FOR UPDATE OF t SKIP LOCKED),
-            due AS (
-              SELECT t.key, 1 AS pri, t.seq FROM herd_tasks t
-              WHERE t.run_id = $1 AND t.state = 'pending' AND (t.not_before IS NULL OR t.not_before <= $3)
-              ORDER BY t.seq LIMIT $4 FOR UPDATE OF t SKIP LOCKED),
-            -- Two index scans (partial indexes on running and on pending), not one scan of an OR over the whole plan:
-            -- at a million tasks the OR had to read and sort every row on every claim.
-            picked AS (
-              SELECT x.key FROM (SELECT * FROM expired UNION ALL SELECT * FROM due) x
-              WHERE EXISTS (SELECT 1 FROM herd_runs r WHERE r.run_id = $1 AND r.status = 'running')
-                -- a run that `herd run --store` works itself (a live run lock) is left to it: its queue is in its memory
-                AND NOT EXISTS (SELECT 1 FROM herd_locks l WHERE l.run_id = $1 AND l.heartbeat >= $6)
-              ORDER BY x.pri, x.seq LIMIT $4),
-            claimed AS (
-              UPDATE herd_tasks t SET state = 'running', attempts = t.attempts + 1, lease_epoch = t.lease_epoch + 1,
-                lease_owner = $2, lease_until = $5, not_before = NULL
-              FROM picked WHERE t.run_id = $1 AND t.key = picked.key
-              RETURNING t.key, t.seq, t.name, t.prompt, t.v, t.inputs, t.caps, t.retries, t.attempts, t.lease_epoch),
-            closed AS (
-              UPDATE herd_attempts a SET end_at = $3, class = 'interrupted', exitval = -1
-              FROM claimed c WHERE a.run_id = $1 AND a.key = c.key AND a.end_at IS NULL
-              RETURNING a.key),
-            started AS (
-              INSERT INTO herd_attempts(run_id, key, n, start, session_id, epoch, worker)
-              SELECT $1, c.key, c.attempts, $3, gen_random_uuid()::text, c.lease_epoch, $2 FROM claimed c
-              RETURNING key, session_id)
-            SELECT c.key, c.seq, c.name, c.prompt, c.v, c.inputs, c.caps, c.retries, c.attempts, c.lease_epoch, s.session_id,
-              (SELECT COALESCE(SUM(a.cost_usd), 0) FROM herd_attempts a WHERE a.run_id = $1 AND a.key = c.key),
-              (SELECT string_agg(a.class, ',') FROM herd_attempts a WHERE a.run_id = $1 AND a.key = c.key AND a.class IS NOT NULL),
-              (SELECT COUNT(*) FROM closed x WHERE x.key = c.key)
-            FROM claimed c JOIN started s ON s.key = c.key
-            ORDER BY c.seq
-            """, RunId, Owner, Utc(now), count, Utc(now + LeaseDuration), Utc(now - OrchestratorLockStale));
-        using var r = cmd.ExecuteReader();
+        now = Microseconds(now);
+        var list = await ClaimOnceAsync(count, now, cancellationToken).ConfigureAwait(false);
+        if (list.Count < count && await ReapExpiredAsync(now, cancellationToken).ConfigureAwait(false) > 0)
+            list = [.. list, .. await ClaimOnceAsync(count - list.Count, now, cancellationToken).ConfigureAwait(false)];
+        return list;
+    }
+
+    /// <summary>
+    /// Returns the tasks of workers presumed dead (their lease ran out without a heartbeat) to the queue, closing their
+    /// open attempts as <c>interrupted</c> (no retry used); their late results are fenced off by state and epoch. Runs on
+    /// every heartbeat and when a claim comes up short — not inside every claim: the running-lease index keeps an entry
+    /// for every task that has finished until VACUUM, and walking those per claim made claims slower as the run went on.
+    /// </summary>
+    public async Task<int> ReapExpiredAsync(DateTimeOffset now, CancellationToken cancellationToken = default)
+    {
+        await using var db = await _source.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        await using var cmd = ReapCommand(db, now);
+        return Convert.ToInt32(await cmd.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false), CultureInfo.InvariantCulture);
+    }
+
+    private NpgsqlCommand ReapCommand(NpgsqlConnection db, DateTimeOffset now) => Cmd(db, null, """
+        WITH gone AS (
+          UPDATE herd_tasks t SET state = 'pending', lease_owner = NULL, lease_until = NULL
+          WHERE t.run_id = $1 AND t.state = 'running' AND t.lease_until < $2
+            -- a run that `herd run --store` works itself (a live run lock) is left to it: it recovers its own attempts
+            AND NOT EXISTS (SELECT 1 FROM herd_locks l WHERE l.run_id = $1 AND l.heartbeat >= $3)
+          RETURNING t.key),
+        closed AS (
+          UPDATE herd_attempts a SET end_at = $2, class = 'interrupted', exitval = -1
+          FROM gone g WHERE a.run_id = $1 AND a.key = g.key AND a.end_at IS NULL)
+        SELECT COUNT(*)::int FROM gone
+        """, RunId, Utc(now), Utc(now - OrchestratorLockStale));
+
+    /// <summary>The claim (see <see cref="ClaimAsync"/>); its parameters are <see cref="ClaimArguments"/>.</summary>
+    private const string ClaimSql = """
+        WITH again AS (
+          SELECT t.key, 1 AS pri, t.seq FROM herd_tasks t
+          WHERE t.run_id = $1 AND t.state = 'pending' AND t.attempts > 0 AND (t.not_before IS NULL OR t.not_before <= $3)
+          ORDER BY t.seq LIMIT $4 FOR UPDATE OF t SKIP LOCKED),
+        fresh AS (
+          SELECT t.key, 2 AS pri, t.seq FROM herd_tasks t
+          WHERE t.run_id = $1 AND t.state = 'pending' AND t.attempts = 0 AND t.seq > $7
+          ORDER BY t.seq LIMIT $4 FOR UPDATE OF t SKIP LOCKED),
+        -- Index scans of two partial indexes (tasks back in the queue, tasks never attempted), not one scan of an
+        -- OR over the whole plan: at a million tasks the OR read and sorted every row per claim.
+        picked AS (
+          SELECT x.key FROM (SELECT * FROM again UNION ALL SELECT * FROM fresh) x
+          WHERE EXISTS (SELECT 1 FROM herd_runs r WHERE r.run_id = $1 AND r.status = 'running')
+            -- a run that `herd run --store` works itself (a live run lock) is left to it: its queue is in its memory
+            AND NOT EXISTS (SELECT 1 FROM herd_locks l WHERE l.run_id = $1 AND l.heartbeat >= $6)
+          ORDER BY x.pri, x.seq LIMIT $4),
+        claimed AS (
+          UPDATE herd_tasks t SET state = 'running', attempts = t.attempts + 1, lease_epoch = t.lease_epoch + 1,
+            lease_owner = $2, lease_until = $5, not_before = NULL
+          FROM picked WHERE t.run_id = $1 AND t.key = picked.key
+          RETURNING t.key, t.seq, t.name, t.prompt, t.v, t.inputs, t.caps, t.retries, t.attempts, t.lease_epoch),
+        closed AS (
+          UPDATE herd_attempts a SET end_at = $3, class = 'interrupted', exitval = -1
+          FROM claimed c WHERE c.attempts > 1 AND a.run_id = $1 AND a.key = c.key AND a.end_at IS NULL
+          RETURNING a.key),
+        started AS (
+          INSERT INTO herd_attempts(run_id, key, n, start, session_id, epoch, worker)
+          SELECT $1, c.key, c.attempts, $3, gen_random_uuid()::text, c.lease_epoch, $2 FROM claimed c
+          RETURNING key, session_id)
+        SELECT c.key, c.seq, c.name, c.prompt, c.v, c.inputs, c.caps, c.retries, c.attempts, c.lease_epoch, s.session_id,
+          -- a task on its first attempt has no history to read
+          CASE WHEN c.attempts > 1 THEN (SELECT COALESCE(SUM(a.cost_usd), 0) FROM herd_attempts a WHERE a.run_id = $1 AND a.key = c.key) ELSE 0 END,
+          CASE WHEN c.attempts > 1 THEN (SELECT string_agg(a.class, ',') FROM herd_attempts a WHERE a.run_id = $1 AND a.key = c.key AND a.class IS NOT NULL) END,
+          (SELECT COUNT(*) FROM closed x WHERE x.key = c.key)
+        FROM claimed c JOIN started s ON s.key = c.key
+        ORDER BY c.seq
+        """;
+
+    /// <summary>The attempt row stores microseconds: the start a claim keeps in memory must be the one read back later.</summary>
+    private static DateTimeOffset Microseconds(DateTimeOffset t) => new(t.UtcTicks - t.UtcTicks % 10, TimeSpan.Zero);
+
+    private object?[] ClaimArguments(int count, DateTimeOffset now) =>
+        [RunId, Owner, Utc(now), count, Utc(now + LeaseDuration), Utc(now - OrchestratorLockStale), Volatile.Read(ref _freshAfter)];
+
+    private async Task<IReadOnlyList<ClaimedTask>> ClaimOnceAsync(int count, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        await using var db = await _source.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        await using var cmd = Cmd(db, null, ClaimSql, ClaimArguments(count, now));
+        await using var r = await cmd.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        return ReadClaims(r, count, now);
+    }
+
+    /// <summary>The claimed tasks from the claim's result (whose rows the reader has already received: it is small).</summary>
+    private List<ClaimedTask> ReadClaims(NpgsqlDataReader r, int count, DateTimeOffset now)
+    {
         var list = new List<ClaimedTask>();
         while (r.Read())
         {
@@ -91,8 +153,12 @@ public sealed partial class PostgresRunStore
                 counts[OutcomeClass.Interrupted] = counts.GetValueOrDefault(OutcomeClass.Interrupted) + 1;
             var attempts = r.GetInt32(8);
             var stored = new StoredTask(task, TaskState.Running, null, r.GetInt32(7), attempts, counts, r.GetDouble(11));
-            list.Add(new ClaimedTask(stored, new TaskLease(task.Key, attempts, r.GetInt64(9)), r.GetString(10)));
+            list.Add(new ClaimedTask(stored, new TaskLease(task.Key, attempts, r.GetInt64(9)), r.GetString(10), now));
         }
+        // The next scan of never-attempted tasks starts after the last one claimed here; a short claim means the queue ran
+        // low (or a concurrent claim rolled back), so the next one looks from the start again.
+        var fresh = list.Where(c => c.Lease.Number == 1).Select(c => c.Stored.Task.Seq).DefaultIfEmpty(0).Max();
+        Volatile.Write(ref _freshAfter, list.Count < count ? 0 : Math.Max(fresh, Volatile.Read(ref _freshAfter)));
         return list;
     }
 
@@ -114,80 +180,32 @@ public sealed partial class PostgresRunStore
     /// Returns false — and writes nothing — when the lease was lost to another claimer.
     /// </summary>
     /// <param name="notBefore">A retry's backoff: no worker claims the task before then.</param>
-    public bool Release(TaskLease lease, TaskOutcome outcome, bool usedRetry, DateTimeOffset? notBefore)
-    {
-        using var db = _source.OpenConnection();
-        using var tx = db.BeginTransaction();
-        using (var back = Cmd(db, tx, """
-            UPDATE herd_tasks SET state = 'pending', retries = retries + $4, not_before = $5, lease_owner = NULL, lease_until = NULL
-            WHERE run_id = $1 AND key = $2 AND lease_epoch = $3 AND state = 'running'
-            """, RunId, lease.Key, lease.Epoch, usedRetry ? 1 : 0, notBefore is { } nb ? Utc(nb) : null))
-        {
-            back.Parameters[4].NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.TimestampTz;
-            if (back.ExecuteNonQuery() == 0)
-                return false; // fenced: disposing the transaction rolls it back
-        }
-        EndAttempt(db, tx, lease, outcome);
-        tx.Commit();
-        Volatile.Write(ref _spentUsd, _spentUsd + outcome.CostUsd);
-        return true;
-    }
+    public bool Release(TaskLease lease, TaskOutcome outcome, bool usedRetry, DateTimeOffset? notBefore) =>
+        End([new LeaseEnd(lease, outcome, usedRetry ? AttemptDisposition.Retry : AttemptDisposition.Requeue, notBefore)]).Accepted.Contains(lease.Key);
 
     /// <summary>
     /// Makes a task final, fenced by the lease epoch: the attempt's end, the task's one record (built from its stored
-    /// attempts) and the run's counts move in one transaction, so a record is written exactly once. When the last task
-    /// becomes final the run is marked finished in the same transaction. A lost lease returns a null record and writes nothing.
+    /// attempts, this one ended) and the run's counts move in one transaction, so a record is written exactly once. When
+    /// the last task becomes final the run is marked finished in the same transaction. A lost lease returns a null
+    /// record and writes nothing.
     /// </summary>
-    public FinalCommit Complete(TaskLease lease, TaskOutcome outcome, Func<IReadOnlyList<Herd.Fleet.Store.AttemptRow>, string> buildRecord)
+    public FinalCommit Complete(TaskLease lease, TaskOutcome outcome, Func<IReadOnlyList<AttemptRow>, string> buildRecord)
     {
-        using var db = _source.OpenConnection();
-        using var tx = db.BeginTransaction();
-        using (var fence = Cmd(db, tx, "SELECT 1 FROM herd_tasks WHERE run_id = $1 AND key = $2 AND lease_epoch = $3 AND state = 'running' FOR UPDATE", RunId, lease.Key, lease.Epoch))
+        List<AttemptRow> rows;
+        using (var db = _source.OpenConnection())
         {
-            if (fence.ExecuteScalar() is null)
+            rows = Attempts(db, null, lease.Key).Where(a => a.N <= lease.Number).ToList();
+            if (rows.Count == 0 || rows[^1].N != lease.Number)
             {
+                // No such attempt here: the lease is not this task's current one, so nothing may be written.
                 var (status, total, done, failed) = Counts(db);
                 return new FinalCommit(null, done, failed, total, status);
             }
         }
-        EndAttempt(db, tx, lease, outcome);
-        var record = buildRecord(Attempts(db, tx, lease.Key));
-        using (var mark = Cmd(db, tx, """
-            UPDATE herd_tasks SET state = 'done', class = $3, record = $4, final_order = nextval('herd_final_order'), runtime_s = $5,
-              cost_usd = (SELECT COALESCE(SUM(cost_usd), 0) FROM herd_attempts WHERE run_id = $1 AND key = $2),
-              lease_owner = NULL, lease_until = NULL
-            WHERE run_id = $1 AND key = $2
-            """, RunId, lease.Key, outcome.Class.Name(), record, (outcome.End - outcome.Start).TotalSeconds))
-            mark.ExecuteNonQuery();
-        FinalCommit commit;
-        using (var count = Cmd(db, tx, """
-            UPDATE herd_runs SET done = done + 1, failed = failed + $2,
-              status = CASE WHEN status = 'running' AND done + 1 >= total THEN 'finished' ELSE status END,
-              exit_code = CASE WHEN status = 'running' AND done + 1 >= total THEN LEAST(failed + $2, 101) ELSE exit_code END,
-              updated = $3
-            WHERE run_id = $1 RETURNING done, failed, total, status
-            """, RunId, outcome.Class.IsSuccess() ? 0 : 1, Utc(_time.GetUtcNow())))
-        using (var r = count.ExecuteReader())
-        {
-            r.Read();
-            commit = new FinalCommit(record, r.GetInt32(0), r.GetInt32(1), r.GetInt32(2), ParseStatus(r.GetString(3)));
-        }
-        tx.Commit();
-        Volatile.Write(ref _spentUsd, _spentUsd + outcome.CostUsd);
-        return commit;
-    }
-
-    private void EndAttempt(NpgsqlConnection db, NpgsqlTransaction tx, TaskLease lease, TaskOutcome outcome)
-    {
-        var u = outcome.Usage;
-        var cw5 = u.CacheCreation5mTokens == 0 && u.CacheCreation1hTokens == 0 ? u.CacheCreationInputTokens : u.CacheCreation5mTokens;
-        using var end = Cmd(db, tx, """
-            UPDATE herd_attempts SET end_at = $4, class = $5, exitval = $6, cost_usd = $7, session_id = $8, error = $9,
-              t_in = $10, t_out = $11, t_cr = $12, t_cw5 = $13, t_cw1 = $14
-            WHERE run_id = $1 AND key = $2 AND n = $3
-            """, RunId, lease.Key, lease.Number, Utc(outcome.End), outcome.Class.Name(), outcome.Exitval, outcome.CostUsd, outcome.SessionId, outcome.Error,
-            u.InputTokens, u.OutputTokens, u.CacheReadInputTokens, cw5, u.CacheCreation1hTokens);
-        end.ExecuteNonQuery();
+        rows[^1] = Ended(rows[^1], outcome);
+        var record = buildRecord(rows);
+        var end = End([new LeaseEnd(lease, outcome, AttemptDisposition.Final, Record: record)]);
+        return new FinalCommit(end.Accepted.Contains(lease.Key) ? record : null, end.Done, end.Failed, end.Total, end.Status);
     }
 
     private (RunStatus Status, int Total, int Done, int Failed) Counts(NpgsqlConnection db)
@@ -222,15 +240,34 @@ public sealed partial class PostgresRunStore
     /// The worker's heartbeat: its presence row and its leases on this run. Also returns what other workers decided
     /// (status, AIMD limit, pause) and how many workers are alive, so the limit is shared rather than assumed by each.
     /// </summary>
-    public SharedRunState Beat(DateTimeOffset now, TimeSpan liveWithin)
+    /// <param name="runningCosts">What the worker's open attempts have spent so far, written here rather than after every
+    /// model call (a round trip per call): if the worker dies, its interrupted attempts keep their cost up to the last beat.</param>
+    public SharedRunState Beat(DateTimeOffset now, TimeSpan liveWithin, IReadOnlyCollection<RunningCost>? runningCosts = null)
     {
         using var db = _source.OpenConnection();
+        if (runningCosts is { Count: > 0 })
+        {
+            // One primary-key update per open attempt (a worker has at most -j), sent as one batch.
+            using var costs = new NpgsqlBatch(db);
+            foreach (var c in runningCosts)
+            {
+                var update = new NpgsqlBatchCommand("UPDATE herd_attempts SET cost_usd = $4 WHERE run_id = $1 AND key = $2 AND n = $3 AND end_at IS NULL");
+                foreach (var value in new object[] { RunId, c.Key, c.N, c.CostUsd })
+                    update.Parameters.Add(new NpgsqlParameter { Value = value });
+                costs.BatchCommands.Add(update);
+            }
+            costs.ExecuteNonQuery();
+        }
+
         using (var presence = Cmd(db, null, """
             INSERT INTO herd_workers(worker, host, pid, heartbeat) VALUES ($1, $2, $3, $4)
             ON CONFLICT (worker) DO UPDATE SET heartbeat = EXCLUDED.heartbeat
             """, Owner, Environment.MachineName, Environment.ProcessId, Utc(now)))
             presence.ExecuteNonQuery();
         RenewLeases(db, now);
+        // After renewing: a worker back from a short outage keeps its own tasks; only other, silent holders lose theirs.
+        using (var reap = ReapCommand(db, now))
+            reap.ExecuteScalar();
         // Reservations of workers that stopped beating go back to the run: a kill -9 does not shrink the budget for good.
         // Lock order everywhere: the run row, then reservation rows (TryReserve and Settle do the same), so no deadlock.
         using (var tx = db.BeginTransaction())

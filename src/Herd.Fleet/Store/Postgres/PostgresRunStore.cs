@@ -31,6 +31,7 @@ public sealed partial class PostgresRunStore : IRunStore
     private readonly NpgsqlDataSource _source;
     private readonly TimeProvider _time;
     private readonly ConcurrentDictionary<string, long> _epochs = new(StringComparer.Ordinal);
+    private readonly Lock _spentGate = new();
     private double _spentUsd;
 
     private PostgresRunStore(NpgsqlDataSource source, PgLocation location, string runId, TimeProvider time, string owner)
@@ -377,22 +378,25 @@ public sealed partial class PostgresRunStore : IRunStore
         return Attempts(db, null, key);
     }
 
+    private const string AttemptColumns = "a.n, a.start, a.end_at, a.class, a.exitval, a.cost_usd, a.session_id, a.t_in, a.t_out, a.t_cr, a.t_cw5, a.t_cw1, a.slot";
+
     private List<AttemptRow> Attempts(NpgsqlConnection db, NpgsqlTransaction? tx, string key)
     {
-        using var cmd = Cmd(db, tx, "SELECT n, start, end_at, class, exitval, cost_usd, session_id, t_in, t_out, t_cr, t_cw5, t_cw1, slot FROM herd_attempts WHERE run_id = $1 AND key = $2 ORDER BY n", RunId, key);
+        using var cmd = Cmd(db, tx, $"SELECT {AttemptColumns} FROM herd_attempts a WHERE a.run_id = $1 AND a.key = $2 ORDER BY a.n", RunId, key);
         using var r = cmd.ExecuteReader();
         var list = new List<AttemptRow>();
         while (r.Read())
-        {
-            list.Add(new AttemptRow(
-                r.GetInt32(0), Time(r, 1), r.IsDBNull(2) ? null : Time(r, 2), r.IsDBNull(3) ? null : ParseClass(r.GetString(3)),
-                r.IsDBNull(4) ? null : r.GetInt32(4), r.GetDouble(5), r.GetString(6),
-                new Usage(InputTokens: r.GetInt64(7), OutputTokens: r.GetInt64(8), CacheReadInputTokens: r.GetInt64(9),
-                    CacheCreation5mTokens: r.GetInt64(10), CacheCreation1hTokens: r.GetInt64(11), CacheCreationInputTokens: r.GetInt64(10) + r.GetInt64(11)),
-                r.IsDBNull(12) ? null : r.GetInt32(12)));
-        }
+            list.Add(ReadAttempt(r, 0));
         return list;
     }
+
+    /// <summary>One attempt row from the columns of <see cref="AttemptColumns"/>, starting at <paramref name="at"/>.</summary>
+    private AttemptRow ReadAttempt(NpgsqlDataReader r, int at) => new(
+        r.GetInt32(at), Time(r, at + 1), r.IsDBNull(at + 2) ? null : Time(r, at + 2), r.IsDBNull(at + 3) ? null : ParseClass(r.GetString(at + 3)),
+        r.IsDBNull(at + 4) ? null : r.GetInt32(at + 4), r.GetDouble(at + 5), r.GetString(at + 6),
+        new Usage(InputTokens: r.GetInt64(at + 7), OutputTokens: r.GetInt64(at + 8), CacheReadInputTokens: r.GetInt64(at + 9),
+            CacheCreation5mTokens: r.GetInt64(at + 10), CacheCreation1hTokens: r.GetInt64(at + 11), CacheCreationInputTokens: r.GetInt64(at + 10) + r.GetInt64(at + 11)),
+        r.IsDBNull(at + 12) ? null : r.GetInt32(at + 12));
 
     public IReadOnlyList<string> FinalRecords()
     {
@@ -406,7 +410,14 @@ public sealed partial class PostgresRunStore : IRunStore
     }
 
     /// <value>This process's view: what was spent when it opened plus what it committed since (workers elsewhere add to the database only).</value>
-    public double SpentUsd => Volatile.Read(ref _spentUsd);
+    public double SpentUsd
+    {
+        get
+        {
+            lock (_spentGate)
+                return _spentUsd;
+        }
+    }
 
     public double TotalSpentUsd()
     {
