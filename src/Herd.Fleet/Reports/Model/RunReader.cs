@@ -44,6 +44,32 @@ public static class RunReader
             wall ?? Math.Max(0, (last - first).TotalSeconds));
     }
 
+    /// <summary>
+    /// Reads a run through its store (a run kept in PostgreSQL, issue #14): the run row, status and planned tasks, every
+    /// final record in finishing order and the attempts from the store; the wall time (and the ceiling, when the store
+    /// keeps none) from <paramref name="directory"/>/summary.json when the run left one there. <paramref name="directory"/>
+    /// is where the reports of the run go (report.html); it need not exist.
+    /// </summary>
+    /// <exception cref="RunDirectoryException">The store holds no such run, or a record is damaged.</exception>
+    public static RunData Read(Herd.Fleet.Store.IRunStore store, string directory)
+    {
+        var dir = Path.GetFullPath(directory);
+        var info = store.ReadRun() ?? throw new RunDirectoryException($"Error: run store {store.Location} holds no such run. `herd runs list --store URL` shows the runs.");
+        var (status, exit) = store.ReadStatus();
+        var planned = store.Totals().Tasks;
+        var records = ReadRecordsFrom(store.FinalRecords(), store.Location);
+        var attempts = store.AllAttempts()?.ToDictionary(
+            kv => kv.Key,
+            kv => kv.Value.Select(a => new ReportAttempt(a.N, a.Slot, a.Start, a.End is { } e ? Max(a.Start, e) : null, a.Class is { } c ? Herd.Fleet.Engines.OutcomeClasses.Name(c) : null, a.CostUsd)).ToList(),
+            StringComparer.Ordinal);
+        var tasks = records.Select(r => ToTask(r, attempts)).OrderBy(t => t.Seq).ToArray();
+        var (ceiling, wall) = ReadSummary(Path.Combine(dir, "summary.json"));
+        var first = tasks.Length == 0 ? DateTimeOffset.UnixEpoch : tasks.Min(t => t.Start);
+        var last = tasks.Length == 0 ? DateTimeOffset.UnixEpoch : tasks.Max(t => t.End);
+        return new RunData(dir, info.RunId, Herd.Fleet.Store.StoreNames.Name(status), exit, info.Cwd, Math.Max(planned, tasks.Length), tasks, [],
+            ceiling ?? store.StoredCeilingUsd(), wall ?? Math.Max(0, (last - first).TotalSeconds));
+    }
+
     private sealed record Stored(string RunId, string Status, int? ExitCode, string Cwd, int Planned, Dictionary<string, List<ReportAttempt>> Attempts, List<ReportPause> Pauses, List<string> Records);
 
     private static Stored ReadDatabase(string path)
