@@ -93,6 +93,25 @@ public sealed class PostgresOperationsTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task An_exported_postgres_run_is_judged_from_its_directory_with_its_unfinished_tasks_counted()
+    {
+        // Given a run enqueued in PostgreSQL that no worker has worked yet, exported to a directory
+        await using var ws = await Workspace.StartAsync(OneRefused());
+        var runId = NewRunId("export");
+        var herd = ws.Herd().WithEnvironment("HERD_STORE", Url);
+        (await herd.RunAsync(["run", "--model", TestPrices.Model, "--prompt", "Do {}", "--run-dir", runId, "--enqueue", ":::", "a", "b", "c"])).ExitCode.ShouldBe(0);
+        var export = await herd.RunAsync("runs", "export", runId, "--out", "exported");
+        export.ExitCode.ShouldBe(0, export.ToString());
+
+        // When a gate judges the exported directory alone (no store)
+        var gate = await ws.Herd().RunAsync("gate", "exported", "--max-failed", "0");
+
+        // Then the three planned tasks that never ran fail it: summary.json says how many were planned
+        gate.ExitCode.ShouldBe(1, gate.ToString());
+        gate.Stderr.ShouldContain("3 of 3 tasks failed (0 failed, 3 unfinished)");
+    }
+
+    [Fact]
     public async Task Retry_failed_with_a_postgres_store_reruns_only_the_failed_task_and_finishes_the_run()
     {
         // Given a run kept in PostgreSQL whose task bad-3 failed

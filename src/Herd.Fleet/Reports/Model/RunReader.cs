@@ -28,16 +28,19 @@ public static class RunReader
         var stored = File.Exists(db) ? ReadDatabase(db) : null;
         var records = File.Exists(results) ? ReadRecords(results) : ReadRecordsFrom(stored!.Records, db);
         var tasks = records.Select(r => ToTask(r, stored?.Attempts)).OrderBy(t => t.Seq).ToArray();
-        var (ceiling, wall) = ReadSummary(Path.Combine(dir, "summary.json"));
+        var summary = ReadSummary(Path.Combine(dir, "summary.json"));
+        var (ceiling, wall) = (summary.Ceiling, summary.Wall);
         var first = tasks.Length == 0 ? DateTimeOffset.UnixEpoch : tasks.Min(t => t.Start);
         var last = tasks.Length == 0 ? DateTimeOffset.UnixEpoch : tasks.Max(t => t.End);
+        // Without run.db (an exported shared run, a CI artifact of results.ndjson + summary.json), summary.json says
+        // how many tasks were planned, so unfinished ones still count against a gate.
         return new RunData(
             dir,
-            stored?.RunId ?? Path.GetFileName(dir),
-            stored?.Status ?? "unknown",
-            stored?.ExitCode,
+            stored?.RunId ?? summary.RunId ?? Path.GetFileName(dir),
+            stored?.Status ?? summary.Status ?? "unknown",
+            stored?.ExitCode ?? summary.ExitCode,
             stored?.Cwd ?? dir,
-            Math.Max(stored?.Planned ?? 0, tasks.Length),
+            Math.Max(stored?.Planned ?? summary.Tasks ?? 0, tasks.Length),
             tasks,
             stored?.Pauses ?? [],
             ceiling,
@@ -63,7 +66,7 @@ public static class RunReader
             kv => kv.Value.Select(a => new ReportAttempt(a.N, a.Slot, a.Start, a.End is { } e ? Max(a.Start, e) : null, a.Class is { } c ? Herd.Fleet.Engines.OutcomeClasses.Name(c) : null, a.CostUsd)).ToList(),
             StringComparer.Ordinal);
         var tasks = records.Select(r => ToTask(r, attempts)).OrderBy(t => t.Seq).ToArray();
-        var (ceiling, wall) = ReadSummary(Path.Combine(dir, "summary.json"));
+        var (_, _, _, _, ceiling, wall) = ReadSummary(Path.Combine(dir, "summary.json"));
         var first = tasks.Length == 0 ? DateTimeOffset.UnixEpoch : tasks.Min(t => t.Start);
         var last = tasks.Length == 0 ? DateTimeOffset.UnixEpoch : tasks.Max(t => t.End);
         return new RunData(dir, info.RunId, Herd.Fleet.Store.StoreNames.Name(status), exit, info.Cwd, Math.Max(planned, tasks.Length), tasks, [],
@@ -231,17 +234,21 @@ public static class RunReader
         return list;
     }
 
-    private static (double? Ceiling, double? Wall) ReadSummary(string path)
+    private static (string? RunId, string? Status, int? ExitCode, int? Tasks, double? Ceiling, double? Wall) ReadSummary(string path)
     {
         if (!File.Exists(path))
-            return (null, null);
+            return (null, null, null, null, null, null);
         try
         {
             using var doc = JsonDocument.Parse(File.ReadAllBytes(path));
             var root = doc.RootElement;
+            if (root.ValueKind != JsonValueKind.Object)
+                throw new JsonException();
             double? ceiling = root.TryGetProperty("budget_usd", out var b) && b.ValueKind == JsonValueKind.Number ? b.GetDouble() : null;
             double? wall = root.TryGetProperty("durations_s", out var d) && d.ValueKind == JsonValueKind.Object && d.TryGetProperty("wall", out var w) && w.ValueKind == JsonValueKind.Number ? w.GetDouble() : null;
-            return (ceiling, wall);
+            int? exit = root.TryGetProperty("exit_code", out var x) && x.ValueKind == JsonValueKind.Number && x.TryGetInt32(out var xv) ? xv : null;
+            int? tasks = root.TryGetProperty("tasks", out var t) && t.ValueKind == JsonValueKind.Number && t.TryGetInt32(out var tv) && tv >= 0 ? tv : null;
+            return (Str(root, "run_id"), Str(root, "status"), exit, tasks, ceiling, wall);
         }
         catch (JsonException)
         {
