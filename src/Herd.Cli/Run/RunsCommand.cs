@@ -48,7 +48,7 @@ public static class RunsCommand
         var storeText = storeIndex >= 0 && storeIndex + 1 < rest.Count ? rest[storeIndex + 1] : Environment.GetEnvironmentVariable("HERD_STORE");
         if (storeIndex >= 0)
             rest.RemoveRange(storeIndex, Math.Min(2, rest.Count - storeIndex));
-        if (RunArguments.ParseStore(storeText) is { } shared)
+        if (rest.FirstOrDefault() is not ("-h" or "--help") && RunArguments.ParseStore(storeText) is { } shared)
         {
             if (rest is ["watch", var runId])
             {
