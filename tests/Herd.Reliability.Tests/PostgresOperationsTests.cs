@@ -149,7 +149,7 @@ public sealed class PostgresOperationsTests(ITestOutputHelper output)
 
         // When a worker works it, and a watcher follows it with --json from when the first task runs
         var worker = ws.Start(herd, ["worker", "--run", runId, "-j", "2"]);
-        await WorkerTestsDb.WaitUntilAsync(() => database.Scalar<long>("SELECT COUNT(*) FROM herd_tasks WHERE run_id = $1 AND state <> 'pending'", runId) > 0, TimeSpan.FromSeconds(60));
+        await WorkerTestsDb.WaitUntilAsync(() => database.Started(runId), TimeSpan.FromSeconds(60));
         var follow = await herd.RunAsync(["runs", "watch", runId, "--json", "--interval", "200ms"], null, TimeSpan.FromSeconds(90));
         await worker.Process.WaitForExitAsync();
 
@@ -171,6 +171,30 @@ public sealed class PostgresOperationsTests(ITestOutputHelper output)
         plain.Stdout.ShouldContain($"herd worker --store URL --run {idleId}");
         var json = await herd.RunAsync("runs", "watch", idleId, "--once", "--json");
         ((bool)json.JsonLines.Single()["orphaned"]!).ShouldBeTrue();
+    }
+
+    [Fact]
+    public async Task Runs_watch_with_a_postgres_store_follows_a_run_that_herd_run_works_itself_without_calling_it_orphaned()
+    {
+        // Given a database of its own and a run worked by herd run --store itself (no worker anywhere)
+        await using var database = await OwnDatabase.CreateAsync();
+        await using var ws = await Workspace.StartAsync(new ModelScript { LatencyMs = 400, Default = Reply.WithText("ok") });
+        var herd = ws.Herd().WithEnvironment("HERD_STORE", database.Url);
+        var runId = NewRunId("orchw");
+        var run = ws.Start(herd, ["run", "-j", "2", "--model", TestPrices.Model, "--prompt", "Do {}", "--run-dir", runId, "--progress", "none", "--ci", "none", ":::", .. Enumerable.Range(1, 8).Select(i => $"o-{i}")]);
+
+        // When a watcher follows it from when its first task runs
+        await WorkerTestsDb.WaitUntilAsync(() => database.Started(runId), TimeSpan.FromSeconds(60));
+        var follow = await herd.RunAsync(["runs", "watch", runId, "--json", "--interval", "200ms"], null, TimeSpan.FromSeconds(90));
+        await run.Process.WaitForExitAsync();
+
+        // Then its lock and leases kept it from looking orphaned, its running tasks were listed, and it ended finished
+        follow.ExitCode.ShouldBe(0, follow.ToString());
+        run.Process.ExitCode.ShouldBe(0, await run.Stderr);
+        var snapshots = follow.JsonLines;
+        snapshots.ShouldAllBe(s => (bool)s["orphaned"]! == false, follow.Stdout);
+        snapshots.ShouldContain(s => ((JsonArray)s["running_tasks"]!).Count > 0);
+        ((string?)snapshots[^1]["status"]).ShouldBe("finished");
     }
 
     /// <summary>A database created for one test and dropped after it, on the tests' server.</summary>
@@ -201,6 +225,19 @@ public sealed class PostgresOperationsTests(ITestOutputHelper output)
             using var cmd = new NpgsqlCommand(sql, db);
             cmd.Parameters.Add(new NpgsqlParameter { Value = runId });
             return (T)Convert.ChangeType(cmd.ExecuteScalar()!, typeof(T), System.Globalization.CultureInfo.InvariantCulture);
+        }
+
+        /// <summary>Whether a task of the run has started; false too while the first herd process is still creating the schema.</summary>
+        public bool Started(string runId)
+        {
+            try
+            {
+                return Scalar<long>("SELECT COUNT(*) FROM herd_tasks WHERE run_id = $1 AND state <> 'pending'", runId) > 0;
+            }
+            catch (PostgresException ex) when (ex.SqlState == PostgresErrorCodes.UndefinedTable)
+            {
+                return false;
+            }
         }
 
         public async ValueTask DisposeAsync()
