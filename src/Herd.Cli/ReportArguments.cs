@@ -21,8 +21,9 @@ internal static class ReportArguments
 
     /// <summary>
     /// Reads RUN for a report or a gate: from the shared store given by <c>--store</c> (or HERD_STORE, unless RUN is a
-    /// local run directory with its own run.db), else from the run directory. A shared run's reports go to its local run
-    /// directory (RUN when that directory exists, else the run id under <c>--root</c>), as <c>herd run --store</c> wrote it.
+    /// local run directory, or the id of one under <c>--root</c>, with its own run.db), else from the run directory. A
+    /// shared run's reports go to its local run directory (RUN when that directory exists, else the run id under
+    /// <c>--root</c>), as <c>herd run --store</c> wrote it.
     /// </summary>
     /// <exception cref="HerdUsageException">No such run, or a bad --store.</exception>
     /// <exception cref="HerdFatalException">The store cannot be reached.</exception>
@@ -32,11 +33,12 @@ internal static class ReportArguments
         var root = args.Value(Root);
         var explicitStore = args.Value(Store);
         var asDir = Path.GetFullPath(run, cwd);
-        var sqliteRun = File.Exists(Path.Combine(asDir, "run.db"));
+        var runs = Path.GetFullPath(root ?? Path.Combine(".herd", "runs"), cwd);
+        var sqliteRun = File.Exists(Path.Combine(asDir, "run.db")) || File.Exists(Path.Combine(runs, run, "run.db"));
         if (Run.RunArguments.ParseStore(explicitStore ?? (sqliteRun ? null : environment("HERD_STORE"))) is not { } shared)
             return RunReader.Read(ResolveRun(run, root, cwd));
         var runId = Run.SharedRunCommand.RunIdOf(run);
-        var dir = Directory.Exists(asDir) ? asDir : Path.Combine(Path.GetFullPath(root ?? Path.Combine(".herd", "runs"), cwd), runId);
+        var dir = Directory.Exists(asDir) ? asDir : Path.Combine(runs, runId);
         try
         {
             using var store = Run.SharedRunCommand.OpenExisting(shared, runId);
