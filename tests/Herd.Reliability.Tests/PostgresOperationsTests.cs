@@ -90,6 +90,14 @@ public sealed class PostgresOperationsTests(ITestOutputHelper output)
         missing.Stderr.Trim().Split('\n').Length.ShouldBe(1);
         missing.Stderr.ShouldContain("no run 'no-such-run'");
         missing.Stderr.ShouldNotContain(Url);
+
+        // And with HERD_STORE set, a local SQLite run named by its id is still read from its own run.db
+        var local = await ws.Herd().RunAsync(["run", "--model", TestPrices.Model, "--prompt", "Do {}", "--progress", "none", "--ci", "none", ":::", "l-1", "bad-2"]);
+        local.ExitCode.ShouldBe(1, local.ToString());
+        var localId = Path.GetFileName(Path.GetDirectoryName(local.Stdout.Trim()))!;
+        var localGate = await ws.Herd().WithEnvironment("HERD_STORE", Url).RunAsync("gate", localId, "--max-failed", "1");
+        localGate.ExitCode.ShouldBe(0, localGate.ToString());
+        localGate.Stderr.ShouldContain("gate passed");
     }
 
     [Fact]
