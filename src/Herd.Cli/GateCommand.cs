@@ -33,7 +33,7 @@ public static class GateCommand
             if (args.Has(GateCommand.Help))
             {
                 stdout.Write(CommandLineParser.FormatHelp("herd gate RUN [--max-failed N|P%] [--max-severity LEVEL] [--max-findings N] [--max-cost USD]",
-                    "Checks a run against quality gates. Exit 0 when all hold; 1 with one line per failed condition;\n2 bad flag or unreadable run directory. Unfinished tasks count as failed.", Options));
+                    "Checks a run against quality gates. Exit 0 when all hold; 1 with one line per failed condition;\n2 bad flag, unreadable run directory or unreachable run store. Unfinished tasks count as failed.\nRUN is a run directory, a run id under --root, or with --store (or HERD_STORE) a run in a shared PostgreSQL store.", Options));
                 return 0;
             }
             if (args.Positionals.Count != 1)
@@ -53,8 +53,9 @@ public static class GateCommand
             }
             if (gate.IsEmpty)
                 throw new HerdUsageException("Error: herd gate needs at least one condition: --max-failed, --max-severity, --max-findings or --max-cost");
-            var dir = ReportArguments.ResolveRun(args.Positionals[0], args.Value(ReportArguments.Root), cwd);
-            var result = Gate.Evaluate(dir, gate, ReportArguments.Findings(args));
+            var findings = ReportArguments.Findings(args);
+            var run = ReportArguments.Read(args, args.Positionals[0], cwd, Environment.GetEnvironmentVariable);
+            var result = Gate.Evaluate(run, FindingExtractor.Extract(run, findings), gate);
             foreach (var line in result.Failures)
                 stderr.WriteLine(line);
             if (result.Passed)
@@ -67,6 +68,11 @@ public static class GateCommand
             return ReportCommand.UsageError;
         }
         catch (RunDirectoryException e)
+        {
+            stderr.WriteLine(e.Message);
+            return ReportCommand.UsageError;
+        }
+        catch (HerdFatalException e)
         {
             stderr.WriteLine(e.Message);
             return ReportCommand.UsageError;

@@ -3,19 +3,52 @@ using Herd.Fleet.Reports;
 
 namespace Herd.Cli;
 
-/// <summary>What <c>herd report</c> and <c>herd gate</c> share: finding a run by directory or id, and the findings flags.</summary>
+/// <summary>What <c>herd report</c> and <c>herd gate</c> share: finding a run by directory, id or shared store, and the findings flags.</summary>
 internal static class ReportArguments
 {
         public static readonly OptionSpec FindingsPath = new(["--findings"], Arity.Value, "Where the findings list sits in each task's structured output (default issues; e.g. review.findings)", "path");
     public static readonly OptionSpec SeverityMapOption = new(["--severity-map"], Arity.Value, "Extra severity words: word=level,… (levels info, minor, major, critical, blocker)", "map");
     public static readonly OptionSpec Root = new(["--root"], Arity.Value, "Where run ids are looked up (default .herd/runs)", "dir");
+    public static readonly OptionSpec Store = new(["--store"], Arity.Value, "Read the run from a shared run store, postgres://user:password@host/db (env HERD_STORE; RUN is then its run id)", "url");
 
     public static readonly OptionSpec[] FindingsOptions =
     [
         FindingsPath,
         SeverityMapOption,
         Root,
+        Store,
     ];
+
+    /// <summary>
+    /// Reads RUN for a report or a gate: from the shared store given by <c>--store</c> (or HERD_STORE, unless RUN is a
+    /// local run directory, or the id of one under <c>--root</c>, with its own run.db), else from the run directory. A
+    /// shared run's reports go to its local run directory (RUN when that directory exists, else the run id under
+    /// <c>--root</c>), as <c>herd run --store</c> wrote it.
+    /// </summary>
+    /// <exception cref="HerdUsageException">No such run, or a bad --store.</exception>
+    /// <exception cref="HerdFatalException">The store cannot be reached.</exception>
+    /// <exception cref="RunDirectoryException">The run directory or a record is damaged.</exception>
+    public static RunData Read(ParsedArguments args, string run, string cwd, Func<string, string?> environment)
+    {
+        var root = args.Value(Root);
+        var explicitStore = args.Value(Store);
+        var asDir = Path.GetFullPath(run, cwd);
+        var runs = Path.GetFullPath(root ?? Path.Combine(".herd", "runs"), cwd);
+        var sqliteRun = File.Exists(Path.Combine(asDir, "run.db")) || File.Exists(Path.Combine(runs, run, "run.db"));
+        if (Run.RunArguments.ParseStore(explicitStore ?? (sqliteRun ? null : environment("HERD_STORE"))) is not { } shared)
+            return RunReader.Read(ResolveRun(run, root, cwd));
+        var runId = Run.SharedRunCommand.RunIdOf(run);
+        var dir = Directory.Exists(asDir) ? asDir : Path.Combine(runs, runId);
+        try
+        {
+            using var store = Run.SharedRunCommand.OpenExisting(shared, runId);
+            return RunReader.Read(store, dir);
+        }
+        catch (System.Data.Common.DbException e)
+        {
+            throw new HerdFatalException($"Error: reading run '{runId}' from {shared.Redacted} failed ({e.Message.TrimEnd('.')}). Check that PostgreSQL is running and --store / HERD_STORE is right.", e);
+        }
+    }
 
     /// <summary>A run directory, or the id of a run under <c>--root</c>.</summary>
     /// <exception cref="HerdUsageException">Neither exists.</exception>

@@ -6,7 +6,7 @@ namespace Herd.Cli;
 
 /// <summary>
 /// <c>herd report RUN --format sarif|codequality|junit|github|markdown|html [-o FILE]</c> (issues #11, #12). Reads the
-/// run directory read-only. Exit 0 written; 2 bad flags or an unreadable run directory (one line on stderr).
+/// run directory (or the shared store, <c>--store</c>) read-only. Exit 0 written; 2 bad flags or an unreadable run (one line on stderr).
 /// </summary>
 public static class ReportCommand
 {
@@ -39,7 +39,8 @@ public static class ReportCommand
           github       ::error/::warning/::notice workflow commands; the step summary goes to $GITHUB_STEP_SUMMARY
           markdown     the human summary, for any CI page or a pull-request comment
           html         one self-contained page with charts and a task table
-        Exit codes: 0 written; 2 bad flag or unreadable run directory.
+        RUN is a run directory, a run id under --root, or with --store (or HERD_STORE) a run in a shared PostgreSQL store.
+        Exit codes: 0 written; 2 bad flag, unreadable run directory or unreachable run store.
         """;
 
     public static int Run(string[] argv, TextWriter stdout, TextWriter stderr, string cwd, Func<string, string?>? environment = null)
@@ -62,12 +63,11 @@ public static class ReportCommand
             var failSeverity = Severity.Major;
             if (args.Value(ReportCommand.FailSeverity) is { } fs && !SeverityExtensions.TryParse(fs, out failSeverity))
                 throw new HerdUsageException($"Error: --fail-severity '{fs}' is not a level: use info, minor, major, critical or blocker");
-            var dir = ReportArguments.ResolveRun(args.Positionals[0], args.Value(ReportArguments.Root), cwd);
             var options = new ReportOptions(ReportArguments.Findings(args), failSeverity, args.Value(ReportCommand.Category) ?? "herd",
                 args.Value(ReportCommand.RepoRoot) is { } root ? Path.GetFullPath(root, cwd) : null);
-            var ctx = new ReportContext(RunReader.Read(dir), options);
+            var ctx = new ReportContext(ReportArguments.Read(args, args.Positionals[0], cwd, env), options);
             var output = ReportFormats.Render(ctx, format);
-            var target = args.Value(ReportCommand.Output) is { } o ? Path.GetFullPath(o, cwd) : format == ReportFormat.Html ? Path.Combine(dir, RunReports.HtmlFileName) : null;
+            var target = args.Value(ReportCommand.Output) is { } o ? Path.GetFullPath(o, cwd) : format == ReportFormat.Html ? Path.Combine(ctx.Run.Directory, RunReports.HtmlFileName) : null;
             if (target is null || target == "-")
                 stdout.Write(output.Content);
             else
@@ -88,6 +88,11 @@ public static class ReportCommand
             return UsageError;
         }
         catch (RunDirectoryException e)
+        {
+            stderr.WriteLine(e.Message);
+            return UsageError;
+        }
+        catch (HerdFatalException e)
         {
             stderr.WriteLine(e.Message);
             return UsageError;

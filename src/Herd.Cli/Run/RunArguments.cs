@@ -93,6 +93,9 @@ public sealed record RunArguments
         var store = ParseStore(args.Value(RunOptions.Store) ?? Environment.GetEnvironmentVariable("HERD_STORE"));
         if (args.Has(RunOptions.Enqueue) && store is null)
             throw new HerdUsageException("Error: --enqueue needs --store postgres://… (or HERD_STORE): the workers must reach the run.");
+        // The end of an enqueued run happens in the workers, which write no reports: a gate here would never be checked.
+        if (args.Has(RunOptions.Enqueue) && args.Value(RunOptions.Gate) is not null)
+            throw new HerdUsageException("Error: --gate is checked when herd run ends a run, and --enqueue leaves the run to workers; once they finish it, judge it with: herd gate RUN --store URL --max-failed ….");
         return new RunArguments
         {
             Store = store,

@@ -177,7 +177,7 @@ public static class RunCommand
             progress.Start();
             result = await fleet.ExecuteAsync(cancel.Token).ConfigureAwait(false);
         }
-        ctx.Err.WriteLine(FinalLine(result));
+        ctx.Err.WriteLine(FinalLine(result, run.Store is not null));
         ctx.Out.WriteLine(result.ResultsPath);
         return result.ExitCode;
     }
@@ -198,13 +198,14 @@ public static class RunCommand
         return path;
     }
 
-    private static string FinalLine(RunResult result)
+    /// <param name="shared">The run is kept in a shared store: continuing it needs the store too.</param>
+    private static string FinalLine(RunResult result, bool shared)
     {
         var (report, totals, budget) = (result.Report, result.Totals, result.BudgetUsd);
         var classes = string.Join(", ", totals.ByClass.Select(kv => $"{kv.Key.Name()} {kv.Value}"));
         var spend = budget is { } b ? $"${totals.SpentUsd:0.####} of ${b:0.##}" : $"${totals.SpentUsd:0.####}";
         var halted = report.Halt == HaltReason.None ? "" : $"; halted ({report.HaltDetail ?? report.Halt.ToString().ToLowerInvariant()})";
-        var resume = totals.Unfinished > 0 ? $"; {totals.Unfinished} unfinished — continue with: herd run --resume --run-dir {result.RunDirectory}" : "";
+        var resume = totals.Unfinished > 0 ? $"; {totals.Unfinished} unfinished — continue with: herd run --resume {(shared ? "--store URL " : "")}--run-dir {result.RunDirectory}" : "";
         return string.Create(CultureInfo.InvariantCulture,
             $"herd: {totals.Tasks - totals.Unfinished}/{totals.Tasks} done in {report.Wall.TotalSeconds:0.0}s ({(classes.Length == 0 ? "none" : classes)}); spent {spend}{halted}{resume}; exit {result.ExitCode}");
     }

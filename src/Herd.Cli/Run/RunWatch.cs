@@ -4,7 +4,9 @@ using System.Text.Json;
 using Herd.Agent;
 using Herd.Fleet.Engines;
 using Herd.Fleet.Reports;
+using Herd.Fleet.Runs;
 using Herd.Fleet.Store;
+using Herd.Fleet.Store.Postgres;
 
 namespace Herd.Cli.Run;
 
@@ -39,7 +41,9 @@ public sealed record WatchSnapshot(
 
     /// <summary>
     /// The run row says running but no orchestrator holds the run: its lock heartbeat (every 5 s) is missing or older
-    /// than the staleness limit, so the process died (kill -9, a crash, a lost machine) and nothing will change.
+    /// than the staleness limit, so the process died (kill -9, a crash, a lost machine) and nothing will change. For a
+    /// run in a shared store the heartbeat is the freshest of the orchestrator's lock, any worker's presence and any
+    /// unexpired lease on the run's tasks (<see cref="PostgresRunStore.ReadWatch"/>).
     /// </summary>
     public bool Orphaned => Status == RunStatus.Running && (Data.Heartbeat is not { } beat || At - beat > Herd.Fleet.Runs.FleetRun.LockStaleAfter);
 }
@@ -58,16 +62,31 @@ public static class RunWatch
     /// <summary>At most this many running tasks get a line of their own; the rest are counted.</summary>
     public const int MaxTaskLines = 10;
 
-    public static int Run(string dir, bool json, bool once, TimeSpan interval, TextWriter stdout, bool terminal, CancellationToken cancellationToken)
+    /// <summary>Follows a run kept in its directory (run.db).</summary>
+    public static int Run(string dir, bool json, bool once, TimeSpan interval, TextWriter stdout, bool terminal, CancellationToken cancellationToken) =>
+        Follow(now =>
+        {
+            using var store = SqliteRunStore.OpenReadOnly(dir);
+            return Read(store, now);
+        }, "no heartbeat from its process", $"herd run --resume --run-dir {dir}", json, once, interval, stdout, terminal, cancellationToken);
+
+    /// <summary>
+    /// Follows a run kept in a shared PostgreSQL store (issue #14). It is orphaned when it is running but neither a
+    /// <c>herd run --store</c> lock nor any <c>herd worker</c> has beaten within <see cref="FleetRun.LockStaleAfter"/>,
+    /// and no task of it is under an unexpired lease (<see cref="PostgresRunStore.ReadWatch"/>).
+    /// </summary>
+    public static int Run(PostgresRunStore store, bool json, bool once, TimeSpan interval, TextWriter stdout, bool terminal, CancellationToken cancellationToken) =>
+        Follow(now => Read(store, now), "no heartbeat from herd run or any herd worker",
+            $"herd worker --store URL --run {store.RunId} (or herd run --resume --store URL --run-dir {store.RunId})", json, once, interval, stdout, terminal, cancellationToken);
+
+    private static int Follow(Func<DateTimeOffset, WatchSnapshot> look, string why, string resume, bool json, bool once, TimeSpan interval, TextWriter stdout, bool terminal, CancellationToken cancellationToken)
     {
         var mode = json ? "json" : terminal ? "terminal" : "plain";
         var drawn = 0;
         var failuresShown = new HashSet<(string, int)>();
         while (true)
         {
-            WatchSnapshot snapshot;
-            using (var store = SqliteRunStore.OpenReadOnly(dir))
-                snapshot = Read(store, DateTimeOffset.UtcNow);
+            var snapshot = look(DateTimeOffset.UtcNow);
             var finished = snapshot.Status != RunStatus.Running || snapshot.Orphaned;
             switch (mode)
             {
@@ -91,7 +110,7 @@ public static class RunWatch
                     break;
             }
             if (snapshot.Orphaned && !json)
-                stdout.WriteLine($"herd: run {snapshot.Run.RunId} is not running any more (no heartbeat from its process); continue it with: herd run --resume --run-dir {dir}");
+                stdout.WriteLine($"herd: run {snapshot.Run.RunId} is not running any more ({why}); continue it with: {resume}");
             stdout.Flush();
             if (once || finished || cancellationToken.WaitHandle.WaitOne(interval))
                 return 0;
@@ -125,6 +144,22 @@ public static class RunWatch
         return new WatchSnapshot(now, info, status, totals, data, limit, max, paused, budget, projected, eta, turns);
     }
 
+    /// <summary>
+    /// A look at a shared run: the store's tables, and the run-wide state workers share (the AIMD limit, the pause, the
+    /// ledger's ceiling) in place of the live row a single process writes. Turns of running attempts are not shared.
+    /// </summary>
+    public static WatchSnapshot Read(PostgresRunStore store, DateTimeOffset now)
+    {
+        var info = store.ReadRun() ?? throw new HerdUsageException($"Error: no run '{store.RunId}' in {store.Database.Redacted}. `herd runs list --store URL` shows the runs.");
+        var (status, _) = store.ReadStatus();
+        var totals = store.WatchTotals();
+        var data = store.ReadWatch(now, RateWindow);
+        var shared = store.ReadShared(now, FleetRun.LockStaleAfter);
+        var running = status == RunStatus.Running;
+        return new WatchSnapshot(now, info, status, totals, data, running ? shared.RateLimit : null, null, running ? shared.PauseUntil : null, shared.BudgetUsd, null, null,
+            new Dictionary<(string, int), int>());
+    }
+
     /// <summary>The view as lines: the status line, a line per running task, then the latest failures.</summary>
     /// <param name="shown">Plain mode: failures already printed are left out (each is printed once).</param>
     public static IReadOnlyList<string> Lines(WatchSnapshot s, bool bar, HashSet<(string, int)>? shown = null)
@@ -147,7 +182,12 @@ public static class RunWatch
         if (s.ProjectedUsd is { } projected)
             sb.Append(inv, $", projected ${projected:0.##}");
         if (s.Limit is { } limit)
-            sb.Append(inv, $" | L {limit}/{s.MaxLimit}");
+        {
+            if (s.MaxLimit is { } maxLimit)
+                sb.Append(inv, $" | L {limit}/{maxLimit}");
+            else
+                sb.Append(inv, $" | L {limit}");
+        }
         if (s.PausedUntil is { } until && until > s.At)
             sb.Append(inv, $" | paused until {until:HH:mm:ss} ({(until - s.At).TotalSeconds:0}s)");
         var lines = new List<string> { sb.ToString() };

@@ -7,10 +7,10 @@ using Herd.Fleet.Store;
 
 namespace Herd.Cli.Run;
 
-/// <summary><c>herd runs list|show RUN [--json] [--root DIR]</c>: read run directories (spec §9 "reads the run directory").</summary>
+/// <summary><c>herd runs list|show|watch RUN [--json] [--root DIR]</c>: read run directories (spec §9 "reads the run directory"), or a shared store with <c>--store</c>.</summary>
 public static class RunsCommand
 {
-    private const string Usage = "Usage: herd runs list [--root DIR] [--json]\n       herd runs show RUN|DIR [--root DIR] [--json]\n       herd runs watch RUN|DIR [--root DIR] [--json] [--once] [--interval DURATION]\n       herd runs list|show RUN|export RUN [--out DIR] --store postgres://… (a shared store; docs/scale-out.md)\n";
+    private const string Usage = "Usage: herd runs list [--root DIR] [--json]\n       herd runs show RUN|DIR [--root DIR] [--json]\n       herd runs watch RUN|DIR [--root DIR] [--json] [--once] [--interval DURATION]\n       herd runs list|show RUN|watch RUN|export RUN [--out DIR] --store postgres://… (a shared store, or HERD_STORE; docs/scale-out.md)\n";
 
     public static int Run(string[] args, TextWriter stdout, TextWriter stderr, string cwd) =>
         ErrorEdge.Run("herd runs", stderr, 255, 1, () => RunCore(args, stdout, stderr, cwd));
@@ -48,8 +48,16 @@ public static class RunsCommand
         var storeText = storeIndex >= 0 && storeIndex + 1 < rest.Count ? rest[storeIndex + 1] : Environment.GetEnvironmentVariable("HERD_STORE");
         if (storeIndex >= 0)
             rest.RemoveRange(storeIndex, Math.Min(2, rest.Count - storeIndex));
-        if (RunArguments.ParseStore(storeText) is { } shared)
+        if (rest.FirstOrDefault() is not ("-h" or "--help") && RunArguments.ParseStore(storeText) is { } shared)
+        {
+            if (rest is ["watch", var runId])
+            {
+                using var store = SharedRunCommand.OpenExisting(shared, runId);
+                using var sharedSignals = ReferenceEquals(stdout, Console.Out) ? new Print.RunSignals() : null;
+                return RunWatch.Run(store, json, once, interval, stdout, IsTerminal(stdout), sharedSignals?.Token ?? CancellationToken.None);
+            }
             return SharedRunCommand.Runs(rest, json, shared, stdout, stderr, cwd);
+        }
         switch (rest.FirstOrDefault())
         {
             case "list":
@@ -67,8 +75,7 @@ public static class RunsCommand
                 if (rest[0] == "watch")
                 {
                     using var signals = ReferenceEquals(stdout, Console.Out) ? new Print.RunSignals() : null;
-                    var terminal = ReferenceEquals(stdout, Console.Out) && !Console.IsOutputRedirected && Environment.GetEnvironmentVariable("TERM") != "dumb";
-                    return RunWatch.Run(dir, json, once, interval, stdout, terminal, signals?.Token ?? CancellationToken.None);
+                    return RunWatch.Run(dir, json, once, interval, stdout, IsTerminal(stdout), signals?.Token ?? CancellationToken.None);
                 }
                 return Show(dir, json, stdout);
             case "-h" or "--help":
@@ -79,6 +86,9 @@ public static class RunsCommand
                 return 255;
         }
     }
+
+    private static bool IsTerminal(TextWriter stdout) =>
+        ReferenceEquals(stdout, Console.Out) && !Console.IsOutputRedirected && Environment.GetEnvironmentVariable("TERM") != "dumb";
 
     /// <summary>Every run under <paramref name="root"/>; a damaged one is named on stderr and the listing goes on.</summary>
     private static int List(string root, bool json, TextWriter stdout, TextWriter stderr)

@@ -12,7 +12,7 @@ namespace Herd.Cli.Run;
 
 /// <summary>
 /// The CLI side of runs kept in a shared PostgreSQL store (issue #14, docs/scale-out.md): <c>herd run --store URL
-/// --enqueue</c>, the stored options for <c>--resume</c>, and <c>herd runs list|show|export --store URL</c>.
+/// --enqueue</c>, the stored options for <c>--resume</c>, and <c>herd runs list|show|export --store URL</c> (<c>watch</c>: <see cref="RunWatch"/>).
 /// </summary>
 public static class SharedRunCommand
 {
@@ -120,12 +120,13 @@ public static class SharedRunCommand
                 return 0;
             }
             default:
-                stderr.Write("Usage: herd runs list --store URL [--json]\n       herd runs show RUN --store URL [--json]\n       herd runs export RUN --store URL [--out DIR]\n");
+                stderr.Write("Usage: herd runs list --store URL [--json]\n       herd runs show RUN --store URL [--json]\n       herd runs watch RUN --store URL [--json] [--once] [--interval DURATION]\n       herd runs export RUN --store URL [--out DIR]\n");
                 return 255;
         }
     }
 
-    private static PostgresRunStore OpenExisting(PgLocation location, string runId)
+    /// <summary>The store bound to an existing run; a missing run is one line naming the fix.</summary>
+    internal static PostgresRunStore OpenExisting(PgLocation location, string runId)
     {
         var store = PostgresRunStore.Open(location, runId);
         if (store.ReadRun() is null)

@@ -35,7 +35,8 @@ public static class WorkerCommand
         Claim and run tasks of runs kept in a shared PostgreSQL store, with leases: start as many workers as you like,
         on any machines; each task runs exactly once, the run's budget and rate limit hold across all of them, and a
         worker that dies (kill -9, lost machine) loses its tasks to the others once its lease expires. Create runs with
-        `herd run --store URL --enqueue`; read them with `herd runs show|export RUN --store URL`.
+        `herd run --store URL --enqueue`; follow and read them with `herd runs watch|show|export RUN --store URL`, and
+        report on or judge them with `herd report|gate RUN --store URL`.
         """;
 
     private const string Footer = """

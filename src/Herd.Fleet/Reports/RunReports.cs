@@ -54,7 +54,8 @@ public enum CiMode
 public sealed record RunReportOptions(CiMode Ci = CiMode.Auto, ReportOptions? Report = null, Func<string, string?>? Environment = null);
 
 /// <summary>What the end of a run wrote.</summary>
-public sealed record AfterRunResult(string? HtmlPath, string? StepSummaryPath, IReadOnlyList<string> Warnings);
+/// <param name="Run">The run as the reports read it (null when it could not be read): the gate judges this same reading.</param>
+public sealed record AfterRunResult(string? HtmlPath, string? StepSummaryPath, IReadOnlyList<string> Warnings, RunData? Run = null);
 
 /// <summary>
 /// The reports a run leaves by itself (issues #11, #12): <c>report.html</c> in the run directory, and under GitHub Actions
@@ -65,15 +66,21 @@ public static class RunReports
 {
     public const string HtmlFileName = "report.html";
 
-    public static AfterRunResult AfterRun(string runDirectory, RunReportOptions? options = null)
+    public static AfterRunResult AfterRun(string runDirectory, RunReportOptions? options = null) => AfterRun(() => RunReader.Read(runDirectory), options);
+
+    /// <param name="read">Reads the run: its directory (SQLite), or its store (<see cref="RunReader.Read(Herd.Fleet.Store.IRunStore, string)"/>).
+    /// A failure to read is a warning, like a failure to write.</param>
+    public static AfterRunResult AfterRun(Func<RunData> read, RunReportOptions? options = null)
     {
         options ??= new RunReportOptions();
         var env = options.Environment ?? System.Environment.GetEnvironmentVariable;
         var warnings = new List<string>();
         string? html = null, summary = null;
+        RunData? run = null;
         try
         {
-            var ctx = new ReportContext(RunReader.Read(runDirectory), options.Report ?? ReportOptions.Default);
+            run = read();
+            var ctx = new ReportContext(run, options.Report ?? ReportOptions.Default);
             var target = Path.Combine(ctx.Run.Directory, HtmlFileName);
             WriteAtomically(target, HtmlReport.Write(ctx).Content);
             html = target;
@@ -83,11 +90,11 @@ public static class RunReports
                 summary = stepSummary;
             }
         }
-        catch (Exception e) when (e is RunDirectoryException or IOException or UnauthorizedAccessException)
+        catch (Exception e) when (e is RunDirectoryException or IOException or UnauthorizedAccessException or Herd.Agent.HerdException or System.Data.Common.DbException)
         {
             warnings.Add($"herd: warning: the run's reports were not written: {e.Message}");
         }
-        return new AfterRunResult(html, summary, warnings);
+        return new AfterRunResult(html, summary, warnings, run);
     }
 
     /// <summary>Temp file + rename, so a reader (or a CI artifact upload) never sees half a report.</summary>

@@ -53,7 +53,7 @@ public sealed class FleetRun(RunSpec spec)
     {
         CheckStart();
         var result = await RunInStoreAsync(cancellationToken).ConfigureAwait(false);
-        return spec.OpenStore is null ? AfterRun(result) : result;
+        return AfterRun(result);
     }
 
     private async Task<RunResult> RunInStoreAsync(CancellationToken cancellationToken)
@@ -78,19 +78,34 @@ public sealed class FleetRun(RunSpec spec)
     /// exit code), then the gate. With a gate, its verdict replaces the failed-task count as the exit code; budget,
     /// run-fatal and interrupted runs keep theirs (issue #11: the build fails on the threshold, not on any failure).
     /// </summary>
+    /// <remarks>
+    /// A run kept in another store (PostgreSQL, issue #14) has no run.db in its directory: it is read through a fresh
+    /// instance of its store — the store is the truth for status, planned tasks and records — and its reports still go
+    /// to the run directory. The run is read once; the gate judges that same reading.
+    /// </remarks>
     private RunResult AfterRun(RunResult result)
     {
-        var after = RunReports.AfterRun(spec.RunDirectory, spec.Reports);
+        var after = spec.OpenStore is { } open
+            ? RunReports.AfterRun(() => ReadThroughStore(open), spec.Reports)
+            : RunReports.AfterRun(spec.RunDirectory, spec.Reports);
         foreach (var warning in after.Warnings)
             spec.Notice(warning.StartsWith("herd: ", StringComparison.Ordinal) ? warning["herd: ".Length..] : warning);
         if (spec.Gate is not { } gate || result.ExitCode > RunExitCodes.MoreThan100Failed)
             return result;
-        var verdict = Gate.Evaluate(spec.RunDirectory, gate, spec.Reports.Report?.Findings);
+        // Unreadable run: read again so the gate fails with the reading's own error, as `herd gate` would.
+        var run = after.Run ?? (spec.OpenStore is { } again ? ReadThroughStore(again) : RunReader.Read(spec.RunDirectory));
+        var verdict = Gate.Evaluate(run, FindingExtractor.Extract(run, spec.Reports.Report?.Findings ?? FindingsOptions.Default), gate);
         foreach (var failure in verdict.Failures)
             spec.Notice("gate: " + failure);
         if (verdict.Passed)
             spec.Notice("gate passed");
         return result with { ExitCode = verdict.ExitCode };
+    }
+
+    private RunData ReadThroughStore(Func<RunSpec, IRunStore> open)
+    {
+        using var store = open(spec);
+        return RunReader.Read(store, spec.RunDirectory);
     }
 
     private void CheckStart()

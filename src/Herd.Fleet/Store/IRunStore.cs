@@ -82,6 +82,15 @@ public interface IRunStore : IDisposable
     }
 
     RunTotals Totals();
+
+    /// <summary>
+    /// Every attempt of every task in one read, for the reports' timeline. Optional: null when the store has none, and
+    /// the reports use the attempts inside each record (the SQLite run directory is read by <c>RunReader</c> directly).
+    /// </summary>
+    IReadOnlyDictionary<string, IReadOnlyList<AttemptRow>>? AllAttempts() => null;
+
+    /// <summary>The run's budget ceiling when the store keeps it (the shared store's ledger); optional, like <see cref="AllAttempts"/>.</summary>
+    double? StoredCeilingUsd() => null;
 }
 
 /// <summary>Where a task is in its life. Stored as text at the SQL edge only.</summary>

@@ -22,6 +22,19 @@ public sealed class BadInputTests
     }
 
     [Fact]
+    public async Task A_gate_on_an_enqueued_run_is_refused_with_the_command_that_judges_it_later()
+    {
+        await using var h = await FleetHarness.StartAsync(new ModelScript());
+
+        var exit = await h.RunAsync("--store", "postgres://herd@127.0.0.1:1/herd", "--enqueue", "--gate", "max-failed=0", "--prompt", "Do {}", ":::", "a");
+
+        exit.ShouldBe(255);
+        h.Err.ToString().Trim().Split('\n').Length.ShouldBe(1);
+        h.Err.ToString().ShouldContain("herd gate RUN --store URL");
+        Directory.Exists(Path.Combine(h.Dir, ".herd")).ShouldBeFalse();
+    }
+
+    [Fact]
     public async Task Invalid_json_in_a_tasks_file_is_reported_with_its_line()
     {
         await using var h = await FleetHarness.StartAsync(new ModelScript());

@@ -28,20 +28,49 @@ public static class RunReader
         var stored = File.Exists(db) ? ReadDatabase(db) : null;
         var records = File.Exists(results) ? ReadRecords(results) : ReadRecordsFrom(stored!.Records, db);
         var tasks = records.Select(r => ToTask(r, stored?.Attempts)).OrderBy(t => t.Seq).ToArray();
-        var (ceiling, wall) = ReadSummary(Path.Combine(dir, "summary.json"));
+        var summary = ReadSummary(Path.Combine(dir, "summary.json"));
+        var (ceiling, wall) = (summary.Ceiling, summary.Wall);
         var first = tasks.Length == 0 ? DateTimeOffset.UnixEpoch : tasks.Min(t => t.Start);
         var last = tasks.Length == 0 ? DateTimeOffset.UnixEpoch : tasks.Max(t => t.End);
+        // Without run.db (an exported shared run, a CI artifact of results.ndjson + summary.json), summary.json says
+        // how many tasks were planned, so unfinished ones still count against a gate.
         return new RunData(
             dir,
-            stored?.RunId ?? Path.GetFileName(dir),
-            stored?.Status ?? "unknown",
-            stored?.ExitCode,
+            stored?.RunId ?? summary.RunId ?? Path.GetFileName(dir),
+            stored?.Status ?? summary.Status ?? "unknown",
+            stored?.ExitCode ?? summary.ExitCode,
             stored?.Cwd ?? dir,
-            Math.Max(stored?.Planned ?? 0, tasks.Length),
+            Math.Max(stored?.Planned ?? summary.Tasks ?? 0, tasks.Length),
             tasks,
             stored?.Pauses ?? [],
             ceiling,
             wall ?? Math.Max(0, (last - first).TotalSeconds));
+    }
+
+    /// <summary>
+    /// Reads a run through its store (a run kept in PostgreSQL, issue #14): the run row, status and planned tasks, every
+    /// final record in finishing order and the attempts from the store; the wall time (and the ceiling, when the store
+    /// keeps none) from <paramref name="directory"/>/summary.json when the run left one there. <paramref name="directory"/>
+    /// is where the reports of the run go (report.html); it need not exist.
+    /// </summary>
+    /// <exception cref="RunDirectoryException">The store holds no such run, or a record is damaged.</exception>
+    public static RunData Read(Herd.Fleet.Store.IRunStore store, string directory)
+    {
+        var dir = Path.GetFullPath(directory);
+        var info = store.ReadRun() ?? throw new RunDirectoryException($"Error: run store {store.Location} holds no such run. `herd runs list --store URL` shows the runs.");
+        var (status, exit) = store.ReadStatus();
+        var planned = store.Totals().Tasks;
+        var records = ReadRecordsFrom(store.FinalRecords(), store.Location);
+        var attempts = store.AllAttempts()?.ToDictionary(
+            kv => kv.Key,
+            kv => kv.Value.Select(a => new ReportAttempt(a.N, a.Slot, a.Start, a.End is { } e ? Max(a.Start, e) : null, a.Class is { } c ? Herd.Fleet.Engines.OutcomeClasses.Name(c) : null, a.CostUsd)).ToList(),
+            StringComparer.Ordinal);
+        var tasks = records.Select(r => ToTask(r, attempts)).OrderBy(t => t.Seq).ToArray();
+        var (_, _, _, _, ceiling, wall) = ReadSummary(Path.Combine(dir, "summary.json"));
+        var first = tasks.Length == 0 ? DateTimeOffset.UnixEpoch : tasks.Min(t => t.Start);
+        var last = tasks.Length == 0 ? DateTimeOffset.UnixEpoch : tasks.Max(t => t.End);
+        return new RunData(dir, info.RunId, Herd.Fleet.Store.StoreNames.Name(status), exit, info.Cwd, Math.Max(planned, tasks.Length), tasks, [],
+            ceiling ?? store.StoredCeilingUsd(), wall ?? Math.Max(0, (last - first).TotalSeconds));
     }
 
     private sealed record Stored(string RunId, string Status, int? ExitCode, string Cwd, int Planned, Dictionary<string, List<ReportAttempt>> Attempts, List<ReportPause> Pauses, List<string> Records);
@@ -205,17 +234,21 @@ public static class RunReader
         return list;
     }
 
-    private static (double? Ceiling, double? Wall) ReadSummary(string path)
+    private static (string? RunId, string? Status, int? ExitCode, int? Tasks, double? Ceiling, double? Wall) ReadSummary(string path)
     {
         if (!File.Exists(path))
-            return (null, null);
+            return (null, null, null, null, null, null);
         try
         {
             using var doc = JsonDocument.Parse(File.ReadAllBytes(path));
             var root = doc.RootElement;
+            if (root.ValueKind != JsonValueKind.Object)
+                throw new JsonException();
             double? ceiling = root.TryGetProperty("budget_usd", out var b) && b.ValueKind == JsonValueKind.Number ? b.GetDouble() : null;
             double? wall = root.TryGetProperty("durations_s", out var d) && d.ValueKind == JsonValueKind.Object && d.TryGetProperty("wall", out var w) && w.ValueKind == JsonValueKind.Number ? w.GetDouble() : null;
-            return (ceiling, wall);
+            int? exit = root.TryGetProperty("exit_code", out var x) && x.ValueKind == JsonValueKind.Number && x.TryGetInt32(out var xv) ? xv : null;
+            int? tasks = root.TryGetProperty("tasks", out var t) && t.ValueKind == JsonValueKind.Number && t.TryGetInt32(out var tv) && tv >= 0 ? tv : null;
+            return (Str(root, "run_id"), Str(root, "status"), exit, tasks, ceiling, wall);
         }
         catch (JsonException)
         {
