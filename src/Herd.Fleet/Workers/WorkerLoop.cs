@@ -229,6 +229,7 @@ public sealed class WorkerLoop(PostgresRunStore store, ITaskEngine engine, Worke
                 if (claimedNone)
                 {
                     // Nothing to claim and nothing running here: done if the run is, else the rest is leased or backing off elsewhere.
+                    await DbAsync(store.FinishIfDone).ConfigureAwait(false);
                     Shared = await DbAsync(() => store.ReadShared(Time.GetUtcNow(), LiveWithin)).ConfigureAwait(false);
                     if (Shared.Status != RunStatus.Running)
                         break;

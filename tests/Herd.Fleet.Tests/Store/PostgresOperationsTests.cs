@@ -39,14 +39,14 @@ public sealed class PostgresOperationsTests : IDisposable
     }
 
     [Fact]
-    public void A_watcher_sees_running_tasks_and_failures_and_no_live_heartbeat_once_no_worker_beats_and_no_lease_is_held()
+    public async Task A_watcher_sees_running_tasks_and_failures_and_no_live_heartbeat_once_no_worker_beats_and_no_lease_is_held()
     {
         // Given a worker that beat, claimed two tasks (10 s leases), and put one back after a server error
         var worker = Open(TimeSpan.FromSeconds(10));
         worker.CreateRun(new RunInfo(_runId, _time.GetUtcNow(), "[]", "/work", "herd", "0"), Enumerable.Range(1, 3).Select(RunStoreContract.Task).ToArray());
         var t0 = _time.GetUtcNow();
         worker.Beat(t0, TimeSpan.FromSeconds(30));
-        var claimed = worker.Claim(2, t0);
+        var claimed = await worker.ClaimAsync(2, t0);
         worker.Release(claimed[0].Lease, RunStoreContract.Outcome(OutcomeClass.ServerError, t0), usedRetry: true, notBefore: null).ShouldBeTrue();
         var watcher = Open();
 

@@ -67,6 +67,12 @@ internal static class PgSchema
         -- and a row lock per attempt. Room on each page lets an attempt's end be a HOT update (no index write).
         ALTER TABLE herd_attempts DROP CONSTRAINT IF EXISTS herd_attempts_run_id_key_fkey;
         ALTER TABLE herd_attempts SET (fillfactor = 80);
+        -- The run's done/failed counters, one row per writer: when every final batch of every worker updated the run row,
+        -- the workers queued on that one row lock (held through each commit's WAL flush). herd_runs.done/failed stay the
+        -- base that --retry-failed adjusts; the run's counts are the base plus these rows (PostgresRunStore.RunCounts).
+        CREATE TABLE herd_run_counts(
+          run_id text NOT NULL REFERENCES herd_runs(run_id) ON DELETE CASCADE, worker text NOT NULL,
+          done integer NOT NULL DEFAULT 0, failed integer NOT NULL DEFAULT 0, PRIMARY KEY (run_id, worker));
         """,
     ];
 

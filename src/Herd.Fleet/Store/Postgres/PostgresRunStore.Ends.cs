@@ -33,14 +33,16 @@ public sealed record EndBatch(IReadOnlySet<string> Accepted, int Done, int Faile
 /// <summary>
 /// Group commit of attempt ends (issue #14's throughput goal): every attempt a worker saw end since its last round trip
 /// is written in ONE round trip and ONE transaction — the retries and requeues in one set-based statement, the finals
-/// (attempt end, the task's record, the run's counters) in another, both sent as one batch. Per task that replaced six
+/// (attempt end, the task's record, the writer's own counter row) in another, both sent as one batch. Per task that replaced six
 /// statements and a commit (a WAL flush) with a share of two, which is what lets sixteen workers share one server.
 /// </summary>
 /// <remarks>
 /// Fencing is unchanged: a row is updated only while it still carries the lease epoch the attempt was started under, so
 /// the late end of a worker presumed dead matches nothing and is reported as not accepted. Rows are locked in key
 /// order, so two batches that meet on a task (a takeover) cannot deadlock on their own; a deadlock with anything else
-/// is a transient error and the whole batch — atomic — is simply sent again.
+/// is a transient error and the whole batch — atomic — is simply sent again. Every row is found by primary key: the
+/// <c>= ANY($2)</c> conditions keep it so in the generic plans of these prepared statements, where the planner cannot
+/// see how few keys a batch holds and preferred to walk the running-lease index (an entry per finished task until VACUUM).
 /// </remarks>
 public sealed partial class PostgresRunStore
 {
@@ -53,7 +55,7 @@ public sealed partial class PostgresRunStore
     private const string EndAttemptsSql = """
         UPDATE herd_attempts a SET end_at = i.end_at, class = i.class, exitval = i.exitval, cost_usd = i.cost, session_id = i.session_id,
           error = i.error, t_in = i.t_in, t_out = i.t_out, t_cr = i.t_cr, t_cw5 = i.t_cw5, t_cw1 = i.t_cw1
-        FROM i JOIN moved m ON m.key = i.key WHERE a.run_id = $1 AND a.key = i.key AND a.n = i.n
+        FROM i JOIN moved m ON m.key = i.key WHERE a.run_id = $1 AND a.key = ANY($2) AND a.key = i.key AND a.n = i.n
         """;
 
     /// <summary>Retries and requeues: the tasks go back to the queue (fenced), their attempts end.</summary>
@@ -62,7 +64,7 @@ public sealed partial class PostgresRunStore
                    JOIN unnest($2::text[], $16::int[], $17::timestamptz[]) AS x(key, used, not_before) ON x.key = i.key),
         moved AS (
           UPDATE herd_tasks t SET state = 'pending', retries = t.retries + i.used, not_before = i.not_before, lease_owner = NULL, lease_until = NULL
-          FROM i WHERE t.run_id = $1 AND t.key = i.key AND t.lease_epoch = i.epoch AND t.state = 'running'
+          FROM i WHERE t.run_id = $1 AND t.key = ANY($2) AND t.key = i.key AND t.lease_epoch = i.epoch AND t.state = 'running'
           RETURNING t.key),
         ended AS ({EndAttemptsSql})
         SELECT key FROM moved
@@ -79,21 +81,25 @@ public sealed partial class PostgresRunStore
           UPDATE herd_tasks t SET state = 'done', class = i.class, record = i.record, final_order = nextval('herd_final_order'),
             runtime_s = i.runtime_s, lease_owner = NULL, lease_until = NULL,
             cost_usd = i.cost + (SELECT COALESCE(SUM(a.cost_usd), 0) FROM herd_attempts a WHERE a.run_id = $1 AND a.key = i.key AND a.n <> i.n)
-          FROM i WHERE t.run_id = $1 AND t.key = i.key AND t.lease_epoch = i.epoch AND t.state = 'running'
+          FROM i WHERE t.run_id = $1 AND t.key = ANY($2) AND t.key = i.key AND t.lease_epoch = i.epoch AND t.state = 'running'
           RETURNING t.key, i.failed),
         ended AS ({EndAttemptsSql}),
         k AS (SELECT COUNT(*)::int AS n, COALESCE(SUM(failed), 0)::int AS f FROM moved),
+        -- This writer's own counter row (no other writer waits on it); the run row is written once, when the run ends.
         counted AS (
-          UPDATE herd_runs SET done = done + k.n, failed = failed + k.f,
-            status = CASE WHEN status = 'running' AND done + k.n >= total THEN 'finished' ELSE status END,
-            exit_code = CASE WHEN status = 'running' AND done + k.n >= total THEN LEAST(failed + k.f, 101) ELSE exit_code END,
-            updated = $19
-          FROM k WHERE run_id = $1 AND k.n > 0
-          RETURNING done, failed, total, status)
-        SELECT c.done, c.failed, c.total, c.status, (SELECT array_agg(key) FROM moved) FROM counted c
-        UNION ALL
-        -- Nothing became final (only releases, or every final fenced): the run row is read, not written.
-        SELECT r.done, r.failed, r.total, r.status, NULL FROM herd_runs r WHERE r.run_id = $1 AND NOT EXISTS (SELECT 1 FROM counted)
+          INSERT INTO herd_run_counts(run_id, worker, done, failed) SELECT $1, $20, k.n, k.f FROM k WHERE k.n > 0
+          ON CONFLICT (run_id, worker) DO UPDATE SET done = herd_run_counts.done + EXCLUDED.done, failed = herd_run_counts.failed + EXCLUDED.failed),
+        -- The counts as committed by everyone else, plus this batch (the statement's snapshot cannot see its own insert).
+        tot AS (
+          SELECT r.status, r.total, r.done + COALESCE(c.done, 0) + k.n AS done, r.failed + COALESCE(c.failed, 0) + k.f AS failed
+          FROM herd_runs r CROSS JOIN k
+          LEFT JOIN (SELECT SUM(done)::int AS done, SUM(failed)::int AS failed FROM herd_run_counts WHERE run_id = $1) c ON true
+          WHERE r.run_id = $1),
+        finished AS (
+          UPDATE herd_runs r SET status = 'finished', exit_code = LEAST(tot.failed, 101), updated = $19
+          FROM tot WHERE r.run_id = $1 AND r.status = 'running' AND tot.done >= tot.total
+          RETURNING r.status)
+        SELECT tot.done, tot.failed, tot.total, COALESCE((SELECT status FROM finished), tot.status), (SELECT array_agg(key) FROM moved) FROM tot
         """;
 
     /// <summary>
@@ -148,6 +154,7 @@ public sealed partial class PostgresRunStore
         fin.Parameters.Add(Array(finals.Select(e => (e.Outcome.End - e.Outcome.Start).TotalSeconds), NpgsqlDbType.Double));
         fin.Parameters.Add(Array(finals.Select(e => e.Outcome.Class.IsSuccess() ? 0 : 1), NpgsqlDbType.Integer));
         fin.Parameters.Add(new NpgsqlParameter { Value = Utc(_time.GetUtcNow()), NpgsqlDbType = NpgsqlDbType.TimestampTz });
+        fin.Parameters.Add(new NpgsqlParameter { Value = Owner });
         batch.BatchCommands.Add(fin);
         return batch;
     }

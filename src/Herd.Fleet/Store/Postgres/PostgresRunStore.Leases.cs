@@ -103,7 +103,9 @@ public sealed partial class PostgresRunStore
           RETURNING t.key, t.seq, t.name, t.prompt, t.v, t.inputs, t.caps, t.retries, t.attempts, t.lease_epoch),
         closed AS (
           UPDATE herd_attempts a SET end_at = $3, class = 'interrupted', exitval = -1
-          FROM claimed c WHERE c.attempts > 1 AND a.run_id = $1 AND a.key = c.key AND a.end_at IS NULL
+          -- only a task attempted before can have an open attempt; ANY(ARRAY(...)) keeps this a primary-key lookup in the
+          -- generic plan (joined to the CTE, the planner chose to walk every attempt of the run)
+          FROM claimed c WHERE a.run_id = $1 AND a.key = ANY(ARRAY(SELECT key FROM claimed WHERE attempts > 1)) AND a.key = c.key AND a.end_at IS NULL
           RETURNING a.key),
         started AS (
           INSERT INTO herd_attempts(run_id, key, n, start, session_id, epoch, worker)
@@ -210,11 +212,31 @@ public sealed partial class PostgresRunStore
 
     private (RunStatus Status, int Total, int Done, int Failed) Counts(NpgsqlConnection db)
     {
-        using var cmd = Cmd(db, null, "SELECT status, total, done, failed FROM herd_runs WHERE run_id = $1", RunId);
+        using var cmd = Cmd(db, null, $"SELECT r.status, r.total, {DoneSql}, {FailedSql} FROM herd_runs r WHERE r.run_id = $1", RunId);
         using var r = cmd.ExecuteReader();
         if (!r.Read())
             throw new Herd.Agent.HerdFatalException($"Error: run store {Location} has no such run. `herd runs list --store URL` shows the runs.");
         return (ParseStatus(r.GetString(0)), r.GetInt32(1), r.GetInt32(2), r.GetInt32(3));
+    }
+
+    /// <summary>The run's finished tasks (of the run row <c>r</c>): the base on the run row plus every writer's counter row.</summary>
+    private const string DoneSql = "(r.done + COALESCE((SELECT SUM(c.done) FROM herd_run_counts c WHERE c.run_id = r.run_id), 0))::int";
+
+    /// <summary>The run's failed tasks, as <see cref="DoneSql"/>.</summary>
+    private const string FailedSql = "(r.failed + COALESCE((SELECT SUM(c.failed) FROM herd_run_counts c WHERE c.run_id = r.run_id), 0))::int";
+
+    /// <summary>
+    /// Marks the run finished once every task is final. Final batches do this themselves, but two workers committing
+    /// the last tasks at once each count without the other's batch; whichever goes idle afterwards closes the run here.
+    /// </summary>
+    public void FinishIfDone()
+    {
+        using var db = _source.OpenConnection();
+        using var cmd = Cmd(db, null, $"""
+            UPDATE herd_runs r SET status = 'finished', exit_code = LEAST({FailedSql}, 101), updated = $2
+            WHERE r.run_id = $1 AND r.status = 'running' AND {DoneSql} >= r.total
+            """, RunId, Utc(_time.GetUtcNow()));
+        cmd.ExecuteNonQuery();
     }
 
     /// <summary>Stops the run for every worker: claims select only running runs. The first halt wins; returns whether it was this one.</summary>
@@ -304,10 +326,10 @@ public sealed partial class PostgresRunStore
 
     private SharedRunState ReadShared(NpgsqlConnection db, DateTimeOffset now, TimeSpan liveWithin)
     {
-        using var cmd = Cmd(db, null, """
-            SELECT status, total, done, failed, rate_limit, pause_until, budget_usd,
+        using var cmd = Cmd(db, null, $"""
+            SELECT r.status, r.total, {DoneSql}, {FailedSql}, r.rate_limit, r.pause_until, r.budget_usd,
               (SELECT COUNT(*) FROM herd_workers w WHERE w.heartbeat >= $2)
-            FROM herd_runs WHERE run_id = $1
+            FROM herd_runs r WHERE r.run_id = $1
             """, RunId, Utc(now - liveWithin));
         using var r = cmd.ExecuteReader();
         if (!r.Read())
@@ -414,7 +436,7 @@ public sealed partial class PostgresRunStore
     {
         using var store = Open(location, "");
         using var db = store._source.OpenConnection();
-        using var cmd = Cmd(db, null, "SELECT run_id, created, status, total, done, failed FROM herd_runs ORDER BY created DESC, run_id");
+        using var cmd = Cmd(db, null, $"SELECT r.run_id, r.created, r.status, r.total, {DoneSql}, {FailedSql} FROM herd_runs r ORDER BY r.created DESC, r.run_id");
         using var r = cmd.ExecuteReader();
         var list = new List<(string, DateTimeOffset, RunStatus, int, int, int)>();
         while (r.Read())
