@@ -65,7 +65,8 @@ public sealed class WorkerLoop(PostgresRunStore store, ITaskEngine engine, Worke
     {
         Shared = await DbAsync(() => store.Beat(Time.GetUtcNow(), LiveWithin)).ConfigureAwait(false);
         using var heartbeat = Time.CreateTimer(_ => Beat(), null, options.HeartbeatEvery, options.HeartbeatEvery);
-        var completions = Channel.CreateUnbounded<Done>(new UnboundedChannelOptions { SingleReader = true });
+        // Not SingleReader: that channel cannot count, and the group-commit window reads how many attempts have ended.
+        var completions = Channel.CreateUnbounded<Done>();
         using var attemptsCts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var freeSlots = new PriorityQueue<int, int>();
         var nextSlot = 1;
@@ -249,6 +250,11 @@ public sealed class WorkerLoop(PostgresRunStore store, ITaskEngine engine, Worke
             }
             if (cancellationToken.IsCancellationRequested && !attemptsCts.IsCancellationRequested)
                 await attemptsCts.CancelAsync().ConfigureAwait(false);
+            if (!stopping && options.BatchWindow > TimeSpan.Zero && completions.Reader.Count > 0 && completions.Reader.Count * 2 < inflight)
+            {
+                // Group commit: let a few more attempts end so one round trip writes them all (and claims their successors).
+                await Task.Delay(options.BatchWindow, Time).ConfigureAwait(false);
+            }
             var ended = new List<Done>();
             while (completions.Reader.TryRead(out var done))
                 ended.Add(done);

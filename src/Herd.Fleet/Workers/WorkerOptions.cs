@@ -27,6 +27,14 @@ public sealed record WorkerOptions
     /// <value>How long to wait before looking again when nothing could be claimed (tasks leased elsewhere, retries backing off).</value>
     public TimeSpan PollEvery { get; init; } = TimeSpan.FromSeconds(1);
 
+    /// <value>
+    /// How long ended attempts may gather before the worker writes them (group commit): when fewer than half of the
+    /// running attempts have ended, the worker waits this long once, so one round trip ends — and replaces — several.
+    /// Two milliseconds are nothing beside a model call and, at a thousand tasks a second, halve the database's work.
+    /// Zero writes every turn at once.
+    /// </value>
+    public TimeSpan BatchWindow { get; init; } = TimeSpan.FromMilliseconds(2);
+
     /// <value>The shared AIMD limit's ceiling, and how often it may move (spec §6: at most once per 10 s).</value>
     public int RateCeiling { get; init; } = 64;
 
