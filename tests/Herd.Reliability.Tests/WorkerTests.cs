@@ -86,6 +86,42 @@ public sealed class WorkerTests(ITestOutputHelper output)
     private static Task WaitUntilAsync(Func<bool> condition, TimeSpan timeout) => WorkerTestsDb.WaitUntilAsync(condition, timeout);
 
     [Fact]
+    public async Task Halt_now_decided_by_one_worker_stops_the_attempts_of_the_others_at_their_next_heartbeat()
+    {
+        // Given a run with --halt now,fail=1 whose first task fails at once (it needs a second turn, --max-turns 1)
+        // while every other task takes a minute
+        await using var ws = await Workspace.StartAsync(new ModelScript
+        {
+            Conversations =
+            [
+                new Conversation("-t001", [Reply.WithTool("Read", new JsonObject { ["file_path"] = "notes.txt" }), Reply.WithText("ok")]),
+                new Conversation(null, [Reply.WithText("ok") with { LatencyMs = 60_000 }]),
+            ],
+        });
+        ws.Work.WriteFile("notes.txt", "notes\n");
+        var runId = await EnqueueAsync(ws, $"halt-{Guid.NewGuid():N}"[..20], ["--allowedTools", "Read", "--max-turns", "1", "--halt", "now,fail=1"], 6);
+
+        // When two workers (1 s heartbeats) work it, one of them taking the failing task
+        var started = Stopwatch.StartNew();
+        var workers = Enumerable.Range(0, 2).Select(_ => ws.Start(Herd(ws), ["worker", "--run", runId, "-j", "3", "--lease", "3s"])).ToArray();
+        foreach (var (process, _, stderr) in workers)
+        {
+            using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(45));
+            await process.WaitForExitAsync(cts.Token);
+            process.ExitCode.ShouldBe(0, await stderr);
+            output.WriteLine((await stderr).Trim());
+        }
+
+        // Then both stopped long before the minute-long attempts could end: the run is halted, no attempt is left open,
+        // and the stopped tasks are back in the queue
+        started.Elapsed.ShouldBeLessThan(TimeSpan.FromSeconds(45));
+        Scalar<string>("SELECT status FROM herd_runs WHERE run_id = $1", runId).ShouldBe("halted");
+        Scalar<long>("SELECT COUNT(*) FROM herd_attempts WHERE run_id = $1 AND end_at IS NULL", runId).ShouldBe(0);
+        Scalar<long>("SELECT COUNT(*) FROM herd_tasks WHERE run_id = $1 AND state = 'done' AND class = 'max_turns'", runId).ShouldBe(1);
+        Scalar<long>("SELECT COUNT(*) FROM herd_tasks WHERE run_id = $1 AND state = 'running'", runId).ShouldBe(0);
+    }
+
+    [Fact]
     public async Task Three_workers_finish_a_run_with_one_killed_by_kill_9_mid_task_and_every_task_has_exactly_one_record()
     {
         // Given a stored run of 60 tasks of one tool call each, with enough latency that a worker is always mid-task

@@ -39,6 +39,9 @@ public sealed class WorkerLoop(PostgresRunStore store, ITaskEngine engine, Worke
     private readonly System.Collections.Concurrent.ConcurrentDictionary<(string Key, int N), double> _runningCosts = new();
     private SharedRunState? _shared;
 
+    /// <summary>Cancels this worker's running attempts; the heartbeat uses it when another worker's halt ends them.</summary>
+    private CancellationTokenSource? _attempts;
+
     private TimeProvider Time => options.Time;
 
     private PostgresRunStore Store => store;
@@ -68,6 +71,7 @@ public sealed class WorkerLoop(PostgresRunStore store, ITaskEngine engine, Worke
         // Not SingleReader: that channel cannot count, and the group-commit window reads how many attempts have ended.
         var completions = Channel.CreateUnbounded<Done>();
         using var attemptsCts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        _attempts = attemptsCts;
         var freeSlots = new PriorityQueue<int, int>();
         var nextSlot = 1;
         var inflight = 0;
@@ -265,6 +269,14 @@ public sealed class WorkerLoop(PostgresRunStore store, ITaskEngine engine, Worke
         return new WorkerReport(attempts, finals, retries, rejected, final.Status);
     }
 
+    /// <summary>
+    /// Whether a halt ends running attempts rather than letting them finish: a run-fatal class, or the run's own
+    /// <c>--halt now</c> policy firing (every worker binds the run's stored flags alike; its exit code is the failed
+    /// count, at most 101 — a budget halt, 102, lets running attempts finish as on one machine).
+    /// </summary>
+    private bool StopsAttempts(SharedRunState shared) =>
+        shared.ExitCode == RunExitCodes.Fatal || (options.Halt.Mode == HaltMode.Now && shared.ExitCode is { } code && code <= RunExitCodes.MoreThan100Failed);
+
     /// <summary>The outcome recorded for a claimed attempt that never started because the run stopped first.</summary>
     private TaskOutcome NotStarted(ClaimedTask claim)
     {
@@ -321,7 +333,14 @@ public sealed class WorkerLoop(PostgresRunStore store, ITaskEngine engine, Worke
     {
         try
         {
-            Shared = store.Beat(Time.GetUtcNow(), LiveWithin, [.. _runningCosts.Select(c => new RunningCost(c.Key.Key, c.Key.N, c.Value))]);
+            var shared = store.Beat(Time.GetUtcNow(), LiveWithin, [.. _runningCosts.Select(c => new RunningCost(c.Key.Key, c.Key.N, c.Value))]);
+            Shared = shared;
+            if (shared.Status == RunStatus.Halted && StopsAttempts(shared))
+            {
+                // Another worker halted the run in a way that ends running attempts too (--halt now, a fatal class): the
+                // attempts stop now, not when they end on their own; their tasks go back to the queue.
+                _attempts?.Cancel();
+            }
         }
         catch (Exception ex) when (IsTransient(ex) || ex is ObjectDisposedException)
         {

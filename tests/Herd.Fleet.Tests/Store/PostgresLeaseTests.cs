@@ -119,6 +119,123 @@ public sealed class PostgresLeaseTests : IDisposable
     }
 
     [Fact]
+    public async Task A_batch_of_ends_writes_each_accepted_end_once_and_fences_the_one_whose_lease_was_taken_over()
+    {
+        // Given worker A holding task 1 past its lease (taken over by B) and tasks 2 and 3 under fresh leases
+        CreateRun(3);
+        var (a, b) = (Worker(), Worker());
+        var first = (await a.ClaimAsync(1, _time.GetUtcNow())).Single();
+        _time.Advance(TimeSpan.FromSeconds(31));
+        var rest = await a.ClaimAsync(2, _time.GetUtcNow());
+        var takenOver = (await b.ClaimAsync(1, _time.GetUtcNow())).Single();
+        takenOver.Lease.Key.ShouldBe(first.Lease.Key);
+
+        // When A ends all three in one batch: two finals and a retry
+        var t = _time.GetUtcNow();
+        var batch = await a.EndAsync([
+            new LeaseEnd(first.Lease, RunStoreContract.Outcome(OutcomeClass.Success, t), AttemptDisposition.Final, Record: "late"),
+            new LeaseEnd(rest[0].Lease, RunStoreContract.Outcome(OutcomeClass.Success, t), AttemptDisposition.Final, Record: "two"),
+            new LeaseEnd(rest[1].Lease, RunStoreContract.Outcome(OutcomeClass.ServerError, t), AttemptDisposition.Retry, t),
+        ]);
+
+        // Then the taken-over end is rejected and writes nothing; the others land once, counted once
+        batch.Accepted.ShouldBe([rest[0].Lease.Key, rest[1].Lease.Key], ignoreOrder: true);
+        (batch.Done, batch.Failed, batch.Total, batch.Status).ShouldBe((1, 0, 3, RunStatus.Running));
+        a.FinalRecords().ShouldBe(["two"]);
+        var retried = (await b.ClaimAsync(1, t)).Single();
+        (retried.Lease.Key, retried.Stored.Retries).ShouldBe((rest[1].Lease.Key, 1));
+        b.Complete(takenOver.Lease, RunStoreContract.Outcome(OutcomeClass.Success, t), _ => "one").Record.ShouldBe("one");
+        b.Complete(retried.Lease, RunStoreContract.Outcome(OutcomeClass.Success, t), _ => "three").Status.ShouldBe(RunStatus.Finished);
+        a.FinalRecords().ShouldBe(["two", "one", "three"]);
+        a.ReadShared(t, TimeSpan.FromSeconds(30)).Done.ShouldBe(3);
+    }
+
+    [Fact]
+    public async Task Ending_attempts_claims_their_successors_in_plan_order_in_the_same_round_trip()
+    {
+        // Given a worker running the first two of four tasks
+        CreateRun(4);
+        var w = Worker();
+        var running = await w.ClaimAsync(2, _time.GetUtcNow());
+        var t = _time.GetUtcNow();
+
+        // When it ends them and asks for two more in the same call, then ends those
+        var first = await w.EndAsync([.. running.Select(c => new LeaseEnd(c.Lease, RunStoreContract.Outcome(OutcomeClass.Success, t), AttemptDisposition.Final, Record: c.Stored.Task.Name))], claim: 2, now: t);
+        var second = await w.EndAsync([.. first.Claimed.Select(c => new LeaseEnd(c.Lease, RunStoreContract.Outcome(OutcomeClass.Success, t), AttemptDisposition.Final, Record: c.Stored.Task.Name))], claim: 2, now: t);
+
+        // Then the successors were the next tasks of the plan, on their first attempt, and nothing is left after them
+        first.Claimed.Select(c => c.Stored.Task.Seq).ShouldBe([3, 4]);
+        first.Claimed.ShouldAllBe(c => c.Lease.Number == 1);
+        first.Done.ShouldBe(2);
+        second.Claimed.ShouldBeEmpty();
+        (second.Done, second.Status).ShouldBe((4, RunStatus.Finished));
+    }
+
+    [Fact]
+    public async Task A_retry_that_is_due_is_claimed_before_tasks_never_attempted()
+    {
+        CreateRun(4);
+        var w = Worker();
+        var first = await w.ClaimAsync(2, _time.GetUtcNow());
+        w.Release(first[0].Lease, RunStoreContract.Outcome(OutcomeClass.ServerError, _time.GetUtcNow()), usedRetry: true, _time.GetUtcNow()).ShouldBeTrue();
+
+        var next = await w.ClaimAsync(2, _time.GetUtcNow());
+
+        next.Select(c => (c.Stored.Task.Seq, c.Lease.Number)).ShouldBe([(1, 2), (3, 1)]);
+    }
+
+    [Fact]
+    public async Task A_heartbeat_returns_a_silent_workers_tasks_to_the_queue_and_keeps_its_own()
+    {
+        // Given A and B each holding one task, and only B beating after the lease ran out
+        CreateRun(2);
+        var (a, b) = (Worker(), Worker());
+        var claimA = (await a.ClaimAsync(1, _time.GetUtcNow())).Single();
+        var claimB = (await b.ClaimAsync(1, _time.GetUtcNow())).Single();
+        _time.Advance(TimeSpan.FromSeconds(31));
+
+        b.Beat(_time.GetUtcNow(), TimeSpan.FromSeconds(30));
+
+        // Then A's task is back in the queue with its attempt interrupted (no retry used), and B's lease holds
+        var t = _time.GetUtcNow();
+        a.Complete(claimA.Lease, RunStoreContract.Outcome(OutcomeClass.Success, t), _ => "late").Record.ShouldBeNull();
+        var again = (await Worker().ClaimAsync(2, t)).Single();
+        (again.Lease.Key, again.Lease.Number, again.Stored.Retries).ShouldBe((claimA.Lease.Key, 2, 0));
+        again.Stored.ClassCounts[OutcomeClass.Interrupted].ShouldBe(1);
+        b.Complete(claimB.Lease, RunStoreContract.Outcome(OutcomeClass.Success, t), _ => "b").Record.ShouldBe("b");
+    }
+
+    [Fact]
+    public async Task A_heartbeat_writes_what_the_open_attempts_have_spent_so_far()
+    {
+        CreateRun(1);
+        var w = Worker();
+        var claim = (await w.ClaimAsync(1, _time.GetUtcNow())).Single();
+
+        w.Beat(_time.GetUtcNow(), TimeSpan.FromSeconds(30), [new RunningCost(claim.Lease.Key, claim.Lease.Number, 0.25)]);
+
+        w.Attempts(claim.Lease.Key).Single().CostUsd.ShouldBe(0.25);
+    }
+
+    [Fact]
+    public async Task A_run_whose_last_tasks_were_counted_apart_is_finished_by_the_next_idle_worker()
+    {
+        // Given a run whose every task is final while the run row still says running (two last batches that committed
+        // at once, each without the other's count)
+        CreateRun(1);
+        var w = Worker();
+        var claim = (await w.ClaimAsync(1, _time.GetUtcNow())).Single();
+        w.Complete(claim.Lease, RunStoreContract.Outcome(OutcomeClass.MaxTurns, _time.GetUtcNow()), _ => "r").Status.ShouldBe(RunStatus.Finished);
+        w.SetStatus(RunStatus.Running, null);
+
+        // When an idle worker looks
+        w.FinishIfDone();
+
+        // Then the run is finished with the failed count as its exit code
+        w.ReadStatus().ShouldBe((RunStatus.Finished, (int?)1));
+    }
+
+    [Fact]
     public async Task A_halted_run_hands_out_no_more_tasks()
     {
         CreateRun(3);

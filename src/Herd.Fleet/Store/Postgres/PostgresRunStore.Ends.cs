@@ -200,6 +200,8 @@ public sealed partial class PostgresRunStore
         var batch = new EndBatch(accepted, r.GetInt32(0), r.GetInt32(1), r.GetInt32(2), ParseStatus(r.GetString(3)), claimed);
         if (!r.IsDBNull(4))
             accepted.UnionWith(r.GetFieldValue<string[]>(4));
+        foreach (var e in ends)
+            _epochs.TryRemove(new KeyValuePair<string, long>(e.Lease.Key, e.Lease.Epoch)); // ended (or lost): no longer held
         var spent = ends.Where(e => accepted.Contains(e.Lease.Key)).Sum(e => e.Outcome.CostUsd);
         lock (_spentGate)
             _spentUsd += spent;

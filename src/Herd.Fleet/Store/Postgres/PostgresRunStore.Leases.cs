@@ -20,8 +20,8 @@ public sealed record FinalCommit(string? Record, int Done, int Failed, int Total
 /// <summary>What one open attempt has spent so far (see <see cref="PostgresRunStore.Beat"/>).</summary>
 public sealed record RunningCost(string Key, int N, double CostUsd);
 
-/// <summary>The run-wide state workers share: status, the AIMD limit and the fleet-wide pause.</summary>
-public sealed record SharedRunState(RunStatus Status, int Total, int Done, int Failed, int? RateLimit, DateTimeOffset? PauseUntil, double? BudgetUsd, int LiveWorkers);
+/// <summary>The run-wide state workers share: status (and the exit code a halt set), the AIMD limit and the fleet-wide pause.</summary>
+public sealed record SharedRunState(RunStatus Status, int Total, int Done, int Failed, int? RateLimit, DateTimeOffset? PauseUntil, double? BudgetUsd, int LiveWorkers, int? ExitCode = null);
 
 /// <summary>
 /// The worker side of the shared store (issue #14): claims with leases, heartbeats, fenced ends, shared run state.
@@ -155,7 +155,9 @@ public sealed partial class PostgresRunStore
                 counts[OutcomeClass.Interrupted] = counts.GetValueOrDefault(OutcomeClass.Interrupted) + 1;
             var attempts = r.GetInt32(8);
             var stored = new StoredTask(task, TaskState.Running, null, r.GetInt32(7), attempts, counts, r.GetDouble(11));
-            list.Add(new ClaimedTask(stored, new TaskLease(task.Key, attempts, r.GetInt64(9)), r.GetString(10), now));
+            var lease = new TaskLease(task.Key, attempts, r.GetInt64(9));
+            _epochs[task.Key] = lease.Epoch; // held until its end (RenewLeases)
+            list.Add(new ClaimedTask(stored, lease, r.GetString(10), now));
         }
         // The next scan of never-attempted tasks starts after the last one claimed here; a short claim means the queue ran
         // low (or a concurrent claim rolled back), so the next one looks from the start again.
@@ -173,7 +175,14 @@ public sealed partial class PostgresRunStore
 
     private int RenewLeases(NpgsqlConnection db, DateTimeOffset now)
     {
-        using var cmd = Cmd(db, null, "UPDATE herd_tasks SET lease_until = $3 WHERE run_id = $1 AND lease_owner = $2 AND state = 'running'", RunId, Owner, Utc(now + LeaseDuration));
+        // By the keys this instance holds (claimed or started here, not yet ended), found by primary key: a search by
+        // owner walked the running-lease index, which keeps an entry per finished task until VACUUM (16 ms a beat at
+        // a few hundred thousand finished tasks).
+        var held = _epochs.Keys.ToArray();
+        if (held.Length == 0)
+            return 0;
+        using var cmd = Cmd(db, null, "UPDATE herd_tasks SET lease_until = $3 WHERE run_id = $1 AND key = ANY($4) AND lease_owner = $2 AND state = 'running'",
+            RunId, Owner, Utc(now + LeaseDuration), held);
         return cmd.ExecuteNonQuery();
     }
 
@@ -328,14 +337,14 @@ public sealed partial class PostgresRunStore
     {
         using var cmd = Cmd(db, null, $"""
             SELECT r.status, r.total, {DoneSql}, {FailedSql}, r.rate_limit, r.pause_until, r.budget_usd,
-              (SELECT COUNT(*) FROM herd_workers w WHERE w.heartbeat >= $2)
+              (SELECT COUNT(*) FROM herd_workers w WHERE w.heartbeat >= $2), r.exit_code
             FROM herd_runs r WHERE r.run_id = $1
             """, RunId, Utc(now - liveWithin));
         using var r = cmd.ExecuteReader();
         if (!r.Read())
             throw new Herd.Agent.HerdFatalException($"Error: run '{RunId}' does not exist in {Database.Redacted}. `herd runs list --store URL` shows the runs.");
         return new SharedRunState(ParseStatus(r.GetString(0)), r.GetInt32(1), r.GetInt32(2), r.GetInt32(3),
-            r.IsDBNull(4) ? null : r.GetInt32(4), r.IsDBNull(5) ? null : Time(r, 5), r.IsDBNull(6) ? null : r.GetDouble(6), (int)Math.Max(1, r.GetInt64(7)));
+            r.IsDBNull(4) ? null : r.GetInt32(4), r.IsDBNull(5) ? null : Time(r, 5), r.IsDBNull(6) ? null : r.GetDouble(6), (int)Math.Max(1, r.GetInt64(7)), r.IsDBNull(8) ? null : r.GetInt32(8));
     }
 
     /// <summary>Removes this worker's presence row (a clean exit); its reservations are settled by then.</summary>

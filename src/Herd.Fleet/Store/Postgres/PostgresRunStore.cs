@@ -30,6 +30,7 @@ public sealed partial class PostgresRunStore : IRunStore
 {
     private readonly NpgsqlDataSource _source;
     private readonly TimeProvider _time;
+    /// <summary>The tasks this instance holds a lease on (claimed or started here, not yet ended), with the epoch their end must present.</summary>
     private readonly ConcurrentDictionary<string, long> _epochs = new(StringComparer.Ordinal);
     private readonly Lock _spentGate = new();
     private double _spentUsd;
