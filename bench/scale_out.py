@@ -110,8 +110,13 @@ def main():
         print(f"postgres: {a.tasks} tasks, {a.workers} workers x -j {a.jobs}: plan insert {insert_s:.2f} s (incl. start-up), "
               f"wall {wall:.1f} s, {a.tasks / wall:.0f} tasks/s, CPU/task: workers {1000 * cpu / a.tasks:.2f} ms + "
               f"server {1000 * pg / a.tasks:.2f} ms = {1000 * (cpu + pg) / a.tasks:.2f} ms "
-              f"(the scripted model server, not counted: {1000 * model / a.tasks:.2f} ms)")
+              f"(the scripted model server, not counted: {1000 * model / a.tasks:.2f} ms)", flush=True)
         if not a.skip_sqlite:
+            # A fresh model server, so the second case does not inherit the first one's connections and heap.
+            server.terminate()
+            server.wait()
+            server, url = start_server()
+            env["ANTHROPIC_BASE_URL"] = url
             cpu0, t0 = children_cpu_s(), time.monotonic()
             subprocess.run(herd + ["run", "-j", str(a.workers * a.jobs), "--run-dir", "sqlite", "--progress", "none", "--prompt", "Do {}",
                                    "--input", str(inputs)], env={k: v for k, v in env.items() if k != "HERD_STORE"}, cwd=work,
@@ -119,7 +124,7 @@ def main():
             wall = time.monotonic() - t0
             cpu = children_cpu_s() - cpu0
             print(f"sqlite:   {a.tasks} tasks, herd run -j {a.workers * a.jobs}: wall {wall:.1f} s, {a.tasks / wall:.0f} tasks/s, "
-                  f"CPU/task {1000 * cpu / a.tasks:.2f} ms")
+                  f"CPU/task {1000 * cpu / a.tasks:.2f} ms", flush=True)
     finally:
         server.terminate()
 

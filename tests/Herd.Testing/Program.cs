@@ -60,6 +60,7 @@ public static class Program
         await using var server = await ScriptedModelServer.StartAsync(script, port).ConfigureAwait(false);
         await using var log = requestLog is null ? null : new StreamWriter(requestLog, append: true);
         server.RequestLog = log;
+        server.KeepHistory = false;
         Console.WriteLine(server.BaseUrl.ToString().TrimEnd('/'));
         // The web host owns SIGTERM and Ctrl-C: it stops itself, and this returns.
         await server.WaitForShutdownAsync().ConfigureAwait(false);

@@ -22,7 +22,7 @@ public sealed partial class ScriptedModelServer
             body = await reader.ReadToEndAsync(context.RequestAborted).ConfigureAwait(false);
         var headers = context.Request.Headers.ToDictionary(h => h.Key.ToLowerInvariant(), h => h.Value.ToString());
         var recorded = new RecordedRequest(context.Request.Path, headers, body);
-        _requests.Enqueue(recorded);
+        Remember(recorded);
 
         JsonObject request;
         try
@@ -49,7 +49,7 @@ public sealed partial class ScriptedModelServer
 
         if (AdmissionRetryAfter(script) is { } wait)
         {
-            _served.Enqueue(new ServedReply(recorded, Reply.Error(429, wait), requestedModel, new ScriptedUsage(0, 0), null, false));
+            Remember(new ServedReply(recorded, Reply.Error(429, wait), requestedModel, new ScriptedUsage(0, 0), null, false));
             await WriteOpenAiErrorAsync(context, 429, "rate_limit_exceeded", "Rate limit reached for requests", wait).ConfigureAwait(false);
             return;
         }
@@ -63,7 +63,7 @@ public sealed partial class ScriptedModelServer
                 400 => "invalid_request_error",
                 _ => "server_error",
             };
-            _served.Enqueue(new ServedReply(recorded, reply, requestedModel, new ScriptedUsage(0, 0), null, false));
+            Remember(new ServedReply(recorded, reply, requestedModel, new ScriptedUsage(0, 0), null, false));
             await WriteOpenAiErrorAsync(context, status, type, reply.ErrorMessage ?? type, reply.RetryAfter).ConfigureAwait(false);
             return;
         }
@@ -74,7 +74,7 @@ public sealed partial class ScriptedModelServer
         }
         finally
         {
-            _served.Enqueue(new ServedReply(recorded, reply, reply.Model ?? requestedModel, reply.Usage ?? new ScriptedUsage(), null, completed));
+            Remember(new ServedReply(recorded, reply, reply.Model ?? requestedModel, reply.Usage ?? new ScriptedUsage(), null, completed));
         }
     }
 

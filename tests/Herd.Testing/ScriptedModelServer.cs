@@ -72,6 +72,25 @@ public sealed partial class ScriptedModelServer : IAsyncDisposable
         }
     }
 
+    /// <value>
+    /// Whether <see cref="Requests"/> and <see cref="Served"/> keep every call (default). The server process turns it
+    /// off: it serves benchmarks of a million calls, where the history grew to gigabytes and its collections slowed the
+    /// very runs being measured; nothing reads a process's history in memory (<c>--requests</c> writes it to a file).
+    /// </value>
+    public bool KeepHistory { get; set; } = true;
+
+    private void Remember(RecordedRequest request)
+    {
+        if (KeepHistory)
+            _requests.Enqueue(request);
+    }
+
+    private void Remember(ServedReply served)
+    {
+        if (KeepHistory)
+            _served.Enqueue(served);
+    }
+
     public void Enqueue(params Reply[] replies)
     {
         foreach (var r in replies)
@@ -116,7 +135,7 @@ public sealed partial class ScriptedModelServer : IAsyncDisposable
             body = await reader.ReadToEndAsync(context.RequestAborted).ConfigureAwait(false);
         var headers = context.Request.Headers.ToDictionary(h => h.Key.ToLowerInvariant(), h => h.Value.ToString());
         var recorded = new RecordedRequest(context.Request.Path, headers, body);
-        _requests.Enqueue(recorded);
+        Remember(recorded);
         if (RequestLog is { } log)
         {
             var line = new JsonObject { ["path"] = recorded.Path, ["headers"] = new JsonObject(headers.Select(h => KeyValuePair.Create(h.Key, (JsonNode?)h.Value))), ["body"] = TryParse(body) };
@@ -152,7 +171,7 @@ public sealed partial class ScriptedModelServer : IAsyncDisposable
         var maxTokens = request["max_tokens"] is JsonValue mt && mt.TryGetValue<int>(out var m) ? m : (int?)null;
         if (AdmissionRetryAfter(script) is { } wait)
         {
-            _served.Enqueue(new ServedReply(recorded, Reply.Error(429, wait), requestedModel, new ScriptedUsage(0, 0), maxTokens, false));
+            Remember(new ServedReply(recorded, Reply.Error(429, wait), requestedModel, new ScriptedUsage(0, 0), maxTokens, false));
             await WriteErrorAsync(context, 429, "rate_limit_error", "Number of requests has exceeded your per-minute rate limit", wait, null).ConfigureAwait(false);
             return;
         }
@@ -167,7 +186,7 @@ public sealed partial class ScriptedModelServer : IAsyncDisposable
                 400 => "invalid_request_error",
                 _ => "api_error",
             };
-            _served.Enqueue(new ServedReply(recorded, reply, requestedModel, new ScriptedUsage(0, 0), maxTokens, false));
+            Remember(new ServedReply(recorded, reply, requestedModel, new ScriptedUsage(0, 0), maxTokens, false));
             await WriteErrorAsync(context, status, type, reply.ErrorMessage ?? type, reply.RetryAfter, reply.Headers).ConfigureAwait(false);
             return;
         }
@@ -175,7 +194,7 @@ public sealed partial class ScriptedModelServer : IAsyncDisposable
         {
             context.Response.StatusCode = 200;
             context.Response.ContentType = reply.ContentType ?? "text/event-stream";
-            _served.Enqueue(new ServedReply(recorded, reply, requestedModel, new ScriptedUsage(0, 0), maxTokens, false));
+            Remember(new ServedReply(recorded, reply, requestedModel, new ScriptedUsage(0, 0), maxTokens, false));
             await context.Response.WriteAsync(raw, context.RequestAborted).ConfigureAwait(false);
             return;
         }
@@ -186,7 +205,7 @@ public sealed partial class ScriptedModelServer : IAsyncDisposable
         }
         finally
         {
-            _served.Enqueue(new ServedReply(recorded, reply, reply.Model ?? requestedModel, reply.Usage ?? new ScriptedUsage(), maxTokens, completed));
+            Remember(new ServedReply(recorded, reply, reply.Model ?? requestedModel, reply.Usage ?? new ScriptedUsage(), maxTokens, completed));
         }
     }
 

@@ -114,15 +114,13 @@ public static class WorkerCommand
         {
             DenialIsSuccess = run.DenialIsSuccess,
         };
-        var timeout = run.Timeout ?? (run.TimeoutPercent is null ? null : run.TimeoutFloor);
+        var schedule = run.Schedule;
         var options = new WorkerOptions
         {
             Jobs = jobs,
-            Retry = new RetryPolicy { MaxRetries = run.Retries, BaseDelay = run.RetryBase },
-            Halt = run.Halt,
-            Caps = new CapsInForce(setup.MaxTurns, taskBudget, timeout, run.IdleTimeout),
-            Timeout = timeout,
-            IdleTimeout = run.IdleTimeout,
+            Schedule = schedule,
+            // The timeouts in force are per attempt (a task may set its own); the worker fills them into each record.
+            Caps = new CapsInForce(setup.MaxTurns, taskBudget, null, schedule.IdleTimeout),
             HeartbeatEvery = lease / 3,
             Time = time,
             Notice = line => err.WriteLine("herd worker: " + line),

@@ -100,8 +100,8 @@ public sealed class WorkerLoop(PostgresRunStore store, ITaskEngine engine, Worke
                 var slot = freeSlots.Count > 0 ? freeSlots.Dequeue() : nextSlot++;
                 var task = c.Stored.Task;
                 var prompt = task.Prompt.Replace("{%}", slot.ToString(CultureInfo.InvariantCulture), StringComparison.Ordinal);
-                var attempt = new TaskAttempt(task, c.Lease.Number, slot, prompt, c.SessionId, task.Caps.Timeout ?? options.Timeout,
-                    task.Caps.IdleTimeout ?? options.IdleTimeout, c.Stored.SpentUsd);
+                var attempt = new TaskAttempt(task, c.Lease.Number, slot, prompt, c.SessionId, task.Caps.Timeout ?? options.AttemptTimeout,
+                    task.Caps.IdleTimeout ?? options.Schedule.IdleTimeout, c.Stored.SpentUsd);
                 inflight++;
                 attempts++;
                 _ = RunAttemptAsync(c, attempt, completions.Writer, attemptsCts.Token);
@@ -126,7 +126,7 @@ public sealed class WorkerLoop(PostgresRunStore store, ITaskEngine engine, Worke
                 var cls = outcome.Class;
                 if (cls.IsBackPressure())
                 {
-                    var after = outcome.RetryAfter is { } ra && ra > TimeSpan.Zero ? now + (ra < options.MaxPause ? ra : options.MaxPause) : (DateTimeOffset?)null;
+                    var after = outcome.RetryAfter is { } ra && ra > TimeSpan.Zero ? now + (ra < options.Schedule.MaxPause ? ra : options.Schedule.MaxPause) : (DateTimeOffset?)null;
                     await DbAsync(() => store.OnBackPressure(now, Math.Min(options.RateCeiling, Math.Max(options.Jobs, 1) * Math.Max(Shared.LiveWorkers, 1)), after, options.RateCooldown)).ConfigureAwait(false);
                 }
                 if (cls.IsRequeue())
@@ -139,9 +139,9 @@ public sealed class WorkerLoop(PostgresRunStore store, ITaskEngine engine, Worke
                 }
                 var stored = claim.Stored;
                 var sameClass = stored.ClassCounts.GetValueOrDefault(cls) + 1;
-                if (!cls.IsRunFatal() && !stopping && options.Retry.ShouldRetry(cls, stored.Retries, sameClass))
+                if (!cls.IsRunFatal() && !stopping && options.Schedule.Retry.ShouldRetry(cls, stored.Retries, sameClass))
                 {
-                    ends.Add(new LeaseEnd(claim.Lease, outcome, AttemptDisposition.Retry, now + options.Retry.Delay(stored.Retries + 1, outcome.RetryAfter)));
+                    ends.Add(new LeaseEnd(claim.Lease, outcome, AttemptDisposition.Retry, now + options.Schedule.Retry.Delay(stored.Retries + 1, outcome.RetryAfter)));
                     continue;
                 }
                 toFinish.Add(done);
@@ -203,11 +203,11 @@ public sealed class WorkerLoop(PostgresRunStore store, ITaskEngine engine, Worke
                 await attemptsCts.CancelAsync().ConfigureAwait(false);
                 return;
             }
-            var decision = options.Halt.Check(result.Done - result.Failed, result.Failed, result.Total);
+            var decision = options.Schedule.Halt.Check(result.Done - result.Failed, result.Failed, result.Total);
             if (decision != HaltMode.None)
             {
                 var detail = string.Create(CultureInfo.InvariantCulture,
-                    $"--halt {options.Halt.Mode.ToString().ToLowerInvariant()},{options.Halt.ConditionName}={options.Halt.Threshold}{(options.Halt.Percent ? "%" : "")} reached ({result.Done - result.Failed} succeeded, {result.Failed} failed)");
+                    $"--halt {options.Schedule.Halt.Mode.ToString().ToLowerInvariant()},{options.Schedule.Halt.ConditionName}={options.Schedule.Halt.Threshold}{(options.Schedule.Halt.Percent ? "%" : "")} reached ({result.Done - result.Failed} succeeded, {result.Failed} failed)");
                 await DbAsync(() => store.Halt(detail, Math.Min(result.Failed, RunExitCodes.MoreThan100Failed))).ConfigureAwait(false);
                 stopping = true;
                 if (decision == HaltMode.Now)
@@ -275,7 +275,7 @@ public sealed class WorkerLoop(PostgresRunStore store, ITaskEngine engine, Worke
     /// count, at most 101 — a budget halt, 102, lets running attempts finish as on one machine).
     /// </summary>
     private bool StopsAttempts(SharedRunState shared) =>
-        shared.ExitCode == RunExitCodes.Fatal || (options.Halt.Mode == HaltMode.Now && shared.ExitCode is { } code && code <= RunExitCodes.MoreThan100Failed);
+        shared.ExitCode == RunExitCodes.Fatal || (options.Schedule.Halt.Mode == HaltMode.Now && shared.ExitCode is { } code && code <= RunExitCodes.MoreThan100Failed);
 
     /// <summary>The outcome recorded for a claimed attempt that never started because the run stopped first.</summary>
     private TaskOutcome NotStarted(ClaimedTask claim)

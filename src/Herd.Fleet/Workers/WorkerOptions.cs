@@ -9,15 +9,16 @@ public sealed record WorkerOptions
     /// <value>Concurrent attempts of this worker (<c>-j</c>); the shared AIMD limit, once back-pressure set one, divides among live workers.</value>
     public int Jobs { get; init; } = 8;
 
-    public RetryPolicy Retry { get; init; } = new();
+    /// <value>The run's retries, halt policy, timeouts and pause cap, bound from its stored flags as <c>herd run</c> binds them.</value>
+    public Schedule Schedule { get; init; } = new();
 
-    public HaltPolicy Halt { get; init; } = HaltPolicy.Never;
+    /// <value>
+    /// The wall-clock limit of one attempt: <c>--timeout D</c>, or for <c>--timeout N%</c> its floor — a worker sees
+    /// only its own share of the run, not the run-wide median the percentage is of.
+    /// </value>
+    public TimeSpan? AttemptTimeout => Schedule.Timeout ?? (Schedule.TimeoutPercent is null ? null : Schedule.TimeoutFloor);
 
     public CapsInForce Caps { get; init; } = new(null, null, null, null);
-
-    public TimeSpan? Timeout { get; init; }
-
-    public TimeSpan? IdleTimeout { get; init; }
 
     public string? Shard { get; init; }
 
@@ -39,8 +40,6 @@ public sealed record WorkerOptions
     public int RateCeiling { get; init; } = 64;
 
     public TimeSpan RateCooldown { get; init; } = TimeSpan.FromSeconds(10);
-
-    public TimeSpan MaxPause { get; init; } = TimeSpan.FromMinutes(5);
 
     /// <value>How long the worker keeps retrying a lost database connection before it gives up (exit 1).</value>
     public TimeSpan ReconnectFor { get; init; } = TimeSpan.FromMinutes(5);
