@@ -74,6 +74,12 @@ public sealed class FleetRunner(ITaskEngine engine, IRunStore store, ResultsFile
 
     /// <summary>Runs every stored task that has no final record. Returns when all are final, or the run halts.</summary>
     /// <param name="tasks">All tasks of the run, as stored (finished ones only count toward the totals).</param>
+    /// <summary>Transitions waiting for the store beyond which no attempt starts (a few seconds of writes at full speed).</summary>
+    private const int MaxStoreBacklog = 4096;
+
+    /// <summary>How often a start held back by <see cref="MaxStoreBacklog"/> looks again.</summary>
+    private static readonly TimeSpan StoreBacklogPoll = TimeSpan.FromMilliseconds(20);
+
     public async Task<FleetReport> RunAsync(IReadOnlyList<StoredTask> tasks, CancellationToken cancellationToken = default)
     {
         _started = Time.GetTimestamp();
@@ -281,6 +287,14 @@ public sealed class FleetRunner(ITaskEngine engine, IRunStore store, ResultsFile
                     if (ready.Peek().IsRetry && !retryBudget.CanRetry())
                     {
                         wake = now + TimeSpan.FromSeconds(1);
+                        break;
+                    }
+                    if (writer.Backlog >= MaxStoreBacklog)
+                    {
+                        // The store is behind (a million-task run.db outgrows SQLite's page cache): start nothing until
+                        // it catches up, so memory stays bounded and what is durable stays close to what happened — the
+                        // queue of a 1M-task run once grew to 2 GB and took minutes to drain after SIGTERM.
+                        wake = now + StoreBacklogPoll;
                         break;
                     }
                     Start(ready.Dequeue(), now);

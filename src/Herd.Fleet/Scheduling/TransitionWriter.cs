@@ -20,6 +20,9 @@ internal sealed class TransitionWriter : IDisposable
         _thread.Start();
     }
 
+    /// <summary>Transitions posted and not yet committed.</summary>
+    public int Backlog => _queue.Count;
+
     /// <summary>Completes when every posted transition is committed after <see cref="Complete"/>; faults on the first failure.</summary>
     public Task Completion => _done.Task;
 
