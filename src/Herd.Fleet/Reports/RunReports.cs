@@ -51,7 +51,12 @@ public enum CiMode
 
 /// <summary>What <see cref="RunReports.AfterRun"/> does.</summary>
 /// <param name="Environment">Reads an environment variable (injected for tests); default: the process environment.</param>
-public sealed record RunReportOptions(CiMode Ci = CiMode.Auto, ReportOptions? Report = null, Func<string, string?>? Environment = null);
+/// <param name="MaxHtmlTasks">
+/// Above this many tasks <c>report.html</c> is not written by itself: the page is built in memory, and at a million
+/// tasks it took 113 s and 9 GB (docs/performance.md) — enough to have a CI runner kill a run that had already
+/// succeeded. The step summary and the gate are still written and judged.
+/// </param>
+public sealed record RunReportOptions(CiMode Ci = CiMode.Auto, ReportOptions? Report = null, Func<string, string?>? Environment = null, int MaxHtmlTasks = 100_000);
 
 /// <summary>What the end of a run wrote.</summary>
 /// <param name="Run">The run as the reports read it (null when it could not be read): the gate judges this same reading.</param>
@@ -82,8 +87,17 @@ public static class RunReports
             run = read();
             var ctx = new ReportContext(run, options.Report ?? ReportOptions.Default);
             var target = Path.Combine(ctx.Run.Directory, HtmlFileName);
-            WriteAtomically(target, HtmlReport.Write(ctx).Content);
-            html = target;
+            if (run.Tasks.Count <= options.MaxHtmlTasks)
+            {
+                WriteAtomically(target, HtmlReport.Write(ctx).Content);
+                html = target;
+            }
+            else
+            {
+                File.Delete(target); // a page from an earlier, smaller pass of this run (before --resume) would mislead
+                warnings.Add(string.Create(System.Globalization.CultureInfo.InvariantCulture,
+                    $"herd: note: {HtmlFileName} was not written: {run.Tasks.Count} tasks are more than it is built for ({options.MaxHtmlTasks}). `herd report --format markdown|junit|sarif RUN` and results.ndjson have every record."));
+            }
             if (options.Ci == CiMode.Auto && env("GITHUB_ACTIONS") == "true" && env("GITHUB_STEP_SUMMARY") is { Length: > 0 } stepSummary)
             {
                 File.AppendAllText(stepSummary, MarkdownReport.Write(ctx).Content + "\n");

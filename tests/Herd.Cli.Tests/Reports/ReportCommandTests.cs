@@ -162,6 +162,23 @@ public sealed class ReportCommandTests(ReviewRunFixture run) : IDisposable
     }
 
     [Fact]
+    public void A_run_with_more_tasks_than_the_html_page_is_built_for_gets_a_note_instead_and_still_its_step_summary()
+    {
+        var copy = CopyRun();
+        var summary = Path.Combine(_temp.Path, "summary.md");
+        var env = new Dictionary<string, string> { ["GITHUB_ACTIONS"] = "true", ["GITHUB_STEP_SUMMARY"] = summary };
+
+        var result = RunReports.AfterRun(copy, new RunReportOptions(Environment: name => env.GetValueOrDefault(name), MaxHtmlTasks: 1));
+
+        result.HtmlPath.ShouldBeNull();
+        File.Exists(Path.Combine(copy, "report.html")).ShouldBeFalse();
+        result.Warnings.Single().ShouldStartWith("herd: note: report.html was not written: ");
+        result.Warnings.Single().ShouldContain("herd report --format");
+        result.StepSummaryPath.ShouldBe(summary);
+        result.Run.ShouldNotBeNull();
+    }
+
+    [Fact]
     public void A_report_that_cannot_be_written_after_a_run_is_a_warning_not_a_failure()
     {
         var result = RunReports.AfterRun(Path.Combine(_temp.Path, "gone"));
