@@ -19,8 +19,8 @@ namespace Herd.Fleet.Workers;
 /// Why a loop of its own rather than a task source feeding <see cref="FleetRunner"/>: FleetRunner owns a run's
 /// scheduling state in memory (queues, retry delays, halt counts, the budget ledger) because it is the run's only
 /// writer. With many workers that state must live in the database — the queue is the tasks table, a retry's delay is
-/// <c>not_before</c>, halt counts are the run row's, the ledger and the AIMD limit are shared rows — so what is left
-/// for a worker is small: claim, run, end. It reuses the engine, the outcome classes, <see cref="RetryPolicy"/>,
+/// <c>not_before</c>, halt counts are the run's (its row plus a counter row per writer), the ledger and the AIMD limit
+/// are shared rows — so what is left for a worker is small: claim, run, end. It reuses the engine, the outcome classes, <see cref="RetryPolicy"/>,
 /// <see cref="HaltPolicy"/> and <see cref="TaskRecord"/> unchanged, and FleetRunner is not touched.
 /// </para>
 /// <para>

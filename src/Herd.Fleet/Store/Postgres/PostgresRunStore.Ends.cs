@@ -71,8 +71,8 @@ public sealed partial class PostgresRunStore
         """;
 
     /// <summary>
-    /// Finals: the tasks become done with their records (fenced), their attempts end, and the run's counters move once
-    /// for the batch — finishing the run in the same transaction when the last task became final.
+    /// Finals: the tasks become done with their records (fenced), their attempts end, and the writer's own counter row
+    /// moves once for the batch — finishing the run in the same transaction when the batch sees the last task final.
     /// </summary>
     private static readonly string FinalSql = $"""
         WITH i AS (SELECT i.*, x.record, x.runtime_s, x.failed FROM {EndInput}
@@ -134,7 +134,7 @@ public sealed partial class PostgresRunStore
         var batch = new NpgsqlBatch(db);
         if (claim > 0)
         {
-            // First: the claim locks only task rows (skipping locked ones), so the run row, locked last by the finals,
+            // First: the claim locks only task rows (skipping locked ones), so the counter row, written last by the finals,
             // is held for as short a time as possible.
             var cmd = new NpgsqlBatchCommand(ClaimSql);
             foreach (var value in ClaimArguments(claim, now))
