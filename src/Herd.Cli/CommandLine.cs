@@ -75,9 +75,17 @@ public sealed class ParsedArguments
 /// </summary>
 public static class CommandLineParser
 {
+    /// <param name="command">
+    /// The Herd command whose flags these are. Null for <c>herd -p</c>, whose errors are commander's, word for word as
+    /// Claude Code prints them (<c>error: unknown option '--x'</c>); every other command uses the house form and points
+    /// to its help (<c>Error: unknown option '--x'. See `herd run --help`.</c>).
+    /// </param>
     /// <exception cref="HerdUsageException">An unknown option or a missing value.</exception>
-    public static ParsedArguments Parse(IReadOnlyList<string> args, IReadOnlyList<OptionSpec> specs)
+    public static ParsedArguments Parse(IReadOnlyList<string> args, IReadOnlyList<OptionSpec> specs, CommandExits? command = null)
     {
+        HerdUsageException Refuse(string commanderText) =>
+            new(command is null ? $"error: {commanderText}" : $"Error: {commanderText}. {command.HelpHint}");
+
         var byName = new Dictionary<string, OptionSpec>(StringComparer.Ordinal);
         foreach (var spec in specs)
             foreach (var name in spec.Names)
@@ -107,21 +115,21 @@ public static class CommandLineParser
                 inline = arg[(eq + 1)..];
             }
             if (!byName.TryGetValue(name, out var option))
-                throw new HerdUsageException($"error: unknown option '{name}'");
+                throw Refuse($"unknown option '{name}'");
             if (option.AcceptOnly && !parsed.AcceptedWithoutEffect.Contains(option.Key))
                 parsed.AcceptedWithoutEffect.Add(option.Key);
             switch (option.Arity)
             {
                 case Arity.Flag:
                     if (inline is not null)
-                        throw new HerdUsageException($"error: option '{name}' does not take a value");
+                        throw Refuse($"option '{name}' does not take a value");
                     parsed.Add(option.Key, null);
                     break;
                 case Arity.Value:
                     if (inline is null)
                     {
                         if (i + 1 >= args.Count)
-                            throw new HerdUsageException($"error: option '{OptionLabel(option)}' argument missing");
+                            throw Refuse($"option '{OptionLabel(option)}' argument missing");
                         inline = args[++i];
                     }
                     parsed.Add(option.Key, inline);
@@ -210,6 +218,24 @@ public static class CommandLineParser
                 sb.Append("  ").AppendLine(left).Append(' ', width + 2).AppendLine(help);
             else
                 sb.Append("  ").Append(left.PadRight(width)).AppendLine(help);
+        }
+        // Flags kept only so that Claude Code command lines keep working are named too: help lists every flag.
+        var accepted = specs.Where(s => s.Hidden).Select(s => s.Key).ToArray();
+        if (accepted.Length > 0)
+        {
+            sb.AppendLine().Append("Accepted for compatibility, without effect (a warning says so):");
+            var column = int.MaxValue;
+            foreach (var key in accepted)
+            {
+                if (column + key.Length + 1 > 100)
+                {
+                    sb.AppendLine().Append(' ');
+                    column = 1;
+                }
+                sb.Append(' ').Append(key);
+                column += key.Length + 1;
+            }
+            sb.AppendLine();
         }
         if (footer is not null)
             sb.AppendLine().Append(footer);

@@ -5,16 +5,14 @@ using Herd.Agent;
 namespace Herd.Cli;
 
 /// <summary>
-/// The one place where a command's failure becomes what the user sees: one line on stderr and a documented exit code,
-/// never a stack trace. Herd's own exceptions carry a finished message; I/O, database and JSON failures that escaped a
-/// more specific handler are turned into a line naming what failed.
+/// The one place where a command's failure becomes what the user sees: one line on stderr and the exit code of
+/// <see cref="ExitCodes"/>, never a stack trace. Herd's own exceptions carry a finished line in the house form
+/// (<c>Error: what went wrong. What to do.</c>); I/O, database and JSON failures that escaped a more specific handler
+/// are turned into such a line here.
 /// </summary>
 public static class ErrorEdge
 {
-    /// <param name="command">e.g. <c>herd run</c>, prefixed to messages that do not already say "Error:".</param>
-    /// <param name="usageExit">Exit code for usage errors (bad flags or input).</param>
-    /// <param name="fatalExit">Exit code when a valid command could not be carried out.</param>
-    public static async Task<int> RunAsync(string command, TextWriter stderr, int usageExit, int fatalExit, Func<Task<int>> body)
+    public static async Task<int> RunAsync(HerdCommand command, TextWriter stderr, Func<Task<int>> body)
     {
         try
         {
@@ -22,15 +20,14 @@ public static class ErrorEdge
         }
         catch (Exception ex) when (Describe(ex) is { } line)
         {
-            stderr.WriteLine(line.Text.StartsWith("Error:", StringComparison.Ordinal) || line.Text.StartsWith("error:", StringComparison.Ordinal)
-                ? line.Text
-                : $"{command}: {line.Text}");
-            return line.IsFatal ? fatalExit : usageExit;
+            stderr.WriteLine(line.Text);
+            var exits = ExitCodes.For(command);
+            return line.IsFatal ? exits.Fatal : exits.Usage;
         }
     }
 
-    public static int Run(string command, TextWriter stderr, int usageExit, int fatalExit, Func<int> body) =>
-        RunAsync(command, stderr, usageExit, fatalExit, () => Task.FromResult(body())).GetAwaiter().GetResult();
+    public static int Run(HerdCommand command, TextWriter stderr, Func<int> body) =>
+        RunAsync(command, stderr, () => Task.FromResult(body())).GetAwaiter().GetResult();
 
     /// <summary>The line for an exception, or null for one that is a bug (those keep their stack trace).</summary>
     public static (string Text, bool IsFatal)? Describe(Exception ex) => ex switch
@@ -40,10 +37,13 @@ public static class ErrorEdge
         DirectoryNotFoundException d => ($"Error: {d.Message} Create the directory first, or choose another path.", true),
         FileNotFoundException f => ($"Error: file not found: {f.FileName ?? f.Message}. Check the path.", true),
         PathTooLongException p => ($"Error: {p.Message}", false),
-        IOException io when io.HResult == 28 || io.Message.Contains("No space left", StringComparison.Ordinal) => ($"Error: the disk is full ({io.Message}). Free space and run again (a run continues with --resume).", true),
+        IOException io when IsDiskFull(io) => ($"Error: the disk is full ({io.Message}). Free space and run again (a run continues with --resume).", true),
         IOException io => ($"Error: {io.Message}", true),
         DbException db => ($"Error: database: {db.Message}", true),
         JsonException j => ($"Error: malformed JSON: {j.Message}", false),
         _ => null,
     };
+
+    /// <summary>ENOSPC, by the error number .NET puts in the low bits of the HResult on Unix (never by message text).</summary>
+    private static bool IsDiskFull(IOException io) => (io.HResult & 0xFFFF) == 28;
 }

@@ -5,7 +5,8 @@ namespace Herd.Cli;
 
 /// <summary>
 /// <c>herd gate RUN --max-failed N|P% --max-severity LEVEL --max-findings N --max-cost USD</c> (issue #11 item 4).
-/// Exit 0 when every condition holds; 1 with one line per failed condition; 2 bad flags or an unreadable run.
+/// Exit 0 when every condition holds; 1 with one line per failed condition; 255 bad flags or an unreadable run
+/// (<see cref="ExitCodes"/>).
 /// </summary>
 public static class GateCommand
 {
@@ -25,31 +26,23 @@ public static class GateCommand
         Help,
     ];
 
-    public static int Run(string[] argv, TextWriter stdout, TextWriter stderr, string cwd)
-    {
-        try
+    public static int Run(string[] argv, TextWriter stdout, TextWriter stderr, string cwd) =>
+        ErrorEdge.Run(HerdCommand.Gate, stderr, () =>
         {
-            var args = CommandLineParser.Parse(argv, Options);
+            var args = CommandLineParser.Parse(argv, Options, ExitCodes.For(HerdCommand.Gate));
             if (args.Has(GateCommand.Help))
             {
                 stdout.Write(CommandLineParser.FormatHelp("herd gate RUN [--max-failed N|P%] [--max-severity LEVEL] [--max-findings N] [--max-cost USD]",
-                    "Checks a run against quality gates. Exit 0 when all hold; 1 with one line per failed condition;\n2 bad flag, unreadable run directory or unreachable run store. Unfinished tasks count as failed.\nRUN is a run directory, a run id under --root, or with --store (or HERD_STORE) a run in a shared PostgreSQL store.", Options));
+                    "Checks a run against quality gates. Exit 0 when all hold; 1 with one line per failed condition;\n255 bad flag, unreadable run directory or unreachable run store. Unfinished tasks count as failed.\nRUN is a run directory, a run id under --root, or with --store (or HERD_STORE) a run in a shared PostgreSQL store.", Options));
                 return 0;
             }
             if (args.Positionals.Count != 1)
                 throw new HerdUsageException("Error: herd gate needs one run directory (or run id): herd gate RUN --max-failed 0");
             var gate = new GateOptions();
-            try
+            foreach (var condition in new[] { MaxFailed, MaxSeverity, MaxFindings, MaxCost })
             {
-                foreach (var condition in new[] { MaxFailed, MaxSeverity, MaxFindings, MaxCost })
-                {
-                    if (args.Value(condition) is { } v)
-                        gate = gate.With(condition.Key[2..], v);
-                }
-            }
-            catch (FormatException e)
-            {
-                throw new HerdUsageException("Error: " + e.Message);
+                if (args.Value(condition) is { } v)
+                    gate = gate.With(condition.Key[2..], v);
             }
             if (gate.IsEmpty)
                 throw new HerdUsageException("Error: herd gate needs at least one condition: --max-failed, --max-severity, --max-findings or --max-cost");
@@ -61,21 +54,5 @@ public static class GateCommand
             if (result.Passed)
                 stderr.WriteLine("gate passed");
             return result.ExitCode;
-        }
-        catch (HerdUsageException e)
-        {
-            stderr.WriteLine(e.Message);
-            return ReportCommand.UsageError;
-        }
-        catch (RunDirectoryException e)
-        {
-            stderr.WriteLine(e.Message);
-            return ReportCommand.UsageError;
-        }
-        catch (HerdFatalException e)
-        {
-            stderr.WriteLine(e.Message);
-            return ReportCommand.UsageError;
-        }
-    }
+        });
 }

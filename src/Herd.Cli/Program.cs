@@ -23,7 +23,7 @@ public static class Program
             catch (HerdUsageException ex)
             {
                 Console.Error.WriteLine(ex.Message);
-                return command == "run" ? 255 : 1;
+                return ExitCodes.For(command == "run" ? HerdCommand.Run : HerdCommand.Print).Usage;
             }
         }
         using (telemetry)
@@ -37,7 +37,7 @@ public static class Program
             switch (args[0])
             {
                 case "sessions":
-                    return ErrorEdge.Run("herd sessions", Console.Error, 1, 1, () => SessionsCommand.Run(args[1..]));
+                    return ErrorEdge.Run(HerdCommand.Sessions, Console.Error, () => SessionsCommand.Run(args[1..]));
                 case "run":
                     return await Run.RunCommand.RunAsync(args[1..]).ConfigureAwait(false);
                 case "merge":
@@ -54,7 +54,48 @@ public static class Program
                     return Run.RunsCommand.Run(args[1..], Console.Out, Console.Error, Directory.GetCurrentDirectory());
             }
         }
-        // Claude Code's print mode exits 1 for every error; so does herd -p.
-        return await ErrorEdge.RunAsync("herd", Console.Error, 1, 1, () => PrintCommand.RunAsync(args)).ConfigureAwait(false);
+        // Claude Code's print mode exits 1 for every error; so does herd -p (ExitCodes).
+        return await ErrorEdge.RunAsync(HerdCommand.Print, Console.Error, () =>
+        {
+            RefuseUnknownCommand(args);
+            return PrintCommand.RunAsync(args);
+        }).ConfigureAwait(false);
+    }
+
+    /// <summary>The first words of every command, for the nearest-command hint.</summary>
+    private static readonly string[] Commands = ["run", "runs", "merge", "report", "gate", "ci", "worker", "sessions"];
+
+    /// <summary>
+    /// <c>herd runz list</c> is a mistyped command, not a prompt: without -p, a first word that is not quoted with others
+    /// and is followed by more words, or that is one typo away from a longer command, gets the nearest command instead of
+    /// print mode's "too many arguments". A prompt after -p is never second-guessed.
+    /// </summary>
+    private static void RefuseUnknownCommand(string[] args)
+    {
+        if (args.Length == 0 || args[0].StartsWith('-') || args[0].Any(char.IsWhiteSpace) || args.Contains("-p") || args.Contains("--print"))
+            return;
+        var nearest = Commands.Select(c => (Command: c, Distance: EditDistance(args[0], c)))
+            .MinBy(c => (c.Distance, Math.Abs(c.Command.Length - args[0].Length)));
+        var near = nearest.Distance <= Math.Min(2, nearest.Command.Length - 1);
+        // One word alone may be a prompt ("hi"); only a near miss of a longer command is taken for a command.
+        if (args.Count(a => !a.StartsWith('-')) < 2 && !(near && nearest.Distance == 1 && args[0].Length >= 4))
+            return;
+        var hint = near ? $" Did you mean `herd {nearest.Command}`?" : "";
+        throw new HerdUsageException(
+            $"Error: unknown command '{args[0]}'.{hint} `herd --help` lists the commands; a prompt goes in quotes after -p: herd -p \"{string.Join(' ', args)}\"");
+    }
+
+    private static int EditDistance(string a, string b)
+    {
+        var previous = Enumerable.Range(0, b.Length + 1).ToArray();
+        for (var i = 1; i <= a.Length; i++)
+        {
+            var current = new int[b.Length + 1];
+            current[0] = i;
+            for (var j = 1; j <= b.Length; j++)
+                current[j] = Math.Min(Math.Min(current[j - 1] + 1, previous[j] + 1), previous[j - 1] + (char.ToLowerInvariant(a[i - 1]) == b[j - 1] ? 0 : 1));
+            previous = current;
+        }
+        return previous[b.Length];
     }
 }

@@ -67,15 +67,8 @@ internal static class ReportArguments
     /// <exception cref="HerdUsageException">A bad --severity-map.</exception>
     public static FindingsOptions Findings(ParsedArguments args)
     {
-        try
-        {
-            var map = args.Value(ReportArguments.SeverityMapOption) is { } m ? SeverityMap.Parse(m) : SeverityMap.Default;
-            var path = args.Value(ReportArguments.FindingsPath) is { Length: > 0 } p ? p : Fleet.Reports.FindingsOptions.Default.Path;
-            return new FindingsOptions(path, map);
-        }
-        catch (FormatException e)
-        {
-            throw new HerdUsageException("Error: " + e.Message);
-        }
+        var map = args.Value(ReportArguments.SeverityMapOption) is { } m ? SeverityMap.Parse(m) : SeverityMap.Default;
+        var path = args.Value(ReportArguments.FindingsPath) is { Length: > 0 } p ? p : Fleet.Reports.FindingsOptions.Default.Path;
+        return new FindingsOptions(path, map);
     }
 }

@@ -6,13 +6,12 @@ namespace Herd.Cli;
 
 /// <summary>
 /// <c>herd report RUN --format sarif|codequality|junit|github|markdown|html [-o FILE]</c> (issues #11, #12). Reads the
-/// run directory (or the shared store, <c>--store</c>) read-only. Exit 0 written; 2 bad flags or an unreadable run (one line on stderr).
+/// run directory (or the shared store, <c>--store</c>) read-only. Exit 0 written; 255 bad flags, an unreadable run or an
+/// unwritable output (one line on stderr; <see cref="ExitCodes"/>).
 /// </summary>
 public static class ReportCommand
 {
-    public const int UsageError = 2;
-
-        public static readonly OptionSpec Format = new(["--format"], Arity.Value, "sarif | codequality | junit | github | markdown | html", "format");
+    public static readonly OptionSpec Format = new(["--format"], Arity.Value, "sarif | codequality | junit | github | markdown | html", "format");
     public static readonly OptionSpec Output = new(["-o", "--output"], Arity.Value, "Write to this file instead of stdout (html: default report.html in the run directory)", "file");
     public static readonly OptionSpec FailSeverity = new(["--fail-severity"], Arity.Value, "junit: findings at or above this level fail their task's test case (default major)", "level");
     public static readonly OptionSpec Category = new(["--category"], Arity.Value, "sarif: the code-scanning category, kept stable between runs (default herd)", "name");
@@ -40,15 +39,15 @@ public static class ReportCommand
           markdown     the human summary, for any CI page or a pull-request comment
           html         one self-contained page with charts and a task table
         RUN is a run directory, a run id under --root, or with --store (or HERD_STORE) a run in a shared PostgreSQL store.
-        Exit codes: 0 written; 2 bad flag, unreadable run directory or unreachable run store.
+        Exit codes: 0 written; 255 bad flag, unreadable run directory, unreachable run store or unwritable output.
         """;
 
     public static int Run(string[] argv, TextWriter stdout, TextWriter stderr, string cwd, Func<string, string?>? environment = null)
     {
         var env = environment ?? Environment.GetEnvironmentVariable;
-        try
+        return ErrorEdge.Run(HerdCommand.Report, stderr, () =>
         {
-            var args = CommandLineParser.Parse(argv, Options);
+            var args = CommandLineParser.Parse(argv, Options, ExitCodes.For(HerdCommand.Report));
             if (args.Has(ReportCommand.Help))
             {
                 stdout.Write(CommandLineParser.FormatHelp("herd report RUN --format FORMAT [-o FILE] [options]", Description, Options));
@@ -72,8 +71,15 @@ public static class ReportCommand
                 stdout.Write(output.Content);
             else
             {
-                Directory.CreateDirectory(Path.GetDirectoryName(target)!);
-                RunReports.WriteAtomically(target, output.Content);
+                try
+                {
+                    Directory.CreateDirectory(Path.GetDirectoryName(target)!);
+                    RunReports.WriteAtomically(target, output.Content);
+                }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+                {
+                    throw new HerdFatalException($"Error: cannot write the report: {e.Message} Choose a writable -o path.", e);
+                }
                 stderr.WriteLine($"herd report: wrote {target}");
             }
             if (format == ReportFormat.GitHub && env("GITHUB_STEP_SUMMARY") is { Length: > 0 } summary)
@@ -81,26 +87,6 @@ public static class ReportCommand
             foreach (var note in output.Notes)
                 stderr.WriteLine("herd report: " + note);
             return 0;
-        }
-        catch (HerdUsageException e)
-        {
-            stderr.WriteLine(e.Message);
-            return UsageError;
-        }
-        catch (RunDirectoryException e)
-        {
-            stderr.WriteLine(e.Message);
-            return UsageError;
-        }
-        catch (HerdFatalException e)
-        {
-            stderr.WriteLine(e.Message);
-            return UsageError;
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            stderr.WriteLine($"Error: cannot write the report: {e.Message} Choose a writable -o path.");
-            return UsageError;
-        }
+        });
     }
 }

@@ -22,22 +22,13 @@ public static class SessionsCommand
 
     public static int Run(string[] argv)
     {
-        ParsedArguments args;
-        try
-        {
-            args = CommandLineParser.Parse(argv, Options);
-        }
-        catch (HerdUsageException ex)
-        {
-            Console.Error.WriteLine(ex.Message);
-            return 1;
-        }
+        var args = CommandLineParser.Parse(argv, Options, ExitCodes.For(HerdCommand.Sessions));
         var verb = args.Positionals.FirstOrDefault();
         if (args.Has(SessionsCommand.Help) || verb is null)
         {
             Console.Out.Write(CommandLineParser.FormatHelp("herd sessions list [--all] [--json] | herd sessions show <session-id> [--json]",
                 "Lists the stored print-mode sessions (newest first) or shows one conversation. Sessions live under\n$HERD_CONFIG_DIR/projects (default ~/.herd/projects).", Options));
-            return verb is null && !args.Has(SessionsCommand.Help) ? 1 : 0;
+            return verb is null && !args.Has(SessionsCommand.Help) ? ExitCodes.For(HerdCommand.Sessions).Usage : 0;
         }
         var store = SessionStore.FromEnvironment();
         var cwd = Directory.GetCurrentDirectory();
@@ -67,10 +58,7 @@ public static class SessionsCommand
                 return 0;
             case "show":
                 if (args.Positionals.Count < 2)
-                {
-                    Console.Error.WriteLine("error: missing session id. Usage: herd sessions show <session-id> (find ids with: herd sessions list --all)");
-                    return 1;
-                }
+                    throw new HerdUsageException("Error: missing session id. Usage: herd sessions show <session-id> (find ids with: herd sessions list --all)");
                 var id = args.Positionals[1];
                 var path = store.Find(cwd, id);
                 if (path is null)
@@ -113,8 +101,7 @@ public static class SessionsCommand
                 }
                 return 0;
             default:
-                Console.Error.WriteLine($"error: unknown sessions command '{verb}'. Use 'list' or 'show'.");
-                return 1;
+                throw new HerdUsageException($"Error: unknown sessions command '{verb}'. Use 'list' or 'show' (see `herd sessions --help`).");
         }
     }
 

@@ -23,8 +23,11 @@ public sealed class ModelApiException(
     string? errorType = null,
     string? responseBody = null,
     TimeSpan? retryAfter = null,
-    Exception? inner = null) : Exception(message, inner)
+    Exception? inner = null) : HerdException(message, inner)
 {
+    /// <value>A model call the client gave up on: the command was right, the service was not (or refused it).</value>
+    public override bool IsFatal => true;
+
     public ModelErrorKind Kind { get; } = kind;
     public int? Status { get; } = status;
     public string? ErrorType { get; } = errorType;

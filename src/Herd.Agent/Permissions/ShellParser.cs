@@ -64,7 +64,10 @@ internal sealed class ShellParser
         }
     }
 
-    private sealed class ShellSyntaxException(string message) : Exception(message);
+    private sealed class ShellSyntaxException(string message) : HerdException(message)
+{
+    public override bool IsFatal => false;
+}
 
     private static ShellSyntaxException Fail(string why) => new(why);
 

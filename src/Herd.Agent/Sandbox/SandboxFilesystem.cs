@@ -136,4 +136,8 @@ public static class SandboxFilesystem
 }
 
 /// <summary>The sandbox cannot confine a command here; the message says why and what to do.</summary>
-public sealed class SandboxUnavailableException(string message) : Exception(message);
+public sealed class SandboxUnavailableException(string message) : HerdException(message)
+{
+    /// <value>The command was right; the machine could not confine it.</value>
+    public override bool IsFatal => true;
+}

@@ -25,20 +25,20 @@ public static class CiCommand
         """;
 
     private const string Footer = """
-        Files: .github/workflows/herd.yml, .gitlab-ci.yml or Jenkinsfile. Exit codes: 0 written, 1 a file could not be
-        written, 255 usage (unknown CI, bad --shards, pipeline exists without --force). See docs/ci.md.
+        Files: .github/workflows/herd.yml, .gitlab-ci.yml or Jenkinsfile. Exit codes: 0 written, 255 usage (unknown CI,
+        bad --shards, pipeline exists without --force) or a file that could not be written. See docs/ci.md.
         """;
 
     public static int Run(string[] argv, TextWriter stdout, TextWriter stderr, string cwd) =>
-        ErrorEdge.Run("herd ci", stderr, 255, 1, () => RunCore(argv, stdout, stderr, cwd));
+        ErrorEdge.Run(HerdCommand.Ci, stderr, () => RunCore(argv, stdout, stderr, cwd));
 
     private static int RunCore(string[] argv, TextWriter stdout, TextWriter stderr, string cwd)
     {
-        var args = CommandLineParser.Parse(argv, [Shards, Force, Dir, Help]);
+        var args = CommandLineParser.Parse(argv, [Shards, Force, Dir, Help], ExitCodes.For(HerdCommand.Ci));
         if (args.Has(Help) || args.Positionals.Count == 0)
         {
             (args.Has(Help) ? stdout : stderr).Write(CommandLineParser.FormatHelp(Usage, Description, [Shards, Force, Dir, Help], Footer + "\n"));
-            return args.Has(Help) ? 0 : 255;
+            return args.Has(Help) ? 0 : ExitCodes.For(HerdCommand.Ci).Usage;
         }
         if (args.Positionals[0] != "init")
             throw new HerdUsageException($"Error: unknown herd ci command '{args.Positionals[0]}'. Use: {Usage}");

@@ -287,7 +287,7 @@ public static class PrintCommand
     private static string ReadPrompt(ParsedArguments args)
     {
         if (args.Positionals.Count > 1)
-            throw new HerdUsageException($"error: too many arguments. Quote the prompt as one argument: herd -p \"{string.Join(' ', args.Positionals)}\"");
+            throw new HerdUsageException($"Error: too many arguments. Quote the prompt as one argument: herd -p \"{string.Join(' ', args.Positionals)}\"");
         var argument = args.Positionals.Count == 1 ? args.Positionals[0] : null;
         string? piped = null;
         if (Console.IsInputRedirected)

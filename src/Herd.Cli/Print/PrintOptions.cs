@@ -10,7 +10,7 @@ public static class PrintOptions
     public static readonly OptionSpec IncludePartialMessages = new(["--include-partial-messages"], Arity.Flag, "With stream-json: forward the raw API stream events as stream_event lines");
     public static readonly OptionSpec ReplayUserMessages = new(["--replay-user-messages"], Arity.Flag, "With stream-json in and out: echo each stdin user message back");
     public static readonly OptionSpec JsonSchema = new(["--json-schema"], Arity.Value, "Return structured output that validates against this JSON Schema (draft 2020-12)", "schema");
-    public static readonly OptionSpec MaxTurns = new(["--max-turns"], Arity.Value, "Stop after this many tool-use round trips (error_max_turns)", "n", Hidden: true);
+    public static readonly OptionSpec MaxTurns = new(["--max-turns"], Arity.Value, "Stop after this many tool-use round trips (error_max_turns)", "n");
     public static readonly OptionSpec MaxBudgetUsd = new(["--max-budget-usd"], Arity.Value, "Stop once the run's estimated cost reaches this many US dollars", "usd");
     public static readonly OptionSpec BudgetMode = new(["--budget-mode"], Arity.Value, "compatible (default; the crossing call completes) or strict (reserve each call's worst case: never exceeded)", "mode");
     public static readonly OptionSpec Model = new(["--model"], Arity.Value, "Model alias (sonnet, opus, haiku) or full id; overrides ANTHROPIC_MODEL", "model");
@@ -40,7 +40,7 @@ public static class PrintOptions
     public static readonly OptionSpec OtelCaptureContent = new(["--otel-capture-content"], Arity.Flag, "With OTLP export on: put prompt, completion and tool-input text on spans (off by default)");
     public static readonly OptionSpec AuditLog = new(["--audit-log"], Arity.Value, "Append one NDJSON line per tool call: tool, input, decision, rule, duration, exit code", "file");
     public static readonly OptionSpec FailOnDenial = new(["--fail-on-denial"], Arity.Flag, "End a run that had any permission denial with is_error:true and exit 1");
-    public static readonly OptionSpec MaxTokens = new(["--max-tokens"], Arity.Value, "max_tokens of each API call (default: the model's maximum)", "n", Hidden: true);
+    public static readonly OptionSpec MaxTokens = new(["--max-tokens"], Arity.Value, "max_tokens of each API call (default: the model's maximum)", "n");
     public static readonly OptionSpec PermissionPromptTool = new(["--permission-prompt-tool"], Arity.Value, "Accepted for compatibility; undecided calls are denied in print mode", "tool", AcceptOnly: true);
     public static readonly OptionSpec McpConfig = new(["--mcp-config"], Arity.Variadic, "Accepted for compatibility; MCP servers are not started", "configs", AcceptOnly: true);
     public static readonly OptionSpec StrictMcpConfig = new(["--strict-mcp-config"], Arity.Flag, "Accepted for compatibility", Hidden: true, AcceptOnly: true);
@@ -125,14 +125,19 @@ public static class PrintOptions
     ];
 
     public const string Footer = """
-Commands:
-  herd run ...          Run many agent tasks at once (herd run --help)
-  herd runs list|show   Inspect run directories (export too, with --store URL)
+Commands (each has --help):
+  herd run ...          Run many agent tasks at once
+  herd runs list|show|watch|export
+                        Inspect and follow runs (export: a run of a shared store as files)
+  herd merge OUT RUN_DIR...
+                        Merge the shards of a CI run into one run directory
   herd report RUN --format sarif|codequality|junit|github|markdown|html
-                        Reports of a run for CI and people (herd report --help)
+                        Reports of a run for CI and people
   herd gate RUN --max-failed N|P% --max-severity L --max-findings N --max-cost USD
                         Exit 1 when a quality gate fails
-  herd worker ...       Work runs kept in PostgreSQL from many machines (herd worker --help)
+  herd ci init github|gitlab|jenkins
+                        Write a ready CI pipeline that reviews the repository in shards
+  herd worker ...       Work runs kept in PostgreSQL from many machines
   herd sessions list|show
                         Find sessions to --resume
 
@@ -146,7 +151,12 @@ Environment:
   HERD_MAX_RETRIES          Retries of a failed API call (default 10)
   HERD_RETRY_BASE_MS        Backoff base in ms (default 1000; waits rand(0, min(60 s, base*2^n)))
   HERD_BWRAP                The bubblewrap binary --sandbox uses (default: bwrap on PATH)
+  HERD_STORE                PostgreSQL URL of a shared run store (as --store of herd run, worker, runs, report, gate)
+  HERD_CLIS                 Where --engine claude|codex|gemini look after PATH (default /opt/herd-clis)
+  OTEL_EXPORTER_OTLP_ENDPOINT (and the other OTEL_* variables)
+                            Export OpenTelemetry traces and metrics over OTLP; off when unset
 
-Exit codes: 0 success, 1 error (is_error true), 130 interrupted (SIGINT), 143 terminated (SIGTERM).
+Exit codes: 0 success, 1 error (is_error true), 130 interrupted (SIGINT), 143 terminated (SIGTERM);
+--exit-codes extended adds 2, 3 and 4. Every command's codes: docs/architecture.md.
 """;
 }

@@ -9,13 +9,12 @@ namespace Herd.Cli.Run;
 /// <summary>
 /// <c>herd merge OUT RUN_DIR…</c>: the shards of one plan become one run directory (<see cref="RunMerger"/>;
 /// docs/ci.md). Exit 0 when every shard and task is there, 1 when the merge was written but shards or tasks are
-/// missing (each named on stderr), 2 when an input or OUT could not be read or written, 255 when the inputs cannot be
-/// merged (different plans, a shard twice) — then nothing is written.
+/// missing (each named on stderr), 255 when the inputs cannot be merged (different plans, a shard twice) or an input
+/// or OUT could not be read or written — then nothing is written (<see cref="ExitCodes"/>).
 /// </summary>
 public static class MergeCommand
 {
-    public const int Incomplete = 1;
-    public const int Fatal = 2;
+    public const int Incomplete = ExitCodes.MergeIncomplete;
 
     /// <summary>Missing tasks named one per line on stderr, up to this many; summary.json counts them all.</summary>
     public const int NamedMissingTasks = 20;
@@ -36,17 +35,17 @@ public static class MergeCommand
           herd merge merged shards/*/
           herd merge merged herd-shard-1 herd-shard-2 herd-shard-3 herd-shard-4
 
-        Exit codes: 0 merged and complete, 1 merged with shards or tasks missing, 2 an input or OUT could not be read
-        or written, 255 refused (different plans, a shard twice, not a run directory). Failed tasks do not change the
-        exit code: herd gate decides. See docs/ci.md.
+        Exit codes: 0 merged and complete, 1 merged with shards or tasks missing, 255 refused (different plans, a shard
+        twice, not a run directory) or an input or OUT that could not be read or written. Failed tasks do not change
+        the exit code: herd gate decides. See docs/ci.md.
         """;
 
     public static int Run(string[] argv, TextWriter stdout, TextWriter stderr) =>
-        ErrorEdge.Run("herd merge", stderr, RunExitCodes.Usage, Fatal, () => RunCore(argv, stdout, stderr));
+        ErrorEdge.Run(HerdCommand.Merge, stderr, () => RunCore(argv, stdout, stderr));
 
     private static int RunCore(string[] argv, TextWriter stdout, TextWriter stderr)
     {
-        var args = CommandLineParser.Parse(argv, [Help]);
+        var args = CommandLineParser.Parse(argv, [Help], ExitCodes.For(HerdCommand.Merge));
         if (args.Has(Help))
         {
             stdout.Write(CommandLineParser.FormatHelp(Usage, Description, [Help], Footer + "\n"));

@@ -173,17 +173,7 @@ public sealed record RunArguments
         return Herd.Fleet.Store.Postgres.PgLocation.Parse(text);
     }
 
-    private static GateOptions ParseGate(string text)
-    {
-        try
-        {
-            return GateOptions.ParseSpec(text);
-        }
-        catch (FormatException ex)
-        {
-            throw new HerdUsageException("Error: " + ex.Message);
-        }
-    }
+    private static GateOptions ParseGate(string text) => GateOptions.ParseSpec(text);
 
     internal static JobsSpec ParseJobs(string? text, string? rampText)
     {

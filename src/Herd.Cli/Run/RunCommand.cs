@@ -28,7 +28,7 @@ public static class RunCommand
     public static async Task<int> RunAsync(string[] argv, RunContext? context = null)
     {
         var ctx = context ?? RunContext.FromConsole();
-        return await ErrorEdge.RunAsync("herd run", ctx.Err, RunExitCodes.Usage, RunExitCodes.Usage, () => RunCoreAsync(argv, ctx)).ConfigureAwait(false);
+        return await ErrorEdge.RunAsync(HerdCommand.Run, ctx.Err, () => RunCoreAsync(argv, ctx)).ConfigureAwait(false);
     }
 
     private static async Task<int> RunCoreAsync(string[] argv, RunContext ctx)
@@ -62,7 +62,7 @@ public static class RunCommand
         return await ExecuteAsync(args, run, optionArgs, inputArgs, ctx).ConfigureAwait(false);
     }
 
-    private static ParsedArguments Parse(string[] optionArgs) => CommandLineParser.Parse(optionArgs, RunOptions.All);
+    private static ParsedArguments Parse(string[] optionArgs) => CommandLineParser.Parse(optionArgs, RunOptions.All, ExitCodes.For(HerdCommand.Run));
 
     /// <summary>The options stored in the run row of the run to continue.</summary>
     private static string[] ReadStoredOptions(string runDirectory)

@@ -28,7 +28,7 @@ public static class RunOptions
     public static readonly OptionSpec RetryFailed = new(["--retry-failed"], Arity.Flag, "Rerun failed tasks only, from the stored plan (needs --run-dir)");
     public static readonly OptionSpec RerunClass = new(["--rerun-class"], Arity.Value, "Rerun tasks whose final class is in this comma list (needs --run-dir)", "classes");
     public static readonly OptionSpec Retries = new(["--retries"], Arity.Value, "Retries per task for retryable classes (default 3)", "n");
-    public static readonly OptionSpec RetryBase = new(["--retry-base"], Arity.Value, "Backoff base of fleet retries (default 2s; waits rand(0, min(5m, base*2^n)))", "duration", Hidden: true);
+    public static readonly OptionSpec RetryBase = new(["--retry-base"], Arity.Value, "Backoff base of fleet retries (default 2s; waits rand(0, min(5m, base*2^n)))", "duration");
     public static readonly OptionSpec Timeout = new(["--timeout"], Arity.Value, "Per-attempt wall clock: a duration (10m) or N% of the median successful runtime", "d|n%");
     public static readonly OptionSpec TimeoutFloor = new(["--timeout-floor"], Arity.Value, "With --timeout N%: the limit before 5 tasks succeeded (default 30m)", "duration");
     public static readonly OptionSpec IdleTimeout = new(["--idle-timeout"], Arity.Value, "End an attempt with no agent event for this long (class hang)", "duration");

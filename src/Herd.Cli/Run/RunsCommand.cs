@@ -13,7 +13,7 @@ public static class RunsCommand
     private const string Usage = "Usage: herd runs list [--root DIR] [--json]\n       herd runs show RUN|DIR [--root DIR] [--json]\n       herd runs watch RUN|DIR [--root DIR] [--json] [--once] [--interval DURATION]\n       herd runs list|show RUN|watch RUN|export RUN [--out DIR] --store postgres://… (a shared store, or HERD_STORE; docs/scale-out.md)\n";
 
     public static int Run(string[] args, TextWriter stdout, TextWriter stderr, string cwd) =>
-        ErrorEdge.Run("herd runs", stderr, 255, 1, () => RunCore(args, stdout, stderr, cwd));
+        ErrorEdge.Run(HerdCommand.Runs, stderr, () => RunCore(args, stdout, stderr, cwd));
 
     private static int RunCore(string[] args, TextWriter stdout, TextWriter stderr, string cwd)
     {
@@ -36,10 +36,7 @@ public static class RunsCommand
         if (rootIndex >= 0)
         {
             if (rootIndex + 1 >= rest.Count)
-            {
-                stderr.WriteLine("herd runs: --root needs a directory.");
-                return 255;
-            }
+                throw new Herd.Agent.HerdUsageException("Error: --root needs a directory, e.g. --root .herd/runs.");
             root = Path.GetFullPath(rest[rootIndex + 1], cwd);
             rest.RemoveRange(rootIndex, 2);
         }
@@ -68,10 +65,7 @@ public static class RunsCommand
                 var given = Path.GetFullPath(rest[1], cwd);
                 var dir = File.Exists(Path.Combine(given, "run.db")) ? given : Path.Combine(root, rest[1]);
                 if (!File.Exists(Path.Combine(dir, "run.db")))
-                {
-                    stderr.WriteLine($"herd runs: no run '{rest[1]}' (looked for {dir}/run.db). `herd runs list` shows the runs under {root}.");
-                    return 255;
-                }
+                    throw new Herd.Agent.HerdUsageException($"Error: no run '{rest[1]}' (looked for {dir}/run.db). `herd runs list` shows the runs under {root}.");
                 if (rest[0] == "watch")
                 {
                     using var signals = ReferenceEquals(stdout, Console.Out) ? new Print.RunSignals() : null;
@@ -83,7 +77,7 @@ public static class RunsCommand
                 return 0;
             default:
                 stderr.Write(Usage);
-                return 255;
+                return ExitCodes.For(HerdCommand.Runs).Usage;
         }
     }
 
@@ -93,10 +87,13 @@ public static class RunsCommand
     /// <summary>Every run under <paramref name="root"/>; a damaged one is named on stderr and the listing goes on.</summary>
     private static int List(string root, bool json, TextWriter stdout, TextWriter stderr)
     {
-        var dirs = Directory.Exists(root) ? Directory.GetDirectories(root).Where(d => File.Exists(Path.Combine(d, "run.db"))).OrderBy(d => d, StringComparer.Ordinal).ToArray() : [];
+        var dirs = Directory.Exists(root) ? Directory.GetDirectories(root).Where(d => File.Exists(Path.Combine(d, "run.db"))).ToArray() : [];
         if (!json)
             stdout.WriteLine($"{"RUN",-20} {"STATUS",-12} {"TASKS",6} {"DONE",6} {"FAILED",6} {"COST",10}  CREATED");
+        if (dirs.Length == 0)
+            stderr.WriteLine($"herd runs: no runs under {root}. herd run keeps its runs in .herd/runs of the folder it started in: run this there, or pass --root DIR (or --store URL for a shared store).");
         var damaged = 0;
+        var rows = new List<(DateTimeOffset Created, string Line)>();
         foreach (var dir in dirs)
         {
             RunInfo? info;
@@ -120,7 +117,7 @@ public static class RunsCommand
             }
             if (json)
             {
-                stdout.WriteLine(Json(w =>
+                rows.Add((info.Created, Json(w =>
                 {
                     w.WriteStartObject();
                     w.WriteString("run_id", info.RunId);
@@ -135,15 +132,18 @@ public static class RunsCommand
                     w.WriteNumber("cost_usd", Math.Round(totals.SpentUsd, 9));
                     w.WriteString("created", StoreNames.Iso(info.Created));
                     w.WriteEndObject();
-                }));
+                })));
             }
             else
             {
-                stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"{info.RunId,-20} {status.Name(),-12} {totals.Tasks,6} {totals.Tasks - totals.Unfinished,6} {Summary.Failed(totals),6} {"$" + totals.SpentUsd.ToString("0.####", CultureInfo.InvariantCulture),10}  {StoreNames.Iso(info.Created)}"));
+                rows.Add((info.Created, string.Create(CultureInfo.InvariantCulture,
+                    $"{info.RunId,-20} {status.Name(),-12} {totals.Tasks,6} {totals.Tasks - totals.Unfinished,6} {Summary.Failed(totals),6} {"$" + totals.SpentUsd.ToString("0.####", CultureInfo.InvariantCulture),10}  {StoreNames.Iso(info.Created)}")));
             }
         }
-        return damaged == 0 ? 0 : 1;
+        // Newest first, as herd sessions list: a run id's time is only minutes, and runs from other machines interleave.
+        foreach (var (_, line) in rows.OrderByDescending(r => r.Created))
+            stdout.WriteLine(line);
+        return damaged == 0 ? 0 : ExitCodes.ListSkippedDamaged;
     }
 
     private static int Show(string dir, bool json, TextWriter stdout)
@@ -154,7 +154,7 @@ public static class RunsCommand
         var totals = store.Totals();
         if (json)
         {
-            var text = Summary.Build(info, totals, status, exit ?? -1, TimeSpan.Zero, null, null);
+            var text = Summary.Build(info, totals, status, exit ?? -1, RunReader.Wall(store, dir), null, null);
             using var doc = JsonDocument.Parse(text);
             stdout.WriteLine(Json(w => doc.RootElement.WriteTo(w)));
             return 0;

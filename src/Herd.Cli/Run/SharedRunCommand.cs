@@ -88,7 +88,7 @@ public static class SharedRunCommand
                 var (info, status, exit, totals) = Read(store);
                 if (json)
                 {
-                    stdout.WriteLine(Summary.Build(info, totals, status, exit ?? -1, TimeSpan.Zero, store.Ledger().Ceiling, null));
+                    stdout.WriteLine(Summary.Build(info, totals, status, exit ?? -1, RunReader.Wall(store, null), store.Ledger().Ceiling, null));
                     return 0;
                 }
                 stdout.WriteLine($"run        {info.RunId}");
@@ -111,7 +111,7 @@ public static class SharedRunCommand
                 using (ResultsFile.Rebuild(Path.Combine(dir, "results.ndjson"), store.FinalRecords()))
                 {
                 }
-                var summary = Summary.Build(info, totals, status, exit ?? Math.Min(Summary.Failed(totals), RunExitCodes.MoreThan100Failed), TimeSpan.Zero, store.Ledger().Ceiling, null);
+                var summary = Summary.Build(info, totals, status, exit ?? Math.Min(Summary.Failed(totals), RunExitCodes.MoreThan100Failed), RunReader.Wall(store, null), store.Ledger().Ceiling, null);
                 var tmp = Path.Combine(dir, "summary.json.tmp");
                 File.WriteAllText(tmp, summary);
                 File.Move(tmp, Path.Combine(dir, "summary.json"), overwrite: true);
@@ -121,7 +121,7 @@ public static class SharedRunCommand
             }
             default:
                 stderr.Write("Usage: herd runs list --store URL [--json]\n       herd runs show RUN --store URL [--json]\n       herd runs watch RUN --store URL [--json] [--once] [--interval DURATION]\n       herd runs export RUN --store URL [--out DIR]\n");
-                return 255;
+                return ExitCodes.For(HerdCommand.Runs).Usage;
         }
     }
 

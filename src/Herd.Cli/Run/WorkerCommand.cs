@@ -40,16 +40,16 @@ public static class WorkerCommand
         """;
 
     private const string Footer = """
-        Exit codes: 0 the run ended (finished or halted; see herd runs show), 1 the store could not be reached,
-        130/143 interrupted (claimed tasks go back to the queue), 255 usage error. See docs/scale-out.md.
+        Exit codes: 0 the run ended (finished or halted; see herd runs show), 130/143 interrupted (claimed tasks go
+        back to the queue), 255 a usage error or a store that could not be reached. See docs/scale-out.md.
         """;
 
     public static async Task<int> RunAsync(string[] argv) =>
-        await ErrorEdge.RunAsync("herd worker", Console.Error, RunExitCodes.Usage, 1, () => RunCoreAsync(argv, Console.Error, Directory.GetCurrentDirectory())).ConfigureAwait(false);
+        await ErrorEdge.RunAsync(HerdCommand.Worker, Console.Error, () => RunCoreAsync(argv, Console.Error, Directory.GetCurrentDirectory())).ConfigureAwait(false);
 
     private static async Task<int> RunCoreAsync(string[] argv, TextWriter err, string cwd)
     {
-        var args = CommandLineParser.Parse(argv, Options);
+        var args = CommandLineParser.Parse(argv, Options, ExitCodes.For(HerdCommand.Worker));
         if (args.Has(Help))
         {
             Console.Out.Write(CommandLineParser.FormatHelp(Usage, Description, Options, Footer));

@@ -3,7 +3,11 @@ using Herd.Agent.Loop;
 namespace Herd.Fleet.Engines;
 
 /// <summary>An engine cannot be used as specified (its CLI is missing, --cmd is absent): one actionable line.</summary>
-public sealed class EngineUnavailableException(string message) : Exception(message);
+/// <summary>The engine cannot run here: its CLI is missing, or a cmd engine has no template. Fix the flags or install it.</summary>
+public sealed class EngineUnavailableException(string message) : Herd.Agent.HerdException(message)
+{
+    public override bool IsFatal => false;
+}
 
 /// <summary>
 /// The one place that turns an <see cref="EngineSpec"/> into an <see cref="ITaskEngine"/> (issue #13). The CLI binds

@@ -104,7 +104,7 @@ public static class RunReports
                 summary = stepSummary;
             }
         }
-        catch (Exception e) when (e is RunDirectoryException or IOException or UnauthorizedAccessException or Herd.Agent.HerdException or System.Data.Common.DbException)
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or Herd.Agent.HerdException or System.Data.Common.DbException)
         {
             warnings.Add($"herd: warning: the run's reports were not written: {e.Message}");
         }

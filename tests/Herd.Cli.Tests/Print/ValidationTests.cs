@@ -103,7 +103,7 @@ public sealed class ValidationTests : HerdTestBase
         help.Stdout.ShouldContain("--output-format");
         help.Stdout.ShouldContain("--allowedTools, --allowed-tools");
         help.Stdout.ShouldContain("ANTHROPIC_API_KEY");
-        help.Stdout.ShouldNotContain("--max-turns"); // hidden, as in Claude Code
+        help.Stdout.ShouldContain("--max-turns"); // Claude Code hides it; Herd's help lists every flag it honours
 
         var version = await Herd.RunAsync("--version");
         version.ExitCode.ShouldBe(0);

@@ -79,9 +79,9 @@ public sealed class GateTests(ReviewRunFixture run)
     [InlineData(new[] { "--max-severity", "bad" }, "Error: --max-severity 'bad' is not a level")]
     [InlineData(new[] { "--max-findings", "-1" }, "Error: --max-findings '-1' is not a whole number")]
     [InlineData(new[] { "--max-cost", "cheap" }, "Error: --max-cost 'cheap' is not an amount in US dollars")]
-    public void Bad_gate_flags_are_one_line_and_exit_2(string[] args, string message)
+    public void Bad_gate_flags_are_one_line_and_exit_255(string[] args, string message)
     {
-        GateExit(args).ShouldBe(2);
+        GateExit(args).ShouldBe(ExitCodes.CouldNotRun);
         _err.ToString().ShouldStartWith(message);
         _err.ToString().TrimEnd().Split('\n').Length.ShouldBe(1);
     }
@@ -91,14 +91,14 @@ public sealed class GateTests(ReviewRunFixture run)
     {
         GateOptions.ParseSpec("max-failed=5%, max-severity=major,max-findings=10,max-cost=2.50")
             .ShouldBe(new GateOptions(new FailedLimit(5, true), Severity.Major, 10, 2.5));
-        Should.Throw<FormatException>(() => GateOptions.ParseSpec("max-failed")).Message.ShouldContain("'max-failed' is not condition=value");
-        Should.Throw<FormatException>(() => GateOptions.ParseSpec("max-speed=3")).Message.ShouldContain("unknown condition 'max-speed'");
+        Should.Throw<Herd.Agent.HerdUsageException>(() => GateOptions.ParseSpec("max-failed")).Message.ShouldContain("'max-failed' is not condition=value");
+        Should.Throw<Herd.Agent.HerdUsageException>(() => GateOptions.ParseSpec("max-speed=3")).Message.ShouldContain("unknown condition 'max-speed'");
     }
 
     [Fact]
-    public void A_missing_run_is_one_line_and_exit_2()
+    public void A_missing_run_is_one_line_and_exit_255()
     {
-        GateCommand.Run(["nowhere", "--max-failed", "0"], _out, _err, run.Repo).ShouldBe(2);
+        GateCommand.Run(["nowhere", "--max-failed", "0"], _out, _err, run.Repo).ShouldBe(ExitCodes.CouldNotRun);
         _err.ToString().ShouldStartWith("Error: no run directory 'nowhere'");
     }
 }

@@ -62,11 +62,11 @@ public sealed class ReportCommandTests(ReviewRunFixture run) : IDisposable
     }
 
     [Fact]
-    public void A_missing_run_directory_is_one_line_naming_it_and_exit_2()
+    public void A_missing_run_directory_is_one_line_naming_it_and_exit_255()
     {
         var exit = ReportCommand.Run(["no-such-run", "--format", "sarif"], _out, _err, _temp.Path, _ => null);
 
-        exit.ShouldBe(2);
+        exit.ShouldBe(ExitCodes.CouldNotRun);
         var lines = _err.ToString().TrimEnd().Split('\n');
         lines.Length.ShouldBe(1);
         lines[0].ShouldStartWith("Error: no run directory 'no-such-run'");
@@ -80,7 +80,7 @@ public sealed class ReportCommandTests(ReviewRunFixture run) : IDisposable
 
         var exit = ReportCommand.Run([Path.Combine(_temp.Path, "empty"), "--format", "junit"], _out, _err, _temp.Path, _ => null);
 
-        exit.ShouldBe(2);
+        exit.ShouldBe(ExitCodes.CouldNotRun);
         _err.ToString().Trim().ShouldBe($"Error: '{Path.Combine(_temp.Path, "empty")}' is not a run directory (no run.db or results.ndjson). Pass the directory `herd run --run-dir` wrote, with its run.db and results.ndjson.");
     }
 
@@ -93,7 +93,7 @@ public sealed class ReportCommandTests(ReviewRunFixture run) : IDisposable
 
         var exit = ReportCommand.Run([copy, "--format", "sarif"], _out, _err, _temp.Path, _ => null);
 
-        exit.ShouldBe(2);
+        exit.ShouldBe(ExitCodes.CouldNotRun);
         var err = _err.ToString().TrimEnd();
         err.Split('\n').Length.ShouldBe(1);
         err.ShouldStartWith($"Error: {Path.Combine(copy, "run.db")} is not a readable run database");
@@ -109,7 +109,7 @@ public sealed class ReportCommandTests(ReviewRunFixture run) : IDisposable
 
         var exit = ReportCommand.Run([copy, "--format", "markdown"], _out, _err, _temp.Path, _ => null);
 
-        exit.ShouldBe(2);
+        exit.ShouldBe(ExitCodes.CouldNotRun);
         _err.ToString().Trim().ShouldBe($"Error: {Path.Combine(copy, "results.ndjson")} line {lineNo} is not JSON. `herd run --resume --run-dir {copy}` rewrites results.ndjson from run.db; or restore the run directory from its artifact.");
     }
 
@@ -119,12 +119,12 @@ public sealed class ReportCommandTests(ReviewRunFixture run) : IDisposable
     [InlineData(new[] { "run", "--format", "junit", "--fail-severity", "loud" }, "Error: --fail-severity 'loud' is not a level")]
     [InlineData(new[] { "run", "--format", "sarif", "--severity-map", "p1" }, "Error: --severity-map: 'p1' is not word=level")]
     [InlineData(new[] { "--format", "sarif" }, "Error: herd report needs one run directory")]
-    [InlineData(new[] { "run", "--format", "sarif", "--bogus" }, "error: unknown option '--bogus'")]
-    public void Bad_flags_are_one_line_and_exit_2(string[] args, string message)
+    [InlineData(new[] { "run", "--format", "sarif", "--bogus" }, "Error: unknown option '--bogus'. See `herd report --help`.")]
+    public void Bad_flags_are_one_line_and_exit_255(string[] args, string message)
     {
         var exit = Report(args);
 
-        exit.ShouldBe(2);
+        exit.ShouldBe(ExitCodes.CouldNotRun);
         _err.ToString().ShouldStartWith(message);
         _err.ToString().TrimEnd().Split('\n').Length.ShouldBe(1);
     }

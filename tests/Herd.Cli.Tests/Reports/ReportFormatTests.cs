@@ -191,7 +191,7 @@ public sealed class ReportFormatTests(ReviewRunFixture run)
         findings[0].ShouldBe(new Finding(task.Key, task.Name, Severity.Critical, "P1", "a.cs", 9, "bad", "Null deref"));
         findings[1].Severity.ShouldBe(Severity.Blocker);
         ReportContext.RuleId(findings[0]).ShouldBe("herd/null-deref");
-        Should.Throw<FormatException>(() => SeverityMap.Parse("urgent=hot")).Message.ShouldContain("'urgent=hot'");
+        Should.Throw<Herd.Agent.HerdUsageException>(() => SeverityMap.Parse("urgent=hot")).Message.ShouldContain("'urgent=hot'");
     }
 
     private static long Gzip(string s)

@@ -1,4 +1,5 @@
 using System.Globalization;
+using Herd.Agent;
 
 namespace Herd.Fleet.Reports;
 
@@ -17,7 +18,7 @@ public sealed record GateOptions(FailedLimit? MaxFailed = null, Severity? MaxSev
     public bool IsEmpty => MaxFailed is null && MaxSeverity is null && MaxFindings is null && MaxCostUsd is null;
 
     /// <summary>Sets one threshold by its flag name without dashes: max-failed, max-severity, max-findings, max-cost.</summary>
-    /// <exception cref="FormatException">An unknown name or a bad value; the message names the flag and a valid example.</exception>
+    /// <exception cref="HerdUsageException">An unknown name or a bad value; the message names the flag and a valid example.</exception>
     public GateOptions With(string name, string value)
     {
         var v = value.Trim();
@@ -26,27 +27,27 @@ public sealed record GateOptions(FailedLimit? MaxFailed = null, Severity? MaxSev
             case "max-failed":
                 var percent = v.EndsWith('%');
                 if (!double.TryParse(percent ? v[..^1] : v, NumberStyles.Float, CultureInfo.InvariantCulture, out var n) || n < 0 || (!percent && n != Math.Floor(n)) || (percent && n > 100))
-                    throw new FormatException($"--max-failed '{value}' is not a count or a percentage: use e.g. --max-failed 3 or --max-failed 5%");
+                    throw new HerdUsageException($"Error: --max-failed '{value}' is not a count or a percentage: use e.g. --max-failed 3 or --max-failed 5%");
                 return this with { MaxFailed = new FailedLimit(n, percent) };
             case "max-severity":
                 if (!SeverityExtensions.TryParse(v, out var s))
-                    throw new FormatException($"--max-severity '{value}' is not a level: use info, minor, major, critical or blocker (findings above it fail the gate)");
+                    throw new HerdUsageException($"Error: --max-severity '{value}' is not a level: use info, minor, major, critical or blocker (findings above it fail the gate)");
                 return this with { MaxSeverity = s };
             case "max-findings":
                 if (!int.TryParse(v, NumberStyles.None, CultureInfo.InvariantCulture, out var f))
-                    throw new FormatException($"--max-findings '{value}' is not a whole number ≥ 0: use e.g. --max-findings 10");
+                    throw new HerdUsageException($"Error: --max-findings '{value}' is not a whole number ≥ 0: use e.g. --max-findings 10");
                 return this with { MaxFindings = f };
             case "max-cost":
                 if (!double.TryParse(v.TrimStart('$'), NumberStyles.Float, CultureInfo.InvariantCulture, out var c) || c < 0 || double.IsNaN(c) || double.IsInfinity(c))
-                    throw new FormatException($"--max-cost '{value}' is not an amount in US dollars: use e.g. --max-cost 2.50");
+                    throw new HerdUsageException($"Error: --max-cost '{value}' is not an amount in US dollars: use e.g. --max-cost 2.50");
                 return this with { MaxCostUsd = c };
             default:
-                throw new FormatException($"--gate: unknown condition '{name}': use max-failed, max-severity, max-findings or max-cost");
+                throw new HerdUsageException($"Error: --gate: unknown condition '{name}': use max-failed, max-severity, max-findings or max-cost");
         }
     }
 
     /// <summary>Parses the one-value form for <c>herd run --gate</c>: <c>max-failed=5%,max-severity=major,max-findings=10,max-cost=2.5</c>.</summary>
-    /// <exception cref="FormatException">The message names the bad part.</exception>
+    /// <exception cref="HerdUsageException">The message names the bad part.</exception>
     public static GateOptions ParseSpec(string spec)
     {
         var options = new GateOptions();
@@ -54,10 +55,10 @@ public sealed record GateOptions(FailedLimit? MaxFailed = null, Severity? MaxSev
         {
             var eq = part.IndexOf('=', StringComparison.Ordinal);
             if (eq <= 0)
-                throw new FormatException($"--gate: '{part}' is not condition=value: use e.g. --gate max-failed=5%,max-severity=major,max-cost=2.50");
+                throw new HerdUsageException($"Error: --gate: '{part}' is not condition=value: use e.g. --gate max-failed=5%,max-severity=major,max-cost=2.50");
             options = options.With(part[..eq].Trim().TrimStart('-'), part[(eq + 1)..]);
         }
-        return options.IsEmpty ? throw new FormatException("--gate needs at least one condition, e.g. --gate max-failed=0") : options;
+        return options.IsEmpty ? throw new HerdUsageException("Error: --gate needs at least one condition, e.g. --gate max-failed=0") : options;
     }
 }
 

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Herd.Agent;
 
 namespace Herd.Fleet.Reports;
 
@@ -91,7 +92,7 @@ public sealed class SeverityMap
     public static SeverityMap Default { get; } = new();
 
     /// <summary>Parses <c>word=level,word=level</c>; levels are info, minor, major, critical, blocker.</summary>
-    /// <exception cref="FormatException">A pair without '=' or an unknown level; the message names it.</exception>
+    /// <exception cref="Herd.Agent.HerdUsageException">A pair without '=' or an unknown level; the message names it.</exception>
     public static SeverityMap Parse(string spec)
     {
         var map = new Dictionary<string, Severity>(StringComparer.OrdinalIgnoreCase);
@@ -99,7 +100,7 @@ public sealed class SeverityMap
         {
             var eq = pair.IndexOf('=', StringComparison.Ordinal);
             if (eq <= 0 || !SeverityExtensions.TryParse(pair[(eq + 1)..], out var level))
-                throw new FormatException($"--severity-map: '{pair}' is not word=level (levels: info, minor, major, critical, blocker), e.g. --severity-map P1=critical,P2=major");
+                throw new HerdUsageException($"Error: --severity-map: '{pair}' is not word=level (levels: info, minor, major, critical, blocker), e.g. --severity-map P1=critical,P2=major");
             map[pair[..eq].Trim()] = level;
         }
         return new SeverityMap(map);

@@ -5,7 +5,11 @@ using Microsoft.Data.Sqlite;
 namespace Herd.Fleet.Reports;
 
 /// <summary>A run directory that cannot be read. The message is one line that names it and says what to do.</summary>
-public sealed class RunDirectoryException(string message) : Exception(message);
+public sealed class RunDirectoryException(string message, bool damaged) : Herd.Agent.HerdException(message)
+{
+    /// <value>True for a run that exists but cannot be read; false for a run that is not where the user pointed.</value>
+    public override bool IsFatal => damaged;
+}
 
 /// <summary>
 /// Reads a run directory as <c>herd run</c> leaves it (spec §7.1), strictly read-only, so a report can be made while
@@ -19,11 +23,11 @@ public static class RunReader
     {
         var dir = Path.GetFullPath(directory);
         if (!Directory.Exists(dir))
-            throw new RunDirectoryException($"Error: run directory '{dir}' does not exist. Pass the directory `herd run --run-dir` wrote (or a run id under .herd/runs; `herd runs list` shows them).");
+            throw new RunDirectoryException($"Error: run directory '{dir}' does not exist. Pass the directory `herd run --run-dir` wrote (or a run id under .herd/runs; `herd runs list` shows them).", damaged: false);
         var db = Path.Combine(dir, "run.db");
         var results = Path.Combine(dir, "results.ndjson");
         if (!File.Exists(db) && !File.Exists(results))
-            throw new RunDirectoryException($"Error: '{dir}' is not a run directory (no run.db or results.ndjson). Pass the directory `herd run --run-dir` wrote, with its run.db and results.ndjson.");
+            throw new RunDirectoryException($"Error: '{dir}' is not a run directory (no run.db or results.ndjson). Pass the directory `herd run --run-dir` wrote, with its run.db and results.ndjson.", damaged: false);
 
         var stored = File.Exists(db) ? ReadDatabase(db) : null;
         var records = File.Exists(results) ? ReadRecords(results) : ReadRecordsFrom(stored!.Records, db);
@@ -57,7 +61,7 @@ public static class RunReader
     public static RunData Read(Herd.Fleet.Store.IRunStore store, string directory)
     {
         var dir = Path.GetFullPath(directory);
-        var info = store.ReadRun() ?? throw new RunDirectoryException($"Error: run store {store.Location} holds no such run. `herd runs list --store URL` shows the runs.");
+        var info = store.ReadRun() ?? throw new RunDirectoryException($"Error: run store {store.Location} holds no such run. `herd runs list --store URL` shows the runs.", damaged: false);
         var (status, exit) = store.ReadStatus();
         var planned = store.Totals().Tasks;
         var records = ReadRecordsFrom(store.FinalRecords(), store.Location);
@@ -71,6 +75,24 @@ public static class RunReader
         var last = tasks.Length == 0 ? DateTimeOffset.UnixEpoch : tasks.Max(t => t.End);
         return new RunData(dir, info.RunId, Herd.Fleet.Store.StoreNames.Name(status), exit, info.Cwd, Math.Max(planned, tasks.Length), tasks, [],
             ceiling ?? store.StoredCeilingUsd(), wall ?? Math.Max(0, (last - first).TotalSeconds));
+    }
+
+    /// <summary>
+    /// A run's wall-clock time: what its summary.json says when the run wrote one, else from its first attempt's start
+    /// to its last attempt's end (or to now, for an attempt still running), else for a run still running the time since
+    /// it was created.
+    /// </summary>
+    /// <param name="directory">The run directory whose summary.json to read, or null for a run known only to its store.</param>
+    public static TimeSpan Wall(Herd.Fleet.Store.IRunStore store, string? directory, TimeProvider? time = null)
+    {
+        if (directory is not null && ReadSummary(Path.Combine(directory, "summary.json")).Wall is { } seconds)
+            return TimeSpan.FromSeconds(seconds);
+        var now = (time ?? TimeProvider.System).GetUtcNow();
+        var attempts = store.AllAttempts()?.Values.SelectMany(a => a).ToArray() ?? [];
+        var span = attempts.Length > 0
+            ? attempts.Max(a => a.End ?? now) - attempts.Min(a => a.Start)
+            : store.ReadStatus().Status == Herd.Fleet.Store.RunStatus.Running && store.ReadRun() is { } info ? now - info.Created : TimeSpan.Zero;
+        return span < TimeSpan.Zero ? TimeSpan.Zero : span;
     }
 
     private sealed record Stored(string RunId, string Status, int? ExitCode, string Cwd, int Planned, Dictionary<string, List<ReportAttempt>> Attempts, List<ReportPause> Pauses, List<string> Records);
@@ -140,7 +162,7 @@ public static class RunReader
         }
         catch (Exception e) when (e is SqliteException or FormatException or InvalidCastException)
         {
-            throw new RunDirectoryException($"Error: {path} is not a readable run database ({FirstLine(e.Message)}). Restore the run directory from its artifact, or rerun it with `herd run --run-dir`.");
+            throw new RunDirectoryException($"Error: {path} is not a readable run database ({FirstLine(e.Message)}). Restore the run directory from its artifact, or rerun it with `herd run --run-dir`.", damaged: true);
         }
     }
 
@@ -187,7 +209,7 @@ public static class RunReader
     }
 
     private static RunDirectoryException Damaged(string what, string path) =>
-        new($"Error: {what}. `herd run --resume --run-dir {Path.GetDirectoryName(path)}` rewrites results.ndjson from run.db; or restore the run directory from its artifact.");
+        new($"Error: {what}. `herd run --resume --run-dir {Path.GetDirectoryName(path)}` rewrites results.ndjson from run.db; or restore the run directory from its artifact.", damaged: true);
 
     private static ReportTask ToTask(JsonElement r, Dictionary<string, List<ReportAttempt>>? stored)
     {
@@ -252,7 +274,7 @@ public static class RunReader
         }
         catch (JsonException)
         {
-            throw new RunDirectoryException($"Error: {path} is not JSON. Delete it (the reports then work from run.db and results.ndjson), or restore the run directory from its artifact.");
+            throw new RunDirectoryException($"Error: {path} is not JSON. Delete it (the reports then work from run.db and results.ndjson), or restore the run directory from its artifact.", damaged: true);
         }
     }
 
