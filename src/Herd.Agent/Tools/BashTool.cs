@@ -108,7 +108,7 @@ public sealed partial class BashTool : ITool
         var stdoutDone = PumpAsync(process.StandardOutput, stdout);
         var stderrDone = PumpAsync(process.StandardError, stderr);
 
-        using var timeout = new CancellationTokenSource(timeoutMs);
+        using var timeout = new CancellationTokenSource(TimeSpan.FromMilliseconds(timeoutMs), context.Time);
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timeout.Token);
         var interrupted = false;
         try
@@ -124,7 +124,7 @@ public sealed partial class BashTool : ITool
         KillTree(process, sandboxed: sandboxArgs is not null);
         try
         {
-            await Task.WhenAll(stdoutDone, stderrDone).WaitAsync(TimeSpan.FromSeconds(5), CancellationToken.None).ConfigureAwait(false);
+            await Task.WhenAll(stdoutDone, stderrDone).WaitAsync(TimeSpan.FromSeconds(5), context.Time, CancellationToken.None).ConfigureAwait(false);
         }
         catch (TimeoutException)
         {

@@ -29,6 +29,10 @@ public sealed class ToolContext
     /// </summary>
     public SandboxOptions? Sandbox { get; init; }
 
+    /// <summary>The clock tools time out on (Bash's <c>timeout</c>); a fake one in tests.</summary>
+    /// <value>Default <see cref="TimeProvider.System"/>.</value>
+    public TimeProvider Time { get; init; } = TimeProvider.System;
+
     /// <summary>
     /// Whether a Read deny rule covers an absolute path. Tools that walk folders (Glob, Grep, LS) skip such paths and the
     /// sandbox hides them; set from the permission engine (<c>PermissionEngine.IsReadDenied</c>). Default: nothing denied.

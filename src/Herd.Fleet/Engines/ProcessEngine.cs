@@ -221,7 +221,7 @@ public abstract partial class ProcessEngine(EngineSpec spec, SpendLedger? runLed
         try
         {
             launch = Prepare(attempt, capLeft);
-            tree = ProcessTree.Start(launch.File, launch.Arguments, launch.Environment, Spec.WorkingDirectory, launch.Stdin);
+            tree = ProcessTree.Start(launch.File, launch.Arguments, launch.Environment, Spec.WorkingDirectory, launch.Stdin, Time);
         }
         catch (Exception ex) when (ex is Win32Exception or IOException or UnauthorizedAccessException or InvalidOperationException)
         {

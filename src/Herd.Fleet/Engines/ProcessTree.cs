@@ -24,9 +24,12 @@ public sealed partial class ProcessTree : IDisposable
     private readonly HashSet<int> _seen = [];
     private int _stopping;
 
-    private ProcessTree(Process process)
+    private readonly TimeProvider _time;
+
+    private ProcessTree(Process process, TimeProvider time)
     {
         _process = process;
+        _time = time;
         _stderrPump = Task.Run(PumpStderrAsync);
     }
 
@@ -47,8 +50,9 @@ public sealed partial class ProcessTree : IDisposable
 
     /// <summary>Starts <paramref name="file"/> with exactly <paramref name="environment"/> (nothing inherited).</summary>
     /// <param name="stdin">Written to the process's stdin, which is then closed (the prompt; never argv, which <c>ps</c> shows).</param>
+    /// <param name="time">The clock a stop's grace runs on.</param>
     /// <exception cref="System.ComponentModel.Win32Exception">The file cannot be started.</exception>
-    public static ProcessTree Start(string file, IReadOnlyList<string> arguments, IReadOnlyDictionary<string, string> environment, string workingDirectory, string? stdin)
+    public static ProcessTree Start(string file, IReadOnlyList<string> arguments, IReadOnlyDictionary<string, string> environment, string workingDirectory, string? stdin, TimeProvider? time = null)
     {
         var psi = new ProcessStartInfo
         {
@@ -69,7 +73,7 @@ public sealed partial class ProcessTree : IDisposable
         foreach (var (k, v) in environment)
             psi.Environment[k] = v;
         var process = Process.Start(psi) ?? throw new InvalidOperationException($"'{file}' did not start.");
-        var tree = new ProcessTree(process);
+        var tree = new ProcessTree(process, time ?? TimeProvider.System);
         _ = tree.WriteStdinAsync(stdin);
         return tree;
     }
@@ -112,7 +116,7 @@ public sealed partial class ProcessTree : IDisposable
     {
         Interlocked.Exchange(ref _stopping, 1);
         Signal(SigTerm);
-        using var timeout = new CancellationTokenSource(grace);
+        using var timeout = new CancellationTokenSource(grace, _time);
         try
         {
             await _process.WaitForExitAsync(timeout.Token).ConfigureAwait(false);

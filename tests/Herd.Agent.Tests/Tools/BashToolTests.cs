@@ -56,6 +56,29 @@ public sealed class BashToolTests : IDisposable
     }
 
     [Fact]
+    public async Task The_timeout_runs_on_the_contexts_clock()
+    {
+        // Given a tool context on a fake clock and a command that would run for 30 s of real time
+        var time = new Microsoft.Extensions.Time.Testing.FakeTimeProvider();
+        var context = new ToolContext(_p.Cwd) { Time = time };
+        var real = Stopwatch.StartNew();
+        var run = new BashTool().InvokeAsync(TempProject.Input(("command", "sleep 30"), ("timeout", 60_000)), context);
+
+        // When the fake clock passes the minute (it is moved until the tool has armed its timer and given up)
+        while (!run.IsCompleted && real.Elapsed < TimeSpan.FromSeconds(20))
+        {
+            time.Advance(TimeSpan.FromMinutes(1));
+            await Task.WhenAny(run, Task.Delay(20));
+        }
+        var result = await run;
+
+        // Then the command timed out long before 30 real seconds
+        real.Elapsed.ShouldBeLessThan(TimeSpan.FromSeconds(20));
+        result.IsError.ShouldBeTrue();
+        result.Content.ShouldStartWith("Command timed out after 1m 0.0s");
+    }
+
+    [Fact]
     public async Task Cancellation_kills_the_command_and_throws()
     {
         var marker = Path.Combine(_p.Cwd, "after-cancel");
