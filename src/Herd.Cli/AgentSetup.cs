@@ -198,7 +198,7 @@ public sealed record AgentSetup(
         <env>
         Working directory: {cwd}
         Platform: {Environment.OSVersion.Platform.ToString().ToLowerInvariant()}
-        Today's date: {DateTime.UtcNow:yyyy-MM-dd}
+        Today's date: {TimeProvider.System.GetUtcNow():yyyy-MM-dd}
         </env>
         """;
 

@@ -86,7 +86,7 @@ public static class RunWatch
         var failuresShown = new HashSet<(string, int)>();
         while (true)
         {
-            var snapshot = look(DateTimeOffset.UtcNow);
+            var snapshot = look(TimeProvider.System.GetUtcNow());
             var finished = snapshot.Status != RunStatus.Running || snapshot.Orphaned;
             switch (mode)
             {

@@ -82,9 +82,9 @@ public sealed class OtlpExport : IDisposable
     /// </summary>
     public TelemetryDrops Flush()
     {
-        var deadline = Stopwatch.StartNew();
+        var started = TimeProvider.System.GetTimestamp();
         _traces?.ForceFlush((int)FlushBudget.TotalMilliseconds);
-        var left = FlushBudget - deadline.Elapsed;
+        var left = FlushBudget - TimeProvider.System.GetElapsedTime(started);
         _metrics?.ForceFlush((int)Math.Max(100, left.TotalMilliseconds));
         var spans = _spanExporter is null ? 0 : Math.Max(0, _ended.Count - _spanExporter.Exported);
         return new TelemetryDrops(spans, _metricRequests.Failed);
