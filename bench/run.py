@@ -46,7 +46,7 @@ class Server:
         self.dir = tempfile.mkdtemp(prefix="herd-bench-")
         path = Path(self.dir) / "script.json"
         path.write_text(json.dumps(script))
-        self.proc = subprocess.Popen(["dotnet", str(SERVER_DLL), "--script", str(path)], stdout=subprocess.PIPE, text=True)
+        self.proc = subprocess.Popen(["dotnet", str(SERVER_DLL), "--port", "0", "--script", str(path)], stdout=subprocess.PIPE, text=True)
         self.url = self.proc.stdout.readline().strip()
 
     def __enter__(self):

@@ -72,7 +72,7 @@ def children_cpu_s():
 
 def start_server():
     dll = ROOT / "tests" / "Herd.Testing" / "bin" / "Debug" / "net10.0" / "herd-model-server.dll"
-    p = subprocess.Popen(["dotnet", str(dll), "--latency-ms", "0"], stdout=subprocess.PIPE, text=True)
+    p = subprocess.Popen(["dotnet", str(dll), "--port", "0", "--latency-ms", "0"], stdout=subprocess.PIPE, text=True)
     return p, p.stdout.readline().strip()
 
 

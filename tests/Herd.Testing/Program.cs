@@ -8,10 +8,13 @@ namespace Herd.Testing;
 /// </summary>
 public static class Program
 {
+    /// <summary>The port the README's "try it without an API key" exports; another is taken (and printed) if it is busy.</summary>
+    public const int DefaultPort = 40123;
+
     public static async Task<int> Main(string[] args)
     {
         string? scriptPath = null;
-        var port = 0;
+        int? port = null;
         int? latency = null;
         string? requestLog = null;
         for (var i = 0; i < args.Length; i++)
@@ -35,13 +38,15 @@ public static class Program
                         Usage: herd-model-server [--script FILE] [--port N] [--latency-ms N] [--requests FILE]
 
                         A scripted Anthropic Messages API server on 127.0.0.1 for trying Herd without an API key.
-                        Prints its base URL on the first line of stdout, then serves until interrupted. Without a script
+                        Listens on --port, by default 40123 (a free port when 40123 is taken; --port 0 always picks a
+                        free one). Prints its base URL on the first line of stdout, and on stderr the export line to
+                        copy, then serves until interrupted. Without a script
                         every request gets the reply "Done.". --requests appends each request received (path, headers,
                         body) to FILE as one JSON line. Script format: docs/scripted-server.md.
                         """);
                     return 0;
                 default:
-                    Console.Error.WriteLine($"error: unknown argument '{args[i]}'. See --help.");
+                    Console.Error.WriteLine($"Error: unknown argument '{args[i]}'. See --help.");
                     return 1;
             }
         }
@@ -52,18 +57,35 @@ public static class Program
         }
         catch (Exception ex) when (ex is IOException or JsonException)
         {
-            Console.Error.WriteLine($"error: cannot load script '{scriptPath}': {ex.Message}");
+            Console.Error.WriteLine($"Error: cannot load script '{scriptPath}': {ex.Message}");
             return 1;
         }
         if (latency is { } l)
             script = script with { LatencyMs = l };
-        await using var server = await ScriptedModelServer.StartAsync(script, port).ConfigureAwait(false);
+        await using var server = await StartAsync(script, port).ConfigureAwait(false);
         await using var log = requestLog is null ? null : new StreamWriter(requestLog, append: true);
         server.RequestLog = log;
         server.KeepHistory = false;
-        Console.WriteLine(server.BaseUrl.ToString().TrimEnd('/'));
+        var url = server.BaseUrl.ToString().TrimEnd('/');
+        Console.WriteLine(url);
+        Console.Error.WriteLine($"herd-model-server: listening; point herd at it with: export ANTHROPIC_BASE_URL={url} ANTHROPIC_API_KEY=sk-anything");
         // The web host owns SIGTERM and Ctrl-C: it stops itself, and this returns.
         await server.WaitForShutdownAsync().ConfigureAwait(false);
         return 0;
+    }
+
+    private static async Task<ScriptedModelServer> StartAsync(ModelScript script, int? port)
+    {
+        if (port is { } chosen)
+            return await ScriptedModelServer.StartAsync(script, chosen).ConfigureAwait(false);
+        try
+        {
+            return await ScriptedModelServer.StartAsync(script, DefaultPort).ConfigureAwait(false);
+        }
+        catch (IOException)
+        {
+            Console.Error.WriteLine($"herd-model-server: port {DefaultPort} is taken; listening on a free port instead (the URL below).");
+            return await ScriptedModelServer.StartAsync(script, 0).ConfigureAwait(false);
+        }
     }
 }
