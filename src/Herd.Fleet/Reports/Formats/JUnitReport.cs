@@ -16,7 +16,7 @@ public static class JUnitReport
         var run = ctx.Run;
         var findingsByTask = ctx.Findings.ToLookup(f => f.TaskKey, StringComparer.Ordinal);
         var failing = run.Tasks.Where(t => t.Failed || findingsByTask[t.Key].Any(f => f.Severity >= ctx.Options.FailSeverity)).Select(t => t.Key).ToHashSet(StringComparer.Ordinal);
-        var skipped = run.Tasks.Count(t => t.Class == "cancelled");
+        var skipped = run.Tasks.Count(t => t.Outcome == Herd.Fleet.Engines.OutcomeClass.Cancelled);
         var sb = new StringBuilder();
         var settings = new XmlWriterSettings { Indent = true, Encoding = new UTF8Encoding(false), CheckCharacters = true };
         using (var w = XmlWriter.Create(new StringWriterUtf8(sb), settings))
@@ -50,7 +50,7 @@ public static class JUnitReport
                 w.WriteAttributeString("name", Clean(t.Name));
                 w.WriteAttributeString("time", Secs(t.RuntimeS));
                 var findings = findingsByTask[t.Key].ToArray();
-                if (t.Class == "cancelled")
+                if (t.Outcome == Herd.Fleet.Engines.OutcomeClass.Cancelled)
                 {
                     w.WriteStartElement("skipped");
                     w.WriteAttributeString("message", "cancelled (resumable with herd run --resume)");

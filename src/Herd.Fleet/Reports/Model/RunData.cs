@@ -29,10 +29,13 @@ public sealed record ReportTask(
     JsonElement? StructuredOutput,
     IReadOnlyList<ReportAttempt> Attempts)
 {
-    public bool Succeeded => Class is "success" or "success_degraded";
+    /// <value>The class as Herd's type; null for a class this Herd does not know (a record written by a newer one).</value>
+    public Herd.Fleet.Engines.OutcomeClass? Outcome => Herd.Fleet.Engines.OutcomeClasses.Parse(Class);
 
-    /// <value>Cancelled tasks are resumable, not failures (spec §4).</value>
-    public bool Failed => !Succeeded && Class != "cancelled";
+    public bool Succeeded => Outcome is { } c && Herd.Fleet.Engines.OutcomeClasses.IsSuccess(c);
+
+    /// <value>Cancelled tasks are resumable, not failures.</value>
+    public bool Failed => !Succeeded && Outcome != Herd.Fleet.Engines.OutcomeClass.Cancelled;
 }
 
 /// <summary>A fleet-wide pause (usage window or rate limit) as recorded in run.db's events, when the run recorded any.</summary>
