@@ -45,14 +45,14 @@ public sealed class BashToolTests : IDisposable
         var marker = Path.Combine(_p.Cwd, "survivor");
         var sw = Stopwatch.StartNew();
 
-        var result = await Run($"(sleep 2; touch {marker}) & sleep 30", timeout: 500);
+        var result = await Run($"(sleep 30.0731; touch {marker}) & sleep 30", timeout: 500);
 
         sw.Elapsed.ShouldBeLessThan(TimeSpan.FromSeconds(10));
         result.IsError.ShouldBeTrue();
         result.Content.ShouldStartWith("Command timed out after 0.5s");
         ((bool)((JsonObject)result.Structured!)["interrupted"]!).ShouldBeTrue();
-        await Task.Delay(2500);
-        File.Exists(marker).ShouldBeFalse("the background child was killed with its group");
+        (await GoneAsync("30.0731")).ShouldBeTrue("the background child was killed with its group");
+        File.Exists(marker).ShouldBeFalse();
     }
 
     [Fact]
@@ -84,10 +84,42 @@ public sealed class BashToolTests : IDisposable
         var marker = Path.Combine(_p.Cwd, "after-cancel");
         using var cts = new CancellationTokenSource(300);
 
-        await Should.ThrowAsync<OperationCanceledException>(() => Run($"sleep 1; touch {marker}", ct: cts.Token));
+        await Should.ThrowAsync<OperationCanceledException>(() => Run($"sleep 30.0732; touch {marker}", ct: cts.Token));
 
-        await Task.Delay(1500);
+        (await GoneAsync("30.0732")).ShouldBeTrue("the command was killed");
         File.Exists(marker).ShouldBeFalse();
+    }
+
+    /// <summary>
+    /// Waits (up to 10 s) until no live process has <paramref name="token"/> in its command line. A command that outlived
+    /// its kill runs for 30 s, so it is still there when the wait gives up; nothing here waits a fixed time.
+    /// </summary>
+    private static async Task<bool> GoneAsync(string token)
+    {
+        var deadline = Stopwatch.StartNew();
+        while (deadline.Elapsed < TimeSpan.FromSeconds(10))
+        {
+            var alive = Directory.GetDirectories("/proc").Any(d =>
+            {
+                try
+                {
+                    return int.TryParse(Path.GetFileName(d), out _) && File.ReadAllText(Path.Combine(d, "cmdline")).Contains(token, StringComparison.Ordinal);
+                }
+                catch (IOException)
+                {
+                    return false;
+                }
+                catch (UnauthorizedAccessException)
+                {
+                    return false;
+                }
+            });
+            if (!alive)
+                return true;
+            await Task.Yield();
+            Thread.Yield();
+        }
+        return false;
     }
 
     [Fact]
