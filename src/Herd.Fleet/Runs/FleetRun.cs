@@ -136,7 +136,7 @@ public sealed class FleetRun(RunSpec spec)
         {
             if (spec.Start == RunStart.Resume)
                 throw new HerdFatalException($"Error: '{store.Location}' has no run row; it was not written by herd run.");
-            info = new RunInfo(RunIdOf(spec.RunDirectory), time.GetUtcNow(), spec.OptionsJson, spec.Cwd, engine.Name, engine.Version);
+            info = new RunInfo(RunIdOf(spec.RunDirectory), time.GetUtcNow(), spec.OptionsJson, spec.Cwd, engine.Name, engine.Version, spec.Definition?.ToJson());
             shard = spec.Shard;
             store.CreateRun(info, ShardOf(spec.Plan, shard));
             manifest = PlanManifest.ForRun(spec.Identity ?? PlanIdentity.Of(spec.Plan, []), shard);
@@ -144,6 +144,9 @@ public sealed class FleetRun(RunSpec spec)
         }
         else
         {
+            // A run created by a Herd before definitions gets one now, once: later workers read it instead of its argv.
+            if (info.DefinitionJson is null && spec.Definition is { } definition)
+                store.WriteDefinition(definition.ToJson());
             (manifest, shard) = StoredShard();
             if (spec.Plan.Count > 0)
             {

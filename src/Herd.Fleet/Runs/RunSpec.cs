@@ -79,7 +79,10 @@ public sealed record RunSpec
     /// <value>The turn cap, reported in each record (the engine enforces it).</value>
     public int? MaxTurns { get; init; }
 
-    /// <value>What was asked (the stored options, JSON), kept in the run row so a resume can rebuild the same run.</value>
+    /// <value>The run as created (issue #18), stored with it for every host that works it; null = none stored (tests).</value>
+    public RunDefinition? Definition { get; init; }
+
+    /// <value>What was asked (the command line, JSON), kept in the run row for display.</value>
     public string OptionsJson { get; init; } = "[]";
 
     /// <value>The working directory of the run, stored with it.</value>

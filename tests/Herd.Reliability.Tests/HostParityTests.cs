@@ -1,0 +1,222 @@
+using System.Text.Json.Nodes;
+using Herd.Testing;
+using Xunit.Abstractions;
+
+namespace Herd.Reliability.Tests;
+
+/// <summary>Which process runs a run's tasks.</summary>
+public enum RunHostKind
+{
+    /// <summary><c>herd run</c> with its run directory's SQLite.</summary>
+    Run,
+
+    /// <summary><c>herd run --store postgres://…</c>.</summary>
+    RunStore,
+
+    /// <summary><c>herd run --store … --enqueue</c>, then one <c>herd worker --run RUN</c>.</summary>
+    Worker,
+}
+
+/// <summary>
+/// Issue #18: one run, any host. The same scenario runs under <c>herd run</c>, <c>herd run --store</c> and
+/// <c>herd worker</c> (real processes, a real PostgreSQL, the scripted model server), and each host must leave the
+/// same records and the same effects — the sandbox, the engine, the audit log, the caps, the schema, retries, halts.
+/// </summary>
+public sealed class HostParityTests(ITestOutputHelper output)
+{
+    public static TheoryData<RunHostKind> Hosts => [RunHostKind.Run, RunHostKind.RunStore, RunHostKind.Worker];
+
+    private sealed record HostRun(int ExitCode, string Stderr, IReadOnlyList<JsonObject> Records);
+
+    /// <summary>Runs one plan on one host; records come from results.ndjson (herd run) or the store's export (worker).</summary>
+    private async Task<HostRun> RunOnAsync(Workspace ws, RunHostKind host, IReadOnlyList<string> options, IReadOnlyList<string> inputs, HerdProcess? herd = null)
+    {
+        herd ??= ws.Herd();
+        herd = herd.WithEnvironment("HERD_STORE", null).WithEnvironment("HERD_FLEET_RETRY_BASE_MS", "20");
+        var runId = $"par-{host.ToString().ToLowerInvariant()}-{Guid.NewGuid():N}"[..28];
+        string[] run = ["run", .. options, "--model", TestPrices.Model, "--prompt", "Do {}", "--run-dir", runId, "--progress", "none"];
+        HerdRun result;
+        string recordsDir;
+        switch (host)
+        {
+            case RunHostKind.Run:
+                result = await herd.RunAsync([.. run, ":::", .. inputs], timeout: TimeSpan.FromMinutes(2));
+                recordsDir = ws.Work.Combine(runId);
+                break;
+            case RunHostKind.RunStore:
+                result = await herd.RunAsync([.. run, "--store", WorkerTestsDb.Url, ":::", .. inputs], timeout: TimeSpan.FromMinutes(2));
+                recordsDir = ws.Work.Combine(runId);
+                break;
+            default:
+                var enqueued = await herd.RunAsync([.. run, "--store", WorkerTestsDb.Url, "--enqueue", ":::", .. inputs]);
+                enqueued.ExitCode.ShouldBe(0, enqueued.ToString());
+                result = await herd.RunAsync(["worker", "--store", WorkerTestsDb.Url, "--run", runId, "-j", "4"], timeout: TimeSpan.FromMinutes(2));
+                var export = await herd.RunAsync(["runs", "export", runId, "--store", WorkerTestsDb.Url, "--out", runId + "-export"]);
+                export.ExitCode.ShouldBe(0, export.ToString());
+                recordsDir = ws.Work.Combine(runId + "-export");
+                break;
+        }
+        output.WriteLine($"{host}: {result}");
+        return new HostRun(result.ExitCode, result.Stderr, Workspace.Records(recordsDir));
+    }
+
+    /// <summary>A record without what differs by nature between runs (times, session ids, hosts, slots).</summary>
+    private static string Comparable(IEnumerable<JsonObject> records) => string.Join("\n", records
+        .Select(r => new JsonObject
+        {
+            ["key"] = r["key"]?.DeepClone(),
+            ["engine"] = r["engine"]?.DeepClone(),
+            ["class"] = r["outcome"]?["class"]?.DeepClone(),
+            ["Stdout"] = r["Stdout"]?.DeepClone(),
+            ["Exitval"] = r["Exitval"]?.DeepClone(),
+            ["num_turns"] = r["num_turns"]?.DeepClone(),
+            ["structured_output"] = r["structured_output"]?.DeepClone(),
+            ["caps"] = r["caps"]?.DeepClone(),
+            ["attempts"] = new JsonArray(r["attempts"]!.AsArray().Select(a => (JsonNode?)JsonValue.Create((string?)a!["class"])).ToArray()),
+        }.ToJsonString())
+        .Order(StringComparer.Ordinal));
+
+    /// <summary>Runs the scenario on every host; the records of all three must be the same.</summary>
+    private async Task<IReadOnlyDictionary<RunHostKind, HostRun>> OnEveryHostAsync(Workspace ws, IReadOnlyList<string> options, IReadOnlyList<string> inputs, Func<RunHostKind, HerdProcess>? herd = null)
+    {
+        var runs = new Dictionary<RunHostKind, HostRun>();
+        foreach (var host in Hosts)
+            runs[host] = await RunOnAsync(ws, host, options, inputs, herd?.Invoke(host));
+        var expected = Comparable(runs[RunHostKind.Run].Records);
+        output.WriteLine(expected);
+        foreach (var (host, run) in runs)
+            Comparable(run.Records).ShouldBe(expected, $"{host} left other records than herd run");
+        return runs;
+    }
+
+    [Fact]
+    public async Task Bash_confined_by_the_sandbox_default_writes_to_a_private_tmp_under_every_host()
+    {
+        // Given a file in the host's /tmp, and tasks whose agent overwrites it with Bash (every tool call allowed),
+        // under the sandbox that herd run confines Bash with by default
+        var outside = Path.Combine(Path.GetTempPath(), $"herd-parity-{Guid.NewGuid():N}.txt");
+        File.WriteAllText(outside, "keep me");
+        try
+        {
+            await using var ws = await Workspace.StartAsync(new ModelScript
+            {
+                Conversations = [new Conversation(null, [Reply.WithTool("Bash", new JsonObject { ["command"] = $"echo pwned > {outside} && echo wrote" }), Reply.WithText("done")])],
+            });
+            foreach (var host in Hosts)
+            {
+                // When the host runs them
+                var run = await RunOnAsync(ws, host, ["--dangerously-skip-permissions"], ["a", "b"]);
+
+                // Then every task succeeded — its write landed in the sandbox's private /tmp — and the host's file is untouched
+                run.ExitCode.ShouldBe(0, run.Stderr);
+                run.Records.Count.ShouldBe(2, host.ToString());
+                run.Records.ShouldAllBe(r => (string)r["outcome"]!["class"]! == "success");
+                File.ReadAllText(outside).ShouldBe("keep me", $"{host} let Bash write to the host's /tmp");
+            }
+        }
+        finally
+        {
+            File.Delete(outside);
+        }
+    }
+
+    [Fact]
+    public async Task The_cmd_engine_runs_every_task_under_every_host()
+    {
+        // Given a run of --engine cmd, whose command no model is involved in
+        await using var ws = await Workspace.StartAsync(new ModelScript { Default = Reply.WithText("the model must not be asked") });
+
+        // When each host runs it
+        var runs = await OnEveryHostAsync(ws, ["--engine", "cmd", "--cmd", "echo engine-says {}"], ["x", "y", "z"]);
+
+        // Then each task ran the command (not Herd's agent), on every host
+        foreach (var (host, run) in runs)
+        {
+            string.Join(",", run.Records.Select(r => ((string)r["Stdout"]!).Trim()).Order()).ShouldBe("engine-says x,engine-says y,engine-says z", host.ToString());
+            run.Records.ShouldAllBe(r => (string)r["engine"]! == "cmd");
+        }
+        ws.Server.Requests.Count(q => q.Path == "/v1/messages").ShouldBe(0);
+    }
+
+    [Fact]
+    public async Task The_audit_log_gets_every_tool_decision_under_every_host()
+    {
+        // Given tasks that read a file, with --audit-log
+        await using var ws = await Workspace.StartAsync(new ModelScript
+        {
+            Conversations = [new Conversation(null, [Reply.WithTool("Read", new JsonObject { ["file_path"] = "notes.txt" }), Reply.WithText("read")])],
+        });
+        ws.Work.WriteFile("notes.txt", "notes\n");
+
+        foreach (var host in Hosts)
+        {
+            // When each host runs them with its own audit log
+            var audit = ws.Work.Combine($"audit-{host}.ndjson");
+            var run = await RunOnAsync(ws, host, ["--allowedTools", "Read", "--audit-log", audit], ["p", "q"]);
+
+            // Then the log holds one Read decision per task, each with the session of the task's record
+            run.ExitCode.ShouldBe(0, run.Stderr);
+            File.Exists(audit).ShouldBeTrue($"{host} wrote no audit log");
+            var lines = File.ReadAllLines(audit).Where(l => l.Length > 0).Select(l => JsonNode.Parse(l)!).ToArray();
+            lines.Count(l => l.ToJsonString().Contains("\"Read\"", StringComparison.Ordinal)).ShouldBe(2, host.ToString());
+            var sessions = run.Records.Select(r => (string)r["session_id"]!).ToHashSet();
+            lines.ShouldAllBe(l => sessions.Contains((string)l["session_id"]!));
+        }
+    }
+
+    [Fact]
+    public async Task A_json_schema_gives_every_record_its_structured_output_under_every_host()
+    {
+        // Given tasks answering through the schema's StructuredOutput tool
+        await using var ws = await Workspace.StartAsync(new ModelScript
+        {
+            Default = new Reply { Text = "counted", ToolCalls = [new ScriptedToolCall("StructuredOutput", new JsonObject { ["count"] = 3 })] },
+        });
+
+        // When each host runs them with --json-schema
+        var runs = await OnEveryHostAsync(ws, ["--json-schema", """{"type":"object","properties":{"count":{"type":"integer"}},"required":["count"]}"""], ["m", "n"]);
+
+        // Then every record carries the structured output
+        foreach (var (host, run) in runs)
+            run.Records.ShouldAllBe(r => r["structured_output"]!["count"]!.GetValue<int>() == 3, host.ToString());
+    }
+
+    [Fact]
+    public async Task A_retryable_fault_is_retried_once_and_the_task_succeeds_under_every_host()
+    {
+        foreach (var host in Hosts)
+        {
+            // Given one task whose first call fails with 500, without client retries, so the fleet's retry layer decides
+            await using var ws = await Workspace.StartAsync(new ModelScript { Queue = [Reply.Error(500)], Default = Reply.WithText("ok") });
+
+            // When the host runs it
+            var run = await RunOnAsync(ws, host, [], ["only"], ws.Herd().WithEnvironment("HERD_MAX_RETRIES", "0"));
+
+            // Then it took two attempts: server_error, then success
+            run.ExitCode.ShouldBe(0, run.Stderr);
+            var record = run.Records.ShouldHaveSingleItem();
+            string.Join(",", record["attempts"]!.AsArray().Select(a => (string)a!["class"]!)).ShouldBe("server_error,success", host.ToString());
+        }
+    }
+
+    [Fact]
+    public async Task A_per_task_turn_cap_ends_the_task_as_max_turns_under_every_host()
+    {
+        // Given tasks that need a second turn, capped at one
+        await using var ws = await Workspace.StartAsync(new ModelScript
+        {
+            Conversations = [new Conversation(null, [Reply.WithTool("Read", new JsonObject { ["file_path"] = "notes.txt" }), Reply.WithText("ok")])],
+        });
+        ws.Work.WriteFile("notes.txt", "notes\n");
+
+        // When each host runs them with --max-turns 1
+        var runs = await OnEveryHostAsync(ws, ["--allowedTools", "Read", "--max-turns", "1"], ["u", "v"]);
+
+        // Then each task ended as max_turns, with the cap in its record
+        foreach (var (host, run) in runs)
+        {
+            run.Records.ShouldAllBe(r => (string)r["outcome"]!["class"]! == "max_turns", host.ToString());
+            run.Records.ShouldAllBe(r => r["caps"]!["max_turns"]!.GetValue<int>() == 1, host.ToString());
+        }
+    }
+}
