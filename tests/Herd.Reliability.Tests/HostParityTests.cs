@@ -219,4 +219,101 @@ public sealed class HostParityTests(ITestOutputHelper output)
             run.Records.ShouldAllBe(r => r["caps"]!["max_turns"]!.GetValue<int>() == 1, host.ToString());
         }
     }
+
+    [Fact]
+    public async Task Halt_now_stops_the_run_at_its_first_failure_with_the_same_records_under_every_host()
+    {
+        // Given a run with --halt now,fail=1 whose first task fails at once (it needs a second turn, --max-turns 1)
+        // while the others take a minute
+        await using var ws = await Workspace.StartAsync(new ModelScript
+        {
+            Conversations =
+            [
+                new Conversation("Do t1", [Reply.WithTool("Read", new JsonObject { ["file_path"] = "notes.txt" }), Reply.WithText("ok")]),
+                new Conversation(null, [Reply.WithText("ok") with { LatencyMs = 60_000 }]),
+            ],
+        });
+        ws.Work.WriteFile("notes.txt", "notes\n");
+
+        // When each host runs it
+        var started = System.Diagnostics.Stopwatch.StartNew();
+        var runs = await OnEveryHostAsync(ws, ["--allowedTools", "Read", "--max-turns", "1", "--halt", "now,fail=1", "-j", "4"], ["t1", "t2", "t3", "t4"]);
+
+        // Then on every host the one failed task is the run's only record and the minute-long attempts were stopped
+        started.Elapsed.ShouldBeLessThan(TimeSpan.FromSeconds(150));
+        foreach (var (host, run) in runs)
+        {
+            var record = run.Records.ShouldHaveSingleItem(host.ToString());
+            ((string)record["outcome"]!["class"]!).ShouldBe("max_turns");
+        }
+        runs[RunHostKind.Run].ExitCode.ShouldBe(1);
+        runs[RunHostKind.RunStore].ExitCode.ShouldBe(1);
+    }
+
+    [Fact]
+    public async Task The_claude_engine_runs_every_task_under_every_host()
+    {
+        // Given the real Claude Code CLI pointed at the scripted server, with a home of its own
+        await using var ws = await Workspace.StartAsync(new ModelScript { Default = Reply.WithText("Summary {turn}") });
+        var home = ws.Work.Combine("home");
+        Directory.CreateDirectory(home);
+
+        // When each host runs tasks with --engine claude
+        var runs = await OnEveryHostAsync(ws, ["--engine", "claude"], ["c1", "c2"], _ => ws.Herd().WithEnvironment("HOME", home));
+
+        // Then every task was run by claude, not by Herd's agent
+        foreach (var (host, run) in runs)
+        {
+            run.ExitCode.ShouldBe(0, run.Stderr);
+            run.Records.ShouldAllBe(r => (string)r["engine"]! == "claude" && (string)r["Stdout"]! == "Summary 0", host.ToString());
+        }
+    }
+
+    [Fact]
+    public async Task A_run_stored_by_an_older_herd_without_a_definition_is_bound_once_from_its_argv_and_worked()
+    {
+        // Given an enqueued run whose definition is gone, as a Herd before definitions stored it (argv only)
+        await using var ws = await Workspace.StartAsync(new ModelScript { Default = Reply.WithText("ok") });
+        var herd = ws.Herd();
+        var runId = $"old-{Guid.NewGuid():N}"[..20];
+        var enqueued = await herd.RunAsync(["run", "--engine", "cmd", "--cmd", "echo legacy {}", "--prompt", "Do {}", "--run-dir", runId, "--store", WorkerTestsDb.Url, "--enqueue", ":::", "a", "b"]);
+        enqueued.ExitCode.ShouldBe(0, enqueued.ToString());
+        Execute("UPDATE herd_runs SET definition = NULL WHERE run_id = $1", runId);
+
+        // When a worker works it
+        var worked = await herd.RunAsync(["worker", "--store", WorkerTestsDb.Url, "--run", runId], timeout: TimeSpan.FromMinutes(2));
+
+        // Then it ran as its argv asked (the cmd engine), and its definition is stored for the next worker
+        worked.ExitCode.ShouldBe(0, worked.ToString());
+        WorkerTestsDb.Scalar<string>("SELECT status FROM herd_runs WHERE run_id = $1", runId).ShouldBe("finished");
+        WorkerTestsDb.Scalar<string>("SELECT definition FROM herd_runs WHERE run_id = $1", runId).ShouldContain("echo legacy {}");
+        WorkerTestsDb.Scalar<long>("SELECT COUNT(*) FROM herd_tasks WHERE run_id = $1 AND record LIKE '%legacy a%'", runId).ShouldBe(1);
+    }
+
+    [Fact]
+    public async Task A_run_whose_definition_a_newer_herd_wrote_is_refused_with_one_line()
+    {
+        // Given an enqueued run whose definition says version 99
+        await using var ws = await Workspace.StartAsync(new ModelScript { Default = Reply.WithText("ok") });
+        var herd = ws.Herd();
+        var runId = $"new-{Guid.NewGuid():N}"[..20];
+        (await herd.RunAsync(["run", "--prompt", "Do {}", "--run-dir", runId, "--store", WorkerTestsDb.Url, "--enqueue", ":::", "a"])).ExitCode.ShouldBe(0);
+        Execute("UPDATE herd_runs SET definition = replace(definition, '\"version\":1', '\"version\":99') WHERE run_id = $1", runId);
+
+        // When a worker is asked to work it
+        var worked = await herd.RunAsync(["worker", "--store", WorkerTestsDb.Url, "--run", runId]);
+
+        // Then it refuses with one line naming the fix, and runs nothing
+        worked.ExitCode.ShouldBe(1, worked.ToString());
+        worked.Stderr.Trim().Split('\n').ShouldHaveSingleItem().ShouldContain("Upgrade herd");
+        ws.Server.Requests.Count(q => q.Path == "/v1/messages").ShouldBe(0);
+    }
+
+    private static void Execute(string sql, string runId)
+    {
+        using var db = WorkerTestsDb.Db();
+        using var cmd = new Npgsql.NpgsqlCommand(sql, db);
+        cmd.Parameters.Add(new Npgsql.NpgsqlParameter { Value = runId });
+        cmd.ExecuteNonQuery();
+    }
 }
