@@ -309,6 +309,49 @@ public sealed class HostParityTests(ITestOutputHelper output)
         ws.Server.Requests.Count(q => q.Path == "/v1/messages").ShouldBe(0);
     }
 
+    [Fact]
+    public async Task Two_workers_join_a_running_herd_run_with_a_store_and_share_its_work_and_the_creator_writes_the_results_report_and_gate()
+    {
+        // Given herd run --store working 40 slow tasks two at a time (a second each), with a gate
+        await using var ws = await Workspace.StartAsync(new ModelScript { LatencyMs = 1000, Default = Reply.WithText("ok") });
+        var herd = ws.Herd().WithEnvironment("HERD_STORE", null);
+        var runId = $"elastic-{Guid.NewGuid():N}"[..24];
+        var creator = ws.Start(herd, ["run", "--store", WorkerTestsDb.Url, "-j", "2", "--model", TestPrices.Model, "--prompt", "Do {}", "--run-dir", runId,
+            "--progress", "none", "--gate", "max-failed=0", ":::", .. Enumerable.Range(1, 40).Select(i => $"e{i:D2}")]);
+        await WorkerTestsDb.WaitUntilAsync(() => Done(runId) >= 2, TimeSpan.FromSeconds(60));
+
+        // When two workers join it while it runs
+        var workers = Enumerable.Range(0, 2).Select(_ => ws.Start(herd, ["worker", "--store", WorkerTestsDb.Url, "--run", runId, "-j", "2", "--lease", "3s"])).ToArray();
+        using var cts = new CancellationTokenSource(TimeSpan.FromMinutes(2));
+        await creator.Process.WaitForExitAsync(cts.Token);
+        var creatorErr = await creator.Stderr;
+        output.WriteLine(creatorErr);
+        var workerErrs = new List<string>();
+        foreach (var (process, _, stderr) in workers)
+        {
+            await process.WaitForExitAsync(cts.Token);
+            workerErrs.Add(await stderr);
+            process.ExitCode.ShouldBe(0, workerErrs[^1]);
+            output.WriteLine(workerErrs[^1]);
+        }
+
+        // Then every task ran once, the workers did part of it, and the creator wrote the whole run's results, report and gate
+        creator.Process.ExitCode.ShouldBe(0, creatorErr);
+        WorkerTestsDb.Scalar<long>("SELECT COUNT(*) FROM herd_attempts WHERE run_id = $1", runId).ShouldBe(40);
+        WorkerTestsDb.Scalar<string>("SELECT status FROM herd_runs WHERE run_id = $1", runId).ShouldBe("finished");
+        foreach (var err in workerErrs)
+            err.ShouldNotContain(" 0 attempt(s)");
+        var dir = ws.Work.Combine(runId);
+        var records = Workspace.Records(dir);
+        records.Count.ShouldBe(40);
+        records.Select(r => (string)r["key"]!).Distinct().Count().ShouldBe(40);
+        ((int)Workspace.SummaryOf(dir)["unfinished"]!).ShouldBe(0);
+        File.Exists(Path.Combine(dir, "report.html")).ShouldBeTrue();
+        creatorErr.ShouldContain("gate passed");
+    }
+
+    private static long Done(string runId) => WorkerTestsDb.Scalar<long>("SELECT COUNT(*) FROM herd_tasks WHERE run_id = $1 AND state = 'done'", runId);
+
     private static void Execute(string sql, string runId)
     {
         using var db = WorkerTestsDb.Db();

@@ -165,7 +165,7 @@ public static class RunCommand
         if (OtlpExport.Current is { } otel)
             spec = spec with { FlushTelemetry = otel.Flush };
         if (run.Store is { } shared)
-            spec = spec with { OpenStore = s => SharedRunCommand.Open(shared, s.RunDirectory, ctx.Time) };
+            spec = spec with { OpenStore = s => SharedRunCommand.Open(shared, s.RunDirectory, ctx.Time), OpenSharedStore = s => SharedRunCommand.Open(shared, s.RunDirectory, ctx.Time) };
         var fleet = new FleetRun(spec);
         var mode = run.Progress switch
         {

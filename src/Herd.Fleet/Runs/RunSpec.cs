@@ -107,6 +107,12 @@ public sealed record RunSpec
 
     public TimeProvider Time { get; init; } = TimeProvider.System;
 
+    /// <value>
+    /// Opens the shared store of an elastic run (<c>herd run --store</c>, issue #18): the run is then worked with task
+    /// leases, like <c>herd worker</c>, and workers started meanwhile join it. Null = this process alone works it.
+    /// </value>
+    public Func<RunSpec, Store.Postgres.PostgresRunStore>? OpenSharedStore { get; init; }
+
     /// <value>Opens the run's store; default SQLite in <see cref="RunDirectory"/>.</value>
     public Func<RunSpec, IRunStore>? OpenStore { get; init; }
 
