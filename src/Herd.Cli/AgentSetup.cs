@@ -61,7 +61,8 @@ public sealed record AgentSetup(
             if (!Directory.Exists(dir))
                 throw new HerdUsageException($"Error: --add-dir '{dir}' is not a directory. Pass an existing directory.");
         }
-        var catalog = ModelCatalog.Load(args.Value(PrintOptions.Prices) ?? NullIfEmpty(Environment.GetEnvironmentVariable("HERD_PRICES")));
+        var prices = args.Value(PrintOptions.Prices) ?? NullIfEmpty(Environment.GetEnvironmentVariable("HERD_PRICES"));
+        var catalog = ModelCatalog.Load(prices);
         var fallbacks = CommandLineParser.SplitList(args.Value(PrintOptions.FallbackModel) ?? "").Select(catalog.Resolve).ToArray();
         var (policy, settings) = PermissionSetup.Load(args, cwd);
         var tools = SelectTools(args);
@@ -90,53 +91,40 @@ public sealed record AgentSetup(
             args.Has(PrintOptions.FailOnDenial))
         {
             Sandbox = sandbox,
+            PricesPath = prices is null ? null : Path.GetFullPath(prices, cwd),
         };
     }
+
+    /// <value><c>--prices</c> (or <c>HERD_PRICES</c>) as an absolute path; null = the built-in table.</value>
+    public string? PricesPath { get; init; }
+
+    /// <summary>The setup as stored data: what every session of a run (on any host) is built from (issue #18).</summary>
+    public AgentProfile ToProfile() => new()
+    {
+        Cwd = Cwd,
+        Model = ModelFlag,
+        FallbackModels = FallbackModels,
+        SystemPrompt = SystemPrompt,
+        ReadMemoryFiles = ReadMemoryFiles,
+        Tools = Tools.Select(t => t.Name).ToArray(),
+        Policy = Policy,
+        AdditionalDirectories = AdditionalDirectories,
+        JsonSchema = Schema?.Node.ToJsonString(),
+        MaxTurns = MaxTurns,
+        MaxTokens = MaxTokens,
+        MaxBudgetUsd = MaxBudgetUsd,
+        BudgetMode = BudgetMode,
+        Timeout = Timeout,
+        FailOnDenial = FailOnDenial,
+        Sandbox = Sandbox,
+        PricesPath = PricesPath,
+        Catalog = Catalog,
+    };
 
     /// <summary>Options for one agent session. Each call makes fresh tools and context, so sessions share no state.</summary>
     /// <param name="restoredModel">The model of a resumed session, used unless --model or ANTHROPIC_MODEL says otherwise.</param>
-    public AgentOptions ToAgentOptions(string? restoredModel = null, string? workingDirectory = null)
-    {
-        var model = Catalog.Resolve(ModelFlag ?? restoredModel);
-        var permissions = new PermissionEngine(Policy);
-        var cwd = workingDirectory ?? Cwd;
-        return new AgentOptions
-        {
-            Model = model,
-            FallbackModels = FallbackModels.Where(m => m != model).ToArray(),
-            Catalog = Catalog,
-            SystemPrompt = SystemPrompt,
-            MemoryText = ReadMemoryFiles ? MemoryFor(workingDirectory ?? Cwd) : null,
-            Tools = Tools,
-            Permissions = permissions,
-            // The file tools' walks and the sandbox hide exactly what the engine's Read deny rules cover.
-            ToolContext = new ToolContext(cwd, AdditionalDirectories)
-            {
-                Sandbox = Sandbox,
-                IsReadDenied = path => permissions.IsReadDenied(path, cwd),
-                HasReadDenyRules = permissions.HasReadDenies,
-                ReadDenyBases = permissions.ReadDenyBases(cwd),
-            },
-            MaxTurns = MaxTurns,
-            MaxBudgetUsd = MaxBudgetUsd,
-            BudgetMode = BudgetMode,
-            MaxTokens = MaxTokens,
-            OutputSchema = Schema?.Node,
-            OutputValidator = Schema is null ? null : Schema.Validate,
-            Timeout = Timeout,
-            PermissionModeName = PermissionModeName,
-            FailOnDenial = FailOnDenial,
-        };
-    }
-
-    private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, string?> MemoryByDirectory = new(StringComparer.Ordinal);
-
-    /// <summary>
-    /// The memory block of a working directory, read once per directory and process: a fan-out's tasks in one
-    /// directory share it, and each task directory gets its own, as a Claude Code started there would.
-    /// </summary>
-    private static string? MemoryFor(string directory) =>
-        MemoryByDirectory.GetOrAdd(directory, d => MemoryFiles.Format(MemoryFiles.Discover(d, MemoryFiles.UserConfigDirectory())));
+    public AgentOptions ToAgentOptions(string? restoredModel = null, string? workingDirectory = null) =>
+        ToProfile().ToAgentOptions(restoredModel, workingDirectory);
 
     /// <summary>API key, endpoint and retry settings from the environment.</summary>
     /// <exception cref="HerdUsageException">No API key, or a malformed setting.</exception>

@@ -1,13 +1,14 @@
 using Herd.Agent;
 using Herd.Cli.Print;
 using Herd.Fleet.Engines;
+using Herd.Fleet.Runs;
 
 namespace Herd.Cli.Run;
 
 /// <summary>
 /// Binds <c>--engine</c>, <c>--cmd</c>, <c>--result-json</c>, <c>--engine-bin</c>, <c>--engine-env</c> and the agent
-/// flags an external CLI understands into one <see cref="EngineSpec"/> (issue #13). The run lifecycle then calls
-/// <see cref="TaskEngines.Create"/> once; nothing else of the CLI knows which engine runs.
+/// flags an external CLI understands into the run definition's <see cref="EngineDefinition"/> (issue #13, #18);
+/// <see cref="RunAssembly"/> builds the engine from it on every host.
 /// </summary>
 public static class EngineBinding
 {
@@ -39,8 +40,8 @@ public static class EngineBinding
         return kind;
     }
 
-    /// <summary>The spec of an external engine; checks that its CLI can be found before anything is written.</summary>
-    public static EngineSpec Spec(ParsedArguments args, EngineKind kind, AgentSetup setup, double? taskBudget, bool denialIsSuccess, string runDir, RunContext ctx)
+    /// <summary>The engine part of the run's definition; where its CLI is found is checked by <see cref="RunDefinitionBinding.Check"/>.</summary>
+    public static EngineDefinition Definition(ParsedArguments args, EngineKind kind, AgentSetup setup, double? taskBudget, bool denialIsSuccess, string cwd)
     {
         var extra = new Dictionary<string, string>(StringComparer.Ordinal);
         foreach (var pair in args.Values(EngineBinding.EngineEnv))
@@ -50,14 +51,12 @@ public static class EngineBinding
                 throw new HerdUsageException($"Error: --engine-env '{pair}' must be KEY=VALUE.");
             extra[pair[..eq]] = pair[(eq + 1)..];
         }
-        var spec = new EngineSpec(kind, ctx.Cwd, Path.Combine(runDir, "engine"))
+        return new EngineDefinition(kind)
         {
             CommandTemplate = args.Value(EngineBinding.Cmd),
             ResultJson = args.Has(EngineBinding.ResultJson),
-            BinaryPath = args.Value(EngineBinding.EngineBin) is { } bin ? Path.GetFullPath(bin, ctx.Cwd) : null,
-            Environment = ctx.EngineEnvironment,
+            BinaryPath = args.Value(EngineBinding.EngineBin) is { } bin ? Path.GetFullPath(bin, cwd) : null,
             ExtraEnvironment = extra,
-            Catalog = setup.Catalog,
             Flags = new AgentFlags
             {
                 Model = setup.ModelFlag,
@@ -72,17 +71,5 @@ public static class EngineBinding
                 DenialIsSuccess = denialIsSuccess,
             },
         };
-        if (kind is EngineKind.Claude or EngineKind.Codex or EngineKind.Gemini)
-        {
-            try
-            {
-                _ = TaskEngines.Resolve(spec);
-            }
-            catch (EngineUnavailableException ex)
-            {
-                throw new HerdUsageException(ex.Message);
-            }
-        }
-        return spec;
     }
 }

@@ -48,40 +48,46 @@ public static class RunCommand
             throw new HerdUsageException($"Error: unexpected argument '{args.Positionals[0]}'. Put inputs after ::: (herd run --prompt '…' ::: a b c).");
 
         var run = RunArguments.Bind(args, ctx.Cwd, ctx.Environment);
-        if (run.Start == RunStart.Resume && run.Store is not null)
+        var (today, todayRun) = (args, run);
+        RunDefinition? stored = null;
+        if (run.Start == RunStart.Resume)
         {
-            args = Parse([.. SharedRunCommand.StoredOptions(run.Store, run.RunDirectory!), .. optionArgs]);
+            var (info, where) = run.Store is { } shared
+                ? (SharedRunCommand.StoredRun(shared, run.RunDirectory!), $"run '{SharedRunCommand.RunIdOf(run.RunDirectory!)}' in {shared.Redacted}")
+                : (ReadStoredRun(run.RunDirectory!), $"'{run.RunDirectory}/run.db'");
+            // The stored definition is what the run's tasks do (issue #18); argv is bound only for the plan's keys and
+            // this session's options. Stored flags first, today's after: a value given now wins, so e.g. -j can change.
+            stored = info.DefinitionJson is { } json ? RunDefinition.Parse(json, where) : null;
+            args = Parse([.. ReadStoredArgv(info, where), .. optionArgs]);
             run = RunArguments.Bind(args, ctx.Cwd, ctx.Environment);
         }
-        else if (run.Start == RunStart.Resume)
-        {
-            // Stored flags first, today's after: a value given now wins, so e.g. -j or --budget-usd can change on resume.
-            args = Parse([.. ReadStoredOptions(run.RunDirectory!), .. optionArgs]);
-            run = RunArguments.Bind(args, ctx.Cwd, ctx.Environment);
-        }
-        return await ExecuteAsync(args, run, optionArgs, inputArgs, ctx).ConfigureAwait(false);
+        return await ExecuteAsync(args, run, optionArgs, inputArgs, ctx, stored is null ? null : RunDefinitionBinding.Resumed(stored, today, todayRun)).ConfigureAwait(false);
     }
 
     private static ParsedArguments Parse(string[] optionArgs) => CommandLineParser.Parse(optionArgs, RunOptions.All, ExitCodes.For(HerdCommand.Run));
 
-    /// <summary>The options stored in the run row of the run to continue.</summary>
-    private static string[] ReadStoredOptions(string runDirectory)
+    /// <summary>The run row of the run to continue.</summary>
+    private static RunInfo ReadStoredRun(string runDirectory)
     {
         if (!SqliteRunStore.Exists(runDirectory))
             throw new HerdUsageException($"Error: --run-dir '{runDirectory}' holds no run (no run.db). Pass the directory of an earlier `herd run`; `herd runs list` shows them.");
         using var peek = SqliteRunStore.OpenReadOnly(runDirectory);
-        var info = peek.ReadRun() ?? throw new HerdFatalException($"Error: '{runDirectory}/run.db' has no run row; it was not written by herd run.");
+        return peek.ReadRun() ?? throw new HerdFatalException($"Error: '{runDirectory}/run.db' has no run row; it was not written by herd run.");
+    }
+
+    private static string[] ReadStoredArgv(RunInfo info, string where)
+    {
         try
         {
             return ReadArgv(info.ArgvJson);
         }
         catch (Exception ex) when (ex is JsonException or InvalidOperationException)
         {
-            throw new HerdFatalException($"Error: the options stored in '{runDirectory}/run.db' are damaged ({ex.Message}); the run cannot be resumed as it was started.");
+            throw new HerdFatalException($"Error: the options stored in {where} are damaged ({ex.Message}); the run cannot be resumed as it was started.");
         }
     }
 
-    private static async Task<int> ExecuteAsync(ParsedArguments args, RunArguments run, string[] optionArgs, string[] inputArgs, RunContext ctx)
+    private static async Task<int> ExecuteAsync(ParsedArguments args, RunArguments run, string[] optionArgs, string[] inputArgs, RunContext ctx, RunDefinition? resumed)
     {
         // ---- validate everything first: nothing is written until all of it holds ----
         foreach (var flag in args.AcceptedWithoutEffect)
@@ -89,7 +95,6 @@ public static class RunCommand
         // --timeout is the run's (a duration or N%), not the agent's: the agent never sees it.
         // herd run confines Bash by default (issue #9: unattended fleets); --sandbox off or sandbox.enabled:false opts out.
         var setup = AgentSetup.Validate(args.Without(RunOptions.Timeout), ctx.Cwd, sandboxByDefault: true);
-        var taskBudget = run.TaskBudgetUsd ?? setup.MaxBudgetUsd;
 
         var inputs = ReadInputs(run, inputArgs, ctx);
         if (run.Start == RunStart.New && inputs.Count == 0)
@@ -109,22 +114,24 @@ public static class RunCommand
         var planned = plan.Count;
         if (run.Sample is { } sample)
             plan = Sample(plan, sample);
+        // The run as it is created: stored with it, and the one thing any host builds the engine from (issue #18).
+        var definition = resumed ?? RunDefinitionBinding.Bind(args, run, setup, ctx.Cwd);
         if (run.Enqueue)
-            return SharedRunCommand.Enqueue(run, plan, WriteArgv(optionArgs), engineName, ctx);
+            return SharedRunCommand.Enqueue(run, plan, WriteArgv(optionArgs), definition, ctx);
 
         // issue #13 (engines): an external engine gets its credentials through its own environment; Herd needs no key
         // then, and must not scrub ANTHROPIC_API_KEY from its environment before the claude engine reads it.
-        var clientOptions = ctx.Client ?? (engineKind == EngineKind.Herd ? AgentSetup.ClientOptionsFromEnvironment() : new AnthropicClientOptions { ApiKey = "" });
+        var clientOptions = ctx.Client ?? (definition.Engine.Kind == EngineKind.Herd ? AgentSetup.ClientOptionsFromEnvironment() : new AnthropicClientOptions { ApiKey = "" });
         if (ctx.Client is null && string.IsNullOrEmpty(Environment.GetEnvironmentVariable("HERD_MAX_RETRIES")))
         {
             // Spec §5 "one retry layer": few inner retries, so 429/529 reach the fleet's retry layer and AIMD quickly.
             clientOptions = clientOptions with { MaxRetries = 2 };
         }
         using var client = new AnthropicMessagesClient(clientOptions);
-        var auditPath = args.Value(PrintOptions.AuditLog) is { } audit ? AuditLogPath(audit, ctx.Cwd) : null;
         var runDirectory = run.RunDirectory ?? Path.Combine(ctx.Cwd, ".herd", "runs", NewRunId(ctx.Time));
-        // issue #13 (engines): bound and checked (the CLI exists) before anything is written.
-        var engineSpec = EngineBinding.Spec(args, engineKind, setup, taskBudget, run.DenialIsSuccess, runDirectory, ctx);
+        var host = new RunHost(client, runDirectory) { EngineEnvironment = ctx.EngineEnvironment, Time = ctx.Time };
+        // issue #13 (engines): checked (the CLI exists) before anything is written.
+        RunDefinitionBinding.Check(definition, host);
 
         using var signals = IsConsole(ctx) ? new RunSignals() : null;
         using var cancel = CancellationTokenSource.CreateLinkedTokenSource(ctx.Cancel, signals?.Token ?? CancellationToken.None);
@@ -132,24 +139,19 @@ public static class RunCommand
         {
             JoblogPath = run.JoblogPath,
             Reports = new RunReportOptions(run.Ci, Environment: ctx.Environment),
-            Gate = run.Gate,
+            Gate = definition.Gate,
             RunDirectory = runDirectory,
             Start = run.Start,
             Plan = plan,
-            // One factory picks the engine (issue #13); the in-process one is built only for --engine herd.
-            Engine = engine => TaskEngines.Create(engineSpec, () => new InProcessAgentEngine(client, _ => setup.ToAgentOptions() with { MaxBudgetUsd = taskBudget, TimeProvider = ctx.Time }, engine.RunBudget, ctx.Time)
-            {
-                DenialIsSuccess = run.DenialIsSuccess,
-                // Every task's tool calls go to one audit log; each line carries the attempt's session id.
-                ExtraSink = auditPath is null ? null : a => new AuditLog(auditPath, a.SessionId),
-            }, engine.RunBudget, ctx.Time),
+            Definition = definition,
+            Engine = engine => RunAssembly.Engine(definition, host, engine.RunBudget),
             Requeue = run.Requeue,
             RerunClasses = run.RerunClasses,
-            Jobs = run.Jobs,
-            Schedule = run.Schedule,
-            BudgetUsd = run.BudgetUsd,
-            TaskBudgetUsd = taskBudget,
-            MaxTurns = setup.MaxTurns,
+            Jobs = definition.Jobs,
+            Schedule = definition.Schedule,
+            BudgetUsd = definition.BudgetUsd,
+            TaskBudgetUsd = definition.TaskBudgetUsd,
+            MaxTurns = definition.Agent.MaxTurns,
             OptionsJson = WriteArgv(optionArgs),
             Cwd = ctx.Cwd,
             SampleOf = run.Sample is null ? null : planned,
@@ -163,7 +165,7 @@ public static class RunCommand
         if (OtlpExport.Current is { } otel)
             spec = spec with { FlushTelemetry = otel.Flush };
         if (run.Store is { } shared)
-            spec = spec with { OpenStore = s => SharedRunCommand.Open(shared, s.RunDirectory, ctx.Time) };
+            spec = spec with { OpenStore = s => SharedRunCommand.Open(shared, s.RunDirectory, ctx.Time), OpenSharedStore = s => SharedRunCommand.Open(shared, s.RunDirectory, ctx.Time) };
         var fleet = new FleetRun(spec);
         var mode = run.Progress switch
         {
@@ -183,20 +185,6 @@ public static class RunCommand
     }
 
     private static bool IsConsole(RunContext ctx) => ctx.Client is null && ReferenceEquals(ctx.Err, Console.Error);
-
-    /// <summary>The audit log is a file that grows; a directory or an unwritable place is refused before the run starts.</summary>
-    private static string AuditLogPath(string audit, string cwd)
-    {
-        var path = Path.GetFullPath(audit, cwd);
-        if (Directory.Exists(path))
-            throw new HerdUsageException($"Error: --audit-log '{audit}' is a directory; pass a file path (it is appended to).");
-        var parent = Path.GetDirectoryName(path);
-        if (parent is not null && File.Exists(parent))
-            throw new HerdUsageException($"Error: --audit-log '{audit}': '{parent}' is a file, not a directory.");
-        if (parent is not null && !Directory.Exists(parent))
-            throw new HerdUsageException($"Error: --audit-log '{audit}': directory '{parent}' does not exist. Create it first.");
-        return path;
-    }
 
     /// <param name="shared">The run is kept in a shared store: continuing it needs the store too.</param>
     private static string FinalLine(RunResult result, bool shared)

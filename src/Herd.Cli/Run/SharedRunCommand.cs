@@ -33,23 +33,22 @@ public static class SharedRunCommand
         return PostgresRunStore.Open(store, RunIdOf(runDirectory), time);
     }
 
-    /// <summary>The options stored in the run row, for --resume against the shared store.</summary>
-    public static string[] StoredOptions(PgLocation location, string runDirectory)
+    /// <summary>The run row, for --resume against the shared store.</summary>
+    public static RunInfo StoredRun(PgLocation location, string runDirectory)
     {
         using var store = PostgresRunStore.Open(location, RunIdOf(runDirectory));
-        var info = store.ReadRun() ?? throw new HerdUsageException($"Error: run '{store.RunId}' does not exist in {location.Redacted}. `herd runs list --store URL` shows the runs.");
-        return RunCommand.ReadArgv(info.ArgvJson);
+        return store.ReadRun() ?? throw new HerdUsageException($"Error: run '{store.RunId}' does not exist in {location.Redacted}. `herd runs list --store URL` shows the runs.");
     }
 
     /// <summary>Creates the run (the plan in one COPY) with its budget ceiling, prints its id, and leaves the work to workers.</summary>
-    public static int Enqueue(RunArguments run, IReadOnlyList<FleetTask> plan, string optionsJson, string engineName, RunContext ctx)
+    public static int Enqueue(RunArguments run, IReadOnlyList<FleetTask> plan, string optionsJson, RunDefinition definition, RunContext ctx)
     {
         var runId = run.RunDirectory is { } dir ? RunIdOf(dir) : RunCommand.NewRunId(ctx.Time);
         if (run.Start == RunStart.Resume)
             throw new HerdUsageException("Error: --enqueue creates a run; to continue one, start `herd worker --store URL --run RUN`.");
         using var store = PostgresRunStore.Open(run.Store!, runId, ctx.Time);
         var started = ctx.Time.GetTimestamp();
-        store.CreateRun(new RunInfo(runId, ctx.Time.GetUtcNow(), optionsJson, ctx.Cwd, engineName, HerdVersion.Current), plan);
+        store.CreateRun(new RunInfo(runId, ctx.Time.GetUtcNow(), optionsJson, ctx.Cwd, definition.Engine.Kind.Name(), HerdVersion.Current, definition.ToJson()), plan);
         store.SetBudget(run.BudgetUsd);
         ctx.Err.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"herd: run {runId}: {plan.Count} task(s) stored in {run.Store!.Redacted} in {ctx.Time.GetElapsedTime(started).TotalSeconds:0.00}s; start workers with: herd worker --store URL --run {runId}"));

@@ -100,27 +100,24 @@ public static class WorkerCommand
         var time = TimeProvider.System;
         using var store = PostgresRunStore.Open(location, runId, time, lease);
         var info = store.ReadRun() ?? throw new HerdUsageException($"Error: no run '{runId}' in {location.Redacted}. `herd runs list --store URL` shows the runs.");
-        // The run is worked as it was asked: its stored flags bind exactly as herd run bound them.
-        var args = CommandLineParser.Parse(RunCommand.ReadArgv(info.ArgvJson), RunOptions.All);
-        var run = RunArguments.Bind(args, cwd);
-        var setup = AgentSetup.Validate(args.Without(RunOptions.Timeout), cwd);
-        var taskBudget = run.TaskBudgetUsd ?? setup.MaxBudgetUsd;
-        var clientOptions = AgentSetup.ClientOptionsFromEnvironment();
+        // The run is worked as it was created: its stored definition, built into an engine by the one assembly every host uses.
+        var definition = StoredDefinition(store, info, cwd, $"run '{runId}' in {location.Redacted}");
+        var clientOptions = definition.Engine.Kind == EngineKind.Herd ? AgentSetup.ClientOptionsFromEnvironment() : new AnthropicClientOptions { ApiKey = "" };
         if (string.IsNullOrEmpty(Environment.GetEnvironmentVariable("HERD_MAX_RETRIES")))
             clientOptions = clientOptions with { MaxRetries = 2 };
         using var client = new AnthropicMessagesClient(clientOptions);
         var ledger = store.Ledger().Ceiling is { } ceiling ? new SpendLedger(ceiling, new PostgresSpendAccount(store)) : null;
-        var engine = new InProcessAgentEngine(client, _ => setup.ToAgentOptions() with { MaxBudgetUsd = taskBudget, TimeProvider = time }, ledger, time)
-        {
-            DenialIsSuccess = run.DenialIsSuccess,
-        };
-        var schedule = run.Schedule;
+        // Engine state (config directories, attempt logs) stays on this host, under its own directory for the run.
+        var host = new RunHost(client, Path.Combine(cwd, ".herd", "runs", runId)) { WorkingDirectory = cwd, Time = time };
+        RunDefinitionBinding.Check(definition, host);
+        var engine = RunAssembly.Engine(definition, host, ledger);
+        var schedule = definition.Schedule;
         var options = new WorkerOptions
         {
             Jobs = jobs,
             Schedule = schedule,
             // The timeouts in force are per attempt (a task may set its own); the worker fills them into each record.
-            Caps = new CapsInForce(setup.MaxTurns, taskBudget, null, schedule.IdleTimeout),
+            Caps = definition.Caps with { Timeout = null },
             HeartbeatEvery = lease / 3,
             Time = time,
             Notice = line => err.WriteLine("herd worker: " + line),
@@ -128,5 +125,15 @@ public static class WorkerCommand
         var report = await new WorkerLoop(store, engine, options).RunAsync(cancellationToken).ConfigureAwait(false);
         store.Leave();
         err.WriteLine($"herd worker: run {runId}: {report.Attempts} attempt(s), {report.Finals} final, {report.Retries} retried, {report.Rejected} rejected (fenced); the run is {report.RunStatus.Name()}");
+    }
+
+    /// <summary>The run's stored definition; a run an older Herd created (argv only) is bound once and its definition stored.</summary>
+    internal static RunDefinition StoredDefinition(IRunStore store, RunInfo info, string cwd, string where)
+    {
+        if (info.DefinitionJson is { } json)
+            return RunDefinition.Parse(json, where);
+        var definition = RunDefinitionBinding.FromStoredArgv(info.ArgvJson, cwd, where);
+        store.WriteDefinition(definition.ToJson());
+        return definition;
     }
 }

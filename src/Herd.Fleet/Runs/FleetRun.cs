@@ -32,7 +32,7 @@ public sealed record RunResult(
 /// Store failures (a damaged run.db, a full or read-only disk) surface as one <see cref="HerdFatalException"/> naming
 /// the file; whatever was committed before stays committed, so the run can be resumed once the cause is fixed.
 /// </remarks>
-public sealed class FleetRun(RunSpec spec)
+public sealed partial class FleetRun(RunSpec spec)
 {
     /// <summary>A lock whose heartbeat is older than this is stale (spec §7.1); heartbeats come every 5 s.</summary>
     public static readonly TimeSpan LockStaleAfter = TimeSpan.FromSeconds(30);
@@ -58,6 +58,8 @@ public sealed class FleetRun(RunSpec spec)
 
     private async Task<RunResult> RunInStoreAsync(CancellationToken cancellationToken)
     {
+        if (spec.OpenSharedStore is { } openShared)
+            return await RunInSharedStoreAsync(openShared, cancellationToken).ConfigureAwait(false);
         using var store = spec.OpenStore?.Invoke(spec) ?? SqliteRunStore.Open(spec.RunDirectory, spec.Time);
         try
         {
@@ -129,29 +131,7 @@ public sealed class FleetRun(RunSpec spec)
         var ledger = spec.BudgetUsd is { } ceiling ? new SpendLedger(ceiling, ledgerStart) : null;
         var engine = spec.Engine(new EngineContext(ledger, spec.TaskBudgetUsd, time));
 
-        var info = store.ReadRun();
-        PlanManifest? manifest;
-        Shard? shard;
-        if (info is null)
-        {
-            if (spec.Start == RunStart.Resume)
-                throw new HerdFatalException($"Error: '{store.Location}' has no run row; it was not written by herd run.");
-            info = new RunInfo(RunIdOf(spec.RunDirectory), time.GetUtcNow(), spec.OptionsJson, spec.Cwd, engine.Name, engine.Version);
-            shard = spec.Shard;
-            store.CreateRun(info, ShardOf(spec.Plan, shard));
-            manifest = PlanManifest.ForRun(spec.Identity ?? PlanIdentity.Of(spec.Plan, []), shard);
-            manifest.Write(spec.RunDirectory);
-        }
-        else
-        {
-            (manifest, shard) = StoredShard();
-            if (spec.Plan.Count > 0)
-            {
-                var added = store.AddTasks(ShardOf(spec.Plan, shard));
-                if (added > 0)
-                    spec.Notice($"{added} new task(s) added to the run.");
-            }
-        }
+        var (info, manifest, shard) = CreateOrOpen(store, engine.Name, engine.Version);
 
         var tasks = PrepareQueue(store);
         // The run's root span; current for the scheduler below, so task and attempt spans go under it.
@@ -174,6 +154,12 @@ public sealed class FleetRun(RunSpec spec)
         store.SetStatus(RunStatus.Running, null);
         var report = await runner.RunAsync(tasks, cancellationToken).ConfigureAwait(false);
 
+        return End(store, info, manifest, shard, report, runSpan, resultsPath);
+    }
+
+    /// <summary>The run's end, whichever way it was worked: its status and exit code, summary.json, the lock released.</summary>
+    private RunResult End(IRunStore store, RunInfo info, PlanManifest? manifest, Shard? shard, FleetReport report, System.Diagnostics.Activity? runSpan, string resultsPath)
+    {
         var totals = store.Totals();
         var exit = ExitCode(report, totals);
         if (report.Halt == HaltReason.Interrupted)
@@ -195,6 +181,38 @@ public sealed class FleetRun(RunSpec spec)
         WriteAtomically(Path.Combine(spec.RunDirectory, "summary.json"), summary);
         store.ReleaseLock();
         return new RunResult(spec.RunDirectory, resultsPath, status, exit, report, totals, spec.BudgetUsd, projected);
+    }
+
+    /// <summary>Creates the run with its plan (and definition), or opens the stored one and adds the plan's new tasks.</summary>
+    private (RunInfo Info, PlanManifest? Manifest, Shard? Shard) CreateOrOpen(IRunStore store, string engineName, string engineVersion)
+    {
+        var info = store.ReadRun();
+        PlanManifest? manifest;
+        Shard? shard;
+        if (info is null)
+        {
+            if (spec.Start == RunStart.Resume)
+                throw new HerdFatalException($"Error: '{store.Location}' has no run row; it was not written by herd run.");
+            info = new RunInfo(RunIdOf(spec.RunDirectory), spec.Time.GetUtcNow(), spec.OptionsJson, spec.Cwd, engineName, engineVersion, spec.Definition?.ToJson());
+            shard = spec.Shard;
+            store.CreateRun(info, ShardOf(spec.Plan, shard));
+            manifest = PlanManifest.ForRun(spec.Identity ?? PlanIdentity.Of(spec.Plan, []), shard);
+            manifest.Write(spec.RunDirectory);
+        }
+        else
+        {
+            // A run created by a Herd before definitions gets one now, once: later workers read it instead of its argv.
+            if (info.DefinitionJson is null && spec.Definition is { } definition)
+                store.WriteDefinition(definition.ToJson());
+            (manifest, shard) = StoredShard();
+            if (spec.Plan.Count > 0)
+            {
+                var added = store.AddTasks(ShardOf(spec.Plan, shard));
+                if (added > 0)
+                    spec.Notice($"{added} new task(s) added to the run.");
+            }
+        }
+        return (info, manifest, shard);
     }
 
     /// <summary>The tasks of <paramref name="plan"/> in <paramref name="shard"/> (all of them without one).</summary>

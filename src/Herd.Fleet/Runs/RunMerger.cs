@@ -161,7 +161,7 @@ public sealed class RunMerger(TimeProvider? time = null)
 
             // ---- write the merged store ----
             Directory.CreateDirectory(staging);
-            var info = new RunInfo(Path.GetFileName(output), infos.Min(i => i.Created), infos[0].ArgvJson, infos[0].Cwd, infos[0].Engine, infos[0].EngineVersion);
+            var info = new RunInfo(Path.GetFileName(output), infos.Min(i => i.Created), infos[0].ArgvJson, infos[0].Cwd, infos[0].Engine, infos[0].EngineVersion, infos[0].DefinitionJson);
             using var merged = SqliteRunStore.Open(staging, _time);
             merged.CreateRun(info, tasks.Select(t => t.Task.Task).ToArray());
             foreach (var (store, task, record) in tasks)

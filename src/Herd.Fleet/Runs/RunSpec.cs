@@ -79,7 +79,10 @@ public sealed record RunSpec
     /// <value>The turn cap, reported in each record (the engine enforces it).</value>
     public int? MaxTurns { get; init; }
 
-    /// <value>What was asked (the stored options, JSON), kept in the run row so a resume can rebuild the same run.</value>
+    /// <value>The run as created (issue #18), stored with it for every host that works it; null = none stored (tests).</value>
+    public RunDefinition? Definition { get; init; }
+
+    /// <value>What was asked (the command line, JSON), kept in the run row for display.</value>
     public string OptionsJson { get; init; } = "[]";
 
     /// <value>The working directory of the run, stored with it.</value>
@@ -103,6 +106,12 @@ public sealed record RunSpec
     public PlanIdentity? Identity { get; init; }
 
     public TimeProvider Time { get; init; } = TimeProvider.System;
+
+    /// <value>
+    /// Opens the shared store of an elastic run (<c>herd run --store</c>, issue #18): the run is then worked with task
+    /// leases, like <c>herd worker</c>, and workers started meanwhile join it. Null = this process alone works it.
+    /// </value>
+    public Func<RunSpec, Store.Postgres.PostgresRunStore>? OpenSharedStore { get; init; }
 
     /// <value>Opens the run's store; default SQLite in <see cref="RunDirectory"/>.</value>
     public Func<RunSpec, IRunStore>? OpenStore { get; init; }

@@ -176,20 +176,19 @@ public sealed class FleetRunner(ITaskEngine engine, IRunStore store, ResultsFile
             if (cls.IsBackPressure())
                 observer.OnBackPressure(outcome.ApiErrorStatus ?? (cls == OutcomeClass.RateLimited ? 429 : 529), outcome.RetryAfter);
 
-            if (cls.IsRequeue())
+            var stopping = halt != HaltMode.None || cancellationToken.IsCancellationRequested;
+            var verdict = AttemptDecision.Decide(outcome, new TaskHistory(ts.Retries, ts.CountClass(cls) - 1), options.Schedule, stopping, Time.GetUtcNow());
+            if (verdict is AttemptVerdict.Requeue)
             {
                 // Not a verdict on the task: it stays pending (resumable) and costs no retry.
                 writer.Post(() => store.FinishAttempt(ts.Task.Key, done.Attempt.Number, outcome, usedRetry: false, buildRecord: null));
-                if (cls == OutcomeClass.RunBudget && inflight > 0 && halt == HaltMode.None)
+                if (cls == OutcomeClass.RunBudget)
                 {
                     // Other attempts hold reservations: the ceiling is busy, not spent. Try again once one of them settles.
-                    budgetWait.Add(ts);
-                }
-                else if (cls == OutcomeClass.RunBudget && haltReason == HaltReason.None)
-                {
-                    haltReason = HaltReason.Budget;
-                    haltDetail = $"budget: the --budget-usd ceiling ${options.Budget?.CeilingUsd:0.####} cannot hold another call";
-                    halt = HaltMode.Soon;
+                    if (AttemptDecision.AfterBudgetRefusal(reservationsHeld: inflight > 0 && halt == HaltMode.None, options.Budget?.CeilingUsd) is not { } budgetHalt)
+                        budgetWait.Add(ts);
+                    else
+                        HaltWith(budgetHalt);
                 }
                 else if (cls == OutcomeClass.Cancelled && !attemptsCts.IsCancellationRequested)
                 {
@@ -201,17 +200,13 @@ public sealed class FleetRunner(ITaskEngine engine, IRunStore store, ResultsFile
 
             if (!cls.IsSuccess() && options.Notice is { } notice && _reportedClasses.Add(cls))
                 notice($"first {cls.Name()} in this run (task {ts.Task.Name}): {outcome.Error ?? "no detail"}");
-            var sameClass = ts.CountClass(cls);
-            var stopping = halt != HaltMode.None || cancellationToken.IsCancellationRequested;
-            if (!cls.IsRunFatal() && options.Schedule.Retry.ShouldRetry(cls, ts.Retries, sameClass) && !stopping)
+            if (verdict is AttemptVerdict.Retry retry)
             {
-                ts.Retries++;
+                ts.Retries = retry.RetryNumber;
                 ts.IsRetry = true;
                 writer.Post(() => store.FinishAttempt(ts.Task.Key, done.Attempt.Number, outcome, usedRetry: true, buildRecord: null));
-                var retryDelay = options.Schedule.Retry.Delay(ts.Retries, outcome.RetryAfter);
-                FleetTelemetry.Retrying(ts.Span, cls, ts.Retries, retryDelay);
-                var due = Time.GetUtcNow() + retryDelay;
-                delayed.Enqueue(ts, due);
+                FleetTelemetry.Retrying(ts.Span, cls, ts.Retries, retry.At - Time.GetUtcNow());
+                delayed.Enqueue(ts, retry.At);
                 return;
             }
 
@@ -243,26 +238,19 @@ public sealed class FleetRunner(ITaskEngine engine, IRunStore store, ResultsFile
                 failed++;
             }
 
-            if (cls.IsRunFatal())
-            {
-                haltReason = HaltReason.Fatal;
-                haltDetail = $"{cls.Name()}: {outcome.Error}";
-                halt = HaltMode.Now;
+            if (AttemptDecision.HaltAfterFinal(outcome, succeeded, failed, total, options.Schedule.Halt) is { } stop)
+                HaltWith(stop);
+        }
+
+        // The first reason stays the run's; a later, harder mode (now after soon) still takes effect.
+        void HaltWith(HaltVerdict stop)
+        {
+            if (haltReason == HaltReason.None || stop.Reason == HaltReason.Fatal)
+                (haltReason, haltDetail) = (stop.Reason, stop.Detail);
+            if (stop.Mode > halt)
+                halt = stop.Mode;
+            if (halt == HaltMode.Now)
                 attemptsCts.Cancel();
-                return;
-            }
-            var decision = options.Schedule.Halt.Check(succeeded, failed, total);
-            if (decision != HaltMode.None && halt != HaltMode.Now)
-            {
-                if (haltReason == HaltReason.None)
-                {
-                    haltReason = HaltReason.Policy;
-                    haltDetail = $"--halt {options.Schedule.Halt.Mode.ToString().ToLowerInvariant()},{options.Schedule.Halt.ConditionName}={options.Schedule.Halt.Threshold}{(options.Schedule.Halt.Percent ? "%" : "")} reached ({succeeded} succeeded, {failed} failed)";
-                }
-                halt = decision;
-                if (decision == HaltMode.Now)
-                    attemptsCts.Cancel();
-            }
         }
 
         Publish();

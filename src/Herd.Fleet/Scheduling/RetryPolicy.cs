@@ -20,6 +20,8 @@ public sealed record RetryPolicy
     /// <value>Quarantine a task that failed with the same class this many times (spec §4 repeat breaker). Default 3.</value>
     public int RepeatBreaker { get; init; } = 3;
 
+    /// <value>The jitter's source; a process's own, never stored with a run.</value>
+    [System.Text.Json.Serialization.JsonIgnore]
     public Random Random { get; init; } = Random.Shared;
 
     /// <param name="retriesSoFar">Retries this task already used.</param>

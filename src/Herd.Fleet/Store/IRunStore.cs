@@ -20,6 +20,9 @@ public interface IRunStore : IDisposable
     /// <summary>Creates the run and stores its whole plan in one transaction: the run exists with every task, or not at all.</summary>
     void CreateRun(RunInfo info, IReadOnlyList<FleetTask> plan);
 
+    /// <summary>Stores the run's definition (issue #18): once for a run an older Herd created, which had none.</summary>
+    void WriteDefinition(string json);
+
     /// <summary>Adds tasks not yet stored (by key); returns how many were new. One transaction.</summary>
     int AddTasks(IReadOnlyList<FleetTask> tasks);
 

@@ -9,7 +9,9 @@ using Microsoft.Data.Sqlite;
 namespace Herd.Fleet.Store;
 
 /// <summary>The run row: what was asked, once per run directory.</summary>
-public sealed record RunInfo(string RunId, DateTimeOffset Created, string ArgvJson, string Cwd, string Engine, string EngineVersion);
+/// <param name="ArgvJson">The command line the run was created with, for display only: nothing binds a run from it.</param>
+/// <param name="DefinitionJson">The run's <c>RunDefinition</c> (issue #18); null for a run created by a Herd before it.</param>
+public sealed record RunInfo(string RunId, DateTimeOffset Created, string ArgvJson, string Cwd, string Engine, string EngineVersion, string? DefinitionJson = null);
 
 /// <summary>A task as stored, with its progress so far.</summary>
 /// <param name="SpentUsd">What all of the task's attempts so far have cost (its --task-budget-usd holds across retries).</param>
@@ -168,6 +170,7 @@ public sealed partial class SqliteRunStore : IRunStore
         CREATE TABLE IF NOT EXISTS lock(
           id INTEGER PRIMARY KEY CHECK (id = 1), pid INTEGER NOT NULL, host TEXT NOT NULL, heartbeat TEXT NOT NULL);
         CREATE INDEX IF NOT EXISTS tasks_final ON tasks(final_order) WHERE final_order IS NOT NULL;
+        CREATE TABLE IF NOT EXISTS definition(id INTEGER PRIMARY KEY CHECK (id = 1), json TEXT NOT NULL);
         """;
 
     public void Dispose()
@@ -191,7 +194,27 @@ public sealed partial class SqliteRunStore : IRunStore
             using var r = cmd.ExecuteReader();
             if (!r.Read())
                 return null;
-            return new RunInfo(r.GetString(0), DateTimeOffset.Parse(r.GetString(1), CultureInfo.InvariantCulture), r.GetString(2), r.GetString(3), r.GetString(4), r.GetString(5));
+            return new RunInfo(r.GetString(0), DateTimeOffset.Parse(r.GetString(1), CultureInfo.InvariantCulture), r.GetString(2), r.GetString(3), r.GetString(4), r.GetString(5),
+                ReadDefinitionUnlocked());
+        }
+    }
+
+    /// <summary>The stored definition; a run.db written before definitions has no table for it (read-only opens add none).</summary>
+    private string? ReadDefinitionUnlocked()
+    {
+        if (Scalar<long>("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'definition'") == 0)
+            return null;
+        using var cmd = Command("SELECT json FROM definition WHERE id = 1");
+        return cmd.ExecuteScalar() as string;
+    }
+
+    public void WriteDefinition(string json)
+    {
+        lock (_gate)
+        {
+            using var cmd = Command("INSERT INTO definition(id, json) VALUES (1, $j) ON CONFLICT(id) DO UPDATE SET json = excluded.json");
+            cmd.Parameters.AddWithValue("$j", json);
+            cmd.ExecuteNonQuery();
         }
     }
 
@@ -209,6 +232,12 @@ public sealed partial class SqliteRunStore : IRunStore
                 cmd.Parameters.AddWithValue("$cwd", info.Cwd);
                 cmd.Parameters.AddWithValue("$e", info.Engine);
                 cmd.Parameters.AddWithValue("$ev", info.EngineVersion);
+                cmd.ExecuteNonQuery();
+            }
+            if (info.DefinitionJson is { } definition)
+            {
+                using var cmd = Command("INSERT INTO definition(id, json) VALUES (1, $j)", tx);
+                cmd.Parameters.AddWithValue("$j", definition);
                 cmd.ExecuteNonQuery();
             }
             Event(tx, null, "run_created", info.RunId);

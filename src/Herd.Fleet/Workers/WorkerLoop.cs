@@ -116,7 +116,7 @@ public sealed class WorkerLoop(PostgresRunStore store, ITaskEngine engine, Worke
             var now = Time.GetUtcNow();
             var ends = new List<LeaseEnd>(batch.Count);
             var toFinish = new List<Done>();
-            var budgetSpent = false;
+            HaltVerdict? budgetHalt = null;
             foreach (var done in batch)
             {
                 inflight--;
@@ -129,22 +129,22 @@ public sealed class WorkerLoop(PostgresRunStore store, ITaskEngine engine, Worke
                     var after = outcome.RetryAfter is { } ra && ra > TimeSpan.Zero ? now + (ra < options.Schedule.MaxPause ? ra : options.Schedule.MaxPause) : (DateTimeOffset?)null;
                     await DbAsync(() => store.OnBackPressure(now, Math.Min(options.RateCeiling, Math.Max(options.Jobs, 1) * Math.Max(Shared.LiveWorkers, 1)), after, options.RateCooldown)).ConfigureAwait(false);
                 }
-                if (cls.IsRequeue())
-                {
-                    // Not a verdict on the task: back to the queue without a retry used.
-                    ends.Add(new LeaseEnd(claim.Lease, outcome, AttemptDisposition.Requeue, cls == OutcomeClass.RunBudget ? now + options.PollEvery : null));
-                    // Refused while nobody held a reservation: nothing will free room, the ceiling cannot hold another call.
-                    budgetSpent |= cls == OutcomeClass.RunBudget && done.Ledger.Reserved <= 1e-9;
-                    continue;
-                }
                 var stored = claim.Stored;
-                var sameClass = stored.ClassCounts.GetValueOrDefault(cls) + 1;
-                if (!cls.IsRunFatal() && !stopping && options.Schedule.Retry.ShouldRetry(cls, stored.Retries, sameClass))
+                var verdict = AttemptDecision.Decide(outcome, new TaskHistory(stored.Retries, stored.ClassCounts.GetValueOrDefault(cls)), options.Schedule, stopping, now);
+                switch (verdict)
                 {
-                    ends.Add(new LeaseEnd(claim.Lease, outcome, AttemptDisposition.Retry, now + options.Schedule.Retry.Delay(stored.Retries + 1, outcome.RetryAfter)));
-                    continue;
+                    case AttemptVerdict.Requeue:
+                        ends.Add(new LeaseEnd(claim.Lease, outcome, AttemptDisposition.Requeue, cls == OutcomeClass.RunBudget ? now + options.PollEvery : null));
+                        if (cls == OutcomeClass.RunBudget)
+                            budgetHalt ??= AttemptDecision.AfterBudgetRefusal(reservationsHeld: done.Ledger.Reserved > 1e-9, ceilingUsd: null);
+                        break;
+                    case AttemptVerdict.Retry retry:
+                        ends.Add(new LeaseEnd(claim.Lease, outcome, AttemptDisposition.Retry, retry.At));
+                        break;
+                    default:
+                        toFinish.Add(done);
+                        break;
                 }
-                toFinish.Add(done);
             }
             if (toFinish.Count > 0)
             {
@@ -173,7 +173,7 @@ public sealed class WorkerLoop(PostgresRunStore store, ITaskEngine engine, Worke
                 if (end.Outcome.Class.IsRunFatal())
                     fatal ??= end.Outcome;
             }
-            await DecideAsync(result, budgetSpent, succeeded, fatal, now).ConfigureAwait(false);
+            await DecideAsync(result, budgetHalt, succeeded, fatal, now).ConfigureAwait(false);
             if (stopping && result.Claimed.Count > 0)
             {
                 // The batch that claimed them also stopped the run (a halt, a fatal class, the budget): they do not start.
@@ -187,32 +187,25 @@ public sealed class WorkerLoop(PostgresRunStore store, ITaskEngine engine, Worke
         }
 
         // What a batch's results decide for the run: halts (budget, a fatal class, the --halt policy) and the shared limit.
-        async Task DecideAsync(EndBatch result, bool budgetSpent, bool succeeded, TaskOutcome? fatal, DateTimeOffset now)
+        async Task DecideAsync(EndBatch result, HaltVerdict? budgetHalt, bool succeeded, TaskOutcome? fatal, DateTimeOffset now)
         {
-            if (budgetSpent)
-            {
-                await DbAsync(() => store.Halt("budget: the --budget-usd ceiling cannot hold another call", RunExitCodes.Budget)).ConfigureAwait(false);
-                stopping = true;
-            }
+            if (budgetHalt is not null)
+                await HaltAsync(budgetHalt).ConfigureAwait(false);
             if (succeeded && Shared.RateLimit is not null)
                 await DbAsync(() => store.OnSuccess(now, options.RateCeiling, options.RateCooldown)).ConfigureAwait(false);
-            if (fatal is not null)
-            {
-                await DbAsync(() => store.Halt($"{fatal.Class.Name()}: {fatal.Error}", RunExitCodes.Fatal)).ConfigureAwait(false);
-                stopping = true;
+            var stop = fatal is not null
+                ? AttemptDecision.HaltAfterFinal(fatal, result.Done - result.Failed, result.Failed, result.Total, options.Schedule.Halt)
+                : AttemptDecision.HaltByPolicy(result.Done - result.Failed, result.Failed, result.Total, options.Schedule.Halt);
+            if (stop is not null)
+                await HaltAsync(stop).ConfigureAwait(false);
+        }
+
+        async Task HaltAsync(HaltVerdict stop)
+        {
+            await DbAsync(() => store.Halt(stop.Detail, stop.ExitCode)).ConfigureAwait(false);
+            stopping = true;
+            if (stop.Mode == HaltMode.Now)
                 await attemptsCts.CancelAsync().ConfigureAwait(false);
-                return;
-            }
-            var decision = options.Schedule.Halt.Check(result.Done - result.Failed, result.Failed, result.Total);
-            if (decision != HaltMode.None)
-            {
-                var detail = string.Create(CultureInfo.InvariantCulture,
-                    $"--halt {options.Schedule.Halt.Mode.ToString().ToLowerInvariant()},{options.Schedule.Halt.ConditionName}={options.Schedule.Halt.Threshold}{(options.Schedule.Halt.Percent ? "%" : "")} reached ({result.Done - result.Failed} succeeded, {result.Failed} failed)");
-                await DbAsync(() => store.Halt(detail, Math.Min(result.Failed, RunExitCodes.MoreThan100Failed))).ConfigureAwait(false);
-                stopping = true;
-                if (decision == HaltMode.Now)
-                    await attemptsCts.CancelAsync().ConfigureAwait(false);
-            }
         }
 
         while (true)

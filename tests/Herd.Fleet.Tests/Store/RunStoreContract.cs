@@ -77,6 +77,36 @@ public abstract class RunStoreContract : IDisposable
     }
 
     [Fact]
+    public void A_run_is_stored_with_its_definition_and_a_run_without_one_gets_it_once()
+    {
+        // Given a run created with a definition, and one created without (as a Herd before definitions did)
+        var with = NewStore(out var withId);
+        var definition = new Herd.Fleet.Runs.RunDefinition
+        {
+            Agent = new Herd.Agent.Loop.AgentProfile { Cwd = "/work", SystemPrompt = "be brief", Tools = ["Bash"], Sandbox = new Herd.Agent.Sandbox.SandboxOptions() },
+            Engine = new Herd.Fleet.Runs.EngineDefinition(EngineKind.Cmd) { CommandTemplate = "echo {}" },
+            AuditLogPath = "/logs/audit.ndjson",
+        };
+        with.CreateRun(Info(withId) with { DefinitionJson = definition.ToJson() }, [Task(1)]);
+        var without = NewStore(out var withoutId);
+        without.CreateRun(Info(withoutId), [Task(1)]);
+
+        // When both are read back by another process, and the old one is given a definition
+        var read = Herd.Fleet.Runs.RunDefinition.Parse(Track(Reopen(with)).ReadRun()!.DefinitionJson!, "test");
+        Track(Reopen(without)).ReadRun()!.DefinitionJson.ShouldBeNull();
+        without.WriteDefinition(definition.ToJson());
+
+        // Then the definition comes back whole — the sandbox decision, the engine, the audit log — on every store
+        read.Agent.Sandbox.ShouldNotBeNull();
+        read.Agent.Tools.ShouldBe(["Bash"]);
+        read.Engine.Kind.ShouldBe(EngineKind.Cmd);
+        read.Engine.CommandTemplate.ShouldBe("echo {}");
+        read.AuditLogPath.ShouldBe("/logs/audit.ndjson");
+        read.ToJson().ShouldBe(definition.ToJson());
+        Track(Reopen(without)).ReadRun()!.DefinitionJson.ShouldBe(definition.ToJson());
+    }
+
+    [Fact]
     public void Adding_tasks_stores_only_the_keys_not_yet_stored()
     {
         using var store = NewStore(out var runId);

@@ -74,6 +74,11 @@ internal static class PgSchema
           run_id text NOT NULL REFERENCES herd_runs(run_id) ON DELETE CASCADE, worker text NOT NULL,
           done integer NOT NULL DEFAULT 0, failed integer NOT NULL DEFAULT 0, PRIMARY KEY (run_id, worker));
         """,
+        // 3: the run's typed definition (issue #18), written once with the run and read by every worker; argv stays for
+        // display. Null for runs created before it: the first Herd to work one binds its argv once and stores it.
+        """
+        ALTER TABLE herd_runs ADD COLUMN definition text;
+        """,
     ];
 
     public static int Latest => Migrations.Length;

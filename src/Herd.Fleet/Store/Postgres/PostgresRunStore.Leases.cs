@@ -28,9 +28,6 @@ public sealed record SharedRunState(RunStatus Status, int Total, int Done, int F
 /// </summary>
 public sealed partial class PostgresRunStore
 {
-    /// <summary>How old the run lock's heartbeat may be before workers treat the orchestrator as gone (FleetRun.LockStaleAfter).</summary>
-    private static readonly TimeSpan OrchestratorLockStale = TimeSpan.FromSeconds(30);
-
     /// <summary>Never-attempted tasks at or before this plan position were claimed already (by anyone): where the next claim's scan starts.</summary>
     private int _freshAfter;
 
@@ -69,14 +66,12 @@ public sealed partial class PostgresRunStore
         WITH gone AS (
           UPDATE herd_tasks t SET state = 'pending', lease_owner = NULL, lease_until = NULL
           WHERE t.run_id = $1 AND t.state = 'running' AND t.lease_until < $2
-            -- a run that `herd run --store` works itself (a live run lock) is left to it: it recovers its own attempts
-            AND NOT EXISTS (SELECT 1 FROM herd_locks l WHERE l.run_id = $1 AND l.heartbeat >= $3)
           RETURNING t.key),
         closed AS (
           UPDATE herd_attempts a SET end_at = $2, class = 'interrupted', exitval = -1
           FROM gone g WHERE a.run_id = $1 AND a.key = g.key AND a.end_at IS NULL)
         SELECT COUNT(*)::int FROM gone
-        """, RunId, Utc(now), Utc(now - OrchestratorLockStale));
+        """, RunId, Utc(now));
 
     /// <summary>The claim (see <see cref="ClaimAsync"/>); its parameters are <see cref="ClaimArguments"/>.</summary>
     private const string ClaimSql = """
@@ -86,15 +81,15 @@ public sealed partial class PostgresRunStore
           ORDER BY t.seq LIMIT $4 FOR UPDATE OF t SKIP LOCKED),
         fresh AS (
           SELECT t.key, 2 AS pri, t.seq FROM herd_tasks t
-          WHERE t.run_id = $1 AND t.state = 'pending' AND t.attempts = 0 AND t.seq > $7
+          WHERE t.run_id = $1 AND t.state = 'pending' AND t.attempts = 0 AND t.seq > $6
           ORDER BY t.seq LIMIT $4 FOR UPDATE OF t SKIP LOCKED),
         -- Index scans of two partial indexes (tasks back in the queue, tasks never attempted), not one scan of an
         -- OR over the whole plan: at a million tasks the OR read and sorted every row per claim.
         picked AS (
           SELECT x.key FROM (SELECT * FROM again UNION ALL SELECT * FROM fresh) x
+          -- `herd run --store` claims like any worker (issue #18, elastic runs): its run lock keeps other `herd run`s off
+          -- the run, never workers
           WHERE EXISTS (SELECT 1 FROM herd_runs r WHERE r.run_id = $1 AND r.status = 'running')
-            -- a run that `herd run --store` works itself (a live run lock) is left to it: its queue is in its memory
-            AND NOT EXISTS (SELECT 1 FROM herd_locks l WHERE l.run_id = $1 AND l.heartbeat >= $6)
           ORDER BY x.pri, x.seq LIMIT $4),
         claimed AS (
           UPDATE herd_tasks t SET state = 'running', attempts = t.attempts + 1, lease_epoch = t.lease_epoch + 1,
@@ -124,7 +119,7 @@ public sealed partial class PostgresRunStore
     private static DateTimeOffset Microseconds(DateTimeOffset t) => new(t.UtcTicks - t.UtcTicks % 10, TimeSpan.Zero);
 
     private object?[] ClaimArguments(int count, DateTimeOffset now) =>
-        [RunId, Owner, Utc(now), count, Utc(now + LeaseDuration), Utc(now - OrchestratorLockStale), Volatile.Read(ref _freshAfter)];
+        [RunId, Owner, Utc(now), count, Utc(now + LeaseDuration), Volatile.Read(ref _freshAfter)];
 
     private async Task<IReadOnlyList<ClaimedTask>> ClaimOnceAsync(int count, DateTimeOffset now, CancellationToken cancellationToken)
     {

@@ -103,11 +103,18 @@ public sealed partial class PostgresRunStore : IRunStore
     public RunInfo? ReadRun()
     {
         using var db = _source.OpenConnection();
-        using var cmd = Cmd(db, null, "SELECT run_id, created, argv, cwd, engine, engine_version FROM herd_runs WHERE run_id = $1", RunId);
+        using var cmd = Cmd(db, null, "SELECT run_id, created, argv, cwd, engine, engine_version, definition FROM herd_runs WHERE run_id = $1", RunId);
         using var r = cmd.ExecuteReader();
         if (!r.Read())
             return null;
-        return new RunInfo(r.GetString(0), Time(r, 1), r.GetString(2), r.GetString(3), r.GetString(4), r.GetString(5));
+        return new RunInfo(r.GetString(0), Time(r, 1), r.GetString(2), r.GetString(3), r.GetString(4), r.GetString(5), r.IsDBNull(6) ? null : r.GetString(6));
+    }
+
+    public void WriteDefinition(string json)
+    {
+        using var db = _source.OpenConnection();
+        using var cmd = Cmd(db, null, "UPDATE herd_runs SET definition = $2 WHERE run_id = $1", RunId, json);
+        cmd.ExecuteNonQuery();
     }
 
     public void CreateRun(RunInfo info, IReadOnlyList<FleetTask> plan)
@@ -116,8 +123,8 @@ public sealed partial class PostgresRunStore : IRunStore
             throw new ArgumentException($"run id '{info.RunId}' is not the store's '{RunId}'", nameof(info));
         using var db = _source.OpenConnection();
         using var tx = db.BeginTransaction();
-        using (var cmd = Cmd(db, tx, "INSERT INTO herd_runs(run_id, created, argv, cwd, engine, engine_version) VALUES ($1, $2, $3, $4, $5, $6)",
-            info.RunId, Utc(info.Created), info.ArgvJson, info.Cwd, info.Engine, info.EngineVersion))
+        using (var cmd = Cmd(db, tx, "INSERT INTO herd_runs(run_id, created, argv, cwd, engine, engine_version, definition) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            info.RunId, Utc(info.Created), info.ArgvJson, info.Cwd, info.Engine, info.EngineVersion, (object?)info.DefinitionJson ?? DBNull.Value))
         {
             try
             {

@@ -1,0 +1,125 @@
+using System.Text.Json.Serialization;
+using Herd.Agent.Models;
+using Herd.Agent.Permissions;
+using Herd.Agent.Sandbox;
+using Herd.Agent.Tools;
+
+namespace Herd.Agent.Loop;
+
+/// <summary>
+/// What the agent of every session of a run is, as plain data: the agent flags of <c>herd -p</c> / <c>herd run</c>
+/// once checked and resolved (the system prompt as text, the permission rules of flags and settings files, the sandbox
+/// decision). It is stored with a run (issue #18), so any process on any host builds the same agent from it without
+/// re-reading flags or settings files; <see cref="ToAgentOptions"/> is the one step from it to a session's options.
+/// </summary>
+public sealed record AgentProfile
+{
+    /// <value>The working directory sessions start in (absolute).</value>
+    public required string Cwd { get; init; }
+
+    /// <value><c>--model</c> (or <c>ANTHROPIC_MODEL</c>) as given, an alias or an id; null = the catalog's default.</value>
+    public string? Model { get; init; }
+
+    /// <value><c>--fallback-model</c>, resolved to ids.</value>
+    public IReadOnlyList<string> FallbackModels { get; init; } = [];
+
+    /// <value>The whole system prompt, appended parts included.</value>
+    public required string SystemPrompt { get; init; }
+
+    /// <value>Whether CLAUDE.md memory files are read (false with <c>--bare</c>).</value>
+    public bool ReadMemoryFiles { get; init; } = true;
+
+    /// <value>The built-in tools offered (<c>--tools</c>), by name, in registry order.</value>
+    public IReadOnlyList<string> Tools { get; init; } = [];
+
+    /// <value>Permission mode and rules: flags and settings files merged.</value>
+    public PermissionPolicy Policy { get; init; } = PermissionPolicy.Default;
+
+    /// <value><c>--add-dir</c>, absolute.</value>
+    public IReadOnlyList<string> AdditionalDirectories { get; init; } = [];
+
+    /// <value><c>--json-schema</c>, as JSON text; null = free text.</value>
+    public string? JsonSchema { get; init; }
+
+    public int? MaxTurns { get; init; }
+
+    public int? MaxTokens { get; init; }
+
+    /// <value>The per-session budget (<c>--max-budget-usd</c>; a run's per-task budget overrides it).</value>
+    public double? MaxBudgetUsd { get; init; }
+
+    public BudgetMode BudgetMode { get; init; } = BudgetMode.Compatible;
+
+    /// <value>The session's own wall-clock limit (<c>herd -p --timeout</c>); null = none.</value>
+    public TimeSpan? Timeout { get; init; }
+
+    public bool FailOnDenial { get; init; }
+
+    /// <value>How Bash is confined; null = unconfined. Decided once, where the run was created (issue #9, #18).</value>
+    public SandboxOptions? Sandbox { get; init; }
+
+    /// <value><c>--prices</c> (or <c>HERD_PRICES</c>): a price table merged over the built-in one; null = built-in.</value>
+    public string? PricesPath { get; init; }
+
+    private ModelCatalog? _catalog;
+    private OutputSchema? _schema;
+
+    /// <summary>The price table, loaded once per profile.</summary>
+    /// <exception cref="HerdUsageException">The <see cref="PricesPath"/> file is missing or invalid.</exception>
+    [JsonIgnore]
+    public ModelCatalog Catalog
+    {
+        get => _catalog ??= ModelCatalog.Load(PricesPath);
+        init => _catalog = value;
+    }
+
+    [JsonIgnore]
+    private OutputSchema? Schema => JsonSchema is null ? null : _schema ??= OutputSchema.Parse(JsonSchema);
+
+    /// <summary>Options for one agent session. Each call makes fresh tools and context, so sessions share no state.</summary>
+    /// <param name="restoredModel">The model of a resumed session, used unless <see cref="Model"/> says otherwise.</param>
+    /// <param name="workingDirectory">Where this session works; <see cref="Cwd"/> when null.</param>
+    public AgentOptions ToAgentOptions(string? restoredModel = null, string? workingDirectory = null)
+    {
+        var model = Catalog.Resolve(Model ?? restoredModel);
+        var permissions = new PermissionEngine(Policy);
+        var cwd = workingDirectory ?? Cwd;
+        var schema = Schema;
+        return new AgentOptions
+        {
+            Model = model,
+            FallbackModels = FallbackModels.Where(m => m != model).ToArray(),
+            Catalog = Catalog,
+            SystemPrompt = SystemPrompt,
+            MemoryText = ReadMemoryFiles ? MemoryFor(cwd) : null,
+            Tools = ToolRegistry.BuiltIns().Where(t => Tools.Contains(t.Name)).ToArray(),
+            Permissions = permissions,
+            // The file tools' walks and the sandbox hide exactly what the engine's Read deny rules cover.
+            ToolContext = new ToolContext(cwd, AdditionalDirectories)
+            {
+                Sandbox = Sandbox,
+                IsReadDenied = path => permissions.IsReadDenied(path, cwd),
+                HasReadDenyRules = permissions.HasReadDenies,
+                ReadDenyBases = permissions.ReadDenyBases(cwd),
+            },
+            MaxTurns = MaxTurns,
+            MaxBudgetUsd = MaxBudgetUsd,
+            BudgetMode = BudgetMode,
+            MaxTokens = MaxTokens,
+            OutputSchema = schema?.Node,
+            OutputValidator = schema is null ? null : schema.Validate,
+            Timeout = Timeout,
+            PermissionModeName = Policy.ModeName,
+            FailOnDenial = FailOnDenial,
+        };
+    }
+
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, string?> MemoryByDirectory = new(StringComparer.Ordinal);
+
+    /// <summary>
+    /// The memory block of a working directory, read once per directory and process: a fan-out's tasks in one
+    /// directory share it, and each task directory gets its own, as a Claude Code started there would.
+    /// </summary>
+    private static string? MemoryFor(string directory) =>
+        MemoryByDirectory.GetOrAdd(directory, d => MemoryFiles.Format(MemoryFiles.Discover(d, MemoryFiles.UserConfigDirectory())));
+}

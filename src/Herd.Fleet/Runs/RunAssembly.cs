@@ -1,0 +1,71 @@
+using Herd.Agent.Loop;
+using Herd.Agent.Models;
+using Herd.Agent.Permissions;
+using Herd.Fleet.Engines;
+
+namespace Herd.Fleet.Runs;
+
+/// <summary>What the process that runs a run's tasks brings to it: what is of the host, not of the run.</summary>
+/// <param name="Client">The model client of the in-process engine (unused by external engines).</param>
+/// <param name="RunDirectory">Where engine state (per-process config directories, attempt logs) goes: its <c>engine/</c>.</param>
+public sealed record RunHost(IModelClient Client, string RunDirectory)
+{
+    /// <value>The directory tasks work in on this host; null = the one the run was created in.</value>
+    public string? WorkingDirectory { get; init; }
+
+    /// <value>The environment external engines start from; null = this process's.</value>
+    public IReadOnlyDictionary<string, string>? EngineEnvironment { get; init; }
+
+    public TimeProvider Time { get; init; } = TimeProvider.System;
+}
+
+/// <summary>
+/// The one place that turns a stored <see cref="RunDefinition"/> into a working <see cref="ITaskEngine"/> (issue #18):
+/// the agent built from its profile with the sandbox decided at creation, the engine chosen by
+/// <see cref="TaskEngines.Create"/>, the audit log, the per-task cap and the run ledger. <c>herd run</c>,
+/// <c>herd run --store</c> and <c>herd worker</c> all build their engine here, so no host can run a task differently.
+/// </summary>
+public static class RunAssembly
+{
+    /// <param name="runLedger">The run-wide ceiling (null without one): a local ledger, or the shared store's account.</param>
+    /// <exception cref="EngineUnavailableException">The engine's CLI cannot be found on this host.</exception>
+    public static ITaskEngine Engine(RunDefinition definition, RunHost host, SpendLedger? runLedger)
+    {
+        var profile = Profile(definition, host);
+        var spec = EngineSpec(definition, host, profile);
+        var auditPath = definition.AuditLogPath;
+        return TaskEngines.Create(spec, () => new InProcessAgentEngine(host.Client,
+            _ => profile.ToAgentOptions() with { MaxBudgetUsd = definition.TaskBudgetUsd, TimeProvider = host.Time }, runLedger, host.Time)
+        {
+            DenialIsSuccess = definition.DenialIsSuccess,
+            // Every task's tool calls go to one audit log; each line carries the attempt's session id.
+            ExtraSink = auditPath is null ? null : a => new AuditLog(auditPath, a.SessionId),
+        }, runLedger, host.Time);
+    }
+
+    /// <summary>Checks on this host that the engine can run (its CLI is found), before anything is written.</summary>
+    /// <exception cref="EngineUnavailableException">It cannot.</exception>
+    public static void Check(RunDefinition definition, RunHost host)
+    {
+        if (definition.Engine.Kind is EngineKind.Claude or EngineKind.Codex or EngineKind.Gemini)
+            _ = TaskEngines.Resolve(EngineSpec(definition, host, Profile(definition, host)));
+    }
+
+    private static AgentProfile Profile(RunDefinition definition, RunHost host) =>
+        host.WorkingDirectory is { } cwd && cwd != definition.Agent.Cwd ? definition.Agent with { Cwd = cwd } : definition.Agent;
+
+    private static EngineSpec EngineSpec(RunDefinition definition, RunHost host, AgentProfile profile)
+    {
+        var engine = definition.Engine;
+        return new EngineSpec(engine.Kind, profile.Cwd, Path.Combine(host.RunDirectory, "engine"))
+        {
+            CommandTemplate = engine.CommandTemplate,
+            ResultJson = engine.ResultJson,
+            BinaryPath = engine.BinaryPath,
+            Environment = host.EngineEnvironment,
+            ExtraEnvironment = engine.ExtraEnvironment,
+            Catalog = profile.Catalog,
+            Flags = engine.Flags,
+        };
+    }
+}
