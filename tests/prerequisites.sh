@@ -12,6 +12,8 @@ command -v bwrap >/dev/null 2>&1 || apt_packages+=(bubblewrap)
 # and the engine tests install the agent CLIs with npm.
 command -v chromium >/dev/null 2>&1 || apt_packages+=(chromium)
 command -v npm >/dev/null 2>&1 || apt_packages+=(npm)
+# The joblog tests run GNU parallel's own --resume and --retry-failed on the joblog Herd writes.
+command -v parallel >/dev/null 2>&1 || apt_packages+=(parallel)
 if [ ${#apt_packages[@]} -gt 0 ]; then
   echo "prerequisites: installing ${apt_packages[*]}"
   $SUDO apt-get update -qq

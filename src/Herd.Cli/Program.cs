@@ -10,6 +10,9 @@ public static class Program
     /// <remarks>Each command runs behind <see cref="ErrorEdge"/>: a failure is one line on stderr with the command's documented exit code.</remarks>
     public static async Task<int> Main(string[] args)
     {
+        // Before anything holds a secret: no process Herd starts (or any other of the same user) may read Herd's memory
+        // or environment through /proc/<pid>/mem, /proc/<pid>/environ or ptrace, with or without the sandbox.
+        Herd.Agent.IO.ProcessEnvironment.MakeUndumpable();
         var command = args.Length > 0 && args[0] is "sessions" or "runs" ? args[0] : args.FirstOrDefault() == "run" ? "run" : "-p";
         OtlpExport? telemetry = null;
         if (command is "run" or "-p")

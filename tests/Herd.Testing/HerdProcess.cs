@@ -50,6 +50,9 @@ public sealed class HerdProcess
         return this;
     }
 
+    /// <summary>A program (and its arguments) that starts herd, such as <c>setpriv … --</c>; empty: herd starts directly.</summary>
+    public IReadOnlyList<string> Launcher { get; init; } = [];
+
     public static string BinaryPath => Environment.GetEnvironmentVariable("HERD_TEST_BINARY") is { Length: > 0 } bin
         ? bin
         : Path.Combine(AppContext.BaseDirectory, "herd.dll");
@@ -58,9 +61,10 @@ public sealed class HerdProcess
     public Process Start(IEnumerable<string> args, bool redirectStdin = true)
     {
         var binary = BinaryPath;
+        var program = binary.EndsWith(".dll", StringComparison.Ordinal) ? "dotnet" : binary;
         var info = new ProcessStartInfo
         {
-            FileName = binary.EndsWith(".dll", StringComparison.Ordinal) ? "dotnet" : binary,
+            FileName = Launcher.Count > 0 ? Launcher[0] : program,
             WorkingDirectory = WorkingDirectory,
             RedirectStandardOutput = true,
             RedirectStandardError = true,
@@ -69,6 +73,10 @@ public sealed class HerdProcess
             StandardErrorEncoding = Encoding.UTF8,
             UseShellExecute = false,
         };
+        foreach (var a in Launcher.Skip(1))
+            info.ArgumentList.Add(a);
+        if (Launcher.Count > 0)
+            info.ArgumentList.Add(program);
         if (binary.EndsWith(".dll", StringComparison.Ordinal))
             info.ArgumentList.Add(binary);
         foreach (var a in args)

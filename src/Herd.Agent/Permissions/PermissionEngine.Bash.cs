@@ -81,7 +81,8 @@ public sealed partial class PermissionEngine
         Deny,
     }
 
-    private sealed record SubDecision(Verdict Verdict, string Reason, PermissionRule? Rule = null, string? Message = null);
+    /// <param name="ReadOnlyGit">Approved as read-only git: the command then runs in <see cref="SafeGitEnvironment"/>.</param>
+    private sealed record SubDecision(Verdict Verdict, string Reason, PermissionRule? Rule = null, string? Message = null, bool ReadOnlyGit = false);
 
     /// <summary>Decides a whole command line: any part denied → deny; any part not allowed → deny (no one to ask); else allow.</summary>
     public PermissionDecision EvaluateBash(string command, ToolContext context)
@@ -130,6 +131,8 @@ public sealed partial class PermissionEngine
         if (decisions.FirstOrDefault(d => d.Verdict is Verdict.Ask or Verdict.Unmatched) is { } open)
             return Denied(open.Reason, open.Rule, open.Message ?? NotGranted("Bash"));
         var rules = decisions.Where(d => d.Rule is not null).Select(d => d.Rule!.Text).Distinct().ToArray();
+        if (decisions.Any(d => d.ReadOnlyGit))
+            context.ReadOnlyGitCommands.TryAdd(command, 0);
         return new(PermissionBehavior.Allow, string.Join("; ", decisions.Select(d => d.Reason).Distinct()), rules.Length == 0 ? null : string.Join("; ", rules));
     }
 
@@ -178,11 +181,19 @@ public sealed partial class PermissionEngine
                 }
             }
         }
-        // A command name known only when the command runs (`$(echo rm) x`, `$CMD x`) cannot be held against a deny rule.
-        if (bashDenies.Length > 0 && denyForms.Any(f => f.Count > 0 && f[0].IsDynamic))
+        // Code known only when the command runs (`$(echo rm) x`, `curl … | sh`, `bash -c "$X"`, `source <(…)`) cannot be
+        // held against a deny rule (issue #19, class 2).
+        if (bashDenies.Length > 0 && denyForms.Select(f => UnseenCode(f, context)).FirstOrDefault(u => u is not null) is { } unseen)
         {
-            return new SubDecision(Verdict.Deny, "the command name holds an expansion and a Bash deny rule exists", bashDenies[0],
-                $"Permission to use Bash with command {Normalized(words)} has been denied: its command name is only known when it runs.");
+            return new SubDecision(Verdict.Deny, $"{unseen}, and a Bash deny rule exists", bashDenies[0],
+                $"Permission to use Bash with command {Normalized(words)} has been denied: {unseen}, so the Bash deny rules cannot be checked against it.");
+        }
+        // A command of redirections alone (`> file` truncates it) is a command too: deny rules see its text.
+        if (words.Count == 0 && bashDenies.Length > 0)
+        {
+            var text = string.Join(' ', cmd.Redirects.Select(r => r.Target is null ? r.Op : r.Op + " " + r.Target.Raw));
+            if (bashDenies.FirstOrDefault(r => r.Behavior == RuleBehavior.Deny && BashPatternFor(r).Matches(text)) is { } redirectDeny)
+                return new SubDecision(Verdict.Deny, redirectDeny.Describe(), redirectDeny);
         }
 
         // A Read deny protects the file from every command that names it, even one an allow rule approves
@@ -206,7 +217,8 @@ public sealed partial class PermissionEngine
                 continue;
             if (redirect.Target.IsDynamic || redirect.Target.HasGlob)
                 return new SubDecision(Verdict.Ask, $"redirection target '{redirect.Target.Raw}' is not a fixed path");
-            if (redirect.IsOutput && redirect.Target.Value == "/dev/null")
+            // Writing to the null device or to the command's own output streams writes no file.
+            if (redirect.IsOutput && redirect.Target.Value is "/dev/null" or "/dev/stdout" or "/dev/stderr" or "/dev/fd/1" or "/dev/fd/2")
                 continue;
             var access = redirect.IsOutput ? PathAccess.Edit : PathAccess.Read;
             var check = CheckPaths(access, [redirect.Target.Value], cwds, context);
@@ -283,7 +295,12 @@ public sealed partial class PermissionEngine
             if (v.StartsWith('-') && v.IndexOf('=') is var eq and > 0)
                 values.Add(v[(eq + 1)..]);
             if (v.LastIndexOf(':') is var colon and >= 0 && colon < v.Length - 1)
+            {
                 values.Add(v[(colon + 1)..]);
+                // `git show REV:path` reads path from the repository's top folder, wherever the command runs.
+                foreach (var cwd in cwds)
+                    values.Add(ObjectPath(v[(colon + 1)..], cwd, context));
+            }
             foreach (var value in values)
             {
                 if (value.Length == 0 || value.StartsWith('-'))
@@ -510,6 +527,9 @@ public sealed partial class PermissionEngine
             }
             if (ShellCode(f) is { } code)
                 EnqueueCode(queue, code);
+            // A script a shell or `source` runs: its commands are judged like inline code (issue #19, class 2).
+            if (ScriptCode(f, context) is { } script)
+                EnqueueCode(queue, script);
         }
         return forms;
     }
@@ -741,9 +761,12 @@ public sealed partial class PermissionEngine
                 var inside = cwds.All(c => PathCandidates(context.ResolvePath(args[0].Value, c)) is { } cands && cands.All(p => IsInsideWorkingDirectories(p, context)));
                 return inside ? new SubDecision(Verdict.Allow, "cd inside the working directories") : null;
             }
-            case "git":
-                return GitReadOnlyCheck(args, cwds, context);
         }
+        // A bare Read deny (every file) leaves nothing for a read-only command to read (issue #19, class 1).
+        if (_rules.Any(r => r.Behavior != RuleBehavior.Allow && r.IsWholeTool && r.NamesTool("Read")))
+            return null;
+        if (name == "git")
+            return GitReadOnlyCheck(args, cwds, context);
         if (!PathReadingCommands.Contains(name))
             return null;
         if (name == "find" && args.Any(a => FindActions.Contains(a.Value)))
@@ -753,22 +776,51 @@ public sealed partial class PermissionEngine
             return null;
         if (CheckPaths(PathAccess.Read, paths, cwds, context) is not null)
             return null;
+        if (FollowsLinksBelow(name, args) && LinkLeavingTree(SearchedFolders(name, args), cwds, context) is { } link)
+            return new SubDecision(Verdict.Unmatched, $"{name} follows the symlink {link}, which leads outside the working directories");
         return new SubDecision(Verdict.Allow, $"read-only command {name}");
     }
 
+    /// <summary>
+    /// git's read-only subcommands, auto-approved when every path they name passes the Read checks, after the global
+    /// options that only choose where git runs (<c>-C DIR</c>, <c>--no-pager</c>). Never when a bare Read deny forbids
+    /// every read, and never in a repository the working tree itself holds (one the model could have made, whose config
+    /// would choose the code git runs); the command then runs with git's code-running settings overridden (see
+    /// <see cref="SafeGitEnvironment"/>).
+    /// </summary>
     private SubDecision? GitReadOnlyCheck(ShellWord[] args, List<string> cwds, ToolContext context)
     {
         var i = 0;
-        while (i < args.Length && args[i].Value == "--no-pager")
-            i++;
+        var gitCwds = cwds;
+        while (i < args.Length && !args[i].IsDynamic)
+        {
+            var option = args[i].Value;
+            if (option is "--no-pager" or "-P" or "--no-optional-locks" or "--literal-pathspecs")
+            {
+                i++;
+                continue;
+            }
+            if (option != "-C" || i + 1 >= args.Length)
+                break;
+            var dir = args[i + 1];
+            if (dir.IsDynamic || dir.HasGlob || dir.Value.Length == 0 || (dir.Value.StartsWith('~') && dir.Value != "~" && !dir.Value.StartsWith("~/", StringComparison.Ordinal)))
+                return null;
+            if (CheckPaths(PathAccess.Read, [dir.Value], gitCwds, context) is not null)
+                return null;
+            gitCwds = gitCwds.Select(c => KernelPath.Resolve(context.RawPath(dir.Value, c)) ?? context.ResolvePath(dir.Value, c)).Distinct(StringComparer.Ordinal).ToList();
+            i += 2;
+        }
         if (i >= args.Length || args[i].IsDynamic || !GitReadOnly.Contains(args[i].Value))
             return null;
         var paths = new List<string>();
         foreach (var arg in args.Skip(i + 1))
         {
             var v = arg.Value;
-            if (arg.IsDynamic || v.StartsWith("--output", StringComparison.Ordinal) || v.StartsWith("--ext-diff", StringComparison.Ordinal)
+            if (arg.IsDynamic || v == "--output" || v.StartsWith("--output=", StringComparison.Ordinal) || v.StartsWith("--ext-diff", StringComparison.Ordinal)
                 || v.StartsWith("--textconv", StringComparison.Ordinal) || v.StartsWith("-O", StringComparison.Ordinal) || v.StartsWith("--open-files-in-pager", StringComparison.Ordinal))
+                return null;
+            // `~user/…` is another user's home, which no rule here can be checked against (issue #19, class 6).
+            if (v.StartsWith('~') && v != "~" && !v.StartsWith("~/", StringComparison.Ordinal))
                 return null;
             if (v.StartsWith('-'))
             {
@@ -777,14 +829,170 @@ public sealed partial class PermissionEngine
                     paths.Add(v[(eq + 1)..]);
                 continue;
             }
-            if (arg.HasGlob && (arg.Value.Contains('{') || arg.Value.Split('/').Any(s => s.StartsWith('.') && s.IndexOfAny(['*', '?', '[']) >= 0)))
+            if (arg.HasGlob && (arg.Value.Contains('{') || arg.Value.Split('/').Any(seg => seg.StartsWith('.') && seg.IndexOfAny(['*', '?', '[']) >= 0)))
                 return null;
-            if (!v.Contains(':') && LooksLikePath(v))
+            if (v.IndexOf(':') is var colon and >= 0)
+            {
+                // `REV:path` names a file of the repository (relative to its top folder unless ./ or ../).
+                foreach (var cwd in gitCwds)
+                    paths.Add(ObjectPath(v[(colon + 1)..], cwd, context));
+                continue;
+            }
+            // A word that names an existing file is read as one (`git diff --no-index link/x y`), whatever it looks like.
+            if (LooksLikePath(v) || gitCwds.Any(c => Path.Exists(context.ResolvePath(v, c))))
                 paths.Add(v);
         }
-        if (CheckPaths(PathAccess.Read, paths, cwds, context) is not null)
+        if (CheckPaths(PathAccess.Read, paths, gitCwds, context) is not null)
             return null;
-        return new SubDecision(Verdict.Allow, $"read-only command git {args[i].Value}");
+        if (gitCwds.Select(c => RepositoryProblem(c, context)).FirstOrDefault(p => p is not null) is { } problem)
+            return new SubDecision(Verdict.Unmatched, $"git {args[i].Value} is not read-only here: {problem}");
+        return new SubDecision(Verdict.Allow, $"read-only command git {args[i].Value}", ReadOnlyGit: true);
+    }
+
+    /// <summary>The file a <c>REV:path</c> object name reads: relative to the repository's top folder, or to the cwd for ./ and ../.</summary>
+    private static string ObjectPath(string path, string cwd, ToolContext context)
+    {
+        if (path.StartsWith("./", StringComparison.Ordinal) || path.StartsWith("../", StringComparison.Ordinal) || path is "." or "..")
+            return context.ResolvePath(path, cwd);
+        var top = RepositoryTop(cwd) ?? cwd;
+        return context.ResolvePath(path.TrimStart('/'), top);
+    }
+
+    /// <summary>The folder holding the <c>.git</c> that git finds from <paramref name="cwd"/>, or null outside any repository.</summary>
+    private static string? RepositoryTop(string cwd)
+    {
+        for (var dir = cwd; !string.IsNullOrEmpty(dir); dir = Path.GetDirectoryName(dir))
+        {
+            if (IO.FileStatus.Of(Path.Combine(dir, ".git"), followSymlinks: false).Kind != IO.FileKind.Missing)
+                return dir;
+        }
+        return null;
+    }
+
+    /// <summary>
+    /// Why git run in <paramref name="cwd"/> could run code the repository chooses, or null: the repository git finds
+    /// there (a <c>.git</c> folder or file, or a bare repository on the way up) lies inside the working tree but is not
+    /// the working tree's own, so the model may have written its config (<c>core.fsmonitor</c>, diff drivers, hooks).
+    /// </summary>
+    private string? RepositoryProblem(string cwd, ToolContext context)
+    {
+        for (var dir = cwd; !string.IsNullOrEmpty(dir); dir = Path.GetDirectoryName(dir))
+        {
+            var dotGit = Path.Combine(dir, ".git");
+            var kind = IO.FileStatus.Of(dotGit, followSymlinks: false).Kind;
+            if (kind == IO.FileKind.Directory)
+                return TrustedGitDirectory(dotGit, context) ? null : $"the repository at {dir} lies inside the working tree, so its config may have been written by a tool";
+            if (kind == IO.FileKind.Regular)
+            {
+                var target = GitLinkTarget(dotGit);
+                return target is not null && TrustedGitDirectory(target, context) ? null : $"{dotGit} points to a repository inside the working tree";
+            }
+            if (kind != IO.FileKind.Missing)
+                return $"{dotGit} is not a folder or a file";
+            if (Path.GetFileName(dir) != ".git" && Directory.Exists(Path.Combine(dir, "objects")) && Directory.Exists(Path.Combine(dir, "refs")) && File.Exists(Path.Combine(dir, "HEAD")))
+                return IsInsideWorkingDirectories(dir, context) ? $"{dir} is a bare repository inside the working tree" : null;
+        }
+        return null;
+    }
+
+    /// <summary>A git folder whose config a tool cannot have written: outside the working directories, or the protected <c>.git</c> of one of their roots.</summary>
+    private bool TrustedGitDirectory(string gitDir, ToolContext context)
+    {
+        var real = KernelPath.Resolve(gitDir) ?? gitDir;
+        if (!IsInsideWorkingDirectories(real, context))
+            return true;
+        foreach (var root in context.AllowedDirectories.Concat(Policy.AdditionalDirectories))
+        {
+            var rootReal = KernelPath.Resolve(root) ?? root;
+            if (IsUnder(real, Path.Combine(rootReal, ".git")) || IsUnder(real, Path.Combine(root, ".git")))
+                return true;
+        }
+        return false;
+    }
+
+    /// <summary>The folder a <c>.git</c> file (worktree, submodule) names: <c>gitdir: PATH</c>.</summary>
+    private static string? GitLinkTarget(string dotGitFile)
+    {
+        try
+        {
+            var text = File.ReadAllText(dotGitFile).Trim();
+            if (!text.StartsWith("gitdir:", StringComparison.Ordinal))
+                return null;
+            var path = text["gitdir:".Length..].Trim();
+            return Path.GetFullPath(path, Path.GetDirectoryName(dotGitFile)!);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ArgumentException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>Whether the command follows symlinks it meets below its operands (<c>grep -R</c>, <c>find -L</c>, <c>du -L</c>, <c>ls -RL</c>).</summary>
+    private static bool FollowsLinksBelow(string name, ShellWord[] args)
+    {
+        bool ShortFlag(char c) => args.Any(a => a.Value.StartsWith('-') && !a.Value.StartsWith("--", StringComparison.Ordinal) && a.Value.IndexOf(c, 1) > 0);
+        return name switch
+        {
+            "grep" or "egrep" or "fgrep" => ShortFlag('R') || args.Any(a => a.Value == "--dereference-recursive"),
+            "find" => args.Any(a => a.Value is "-L" or "-follow"),
+            "du" or "ls" => ShortFlag('L') || args.Any(a => a.Value == "--dereference"),
+            _ => false,
+        };
+    }
+
+    /// <summary>The operands a recursive command walks: grep's first operand is its pattern (unless -e/-f give it); none means ".".</summary>
+    private static IReadOnlyList<string> SearchedFolders(string name, ShellWord[] args)
+    {
+        var operands = args.Where(a => !a.Value.StartsWith('-') || a.Value == "-").Select(a => a.Value).ToList();
+        if (name is "grep" or "egrep" or "fgrep" && operands.Count > 0 && !args.Any(a => a.Value is "-e" or "-f" || a.Value.StartsWith("--regexp", StringComparison.Ordinal) || a.Value.StartsWith("--file", StringComparison.Ordinal)))
+            operands.RemoveAt(0);
+        return operands.Count == 0 ? ["."] : operands;
+    }
+
+    /// <summary>
+    /// The first symlink below the operand folders that leads outside the working directories or to a denied path
+    /// (issue #19, class 6: <c>grep -R x .</c> with <c>./lib -> /etc</c>); null when none does.
+    /// </summary>
+    private string? LinkLeavingTree(IEnumerable<string> operands, List<string> cwds, ToolContext context)
+    {
+        var budget = 50_000;
+        foreach (var operand in operands)
+        {
+            foreach (var cwd in cwds)
+            {
+                var stack = new Stack<string>();
+                stack.Push(context.ResolvePath(operand, cwd));
+                while (stack.Count > 0)
+                {
+                    var dir = stack.Pop();
+                    if (!Directory.Exists(dir))
+                        continue;
+                    IEnumerable<FileSystemInfo> entries;
+                    try
+                    {
+                        entries = new DirectoryInfo(dir).EnumerateFileSystemInfos("*", new EnumerationOptions { IgnoreInaccessible = true, AttributesToSkip = 0 }).ToArray();
+                    }
+                    catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+                    {
+                        continue;
+                    }
+                    foreach (var entry in entries)
+                    {
+                        if (--budget < 0)
+                            return dir;
+                        if (entry.LinkTarget is not null)
+                        {
+                            if (EvaluatePath(PathAccess.Read, entry.FullName, context, "Read") is { IsAllowed: false })
+                                return entry.FullName;
+                            continue;
+                        }
+                        if (entry is DirectoryInfo)
+                            stack.Push(entry.FullName);
+                    }
+                }
+            }
+        }
+        return null;
     }
 
     private static bool LooksLikePath(string v) =>

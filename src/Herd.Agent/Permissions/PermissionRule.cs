@@ -57,17 +57,50 @@ public sealed record PermissionRule(string Text, string ToolName, string? Specif
     }
 
     /// <summary>
-    /// A rule for a tool no Claude Code version has (<c>bash(rm *)</c>: names are case-sensitive) would never match, so a
-    /// deny written that way would protect nothing; it fails the run instead (issue #9, rule parsing).
+    /// A rule for a tool no Claude Code version has (<c>bash(rm *)</c>: names are case-sensitive; <c>Bahs(rm *)</c>: a typo)
+    /// would never match, so a deny written that way would protect nothing; it fails the run instead, naming the nearest
+    /// valid tool name (issue #9, rule parsing).
     /// </summary>
     private static void CheckToolName(string name, string text)
     {
         if (name == "*" || name.StartsWith("mcp__", StringComparison.Ordinal) || Tools.ToolRegistry.KnownNames.Contains(name))
             return;
-        var near = Tools.ToolRegistry.KnownNames.FirstOrDefault(k => string.Equals(k, name, StringComparison.OrdinalIgnoreCase));
-        throw new FormatException(near is not null
-            ? $"'{text}' names the tool '{name}', which does not exist; tool names are case-sensitive: write {near}"
-            : $"'{text}' names the tool '{name}', which does not exist");
+        var near = NearestToolName(name);
+        throw new FormatException(near is null
+            ? $"'{text}' names the tool '{name}', which does not exist"
+            : string.Equals(near, name, StringComparison.OrdinalIgnoreCase)
+                ? $"'{text}' names the tool '{name}', which does not exist; tool names are case-sensitive: write {near}"
+                : $"'{text}' names the tool '{name}', which does not exist; did you mean {near}?");
+    }
+
+    /// <summary>The known tool name closest to <paramref name="name"/> (case-insensitive edit distance), if it is close enough to be a slip.</summary>
+    internal static string? NearestToolName(string name)
+    {
+        var best = Tools.ToolRegistry.KnownNames
+            .Select(k => (Name: k, Distance: EditDistance(k.ToLowerInvariant(), name.ToLowerInvariant())))
+            .OrderBy(x => x.Distance).ThenBy(x => x.Name, StringComparer.Ordinal)
+            .First();
+        return best.Distance <= Math.Max(2, name.Length / 3) ? best.Name : null;
+    }
+
+    /// <summary>Edits (insert, delete, substitute, swap two neighbours) from one name to the other.</summary>
+    private static int EditDistance(string a, string b)
+    {
+        var d = new int[a.Length + 1, b.Length + 1];
+        for (var i = 0; i <= a.Length; i++)
+            d[i, 0] = i;
+        for (var j = 0; j <= b.Length; j++)
+            d[0, j] = j;
+        for (var i = 1; i <= a.Length; i++)
+        {
+            for (var j = 1; j <= b.Length; j++)
+            {
+                d[i, j] = Math.Min(Math.Min(d[i - 1, j] + 1, d[i, j - 1] + 1), d[i - 1, j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1));
+                if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1])
+                    d[i, j] = Math.Min(d[i, j], d[i - 2, j - 2] + 1);
+            }
+        }
+        return d[a.Length, b.Length];
     }
 
     private static string Unescape(string s)

@@ -99,6 +99,8 @@ public sealed partial class BashTool : ITool
         }
         foreach (var name in StrippedVariables)
             psi.Environment.Remove(name);
+        if (context.ReadOnlyGitCommands.ContainsKey(command))
+            SafeGitEnvironment.Apply(psi.Environment);
 
         using var process = new Process { StartInfo = psi };
         process.Start();

@@ -63,6 +63,13 @@ public sealed class ToolContext
     /// </summary>
     public ConcurrentDictionary<string, DateTime> ReadFiles { get; } = new(StringComparer.Ordinal);
 
+    /// <summary>
+    /// Command lines the permission engine approved as read-only git (issue #19, class 4). The Bash tool runs them with
+    /// git's code-running settings overridden (<see cref="SafeGitEnvironment"/>), so "read-only" git runs no code the
+    /// repository chooses.
+    /// </summary>
+    public ConcurrentDictionary<string, byte> ReadOnlyGitCommands { get; } = new(StringComparer.Ordinal);
+
     /// <summary>The user's home directory, for <c>~</c> in paths and rules.</summary>
     public static string Home =>
         Environment.GetEnvironmentVariable("HOME") is { Length: > 0 } home ? home : Environment.GetFolderPath(Environment.SpecialFolder.UserProfile);

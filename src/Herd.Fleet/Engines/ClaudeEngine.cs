@@ -121,10 +121,7 @@ public sealed class ClaudeEngine(EngineSpec spec, SpendLedger? runLedger, TimePr
         return false;
     }
 
-    internal static string Quote(string arg) =>
-        arg.Length > 0 && arg.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.' or '/' or ':' or '=' or ',' or '@' or '+')
-            ? arg
-            : "'" + arg.Replace("'", "'\\''", StringComparison.Ordinal) + "'";
+    internal static string Quote(string arg) => Reports.ShellText.Quote(arg);
 }
 
 /// <summary>

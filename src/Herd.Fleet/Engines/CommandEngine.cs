@@ -31,10 +31,7 @@ public sealed class CommandEngine(EngineSpec spec, SpendLedger? runLedger, TimeP
     /// GNU parallel's quoting of a replacement value: left bare when it holds only characters the shell never
     /// interprets, otherwise single-quoted with each <c>'</c> written as <c>'\''</c>. The empty string is <c>''</c>.
     /// </summary>
-    public static string ShellQuote(string value) =>
-        value.Length > 0 && value.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.' or '/' or ':' or '=' or ',' or '@' or '+' or '%')
-            ? value
-            : "'" + value.Replace("'", "'\\''", StringComparison.Ordinal) + "'";
+    public static string ShellQuote(string value) => Reports.ShellText.Quote(value);
 
     protected override EngineLaunch Prepare(TaskAttempt attempt, double? taskCapLeft)
     {

@@ -12,8 +12,11 @@ namespace Herd.Fleet.Reports;
 /// </summary>
 /// <remarks>
 /// Like results.ndjson it is a view of the database: rebuilt at open from the stored final records (so a resumed run
-/// keeps one line per finished task, in finishing order) and appended as each task's final state is committed. A
-/// command that spans lines or holds tabs is written with <c>\n</c> and <c>\t</c> escaped, so every task is one line.
+/// keeps one line per finished task, in finishing order) and appended as each task's final state is committed. The
+/// Command column is the command exactly as it ran, with each newline written as a NUL byte: GNU parallel's own
+/// encoding, which its <c>--retry-failed</c> turns back into newlines before it runs the command again. Nothing else is
+/// escaped (an escaped backslash would turn <c>'\''</c> into <c>'\\''</c>, invalid shell or, worse, different shell);
+/// tabs stay as they are, since Command is the last column and GNU parallel reads it as the rest of the line.
 /// </remarks>
 public static class Joblog
 {
@@ -25,9 +28,7 @@ public static class Joblog
         using var doc = JsonDocument.Parse(record);
         var r = doc.RootElement;
         var inv = CultureInfo.InvariantCulture;
-        var command = (r.GetProperty("Command").GetString() ?? "")
-            .Replace("\\", "\\\\", StringComparison.Ordinal).Replace("\n", "\\n", StringComparison.Ordinal)
-            .Replace("\r", "\\r", StringComparison.Ordinal).Replace("\t", "\\t", StringComparison.Ordinal);
+        var command = (r.GetProperty("Command").GetString() ?? "").Replace('\n', '\0');
         return string.Join('\t',
             r.GetProperty("Seq").GetInt64().ToString(inv),
             r.GetProperty("Host").GetString(),

@@ -110,8 +110,8 @@ public static class TaskRecord
         return Encoding.UTF8.GetString(buffer.ToArray());
     }
 
-    /// <summary>POSIX single-quote quoting, so Command can be pasted into a shell.</summary>
-    public static string ShellQuote(string s) => "'" + s.Replace("'", "'\\''", StringComparison.Ordinal) + "'";
+    /// <summary>POSIX quoting, so Command can be pasted into a shell (see <see cref="ShellText"/>).</summary>
+    public static string ShellQuote(string s) => ShellText.Quote(s);
 
     private static string Cap(string s, int bytes) => Encoding.UTF8.GetByteCount(s) <= bytes ? s : s[..Math.Min(s.Length, bytes / 4)] + "…[truncated]";
 

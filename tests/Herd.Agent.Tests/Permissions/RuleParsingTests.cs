@@ -9,6 +9,12 @@ public sealed class RuleParsingTests
     [InlineData("bash(rm *)", "write Bash")]
     [InlineData("read(./.env)", "write Read")]
     [InlineData("Shell(rm *)", "does not exist")]
+    [InlineData("Bahs(rm *)", "did you mean Bash?")]
+    [InlineData("Raed(./.env)", "did you mean Read?")]
+    [InlineData("WebFecth(domain:x.com)", "did you mean WebFetch?")]
+    [InlineData("Grpe", "did you mean Grep?")]
+    [InlineData("BASH(rm *)", "write Bash")]
+    [InlineData("Edits(src/**)", "did you mean Edit?")]
     [InlineData("Bash(git", "must end with ')'")]
     public void A_rule_for_a_tool_that_does_not_exist_fails_with_a_reason(string text, string reason)
     {
@@ -16,6 +22,10 @@ public sealed class RuleParsingTests
 
         ex.Message.ShouldContain(reason);
     }
+
+    [Fact]
+    public void A_name_far_from_every_tool_suggests_none() =>
+        Should.Throw<FormatException>(() => PermissionRule.Parse("Kubernetes(apply)", RuleBehavior.Deny, RuleSource.Cli)).Message.ShouldNotContain("did you mean");
 
     [Fact]
     public void A_space_inside_the_parentheses_is_trimmed_as_claude_code_does()
