@@ -39,6 +39,13 @@ public static class EngineBinding
         return kind;
     }
 
+    /// <summary>
+    /// Whether the tasks need a prompt: every engine but a <c>--cmd</c> template that never uses <c>{prompt}</c>, which
+    /// runs like GNU parallel (<c>herd run --engine cmd --cmd 'wc -l {}' ::: *.py</c>).
+    /// </summary>
+    public static bool NeedsPrompt(ParsedArguments args, EngineKind kind) =>
+        kind != EngineKind.Cmd || args.Value(Cmd) is not { } template || template.Contains("{prompt}", StringComparison.Ordinal);
+
     /// <summary>The spec of an external engine; checks that its CLI can be found before anything is written.</summary>
     public static EngineSpec Spec(ParsedArguments args, EngineKind kind, AgentSetup setup, double? taskBudget, bool denialIsSuccess, string runDir, RunContext ctx)
     {
