@@ -113,6 +113,13 @@ public sealed partial class OtlpExportTests : HerdTestBase
         root["error.type"].ShouldBe("tasks_failed");
         GenAiConventions.ShouldFollow(spans);
 
+        // And the official OTLP message definitions read the same spans (every export parsed with opentelemetry-proto)
+        var official = collector.OfficialTraceExports.SelectMany(e => e.ResourceSpans).SelectMany(r => r.ScopeSpans).SelectMany(s => s.Spans).ToArray();
+        official.Select(s => s.Name).Order(StringComparer.Ordinal).ShouldBe(spans.Select(s => s.Name).Order(StringComparer.Ordinal));
+        official.ShouldAllBe(s => s.TraceId.Length == 16 && s.SpanId.Length == 8 && s.EndTimeUnixNano >= s.StartTimeUnixNano);
+        collector.OfficialMetricExports.SelectMany(e => e.ResourceMetrics).SelectMany(r => r.ScopeMetrics).SelectMany(s => s.Metrics)
+            .Select(m => m.Name).ShouldContain("gen_ai.client.token.usage");
+
         // And the metrics carry the same totals, with the conventions' units and buckets
         var metrics = collector.LatestMetrics();
         var tokens = metrics["gen_ai.client.token.usage"];
