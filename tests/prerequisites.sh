@@ -14,6 +14,9 @@ command -v chromium >/dev/null 2>&1 || apt_packages+=(chromium)
 command -v npm >/dev/null 2>&1 || apt_packages+=(npm)
 # The joblog tests run GNU parallel's own --resume and --retry-failed on the joblog Herd writes.
 command -v parallel >/dev/null 2>&1 || apt_packages+=(parallel)
+# The conformance tests validate the JUnit report with xmllint --schema and the pipelines' shell with shellcheck.
+command -v xmllint >/dev/null 2>&1 || apt_packages+=(libxml2-utils)
+command -v shellcheck >/dev/null 2>&1 || apt_packages+=(shellcheck)
 if [ ${#apt_packages[@]} -gt 0 ]; then
   echo "prerequisites: installing ${apt_packages[*]}"
   $SUDO apt-get update -qq
@@ -22,3 +25,6 @@ fi
 
 # The engine tests (issue #13) run the real agent CLIs, pinned, from npm: claude, codex and gemini under $HERD_CLIS.
 bash "$(dirname "$0")/install-clis.sh"
+
+# The conformance tests check Herd's artifacts with their consumers' validators, pinned, from npm.
+bash "$(dirname "$0")/install-validators.sh"

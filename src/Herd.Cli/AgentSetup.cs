@@ -5,6 +5,7 @@ using Herd.Agent.Loop;
 using Herd.Agent.Models;
 using Herd.Agent.Permissions;
 using Herd.Agent.Sandbox;
+using Herd.Agent.Telemetry;
 using Herd.Agent.Tools;
 using Herd.Cli.Print;
 
@@ -144,6 +145,7 @@ public sealed record AgentSetup(
         if (!Uri.TryCreate(baseUrl, UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https"))
             throw new HerdUsageException($"Error: ANTHROPIC_BASE_URL '{baseUrl}' is not an http(s) URL.");
         var options = new AnthropicClientOptions { ApiKey = apiKey, BaseUrl = uri };
+        HerdTelemetry.ModelServer = uri;
         if (EnvSeconds("HERD_STREAM_IDLE_TIMEOUT") is { } idle)
             options = options with { StreamIdleTimeout = idle };
         if (NullIfEmpty(Environment.GetEnvironmentVariable("HERD_MAX_RETRIES")) is { } retries)

@@ -14,7 +14,7 @@ public static class ReportCommand
     public static readonly OptionSpec Format = new(["--format"], Arity.Value, "sarif | codequality | junit | github | markdown | html", "format");
     public static readonly OptionSpec Output = new(["-o", "--output"], Arity.Value, "Write to this file instead of stdout (html: default report.html in the run directory)", "file");
     public static readonly OptionSpec FailSeverity = new(["--fail-severity"], Arity.Value, "junit: findings at or above this level fail their task's test case (default major)", "level");
-    public static readonly OptionSpec Category = new(["--category"], Arity.Value, "sarif: the code-scanning category, kept stable between runs (default herd)", "name");
+    public static readonly OptionSpec Category = new(["--category"], Arity.Value, "sarif: the code-scanning category, kept stable between runs (default: none in the file, so the uploader's category applies)", "name");
     public static readonly OptionSpec RepoRoot = new(["--repo-root"], Arity.Value, "Finding paths are made relative to it (default: the git work tree of the run's directory)", "dir");
     public static readonly OptionSpec Help = new(["-h", "--help"], Arity.Flag, "Show this help");
 
@@ -62,7 +62,7 @@ public static class ReportCommand
             var failSeverity = Severity.Major;
             if (args.Value(ReportCommand.FailSeverity) is { } fs && !SeverityExtensions.TryParse(fs, out failSeverity))
                 throw new HerdUsageException($"Error: --fail-severity '{fs}' is not a level: use info, minor, major, critical or blocker");
-            var options = new ReportOptions(ReportArguments.Findings(args), failSeverity, args.Value(ReportCommand.Category) ?? "herd",
+            var options = new ReportOptions(ReportArguments.Findings(args), failSeverity, args.Value(ReportCommand.Category),
                 args.Value(ReportCommand.RepoRoot) is { } root ? Path.GetFullPath(root, cwd) : null);
             var ctx = new ReportContext(ReportArguments.Read(args, args.Positionals[0], cwd, env), options);
             var output = ReportFormats.Render(ctx, format);

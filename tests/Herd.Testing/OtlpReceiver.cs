@@ -52,12 +52,20 @@ public sealed class OtlpReceiver : IAsyncDisposable
     private readonly ConcurrentQueue<IReadOnlyList<ReceivedMetric>> _metricExports = new();
     private readonly ConcurrentQueue<IReadOnlyDictionary<string, object?>> _resources = new();
     private readonly ConcurrentQueue<string> _headers = new();
+    private readonly ConcurrentQueue<OpenTelemetry.Proto.Collector.Trace.V1.ExportTraceServiceRequest> _officialTraces = new();
+    private readonly ConcurrentQueue<OpenTelemetry.Proto.Collector.Metrics.V1.ExportMetricsServiceRequest> _officialMetrics = new();
 
     private OtlpReceiver(WebApplication app) => _app = app;
 
     public Uri BaseUrl { get; private set; } = null!;
 
     public IReadOnlyList<ReceivedSpan> Spans => _spans.ToArray();
+
+    /// <summary>Every trace export as the official OTLP message classes (opentelemetry-proto) parse it.</summary>
+    public IReadOnlyList<OpenTelemetry.Proto.Collector.Trace.V1.ExportTraceServiceRequest> OfficialTraceExports => _officialTraces.ToArray();
+
+    /// <summary>Every metrics export as the official OTLP message classes parse it.</summary>
+    public IReadOnlyList<OpenTelemetry.Proto.Collector.Metrics.V1.ExportMetricsServiceRequest> OfficialMetricExports => _officialMetrics.ToArray();
 
     /// <summary>Every metrics export in arrival order (cumulative temporality: the last one holds the totals).</summary>
     public IReadOnlyList<IReadOnlyList<ReceivedMetric>> MetricExports => _metricExports.ToArray();
@@ -145,6 +153,7 @@ public sealed class OtlpReceiver : IAsyncDisposable
 
     private void DecodeTraces(ByteString body)
     {
+        _officialTraces.Enqueue(OpenTelemetry.Proto.Collector.Trace.V1.ExportTraceServiceRequest.Parser.ParseFrom(body));
         foreach (var resourceSpans in Fields(body, 1))
         {
             var rs = Message(resourceSpans);
@@ -174,6 +183,7 @@ public sealed class OtlpReceiver : IAsyncDisposable
 
     private void DecodeMetrics(ByteString body)
     {
+        _officialMetrics.Enqueue(OpenTelemetry.Proto.Collector.Metrics.V1.ExportMetricsServiceRequest.Parser.ParseFrom(body));
         var metrics = new List<ReceivedMetric>();
         foreach (var resourceMetrics in Fields(body, 1))
         {

@@ -44,6 +44,15 @@ public static class HerdTelemetry
     /// </summary>
     public static bool CaptureContent { get; set; }
 
+    /// <summary>
+    /// The model API server (ANTHROPIC_BASE_URL), for the GenAI conventions' <c>server.address</c> and
+    /// <c>server.port</c> on every <c>chat</c> span. Set once by the CLI when it builds the model client.
+    /// </summary>
+    public static Uri? ModelServer { get; set; }
+
+    /// <summary>The GenAI conventions' agent span name: <c>invoke_agent {gen_ai.agent.name}</c>.</summary>
+    public const string InvokeAgentSpan = "invoke_agent herd";
+
     /// <summary>Whether anyone listens: spans are sampled or a GenAI/Herd instrument is enabled.</summary>
     public static bool IsEnabled => Source.HasListeners() || TokenUsage.Enabled || CostUsd.Enabled;
 
@@ -64,7 +73,7 @@ public static class HerdTelemetry
     /// <summary>The root span of <c>herd -p</c>: one agent invocation (GenAI semconv <c>invoke_agent</c>).</summary>
     public static Activity? StartInvokeAgent(string sessionId, string model)
     {
-        var activity = StartDetached("invoke_agent herd", ActivityKind.Internal, default);
+        var activity = StartDetached(InvokeAgentSpan, ActivityKind.Internal, default);
         activity?.SetTag("gen_ai.operation.name", "invoke_agent")
             .SetTag("gen_ai.provider.name", Provider)
             .SetTag("gen_ai.agent.name", "herd")

@@ -82,6 +82,8 @@ public sealed class TelemetrySink(string sessionId, Activity? agentSpan) : IAgen
             .SetTag("gen_ai.provider.name", HerdTelemetry.Provider)
             .SetTag("gen_ai.request.model", _requestModel)
             .SetTag("gen_ai.conversation.id", sessionId);
+        if (HerdTelemetry.ModelServer is { } server)
+            _chat?.SetTag("server.address", server.Host).SetTag("server.port", server.Port);
         if (_pendingInput is not null)
         {
             _chat?.SetTag("gen_ai.input.messages", "[" + _pendingInput + "]");

@@ -32,6 +32,14 @@ public static class CiCommand
     public static int Run(string[] argv, TextWriter stdout, TextWriter stderr, string cwd) =>
         ErrorEdge.Run(HerdCommand.Ci, stderr, () => RunCore(argv, stdout, stderr, cwd));
 
+    /// <summary>What the pipeline reads that herd ci init cannot write: the API key and where Herd's source is.</summary>
+    private static string Settings(CiSystem system) => system switch
+    {
+        CiSystem.GitHub => "Set the secret ANTHROPIC_API_KEY and, unless herd is on the runner, the repository variable HERD_REPO (git URL of Herd's source)",
+        CiSystem.GitLab => "Set the CI/CD variables ANTHROPIC_API_KEY (masked) and, unless herd is in the image, HERD_REPO (git URL of Herd's source)",
+        _ => "Add the secret-text credential 'anthropic-api-key' and, unless herd is on the agents, set HERD_REPO in the Jenkinsfile (git URL of Herd's source)",
+    };
+
     private static int RunCore(string[] argv, TextWriter stdout, TextWriter stderr, string cwd)
     {
         var args = CommandLineParser.Parse(argv, [Shards, Force, Dir, Help], ExitCodes.For(HerdCommand.Ci));
@@ -74,7 +82,7 @@ public static class CiCommand
             File.WriteAllText(path, file.Text, new UTF8Encoding(false));
             stdout.WriteLine(file.Path);
         }
-        stderr.WriteLine($"herd ci: wrote a {args.Positionals[1]} pipeline with {shards} shard(s). Set the ANTHROPIC_API_KEY secret; see docs/ci.md.");
+        stderr.WriteLine($"herd ci: wrote a {args.Positionals[1]} pipeline with {shards} shard(s). {Settings(system)}; see docs/ci.md.");
         return 0;
     }
 }

@@ -63,7 +63,11 @@ public static class Pipelines
     }
 
     /// <summary>The options every shard runs with: identical in every shard, so they all compute the same plan hash.</summary>
-    private const string RunFlags = """-j 8 --prompt-file .herd/review.md --json-schema "$(cat .herd/findings.schema.json)" --allowedTools Read,Grep,Glob --max-turns 20 --progress plain""";
+    /// <remarks>
+    /// <c>--tools</c> offers the model only the read-only tools, so no shard needs bubblewrap (the Bash tool's sandbox,
+    /// absent on hosted runners); <c>--allowedTools</c> alone would still offer Bash.
+    /// </remarks>
+    private const string RunFlags = """-j 8 --prompt-file .herd/review.md --json-schema "$(cat .herd/findings.schema.json)" --tools Read,Grep,Glob --allowedTools Read,Grep,Glob --max-turns 20 --progress plain""";
 
     /// <summary>The files reviewed: every tracked file but Herd's own and the pipeline's.</summary>
     private static string Exclude(CiSystem system) => system switch
@@ -73,15 +77,26 @@ public static class Pipelines
         _ => "':(exclude).herd/*' ':(exclude)Jenkinsfile'",
     };
 
+    /// <summary>
+    /// One stage per shard, each on an agent of its own (its own workspace, so the run directory travels by
+    /// stash/unstash). A shard that fails (exit above 101) fails its stage and the build through <c>catchError</c>,
+    /// and the merge, the reports and the gate still run on what the other shards produced.
+    /// </summary>
     private static string JenkinsShards(int shards) => string.Join("\n", Enumerable.Range(1, shards).Select(k => $$"""
                         stage('Shard {{k}}') {
+                            agent any
                             steps {
-                                sh '''
-                                    rc=0
-                                    git ls-files -- . {{Exclude(CiSystem.Jenkins)}} | herd run --shard {{k}}/{{shards}} --run-dir herd-shards/{{k}} {{RunFlags}} || rc=$?
-                                    # 1-101: tasks failed, the gate decides; 102 budget, 103 fatal, 255 usage fail here
-                                    if [ "$rc" -gt 101 ]; then exit "$rc"; fi
-                                '''
+                                withEnv(["PATH+HERD=${env.HOME}/.herd/bin"]) {
+                                    catchError(buildResult: 'FAILURE', stageResult: 'FAILURE') {
+                                        sh '''
+        {{Indent(Install, 36)}}
+                                            rc=0
+                                            git ls-files -- . {{Exclude(CiSystem.Jenkins)}} | herd run --shard {{k}}/{{shards}} --run-dir herd-shards/{{k}} {{RunFlags}} || rc=$?
+                                            # 1-101: tasks failed, the gate decides; 102 budget, 103 fatal, 255 usage fail this shard
+                                            if [ "$rc" -gt 101 ]; then exit "$rc"; fi
+                                        '''
+                                    }
+                                }
                                 stash name: 'herd-shard-{{k}}', includes: 'herd-shards/{{k}}/**', allowEmpty: true
                             }
                         }
@@ -100,7 +115,8 @@ public static class Pipelines
 
     private static readonly string GitHub = $$$"""
         # Herd review: @N@ shards, one merge, reports in the GitHub UI, one gate.
-        # Written by `herd ci init github --shards @N@`; see docs/ci.md. Needs the secret ANTHROPIC_API_KEY.
+        # Written by `herd ci init github --shards @N@`; see docs/ci.md. Needs the secret ANTHROPIC_API_KEY and, unless herd
+        # is already on the runner, the repository variable HERD_REPO (the git URL of Herd's source).
         name: herd
 
         on:
@@ -112,8 +128,8 @@ public static class Pipelines
           security-events: write
 
         env:
-          HERD_REPO: ""      # git URL of Herd's source, used when herd is not already on the runner (docs/ci.md)
-          HERD_REF: main
+          HERD_REPO: ${{ vars.HERD_REPO }}   # git URL of Herd's source, used when herd is not already on the runner (docs/ci.md)
+          HERD_REF: ${{ vars.HERD_REF || 'main' }}
 
         jobs:
           shard:
@@ -124,8 +140,8 @@ public static class Pipelines
               matrix:
                 shard: [@LIST@]
             steps:
-              - uses: actions/checkout@v4
-              - uses: actions/setup-dotnet@v4
+              - uses: actions/checkout@v6
+              - uses: actions/setup-dotnet@v5
                 with:
                   dotnet-version: 10.0.x
               - name: Install Herd
@@ -140,7 +156,7 @@ public static class Pipelines
                   git ls-files -- . @EXCLUDE@ | herd run --shard ${{ matrix.shard }}/@N@ --run-dir herd-shards/${{ matrix.shard }} @RUN_FLAGS@ || rc=$?
                   # 1-101: tasks failed, the gate in the merge job decides; 102 budget, 103 fatal, 255 usage fail here
                   if [ "$rc" -gt 101 ]; then exit "$rc"; fi
-              - uses: actions/upload-artifact@v4
+              - uses: actions/upload-artifact@v6
                 if: ${{ !cancelled() }}
                 with:
                   name: herd-shard-${{ matrix.shard }}
@@ -153,15 +169,15 @@ public static class Pipelines
             if: ${{ !cancelled() }}
             runs-on: ubuntu-latest
             steps:
-              - uses: actions/checkout@v4
-              - uses: actions/setup-dotnet@v4
+              - uses: actions/checkout@v6
+              - uses: actions/setup-dotnet@v5
                 with:
                   dotnet-version: 10.0.x
               - name: Install Herd
                 run: |
         {{{Indent(Install, 10)}}}
                   echo "$HOME/.herd/bin" >> "$GITHUB_PATH"
-              - uses: actions/download-artifact@v4
+              - uses: actions/download-artifact@v7
                 with:
                   pattern: herd-shard-*
                   path: herd-shards
@@ -172,12 +188,12 @@ public static class Pipelines
                 run: |
                   herd report herd-merged --format sarif -o herd.sarif
                   herd report herd-merged --format github
-              - uses: github/codeql-action/upload-sarif@v3
+              - uses: github/codeql-action/upload-sarif@v4
                 if: ${{ !cancelled() }}
                 with:
                   sarif_file: herd.sarif
                   category: herd
-              - uses: actions/upload-artifact@v4
+              - uses: actions/upload-artifact@v6
                 if: ${{ !cancelled() }}
                 with:
                   name: herd-merged
@@ -248,42 +264,41 @@ public static class Pipelines
         """;
 
     private static readonly string Jenkins = $$"""
-        // Herd review: @N@ parallel shard stages, one merge, JUnit and SARIF (Warnings NG) in the Jenkins UI, one gate.
-        // Written by `herd ci init jenkins --shards @N@`; see docs/ci.md. Needs the secret-text credential 'anthropic-api-key',
-        // the .NET 10 SDK on the agent (or herd itself), and the JUnit and Warnings Next Generation plugins.
+        // Herd review: @N@ parallel shard stages, each on its own agent, one merge, JUnit and SARIF (Warnings NG) in the
+        // Jenkins UI, one gate. Written by `herd ci init jenkins --shards @N@`; see docs/ci.md. Needs the secret-text
+        // credential 'anthropic-api-key', the .NET 10 SDK on the agents (or herd itself; else set HERD_REPO below), and the
+        // JUnit and Warnings Next Generation plugins.
         pipeline {
-            agent any
+            agent none
             environment {
                 ANTHROPIC_API_KEY = credentials('anthropic-api-key')
                 HERD_REPO = ''
                 HERD_REF = 'main'
-                PATH = "${env.HOME}/.herd/bin:${env.PATH}"
             }
             stages {
-                stage('Install Herd') {
-                    steps {
-                        sh '''
-        {{Indent(Install, 20)}}
-                            herd --version
-                        '''
-                    }
-                }
                 stage('Review') {
                     parallel {
         @JENKINS_SHARDS@
                     }
                 }
-                stage('Merge and report') {
+                stage('Merge, report and gate') {
+                    agent any
                     steps {
         @JENKINS_UNSTASH@
-                        sh '''
-                            status=0
-                            herd merge herd-merged herd-shards/*/ || status=$?
-                            herd report herd-merged --format sarif -o herd.sarif
-                            herd report herd-merged --format junit -o herd-junit.xml
-                            herd report herd-merged --format markdown -o herd-report.md
-                            exit "$status"
-                        '''
+                        withEnv(["PATH+HERD=${env.HOME}/.herd/bin"]) {
+                            catchError(buildResult: 'FAILURE', stageResult: 'FAILURE') {
+                                sh '''
+        {{Indent(Install, 28)}}
+                                    status=0
+                                    herd merge herd-merged herd-shards/*/ || status=$?
+                                    herd report herd-merged --format sarif -o herd.sarif
+                                    herd report herd-merged --format junit -o herd-junit.xml
+                                    herd report herd-merged --format markdown -o herd-report.md
+                                    exit "$status"
+                                '''
+                            }
+                            sh 'herd gate herd-merged --max-failed 0 --max-severity major'
+                        }
                     }
                     post {
                         always {
@@ -291,11 +306,6 @@ public static class Pipelines
                             junit testResults: 'herd-junit.xml', allowEmptyResults: true
                             recordIssues(tools: [sarif(pattern: 'herd.sarif', id: 'herd', name: 'Herd')])
                         }
-                    }
-                }
-                stage('Gate') {
-                    steps {
-                        sh 'herd gate herd-merged --max-failed 0 --max-severity major'
                     }
                 }
             }

@@ -40,6 +40,13 @@ public static class EngineBinding
         return kind;
     }
 
+    /// <summary>
+    /// Whether the tasks need a prompt: every engine but a <c>--cmd</c> template that never uses <c>{prompt}</c>, which
+    /// runs like GNU parallel (<c>herd run --engine cmd --cmd 'wc -l {}' ::: *.py</c>).
+    /// </summary>
+    public static bool NeedsPrompt(ParsedArguments args, EngineKind kind) =>
+        kind != EngineKind.Cmd || args.Value(Cmd) is not { } template || template.Contains("{prompt}", StringComparison.Ordinal);
+
     /// <summary>The engine part of the run's definition; where its CLI is found is checked by <see cref="RunDefinitionBinding.Check"/>.</summary>
     public static EngineDefinition Definition(ParsedArguments args, EngineKind kind, AgentSetup setup, double? taskBudget, bool denialIsSuccess, string cwd)
     {

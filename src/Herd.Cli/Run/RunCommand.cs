@@ -99,11 +99,10 @@ public static class RunCommand
         var inputs = ReadInputs(run, inputArgs, ctx);
         if (run.Start == RunStart.New && inputs.Count == 0)
             throw new HerdUsageException("Error: no inputs. Pass them after ::: , on stdin, with --input FILE or with --tasks FILE.ndjson.");
-        if (run.Start == RunStart.New && run.PromptTemplate is null && inputs.Any(i => i.PromptTemplate is null))
-            throw new HerdUsageException("Error: no prompt. Pass --prompt 'template with {}' or --prompt-file FILE (or a \"prompt\" per task in --tasks).");
-
         // issue #13 (engines): the engine is part of each task's key.
         var engineKind = EngineBinding.Kind(args);
+        if (run.Start == RunStart.New && run.PromptTemplate is null && inputs.Any(i => i.PromptTemplate is null) && EngineBinding.NeedsPrompt(args, engineKind))
+            throw new HerdUsageException("Error: no prompt. Pass --prompt 'template with {}' or --prompt-file FILE (or a \"prompt\" per task in --tasks).");
         var engineName = engineKind.Name();
         var behaviour = Behaviour(setup, args);
         var plan = Plan.Build(inputs, run.PromptTemplate, engineName, behaviour, w => ctx.Err.WriteLine(w));

@@ -27,8 +27,9 @@ public sealed class CodexEngine(EngineSpec spec, SpendLedger? runLedger, TimePro
     {
         var flags = Spec.Flags;
         var source = EngineEnvironment.Source(Spec);
+        var home = TaskHome(attempt, source);
         var args = new List<string> { "exec" };
-        var resume = attempt.ResumeSessionId is { } id && Spec.ResumeSessions && RolloutExists(source, id) ? id : null;
+        var resume = attempt.ResumeSessionId is { } id && Spec.ResumeSessions && CodexStreamReader.FindRollout(home, id) is not null ? id : null;
         if (resume is not null)
             args.Add("resume");
         args.AddRange(["--json", "--skip-git-repo-check"]);
@@ -64,7 +65,7 @@ public sealed class CodexEngine(EngineSpec spec, SpendLedger? runLedger, TimePro
         args.Add("-");
         // Codex has no system-prompt flags: an appended system prompt goes before the task's prompt.
         var prompt = flags.AppendSystemPrompt is { } append ? append + "\n\n" + attempt.Prompt : attempt.Prompt;
-        var env = EngineEnvironment.Build(Spec, new Dictionary<string, string>(StringComparer.Ordinal) { ["NO_COLOR"] = "1" });
+        var env = EngineEnvironment.Build(Spec, new Dictionary<string, string>(StringComparer.Ordinal) { ["NO_COLOR"] = "1", ["CODEX_HOME"] = home });
         var display = "codex " + string.Join(' ', args.Select(ClaudeEngine.Quote));
         return new EngineLaunch(Binary, args, prompt, env.Values, display);
     }
@@ -87,11 +88,32 @@ public sealed class CodexEngine(EngineSpec spec, SpendLedger? runLedger, TimePro
         return path;
     }
 
+    /// <summary>
+    /// A CODEX_HOME of the task's own, so that concurrent codex processes never share one (codex keeps its state,
+    /// history, logs and sessions there, and does not expect other processes writing beside it). A later attempt of the
+    /// same task finds its session there to resume. It starts with the user's login and configuration (auth.json,
+    /// config.toml) copied from their CODEX_HOME, or ~/.codex.
+    /// </summary>
+    private string TaskHome(TaskAttempt attempt, IReadOnlyDictionary<string, string> source)
+    {
+        var home = Path.Combine(Spec.StateDirectory, "codex", "home", attempt.Task.Key.Length > 32 ? attempt.Task.Key[..32] : attempt.Task.Key);
+        if (Directory.Exists(home))
+            return home;
+        Directory.CreateDirectory(home);
+        var user = CodexHome(source);
+        foreach (var file in (string[])["auth.json", "config.toml"])
+        {
+            var from = Path.Combine(user, file);
+            if (File.Exists(from))
+                File.Copy(from, Path.Combine(home, file), overwrite: true);
+        }
+        return home;
+    }
+
     internal static string CodexHome(IReadOnlyDictionary<string, string> env) =>
         env.TryGetValue("CODEX_HOME", out var home) && home.Length > 0 ? home
         : Path.Combine(env.TryGetValue("HOME", out var h) ? h : Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".codex");
 
-    private static bool RolloutExists(IReadOnlyDictionary<string, string> env, string threadId) => CodexStreamReader.FindRollout(CodexHome(env), threadId) is not null;
 }
 
 /// <summary>

@@ -38,6 +38,8 @@ public sealed class EngineEnvironment
     [
         "GEMINI_API_KEY", "GOOGLE_API_KEY", "GOOGLE_GEMINI_BASE_URL", "GOOGLE_CLOUD_PROJECT", "GOOGLE_CLOUD_LOCATION",
         "GOOGLE_GENAI_USE_VERTEXAI", "GOOGLE_APPLICATION_CREDENTIALS", "GEMINI_MODEL", "GEMINI_CLI_HOME",
+        // Headless gemini refuses a folder it has not been told to trust (unattended runs set this).
+        "GEMINI_CLI_TRUST_WORKSPACE",
     ];
 
     private readonly Dictionary<string, string> _values;

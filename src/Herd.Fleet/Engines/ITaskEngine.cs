@@ -32,6 +32,9 @@ public interface ITaskEngine
 
     string Version { get; }
 
+    /// <summary>The engine that runs <paramref name="task"/> (its name and version go into the task's record).</summary>
+    ITaskEngine EngineFor(FleetTask task) => this;
+
     /// <summary>Runs one attempt. Cancelling the token ends it as <see cref="OutcomeClass.Cancelled"/>.</summary>
     Task<TaskOutcome> RunAsync(TaskAttempt attempt, IAttemptObserver observer, CancellationToken cancellationToken = default);
 }

@@ -27,7 +27,11 @@ public static class TaskEngines
     /// <param name="inProcess">Builds the in-process engine for <see cref="EngineKind.Herd"/> (it needs the model client).</param>
     /// <param name="runLedger">The run-wide ceiling; external engines reserve on it and are stopped when it cannot hold them.</param>
     /// <exception cref="EngineUnavailableException">The engine's CLI cannot be found, or a cmd engine has no template.</exception>
-    public static ITaskEngine Create(EngineSpec spec, Func<ITaskEngine> inProcess, SpendLedger? runLedger, TimeProvider time)
+    /// <remarks>The engine returned also runs the tasks that name another engine in <c>--tasks</c> (<see cref="PerTaskEngine"/>).</remarks>
+    public static ITaskEngine Create(EngineSpec spec, Func<ITaskEngine> inProcess, SpendLedger? runLedger, TimeProvider time) =>
+        new PerTaskEngine(CreateOne(spec, inProcess, runLedger, time), spec.Kind, kind => CreateOne(spec with { Kind = kind, CommandTemplate = kind == EngineKind.Cmd ? spec.CommandTemplate : null }, inProcess, runLedger, time), time);
+
+    private static ITaskEngine CreateOne(EngineSpec spec, Func<ITaskEngine> inProcess, SpendLedger? runLedger, TimeProvider time)
     {
         switch (spec.Kind)
         {

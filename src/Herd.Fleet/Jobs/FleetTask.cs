@@ -3,7 +3,8 @@ using System.Text.Json.Nodes;
 namespace Herd.Fleet.Jobs;
 
 /// <summary>Per-task limits from a tasks file's <c>caps</c> object; null fields fall back to the run's flags.</summary>
-public sealed record TaskCaps(int? MaxTurns = null, double? MaxBudgetUsd = null, TimeSpan? Timeout = null, TimeSpan? IdleTimeout = null)
+/// <param name="Engine">The engine this task runs on (its <c>"engine"</c> in <c>--tasks</c>), or null for the run's <c>--engine</c>.</param>
+public sealed record TaskCaps(int? MaxTurns = null, double? MaxBudgetUsd = null, TimeSpan? Timeout = null, TimeSpan? IdleTimeout = null, Engines.EngineKind? Engine = null)
 {
     public static TaskCaps None { get; } = new();
 }

@@ -1,3 +1,4 @@
+using Herd.Fleet.Engines;
 using System.Text.Json.Nodes;
 
 namespace Herd.Fleet.Jobs;
@@ -25,7 +26,7 @@ public static class Plan
                 own["max_turns"] = turns;
                 options = TaskKey.Canonical(own);
             }
-            var key = TaskKey.Compute(engine, prompt, input.Values, input.Named, options);
+            var key = TaskKey.Compute(input.Caps.Engine?.Name() ?? engine, prompt, input.Values, input.Named, options);
             if (seen.TryGetValue(key, out var first))
             {
                 warn($"herd: warning: task {seq} ({Describe(input)}) is identical to task {first.Seq} ({first.Name}); it runs once.");

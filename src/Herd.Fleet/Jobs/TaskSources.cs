@@ -3,6 +3,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using Herd.Agent;
 using Herd.Agent.IO;
+using Herd.Fleet.Engines;
 
 namespace Herd.Fleet.Jobs;
 
@@ -68,6 +69,7 @@ public static class TaskSources
         var named = new Dictionary<string, string>(StringComparer.Ordinal);
         var values = new List<string>();
         var caps = TaskCaps.None;
+        EngineKind? engine = null;
         foreach (var (prop, value) in obj)
         {
             switch (prop)
@@ -92,8 +94,8 @@ public static class TaskSources
                     caps = ParseCaps(value, Where);
                     break;
                 case "engine":
-                    if (Scalar(value) is not ("herd" or "agent"))
-                        throw new HerdUsageException($"{Where()}: engine '{value?.ToJsonString()}' is not available; this build runs the in-process agent only (\"herd\").");
+                    engine = EngineKinds.Parse(Scalar(value) is "agent" ? "herd" : Scalar(value))
+                        ?? throw new HerdUsageException($"{Where()}: engine {value?.ToJsonString()} is not one of \"herd\", \"claude\", \"codex\", \"gemini\", \"cmd\".");
                     break;
                 default:
                     throw new HerdUsageException($"{Where()}: unknown field \"{prop}\". Allowed: name, inputs, prompt, engine, caps.");
@@ -101,7 +103,7 @@ public static class TaskSources
         }
         if (values.Count == 0 && prompt is null)
             throw new HerdUsageException($"{Where()}: a task needs \"inputs\" or its own \"prompt\".");
-        return new TaskInput(name, values, named, prompt, caps);
+        return new TaskInput(name, values, named, prompt, engine is null ? caps : caps with { Engine = engine });
     }
 
     private static TaskCaps ParseCaps(JsonNode? node, Func<string> where)

@@ -47,6 +47,19 @@ namespace Herd.Fleet.Scheduling;
 /// </remarks>
 public sealed class FleetRunner(ITaskEngine engine, IRunStore store, ResultsFile results, FleetOptions options)
 {
+    /// <summary>The engine a task ran on (its own from --tasks, else the run's); the run's when the task's could not be built.</summary>
+    private ITaskEngine TaskEngineOf(FleetTask task)
+    {
+        try
+        {
+            return engine.EngineFor(task);
+        }
+        catch (EngineUnavailableException)
+        {
+            return engine;
+        }
+    }
+
     private readonly Lock _statusGate = new();
     private readonly RunningMedian _successRuntimes = new();
     private readonly RunningMedian _finalCosts = new();
@@ -216,10 +229,11 @@ public sealed class FleetRunner(ITaskEngine engine, IRunStore store, ResultsFile
                 done.Attempt.Timeout,
                 done.Attempt.IdleTimeout);
             var success = cls.IsSuccess();
+            var taskEngine = TaskEngineOf(ts.Task);
             writer.Post(() =>
             {
                 var record = store.FinishAttempt(ts.Task.Key, done.Attempt.Number, outcome, usedRetry: false,
-                    rows => TaskRecord.Build(ts.Task, outcome, rows, engine.Name, engine.Version, caps, options.Shard?.ToString()));
+                    rows => TaskRecord.Build(ts.Task, outcome, rows, taskEngine.Name, taskEngine.Version, caps, options.Shard?.ToString()));
                 // Appended only after the final state is committed; see ResultsFile for why this cannot duplicate.
                 results.Append(record!);
                 Interlocked.Increment(ref success ? ref _committedSucceeded : ref _committedFailed);

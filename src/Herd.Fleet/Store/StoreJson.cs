@@ -1,5 +1,6 @@
 using System.Text;
 using System.Text.Json;
+using Herd.Fleet.Engines;
 using Herd.Fleet.Jobs;
 
 namespace Herd.Fleet.Store;
@@ -34,6 +35,8 @@ internal static class StoreJson
             w.WriteNumber("timeout_s", to.TotalSeconds);
         if (caps.IdleTimeout is { } it)
             w.WriteNumber("idle_timeout_s", it.TotalSeconds);
+        if (caps.Engine is { } engine)
+            w.WriteString("engine", engine.Name());
         w.WriteEndObject();
     });
 
@@ -61,7 +64,8 @@ internal static class StoreJson
             Get("max_turns") is { } t ? (int)t : null,
             Get("max_budget_usd"),
             Get("timeout_s") is { } to ? TimeSpan.FromSeconds(to) : null,
-            Get("idle_timeout_s") is { } it ? TimeSpan.FromSeconds(it) : null);
+            Get("idle_timeout_s") is { } it ? TimeSpan.FromSeconds(it) : null,
+            e.TryGetProperty("engine", out var engine) ? EngineKinds.Parse(engine.GetString()) : null);
     }
 
     public static string Write(Action<Utf8JsonWriter> body)

@@ -47,8 +47,9 @@ public static class FleetTelemetry
             .SetTag("herd.cost_usd", costUsd)
             .SetTag("herd.run.succeeded", succeeded)
             .SetTag("herd.run.failed", failed);
+        // error.type names the class of the failure: a run that finished with failed tasks is "tasks_failed", not "finished"
         if (exitCode != 0)
-            HerdTelemetry.Fail(run, status, $"exit {exitCode}");
+            HerdTelemetry.Fail(run, status == "finished" ? "tasks_failed" : status, $"exit {exitCode}");
         run.Stop();
     }
 
@@ -69,11 +70,13 @@ public static class FleetTelemetry
     {
         if (task is null)
             return null;
-        var activity = HerdTelemetry.Source.StartActivity("herd.attempt", ActivityKind.Internal, task.Context);
+        // The GenAI conventions' agent span: named invoke_agent {agent}, with the provider it calls (required)
+        var activity = HerdTelemetry.Source.StartActivity(HerdTelemetry.InvokeAgentSpan, ActivityKind.Internal, task.Context);
         activity?.SetTag("herd.attempt.number", attempt.Number)
             .SetTag("herd.attempt.slot", attempt.Slot)
             .SetTag("herd.task.key", attempt.Task.Key)
             .SetTag("gen_ai.operation.name", "invoke_agent")
+            .SetTag("gen_ai.provider.name", HerdTelemetry.Provider)
             .SetTag("gen_ai.agent.name", "herd")
             .SetTag("gen_ai.conversation.id", attempt.SessionId);
         return activity;

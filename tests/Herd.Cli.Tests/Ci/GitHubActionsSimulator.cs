@@ -124,6 +124,9 @@ public sealed partial class GitHubActionsSimulator(CiSandbox sandbox, IReadOnlyD
         return !failed;
     }
 
+    /// <summary>Each uploaded SARIF run's automationDetails.id as code scanning records it (the file's own, else the action's category).</summary>
+    public List<string> UploadedCategories { get; } = [];
+
     /// <summary>The actions the templates use, by what they do to files.</summary>
     private bool Use(string uses, Dictionary<string, string> with, string ws, string instance)
     {
@@ -173,6 +176,9 @@ public sealed partial class GitHubActionsSimulator(CiSandbox sandbox, IReadOnlyD
                 if (!File.Exists(path))
                     return false;
                 var sarif = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(path));
+                // The action's category becomes each run's automationDetails.id, but only where the file has none.
+                var category = with.GetValueOrDefault("category") is { Length: > 0 } c ? c.TrimEnd('/') + "/" : null;
+                UploadedCategories.AddRange(sarif?["runs"]?.AsArray().Select(r => r?["automationDetails"]?["id"]?.GetValue<string>() ?? category ?? "") ?? []);
                 return sarif?["version"]?.GetValue<string>() == "2.1.0" && sarif["runs"] is System.Text.Json.Nodes.JsonArray;
             }
             default:
@@ -195,8 +201,14 @@ public sealed partial class GitHubActionsSimulator(CiSandbox sandbox, IReadOnlyD
             return matrix[expr["matrix.".Length..]];
         if (expr.StartsWith("secrets.", StringComparison.Ordinal))
             return secrets.GetValueOrDefault(expr["secrets.".Length..], "");
+        // Repository variables: none are set here (herd is already on PATH), so `vars.X || 'default'` is the default.
+        if (VarsExpression().Match(expr) is { Success: true } v)
+            return v.Groups["default"].Success ? v.Groups["default"].Value : "";
         throw new NotSupportedException($"expression ${{{{ {expr} }}}}");
     });
+
+    [GeneratedRegex(@"^vars\.[A-Za-z_][A-Za-z0-9_]*(?:\s*\|\|\s*'(?<default>[^']*)')?$")]
+    private static partial Regex VarsExpression();
 
     [GeneratedRegex(@"\$\{\{(.*?)\}\}")]
     private static partial Regex Expression();

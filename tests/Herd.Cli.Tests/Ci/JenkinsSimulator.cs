@@ -7,8 +7,10 @@ namespace Herd.Cli.Tests.Ci;
 /// <c>environment</c> block (literals, <c>credentials('id')</c>, <c>"${env.X}"</c>), then every step in the order it
 /// is written — <c>sh</c> (run with <c>sh -xe</c>, as Jenkins does), <c>stash</c>/<c>unstash</c>,
 /// <c>archiveArtifacts</c>, <c>junit</c>, <c>recordIssues(tools: [sarif(…)])</c> — with the stages of a
-/// <c>parallel</c> block one after another in one workspace (<c>agent any</c>). After a failed step the following
-/// stages are skipped but <c>post { always { … } }</c> steps still run, as in Jenkins.
+/// <c>parallel</c> block one after another. A stage with its own <c>agent any</c> gets a workspace of its own (another
+/// agent: only stashes travel); <c>withEnv(["PATH+X=dir"])</c> puts dir before PATH for the steps inside it. A failed
+/// step inside <c>catchError</c> marks the build failed and the pipeline goes on; any other failed step skips what
+/// follows except <c>post { always { … } }</c>, as in Jenkins.
 /// </summary>
 public sealed partial class JenkinsSimulator(CiSandbox sandbox, IReadOnlyDictionary<string, string> credentials)
 {
@@ -16,7 +18,11 @@ public sealed partial class JenkinsSimulator(CiSandbox sandbox, IReadOnlyDiction
 
     public bool StoppedBeforeReports { get; private set; }
 
+    /// <value>The workspace of the last stage that ran on an agent (the merge).</value>
     public string Workspace { get; private set; } = "";
+
+    /// <summary>Each stage's own workspace, by stage name, for the stages that declare an agent.</summary>
+    public Dictionary<string, string> Workspaces { get; } = [];
 
     public bool Succeeded { get; private set; } = true;
 
@@ -28,7 +34,6 @@ public sealed partial class JenkinsSimulator(CiSandbox sandbox, IReadOnlyDiction
     public async Task RunAsync(string jenkinsfile, bool stopBeforeReports)
     {
         var text = await File.ReadAllTextAsync(jenkinsfile);
-        Workspace = sandbox.NewWorkspace("jenkins");
         var env = sandbox.BaseEnvironment();
         env["JENKINS_URL"] = "http://jenkins.invalid/";
         env["BUILD_NUMBER"] = "7";
@@ -41,7 +46,12 @@ public sealed partial class JenkinsSimulator(CiSandbox sandbox, IReadOnlyDiction
             env[m.Groups["name"].Value] = value;
         }
 
-        var always = AlwaysRanges(text);
+        var always = Ranges(text, "always {");
+        var caught = Ranges(text, "catchError(");
+        var agents = StageAgents(text);
+        var withEnv = WithEnvRanges(text);
+        if (!text.Contains("agent none", StringComparison.Ordinal))
+            Workspace = sandbox.NewWorkspace("jenkins");
         var failed = false;
         foreach (Match step in Step().Matches(text))
         {
@@ -50,7 +60,10 @@ public sealed partial class JenkinsSimulator(CiSandbox sandbox, IReadOnlyDiction
                 continue;
             if (step.Groups["stage"].Success)
             {
-                StagesRun.Add(step.Groups["stage"].Value);
+                var stage = step.Groups["stage"].Value;
+                StagesRun.Add(stage);
+                if (agents.Contains(stage))
+                    Workspace = Workspaces[stage] = sandbox.NewWorkspace("jenkins-" + stage);
                 continue;
             }
             if (step.Groups["sh"].Success)
@@ -63,10 +76,14 @@ public sealed partial class JenkinsSimulator(CiSandbox sandbox, IReadOnlyDiction
                     script = string.Join("\n", lines[..cut]);
                     StoppedBeforeReports = true;
                 }
-                var run = await sandbox.ShellAsync("jenkins", StagesRun.LastOrDefault() ?? "sh", script, Workspace, env, "sh -xe");
+                var stepEnv = new Dictionary<string, string>(env, StringComparer.Ordinal);
+                foreach (var (start, end, dir) in withEnv.Where(r => step.Index > r.Start && step.Index < r.End))
+                    stepEnv["PATH"] = GroovyInterpolation().Replace(dir, g => env.GetValueOrDefault(g.Groups[1].Value, "")) + ":" + stepEnv["PATH"];
+                var run = await sandbox.ShellAsync("jenkins", StagesRun.LastOrDefault() ?? "sh", script, Workspace, stepEnv, "sh -xe");
                 if (run.ExitCode != 0)
                 {
-                    failed = true;
+                    // catchError: the build (and stage) are marked failed, and the pipeline goes on
+                    failed |= !caught.Any(r => step.Index > r.Start && step.Index < r.End);
                     Succeeded = false;
                 }
                 if (StoppedBeforeReports)
@@ -105,11 +122,12 @@ public sealed partial class JenkinsSimulator(CiSandbox sandbox, IReadOnlyDiction
         return text[(open + 1)..Matching(text, open)];
     }
 
-    private static List<(int Start, int End)> AlwaysRanges(string text)
+    /// <summary>The blocks that open with <paramref name="opening"/> (up to their first brace) and end at its match.</summary>
+    private static List<(int Start, int End)> Ranges(string text, string opening)
     {
         var list = new List<(int, int)>();
         var i = 0;
-        while ((i = text.IndexOf("always {", i, StringComparison.Ordinal)) >= 0)
+        while ((i = text.IndexOf(opening, i, StringComparison.Ordinal)) >= 0)
         {
             var open = text.IndexOf('{', i);
             list.Add((open, Matching(text, open)));
@@ -117,6 +135,30 @@ public sealed partial class JenkinsSimulator(CiSandbox sandbox, IReadOnlyDiction
         }
         return list;
     }
+
+    /// <summary>The stages whose own block (not a nested stage's) declares <c>agent any</c>.</summary>
+    private static HashSet<string> StageAgents(string text)
+    {
+        var stages = new HashSet<string>(StringComparer.Ordinal);
+        foreach (Match m in StageOpening().Matches(text))
+        {
+            var open = text.IndexOf('{', m.Index + m.Length - 1);
+            var body = text[(open + 1)..Matching(text, open)];
+            var nested = body.IndexOf("stage(", StringComparison.Ordinal);
+            var own = nested < 0 ? body : body[..nested];
+            if (own.Contains("agent any", StringComparison.Ordinal))
+                stages.Add(m.Groups[1].Value);
+        }
+        return stages;
+    }
+
+    /// <summary>Each <c>withEnv(["PATH+NAME=dir"]) { … }</c> block and the directory it prepends to PATH.</summary>
+    private static List<(int Start, int End, string Dir)> WithEnvRanges(string text) =>
+        WithEnvPath().Matches(text).Select(m =>
+        {
+            var open = text.IndexOf('{', m.Index + m.Length - 1);
+            return (open, Matching(text, open), m.Groups["dir"].Value);
+        }).ToList();
 
     private static int Matching(string text, int open)
     {
@@ -126,6 +168,11 @@ public sealed partial class JenkinsSimulator(CiSandbox sandbox, IReadOnlyDiction
             if (string.CompareOrdinal(text, i, "'''", 0, 3) == 0)
             {
                 i = text.IndexOf("'''", i + 3, StringComparison.Ordinal) + 2; // braces inside shell text do not count
+                continue;
+            }
+            if (text[i] == '"')
+            {
+                i = text.IndexOf('"', i + 1); // nor inside a Groovy string ("${env.HOME}")
                 continue;
             }
             if (text[i] == '{')
@@ -145,6 +192,12 @@ public sealed partial class JenkinsSimulator(CiSandbox sandbox, IReadOnlyDiction
 
     [GeneratedRegex("""^\s*(?<name>[A-Z_][A-Z0-9_]*)\s*=\s*(?:credentials\('(?<cred>[^']+)'\)|'(?<sq>[^']*)'|"(?<dq>[^"]*)")""", RegexOptions.Multiline)]
     private static partial Regex EnvironmentLine();
+
+    [GeneratedRegex(@"stage\('([^']+)'\)\s*\{")]
+    private static partial Regex StageOpening();
+
+    [GeneratedRegex("""withEnv\(\["PATH\+[A-Z_]+=(?<dir>[^"]*)"\]\)\s*\{""")]
+    private static partial Regex WithEnvPath();
 
     [GeneratedRegex(@"\$\{env\.([A-Za-z_][A-Za-z0-9_]*)\}")]
     private static partial Regex GroovyInterpolation();

@@ -72,6 +72,7 @@ public sealed class PipelineTests
 
         // And the reports are where the workflow uploads them, and the gate alone fails the job (the high finding)
         MergedRun.ShouldBeJson(Path.Combine(ws, "herd.sarif"), n => n["version"]?.GetValue<string>() == "2.1.0" && n["runs"]!.AsArray().Count == 1, "SARIF");
+        github.UploadedCategories.ShouldBe(["herd/"], "the workflow's category applies: the SARIF carries no automationDetails.id of its own");
         var reportStep = sandbox.Steps.Single(s => s.Job == "merge" && s.Step == "Reports");
         reportStep.ExitCode.ShouldBe(0, reportStep.ToString());
         var annotations = reportStep.Stdout.Split('\n').Where(l => l.StartsWith("::", StringComparison.Ordinal)).ToArray();
@@ -133,6 +134,8 @@ public sealed class PipelineTests
 
         jenkins.StagesRun.ShouldContain("Review");
         jenkins.StagesRun.Where(s => s.StartsWith("Shard ", StringComparison.Ordinal)).Count().ShouldBe(Shards);
+        // Every shard ran on an agent of its own, and the merge on another: the run directories came by stash/unstash
+        jenkins.Workspaces.Values.Distinct().Count().ShouldBe(Shards + 1);
         // A failed task does not fail its shard stage: the shard's exit 1 is left to the gate
         sandbox.Steps.Where(s => s.Step.StartsWith("Shard ", StringComparison.Ordinal)).ShouldAllBe(s => s.ExitCode == 0);
         var merged = Path.Combine(jenkins.Workspace, "herd-merged");
@@ -147,8 +150,35 @@ public sealed class PipelineTests
         jenkins.Published.Select(p => p.Step).ShouldBe(["archiveArtifacts", "junit", "recordIssues/sarif"]);
         MergedRun.ShouldBeJUnit(Path.Combine(jenkins.Workspace, "herd-junit.xml"), Files);
         MergedRun.ShouldBeJson(Path.Combine(jenkins.Workspace, "herd.sarif"), n => n["version"]?.GetValue<string>() == "2.1.0", "SARIF");
-        sandbox.Steps.Last().Step.ShouldBe("Gate");
+        // The merge-and-report step, then the gate, which alone fails
+        sandbox.Steps.TakeLast(2).ShouldAllBe(s => s.Step == MergeStage);
+        sandbox.Steps[^2].ExitCode.ShouldBe(0, sandbox.Log());
         sandbox.Steps.Last().ExitCode.ShouldBe(1, sandbox.Log());
+        jenkins.Succeeded.ShouldBeFalse();
+    }
+
+    private const string MergeStage = "Merge, report and gate";
+
+    [Fact]
+    public async Task A_jenkins_shard_that_fails_does_not_skip_the_merge_the_reports_or_the_gate()
+    {
+        // Given a review where one file's call is refused for a bad key: that shard's run stops fatally (exit 103)
+        var script = ReviewWithMinorFindings with
+        {
+            Conversations = [.. ReviewWithMinorFindings.Conversations!, new Conversation("Review the file src/mod050.cs for bugs", [Reply.Error(401, errorType: "authentication_error")])],
+        };
+        await using var sandbox = await CiSandbox.CreateAsync(CiSystem.Jenkins, Files, Shards, script);
+
+        var jenkins = new JenkinsSimulator(sandbox, new Dictionary<string, string> { ["anthropic-api-key"] = CiSandbox.ApiKey });
+        await jenkins.RunAsync(Path.Combine(sandbox.Repo, "Jenkinsfile"), stopBeforeReports: false);
+
+        // Then that shard failed (its stage and the build), yet the merge stage ran, published, and the gate decided
+        sandbox.Steps.Where(s => s.Step.StartsWith("Shard ", StringComparison.Ordinal)).Select(s => s.ExitCode).ShouldContain(103, sandbox.Log());
+        jenkins.StagesRun.ShouldContain(MergeStage);
+        sandbox.Steps.Count(s => s.Step == MergeStage).ShouldBe(2, sandbox.Log());
+        sandbox.Steps.Last().ExitCode.ShouldNotBe(0, sandbox.Log());
+        jenkins.Published.Select(p => p.Step).ShouldBe(["archiveArtifacts", "junit", "recordIssues/sarif"]);
+        File.Exists(Path.Combine(jenkins.Workspace, "herd-junit.xml")).ShouldBeTrue(sandbox.Log());
         jenkins.Succeeded.ShouldBeFalse();
     }
 

@@ -62,6 +62,10 @@ public sealed class CodexEngineTests
             r.GetProperty("cost_notional").GetBoolean().ShouldBeTrue();
         }
         records.Select(r => r.GetProperty("session_id").GetString()).Distinct().Count().ShouldBe(40);
+        // And no two codex processes shared a CODEX_HOME: each task's session is in a home of its own
+        var homes = Directory.GetDirectories(Path.Combine(h.RunDir(), "engine", "codex", "home"));
+        homes.Length.ShouldBe(40);
+        homes.ShouldAllBe(home => Directory.GetFiles(Path.Combine(home, "sessions"), "rollout-*.jsonl", SearchOption.AllDirectories).Length == 1);
         h.Server.Requests.Count(q => q.Path == "/v1/responses").ShouldBe(80);
         h.Server.Requests.ShouldAllBe(q => q.Headers["authorization"] == "Bearer " + Clis.TestOpenAiKey);
         (await File.ReadAllTextAsync(Path.Combine(h.RunDir(), "results.ndjson"))).ShouldNotContain(Clis.TestOpenAiKey);

@@ -30,6 +30,33 @@ public sealed class CommandEngineTests
     }
 
     [Fact]
+    public async Task A_template_without_prompt_runs_like_GNU_parallel_with_no_prompt_given()
+    {
+        // Given two files, and a template that never uses {prompt}
+        await using var h = await FleetHarness.StartAsync(new ModelScript());
+        await File.WriteAllTextAsync(Path.Combine(h.Dir, "a.py"), "1\n2\n");
+        await File.WriteAllTextAsync(Path.Combine(h.Dir, "b.py"), "1\n");
+
+        // When it runs as a GNU parallel user writes it: no --prompt
+        var exit = await h.RunAsync("--engine", "cmd", "--cmd", "wc -l < {}", "--run-dir", "run", "--progress", "none", ":::", "a.py", "b.py");
+
+        // Then each file was counted
+        exit.ShouldBe(0, h.Err.ToString());
+        h.Records().Select(r => r.GetProperty("Stdout").GetString()!.Trim()).Order().ShouldBe(["1", "2"]);
+    }
+
+    [Fact]
+    public async Task A_template_that_uses_prompt_still_needs_one()
+    {
+        await using var h = await FleetHarness.StartAsync(new ModelScript());
+
+        var exit = await h.RunAsync("--engine", "cmd", "--cmd", "my-agent --prompt {prompt} {}", "--run-dir", "run", "--progress", "none", ":::", "a.py");
+
+        exit.ShouldBe(255);
+        h.Err.ToString().ShouldContain("no prompt");
+    }
+
+    [Fact]
     public void GNU_parallel_replacement_strings_and_prompt_are_substituted_quoted()
     {
         // Given a task for the input dir/my file.txt

@@ -29,18 +29,34 @@ public sealed class ReviewRunFixture : IAsyncLifetime
 
     public static bool Fails(int i) => i % 10 == 0;
 
+    /// <summary>A file whose finding names its path absolute (as a model may): every report must show it repository-relative.</summary>
+    public const int AbsolutePathFile = 4;
+
+    /// <summary>A file whose low finding names no line (a file-level finding).</summary>
+    public const int NoLineFile = 6;
+
     /// <summary>The findings file i reports: two (high + low) when i % 3 == 0, one medium when i % 3 == 1, none otherwise.</summary>
-    public static JsonArray IssuesOf(int i) => (i % 3) switch
+    /// <param name="repo">The repository, to write <see cref="AbsolutePathFile"/>'s path absolute; null where only the count matters.</param>
+    public static JsonArray IssuesOf(int i, string? repo = null)
     {
-        0 => [Issue("high", i, 3, $"SQL built by string concatenation in file {i}"), Issue("low", i, 7, "Unused variable 'tmp'")],
-        1 => [Issue("medium", i, 12, "Exception swallowed without logging, see line 12, col 4\n(second line: 100% sure)")],
-        _ => [],
-    };
+        var file = repo is not null && i == AbsolutePathFile ? Path.Combine(repo, FileName(i)) : FileName(i);
+        return (i % 3) switch
+        {
+            0 => [Issue("high", file, 3, $"SQL built by string concatenation in file {i}"), Issue("low", file, i == NoLineFile ? null : 7, "Unused variable 'tmp'")],
+            1 => [Issue("medium", file, 12, "Exception swallowed without logging, see line 12, col 4\n(second line: 100% sure)")],
+            _ => [],
+        };
+    }
 
     public static int ExpectedFindings => Enumerable.Range(1, Files).Where(i => !Fails(i)).Sum(i => IssuesOf(i).Count);
 
-    private static JsonObject Issue(string severity, int i, int line, string message) =>
-        new() { ["severity"] = severity, ["file"] = FileName(i), ["line"] = line, ["message"] = message };
+    private static JsonObject Issue(string severity, string file, int? line, string message)
+    {
+        var issue = new JsonObject { ["severity"] = severity, ["file"] = file, ["message"] = message };
+        if (line is { } l)
+            issue["line"] = l;
+        return issue;
+    }
 
     public async Task InitializeAsync()
     {
@@ -49,7 +65,7 @@ public sealed class ReviewRunFixture : IAsyncLifetime
             : [new Reply
             {
                 Text = $"Reviewed {FileName(i)}.",
-                ToolCalls = [new ScriptedToolCall("StructuredOutput", new JsonObject { ["issues"] = IssuesOf(i) })],
+                ToolCalls = [new ScriptedToolCall("StructuredOutput", new JsonObject { ["issues"] = IssuesOf(i, Repo) })],
                 Usage = new ScriptedUsage(Input: 300 + i * 7, Output: 40 + i % 50),
             }])).ToArray();
         _server = await ScriptedModelServer.StartAsync(new ModelScript

@@ -59,7 +59,7 @@ public sealed partial class OtlpExportTests : HerdTestBase
         var tasks = spans.Where(s => s.Name == "herd.task").ToArray();
         tasks.Length.ShouldBe(4);
         tasks.ShouldAllBe(t => t.ParentSpanId == root.SpanId);
-        var attempts = spans.Where(s => s.Name == "herd.attempt").ToArray();
+        var attempts = spans.Where(s => s.Name == "invoke_agent herd").ToArray();
         attempts.ShouldAllBe(a => tasks.Any(t => t.SpanId == a.ParentSpanId));
         var chats = spans.Where(s => s.Name.StartsWith("chat ", StringComparison.Ordinal)).ToArray();
         chats.ShouldAllBe(c => attempts.Any(a => a.SpanId == c.ParentSpanId));
@@ -105,6 +105,20 @@ public sealed partial class OtlpExportTests : HerdTestBase
         tool["gen_ai.operation.name"].ShouldBe("execute_tool");
         tool["herd.permission.decision"].ShouldBe("allow");
         attempts.ShouldContain(a => a.SpanId == tool.ParentSpanId);
+
+        // And the spans follow the GenAI semantic conventions: the agent span is invoke_agent {name} with its provider,
+        // chat spans name the server they called, and a run that finished with a failed task says that, not "finished"
+        attempts.ShouldAllBe(a => (string?)a["gen_ai.provider.name"] == "anthropic" && (string?)a["gen_ai.agent.name"] == "herd" && (string?)a["gen_ai.operation.name"] == "invoke_agent");
+        chats.ShouldAllBe(c => (string?)c["server.address"] == Server.BaseUrl.Host && (long?)c["server.port"] == Server.BaseUrl.Port);
+        root["error.type"].ShouldBe("tasks_failed");
+        GenAiConventions.ShouldFollow(spans);
+
+        // And the official OTLP message definitions read the same spans (every export parsed with opentelemetry-proto)
+        var official = collector.OfficialTraceExports.SelectMany(e => e.ResourceSpans).SelectMany(r => r.ScopeSpans).SelectMany(s => s.Spans).ToArray();
+        official.Select(s => s.Name).Order(StringComparer.Ordinal).ShouldBe(spans.Select(s => s.Name).Order(StringComparer.Ordinal));
+        official.ShouldAllBe(s => s.TraceId.Length == 16 && s.SpanId.Length == 8 && s.EndTimeUnixNano >= s.StartTimeUnixNano);
+        collector.OfficialMetricExports.SelectMany(e => e.ResourceMetrics).SelectMany(r => r.ScopeMetrics).SelectMany(s => s.Metrics)
+            .Select(m => m.Name).ShouldContain("gen_ai.client.token.usage");
 
         // And the metrics carry the same totals, with the conventions' units and buckets
         var metrics = collector.LatestMetrics();
@@ -210,7 +224,7 @@ public sealed partial class OtlpExportTests : HerdTestBase
         var tasks = collector.Spans.Where(s => s.Name == "herd.task").ToArray();
         tasks.Length.ShouldBe(2);
         tasks.ShouldAllBe(t => (string?)t["herd.task.state"] == "unfinished" && t.ParentSpanId == root.SpanId);
-        collector.Spans.Count(s => s.Name == "herd.attempt").ShouldBe(2);
+        collector.Spans.Count(s => s.Name == "invoke_agent herd").ShouldBe(2);
     }
 
     [Fact]

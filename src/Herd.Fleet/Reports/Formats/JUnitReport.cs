@@ -8,6 +8,8 @@ namespace Herd.Fleet.Reports;
 /// JUnit XML as GitLab (<c>artifacts:reports:junit</c>) and Jenkins (<c>junit</c>) read it: one testsuite per run, one
 /// testcase per task with its time; a <c>failure</c> for a non-success outcome or for findings at or above
 /// <c>--fail-severity</c>; the task's result text in <c>system-out</c>. Cancelled tasks are skipped (resumable).
+/// The shape is the one Jenkins' JUnit schema (xunit-plugin junit-10.xsd) accepts: <c>skipped</c> only on the suite,
+/// never on <c>testsuites</c>; finding paths are repository-relative, as in every other format.
 /// </summary>
 public static class JUnitReport
 {
@@ -23,19 +25,20 @@ public static class JUnitReport
         {
             w.WriteStartDocument();
             // The one suite carries the same totals as the document, as JUnit readers look at either.
-            void Totals(string element, string name)
+            void Totals(string element, string name, bool withSkipped)
             {
                 w.WriteStartElement(element);
                 w.WriteAttributeString("name", name);
                 w.WriteAttributeString("tests", Int(run.Tasks.Count));
                 w.WriteAttributeString("failures", Int(failing.Count));
                 w.WriteAttributeString("errors", "0");
-                w.WriteAttributeString("skipped", Int(skipped));
+                if (withSkipped)
+                    w.WriteAttributeString("skipped", Int(skipped));
                 w.WriteAttributeString("time", Secs(run.WallS));
             }
 
-            Totals("testsuites", "herd " + run.RunId);
-            Totals("testsuite", "herd." + run.RunId);
+            Totals("testsuites", "herd " + run.RunId, withSkipped: false);
+            Totals("testsuite", "herd." + run.RunId, withSkipped: true);
             if (run.Tasks.Count > 0)
                 w.WriteAttributeString("timestamp", run.Tasks.Min(t => t.Start).UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss", CultureInfo.InvariantCulture));
             w.WriteStartElement("properties");
@@ -70,13 +73,13 @@ public static class JUnitReport
                     w.WriteStartElement("failure");
                     w.WriteAttributeString("type", "findings");
                     w.WriteAttributeString("message", $"{bad.Length} finding(s) at or above {ctx.Options.FailSeverity.Name()}");
-                    w.WriteString(Clean(string.Join('\n', bad.Select(Line))));
+                    w.WriteString(Clean(string.Join('\n', bad.Select(f => Line(ctx, f)))));
                     w.WriteEndElement();
                 }
                 w.WriteStartElement("system-out");
                 var text = t.ResultText;
                 if (findings.Length > 0)
-                    text += "\n\nFindings:\n" + string.Join('\n', findings.Select(Line));
+                    text += "\n\nFindings:\n" + string.Join('\n', findings.Select(f => Line(ctx, f)));
                 w.WriteString(Clean(text));
                 w.WriteEndElement();
                 w.WriteEndElement();
@@ -88,7 +91,7 @@ public static class JUnitReport
         return new ReportOutput(sb.ToString(), []);
     }
 
-    private static string Line(Finding f) => $"[{f.Severity.Name()}] {f.File ?? "-"}{(f.Line is { } l ? ":" + l.ToString(CultureInfo.InvariantCulture) : "")} {f.Message}";
+    private static string Line(ReportContext ctx, Finding f) => $"[{f.Severity.Name()}] {ctx.RelativePath(f.File) ?? "-"}{(f.Line is { } l ? ":" + l.ToString(CultureInfo.InvariantCulture) : "")} {f.Message}";
 
     private static void Property(XmlWriter w, string name, string value)
     {

@@ -1,13 +1,17 @@
 using System.IO.Compression;
+using System.Reflection;
 using System.Text;
 using System.Text.Json;
 
 namespace Herd.Fleet.Reports;
 
 /// <summary>
-/// SARIF 2.1.0 for GitHub code scanning (issue #11): one run per category with <c>automationDetails.id</c>
-/// "category/run-id" (a merged multi-shard run is one run id, so one run), rules with id and descriptions, one
-/// physical location per result with a repository-relative URI, and <c>partialFingerprints.primaryLocationLineHash</c>.
+/// SARIF 2.1.0 for GitHub code scanning: one run (a merged multi-shard run is one run id, so one run); with
+/// <c>--category</c>, <c>automationDetails.id</c> "category/run-id", else none, so that <c>upload-sarif</c>'s own
+/// <c>category</c> input applies (it never overrides an id in the file). The driver names its
+/// <c>informationUri</c>; rules with id and descriptions; one physical location per result with a repository-relative
+/// URI and a region only when the finding names a line (a file-level result has none, rather than an invented line 1);
+/// and <c>partialFingerprints.primaryLocationLineHash</c>.
 /// GitHub accepts at most 25 000 results per run and 10 MB gzipped per upload: the most severe results are kept and
 /// the cut is said in the run's invocation notifications and in a note.
 /// </summary>
@@ -56,6 +60,7 @@ public static class SarifReport
             w.WriteStartObject("tool");
             w.WriteStartObject("driver");
             w.WriteString("name", "herd");
+            w.WriteString("informationUri", InformationUri);
             w.WriteString("semanticVersion", Version);
             w.WriteStartArray("rules");
             foreach (var rule in rules)
@@ -63,9 +68,12 @@ public static class SarifReport
             w.WriteEndArray();
             w.WriteEndObject();
             w.WriteEndObject();
-            w.WriteStartObject("automationDetails");
-            w.WriteString("id", $"{ctx.Options.Category.TrimEnd('/')}/{ctx.Run.RunId}");
-            w.WriteEndObject();
+            if (ctx.Options.Category is { } category)
+            {
+                w.WriteStartObject("automationDetails");
+                w.WriteString("id", $"{category.TrimEnd('/')}/{ctx.Run.RunId}");
+                w.WriteEndObject();
+            }
             w.WriteStartObject("originalUriBaseIds");
             w.WriteStartObject("%SRCROOT%");
             w.WriteString("uri", new Uri(ctx.RepoRoot.TrimEnd('/') + "/").AbsoluteUri);
@@ -102,9 +110,12 @@ public static class SarifReport
                 w.WriteString("uri", EscapeUri(ctx.RelativePath(f.File)!));
                 w.WriteString("uriBaseId", "%SRCROOT%");
                 w.WriteEndObject();
-                w.WriteStartObject("region");
-                w.WriteNumber("startLine", f.Line ?? 1);
-                w.WriteEndObject();
+                if (f.Line is { } line)
+                {
+                    w.WriteStartObject("region");
+                    w.WriteNumber("startLine", line);
+                    w.WriteEndObject();
+                }
                 w.WriteEndObject();
                 w.WriteEndObject();
                 w.WriteEndArray();
@@ -188,6 +199,10 @@ public static class SarifReport
             gz.Write(Encoding.UTF8.GetBytes(json));
         return sink.Length;
     }
+
+    /// <summary>Where a reader learns what Herd is (SARIF <c>tool.driver.informationUri</c>): the project URL the build names.</summary>
+    public static string InformationUri { get; } =
+        typeof(SarifReport).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>().Single(a => a.Key == "ProjectUrl").Value!;
 
     private static string Version => typeof(SarifReport).Assembly.GetName().Version?.ToString(3) ?? "0.0.0";
 }

@@ -5,9 +5,13 @@ namespace Herd.Fleet.Reports;
 
 /// <summary>How the reports read a run: where findings sit, which severity fails a JUnit case, the SARIF category, the repository root.</summary>
 /// <param name="FailSeverity">A task with a finding at or above this severity is a failed JUnit test case.</param>
-/// <param name="Category">SARIF <c>automationDetails.id</c> prefix, GitHub code scanning's category: keep it stable between runs so alerts are tracked.</param>
+/// <param name="Category">
+/// SARIF <c>automationDetails.id</c> prefix, GitHub code scanning's category: keep it stable between runs so alerts are
+/// tracked. Null (the default) writes no <c>automationDetails</c>, so the category the upload names applies
+/// (<c>upload-sarif</c> keeps an id already in the file and ignores its own <c>category</c> input).
+/// </param>
 /// <param name="RepoRoot">Finding paths are made relative to it; default: the git work tree around the run's working directory.</param>
-public sealed record ReportOptions(FindingsOptions Findings, Severity FailSeverity = Severity.Major, string Category = "herd", string? RepoRoot = null)
+public sealed record ReportOptions(FindingsOptions Findings, Severity FailSeverity = Severity.Major, string? Category = null, string? RepoRoot = null)
 {
     public static ReportOptions Default { get; } = new(FindingsOptions.Default);
 }
