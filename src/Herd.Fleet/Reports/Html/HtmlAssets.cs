@@ -68,7 +68,7 @@ internal static class HtmlAssets
         function tip(e, text) { s("title", {}, e).textContent = text; return e; }
         // Decimals enough to tell two ticks `step` apart, so an axis never repeats a label.
         function places(step, least) { return step > 0 && step < 1 ? Math.min(6, Math.max(least, Math.ceil(-Math.log10(step) - 1e-9))) : least; }
-        function usd(v, step) { var d = step ? places(step, 2) : v >= 100 ? 2 : v >= 1 ? 3 : 4; return "$" + v.toFixed(d); }
+        function usd(v, step) { var d = step ? (step >= 1 ? 0 : places(step, 2)) : v >= 100 ? 2 : v >= 1 ? 3 : 4; return "$" + v.toFixed(d); }
         function dur(x, step) {
           if (x < 60 || (step && step < 1)) return x.toFixed(step ? places(step, 0) : 1) + " s";
           return x < 3600 ? Math.floor(x / 60) + " m " + Math.round(x % 60) + " s" : Math.floor(x / 3600) + " h " + Math.floor(x % 3600 / 60) + " m";
