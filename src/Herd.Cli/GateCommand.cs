@@ -47,8 +47,8 @@ public static class GateCommand
             if (gate.IsEmpty)
                 throw new HerdUsageException("Error: herd gate needs at least one condition: --max-failed, --max-severity, --max-findings or --max-cost");
             var findings = ReportArguments.Findings(args);
-            var run = ReportArguments.Read(args, args.Positionals[0], cwd, Environment.GetEnvironmentVariable);
-            var result = Gate.Evaluate(run, FindingExtractor.Extract(run, findings), gate);
+            var run = ReportArguments.Digest(args, args.Positionals[0], cwd, Environment.GetEnvironmentVariable, ReportOptions.Default with { Findings = findings });
+            var result = Gate.Evaluate(run, gate);
             foreach (var line in result.Failures)
                 stderr.WriteLine(line);
             if (result.Passed)

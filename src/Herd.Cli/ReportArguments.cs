@@ -28,25 +28,38 @@ internal static class ReportArguments
     /// <exception cref="HerdUsageException">No such run, or a bad --store.</exception>
     /// <exception cref="HerdFatalException">The store cannot be reached.</exception>
     /// <exception cref="RunDirectoryException">The run directory or a record is damaged.</exception>
-    public static RunData Read(ParsedArguments args, string run, string cwd, Func<string, string?> environment)
+    public static RunData Read(ParsedArguments args, string run, string cwd, Func<string, string?> environment) =>
+        Locate(args, run, cwd, environment, dir => RunReader.Read(dir), (open, dir) =>
+        {
+            using var store = open();
+            return RunReader.Read(store, dir);
+        });
+
+    /// <summary>Opens RUN as <see cref="Read"/> finds it, to be read one task at a time (the reports of a run of any size).</summary>
+    /// <exception cref="HerdUsageException">No such run, or a bad --store.</exception>
+    /// <exception cref="HerdFatalException">The store cannot be reached.</exception>
+    /// <exception cref="RunDirectoryException">The run directory or a record is damaged.</exception>
+    public static RunDigest Digest(ParsedArguments args, string run, string cwd, Func<string, string?> environment, ReportOptions options) =>
+        Locate(args, run, cwd, environment, dir => RunDigest.Build(RunReader.Open(dir), options), (open, dir) => RunDigest.Build(RunReader.Open(open, dir), options));
+
+    private static T Locate<T>(ParsedArguments args, string run, string cwd, Func<string, string?> environment, Func<string, T> local, Func<Func<Herd.Fleet.Store.IRunStore>, string, T> shared)
     {
         var root = args.Value(Root);
         var explicitStore = args.Value(Store);
         var asDir = Path.GetFullPath(run, cwd);
         var runs = Path.GetFullPath(root ?? Path.Combine(".herd", "runs"), cwd);
         var sqliteRun = File.Exists(Path.Combine(asDir, "run.db")) || File.Exists(Path.Combine(runs, run, "run.db"));
-        if (Run.RunArguments.ParseStore(explicitStore ?? (sqliteRun ? null : environment("HERD_STORE"))) is not { } shared)
-            return RunReader.Read(ResolveRun(run, root, cwd));
+        if (Run.RunArguments.ParseStore(explicitStore ?? (sqliteRun ? null : environment("HERD_STORE"))) is not { } location)
+            return local(ResolveRun(run, root, cwd));
         var runId = Run.SharedRunCommand.RunIdOf(run);
         var dir = Directory.Exists(asDir) ? asDir : Path.Combine(runs, runId);
         try
         {
-            using var store = Run.SharedRunCommand.OpenExisting(shared, runId);
-            return RunReader.Read(store, dir);
+            return shared(() => Run.SharedRunCommand.OpenExisting(location, runId), dir);
         }
         catch (System.Data.Common.DbException e)
         {
-            throw new HerdFatalException($"Error: reading run '{runId}' from {shared.Redacted} failed ({e.Message.TrimEnd('.')}). Check that PostgreSQL is running and --store / HERD_STORE is right.", e);
+            throw new HerdFatalException($"Error: reading run '{runId}' from {location.Redacted} failed ({e.Message.TrimEnd('.')}). Check that PostgreSQL is running and --store / HERD_STORE is right.", e);
         }
     }
 

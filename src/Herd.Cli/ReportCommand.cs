@@ -64,9 +64,13 @@ public static class ReportCommand
                 throw new HerdUsageException($"Error: --fail-severity '{fs}' is not a level: use info, minor, major, critical or blocker");
             var options = new ReportOptions(ReportArguments.Findings(args), failSeverity, args.Value(ReportCommand.Category),
                 args.Value(ReportCommand.RepoRoot) is { } root ? Path.GetFullPath(root, cwd) : null);
-            var ctx = new ReportContext(ReportArguments.Read(args, args.Positionals[0], cwd, env), options);
-            var output = ReportFormats.Render(ctx, format);
-            var target = args.Value(ReportCommand.Output) is { } o ? Path.GetFullPath(o, cwd) : format == ReportFormat.Html ? Path.Combine(ctx.Run.Directory, RunReports.HtmlFileName) : null;
+            // The page and the Markdown are built from one pass over the run, in bounded memory (issue #23); the
+            // machine formats list every finding and task.
+            var digest = format is ReportFormat.Html or ReportFormat.Markdown ? ReportArguments.Digest(args, args.Positionals[0], cwd, env, options) : null;
+            var ctx = digest is null ? new ReportContext(ReportArguments.Read(args, args.Positionals[0], cwd, env), options) : null;
+            var output = digest is null ? ReportFormats.Render(ctx!, format) : format == ReportFormat.Html ? HtmlReport.Write(digest) : MarkdownReport.Write(digest);
+            var directory = digest?.Header.Directory ?? ctx!.Run.Directory;
+            var target = args.Value(ReportCommand.Output) is { } o ? Path.GetFullPath(o, cwd) : format == ReportFormat.Html ? Path.Combine(directory, RunReports.HtmlFileName) : null;
             if (target is null || target == "-")
                 stdout.Write(output.Content);
             else
@@ -83,7 +87,7 @@ public static class ReportCommand
                 stderr.WriteLine($"herd report: wrote {target}");
             }
             if (format == ReportFormat.GitHub && env("GITHUB_STEP_SUMMARY") is { Length: > 0 } summary)
-                File.AppendAllText(summary, MarkdownReport.Write(ctx).Content + "\n", new UTF8Encoding(false));
+                File.AppendAllText(summary, MarkdownReport.Write(ctx!).Content + "\n", new UTF8Encoding(false));
             foreach (var note in output.Notes)
                 stderr.WriteLine("herd report: " + note);
             return 0;

@@ -49,58 +49,44 @@ public enum CiMode
     None,
 }
 
-/// <summary>What <see cref="RunReports.AfterRun"/> does.</summary>
+/// <summary>What <see cref="RunReports.AfterRun(string, RunReportOptions?)"/> does.</summary>
 /// <param name="Environment">Reads an environment variable (injected for tests); default: the process environment.</param>
-/// <param name="MaxHtmlTasks">
-/// Above this many tasks <c>report.html</c> is not written by itself: the page is built in memory, and at a million
-/// tasks it took 113 s and 9 GB (docs/performance.md) — enough to have a CI runner kill a run that had already
-/// succeeded. The step summary and the gate are still written and judged.
-/// </param>
-public sealed record RunReportOptions(CiMode Ci = CiMode.Auto, ReportOptions? Report = null, Func<string, string?>? Environment = null, int MaxHtmlTasks = 100_000);
+public sealed record RunReportOptions(CiMode Ci = CiMode.Auto, ReportOptions? Report = null, Func<string, string?>? Environment = null);
 
 /// <summary>What the end of a run wrote.</summary>
-/// <param name="Run">The run as the reports read it (null when it could not be read): the gate judges this same reading.</param>
-public sealed record AfterRunResult(string? HtmlPath, string? StepSummaryPath, IReadOnlyList<string> Warnings, RunData? Run = null);
+/// <param name="Run">The run as the reports read it, summed up (null when it could not be read): the gate judges this same reading.</param>
+public sealed record AfterRunResult(string? HtmlPath, string? StepSummaryPath, IReadOnlyList<string> Warnings, RunDigest? Run = null);
 
 /// <summary>
 /// The reports a run leaves by itself (issues #11, #12): <c>report.html</c> in the run directory, and under GitHub Actions
-/// the Markdown step summary appended to <c>$GITHUB_STEP_SUMMARY</c>. A report that cannot be written never changes the
-/// run's outcome: the problem comes back as a warning line for stderr.
+/// the Markdown step summary appended to <c>$GITHUB_STEP_SUMMARY</c>. Both come from one pass over the run's records
+/// (<see cref="RunDigest"/>), so a run of a million tasks gets them in bounded memory (issue #23). A report that cannot
+/// be written never changes the run's outcome: the problem comes back as a warning line for stderr.
 /// </summary>
 public static class RunReports
 {
     public const string HtmlFileName = "report.html";
 
-    public static AfterRunResult AfterRun(string runDirectory, RunReportOptions? options = null) => AfterRun(() => RunReader.Read(runDirectory), options);
+    public static AfterRunResult AfterRun(string runDirectory, RunReportOptions? options = null) => AfterRun(() => RunReader.Open(runDirectory), options);
 
-    /// <param name="read">Reads the run: its directory (SQLite), or its store (<see cref="RunReader.Read(Herd.Fleet.Store.IRunStore, string)"/>).
+    /// <param name="open">Opens the run: its directory (SQLite), or its store (<see cref="RunReader.Open(Func{Herd.Fleet.Store.IRunStore}, string)"/>).
     /// A failure to read is a warning, like a failure to write.</param>
-    public static AfterRunResult AfterRun(Func<RunData> read, RunReportOptions? options = null)
+    public static AfterRunResult AfterRun(Func<RunStream> open, RunReportOptions? options = null)
     {
         options ??= new RunReportOptions();
         var env = options.Environment ?? System.Environment.GetEnvironmentVariable;
         var warnings = new List<string>();
         string? html = null, summary = null;
-        RunData? run = null;
+        RunDigest? run = null;
         try
         {
-            run = read();
-            var ctx = new ReportContext(run, options.Report ?? ReportOptions.Default);
-            var target = Path.Combine(ctx.Run.Directory, HtmlFileName);
-            if (run.Tasks.Count <= options.MaxHtmlTasks)
-            {
-                WriteAtomically(target, HtmlReport.Write(ctx).Content);
-                html = target;
-            }
-            else
-            {
-                File.Delete(target); // a page from an earlier, smaller pass of this run (before --resume) would mislead
-                warnings.Add(string.Create(System.Globalization.CultureInfo.InvariantCulture,
-                    $"herd: note: {HtmlFileName} was not written: {run.Tasks.Count} tasks are more than it is built for ({options.MaxHtmlTasks}). `herd report --format markdown|junit|sarif RUN` and results.ndjson have every record."));
-            }
+            run = RunDigest.Build(open(), options.Report ?? ReportOptions.Default);
+            var target = Path.Combine(run.Header.Directory, HtmlFileName);
+            WriteAtomically(target, HtmlReport.Write(run).Content);
+            html = target;
             if (options.Ci == CiMode.Auto && env("GITHUB_ACTIONS") == "true" && env("GITHUB_STEP_SUMMARY") is { Length: > 0 } stepSummary)
             {
-                File.AppendAllText(stepSummary, MarkdownReport.Write(ctx).Content + "\n");
+                File.AppendAllText(stepSummary, MarkdownReport.Write(run).Content + "\n");
                 summary = stepSummary;
             }
         }

@@ -88,26 +88,21 @@ public sealed partial class FleetRun(RunSpec spec)
     private RunResult AfterRun(RunResult result)
     {
         var after = spec.OpenStore is { } open
-            ? RunReports.AfterRun(() => ReadThroughStore(open), spec.Reports)
+            ? RunReports.AfterRun(() => RunReader.Open(() => open(spec), spec.RunDirectory), spec.Reports)
             : RunReports.AfterRun(spec.RunDirectory, spec.Reports);
         foreach (var warning in after.Warnings)
             spec.Notice(warning.StartsWith("herd: ", StringComparison.Ordinal) ? warning["herd: ".Length..] : warning);
         if (spec.Gate is not { } gate || result.ExitCode > RunExitCodes.MoreThan100Failed)
             return result;
         // Unreadable run: read again so the gate fails with the reading's own error, as `herd gate` would.
-        var run = after.Run ?? (spec.OpenStore is { } again ? ReadThroughStore(again) : RunReader.Read(spec.RunDirectory));
-        var verdict = Gate.Evaluate(run, FindingExtractor.Extract(run, spec.Reports.Report?.Findings ?? FindingsOptions.Default), gate);
+        var run = after.Run ?? RunDigest.Build(spec.OpenStore is { } again ? RunReader.Open(() => again(spec), spec.RunDirectory) : RunReader.Open(spec.RunDirectory),
+            spec.Reports.Report ?? ReportOptions.Default);
+        var verdict = Gate.Evaluate(run, gate);
         foreach (var failure in verdict.Failures)
             spec.Notice("gate: " + failure);
         if (verdict.Passed)
             spec.Notice("gate passed");
         return result with { ExitCode = verdict.ExitCode };
-    }
-
-    private RunData ReadThroughStore(Func<RunSpec, IRunStore> open)
-    {
-        using var store = open(spec);
-        return RunReader.Read(store, spec.RunDirectory);
     }
 
     private void CheckStart()

@@ -92,6 +92,20 @@ public interface IRunStore : IDisposable
     /// </summary>
     IReadOnlyDictionary<string, IReadOnlyList<AttemptRow>>? AllAttempts() => null;
 
+    /// <summary>
+    /// Every final record in finishing order with its attempts, for reports of any size (issue #23). The default reads
+    /// everything first; a store that can stream (PostgreSQL) holds one task at a time.
+    /// </summary>
+    IEnumerable<(string Record, IReadOnlyList<AttemptRow> Attempts)> StreamFinal()
+    {
+        var all = AllAttempts();
+        foreach (var record in FinalRecords())
+        {
+            var key = StoreJson.KeyOf(record);
+            yield return (record, all is not null && all.TryGetValue(key, out var list) ? list : Attempts(key));
+        }
+    }
+
     /// <summary>The run's budget ceiling when the store keeps it (the shared store's ledger); optional, like <see cref="AllAttempts"/>.</summary>
     double? StoredCeilingUsd() => null;
 }

@@ -68,6 +68,20 @@ internal static class StoreJson
             e.TryGetProperty("engine", out var engine) ? EngineKinds.Parse(engine.GetString()) : null);
     }
 
+    /// <summary>A final record's <c>key</c>; "" when the record is not a JSON object with one (the reader then reports it damaged).</summary>
+    public static string KeyOf(string record)
+    {
+        try
+        {
+            using var doc = JsonDocument.Parse(record);
+            return doc.RootElement.ValueKind == JsonValueKind.Object && doc.RootElement.TryGetProperty("key", out var k) && k.ValueKind == JsonValueKind.String ? k.GetString()! : "";
+        }
+        catch (JsonException)
+        {
+            return "";
+        }
+    }
+
     public static string Write(Action<Utf8JsonWriter> body)
     {
         using var buffer = new MemoryStream();

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
 using Herd.Fleet.Reports;
+using Herd.Testing;
 
 namespace Herd.Cli.Tests.Reports;
 
@@ -89,6 +90,84 @@ public sealed class HtmlReportBrowserTests(ReviewRunFixture run)
         costs.ShouldBe(costs.OrderByDescending(c => c).ToArray());
         costs[0].ShouldBe(data.Tasks.Max(t => t.CostUsd), 0.0001);
         browser.Errors.ShouldBeEmpty();
+    }
+
+    [Fact]
+    public async Task A_short_run_without_a_budget_has_distinct_axis_labels_whole_count_ticks_no_ceiling_and_no_empty_transcript_column()
+    {
+        // Given a run of five tasks over a third of a second, with no --budget-usd and no transcripts
+        var short5 = SyntheticRun(5, slots: 2);
+        var t0 = short5.Tasks[0].Start;
+        var tasks = short5.Tasks.Select((t, i) =>
+        {
+            var start = t0.AddMilliseconds(60 * i);
+            var end = start.AddMilliseconds(90);
+            return t with { Start = start, End = end, RuntimeS = 0.09, Attempts = [new ReportAttempt(1, i % 2, start, end, t.Class, t.CostUsd)] };
+        }).ToArray();
+        var data = short5 with { Tasks = tasks, CeilingUsd = null, WallS = 0.33, Pauses = [] };
+        var html = WriteReport(new ReportContext(data, ReportOptions.Default), "short-report.html");
+        await using var browser = await HeadlessChromium.StartAsync();
+        await browser.OpenAsync(new Uri(html).AbsoluteUri);
+        await browser.WaitForAsync("document.body.getAttribute('data-ready') === '1'");
+
+        // Then no axis repeats a label, count axes tick at whole numbers, the spend chart claims no ceiling, and no
+        // column is empty for every task
+        browser.Errors.ShouldBeEmpty();
+        foreach (var chart in new[] { "timeline", "spend", "concurrency", "cost", "duration" })
+        {
+            var labels = (await browser.EvaluateAsync($"[...document.querySelectorAll('#{chart} .axis text')].map(t => t.getAttribute('y') + '|' + t.textContent)"))!.AsArray().Select(n => n!.GetValue<string>()).ToArray();
+            labels.ShouldBeUnique(chart);
+        }
+        foreach (var chart in new[] { "concurrency", "cost", "duration" })
+        {
+            var ticks = (await browser.EvaluateAsync($"[...document.querySelectorAll('#{chart} .axis text[text-anchor=end]')].map(t => t.textContent)"))!.AsArray().Select(n => n!.GetValue<string>()).ToArray();
+            ticks.ShouldNotBeEmpty();
+            ticks.ShouldAllBe(t => !t.Contains('.'), chart);
+        }
+        (await browser.EvaluateAsync("document.getElementById('spend-note').textContent"))!.GetValue<string>().ShouldBe("no --budget-usd ceiling set");
+        (await Count(browser, "#spend .mark.ceiling")).ShouldBe(0);
+        (await browser.EvaluateAsync("[...document.querySelectorAll('#tasks th')].map(th => th.textContent).join(',')"))!.GetValue<string>().ShouldNotContain("Transcript");
+        await File.WriteAllBytesAsync(Path.Combine(Artifacts, "short-report.png"), await browser.ScreenshotAsync(fullPage: true));
+    }
+
+    [Fact]
+    public void A_task_whose_engine_left_its_session_in_the_run_directory_links_its_transcript()
+    {
+        // Given a run directory where an external engine kept one task's session file under engine/
+        using var dir = new TempDirectory("herd-transcript");
+        var data = SyntheticRun(3, slots: 1) with { Directory = dir.Path };
+        var session = Path.Combine(dir.Path, "engine", "claude", "slot-0", "projects", "-work", data.Tasks[1].SessionId + ".jsonl");
+        Directory.CreateDirectory(Path.GetDirectoryName(session)!);
+        File.WriteAllText(session, "{}\n");
+
+        // When the page is built
+        var page = HtmlReport.Write(new ReportContext(data, ReportOptions.Default)).Content;
+
+        // Then that task's row names the file, and the others none
+        var json = System.Text.RegularExpressions.Regex.Match(page, """<script type="application/json" id="herd-data">(.*?)</script>""", System.Text.RegularExpressions.RegexOptions.Singleline).Groups[1].Value;
+        using var doc = JsonDocument.Parse(json);
+        doc.RootElement.GetProperty("tasks").EnumerateArray().Select(t => t[12].GetString()).ShouldBe(["", session, ""]);
+    }
+
+    [Fact]
+    public void Reading_a_run_directory_one_task_at_a_time_sums_it_up_as_reading_it_whole()
+    {
+        // Given the review run, read whole and streamed from its run.db
+        var whole = RunDigest.Build(new ReportContext(RunReader.Read(run.RunDir), ReportOptions.Default));
+        var streamed = RunDigest.Build(RunReader.Open(run.RunDir), ReportOptions.Default);
+
+        // Then both readings agree on every figure the reports and the gate use
+        streamed.Finished.ShouldBe(whole.Finished);
+        streamed.Failed.ShouldBe(whole.Failed);
+        streamed.Planned.ShouldBe(whole.Planned);
+        streamed.Attempts.ShouldBe(whole.Attempts);
+        streamed.Retries.ShouldBe(whole.Retries);
+        streamed.CostUsd.ShouldBe(whole.CostUsd, 1e-9);
+        streamed.FindingsCount.ShouldBe(whole.FindingsCount);
+        streamed.Runtimes.Percentile(0.9).ShouldBe(whole.Runtimes.Percentile(0.9));
+        streamed.Header.Pauses.Count.ShouldBe(whole.Header.Pauses.Count);
+        streamed.TableRows.Select(r => (r.Key, r.Attempts.Count)).ShouldBe(whole.TableRows.Select(r => (r.Key, r.Attempts.Count)));
+        MarkdownReport.Write(streamed).Content.ShouldBe(MarkdownReport.Write(whole).Content);
     }
 
     internal static async Task<int> Count(HeadlessChromium browser, string selector) =>

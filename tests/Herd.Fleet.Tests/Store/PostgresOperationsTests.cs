@@ -103,6 +103,39 @@ public sealed class PostgresOperationsTests : IDisposable
         verdict.Failures.Single().ShouldContain("1 unfinished");
     }
 
+    [Fact]
+    public void The_reports_stream_a_shared_run_one_task_at_a_time_with_each_tasks_attempts()
+    {
+        // Given a shared run of four tasks: one retried then succeeded, one failed, one succeeded, one never ran
+        var store = Open();
+        store.CreateRun(new RunInfo(_runId, _time.GetUtcNow(), "[]", "/work", "herd", "0"), Enumerable.Range(1, 4).Select(RunStoreContract.Task).ToArray());
+        var t0 = _time.GetUtcNow();
+        var first = RunStoreContract.Task(1);
+        store.StartAttempt(first.Key, 1, slot: 0, t0, "s1a");
+        store.FinishAttempt(first.Key, 1, RunStoreContract.Outcome(OutcomeClass.RateLimited, t0), usedRetry: true, null);
+        foreach (var (seq, cls, n) in new[] { (3, OutcomeClass.Success, 1), (1, OutcomeClass.Success, 2), (2, OutcomeClass.MaxTurns, 1) })
+        {
+            var task = RunStoreContract.Task(seq);
+            store.StartAttempt(task.Key, n, slot: seq - 1, t0, $"s{seq}");
+            store.FinishAttempt(task.Key, n, RunStoreContract.Outcome(cls, t0), usedRetry: false, _ => Record(task.Key, seq, cls, t0));
+        }
+
+        // When the reports stream it through fresh instances of its store (each closed by the reader when its pass ends)
+        var stream = RunReader.Open(() => PostgresRunStore.Open(_pg, _runId, _time), _dir.Path);
+        var tasks = stream.Tasks().ToArray();
+        var digest = RunDigest.Build(stream, ReportOptions.Default);
+
+        // Then the tasks come in finishing order, each with its own attempts, and the digest counts the unfinished one
+        tasks.Select(t => t.Seq).ShouldBe([3, 1, 2]);
+        tasks[1].Attempts.Select(a => (a.N, a.Class)).ShouldBe([(1, "rate_limited"), (2, "success")]);
+        tasks[0].Attempts.Single().Slot.ShouldBe(2);
+        stream.Header.Planned.ShouldBe(4);
+        digest.Finished.ShouldBe(3);
+        digest.Unfinished.ShouldBe(1);
+        digest.Attempts.ShouldBe(4);
+        Gate.Evaluate(digest, new GateOptions(MaxFailed: new FailedLimit(1, false))).Failures.Single().ShouldContain("1 failed, 1 unfinished");
+    }
+
     private static string Record(string key, int seq, OutcomeClass cls, DateTimeOffset start) => string.Create(CultureInfo.InvariantCulture,
         $$$"""{"Seq":{{{seq}}},"key":"{{{key}}}","task":"task-{{{seq}}}","start":"{{{StoreNames.Iso(start)}}}","end":"{{{StoreNames.Iso(start.AddSeconds(2))}}}","cost_usd":0.01,"outcome":{"class":"{{{cls.Name()}}}"}}""");
 

@@ -14,71 +14,69 @@ public static class MarkdownReport
     public const int TopFindings = 20;
     public const int TopFailures = 50;
 
-    public static ReportOutput Write(ReportContext ctx)
+    public static ReportOutput Write(ReportContext ctx) => Write(RunDigest.Build(ctx));
+
+    /// <summary>The report of a run summed up in one pass (<see cref="RunDigest"/>): bounded whatever the run's size.</summary>
+    public static ReportOutput Write(RunDigest d)
     {
-        var run = ctx.Run;
+        var run = d.Header;
         var sb = new StringBuilder();
-        var ok = run.Tasks.Count(t => t.Succeeded);
-        var failed = run.Tasks.Count(t => t.Failed);
-        var icon = failed == 0 && run.Unfinished == 0 ? "✅" : "❌";
+        var icon = d.Failed == 0 && d.Unfinished == 0 ? "✅" : "❌";
         sb.AppendLine(CultureInfo.InvariantCulture, $"## {icon} Herd run `{run.RunId}` — {run.Status}");
         sb.AppendLine();
         sb.AppendLine("| Tasks | Succeeded | Failed | Unfinished | Cost | Wall time |");
         sb.AppendLine("|---:|---:|---:|---:|---:|---:|");
         var ceiling = run.CeilingUsd is { } c ? $" of {Usd(c)}" : "";
-        sb.AppendLine(CultureInfo.InvariantCulture, $"| {run.Planned} | {ok} | {failed} | {run.Unfinished} | {Usd(run.CostUsd)}{ceiling} | {Dur(run.WallS)} |");
+        sb.AppendLine(CultureInfo.InvariantCulture, $"| {d.Planned} | {d.Succeeded} | {d.Failed} | {d.Unfinished} | {Usd(d.CostUsd)}{ceiling} | {Dur(d.WallS)} |");
         sb.AppendLine();
 
         sb.AppendLine("### Outcomes");
         sb.AppendLine();
         sb.AppendLine("| Class | Tasks | Cost |");
         sb.AppendLine("|---|---:|---:|");
-        foreach (var g in run.Tasks.GroupBy(t => t.Class).OrderByDescending(g => g.Count()).ThenBy(g => g.Key, StringComparer.Ordinal))
-            sb.AppendLine(CultureInfo.InvariantCulture, $"| `{g.Key}` | {g.Count()} | {Usd(g.Sum(t => t.CostUsd))} |");
+        foreach (var (cls, tasks, cost) in d.Classes)
+            sb.AppendLine(CultureInfo.InvariantCulture, $"| `{cls}` | {tasks} | {Usd(cost)} |");
         sb.AppendLine();
 
-        var runtimes = run.Tasks.Select(t => t.RuntimeS).ToArray();
-        var costs = run.Tasks.Select(t => t.CostUsd).ToArray();
         sb.AppendLine("### Cost, tokens and durations");
         sb.AppendLine();
         sb.AppendLine("| | p50 | p90 | max | total |");
         sb.AppendLine("|---|---:|---:|---:|---:|");
-        sb.AppendLine(CultureInfo.InvariantCulture, $"| Duration per task | {Dur(Summary.Percentile(runtimes, 0.5))} | {Dur(Summary.Percentile(runtimes, 0.9))} | {Dur(runtimes.DefaultIfEmpty(0).Max())} | {Dur(run.WallS)} wall |");
-        sb.AppendLine(CultureInfo.InvariantCulture, $"| Cost per task | {Usd(Summary.Percentile(costs, 0.5))} | {Usd(Summary.Percentile(costs, 0.9))} | {Usd(costs.DefaultIfEmpty(0).Max())} | {Usd(run.CostUsd)} |");
+        sb.AppendLine(CultureInfo.InvariantCulture, $"| Duration per task | {Dur(d.Runtimes.Percentile(0.5))} | {Dur(d.Runtimes.Percentile(0.9))} | {Dur(d.Runtimes.Max)} | {Dur(d.WallS)} wall |");
+        sb.AppendLine(CultureInfo.InvariantCulture, $"| Cost per task | {Usd(d.Costs.Percentile(0.5))} | {Usd(d.Costs.Percentile(0.9))} | {Usd(d.Costs.Max)} | {Usd(d.CostUsd)} |");
         sb.AppendLine();
         sb.AppendLine(CultureInfo.InvariantCulture,
-            $"Tokens: {N(run.Tasks.Sum(t => t.InputTokens))} input, {N(run.Tasks.Sum(t => t.OutputTokens))} output, {N(run.Tasks.Sum(t => t.CacheReadTokens))} cache read, {N(run.Tasks.Sum(t => t.CacheWriteTokens))} cache write; {N(run.Tasks.Sum(t => t.Retries))} retries.");
+            $"Tokens: {N(d.InputTokens)} input, {N(d.OutputTokens)} output, {N(d.CacheReadTokens)} cache read, {N(d.CacheWriteTokens)} cache write; {N(d.Retries)} retries.");
         sb.AppendLine();
 
-        if (ctx.Findings.Count > 0)
+        if (d.FindingsCount > 0)
         {
-            sb.AppendLine(CultureInfo.InvariantCulture, $"### Findings ({ctx.Findings.Count})");
+            sb.AppendLine(CultureInfo.InvariantCulture, $"### Findings ({d.FindingsCount})");
             sb.AppendLine();
-            sb.AppendLine(string.Join(" · ", ctx.Findings.GroupBy(f => f.Severity).OrderByDescending(g => g.Key).Select(g => $"**{g.Key.Name()}** {g.Count()}")));
+            sb.AppendLine(string.Join(" · ", Enum.GetValues<Severity>().Reverse().Where(s => d.FindingsAt(s) > 0).Select(s => $"**{s.Name()}** {d.FindingsAt(s)}")));
             sb.AppendLine();
             sb.AppendLine("| Severity | Location | Finding | Task |");
             sb.AppendLine("|---|---|---|---|");
-            foreach (var f in ctx.Findings.Take(TopFindings))
+            foreach (var f in d.TopFindings.Take(TopFindings))
             {
-                var where = ctx.RelativePath(f.File) is { } p ? $"`{Cell(p, 120)}{(f.Line is { } l ? ":" + l.ToString(CultureInfo.InvariantCulture) : "")}`" : "—";
+                var where = d.RelativePath(f.File) is { } p ? $"`{Cell(p, 120)}{(f.Line is { } l ? ":" + l.ToString(CultureInfo.InvariantCulture) : "")}`" : "—";
                 sb.AppendLine(CultureInfo.InvariantCulture, $"| {f.Severity.Name()} | {where} | {Cell(f.Message, 300)} | {Cell(f.TaskName, 80)} |");
             }
-            if (ctx.Findings.Count > TopFindings)
-                sb.AppendLine().AppendLine(CultureInfo.InvariantCulture, $"…and {ctx.Findings.Count - TopFindings} more (`herd report {run.RunId} --format sarif` has them all).");
+            if (d.FindingsCount > TopFindings)
+                sb.AppendLine().AppendLine(CultureInfo.InvariantCulture, $"…and {d.FindingsCount - TopFindings} more (`herd report {run.RunId} --format sarif` has them all).");
             sb.AppendLine();
         }
 
-        var failures = ctx.FailedTasks.ToArray();
-        if (failures.Length > 0)
+        if (d.Failed > 0)
         {
-            sb.AppendLine(CultureInfo.InvariantCulture, $"### Failed tasks ({failures.Length})");
+            sb.AppendLine(CultureInfo.InvariantCulture, $"### Failed tasks ({d.Failed})");
             sb.AppendLine();
             sb.AppendLine("| Task | Class | Error |");
             sb.AppendLine("|---|---|---|");
-            foreach (var t in failures.Take(TopFailures))
+            foreach (var t in d.Failures.Take(TopFailures))
                 sb.AppendLine(CultureInfo.InvariantCulture, $"| {Cell(t.Name, 80)} | `{t.Class}` | {Cell(t.Error ?? "", 200)} |");
-            if (failures.Length > TopFailures)
-                sb.AppendLine().AppendLine(CultureInfo.InvariantCulture, $"…and {failures.Length - TopFailures} more.");
+            if (d.Failed > TopFailures)
+                sb.AppendLine().AppendLine(CultureInfo.InvariantCulture, $"…and {d.Failed - TopFailures} more.");
             sb.AppendLine();
             sb.AppendLine(CultureInfo.InvariantCulture, $"Rerun them with `herd run --retry-failed --run-dir {run.Directory}`.");
             sb.AppendLine();

@@ -79,27 +79,14 @@ public static class Gate
 {
     /// <summary>Reads the run directory (read-only) and evaluates the gate.</summary>
     /// <exception cref="RunDirectoryException">The run directory is missing or damaged.</exception>
-    public static GateResult Evaluate(string runDirectory, GateOptions gate, FindingsOptions? findings = null)
-    {
-        var run = RunReader.Read(runDirectory);
-        return Evaluate(run, FindingExtractor.Extract(run, findings ?? FindingsOptions.Default), gate);
-    }
+    public static GateResult Evaluate(string runDirectory, GateOptions gate, FindingsOptions? findings = null) =>
+        Evaluate(RunDigest.Build(RunReader.Open(runDirectory), ReportOptions.Default with { Findings = findings ?? FindingsOptions.Default }), gate);
 
     public static GateResult Evaluate(RunData run, IReadOnlyList<Finding> findings, GateOptions gate)
     {
         var failures = new List<string>();
         if (gate.MaxFailed is { } limit)
-        {
-            var failed = run.Tasks.Count(t => t.Failed);
-            var bad = failed + run.Unfinished;
-            var allowed = limit.IsPercent ? limit.Value / 100.0 * run.Planned : limit.Value;
-            if (bad > allowed + 1e-9)
-            {
-                var share = run.Planned == 0 ? 0 : 100.0 * bad / run.Planned;
-                var detail = run.Unfinished > 0 ? $" ({failed} failed, {run.Unfinished} unfinished)" : "";
-                failures.Add($"gate failed: {bad} of {run.Planned} tasks failed{detail}, {share.ToString("0.#", CultureInfo.InvariantCulture)}% > --max-failed {limit}");
-            }
-        }
+            FailedCheck(failures, limit, run.Tasks.Count(t => t.Failed), run.Unfinished, run.Planned);
         if (gate.MaxSeverity is { } max)
         {
             var above = findings.Where(f => f.Severity > max).ToArray();
@@ -111,9 +98,47 @@ public static class Gate
         }
         if (gate.MaxFindings is { } maxFindings && findings.Count > maxFindings)
             failures.Add($"gate failed: {findings.Count} findings > --max-findings {maxFindings}");
-        if (gate.MaxCostUsd is { } maxCost && run.CostUsd > maxCost + 1e-12)
-            failures.Add($"gate failed: cost ${run.CostUsd.ToString("0.####", CultureInfo.InvariantCulture)} > --max-cost ${maxCost.ToString("0.####", CultureInfo.InvariantCulture)}");
+        CostCheck(failures, gate, run.CostUsd);
         return new GateResult(failures);
+    }
+
+    /// <summary>The same verdict from a run summed up in one pass (<see cref="RunDigest"/>), for runs of any size.</summary>
+    public static GateResult Evaluate(RunDigest run, GateOptions gate)
+    {
+        var failures = new List<string>();
+        if (gate.MaxFailed is { } limit)
+            FailedCheck(failures, limit, run.Failed, run.Unfinished, run.Planned);
+        if (gate.MaxSeverity is { } max)
+        {
+            var above = Enum.GetValues<Severity>().Where(s => s > max).Sum(run.FindingsAt);
+            if (above > 0)
+            {
+                var worst = Enum.GetValues<Severity>().Last(s => run.FindingsAt(s) > 0);
+                failures.Add($"gate failed: {above} finding(s) above --max-severity {max.Name()} (worst: {worst.Name()}, e.g. {Where(run.FirstFinding(worst)!)})");
+            }
+        }
+        if (gate.MaxFindings is { } maxFindings && run.FindingsCount > maxFindings)
+            failures.Add($"gate failed: {run.FindingsCount} findings > --max-findings {maxFindings}");
+        CostCheck(failures, gate, run.CostUsd);
+        return new GateResult(failures);
+    }
+
+    private static void FailedCheck(List<string> failures, FailedLimit limit, int failed, int unfinished, int planned)
+    {
+        var bad = failed + unfinished;
+        var allowed = limit.IsPercent ? limit.Value / 100.0 * planned : limit.Value;
+        if (bad > allowed + 1e-9)
+        {
+            var share = planned == 0 ? 0 : 100.0 * bad / planned;
+            var detail = unfinished > 0 ? $" ({failed} failed, {unfinished} unfinished)" : "";
+            failures.Add($"gate failed: {bad} of {planned} tasks failed{detail}, {share.ToString("0.#", CultureInfo.InvariantCulture)}% > --max-failed {limit}");
+        }
+    }
+
+    private static void CostCheck(List<string> failures, GateOptions gate, double cost)
+    {
+        if (gate.MaxCostUsd is { } maxCost && cost > maxCost + 1e-12)
+            failures.Add($"gate failed: cost ${cost.ToString("0.####", CultureInfo.InvariantCulture)} > --max-cost ${maxCost.ToString("0.####", CultureInfo.InvariantCulture)}");
     }
 
     private static string Where(Finding f) => (f.File ?? f.TaskName) + (f.Line is { } l ? ":" + l.ToString(CultureInfo.InvariantCulture) : "");

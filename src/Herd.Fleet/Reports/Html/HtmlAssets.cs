@@ -34,17 +34,17 @@ internal static class HtmlAssets
     public const string Body = """
         <header><h1>Herd run <span id="run-id"></span></h1><p id="run-meta"></p><div id="cards" class="cards"></div></header>
         <main>
-        <section class="panel"><h2>Timeline <small>one row per slot; dashed outline = retry; hatched band = fleet pause</small></h2><div class="legend" id="legend"></div><div id="timeline"></div></section>
+        <section class="panel"><h2>Timeline <small id="timeline-note">one row per slot; dashed outline = retry; hatched band = fleet pause</small></h2><div class="legend" id="legend"></div><div id="timeline"></div></section>
         <div class="row">
-        <section class="panel"><h2>Cumulative spend <small>against the ceiling</small></h2><div id="spend"></div></section>
-        <section class="panel"><h2>Concurrency <small>attempts running</small></h2><div id="concurrency"></div></section>
+        <section class="panel"><h2>Cumulative spend <small id="spend-note"></small></h2><div id="spend"></div></section>
+        <section class="panel"><h2>Concurrency <small id="concurrency-note">attempts running</small></h2><div id="concurrency"></div></section>
         </div>
         <div class="row three">
         <section class="panel"><h2>Outcomes</h2><div id="outcomes"></div></section>
         <section class="panel"><h2>Cost per task</h2><div id="cost"></div></section>
         <section class="panel"><h2>Duration per task</h2><div id="duration"></div></section>
         </div>
-        <section class="panel" id="findings-panel" hidden><h2>Findings by severity</h2><div id="findings"></div><div class="table-wrap" style="max-height:320px"><table id="findings-table"><thead><tr><th>Severity</th><th>Location</th><th>Finding</th><th>Task</th></tr></thead><tbody></tbody></table></div></section>
+        <section class="panel" id="findings-panel" hidden><h2>Findings by severity</h2><div id="findings"></div><div class="table-wrap" style="max-height:320px"><table id="findings-table"><thead><tr><th>Severity</th><th>Location</th><th>Finding</th><th>Task</th></tr></thead><tbody></tbody></table></div><p id="findings-more" hidden></p></section>
         <section class="panel"><h2>Tasks</h2><div class="controls"><input id="filter" type="search" placeholder="Filter by name, class, result, error, shard…" aria-label="Filter tasks"><select id="class-filter" aria-label="Outcome class"><option value="">all classes</option></select><span id="table-count"></span></div>
         <div class="table-wrap"><table id="tasks"><thead><tr></tr></thead><tbody></tbody></table></div></section>
         </main>
@@ -56,7 +56,7 @@ internal static class HtmlAssets
         (function () {
         "use strict";
         var D = JSON.parse(document.getElementById("herd-data").textContent);
-        var T = D.tasks, A = D.attempts, NS = "http://www.w3.org/2000/svg";
+        var T = D.tasks, A = D.attempts || null, B = D.bins || null, R = D.run, NS = "http://www.w3.org/2000/svg";
         // Charts are drawn at their container's width, one SVG unit per CSS pixel, so text keeps its size on any screen.
         function width(id) { return Math.max(320, document.getElementById(id).clientWidth || 960); }
         var COLORS = { success: "#2da44e", success_degraded: "#7ee787", rate_limited: "#f0883e", overloaded: "#d29922", usage_window: "#bf8700",
@@ -66,43 +66,75 @@ internal static class HtmlAssets
         function s(tag, attrs, parent) { var e = document.createElementNS(NS, tag); for (var k in attrs) e.setAttribute(k, attrs[k]); if (parent) parent.appendChild(e); return e; }
         function h(tag, attrs, parent, text) { var e = document.createElement(tag); for (var k in attrs) e.setAttribute(k, attrs[k]); if (text !== undefined) e.textContent = text; if (parent) parent.appendChild(e); return e; }
         function tip(e, text) { s("title", {}, e).textContent = text; return e; }
-        function usd(v) { return "$" + (v >= 100 ? v.toFixed(2) : v >= 1 ? v.toFixed(3) : v.toFixed(4)); }
-        function dur(x) { return x < 60 ? x.toFixed(1) + " s" : x < 3600 ? Math.floor(x / 60) + " m " + Math.round(x % 60) + " s" : Math.floor(x / 3600) + " h " + Math.floor(x % 3600 / 60) + " m"; }
+        // Decimals enough to tell two ticks `step` apart, so an axis never repeats a label.
+        function places(step, least) { return step > 0 && step < 1 ? Math.min(6, Math.max(least, Math.ceil(-Math.log10(step) - 1e-9))) : least; }
+        function usd(v, step) { var d = step ? (step >= 1 ? 0 : places(step, 2)) : v >= 100 ? 2 : v >= 1 ? 3 : 4; return "$" + v.toFixed(d); }
+        function dur(x, step) {
+          if (x < 60 || (step && step < 1)) return x.toFixed(step ? places(step, 0) : 1) + " s";
+          return x < 3600 ? Math.floor(x / 60) + " m " + Math.round(x % 60) + " s" : Math.floor(x / 3600) + " h " + Math.floor(x % 3600 / 60) + " m";
+        }
         function num(n) { return n.toLocaleString("en-US"); }
-        function pct(arr, p) { if (!arr.length) return 0; var a = arr.slice().sort(function (x, y) { return x - y; }); return a[Math.min(a.length - 1, Math.max(0, Math.ceil(p * a.length) - 1))]; }
-        function nice(v) { if (v <= 0) return 1; var e = Math.pow(10, Math.floor(Math.log10(v))), f = v / e; return (f <= 1 ? 1 : f <= 2 ? 2 : f <= 5 ? 5 : 10) * e; }
+        function count(v) { return num(v); }
+        // A tick step of 1, 2 or 5 times a power of ten giving about n intervals over max; whole numbers on count axes.
+        function niceStep(max, n, whole) { if (!(max > 0)) return 1; var raw = max / n, e = Math.pow(10, Math.floor(Math.log10(raw))), f = raw / e, st = (f <= 1 ? 1 : f <= 2 ? 2 : f <= 5 ? 5 : 10) * e; return whole ? Math.max(1, Math.round(st)) : st; }
 
-        // A chart frame: margins, axes with a few ticks, and scale functions. Axes are not marks.
-        function frame(id, height, xmax, ymax, xfmt, yfmt) {
+        // A chart frame: margins, axes with ticks at round values, and scale functions. Axes are not marks. The y axis
+        // ends at the first tick at or above ymax; yWhole keeps its ticks whole (counts).
+        function frame(id, height, xmax, ymax, xfmt, yfmt, yWhole) {
           var W = width(id), m = { l: 56, r: 12, t: 8, b: 22 }, svg = s("svg", { viewBox: "0 0 " + W + " " + height, role: "img", "data-chart": id }, document.getElementById(id));
           var pw = W - m.l - m.r, ph = height - m.t - m.b, g = s("g", { "class": "axis" }, svg);
-          var x = function (v) { return m.l + (xmax > 0 ? v / xmax : 0) * pw; }, y = function (v) { return m.t + ph - (ymax > 0 ? v / ymax : 0) * ph; };
+          var ys = niceStep(ymax, 4, yWhole), ytop = yfmt ? Math.max(ys, Math.ceil(ymax / ys - 1e-9) * ys) : 0;
+          var x = function (v) { return m.l + (xmax > 0 ? v / xmax : 0) * pw; }, y = function (v) { return m.t + ph - (ytop > 0 ? v / ytop : 0) * ph; };
           s("line", { x1: m.l, x2: m.l + pw, y1: m.t + ph, y2: m.t + ph }, g);
-          for (var i = 0; i <= 4; i++) {
-            var xv = xmax * i / 4; s("text", { x: x(xv), y: height - 6, "text-anchor": i === 0 ? "start" : i === 4 ? "end" : "middle" }, g).textContent = xfmt(xv);
-            if (yfmt) { var yv = ymax * i / 4; s("line", { x1: m.l, x2: m.l + pw, y1: y(yv), y2: y(yv), opacity: .5 }, g); s("text", { x: m.l - 6, y: y(yv) + 4, "text-anchor": "end" }, g).textContent = yfmt(yv); }
+          var xs = niceStep(xmax, 4), last = null;
+          for (var i = 0; i * xs <= xmax * (1 + 1e-9); i++) {
+            var xv = i * xs, label = xfmt(xv, xs);
+            if (label === last) continue; last = label;
+            s("text", { x: x(xv), y: height - 6, "text-anchor": i === 0 ? "start" : x(xv) > m.l + pw - 30 ? "end" : "middle" }, g).textContent = label;
+          }
+          if (yfmt) {
+            last = null;
+            for (var j = 0; j * ys <= ytop * (1 + 1e-9); j++) {
+              var yv = j * ys, yl = yfmt(yv, ys);
+              s("line", { x1: m.l, x2: m.l + pw, y1: y(yv), y2: y(yv), opacity: .5 }, g);
+              if (yl !== last) s("text", { x: m.l - 6, y: y(yv) + 4, "text-anchor": "end" }, g).textContent = yl;
+              last = yl;
+            }
           }
           return { svg: svg, x: x, y: y, m: m, pw: pw, ph: ph, h: height };
         }
 
-        var span = 0; A.forEach(function (a) { span = Math.max(span, a[4]); }); T.forEach(function (t) { span = Math.max(span, t[3] + t[4]); });
+        var span = 0;
+        if (A) A.forEach(function (a) { span = Math.max(span, a[4]); });
+        if (B) span = Math.max(span, B.start + B.width * B.spend.length);
+        T.forEach(function (t) { span = Math.max(span, t[3] + t[4]); });
         span = span || 1;
 
         function header() {
-          document.getElementById("run-id").textContent = D.run.id;
-          var failed = T.filter(function (t) { return t[2] !== "success" && t[2] !== "success_degraded" && t[2] !== "cancelled"; }).length;
-          document.getElementById("run-meta").textContent = D.run.status + (D.run.exit !== undefined ? " (exit " + D.run.exit + ")" : "") + " · started " + D.run.start + " · " + D.run.dir;
-          var cost = 0, retries = 0; T.forEach(function (t) { cost += t[5]; retries += t[6]; });
-          var runtimes = T.map(function (t) { return t[4]; });
-          var cards = [["Tasks", num(D.run.planned)], ["Succeeded", num(T.length - failed - T.filter(function (t) { return t[2] === "cancelled"; }).length)], ["Failed", num(failed), failed > 0],
-            ["Unfinished", num(D.run.unfinished), D.run.unfinished > 0], ["Cost", usd(cost) + (D.run.ceiling !== undefined ? " / " + usd(D.run.ceiling) : "")],
-            ["Wall time", dur(D.run.wall)], ["p50 / p90 task", dur(pct(runtimes, .5)) + " / " + dur(pct(runtimes, .9))], ["Retries", num(retries)]];
-          if (D.findings.length) cards.push(["Findings", num(D.findings.length), true]);
+          document.getElementById("run-id").textContent = R.id;
+          document.getElementById("run-meta").textContent = R.status + (R.exit !== undefined ? " (exit " + R.exit + ")" : "") + " · started " + R.start + " · " + R.dir;
+          var cards = [["Tasks", num(R.planned)], ["Succeeded", num(R.succeeded)], ["Failed", num(R.failed), R.failed > 0],
+            ["Unfinished", num(R.unfinished), R.unfinished > 0], ["Cost", usd(R.cost) + (R.ceiling !== undefined ? " / " + usd(R.ceiling) : "")],
+            ["Wall time", dur(R.wall)], ["p50 / p90 task", dur(R.p50) + " / " + dur(R.p90)], ["Retries", num(R.retries)]];
+          if (R.findings) cards.push(["Findings", num(R.findings), true]);
           var box = document.getElementById("cards");
           cards.forEach(function (c) { var d = h("div", { "class": "card" + (c[2] ? " bad" : "") }, box); h("b", {}, d, c[1]); h("span", {}, d, c[0]); });
         }
 
+        function pauses(f, top, height) {
+          var defs = s("defs", {}, f.svg), pat = s("pattern", { id: "hatch", width: 6, height: 6, patternUnits: "userSpaceOnUse", patternTransform: "rotate(45)" }, defs);
+          s("rect", { width: 3, height: 6, fill: "#bf8700" }, pat);
+          D.pauses.forEach(function (p) { tip(s("rect", { "class": "pause", x: f.x(p[0]), y: top, width: Math.max(1, f.x(p[1]) - f.x(p[0])), height: height }, f.svg), "fleet pause: " + p[2] + " (" + dur(p[1] - p[0]) + ")"); });
+        }
+
+        function legend(classes) {
+          var lg = document.getElementById("legend");
+          classes.slice().sort().forEach(function (c) { var sp = h("span", {}, lg); h("i", { style: "background:" + color(c) }, sp); sp.appendChild(document.createTextNode(c)); });
+          if (D.pauses.length) { var sp = h("span", {}, lg); h("i", { style: "background:#bf8700" }, sp); sp.appendChild(document.createTextNode("pause (" + D.pauses.length + ")")); }
+        }
+
         function timeline() {
+          if (!A) return binnedTimeline();
           // Rows are the scheduler's slots; attempts recorded without a slot get the first free lane.
           var lanes = [], slotOf = A.map(function (a) { return a[2]; });
           if (slotOf.some(function (x) { return x < 0; })) {
@@ -111,40 +143,66 @@ internal static class HtmlAssets
           }
           var rows = 1; slotOf.forEach(function (x) { rows = Math.max(rows, x + 1); });
           var rowH = Math.max(3, Math.min(18, 420 / rows)), f = frame("timeline", Math.ceil(rows * rowH) + 34, span, 0, dur);
-          var defs = s("defs", {}, f.svg), pat = s("pattern", { id: "hatch", width: 6, height: 6, patternUnits: "userSpaceOnUse", patternTransform: "rotate(45)" }, defs);
-          s("rect", { width: 3, height: 6, fill: "#bf8700" }, pat);
-          D.pauses.forEach(function (p) { tip(s("rect", { "class": "pause", x: f.x(p[0]), y: f.m.t, width: Math.max(1, f.x(p[1]) - f.x(p[0])), height: rows * rowH }, f.svg), "fleet pause: " + p[2] + " (" + dur(p[1] - p[0]) + ")"); });
+          pauses(f, f.m.t, rows * rowH);
           var seen = {};
           A.forEach(function (a, i) {
             seen[a[5]] = true;
             var r = s("rect", { "class": "mark" + (a[1] > 1 ? " retry" : ""), x: f.x(a[3]), y: f.m.t + slotOf[i] * rowH + (rowH > 6 ? 1 : 0), width: Math.max(0.6, f.x(a[4]) - f.x(a[3])), height: Math.max(1, rowH - (rowH > 6 ? 2 : 0.5)), fill: color(a[5]) }, f.svg);
             tip(r, T[a[0]][1] + " · attempt " + a[1] + " · " + a[5] + " · " + dur(a[4] - a[3]) + " · " + usd(a[6]));
           });
-          var lg = document.getElementById("legend");
-          Object.keys(seen).sort().forEach(function (c) { var sp = h("span", {}, lg); h("i", { style: "background:" + color(c) }, sp); sp.appendChild(document.createTextNode(c)); });
-          if (D.pauses.length) { var sp = h("span", {}, lg); h("i", { style: "background:#bf8700" }, sp); sp.appendChild(document.createTextNode("pause (" + D.pauses.length + ")")); }
+          legend(Object.keys(seen));
+        }
+
+        // A run too large to draw attempt by attempt: attempts running over time, stacked by how they ended.
+        function running(i) { var n = 0; B.busy.forEach(function (b) { n += b[i]; }); return n / B.width; }
+        function binnedTimeline() {
+          document.getElementById("timeline-note").textContent = "attempts running, stacked by how they ended (" + num(R.attempts) + " attempts, averaged over " + dur(B.width, B.width) + " bins); hatched band = fleet pause";
+          var n = B.spend.length, peak = 0; for (var i = 0; i < n; i++) peak = Math.max(peak, running(i));
+          var f = frame("timeline", 260, span, peak || 1, dur, count, true), base = new Array(n).fill(0);
+          pauses(f, f.m.t, f.ph);
+          B.classes.forEach(function (c, k) {
+            var top = [], d = "";
+            for (var i = 0; i < n; i++) top.push(base[i] + B.busy[k][i] / B.width);
+            for (var i = 0; i < n; i++) d += (i ? "L" : "M") + f.x(B.start + i * B.width).toFixed(1) + "," + f.y(top[i]).toFixed(1) + "L" + f.x(B.start + (i + 1) * B.width).toFixed(1) + "," + f.y(top[i]).toFixed(1);
+            for (var i = n - 1; i >= 0; i--) d += "L" + f.x(B.start + (i + 1) * B.width).toFixed(1) + "," + f.y(base[i]).toFixed(1) + "L" + f.x(B.start + i * B.width).toFixed(1) + "," + f.y(base[i]).toFixed(1);
+            tip(s("path", { "class": "mark", d: d + "Z", fill: color(c) }, f.svg), c);
+            base = top;
+          });
+          legend(B.classes);
         }
 
         function spend() {
-          var ends = A.map(function (a) { return [a[4], a[6]]; }).sort(function (p, q) { return p[0] - q[0]; }), total = 0;
-          ends.forEach(function (e) { total += e[1]; });
-          var top = nice(Math.max(total, D.run.ceiling || 0) * 1.05), f = frame("spend", 220, span, top, dur, usd), d = "M" + f.x(0) + "," + f.y(0), run = 0;
+          var note = document.getElementById("spend-note");
+          note.textContent = R.ceiling !== undefined ? "against the --budget-usd ceiling" : "no --budget-usd ceiling set";
+          var ends = A ? A.map(function (a) { return [a[4], a[6]]; }).sort(function (p, q) { return p[0] - q[0]; })
+            : B.spend.map(function (v, i) { return [B.start + (i + 1) * B.width, v]; });
+          var total = 0; ends.forEach(function (e) { total += e[1]; });
+          var top = Math.max(total, R.ceiling || 0) * 1.05, f = frame("spend", 220, span, top, dur, usd), d = "M" + f.x(0) + "," + f.y(0), run = 0;
           ends.forEach(function (e) { run += e[1]; d += "H" + f.x(e[0]).toFixed(1) + "V" + f.y(run).toFixed(1); });
           d += "H" + f.x(span);
           tip(s("path", { "class": "mark spend", d: d }, f.svg), "spent " + usd(total));
-          if (D.run.ceiling !== undefined) {
-            tip(s("line", { "class": "mark ceiling", x1: f.x(0), x2: f.x(span), y1: f.y(D.run.ceiling), y2: f.y(D.run.ceiling) }, f.svg), "ceiling " + usd(D.run.ceiling));
-            s("text", { "class": "label", x: f.x(span) - 4, y: f.y(D.run.ceiling) - 4, "text-anchor": "end" }, f.svg).textContent = "ceiling " + usd(D.run.ceiling);
+          if (R.ceiling !== undefined) {
+            tip(s("line", { "class": "mark ceiling", x1: f.x(0), x2: f.x(span), y1: f.y(R.ceiling), y2: f.y(R.ceiling) }, f.svg), "ceiling " + usd(R.ceiling));
+            s("text", { "class": "label", x: f.x(span) - 4, y: f.y(R.ceiling) - 4, "text-anchor": "end" }, f.svg).textContent = "ceiling " + usd(R.ceiling);
           }
         }
 
         function concurrency() {
+          if (!A) {
+            document.getElementById("concurrency-note").textContent = "attempts running, averaged over " + dur(B.width, B.width) + " bins";
+            var n = B.spend.length, peak = 0; for (var i = 0; i < n; i++) peak = Math.max(peak, running(i));
+            var g = frame("concurrency", 220, span, peak || 1, dur, count, true), p = "M" + g.x(0) + "," + g.y(0);
+            for (var i = 0; i < n; i++) p += "H" + g.x(B.start + i * B.width).toFixed(1) + "V" + g.y(running(i)).toFixed(1);
+            p += "H" + g.x(span) + "V" + g.y(0);
+            tip(s("path", { "class": "mark concurrency", d: p }, g.svg), "peak " + Math.round(peak * 10) / 10 + " running (bin average)");
+            return;
+          }
           // A zero-length attempt (refused at once) never ran: leaving it out lets ends sort before starts at equal
           // times, so the line neither dips below zero nor spikes above the real peak.
           var ev = []; A.forEach(function (a) { if (a[4] > a[3]) { ev.push([a[3], 1]); ev.push([a[4], -1]); } });
           ev.sort(function (p, q) { return p[0] - q[0] || p[1] - q[1]; });
           var cur = 0, peak = 0; ev.forEach(function (e) { cur += e[1]; peak = Math.max(peak, cur); });
-          var f = frame("concurrency", 220, span, nice(peak || 1), dur, function (v) { return Math.round(v * 10) / 10 + ""; }), d = "M" + f.x(0) + "," + f.y(0);
+          var f = frame("concurrency", 220, span, peak || 1, dur, count, true), d = "M" + f.x(0) + "," + f.y(0);
           cur = 0; ev.forEach(function (e) { cur += e[1]; d += "H" + f.x(e[0]).toFixed(1) + "V" + f.y(cur).toFixed(1); });
           tip(s("path", { "class": "mark concurrency", d: d }, f.svg), "peak " + peak + " running");
         }
@@ -162,39 +220,40 @@ internal static class HtmlAssets
         }
 
         function outcomes() {
-          var counts = {}; T.forEach(function (t) { counts[t[2]] = (counts[t[2]] || 0) + 1; });
-          bars("outcomes", Object.keys(counts).sort(function (a, b) { return counts[b] - counts[a] || (a < b ? -1 : 1); }).map(function (c) { return [c, counts[c], color(c), c + ": " + counts[c] + " tasks"]; }));
+          bars("outcomes", D.outcomes.map(function (o) { return [o[0], o[1], color(o[0]), o[0] + ": " + num(o[1]) + " tasks"]; }));
         }
 
-        function histogram(id, values, fmt, fill) {
-          var bins = 20, max = 0; values.forEach(function (v) { max = Math.max(max, v); }); max = max || 1;
-          var counts = []; for (var i = 0; i < bins; i++) counts.push(0);
-          values.forEach(function (v) { counts[Math.min(bins - 1, Math.floor(v / max * bins))]++; });
-          var top = 1; counts.forEach(function (c) { top = Math.max(top, c); });
-          var f = frame(id, 220, max, nice(top), fmt, function (v) { return Math.round(v * 10) / 10 + ""; }), bw = f.pw / bins;
+        function histogram(id, hist, fmt, fill) {
+          var counts = hist.counts, bins = counts.length, max = hist.max || 1, top = 1;
+          counts.forEach(function (c) { top = Math.max(top, c); });
+          var f = frame(id, 220, max, top, fmt, count, true), bw = f.pw / bins;
           counts.forEach(function (c, i) {
             tip(s("rect", { "class": "mark", x: f.m.l + i * bw + 1, y: f.y(c), width: Math.max(1, bw - 2), height: f.y(0) - f.y(c), fill: fill }, f.svg),
-              fmt(max * i / bins) + " – " + fmt(max * (i + 1) / bins) + ": " + c + " tasks");
+              fmt(max * i / bins, max / bins) + " – " + fmt(max * (i + 1) / bins, max / bins) + ": " + num(c) + " tasks");
           });
         }
 
         function findings() {
-          if (!D.findings.length) return;
+          if (!R.findings) return;
           document.getElementById("findings-panel").hidden = false;
-          var counts = {}; D.findings.forEach(function (f) { counts[f[0]] = (counts[f[0]] || 0) + 1; });
-          bars("findings", SEV.map(function (v) { return [v, counts[v] || 0, SEVC[v], v + ": " + (counts[v] || 0) + " findings"]; }));
+          bars("findings", SEV.map(function (v) { var n = D.severities[v] || 0; return [v, n, SEVC[v], v + ": " + num(n) + " findings"]; }));
           var body = document.querySelector("#findings-table tbody");
-          D.findings.slice(0, 200).forEach(function (f) {
+          D.findings.forEach(function (f) {
             var tr = h("tr", {}, body); h("td", { "class": "sev", style: "color:" + SEVC[f[0]] }, tr, f[0]);
-            h("td", { "class": "path" }, tr, f[1] ? f[1] + (f[2] ? ":" + f[2] : "") : "—"); h("td", {}, tr, f[3]); h("td", {}, tr, f[4] >= 0 ? T[f[4]][1] : "");
+            h("td", { "class": "path" }, tr, f[1] ? f[1] + (f[2] ? ":" + f[2] : "") : "—"); h("td", {}, tr, f[3]); h("td", {}, tr, f[4]);
           });
+          if (R.findings > D.findings.length) {
+            var more = document.getElementById("findings-more"); more.hidden = false;
+            more.textContent = "The " + num(D.findings.length) + " most severe of " + num(R.findings) + " findings; `herd report --format sarif` lists them all.";
+          }
         }
 
         // The task table: sorted and filtered over the data, at most LIMIT rows in the DOM so 10 000 tasks stay quick.
-        var LIMIT = 500, hasShard = T.some(function (t) { return t[9]; }), hasFindings = D.findings.length > 0;
+        // A run too large to keep every task brings its failed, slowest and costliest tasks (R.finished counts them all).
+        var LIMIT = 500, hasShard = T.some(function (t) { return t[9]; }), hasFindings = R.findings > 0, hasTranscript = T.some(function (t) { return t[12]; });
         var COLS = [["#", 0, "num"], ["Task", 1], ["Class", 2], ["Start", 3, "num", dur], ["Duration", 4, "num", dur], ["Cost", 5, "num", usd], ["Retries", 6, "num"],
-          ["Tokens in / out", 7, "num"], ["Shard", 9, "", null, !hasShard], ["Findings", 13, "num", null, !hasFindings], ["Result", 10, "result"], ["Transcript", 12, "path"]].filter(function (c) { return !c[4]; });
-        var sortCol = 0, sortDir = 1;
+          ["Tokens in / out", 7, "num"], ["Shard", 9, "", null, !hasShard], ["Findings", 13, "num", null, !hasFindings], ["Result", 10, "result"], ["Transcript", 12, "path", null, !hasTranscript]].filter(function (c) { return !c[4]; });
+        var sortCol = 0, sortDir = 1, partial = T.length < R.finished;
         function table() {
           var q = document.getElementById("filter").value.toLowerCase().trim(), cls = document.getElementById("class-filter").value;
           var rows = T.filter(function (t) {
@@ -215,9 +274,10 @@ internal static class HtmlAssets
             });
           });
           body.textContent = ""; body.appendChild(frag);
+          var of = partial ? " of the " + num(T.length) + " tasks kept from " + num(R.finished) + " (the failed, the slowest and the costliest; results.ndjson has every task)" : " of " + num(T.length) + " tasks";
           document.getElementById("table-count").textContent = rows.length > LIMIT
-            ? "showing " + num(LIMIT) + " of " + num(rows.length) + " matching (" + num(T.length) + " tasks); refine the filter to see the rest"
-            : num(rows.length) + " of " + num(T.length) + " tasks";
+            ? "showing " + num(LIMIT) + " of " + num(rows.length) + " matching (" + num(partial ? R.finished : T.length) + " tasks); refine the filter to see the rest"
+            : num(rows.length) + of;
           document.getElementById("tasks").setAttribute("data-matching", rows.length);
         }
         function tableSetup() {
@@ -240,8 +300,8 @@ internal static class HtmlAssets
         }
 
         header(); timeline(); spend(); concurrency(); outcomes();
-        histogram("cost", T.map(function (t) { return t[5]; }), usd, "#0969da");
-        histogram("duration", T.map(function (t) { return t[4]; }), dur, "#8250df");
+        histogram("cost", D.hist.cost, usd, "#0969da");
+        histogram("duration", D.hist.duration, dur, "#8250df");
         findings(); tableSetup();
         // When the drawing finished, in ms since navigation start (docs/performance.md reports it for a 10 000-task run).
         document.body.setAttribute("data-drawn-ms", Math.round(performance.now()));

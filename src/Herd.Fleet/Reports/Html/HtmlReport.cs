@@ -16,31 +16,33 @@ namespace Herd.Fleet.Reports;
 public static class HtmlReport
 {
     /// <summary>Result text per task kept in the page; the full text is in results.ndjson.</summary>
-    public const int ResultChars = 400;
+    public const int ResultChars = RunDigest.ResultChars;
 
     // The default encoder escapes <, >, & and quotes, so the JSON can never close its <script> element.
     private static readonly JsonWriterOptions JsonOptions = new() { Encoder = JavaScriptEncoder.Create(UnicodeRanges.All) };
 
-    public static ReportOutput Write(ReportContext ctx)
+    public static ReportOutput Write(ReportContext ctx) => Write(RunDigest.Build(ctx));
+
+    /// <summary>The page of a run summed up in one pass: its size is bounded whatever the run's (issue #23).</summary>
+    public static ReportOutput Write(RunDigest digest)
     {
-        var run = ctx.Run;
-        var sb = new StringBuilder(64 * 1024 + run.Tasks.Count * 400);
-        var title = WebUtility.HtmlEncode($"Herd run {run.RunId}");
+        var sb = new StringBuilder(64 * 1024);
+        var title = WebUtility.HtmlEncode($"Herd run {digest.Header.RunId}");
         sb.Append("<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">");
         sb.Append("<title>").Append(title).Append("</title><style>").Append(HtmlAssets.Css).Append("</style></head>\n<body>\n");
         sb.Append(HtmlAssets.Body);
-        sb.Append("<script type=\"application/json\" id=\"herd-data\">").Append(Data(ctx)).Append("</script>\n");
+        sb.Append("<script type=\"application/json\" id=\"herd-data\">").Append(Data(digest)).Append("</script>\n");
         sb.Append("<script>").Append(HtmlAssets.Script).Append("</script>\n</body></html>\n");
         return new ReportOutput(sb.ToString(), []);
     }
 
-    private static string Data(ReportContext ctx)
+    private static string Data(RunDigest d)
     {
-        var run = ctx.Run;
-        var t0 = run.Tasks.SelectMany(t => t.Attempts.Select(a => a.Start)).Concat(run.Tasks.Select(t => t.Start)).DefaultIfEmpty(DateTimeOffset.UnixEpoch).Min();
+        var run = d.Header;
+        var t0 = d.T0;
         double Rel(DateTimeOffset t) => Math.Round((t - t0).TotalSeconds, 3);
-        var index = run.Tasks.Select((t, i) => (t.Key, i)).ToDictionary(p => p.Key, p => p.i, StringComparer.Ordinal);
-        var sessions = SessionStore.FromEnvironment();
+        var rows = d.TableRows;
+        var transcripts = Transcripts(run, rows);
         using var buffer = new MemoryStream();
         using (var w = new Utf8JsonWriter(buffer, JsonOptions))
         {
@@ -51,17 +53,27 @@ public static class HtmlReport
             w.WriteString("status", run.Status);
             if (run.ExitCode is { } x)
                 w.WriteNumber("exit", x);
-            w.WriteNumber("planned", run.Planned);
-            w.WriteNumber("unfinished", run.Unfinished);
+            w.WriteNumber("planned", d.Planned);
+            w.WriteNumber("unfinished", d.Unfinished);
+            w.WriteNumber("finished", d.Finished);
+            w.WriteNumber("succeeded", d.Succeeded);
+            w.WriteNumber("failed", d.Failed);
+            w.WriteNumber("cancelled", d.Cancelled);
+            w.WriteNumber("cost", Math.Round(d.CostUsd, 6));
+            w.WriteNumber("retries", d.Retries);
+            w.WriteNumber("attempts", d.Attempts);
+            w.WriteNumber("p50", Math.Round(d.Runtimes.Percentile(0.5), 3));
+            w.WriteNumber("p90", Math.Round(d.Runtimes.Percentile(0.9), 3));
+            w.WriteNumber("findings", d.FindingsCount);
             if (run.CeilingUsd is { } c)
                 w.WriteNumber("ceiling", c);
-            w.WriteNumber("wall", Math.Round(run.WallS, 3));
+            w.WriteNumber("wall", Math.Round(d.WallS, 3));
             w.WriteString("start", t0.UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss 'UTC'", System.Globalization.CultureInfo.InvariantCulture));
             w.WriteEndObject();
+
             // tasks: [seq, name, class, start, runtime, cost, retries, in, out, shard, result, error, transcript, findings]
-            var findingCounts = ctx.Findings.GroupBy(f => f.TaskKey).ToDictionary(g => g.Key, g => g.Count(), StringComparer.Ordinal);
             w.WriteStartArray("tasks");
-            foreach (var t in run.Tasks)
+            foreach (var t in rows)
             {
                 w.WriteStartArray();
                 w.WriteNumberValue(t.Seq);
@@ -71,38 +83,22 @@ public static class HtmlReport
                 w.WriteNumberValue(Math.Round(t.RuntimeS, 3));
                 w.WriteNumberValue(Math.Round(t.CostUsd, 6));
                 w.WriteNumberValue(t.Retries);
-                w.WriteNumberValue(t.InputTokens + t.CacheReadTokens + t.CacheWriteTokens);
-                w.WriteNumberValue(t.OutputTokens);
+                w.WriteNumberValue(t.TokensIn);
+                w.WriteNumberValue(t.TokensOut);
                 w.WriteStringValue(t.Shard ?? "");
-                w.WriteStringValue(t.ResultText.Length > ResultChars ? t.ResultText[..ResultChars] + "…" : t.ResultText);
-                w.WriteStringValue(t.Error is { } e ? SarifReport.OneLine(e, 300) : "");
-                w.WriteStringValue(TranscriptPath(run, t, sessions));
-                w.WriteNumberValue(findingCounts.GetValueOrDefault(t.Key));
+                w.WriteStringValue(t.Result);
+                w.WriteStringValue(t.Error ?? "");
+                w.WriteStringValue(transcripts.GetValueOrDefault(t.Key, ""));
+                w.WriteNumberValue(t.Findings);
                 w.WriteEndArray();
             }
             w.WriteEndArray();
-            // attempts: [task index, n, timeline row (-1 unknown), start, end, class, cost]. A row is a (shard, slot)
-            // pair: in a merged multi-shard run every shard has its own slot 0, and their attempts must not overlap.
-            var rows = new Dictionary<(string, int), int>();
-            foreach (var (shard, slot) in run.Tasks.SelectMany(t => t.Attempts.Where(a => a.Slot is not null).Select(a => (t.Shard ?? "", a.Slot!.Value))).Distinct().Order())
-                rows[(shard, slot)] = rows.Count;
-            w.WriteStartArray("attempts");
-            foreach (var t in run.Tasks)
-            {
-                foreach (var a in t.Attempts)
-                {
-                    w.WriteStartArray();
-                    w.WriteNumberValue(index[t.Key]);
-                    w.WriteNumberValue(a.N);
-                    w.WriteNumberValue(a.Slot is { } slot ? rows[(t.Shard ?? "", slot)] : -1);
-                    w.WriteNumberValue(Rel(a.Start));
-                    w.WriteNumberValue(Rel(a.End ?? t.End));
-                    w.WriteStringValue(a.Class ?? "running");
-                    w.WriteNumberValue(Math.Round(a.CostUsd, 6));
-                    w.WriteEndArray();
-                }
-            }
-            w.WriteEndArray();
+
+            if (d.Exact)
+                WriteAttempts(w, rows, Rel);
+            else
+                WriteBins(w, d, t0);
+
             w.WriteStartArray("pauses");
             foreach (var p in run.Pauses)
             {
@@ -113,16 +109,36 @@ public static class HtmlReport
                 w.WriteEndArray();
             }
             w.WriteEndArray();
-            // findings: [severity, path, line (0 none), message, task index]
+
+            w.WriteStartArray("outcomes");
+            foreach (var (cls, tasks, _) in d.Classes)
+            {
+                w.WriteStartArray();
+                w.WriteStringValue(cls);
+                w.WriteNumberValue(tasks);
+                w.WriteEndArray();
+            }
+            w.WriteEndArray();
+
+            w.WriteStartObject("hist");
+            WriteHistogram(w, "cost", d.Costs);
+            WriteHistogram(w, "duration", d.Runtimes);
+            w.WriteEndObject();
+
+            w.WriteStartObject("severities");
+            foreach (var s in Enum.GetValues<Severity>())
+                w.WriteNumber(s.Name(), d.FindingsAt(s));
+            w.WriteEndObject();
+            // findings: [severity, path, line (0 none), message, task name]; the most severe, at most RunDigest.KeptFindings
             w.WriteStartArray("findings");
-            foreach (var f in ctx.Findings)
+            foreach (var f in d.TopFindings)
             {
                 w.WriteStartArray();
                 w.WriteStringValue(f.Severity.Name());
-                w.WriteStringValue(ctx.RelativePath(f.File) ?? "");
+                w.WriteStringValue(d.RelativePath(f.File) ?? "");
                 w.WriteNumberValue(f.Line ?? 0);
                 w.WriteStringValue(SarifReport.OneLine(f.Message, 500));
-                w.WriteNumberValue(index.GetValueOrDefault(f.TaskKey, -1));
+                w.WriteStringValue(f.TaskName);
                 w.WriteEndArray();
             }
             w.WriteEndArray();
@@ -131,18 +147,106 @@ public static class HtmlReport
         return Encoding.UTF8.GetString(buffer.ToArray());
     }
 
-    /// <summary>Where a task's transcript is: its raw engine output under the run directory, else its session file, else nothing.</summary>
-    private static string TranscriptPath(RunData run, ReportTask t, SessionStore sessions)
+    /// <summary>attempts: [task index, n, timeline row (-1 unknown), start, end, class, cost]. A row is a (shard, slot)
+    /// pair: in a merged multi-shard run every shard has its own slot 0, and their attempts must not overlap.</summary>
+    private static void WriteAttempts(Utf8JsonWriter w, IReadOnlyList<DigestRow> rows, Func<DateTimeOffset, double> rel)
     {
-        var tasksDir = Path.Combine(run.Directory, "tasks", t.Key);
-        if (Directory.Exists(tasksDir))
-            return tasksDir;
-        if (t.SessionId.Length > 0)
+        var lanes = new Dictionary<(string, int), int>();
+        foreach (var (shard, slot) in rows.SelectMany(t => t.Attempts.Where(a => a.Slot is not null).Select(a => (t.Shard ?? "", a.Slot!.Value))).Distinct().Order())
+            lanes[(shard, slot)] = lanes.Count;
+        w.WriteStartArray("attempts");
+        for (var i = 0; i < rows.Count; i++)
         {
-            var session = sessions.PathFor(run.Cwd, t.SessionId);
-            if (File.Exists(session))
-                return session;
+            var t = rows[i];
+            foreach (var a in t.Attempts)
+            {
+                w.WriteStartArray();
+                w.WriteNumberValue(i);
+                w.WriteNumberValue(a.N);
+                w.WriteNumberValue(a.Slot is { } slot ? lanes[(t.Shard ?? "", slot)] : -1);
+                w.WriteNumberValue(rel(a.Start));
+                w.WriteNumberValue(rel(a.End ?? t.End));
+                w.WriteStringValue(a.Class ?? "running");
+                w.WriteNumberValue(Math.Round(a.CostUsd, 6));
+                w.WriteEndArray();
+            }
         }
-        return "";
+        w.WriteEndArray();
+    }
+
+    /// <summary>bins: a run too large to draw attempt by attempt, as running seconds per outcome class and spend per time bin.</summary>
+    private static void WriteBins(Utf8JsonWriter w, RunDigest d, DateTimeOffset t0)
+    {
+        var (start, busy, spend) = d.Timeline.Read(t0);
+        w.WriteStartObject("bins");
+        w.WriteNumber("start", Math.Round(start, 3));
+        w.WriteNumber("width", d.Timeline.Width);
+        w.WriteStartArray("classes");
+        foreach (var c in d.Timeline.Classes)
+            w.WriteStringValue(c);
+        w.WriteEndArray();
+        w.WriteStartArray("busy");
+        foreach (var series in busy)
+        {
+            w.WriteStartArray();
+            foreach (var v in series)
+                w.WriteNumberValue(Math.Round(v, 3));
+            w.WriteEndArray();
+        }
+        w.WriteEndArray();
+        w.WriteStartArray("spend");
+        foreach (var v in spend)
+            w.WriteNumberValue(Math.Round(v, 6));
+        w.WriteEndArray();
+        w.WriteEndObject();
+    }
+
+    private static void WriteHistogram(Utf8JsonWriter w, string name, Distribution values)
+    {
+        w.WriteStartObject(name);
+        w.WriteNumber("max", values.Max);
+        w.WriteStartArray("counts");
+        foreach (var c in values.Histogram(20))
+            w.WriteNumberValue(c);
+        w.WriteEndArray();
+        w.WriteEndObject();
+    }
+
+    /// <summary>
+    /// Where the table's tasks' transcripts are: a task's own folder under the run directory, the session file an
+    /// external engine (claude, codex, gemini) left in the run's <c>engine/</c> folder, or Herd's own session store.
+    /// Only the table's rows are looked up, with one walk of the engine folder, so a large run costs no more.
+    /// </summary>
+    private static Dictionary<string, string> Transcripts(RunHeader run, IReadOnlyList<DigestRow> rows)
+    {
+        var found = new Dictionary<string, string>(StringComparer.Ordinal);
+        var bySession = new Dictionary<string, string>(StringComparer.Ordinal);
+        var sessions = SessionStore.FromEnvironment();
+        foreach (var t in rows)
+        {
+            var tasksDir = Path.Combine(run.Directory, "tasks", t.Key);
+            if (Directory.Exists(tasksDir))
+                found[t.Key] = tasksDir;
+            else if (t.SessionId.Length > 0 && sessions.PathFor(run.Cwd, t.SessionId) is var session && File.Exists(session))
+                found[t.Key] = session;
+            else if (t.SessionId.Length > 0)
+                bySession.TryAdd(t.SessionId + ".jsonl", t.Key);
+        }
+        var engine = Path.Combine(run.Directory, "engine");
+        if (bySession.Count == 0 || !Directory.Exists(engine))
+            return found;
+        try
+        {
+            foreach (var file in Directory.EnumerateFiles(engine, "*.jsonl", new EnumerationOptions { RecurseSubdirectories = true, IgnoreInaccessible = true }))
+            {
+                if (bySession.TryGetValue(Path.GetFileName(file), out var key))
+                    found.TryAdd(key, file);
+            }
+        }
+        catch (IOException)
+        {
+            // A folder that vanished while it was walked: those tasks show no transcript.
+        }
+        return found;
     }
 }

@@ -26,7 +26,7 @@ public sealed class ReportContext
     {
         Run = run;
         Options = options;
-        RepoRoot = Path.GetFullPath(options.RepoRoot ?? FindRepoRoot(run.Cwd));
+        RepoRoot = RepoPaths.Root(options.RepoRoot, run.Cwd);
         Findings = FindingExtractor.Extract(run, options.Findings)
             .OrderByDescending(f => f.Severity).ThenBy(f => f.File, StringComparer.Ordinal).ThenBy(f => f.Line ?? 0).ThenBy(f => f.TaskName, StringComparer.Ordinal)
             .ToArray();
@@ -44,24 +44,7 @@ public sealed class ReportContext
     public IEnumerable<ReportTask> FailedTasks => Run.Tasks.Where(t => t.Failed);
 
     /// <summary>A finding's file as a repository-relative path with forward slashes (what SARIF, Code Quality and GitHub annotations want).</summary>
-    public string? RelativePath(string? file)
-    {
-        if (string.IsNullOrWhiteSpace(file))
-            return null;
-        var f = file.Trim().Replace('\\', '/');
-        if (f.StartsWith("file://", StringComparison.Ordinal))
-            f = Uri.UnescapeDataString(f[7..]);
-        if (Path.IsPathRooted(f))
-        {
-            var rel = Path.GetRelativePath(RepoRoot, f).Replace('\\', '/');
-            return rel.StartsWith("../", StringComparison.Ordinal) ? f : rel;
-        }
-        while (f.StartsWith("./", StringComparison.Ordinal))
-            f = f[2..];
-        // A path relative to the run's working directory, when that is below the repository root.
-        var cwdRel = Path.GetRelativePath(RepoRoot, Run.Cwd).Replace('\\', '/');
-        return cwdRel is "." || cwdRel.StartsWith("..", StringComparison.Ordinal) || File.Exists(Path.Combine(RepoRoot, f)) ? f : cwdRel + "/" + f;
-    }
+    public string? RelativePath(string? file) => RepoPaths.Relative(file, RepoRoot, Run.Cwd);
 
     /// <summary>
     /// A stable fingerprint of a finding: its rule, path and the text of its line when the file is there (so it
@@ -111,6 +94,33 @@ public sealed class ReportContext
                 return "herd/" + (slug.Length > 64 ? slug[..64] : slug);
         }
         return "herd/review-" + f.Severity.Name();
+    }
+}
+
+/// <summary>Where findings' paths are relative to: the repository around the run's working directory.</summary>
+public static class RepoPaths
+{
+    /// <param name="configured">--repo-root, when given.</param>
+    public static string Root(string? configured, string cwd) => Path.GetFullPath(configured ?? FindRepoRoot(cwd));
+
+    /// <summary>A finding's file as a repository-relative path with forward slashes (what SARIF, Code Quality and GitHub annotations want).</summary>
+    public static string? Relative(string? file, string repoRoot, string cwd)
+    {
+        if (string.IsNullOrWhiteSpace(file))
+            return null;
+        var f = file.Trim().Replace('\\', '/');
+        if (f.StartsWith("file://", StringComparison.Ordinal))
+            f = Uri.UnescapeDataString(f[7..]);
+        if (Path.IsPathRooted(f))
+        {
+            var rel = Path.GetRelativePath(repoRoot, f).Replace('\\', '/');
+            return rel.StartsWith("../", StringComparison.Ordinal) ? f : rel;
+        }
+        while (f.StartsWith("./", StringComparison.Ordinal))
+            f = f[2..];
+        // A path relative to the run's working directory, when that is below the repository root.
+        var cwdRel = Path.GetRelativePath(repoRoot, cwd).Replace('\\', '/');
+        return cwdRel is "." || cwdRel.StartsWith("..", StringComparison.Ordinal) || File.Exists(Path.Combine(repoRoot, f)) ? f : cwdRel + "/" + f;
     }
 
     private static string FindRepoRoot(string cwd)

@@ -16,7 +16,7 @@ public sealed class RunDirectoryException(string message, bool damaged) : Herd.A
 /// the run is still going or from a CI artifact: the records from results.ndjson (a later line for a key supersedes),
 /// the attempts with their slots and the pauses from run.db, the ceiling and wall time from summary.json.
 /// </summary>
-public static class RunReader
+public static partial class RunReader
 {
     /// <exception cref="RunDirectoryException">The directory, its database or its records are missing or damaged.</exception>
     public static RunData Read(string directory)
@@ -101,28 +101,8 @@ public static class RunReader
     {
         try
         {
-            // A finished run has no -wal file: open it immutable, so reading creates no -wal/-shm beside it (a read-only
-            // connection to a WAL database would, and could not remove them). A live run's WAL is read as it stands.
-            var finished = !File.Exists(path + "-wal");
-            var source = finished ? new Uri(path).AbsoluteUri + "?immutable=1" : path;
-            using var db = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = source, Mode = SqliteOpenMode.ReadOnly, Pooling = false, DefaultTimeout = 30 }.ToString());
-            db.Open();
-            string runId = Path.GetFileName(Path.GetDirectoryName(path)!), status = "unknown", cwd = Path.GetDirectoryName(path)!;
-            int? exit = null;
-            using (var cmd = Command(db, "SELECT run_id, status, exit_code, cwd FROM run WHERE id = 1"))
-            using (var r = cmd.ExecuteReader())
-            {
-                if (r.Read())
-                {
-                    runId = r.GetString(0);
-                    status = r.GetString(1);
-                    exit = r.IsDBNull(2) ? null : r.GetInt32(2);
-                    cwd = r.GetString(3);
-                }
-            }
-            int planned;
-            using (var cmd = Command(db, "SELECT COUNT(*) FROM tasks"))
-                planned = Convert.ToInt32(cmd.ExecuteScalar(), CultureInfo.InvariantCulture);
+            using var db = OpenDatabase(path);
+            var header = ReadHeader(db, path);
             var attempts = new Dictionary<string, List<ReportAttempt>>(StringComparer.Ordinal);
             using (var cmd = Command(db, "SELECT key, n, slot, start, end, class, cost_usd FROM attempts ORDER BY key, n"))
             using (var r = cmd.ExecuteReader())
@@ -137,20 +117,6 @@ public static class RunReader
                     list.Add(new ReportAttempt(r.GetInt32(1), r.IsDBNull(2) ? null : r.GetInt32(2), start, end, r.IsDBNull(5) ? null : r.GetString(5), r.GetDouble(6)));
                 }
             }
-            var pauses = new List<ReportPause>();
-            // A pause event's detail is "<until ISO-8601> <reason>" (see docs/observability.md); runs that record none show none.
-            using (var cmd = Command(db, "SELECT at, detail FROM events WHERE kind = 'pause' ORDER BY id"))
-            using (var r = cmd.ExecuteReader())
-            {
-                while (r.Read())
-                {
-                    var detail = r.IsDBNull(1) ? "" : r.GetString(1);
-                    var space = detail.IndexOf(' ', StringComparison.Ordinal);
-                    var until = space < 0 ? detail : detail[..space];
-                    if (DateTimeOffset.TryParse(until, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var end))
-                        pauses.Add(new ReportPause(Time(r.GetString(0)), end, space < 0 ? "pause" : detail[(space + 1)..]));
-                }
-            }
             var records = new List<string>();
             using (var cmd = Command(db, "SELECT record FROM tasks WHERE record IS NOT NULL ORDER BY final_order"))
             using (var r = cmd.ExecuteReader())
@@ -158,7 +124,7 @@ public static class RunReader
                 while (r.Read())
                     records.Add(r.GetString(0));
             }
-            return new Stored(runId, status, exit, cwd, planned, attempts, pauses, records);
+            return new Stored(header.RunId, header.Status, header.ExitCode, header.Cwd, header.Planned, attempts, header.Pauses, records);
         }
         catch (Exception e) when (e is SqliteException or FormatException or InvalidCastException)
         {
@@ -211,7 +177,11 @@ public static class RunReader
     private static RunDirectoryException Damaged(string what, string path) =>
         new($"Error: {what}. `herd run --resume --run-dir {Path.GetDirectoryName(path)}` rewrites results.ndjson from run.db; or restore the run directory from its artifact.", damaged: true);
 
-    private static ReportTask ToTask(JsonElement r, Dictionary<string, List<ReportAttempt>>? stored)
+    private static ReportTask ToTask(JsonElement r, Dictionary<string, List<ReportAttempt>>? stored) =>
+        ToTask(r, stored is not null && stored.TryGetValue(r.GetProperty("key").GetString()!, out var a) ? a : null);
+
+    /// <param name="stored">The task's attempts from the store; null: the attempts inside its record.</param>
+    private static ReportTask ToTask(JsonElement r, IReadOnlyList<ReportAttempt>? stored)
     {
         var key = r.GetProperty("key").GetString()!;
         var start = TimeOr(r, "start", DateTimeOffset.UnixEpoch);
@@ -219,7 +189,7 @@ public static class RunReader
         var outcome = r.TryGetProperty("outcome", out var o) && o.ValueKind == JsonValueKind.Object ? o : default;
         var cls = outcome.ValueKind == JsonValueKind.Object ? Str(outcome, "class") ?? "unknown" : "unknown";
         var tokens = r.TryGetProperty("tokens", out var t) && t.ValueKind == JsonValueKind.Object ? t : default;
-        IReadOnlyList<ReportAttempt> attempts = stored is not null && stored.TryGetValue(key, out var a) ? a : RecordAttempts(r);
+        var attempts = stored ?? RecordAttempts(r);
         return new ReportTask(
             Int(r, "Seq"),
             key,

@@ -1,0 +1,256 @@
+namespace Herd.Fleet.Reports;
+
+/// <summary>A task as a report's table shows it: a few numbers and short texts, copied out of its record.</summary>
+/// <param name="Attempts">Kept only while the run is drawn attempt by attempt (<see cref="RunDigest.Exact"/>); else empty.</param>
+public sealed record DigestRow(
+    int Seq,
+    string Key,
+    string Name,
+    string Class,
+    string? Shard,
+    DateTimeOffset Start,
+    DateTimeOffset End,
+    double RuntimeS,
+    double CostUsd,
+    int Retries,
+    long TokensIn,
+    long TokensOut,
+    string SessionId,
+    string Result,
+    string? Error,
+    int Findings,
+    IReadOnlyList<ReportAttempt> Attempts)
+{
+    public bool Failed => Class is not ("success" or "success_degraded" or "cancelled");
+}
+
+/// <summary>
+/// A run summed up in one pass over its tasks, in memory that does not grow with the run (issue #23): counts, sums and
+/// distributions, attempts binned over time, the findings counted with the most severe kept, and the tasks a report's
+/// table shows. A run of up to <see cref="ExactTasks"/> tasks and <see cref="ExactAttempts"/> attempts keeps every task
+/// and attempt, so its page draws each one; a larger run keeps the failed, slowest and costliest tasks.
+/// </summary>
+public sealed class RunDigest
+{
+    public const int ExactTasks = 10_000;
+    public const int ExactAttempts = 25_000;
+    public const int KeptFindings = 200;
+    public const int KeptFailures = 300;
+    public const int KeptSlowest = 100;
+    public const int KeptCostliest = 100;
+
+    /// <summary>Result text per task kept for the table; the full text is in results.ndjson.</summary>
+    public const int ResultChars = 400;
+
+    private readonly Dictionary<string, (int Tasks, double Cost)> _classes = new(StringComparer.Ordinal);
+    private readonly long[] _bySeverity = new long[Enum.GetValues<Severity>().Length];
+    private readonly Finding?[] _firstBySeverity = new Finding?[Enum.GetValues<Severity>().Length];
+    private readonly List<(Finding Finding, long Order)> _findings = [];
+    private long _findingsRead;
+    private readonly List<DigestRow> _failures = [];
+    private readonly PriorityQueue<DigestRow, double> _slowest = new();
+    private readonly PriorityQueue<DigestRow, double> _costliest = new();
+    private List<DigestRow>? _all = [];
+    private DateTimeOffset? _first, _lastEnd;
+
+    private RunDigest(RunHeader header, ReportOptions options)
+    {
+        Header = header;
+        Options = options;
+        RepoRoot = RepoPaths.Root(options.RepoRoot, header.Cwd);
+    }
+
+    public RunHeader Header { get; }
+
+    public ReportOptions Options { get; }
+
+    public string RepoRoot { get; }
+
+    public int Finished { get; private set; }
+
+    public int Succeeded { get; private set; }
+
+    public int Failed { get; private set; }
+
+    public int Cancelled { get; private set; }
+
+    public long Attempts { get; private set; }
+
+    public long Retries { get; private set; }
+
+    public double CostUsd { get; private set; }
+
+    public long InputTokens { get; private set; }
+
+    public long OutputTokens { get; private set; }
+
+    public long CacheReadTokens { get; private set; }
+
+    public long CacheWriteTokens { get; private set; }
+
+    public Distribution Runtimes { get; } = new();
+
+    public Distribution Costs { get; } = new();
+
+    public TimeBins Timeline { get; } = new();
+
+    public long FindingsCount { get; private set; }
+
+    /// <summary>Unfinished tasks count against a gate: the plan's size, or the finished ones when the plan is unknown.</summary>
+    public int Planned => Math.Max(Header.Planned, Finished);
+
+    public int Unfinished => Math.Max(0, Planned - Finished);
+
+    /// <value>The earliest start of any task or attempt: time zero of the charts.</value>
+    public DateTimeOffset T0 => _first ?? DateTimeOffset.UnixEpoch;
+
+    public double WallS => Header.WallS ?? (_first is { } a && _lastEnd is { } b ? Math.Max(0, (b - a).TotalSeconds) : 0);
+
+    /// <value>Every task and attempt was kept: the page draws each one.</value>
+    public bool Exact => _all is not null;
+
+    /// <value>Classes by number of tasks, most first.</value>
+    public IReadOnlyList<(string Class, int Tasks, double CostUsd)> Classes =>
+        _classes.OrderByDescending(kv => kv.Value.Tasks).ThenBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => (kv.Key, kv.Value.Tasks, kv.Value.Cost)).ToArray();
+
+    public long FindingsAt(Severity s) => _bySeverity[(int)s];
+
+    /// <summary>The first finding read at a severity (the gate's example), or null.</summary>
+    public Finding? FirstFinding(Severity s) => _firstBySeverity[(int)s];
+
+    /// <value>The most severe findings, at most <see cref="KeptFindings"/>: by severity, then file, line and task.</value>
+    public IReadOnlyList<Finding> TopFindings
+    {
+        get
+        {
+            TrimFindings(KeptFindings);
+            return _findings.Select(f => f.Finding).ToArray();
+        }
+    }
+
+    /// <value>Failed tasks in plan order, at most <see cref="KeptFailures"/> (of a large run, the first to fail); <see cref="Failed"/> counts them all.</value>
+    public IReadOnlyList<DigestRow> Failures => (_all?.Where(r => r.Failed).OrderBy(r => r.Seq).Take(KeptFailures) ?? _failures.OrderBy(r => r.Seq)).ToArray();
+
+    /// <value>The rows of a report's table, in plan order: every task when <see cref="Exact"/>, else the failed, slowest and costliest.</value>
+    public IReadOnlyList<DigestRow> TableRows =>
+        _all is { } all ? all.OrderBy(r => r.Seq).ToArray()
+            : _failures.Concat(_slowest.UnorderedItems.Select(i => i.Element)).Concat(_costliest.UnorderedItems.Select(i => i.Element))
+                .DistinctBy(r => r.Key, StringComparer.Ordinal).OrderBy(r => r.Seq).ToArray();
+
+    public string? RelativePath(string? file) => RepoPaths.Relative(file, RepoRoot, Header.Cwd);
+
+    /// <summary>Reads the run once.</summary>
+    public static RunDigest Build(RunStream run, ReportOptions options)
+    {
+        var digest = new RunDigest(run.Header, options);
+        foreach (var task in run.Tasks())
+            digest.Add(task);
+        digest.TrimFindings(KeptFindings);
+        return digest;
+    }
+
+    /// <summary>A run already in memory, with the findings its <see cref="ReportContext"/> extracted.</summary>
+    public static RunDigest Build(ReportContext ctx) => Build(RunStream.Of(ctx.Run), ctx.Options);
+
+    private void Add(ReportTask t)
+    {
+        Finished++;
+        if (t.Succeeded)
+            Succeeded++;
+        else if (t.Class == "cancelled")
+            Cancelled++;
+        else
+            Failed++;
+        var (n, c) = _classes.GetValueOrDefault(t.Class);
+        _classes[t.Class] = (n + 1, c + t.CostUsd);
+        CostUsd += t.CostUsd;
+        Retries += t.Retries;
+        InputTokens += t.InputTokens;
+        OutputTokens += t.OutputTokens;
+        CacheReadTokens += t.CacheReadTokens;
+        CacheWriteTokens += t.CacheWriteTokens;
+        Runtimes.Add(t.RuntimeS);
+        Costs.Add(t.CostUsd);
+        Seen(t.Start, t.End);
+        foreach (var a in t.Attempts)
+        {
+            Attempts++;
+            Seen(a.Start, a.End ?? t.End);
+            Timeline.Add(a.Start, a.End ?? t.End, a.Class ?? "running", a.CostUsd);
+        }
+
+        var findings = 0;
+        foreach (var f in FindingExtractor.Extract(t, Options.Findings))
+        {
+            findings++;
+            FindingsCount++;
+            _bySeverity[(int)f.Severity]++;
+            _firstBySeverity[(int)f.Severity] ??= f;
+            _findings.Add((f, _findingsRead++));
+        }
+        if (_findings.Count > 4 * KeptFindings)
+            TrimFindings(KeptFindings);
+
+        if (_all is not null && (Finished > ExactTasks || Attempts > ExactAttempts))
+        {
+            // Too large to draw attempt by attempt: from here on only the table's selection is kept, without attempts.
+            foreach (var row in _all)
+                Select(row with { Attempts = [] });
+            _all = null;
+        }
+        var kept = Row(t, findings);
+        if (_all is not null)
+            _all.Add(kept);
+        else
+            Select(kept with { Attempts = [] });
+    }
+
+    private void Select(DigestRow row)
+    {
+        if (row.Failed && _failures.Count < KeptFailures)
+            _failures.Add(row);
+        Keep(_slowest, row, row.RuntimeS, KeptSlowest);
+        Keep(_costliest, row, row.CostUsd, KeptCostliest);
+    }
+
+    private static void Keep(PriorityQueue<DigestRow, double> top, DigestRow row, double value, int size)
+    {
+        if (top.Count < size)
+            top.Enqueue(row, value);
+        else if (top.TryPeek(out _, out var least) && value > least)
+            top.EnqueueDequeue(row, value);
+    }
+
+    private static DigestRow Row(ReportTask t, int findings) =>
+        new(t.Seq, t.Key, t.Name, t.Class, t.Shard, t.Start, t.End, t.RuntimeS, t.CostUsd, t.Retries,
+            t.InputTokens + t.CacheReadTokens + t.CacheWriteTokens, t.OutputTokens, t.SessionId,
+            t.ResultText.Length > ResultChars ? t.ResultText[..ResultChars] + "…" : t.ResultText,
+            t.Error is { } e ? SarifReport.OneLine(e, 300) : null, findings, t.Attempts);
+
+    private void Seen(DateTimeOffset start, DateTimeOffset end)
+    {
+        if (_first is not { } f || start < f)
+            _first = start;
+        if (_lastEnd is not { } l || end > l)
+            _lastEnd = end;
+    }
+
+    private static readonly Comparison<(Finding Finding, long Order)> FindingOrder = (x, y) =>
+    {
+        var c = y.Finding.Severity.CompareTo(x.Finding.Severity);
+        if (c == 0)
+            c = string.CompareOrdinal(x.Finding.File, y.Finding.File);
+        if (c == 0)
+            c = (x.Finding.Line ?? 0).CompareTo(y.Finding.Line ?? 0);
+        if (c == 0)
+            c = string.CompareOrdinal(x.Finding.TaskName, y.Finding.TaskName);
+        return c != 0 ? c : x.Order.CompareTo(y.Order);
+    };
+
+    private void TrimFindings(int keep)
+    {
+        _findings.Sort(FindingOrder);
+        if (_findings.Count > keep)
+            _findings.RemoveRange(keep, _findings.Count - keep);
+    }
+}

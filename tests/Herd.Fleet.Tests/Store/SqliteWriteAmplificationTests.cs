@@ -1,0 +1,64 @@
+using Herd.Fleet.Engines;
+using Herd.Fleet.Store;
+using Xunit.Abstractions;
+
+namespace Herd.Fleet.Tests.Store;
+
+/// <summary>Runs alone, after the parallel tests: it reads the whole process's file-system writes.</summary>
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class ProcessIoCollection
+{
+    public const string Name = "process io";
+}
+
+/// <summary>
+/// What run.db writes to disk per task (issue #23 item 4). Every transition is its own committed transaction, and WAL
+/// writes each page a transaction dirtied whole: with SQLite's default 4 KiB pages a task's three transitions wrote
+/// ~70 KB for the ~3.6 KB record it keeps. 1 KiB pages write a quarter of that per dirtied page.
+/// </summary>
+[Collection(ProcessIoCollection.Name)]
+public sealed class SqliteWriteAmplificationTests(ITestOutputHelper output) : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("herd-wamp-").FullName;
+
+    public void Dispose()
+    {
+        Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+        Directory.Delete(_dir, recursive: true);
+    }
+
+    [Fact]
+    public void A_task_writes_a_small_multiple_of_what_the_run_keeps_for_it()
+    {
+        if (!File.Exists("/proc/self/io"))
+            return; // Linux only: the figure is the kernel's count of this process's writes
+        const int tasks = 600;
+        var record = "{\"key\":\"K\",\"result\":\"" + new string('x', 3_500) + "\"}";
+        var now = DateTimeOffset.UtcNow;
+        var plan = Enumerable.Range(1, tasks).Select(i => new Jobs.FleetTask(i, $"k{i:D6}", $"src/f{i:D6}.py", "Summarize {}", [$"src/f{i:D6}.py"], new Dictionary<string, string>(), new Jobs.TaskCaps())).ToArray();
+        long before, after;
+        using (var store = SqliteRunStore.Open(_dir))
+        {
+            store.AddTasks(plan);
+            before = Written();
+            // Given a task's life as the scheduler writes it: started, one API call's cost, finished with its record
+            foreach (var t in plan)
+            {
+                store.StartAttempt(t.Key, 1, t.Seq % 64, now, "s");
+                store.AddAttemptCost(t.Key, 1, 0.001);
+                store.FinishAttempt(t.Key, 1, RunStoreContract.Outcome(OutcomeClass.Success, now), usedRetry: false, _ => record.Replace("\"K\"", $"\"{t.Key}\"", StringComparison.Ordinal));
+            }
+            after = Written();
+        }
+        var perTask = (after - before) / (double)tasks;
+        var kept = new FileInfo(Path.Combine(_dir, "run.db")).Length / (double)tasks;
+        output.WriteLine($"written per task {perTask / 1024:0.0} KiB; run.db per task {kept / 1024:0.0} KiB");
+
+        // Then far less is written than the ~70 KB per task of 4 KiB pages
+        perTask.ShouldBeLessThan(30 * 1024);
+    }
+
+    /// <summary>Bytes this process passed to write(2) and friends so far.</summary>
+    private static long Written() =>
+        long.Parse(File.ReadLines("/proc/self/io").First(l => l.StartsWith("wchar:", StringComparison.Ordinal))[6..].Trim(), System.Globalization.CultureInfo.InvariantCulture);
+}
