@@ -38,7 +38,7 @@ public static partial class RunReader
         RunHeader header;
         using (var store = open())
         {
-            var info = store.ReadRun() ?? throw new RunDirectoryException($"Error: run store {store.Location} holds no such run. `herd runs list --store URL` shows the runs.");
+            var info = store.ReadRun() ?? throw new RunDirectoryException($"Error: run store {store.Location} holds no such run. `herd runs list --store URL` shows the runs.", damaged: false);
             var (status, exit) = store.ReadStatus();
             var summary = ReadSummary(Path.Combine(dir, "summary.json"));
             header = new RunHeader(dir, info.RunId, StoreNames.Name(status), exit, info.Cwd, store.Totals().Tasks, [], summary.Ceiling ?? store.StoredCeilingUsd(), summary.Wall);
@@ -135,7 +135,7 @@ public static partial class RunReader
         }
         catch (Exception e) when (e is SqliteException or FormatException or InvalidCastException)
         {
-            throw new RunDirectoryException($"Error: {path} is not a readable run database ({FirstLine(e.Message)}). Restore the run directory from its artifact, or rerun it with `herd run --run-dir`.");
+            throw new RunDirectoryException($"Error: {path} is not a readable run database ({FirstLine(e.Message)}). Restore the run directory from its artifact, or rerun it with `herd run --run-dir`.", damaged: true);
         }
     }
 
@@ -154,7 +154,7 @@ public static partial class RunReader
         catch (SqliteException e)
         {
             db.Dispose();
-            throw new RunDirectoryException($"Error: {path} is not a readable run database ({FirstLine(e.Message)}). Restore the run directory from its artifact, or rerun it with `herd run --run-dir`.");
+            throw new RunDirectoryException($"Error: {path} is not a readable run database ({FirstLine(e.Message)}). Restore the run directory from its artifact, or rerun it with `herd run --run-dir`.", damaged: true);
         }
     }
 
