@@ -44,7 +44,7 @@ public abstract class RunStoreContract : IDisposable
     }
 
     internal static FleetTask Task(int seq) =>
-        new(seq, $"{seq:x4}".PadRight(64, 'a'), $"task-{seq}", $"prompt {seq}", [$"in{seq}"], new Dictionary<string, string> { ["file"] = $"f{seq}" }, new TaskCaps(MaxTurns: seq));
+        new(seq, $"{seq:x4}".PadRight(64, 'a'), $"task-{seq}", $"prompt {seq}", [$"in{seq}"], new Dictionary<string, string> { ["file"] = $"f{seq}" }, new TaskCaps(MaxTurns: seq, Engine: seq == 3 ? Herd.Fleet.Engines.EngineKind.Codex : null));
 
     internal static TaskOutcome Outcome(OutcomeClass cls, DateTimeOffset start, double cost = 0.01) => new()
     {
@@ -73,6 +73,8 @@ public abstract class RunStoreContract : IDisposable
         tasks.ShouldAllBe(t => t.State == TaskState.Pending);
         tasks[1].Task.Named["file"].ShouldBe("f2");
         tasks[2].Task.Caps.MaxTurns.ShouldBe(3);
+        tasks[2].Task.Caps.Engine.ShouldBe(Herd.Fleet.Engines.EngineKind.Codex, "a task's own engine (--tasks) is stored with it, for workers and resume");
+        tasks[1].Task.Caps.Engine.ShouldBeNull();
         again.ReadStatus().Status.ShouldBe(RunStatus.Running);
     }
 
