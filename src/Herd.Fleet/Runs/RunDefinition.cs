@@ -1,4 +1,5 @@
 using System.Text.Json;
+using System.Text.Json.Nodes;
 using System.Text.Json.Serialization;
 using Herd.Agent;
 using Herd.Agent.Loop;
@@ -60,6 +61,27 @@ public sealed record RunDefinition
 
     public string ToJson() => JsonSerializer.Serialize(this, RunDefinitionJson.Default.RunDefinition);
 
+    /// <summary>
+    /// Every field at its default, as JSON. A stored definition is read over it, so a field it lacks (written before the
+    /// field existed) takes its default at any depth: the generated deserializer would leave an init-only property it
+    /// does not find at default(T) — null, 0 — and ignore its initializer.
+    /// </summary>
+    private static readonly Lazy<JsonObject> Defaults = new(() =>
+        JsonNode.Parse(new RunDefinition { Agent = new AgentProfile { Cwd = "", SystemPrompt = "" } }.ToJson())!.AsObject());
+
+    /// <summary>A copy of <paramref name="defaults"/> with <paramref name="stored"/>'s fields in place (objects merged field by field).</summary>
+    private static JsonObject Over(JsonObject defaults, JsonObject stored)
+    {
+        var merged = defaults.DeepClone().AsObject();
+        foreach (var (name, value) in stored)
+        {
+            merged[name] = merged[name] is JsonObject inner && value is JsonObject storedInner
+                ? Over(inner, storedInner)
+                : value?.DeepClone();
+        }
+        return merged;
+    }
+
     /// <summary>Reads a stored definition.</summary>
     /// <param name="where">The store and run, for the message.</param>
     /// <exception cref="HerdFatalException">The text is not a definition, or a newer Herd wrote it.</exception>
@@ -68,7 +90,9 @@ public sealed record RunDefinition
         RunDefinition? definition;
         try
         {
-            definition = JsonSerializer.Deserialize(json, RunDefinitionJson.Default.RunDefinition);
+            definition = JsonNode.Parse(json) is JsonObject stored
+                ? Over(Defaults.Value, stored).Deserialize(RunDefinitionJson.Default.RunDefinition)
+                : JsonSerializer.Deserialize(json, RunDefinitionJson.Default.RunDefinition);
         }
         catch (JsonException ex)
         {

@@ -50,8 +50,8 @@ public sealed class RunDefinitionTests
         var read = RunDefinition.Parse(definition.ToJson(), "test");
 
         read.ToJson().ShouldBe(definition.ToJson());
-        read.Agent.Sandbox.ShouldBe(definition.Agent.Sandbox with { ExtraWritableDirectories = read.Agent.Sandbox!.ExtraWritableDirectories });
-        read.Agent.Sandbox!.ExtraWritableDirectories.ShouldBe(["/cache"]);
+        read.Agent.Sandbox.ShouldNotBeNull().Network.ShouldBe(SandboxNetwork.Blocked);
+        read.Agent.Sandbox.ExtraWritableDirectories.ShouldBe(["/cache"]);
         read.Agent.Policy.Rules.ShouldHaveSingleItem().Source.File.ShouldBe("/repo/.claude/settings.json");
         read.Schedule.Halt.ShouldBe(definition.Schedule.Halt);
         read.Schedule.Retry.MaxRetries.ShouldBe(5);
@@ -66,10 +66,13 @@ public sealed class RunDefinitionTests
         var json = JsonNode.Parse(Full().ToJson())!.AsObject();
         json["isolation"] = new JsonObject { ["mode"] = "worktree" };
         json.Remove("jobs");
+        json["schedule"]!.AsObject().Remove("timeout_floor");
 
         var read = RunDefinition.Parse(json.ToJsonString(), "test");
 
         read.Jobs.ShouldBe(JobsSpec.Default);
+        read.Schedule.TimeoutFloor.ShouldBe(TimeSpan.FromMinutes(30));
+        read.Schedule.Timeout.ShouldBe(TimeSpan.FromMinutes(3));
         read.Agent.Model.ShouldBe("sonnet");
     }
 
