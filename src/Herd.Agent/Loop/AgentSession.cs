@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Herd.Agent.Conversation;
 using Herd.Agent.Models;
 using Herd.Agent.Permissions;
 using Herd.Agent.Tools;
@@ -34,21 +35,28 @@ public sealed class AgentSession
 
     private readonly IModelClient _client;
     private readonly AgentOptions _options;
-    private readonly List<JsonObject> _history;
+    private readonly List<ChatMessage> _history;
     private readonly Dictionary<string, ITool> _tools;
     private readonly ToolDefinitions _toolDefinitions;
-    private readonly JsonArray _system;
+    private readonly string? _system;
     private readonly IReadOnlyList<SpendLedger> _ledgers;
     private long _lastInputTokens = -1;
     private int _lastBodyLength;
 
+    /// <param name="history">A conversation to continue, as Claude Code's transcripts store it (Messages API messages).</param>
     public AgentSession(IModelClient client, AgentOptions options, string sessionId, IEnumerable<JsonObject>? history = null)
+        : this(client, options, sessionId, history?.Select(AnthropicWire.MessageFromJson).ToList() ?? [])
+    {
+    }
+
+    /// <param name="history">A conversation to continue.</param>
+    public AgentSession(IModelClient client, AgentOptions options, string sessionId, IReadOnlyList<ChatMessage> history)
     {
         _client = client;
         _options = options;
         SessionId = sessionId;
         Costs = new CostTracker(options.Catalog);
-        _history = history?.ToList() ?? [];
+        _history = history.ToList();
         CloseDanglingToolUses();
         _tools = options.Tools.Where(t => options.Permissions.IsToolListed(t.Name)).ToDictionary(t => t.Name, StringComparer.Ordinal);
         _toolDefinitions = ToolDefinitions.For(options.Tools, _tools.Values, options.OutputSchema);
@@ -56,17 +64,15 @@ public sealed class AgentSession
         _ledgers = options.BudgetMode == BudgetMode.Strict && options.MaxBudgetUsd is { } cap
             ? options.SharedLedgers.Prepend(new SpendLedger(cap)).ToArray()
             : options.SharedLedgers;
-        _system = string.IsNullOrEmpty(options.SystemPrompt)
-            ? []
-            : new JsonArray(new JsonObject { ["type"] = "text", ["text"] = options.SystemPrompt });
+        _system = string.IsNullOrEmpty(options.SystemPrompt) ? null : options.SystemPrompt;
     }
 
     public string SessionId { get; }
 
     public CostTracker Costs { get; }
 
-    /// <summary>The conversation so far, as Messages API messages.</summary>
-    public IReadOnlyList<JsonObject> History => _history;
+    /// <summary>The conversation so far.</summary>
+    public IReadOnlyList<ChatMessage> History => _history;
 
     /// <summary>Names of the tools the model is offered, in request order.</summary>
     public IReadOnlyList<string> ToolNames => _toolDefinitions.Names;
@@ -77,23 +83,13 @@ public sealed class AgentSession
     /// </summary>
     private void CloseDanglingToolUses()
     {
-        if (_history.Count == 0 || (string?)_history[^1]["role"] != "assistant")
+        if (_history.Count == 0 || _history[^1].Role != ChatRole.Assistant)
             return;
-        if (_history[^1]["content"] is not JsonArray content)
-            return;
-        var results = new JsonArray();
-        foreach (var block in content.OfType<JsonObject>().Where(b => (string?)b["type"] == "tool_use"))
-        {
-            results.Add((JsonNode)new JsonObject
-            {
-                ["type"] = "tool_result",
-                ["tool_use_id"] = (string?)block["id"],
-                ["content"] = "[Request interrupted by user for tool use]",
-                ["is_error"] = true,
-            });
-        }
-        if (results.Count > 0)
-            _history.Add(new JsonObject { ["role"] = "user", ["content"] = results });
+        var results = _history[^1].Content.OfType<ToolUseBlock>()
+            .Select(use => (ContentBlock)new ToolResultBlock(use.Id, "[Request interrupted by user for tool use]", IsError: true))
+            .ToArray();
+        if (results.Length > 0)
+            _history.Add(new ChatMessage(ChatRole.User, results));
     }
 
     /// <summary>Runs one query: the user's message, then turns until the model is done or a limit is reached.</summary>
@@ -110,7 +106,7 @@ public sealed class AgentSession
             sink.OnEvent(new UserMessageEvent(new JsonObject { ["role"] = "user", ["content"] = userContent.DeepClone() }, null, IsReplay: true));
 
         var prompt = new JsonObject { ["role"] = "user", ["content"] = WithMemory(userContent) };
-        AppendUserMessage(prompt);
+        AppendUserMessage(AnthropicWire.MessageFromJson(prompt));
         sink.OnEvent(new PromptEvent(prompt));
 
         // --timeout runs on the injected clock, so its tests move a fake clock instead of waiting.
@@ -148,20 +144,13 @@ public sealed class AgentSession
         return blocks;
     }
 
-    private void AppendUserMessage(JsonObject message)
+    private void AppendUserMessage(ChatMessage message)
     {
         // Consecutive user messages are merged: the API requires alternating roles.
-        if (_history.Count > 0 && (string?)_history[^1]["role"] == "user")
-        {
-            var merged = ToBlocks(_history[^1]["content"]);
-            foreach (var block in ToBlocks(message["content"]))
-                merged.Add(block?.DeepClone());
-            _history[^1] = new JsonObject { ["role"] = "user", ["content"] = merged };
-        }
+        if (_history.Count > 0 && _history[^1].Role == ChatRole.User)
+            _history[^1] = _history[^1] with { Content = [.. _history[^1].Content, .. message.Content] };
         else
-        {
             _history.Add(message);
-        }
     }
 
     private static JsonArray ToBlocks(JsonNode? content) => content switch
@@ -183,7 +172,8 @@ public sealed class AgentSession
                 return query.BudgetExhausted(c);
 
             var maxTokens = _options.MaxTokens ?? _options.Catalog.MaxOutputTokensOf(_options.Model);
-            var request = new ModelRequest(_options.Model, maxTokens, _system, _history, _toolDefinitions.Definitions) { ToolsJson = _toolDefinitions.Json };
+            // A snapshot: the history grows after the call, and a kept request (retries, batches) must not change.
+            var request = new ModelRequest(_options.Model, maxTokens, _system, _history.ToArray(), _toolDefinitions.Set);
             var reservation = 0.0;
             if (_ledgers.Count > 0)
             {
@@ -211,9 +201,9 @@ public sealed class AgentSession
                     ledger.Settle(reservation, callCost);
             }
 
-            _history.Add(new JsonObject { ["role"] = "assistant", ["content"] = response.Content.DeepClone() });
+            _history.Add(new ChatMessage(ChatRole.Assistant, response.Content));
             query.StopReason = response.StopReason;
-            var toolUses = response.Content.OfType<JsonObject>().Where(b => (string?)b["type"] == "tool_use").ToList();
+            var toolUses = response.Content.OfType<ToolUseBlock>().ToList();
             var text = TextOf(response.Content);
             if (text.Length > 0)
                 query.LastText = text;
@@ -224,15 +214,15 @@ public sealed class AgentSession
                 {
                     // Spec §9: one reminder when the model answers in text instead of calling the tool.
                     nudged = true;
-                    var nudge = new JsonObject { ["role"] = "user", ["content"] = new JsonArray(new JsonObject { ["type"] = "text", ["text"] = StructuredOutputNudge }) };
+                    var nudge = ChatMessage.User(new TextBlock(StructuredOutputNudge));
                     AppendUserMessage(nudge);
-                    query.Sink.OnEvent(new UserMessageEvent(nudge, null));
+                    query.Sink.OnEvent(new UserMessageEvent(AnthropicWire.ToJson(nudge), null));
                     continue;
                 }
                 return query.Success();
             }
 
-            var results = new JsonArray();
+            var results = new List<ContentBlock>(toolUses.Count);
             JsonNode? structured = null;
             var structuredValid = false;
             query.InTools = true;
@@ -246,22 +236,15 @@ public sealed class AgentSession
                     else
                     {
                         structuredValid = true;
-                        structured = use["input"]?.DeepClone();
+                        structured = use.Input.DeepClone();
                     }
                 }
-                var block = new JsonObject
-                {
-                    ["tool_use_id"] = (string?)use["id"],
-                    ["type"] = "tool_result",
-                    ["content"] = result.Content,
-                };
-                if (result.IsError)
-                    block["is_error"] = true;
-                results.Add((JsonNode)block);
-                query.Sink.OnEvent(new UserMessageEvent(new JsonObject { ["role"] = "user", ["content"] = new JsonArray(block.DeepClone()) }, result.Structured?.DeepClone()));
+                var block = new ToolResultBlock(use.Id, result.Content, result.IsError);
+                results.Add(block);
+                query.Sink.OnEvent(new UserMessageEvent(AnthropicWire.ToJson(ChatMessage.User(block)), result.Structured?.DeepClone()));
             }
             query.InTools = false;
-            AppendUserMessage(new JsonObject { ["role"] = "user", ["content"] = results });
+            AppendUserMessage(new ChatMessage(ChatRole.User, results));
 
             // Claude Code 2.1.332 counts the turn that would send these results back, without making the call:
             // a valid StructuredOutput ends the query with num_turns = calls + 1 and the output as JSON text in
@@ -282,11 +265,9 @@ public sealed class AgentSession
         }
     }
 
-    private async Task<(ToolResult Result, bool IsStructured)> RunToolAsync(JsonObject use, QueryState query, CancellationToken ct)
+    private async Task<(ToolResult Result, bool IsStructured)> RunToolAsync(ToolUseBlock use, QueryState query, CancellationToken ct)
     {
-        var name = (string?)use["name"] ?? "";
-        var id = (string?)use["id"] ?? "";
-        var inputNode = use["input"] ?? new JsonObject();
+        var (name, id, inputNode) = (use.Name, use.Id, use.Input);
         using var inputDoc = JsonDocument.Parse(inputNode.ToJsonString());
         var input = inputDoc.RootElement;
         var started = Stopwatch.GetTimestamp();
@@ -354,7 +335,7 @@ public sealed class AgentSession
                 query.Usage = query.Usage.Add(response.Usage);
                 query.TtftMs ??= (long?)response.TimeToFirstToken?.TotalMilliseconds;
                 _lastInputTokens = response.Usage.TotalInputTokens;
-                _lastBodyLength = attempt.BodyLength; // serialised once, by the client; not again here
+                _lastBodyLength = _client.MeasureRequest(attempt); // written once, by the client; not again here
                 query.Sink.OnEvent(new ModelCallEvent(model, response.Id, response.Usage, cost, response.Duration, response.StopReason));
                 return response;
             }
@@ -417,20 +398,17 @@ public sealed class AgentSession
     /// </summary>
     private long InputTokenBound(ModelRequest request)
     {
-        var length = request.BodyLength;
+        var length = _client.MeasureRequest(request);
         if (_lastInputTokens >= 0 && length >= _lastBodyLength)
             return _lastInputTokens + (length - _lastBodyLength) + 64;
         return length + 2048;
     }
 
-    private static string TextOf(JsonArray content)
+    private static string TextOf(IReadOnlyList<ContentBlock> content)
     {
         var sb = new StringBuilder();
-        foreach (var block in content.OfType<JsonObject>())
-        {
-            if ((string?)block["type"] == "text")
-                sb.Append((string?)block["text"]);
-        }
+        foreach (var block in content.OfType<TextBlock>())
+            sb.Append(block.Text);
         return sb.ToString();
     }
 

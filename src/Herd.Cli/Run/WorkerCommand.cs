@@ -105,10 +105,10 @@ public static class WorkerCommand
         var run = RunArguments.Bind(args, cwd);
         var setup = AgentSetup.Validate(args.Without(RunOptions.Timeout), cwd);
         var taskBudget = run.TaskBudgetUsd ?? setup.MaxBudgetUsd;
-        var clientOptions = AgentSetup.ClientOptionsFromEnvironment();
+        var clientOptions = setup.ClientOptionsFromEnvironment();
         if (string.IsNullOrEmpty(Environment.GetEnvironmentVariable("HERD_MAX_RETRIES")))
             clientOptions = clientOptions with { MaxRetries = 2 };
-        using var client = new AnthropicMessagesClient(clientOptions);
+        using var client = ModelClientFactory.Create(clientOptions);
         var ledger = store.Ledger().Ceiling is { } ceiling ? new SpendLedger(ceiling, new PostgresSpendAccount(store)) : null;
         var engine = new InProcessAgentEngine(client, _ => setup.ToAgentOptions() with { MaxBudgetUsd = taskBudget, TimeProvider = time }, ledger, time)
         {

@@ -16,7 +16,7 @@ public sealed class AgentSessionTests : IAsyncLifetime
     public async Task InitializeAsync()
     {
         _server = await ScriptedModelServer.StartAsync(new ModelScript { Default = Reply.WithText("ok") });
-        _client = new AnthropicMessagesClient(new AnthropicClientOptions { ApiKey = "sk-test", BaseUrl = _server.BaseUrl, RetryBaseDelay = TimeSpan.FromMilliseconds(1) });
+        _client = new AnthropicMessagesClient(new ModelClientOptions { ApiKey = "sk-test", BaseUrl = _server.BaseUrl, RetryBaseDelay = TimeSpan.FromMilliseconds(1) });
     }
 
     public async Task DisposeAsync()

@@ -20,7 +20,7 @@ public sealed class RetryClockTests : IAsyncLifetime
 
     public async Task DisposeAsync() => await _server.DisposeAsync();
 
-    private AnthropicMessagesClient Client(double jitter = 0) => new(new AnthropicClientOptions
+    private AnthropicMessagesClient Client(double jitter = 0) => new(new ModelClientOptions
     {
         ApiKey = "sk-test",
         BaseUrl = _server.BaseUrl,
