@@ -113,6 +113,8 @@ public sealed partial class ScriptedModelServer : IAsyncDisposable
         app.MapPost("/v1/messages", server.HandleAsync);
         // The second protocol: OpenAI's Responses API, for the codex CLI (ScriptedModelServer.Responses.cs).
         app.MapPost("/v1/responses", server.HandleResponsesAsync);
+        // The third: OpenAI Chat Completions, for herd --provider openai (ScriptedModelServer.OpenAi.cs).
+        app.MapPost("/v1/chat/completions", server.HandleChatCompletionsAsync);
         await app.StartAsync(cancellationToken).ConfigureAwait(false);
         var address = app.Urls.First();
         server.BaseUrl = new Uri(address.Replace("[::]", "127.0.0.1", StringComparison.Ordinal));
