@@ -70,7 +70,7 @@ public sealed record AgentSetup(
         if (provider == ModelProvider.OpenAi && modelFlag is null)
             throw new HerdUsageException("Error: --provider openai needs --model with the server's model name (e.g. --model gpt-4.1, --model qwen2.5-coder:7b).");
         var catalog = ModelCatalog.Load(args.Value(PrintOptions.Prices) ?? NullIfEmpty(Environment.GetEnvironmentVariable("HERD_PRICES")));
-        var fallbacks = CommandLineParser.SplitList(args.Value(PrintOptions.FallbackModel) ?? "").Select(catalog.Resolve).ToArray();
+        var fallbacks = CommandLineParser.SplitList(args.Value(PrintOptions.FallbackModel) ?? "").Select(m => ResolveModel(catalog, provider, m)).ToArray();
         var (policy, settings) = PermissionSetup.Load(args, cwd);
         var tools = SelectTools(args);
         var sandbox = SandboxSetup.Decide(args.Has(PrintOptions.Sandbox), args.Value(PrintOptions.Sandbox), settings, sandboxByDefault, policy.AdditionalDirectories);
@@ -102,6 +102,10 @@ public sealed record AgentSetup(
         };
     }
 
+    /// <summary>Claude's aliases (sonnet, opus…) for Anthropic; another server's model names pass through as given.</summary>
+    private static string ResolveModel(ModelCatalog catalog, ModelProvider provider, string? model) =>
+        provider == ModelProvider.OpenAi && !string.IsNullOrWhiteSpace(model) ? model.Trim() : catalog.Resolve(model);
+
     private static ModelProvider ParseProvider(string? flag, string? environment) => (flag ?? environment) switch
     {
         null or "anthropic" => ModelProvider.Anthropic,
@@ -115,7 +119,7 @@ public sealed record AgentSetup(
     /// <param name="restoredModel">The model of a resumed session, used unless --model or ANTHROPIC_MODEL says otherwise.</param>
     public AgentOptions ToAgentOptions(string? restoredModel = null, string? workingDirectory = null)
     {
-        var model = Catalog.Resolve(ModelFlag ?? restoredModel);
+        var model = ResolveModel(Catalog, Provider, ModelFlag ?? restoredModel);
         var permissions = new PermissionEngine(Policy);
         var cwd = workingDirectory ?? Cwd;
         return new AgentOptions

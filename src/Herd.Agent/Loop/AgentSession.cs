@@ -2,7 +2,7 @@ using System.Diagnostics;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
-using Herd.Agent.Conversation;
+using Herd.Agent.Chat;
 using Herd.Agent.Models;
 using Herd.Agent.Permissions;
 using Herd.Agent.Tools;
@@ -13,7 +13,7 @@ namespace Herd.Agent.Loop;
 /// One conversation with the model: model ↔ tools until the model ends its turn or a limit ends the query.
 /// Emits <see cref="AgentEvent"/>s and nothing else; it never prints.
 /// </summary>
-public sealed class AgentSession
+public sealed partial class AgentSession
 {
     public const string StructuredOutputToolName = "StructuredOutput";
 
@@ -100,14 +100,7 @@ public sealed class AgentSession
     /// </param>
     public async Task<AgentResult> RunAsync(JsonNode userContent, IAgentEventSink sink, CancellationToken cancellationToken = default, bool replay = false)
     {
-        var query = new QueryState(this, sink, _options.TimeProvider.GetTimestamp());
-        sink.OnEvent(new InitEvent(SessionId, _options.ToolContext.WorkingDirectory, ToolNames, _options.Model, _options.PermissionModeName, _options.ApiKeySource));
-        if (replay)
-            sink.OnEvent(new UserMessageEvent(new JsonObject { ["role"] = "user", ["content"] = userContent.DeepClone() }, null, IsReplay: true));
-
-        var prompt = new JsonObject { ["role"] = "user", ["content"] = WithMemory(userContent) };
-        AppendUserMessage(AnthropicWire.MessageFromJson(prompt));
-        sink.OnEvent(new PromptEvent(prompt));
+        var query = StartQuery(userContent, sink, replay);
 
         // --timeout runs on the injected clock, so its tests move a fake clock instead of waiting.
         using var timer = new CancellationTokenSource(Timeout.InfiniteTimeSpan, _options.TimeProvider);
@@ -129,6 +122,20 @@ public sealed class AgentSession
         }
         sink.OnEvent(new ResultEvent(result));
         return result;
+    }
+
+    /// <summary><c>system/init</c>, the replayed message, the prompt into the history: everything before the first call.</summary>
+    private QueryState StartQuery(JsonNode userContent, IAgentEventSink sink, bool replay)
+    {
+        var query = new QueryState(this, sink, _options.TimeProvider.GetTimestamp());
+        sink.OnEvent(new InitEvent(SessionId, _options.ToolContext.WorkingDirectory, ToolNames, _options.Model, _options.PermissionModeName, _options.ApiKeySource));
+        if (replay)
+            sink.OnEvent(new UserMessageEvent(new JsonObject { ["role"] = "user", ["content"] = userContent.DeepClone() }, null, IsReplay: true));
+
+        var prompt = new JsonObject { ["role"] = "user", ["content"] = WithMemory(userContent) };
+        AppendUserMessage(AnthropicWire.MessageFromJson(prompt));
+        sink.OnEvent(new PromptEvent(prompt));
+        return query;
     }
 
     /// <summary>
@@ -162,107 +169,132 @@ public sealed class AgentSession
 
     private async Task<AgentResult> RunTurnsAsync(QueryState query, CancellationToken ct)
     {
-        var cap = _options.MaxBudgetUsd;
-        var structuredFailures = 0;
-        var nudged = false;
         query.Sink.OnEvent(new StatusEvent("requesting"));
         while (true)
         {
-            if (cap is { } c && Costs.TotalCostUsd >= c)
-                return query.BudgetExhausted(c);
-
-            var maxTokens = _options.MaxTokens ?? _options.Catalog.MaxOutputTokensOf(_options.Model);
-            // A snapshot: the history grows after the call, and a kept request (retries, batches) must not change.
-            var request = new ModelRequest(_options.Model, maxTokens, _system, _history.ToArray(), _toolDefinitions.Set);
-            var reservation = 0.0;
-            if (_ledgers.Count > 0)
-            {
-                (request, reservation) = ReserveWorstCase(request);
-                if (reservation < 0)
-                    return query.BudgetExhausted(cap ?? _ledgers[0].CeilingUsd);
-            }
-
-            query.NumTurns++;
+            var call = PrepareCall(query);
+            if (call.Result is { } ended)
+                return ended;
             ModelResponse response;
             var callCost = 0.0;
             try
             {
-                response = await CallWithFallbackAsync(request, query, ct).ConfigureAwait(false);
+                response = await CallWithFallbackAsync(call.Request!, query, ct).ConfigureAwait(false);
                 callCost = query.LastCallCost;
             }
             catch (ModelApiException ex)
             {
-                query.Sink.OnEvent(new ApiErrorMessageEvent(ex.ToResultText(), ex.Category, ex.Status, ex.ErrorType));
-                return query.ApiError(ex);
+                return CallFailed(query, ex);
             }
             finally
             {
-                foreach (var ledger in _ledgers)
-                    ledger.Settle(reservation, callCost);
+                Settle(call.Reservation, callCost);
             }
-
-            _history.Add(new ChatMessage(ChatRole.Assistant, response.Content));
-            query.StopReason = response.StopReason;
-            var toolUses = response.Content.OfType<ToolUseBlock>().ToList();
-            var text = TextOf(response.Content);
-            if (text.Length > 0)
-                query.LastText = text;
-
-            if (toolUses.Count == 0)
-            {
-                if (_options.OutputSchema is not null && !nudged)
-                {
-                    // Spec §9: one reminder when the model answers in text instead of calling the tool.
-                    nudged = true;
-                    var nudge = ChatMessage.User(new TextBlock(StructuredOutputNudge));
-                    AppendUserMessage(nudge);
-                    query.Sink.OnEvent(new UserMessageEvent(AnthropicWire.ToJson(nudge), null));
-                    continue;
-                }
-                return query.Success();
-            }
-
-            var results = new List<ContentBlock>(toolUses.Count);
-            JsonNode? structured = null;
-            var structuredValid = false;
-            query.InTools = true;
-            foreach (var use in toolUses)
-            {
-                var (result, isStructured) = await RunToolAsync(use, query, ct).ConfigureAwait(false);
-                if (isStructured)
-                {
-                    if (result.IsError)
-                        structuredFailures++;
-                    else
-                    {
-                        structuredValid = true;
-                        structured = use.Input.DeepClone();
-                    }
-                }
-                var block = new ToolResultBlock(use.Id, result.Content, result.IsError);
-                results.Add(block);
-                query.Sink.OnEvent(new UserMessageEvent(AnthropicWire.ToJson(ChatMessage.User(block)), result.Structured?.DeepClone()));
-            }
-            query.InTools = false;
-            AppendUserMessage(new ChatMessage(ChatRole.User, results));
-
-            // Claude Code 2.1.332 counts the turn that would send these results back, without making the call:
-            // a valid StructuredOutput ends the query with num_turns = calls + 1 and the output as JSON text in
-            // result; --max-turns N stops after the tools of the N-th reply with num_turns N + 1 (no N+1-th call).
-            if (structuredValid)
-            {
-                query.NumTurns++;
-                return query.Success() with { StructuredOutput = structured, HasStructuredOutput = true, Result = Stringify(structured) };
-            }
-            if (_options.MaxTurns is { } maxTurns && query.NumTurns >= maxTurns)
-            {
-                query.NumTurns++;
-                return query.Finish(ResultSubtype.MaxTurns, "max_turns", errors: [$"Reached maximum number of turns ({maxTurns})"]) with { MaxTurnsLimit = maxTurns };
-            }
-            if (_options.OutputSchema is not null && structuredFailures >= _options.MaxStructuredOutputRetries)
-                return query.Finish(ResultSubtype.MaxStructuredOutputRetries, "structured_output_retry_exhausted",
-                    errors: [$"Failed to provide valid structured output after {structuredFailures} attempts"]);
+            if (await ApplyReplyAsync(query, response, ct).ConfigureAwait(false) is { } result)
+                return result;
         }
+    }
+
+    /// <summary>The next call of a query, its worst case reserved on the ledgers; or the query's end when no call may be made.</summary>
+    private PreparedCall PrepareCall(QueryState query)
+    {
+        var cap = _options.MaxBudgetUsd;
+        if (cap is { } c && Costs.TotalCostUsd >= c)
+            return new PreparedCall(null, 0, query.BudgetExhausted(c));
+
+        var maxTokens = _options.MaxTokens ?? _options.Catalog.MaxOutputTokensOf(_options.Model);
+        // A snapshot: the history grows after the call, and a kept request (retries, batches) must not change.
+        var request = new ModelRequest(_options.Model, maxTokens, _system, _history.ToArray(), _toolDefinitions.Set);
+        var reservation = 0.0;
+        if (_ledgers.Count > 0)
+        {
+            (request, reservation) = ReserveWorstCase(request);
+            if (reservation < 0)
+                return new PreparedCall(null, 0, query.BudgetExhausted(cap ?? _ledgers[0].CeilingUsd));
+        }
+        query.NumTurns++;
+        return new PreparedCall(request, reservation, null);
+    }
+
+    private sealed record PreparedCall(ModelRequest? Request, double Reservation, AgentResult? Result);
+
+    private void Settle(double reservation, double cost)
+    {
+        foreach (var ledger in _ledgers)
+            ledger.Settle(reservation, cost);
+    }
+
+    private static AgentResult CallFailed(QueryState query, ModelApiException ex)
+    {
+        query.Sink.OnEvent(new ApiErrorMessageEvent(ex.ToResultText(), ex.Category, ex.Status, ex.ErrorType));
+        return query.ApiError(ex);
+    }
+
+    /// <summary>The model's reply into the history, then its tool calls; the query's result when it has ended, else null.</summary>
+    private async Task<AgentResult?> ApplyReplyAsync(QueryState query, ModelResponse response, CancellationToken ct)
+    {
+        _history.Add(new ChatMessage(ChatRole.Assistant, response.Content));
+        query.StopReason = response.StopReason;
+        var toolUses = response.Content.OfType<ToolUseBlock>().ToList();
+        var text = TextOf(response.Content);
+        if (text.Length > 0)
+            query.LastText = text;
+
+        if (toolUses.Count == 0)
+        {
+            if (_options.OutputSchema is not null && !query.Nudged)
+            {
+                // Spec §9: one reminder when the model answers in text instead of calling the tool.
+                query.Nudged = true;
+                var nudge = ChatMessage.User(new TextBlock(StructuredOutputNudge));
+                AppendUserMessage(nudge);
+                query.Sink.OnEvent(new UserMessageEvent(AnthropicWire.ToJson(nudge), null));
+                return null;
+            }
+            return query.Success();
+        }
+
+        var results = new List<ContentBlock>(toolUses.Count);
+        JsonNode? structured = null;
+        var structuredValid = false;
+        query.InTools = true;
+        foreach (var use in toolUses)
+        {
+            var (result, isStructured) = await RunToolAsync(use, query, ct).ConfigureAwait(false);
+            if (isStructured)
+            {
+                if (result.IsError)
+                    query.StructuredFailures++;
+                else
+                {
+                    structuredValid = true;
+                    structured = use.Input.DeepClone();
+                }
+            }
+            var block = new ToolResultBlock(use.Id, result.Content, result.IsError);
+            results.Add(block);
+            query.Sink.OnEvent(new UserMessageEvent(AnthropicWire.ToJson(ChatMessage.User(block)), result.Structured?.DeepClone()));
+        }
+        query.InTools = false;
+        AppendUserMessage(new ChatMessage(ChatRole.User, results));
+
+        // Claude Code 2.1.332 counts the turn that would send these results back, without making the call:
+        // a valid StructuredOutput ends the query with num_turns = calls + 1 and the output as JSON text in
+        // result; --max-turns N stops after the tools of the N-th reply with num_turns N + 1 (no N+1-th call).
+        if (structuredValid)
+        {
+            query.NumTurns++;
+            return query.Success() with { StructuredOutput = structured, HasStructuredOutput = true, Result = Stringify(structured) };
+        }
+        if (_options.MaxTurns is { } maxTurns && query.NumTurns >= maxTurns)
+        {
+            query.NumTurns++;
+            return query.Finish(ResultSubtype.MaxTurns, "max_turns", errors: [$"Reached maximum number of turns ({maxTurns})"]) with { MaxTurnsLimit = maxTurns };
+        }
+        if (_options.OutputSchema is not null && query.StructuredFailures >= _options.MaxStructuredOutputRetries)
+            return query.Finish(ResultSubtype.MaxStructuredOutputRetries, "structured_output_retry_exhausted",
+                errors: [$"Failed to provide valid structured output after {query.StructuredFailures} attempts"]);
+        return null;
     }
 
     private async Task<(ToolResult Result, bool IsStructured)> RunToolAsync(ToolUseBlock use, QueryState query, CancellationToken ct)
@@ -329,14 +361,7 @@ public sealed class AgentSession
             try
             {
                 var response = await _client.CreateMessageAsync(attempt, observer, ct).ConfigureAwait(false);
-                var model = string.IsNullOrEmpty(response.Model) ? attempt.Model : response.Model;
-                var cost = Costs.Add(model, response.Usage, response.Duration);
-                query.LastCallCost = cost;
-                query.Usage = query.Usage.Add(response.Usage);
-                query.TtftMs ??= (long?)response.TimeToFirstToken?.TotalMilliseconds;
-                _lastInputTokens = response.Usage.TotalInputTokens;
-                _lastBodyLength = _client.MeasureRequest(attempt); // written once, by the client; not again here
-                query.Sink.OnEvent(new ModelCallEvent(model, response.Id, response.Usage, cost, response.Duration, response.StopReason));
+                RecordCall(query, attempt, response);
                 return response;
             }
             catch (ModelApiException ex) when (hasFallback && ex.Kind is ModelErrorKind.Overloaded or ModelErrorKind.ModelNotFound)
@@ -344,6 +369,19 @@ public sealed class AgentSession
                 query.Sink.OnEvent(FallbackEvent(ex, models[i], models[i + 1]));
             }
         }
+    }
+
+    /// <summary>A finished call's cost and usage into the query's counters and the input-token bound of the next call.</summary>
+    private void RecordCall(QueryState query, ModelRequest request, ModelResponse response)
+    {
+        var model = string.IsNullOrEmpty(response.Model) ? request.Model : response.Model;
+        var cost = Costs.Add(model, response.Usage, response.Duration);
+        query.LastCallCost = cost;
+        query.Usage = query.Usage.Add(response.Usage);
+        query.TtftMs ??= (long?)response.TimeToFirstToken?.TotalMilliseconds;
+        _lastInputTokens = response.Usage.TotalInputTokens;
+        _lastBodyLength = _client.MeasureRequest(request); // written once, by the client; not again here
+        query.Sink.OnEvent(new ModelCallEvent(model, response.Id, response.Usage, cost, response.Duration, response.StopReason));
     }
 
     /// <summary>Claude Code 2.1.332's <c>system/model_fallback</c> sentences, word for word.</summary>
@@ -429,6 +467,7 @@ public sealed class AgentSession
     private sealed class QueryState(AgentSession session, IAgentEventSink sink, long started)
     {
         public IAgentEventSink Sink { get; } = sink;
+        public long Started { get; } = started;
         public int NumTurns { get; set; }
         public Usage Usage { get; set; } = Usage.Zero;
         public List<PermissionDenial> Denials { get; } = [];
@@ -437,6 +476,11 @@ public sealed class AgentSession
         public long? TtftMs { get; set; }
         public bool InTools { get; set; }
         public double LastCallCost { get; set; }
+        public int StructuredFailures { get; set; }
+        public bool Nudged { get; set; }
+
+        /// <value>The call handed out by <see cref="NextStep"/> and not yet answered: its request and ledger reservation.</value>
+        public PreparedCall? Pending { get; set; }
 
         public AgentResult Success()
         {
@@ -467,7 +511,7 @@ public sealed class AgentSession
             {
                 Subtype = subtype,
                 IsError = subtype != ResultSubtype.Success,
-                DurationMs = (long)session._options.TimeProvider.GetElapsedTime(started).TotalMilliseconds,
+                DurationMs = (long)session._options.TimeProvider.GetElapsedTime(Started).TotalMilliseconds,
                 DurationApiMs = session.Costs.ApiDurationMs,
                 NumTurns = NumTurns,
                 StopReason = subtype == ResultSubtype.DuringExecution ? null : StopReason,

@@ -14,6 +14,14 @@ public sealed class CostTracker(ModelCatalog catalog)
 
     public IReadOnlyDictionary<string, ModelUsageEntry> ByModel => new Dictionary<string, ModelUsageEntry>(_byModel);
 
+    /// <summary>Takes the totals of a session saved between turns (<see cref="AgentSessionState"/>).</summary>
+    internal void Restore(IReadOnlyDictionary<string, ModelUsageEntry> byModel, long apiDurationMs)
+    {
+        foreach (var (model, entry) in byModel)
+            _byModel[model] = entry;
+        ApiDurationMs = apiDurationMs;
+    }
+
     /// <summary>Records a finished call and returns its cost.</summary>
     public double Add(string model, Usage usage, TimeSpan duration)
     {

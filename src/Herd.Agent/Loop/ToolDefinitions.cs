@@ -1,6 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Text.Json.Nodes;
-using Herd.Agent.Conversation;
+using Herd.Agent.Chat;
 using Herd.Agent.Tools;
 
 namespace Herd.Agent.Loop;

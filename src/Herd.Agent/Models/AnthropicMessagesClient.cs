@@ -2,7 +2,7 @@ using System.Diagnostics;
 using System.Net.ServerSentEvents;
 using System.Text.Json;
 using System.Text.Json.Nodes;
-using Herd.Agent.Conversation;
+using Herd.Agent.Chat;
 
 namespace Herd.Agent.Models;
 

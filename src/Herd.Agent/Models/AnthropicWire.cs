@@ -2,7 +2,7 @@ using System.Buffers;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
-using Herd.Agent.Conversation;
+using Herd.Agent.Chat;
 
 namespace Herd.Agent.Models;
 
@@ -160,10 +160,17 @@ public static class AnthropicWire
     {
         w.WriteStartObject();
         w.WriteString("role", message.Role == ChatRole.Assistant ? "assistant" : "user");
-        w.WritePropertyName("content");
-        w.WriteStartArray();
         // Another provider's blocks (none today) mean nothing to this API.
         var blocks = message.Content.Where(b => b is not ProviderBlock p || p.Provider == Provider).ToArray();
+        // A prompt of plain text goes as a string, as Claude Code sends it; only a breakpoint needs the block form.
+        if (message.Role == ChatRole.User && !cacheLastBlock && blocks is [TextBlock only])
+        {
+            w.WriteString("content", only.Text);
+            w.WriteEndObject();
+            return;
+        }
+        w.WritePropertyName("content");
+        w.WriteStartArray();
         for (var i = 0; i < blocks.Length; i++)
             WriteBlock(w, blocks[i], cacheLastBlock && i == blocks.Length - 1);
         w.WriteEndArray();

@@ -1,5 +1,5 @@
 using System.Text.Json.Nodes;
-using Herd.Agent.Conversation;
+using Herd.Agent.Chat;
 
 namespace Herd.Agent.Models;
 

@@ -1,7 +1,7 @@
 using System.Buffers;
 using System.Text;
 using System.Text.Json;
-using Herd.Agent.Conversation;
+using Herd.Agent.Chat;
 
 namespace Herd.Agent.Models;
 

@@ -1,6 +1,6 @@
 using System.Text;
 using System.Text.Json.Nodes;
-using Herd.Agent.Conversation;
+using Herd.Agent.Chat;
 using Herd.Agent.Loop;
 using Herd.Agent.Models;
 using Herd.Agent.Tools;
@@ -54,7 +54,7 @@ public sealed class AnthropicWireTests
 
         // Then
         body.ShouldBe("""
-            {"model":"m","max_tokens":100,"stream":true,"system":[{"type":"text","text":"sys","cache_control":{"type":"ephemeral"}}],"messages":[{"role":"user","content":[{"type":"text","text":"hi"}]},{"role":"assistant","content":[{"type":"tool_use","id":"t","name":"T","input":{"x":1}}]},{"role":"user","content":[{"type":"tool_result","tool_use_id":"t","content":"out","is_error":true},{"type":"text","text":"more","cache_control":{"type":"ephemeral"}}]}],"tools":[{"name":"T","description":"d","input_schema":{"type":"object"}}]}
+            {"model":"m","max_tokens":100,"stream":true,"system":[{"type":"text","text":"sys","cache_control":{"type":"ephemeral"}}],"messages":[{"role":"user","content":"hi"},{"role":"assistant","content":[{"type":"tool_use","id":"t","name":"T","input":{"x":1}}]},{"role":"user","content":[{"type":"tool_result","tool_use_id":"t","content":"out","is_error":true},{"type":"text","text":"more","cache_control":{"type":"ephemeral"}}]}],"tools":[{"name":"T","description":"d","input_schema":{"type":"object"}}]}
             """);
         AnthropicWire.WriteRequest(new ModelRequest("m", 100, null, messages[..1], ToolSet.Empty), stream: false).ShouldBe(
             Encoding.UTF8.GetBytes("""{"model":"m","max_tokens":100,"messages":[{"role":"user","content":[{"type":"text","text":"hi","cache_control":{"type":"ephemeral"}}]}]}"""));

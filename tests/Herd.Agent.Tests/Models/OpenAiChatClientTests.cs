@@ -1,5 +1,5 @@
 using System.Text.Json.Nodes;
-using Herd.Agent.Conversation;
+using Herd.Agent.Chat;
 using Herd.Agent.Models;
 using Herd.Testing;
 

@@ -1,7 +1,7 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Text.Json.Nodes;
-using Herd.Agent.Conversation;
+using Herd.Agent.Chat;
 using Herd.Agent.Models;
 using Herd.Testing;
 using Microsoft.Extensions.Time.Testing;

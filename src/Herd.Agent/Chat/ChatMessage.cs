@@ -1,6 +1,6 @@
 using System.Text.Json.Nodes;
 
-namespace Herd.Agent.Conversation;
+namespace Herd.Agent.Chat;
 
 /// <summary>Who said a message. Tool results travel in user messages, as in the Messages API and Claude Code's transcripts.</summary>
 public enum ChatRole
