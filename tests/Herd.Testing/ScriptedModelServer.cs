@@ -21,7 +21,8 @@ public sealed record RecordedRequest(string Path, IReadOnlyDictionary<string, st
 /// reported, the request's <c>max_tokens</c>, and whether the stream reached <c>message_stop</c> (only then can a
 /// client have the whole reply, and only then does it cost anything in Herd's accounting).
 /// </summary>
-public sealed record ServedReply(RecordedRequest Request, Reply Reply, string Model, ScriptedUsage Usage, int? MaxTokens, bool Completed);
+/// <param name="Batch">Answered inside a Message Batch (billed at half price), not as a live call.</param>
+public sealed record ServedReply(RecordedRequest Request, Reply Reply, string Model, ScriptedUsage Usage, int? MaxTokens, bool Completed, bool Batch = false);
 
 /// <summary>
 /// The one test double for the model: a Messages API server on 127.0.0.1 that streams scripted replies as SSE, with
@@ -115,6 +116,8 @@ public sealed partial class ScriptedModelServer : IAsyncDisposable
         app.MapPost("/v1/responses", server.HandleResponsesAsync);
         // The third: OpenAI Chat Completions, for herd --provider openai (ScriptedModelServer.OpenAi.cs).
         app.MapPost("/v1/chat/completions", server.HandleChatCompletionsAsync);
+        // Message Batches (ScriptedModelServer.Batches.cs).
+        server.MapBatches(app);
         await app.StartAsync(cancellationToken).ConfigureAwait(false);
         var address = app.Urls.First();
         server.BaseUrl = new Uri(address.Replace("[::]", "127.0.0.1", StringComparison.Ordinal));

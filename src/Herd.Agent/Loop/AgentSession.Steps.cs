@@ -35,12 +35,13 @@ public sealed partial class AgentSession
     }
 
     /// <summary>Applies the reply to the pending request: its cost, the history, the tool calls it makes; then the next step.</summary>
-    public async Task<AgentStep> ApplyAsync(ModelResponse response, CancellationToken cancellationToken = default)
+    /// <param name="priceFactor">0.5 when the reply came from a Message Batch (billed at half the standard price).</param>
+    public async Task<AgentStep> ApplyAsync(ModelResponse response, CancellationToken cancellationToken = default, double priceFactor = 1.0)
     {
         var (query, call) = Pending();
         foreach (var block in response.Content)
             query.Sink.OnEvent(new AssistantBlockEvent(response.Id, response.Model, AnthropicWire.ToJson(block), response.StartUsage));
-        RecordCall(query, call.Request!, response);
+        RecordCall(query, call.Request!, response, priceFactor);
         Settle(call.Reservation, query.LastCallCost);
         AgentResult? result;
         try

@@ -372,10 +372,10 @@ public sealed partial class AgentSession
     }
 
     /// <summary>A finished call's cost and usage into the query's counters and the input-token bound of the next call.</summary>
-    private void RecordCall(QueryState query, ModelRequest request, ModelResponse response)
+    private void RecordCall(QueryState query, ModelRequest request, ModelResponse response, double priceFactor = 1.0)
     {
         var model = string.IsNullOrEmpty(response.Model) ? request.Model : response.Model;
-        var cost = Costs.Add(model, response.Usage, response.Duration);
+        var cost = Costs.Add(model, response.Usage, response.Duration, priceFactor);
         query.LastCallCost = cost;
         query.Usage = query.Usage.Add(response.Usage);
         query.TtftMs ??= (long?)response.TimeToFirstToken?.TotalMilliseconds;

@@ -23,9 +23,10 @@ public sealed class CostTracker(ModelCatalog catalog)
     }
 
     /// <summary>Records a finished call and returns its cost.</summary>
-    public double Add(string model, Usage usage, TimeSpan duration)
+    /// <param name="priceFactor">0.5 for a call made in a Message Batch, billed at half the standard price.</param>
+    public double Add(string model, Usage usage, TimeSpan duration, double priceFactor = 1.0)
     {
-        var cost = catalog.CostOf(model, usage);
+        var cost = catalog.CostOf(model, usage) * priceFactor;
         _byModel[model] = _byModel.TryGetValue(model, out var e)
             ? e with { Usage = e.Usage.Add(usage), CostUsd = e.CostUsd + cost }
             : new ModelUsageEntry(usage, cost, catalog.ContextWindowOf(model), catalog.MaxOutputTokensOf(model));

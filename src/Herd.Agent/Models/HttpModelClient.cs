@@ -226,20 +226,7 @@ public abstract class HttpModelClient : IModelClient, IDisposable
         {
             text = "";
         }
-        string? errorType = null, errorMessage = null;
-        try
-        {
-            using var doc = JsonDocument.Parse(text);
-            if (doc.RootElement.TryGetProperty("error", out var err) && err.ValueKind == JsonValueKind.Object)
-            {
-                errorType = err.TryGetProperty("type", out var t) ? t.GetString() : null;
-                errorMessage = err.TryGetProperty("message", out var m) ? m.GetString() : null;
-            }
-        }
-        catch (Exception ex) when (ex is JsonException or InvalidOperationException)
-        {
-            // Not JSON, or JSON of another shape: the status alone classifies it.
-        }
+        var (errorType, errorMessage) = ReadErrorBody(text);
         var retryAfter = RetryAfterOf(response);
         var kind = Classify(status, errorType, text);
         // Claude Code prints the API's own message; a body without one (a proxy's HTML page) is named by its type.
@@ -262,6 +249,26 @@ public abstract class HttpModelClient : IModelClient, IDisposable
             return wait > TimeSpan.Zero ? wait : TimeSpan.Zero;
         }
         return null;
+    }
+
+    /// <summary>The <c>error.type</c> and <c>error.message</c> of an error body (both APIs nest them so); nulls when absent.</summary>
+    internal static (string? Type, string? Message) ReadErrorBody(string text)
+    {
+        try
+        {
+            using var doc = JsonDocument.Parse(text);
+            if (doc.RootElement.TryGetProperty("error", out var err) && err.ValueKind == JsonValueKind.Object)
+            {
+                var type = err.TryGetProperty("type", out var t) && t.ValueKind == JsonValueKind.String ? t.GetString() : null;
+                var message = err.TryGetProperty("message", out var m) && m.ValueKind == JsonValueKind.String ? m.GetString() : null;
+                return (type, message);
+            }
+        }
+        catch (Exception ex) when (ex is JsonException or InvalidOperationException)
+        {
+            // Not JSON, or JSON of another shape: the status alone classifies it.
+        }
+        return (null, null);
     }
 
     protected static string Shorten(string s, int max) => s.Length <= max ? s : s[..max] + "…";
