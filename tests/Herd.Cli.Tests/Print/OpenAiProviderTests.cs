@@ -96,6 +96,23 @@ public sealed class OpenAiProviderTests : HerdTestBase
         Server.Requests.Count.ShouldBe(1);
     }
 
+    [Fact]
+    public async Task Herd_run_with_the_openai_provider_writes_one_record_per_task()
+    {
+        // Given
+        Server.Reset(new ModelScript { Default = Reply.WithText("Reviewed {prompt}") });
+
+        // When
+        var run = await OpenAi.RunAsync("run", "--provider", "openai", "--model", "qwen2.5-coder:7b", "--prompt", "Review {}", "--run-dir", "run", "--progress", "none", ":::", "a", "b", "c");
+
+        // Then
+        run.ExitCode.ShouldBe(0, run.ToString());
+        var records = File.ReadAllLines(Path.Combine(Work.Path, "run", "results.ndjson")).Select(l => JsonNode.Parse(l)!).ToArray();
+        records.Select(r => (string?)r["Stdout"]).Order().ShouldBe(["Reviewed Review a", "Reviewed Review b", "Reviewed Review c"]);
+        Server.Requests.Select(r => r.Path).Distinct().ShouldBe(["/v1/chat/completions"]);
+        Server.Requests.ShouldAllBe(r => (string?)r.Json["model"] == "qwen2.5-coder:7b");
+    }
+
     /// <summary>The session's transcript lines (Claude Code's JSONL), found by the result's session id.</summary>
     private IReadOnlyList<JsonObject> Transcript(HerdRun run)
     {
