@@ -57,12 +57,8 @@ public sealed partial class ScriptedModelServer
 
     private async Task CreateBatchAsync(HttpContext context)
     {
-        string body;
-        using (var reader = new StreamReader(context.Request.Body, Encoding.UTF8))
-            body = await reader.ReadToEndAsync(context.RequestAborted).ConfigureAwait(false);
-        var headers = context.Request.Headers.ToDictionary(h => h.Key.ToLowerInvariant(), h => h.Value.ToString());
-        var recorded = new RecordedRequest(context.Request.Path, headers, body);
-        Remember(recorded);
+        var recorded = await RecordAsync(context).ConfigureAwait(false);
+        var body = recorded.Body;
         JsonArray requests;
         try
         {

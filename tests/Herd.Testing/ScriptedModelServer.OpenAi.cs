@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Microsoft.AspNetCore.Http;
@@ -17,12 +16,8 @@ public sealed partial class ScriptedModelServer
 {
     private async Task HandleChatCompletionsAsync(HttpContext context)
     {
-        string body;
-        using (var reader = new StreamReader(context.Request.Body, Encoding.UTF8))
-            body = await reader.ReadToEndAsync(context.RequestAborted).ConfigureAwait(false);
-        var headers = context.Request.Headers.ToDictionary(h => h.Key.ToLowerInvariant(), h => h.Value.ToString());
-        var recorded = new RecordedRequest(context.Request.Path, headers, body);
-        Remember(recorded);
+        var recorded = await RecordAsync(context).ConfigureAwait(false);
+        var body = recorded.Body;
 
         JsonObject request;
         try
@@ -60,15 +55,7 @@ public sealed partial class ScriptedModelServer
         {
             // OpenAI-compatible servers say "overloaded" with 503; a script's 529 means the same.
             var sent = status == 529 ? 503 : status;
-            var type = reply.ErrorType ?? sent switch
-            {
-                429 => "rate_limit_exceeded",
-                503 => "server_is_overloaded",
-                401 => "invalid_api_key",
-                404 => "model_not_found",
-                400 => "invalid_request_error",
-                _ => "server_error",
-            };
+            var type = reply.ErrorType ?? OpenAiErrorType(sent);
             Remember(new ServedReply(recorded, reply, requestedModel, new ScriptedUsage(0, 0), maxTokens, false));
             await WriteOpenAiErrorAsync(context, sent, type, reply.ErrorMessage ?? type, reply.RetryAfter).ConfigureAwait(false);
             return;

@@ -86,6 +86,18 @@ public sealed partial class ScriptedModelServer : IAsyncDisposable
             _requests.Enqueue(request);
     }
 
+    /// <summary>Reads a request's body and records the request (path, headers, body), whichever protocol it speaks.</summary>
+    private async Task<RecordedRequest> RecordAsync(HttpContext context)
+    {
+        string body;
+        using (var reader = new StreamReader(context.Request.Body, Encoding.UTF8))
+            body = await reader.ReadToEndAsync(context.RequestAborted).ConfigureAwait(false);
+        var headers = context.Request.Headers.ToDictionary(h => h.Key.ToLowerInvariant(), h => h.Value.ToString());
+        var recorded = new RecordedRequest(context.Request.Path, headers, body);
+        Remember(recorded);
+        return recorded;
+    }
+
     private void Remember(ServedReply served)
     {
         if (KeepHistory)
@@ -135,15 +147,11 @@ public sealed partial class ScriptedModelServer : IAsyncDisposable
 
     private async Task HandleAsync(HttpContext context)
     {
-        string body;
-        using (var reader = new StreamReader(context.Request.Body, Encoding.UTF8))
-            body = await reader.ReadToEndAsync(context.RequestAborted).ConfigureAwait(false);
-        var headers = context.Request.Headers.ToDictionary(h => h.Key.ToLowerInvariant(), h => h.Value.ToString());
-        var recorded = new RecordedRequest(context.Request.Path, headers, body);
-        Remember(recorded);
+        var recorded = await RecordAsync(context).ConfigureAwait(false);
+        var body = recorded.Body;
         if (RequestLog is { } log)
         {
-            var line = new JsonObject { ["path"] = recorded.Path, ["headers"] = new JsonObject(headers.Select(h => KeyValuePair.Create(h.Key, (JsonNode?)h.Value))), ["body"] = TryParse(body) };
+            var line = new JsonObject { ["path"] = recorded.Path, ["headers"] = new JsonObject(recorded.Headers.Select(h => KeyValuePair.Create(h.Key, (JsonNode?)h.Value))), ["body"] = TryParse(body) };
             lock (log)
             {
                 log.WriteLine(line.ToJsonString());

@@ -1,8 +1,6 @@
 using System.Text.Json.Nodes;
 using Herd.Agent.Loop;
 using Herd.Agent.Models;
-using Herd.Agent.Permissions;
-using Herd.Agent.Tools;
 using Herd.Testing;
 
 namespace Herd.Agent.Tests.Loop;
@@ -26,15 +24,7 @@ public sealed class AgentSessionTests : IAsyncLifetime
         _work.Dispose();
     }
 
-    private AgentOptions Options() => new()
-    {
-        Model = "claude-sonnet-4-5",
-        Catalog = ModelCatalog.BuiltIn,
-        SystemPrompt = "test",
-        Tools = ToolRegistry.BuiltIns(),
-        Permissions = new PermissionEngine(PermissionPolicy.Default),
-        ToolContext = new ToolContext(_work.Path),
-    };
+    private AgentOptions Options() => TestAgentOptions.In(_work.Path);
 
     private sealed class Collect : IAgentEventSink
     {

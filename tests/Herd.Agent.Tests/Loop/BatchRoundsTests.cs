@@ -2,8 +2,6 @@ using System.Text.Json.Nodes;
 using Herd.Agent.Chat;
 using Herd.Agent.Loop;
 using Herd.Agent.Models;
-using Herd.Agent.Permissions;
-using Herd.Agent.Tools;
 using Herd.Testing;
 
 namespace Herd.Agent.Tests.Loop;
@@ -28,15 +26,7 @@ public sealed class BatchRoundsTests : IAsyncLifetime
         _work.Dispose();
     }
 
-    private AgentOptions Options() => new()
-    {
-        Model = "claude-sonnet-4-5",
-        Catalog = ModelCatalog.BuiltIn,
-        SystemPrompt = "test",
-        Tools = ToolRegistry.BuiltIns(),
-        Permissions = new PermissionEngine(PermissionPolicy.Default),
-        ToolContext = new ToolContext(_work.Path),
-    };
+    private AgentOptions Options() => TestAgentOptions.In(_work.Path);
 
     /// <summary>Each task reads its file, then answers; <paramref name="seeded"/> fails the first two requests of the first batch.</summary>
     private ModelScript Script(int processingMs, params Reply[] seeded) => new()

@@ -1,8 +1,6 @@
 using System.Text.Json.Nodes;
 using Herd.Agent.Loop;
 using Herd.Agent.Models;
-using Herd.Agent.Permissions;
-using Herd.Agent.Tools;
 using Herd.Testing;
 
 namespace Herd.Agent.Tests.Loop;
@@ -40,15 +38,7 @@ public sealed class SteppedSessionTests : IAsyncLifetime
         _work.Dispose();
     }
 
-    private AgentOptions Options() => new()
-    {
-        Model = "claude-sonnet-4-5",
-        Catalog = ModelCatalog.BuiltIn,
-        SystemPrompt = "test",
-        Tools = ToolRegistry.BuiltIns(),
-        Permissions = new PermissionEngine(PermissionPolicy.Default),
-        ToolContext = new ToolContext(_work.Path),
-    };
+    private AgentOptions Options() => TestAgentOptions.In(_work.Path);
 
     [Fact]
     public async Task A_session_stepped_saved_and_resumed_mid_run_continues_identically()
