@@ -37,6 +37,9 @@ public sealed record AgentSetup(
     /// <value>How Bash is confined (issue #9); null = unconfined. See <see cref="Validate"/> for how it is decided.</value>
     public SandboxOptions? Sandbox { get; init; }
 
+    /// <value>Which protocol the model speaks (<c>--provider</c> or <c>HERD_PROVIDER</c>); default Anthropic's.</value>
+    public ModelProvider Provider { get; init; }
+
     /// <summary>Checks every agent flag; each problem is a message naming the flag.</summary>
     /// <param name="sandboxByDefault">
     /// Whether Bash is confined when neither <c>--sandbox</c> nor <c>sandbox.enabled</c> says: false for <c>herd -p</c>
@@ -63,8 +66,13 @@ public sealed record AgentSetup(
                 throw new HerdUsageException($"Error: --add-dir '{dir}' is not a directory. Pass an existing directory.");
         }
         var prices = args.Value(PrintOptions.Prices) ?? NullIfEmpty(Environment.GetEnvironmentVariable("HERD_PRICES"));
+        var provider = ParseProvider(args.Value(PrintOptions.Provider), NullIfEmpty(Environment.GetEnvironmentVariable("HERD_PROVIDER")));
+        var modelFlag = args.Value(PrintOptions.Model) ?? NullIfEmpty(Environment.GetEnvironmentVariable("ANTHROPIC_MODEL"));
+        // Claude's aliases and default model mean nothing to another server: its model names pass through as given.
+        if (provider == ModelProvider.OpenAi && modelFlag is null)
+            throw new HerdUsageException("Error: --provider openai needs --model with the server's model name (e.g. --model gpt-4.1, --model qwen2.5-coder:7b).");
         var catalog = ModelCatalog.Load(prices);
-        var fallbacks = CommandLineParser.SplitList(args.Value(PrintOptions.FallbackModel) ?? "").Select(catalog.Resolve).ToArray();
+        var fallbacks = CommandLineParser.SplitList(args.Value(PrintOptions.FallbackModel) ?? "").Select(m => AgentProfile.ResolveModel(catalog, provider, m)).ToArray();
         var (policy, settings) = PermissionSetup.Load(args, cwd);
         var tools = SelectTools(args);
         var sandbox = SandboxSetup.Decide(args.Has(PrintOptions.Sandbox), args.Value(PrintOptions.Sandbox), settings, sandboxByDefault, policy.AdditionalDirectories);
@@ -74,7 +82,7 @@ public sealed record AgentSetup(
         return new AgentSetup(
             cwd,
             catalog,
-            args.Value(PrintOptions.Model) ?? NullIfEmpty(Environment.GetEnvironmentVariable("ANTHROPIC_MODEL")),
+            modelFlag,
             fallbacks,
             BuildSystemPrompt(args, cwd),
             // --bare skips the memory files, as Claude Code's does.
@@ -93,6 +101,7 @@ public sealed record AgentSetup(
         {
             Sandbox = sandbox,
             PricesPath = prices is null ? null : Path.GetFullPath(prices, cwd),
+            Provider = provider,
         };
     }
 
@@ -119,7 +128,17 @@ public sealed record AgentSetup(
         FailOnDenial = FailOnDenial,
         Sandbox = Sandbox,
         PricesPath = PricesPath,
+        Provider = Provider,
         Catalog = Catalog,
+    };
+
+    private static ModelProvider ParseProvider(string? flag, string? environment) => (flag ?? environment) switch
+    {
+        null or "anthropic" => ModelProvider.Anthropic,
+        "openai" => ModelProvider.OpenAi,
+        var other => throw new HerdUsageException(flag is not null
+            ? $"Error: --provider '{other}' is not one of anthropic, openai."
+            : $"Error: HERD_PROVIDER '{other}' is not one of anthropic, openai."),
     };
 
     /// <summary>Options for one agent session. Each call makes fresh tools and context, so sessions share no state.</summary>
@@ -127,24 +146,34 @@ public sealed record AgentSetup(
     public AgentOptions ToAgentOptions(string? restoredModel = null, string? workingDirectory = null) =>
         ToProfile().ToAgentOptions(restoredModel, workingDirectory);
 
-    /// <summary>API key, endpoint and retry settings from the environment.</summary>
+    /// <summary>The provider, API key, endpoint and retry settings from the environment.</summary>
     /// <exception cref="HerdUsageException">No API key, or a malformed setting.</exception>
-    public static AnthropicClientOptions ClientOptionsFromEnvironment()
+    public ModelClientOptions ClientOptionsFromEnvironment() => ClientOptionsFromEnvironment(Provider);
+
+    /// <inheritdoc cref="ClientOptionsFromEnvironment()"/>
+    public static ModelClientOptions ClientOptionsFromEnvironment(ModelProvider provider)
     {
+        if (provider == ModelProvider.OpenAi)
+        {
+            // Local servers (vLLM, Ollama, llama.cpp) need no key, so none is required; a key given is a secret all the same.
+            var openAiKey = Environment.GetEnvironmentVariable("OPENAI_API_KEY") ?? "";
+            Herd.Agent.IO.ProcessEnvironment.Scrub("OPENAI_API_KEY");
+            return ClientOptions(openAiKey, provider, "OPENAI_BASE_URL", "https://api.openai.com/v1");
+        }
         var apiKey = Environment.GetEnvironmentVariable("ANTHROPIC_API_KEY");
         if (string.IsNullOrEmpty(apiKey))
             throw new HerdUsageException("Error: ANTHROPIC_API_KEY is not set. Export your Anthropic API key as ANTHROPIC_API_KEY (to try Herd without one, see \"Try it without an API key\" in the README).");
         // Tools run model-written commands; none of them may read the key back from /proc/<herd pid>/environ.
         Herd.Agent.IO.ProcessEnvironment.Scrub("ANTHROPIC_API_KEY");
-        return ClientOptions(apiKey);
+        return ClientOptions(apiKey, provider, "ANTHROPIC_BASE_URL", "https://api.anthropic.com");
     }
 
-    private static AnthropicClientOptions ClientOptions(string apiKey)
+    private static ModelClientOptions ClientOptions(string apiKey, ModelProvider provider, string baseUrlVariable, string defaultBaseUrl)
     {
-        var baseUrl = NullIfEmpty(Environment.GetEnvironmentVariable("ANTHROPIC_BASE_URL")) ?? "https://api.anthropic.com";
+        var baseUrl = NullIfEmpty(Environment.GetEnvironmentVariable(baseUrlVariable)) ?? defaultBaseUrl;
         if (!Uri.TryCreate(baseUrl, UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https"))
-            throw new HerdUsageException($"Error: ANTHROPIC_BASE_URL '{baseUrl}' is not an http(s) URL.");
-        var options = new AnthropicClientOptions { ApiKey = apiKey, BaseUrl = uri };
+            throw new HerdUsageException($"Error: {baseUrlVariable} '{baseUrl}' is not an http(s) URL.");
+        var options = new ModelClientOptions { Provider = provider, ApiKey = apiKey, BaseUrl = uri };
         HerdTelemetry.ModelServer = uri;
         if (EnvSeconds("HERD_STREAM_IDLE_TIMEOUT") is { } idle)
             options = options with { StreamIdleTimeout = idle };

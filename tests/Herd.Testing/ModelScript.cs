@@ -50,6 +50,9 @@ public sealed record Reply
     /// <value>The content type of <see cref="RawBody"/>; default <c>text/event-stream</c>.</value>
     public string? ContentType { get; init; }
 
+    /// <value>In a Message Batch: the request expires (its result is <c>expired</c>) instead of being answered.</value>
+    public bool Expired { get; init; }
+
     /// <value>Wait this long before answering (adds to the script's latency).</value>
     public int? LatencyMs { get; init; }
 
@@ -93,6 +96,9 @@ public sealed record ModelScript
 
     /// <value>Requests for these models always fail with this status (529 overloaded, 404 not found), to exercise fallbacks.</value>
     public IReadOnlyDictionary<string, int>? FailingModels { get; init; }
+
+    /// <value>How long a Message Batch stays <c>in_progress</c> after it is created. Default 0: it has ended when next asked.</value>
+    public int BatchProcessingMs { get; init; }
 
     /// <value>Admit at most this many requests per rolling minute; beyond it answer 429 with retry-after.</value>
     public int? RequestsPerMinute { get; init; }

@@ -17,12 +17,8 @@ public sealed partial class ScriptedModelServer
 {
     private async Task HandleResponsesAsync(HttpContext context)
     {
-        string body;
-        using (var reader = new StreamReader(context.Request.Body, Encoding.UTF8))
-            body = await reader.ReadToEndAsync(context.RequestAborted).ConfigureAwait(false);
-        var headers = context.Request.Headers.ToDictionary(h => h.Key.ToLowerInvariant(), h => h.Value.ToString());
-        var recorded = new RecordedRequest(context.Request.Path, headers, body);
-        Remember(recorded);
+        var recorded = await RecordAsync(context).ConfigureAwait(false);
+        var body = recorded.Body;
 
         JsonObject request;
         try
@@ -55,14 +51,7 @@ public sealed partial class ScriptedModelServer
         }
         if (reply.Status is { } status)
         {
-            var type = reply.ErrorType ?? status switch
-            {
-                429 => "rate_limit_exceeded",
-                529 or 503 => "server_is_overloaded",
-                401 => "invalid_api_key",
-                400 => "invalid_request_error",
-                _ => "server_error",
-            };
+            var type = reply.ErrorType ?? OpenAiErrorType(status);
             Remember(new ServedReply(recorded, reply, requestedModel, new ScriptedUsage(0, 0), null, false));
             await WriteOpenAiErrorAsync(context, status, type, reply.ErrorMessage ?? type, reply.RetryAfter).ConfigureAwait(false);
             return;
@@ -123,6 +112,16 @@ public sealed partial class ScriptedModelServer
         var last = input.OfType<JsonObject>().LastOrDefault(i => (string?)i["role"] == "user");
         return last is null ? "" : ResponsesUserText([last.DeepClone()]).TrimEnd('\n');
     }
+
+    /// <summary>The error type an OpenAI API gives with an HTTP status.</summary>
+    private static string OpenAiErrorType(int status) => status switch
+    {
+        429 => "rate_limit_exceeded",
+        529 or 503 => "server_is_overloaded",
+        401 => "invalid_api_key",
+        400 => "invalid_request_error",
+        _ => "server_error",
+    };
 
     private static async Task WriteOpenAiErrorAsync(HttpContext context, int status, string type, string message, double? retryAfter)
     {

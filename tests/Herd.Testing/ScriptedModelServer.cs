@@ -21,7 +21,8 @@ public sealed record RecordedRequest(string Path, IReadOnlyDictionary<string, st
 /// reported, the request's <c>max_tokens</c>, and whether the stream reached <c>message_stop</c> (only then can a
 /// client have the whole reply, and only then does it cost anything in Herd's accounting).
 /// </summary>
-public sealed record ServedReply(RecordedRequest Request, Reply Reply, string Model, ScriptedUsage Usage, int? MaxTokens, bool Completed);
+/// <param name="Batch">Answered inside a Message Batch (billed at half price), not as a live call.</param>
+public sealed record ServedReply(RecordedRequest Request, Reply Reply, string Model, ScriptedUsage Usage, int? MaxTokens, bool Completed, bool Batch = false);
 
 /// <summary>
 /// The one test double for the model: a Messages API server on 127.0.0.1 that streams scripted replies as SSE, with
@@ -85,6 +86,18 @@ public sealed partial class ScriptedModelServer : IAsyncDisposable
             _requests.Enqueue(request);
     }
 
+    /// <summary>Reads a request's body and records the request (path, headers, body), whichever protocol it speaks.</summary>
+    private async Task<RecordedRequest> RecordAsync(HttpContext context)
+    {
+        string body;
+        using (var reader = new StreamReader(context.Request.Body, Encoding.UTF8))
+            body = await reader.ReadToEndAsync(context.RequestAborted).ConfigureAwait(false);
+        var headers = context.Request.Headers.ToDictionary(h => h.Key.ToLowerInvariant(), h => h.Value.ToString());
+        var recorded = new RecordedRequest(context.Request.Path, headers, body);
+        Remember(recorded);
+        return recorded;
+    }
+
     private void Remember(ServedReply served)
     {
         if (KeepHistory)
@@ -115,6 +128,10 @@ public sealed partial class ScriptedModelServer : IAsyncDisposable
         app.MapPost("/v1/responses", server.HandleResponsesAsync);
         // The third: the Gemini API, for the gemini CLI (ScriptedModelServer.Gemini.cs).
         app.MapPost("/v1beta/models/{target}", server.HandleGeminiAsync);
+        // The fourth: OpenAI Chat Completions, for herd --provider openai (ScriptedModelServer.OpenAi.cs).
+        app.MapPost("/v1/chat/completions", server.HandleChatCompletionsAsync);
+        // Message Batches (ScriptedModelServer.Batches.cs).
+        server.MapBatches(app);
         await app.StartAsync(cancellationToken).ConfigureAwait(false);
         var address = app.Urls.First();
         server.BaseUrl = new Uri(address.Replace("[::]", "127.0.0.1", StringComparison.Ordinal));
@@ -132,15 +149,11 @@ public sealed partial class ScriptedModelServer : IAsyncDisposable
 
     private async Task HandleAsync(HttpContext context)
     {
-        string body;
-        using (var reader = new StreamReader(context.Request.Body, Encoding.UTF8))
-            body = await reader.ReadToEndAsync(context.RequestAborted).ConfigureAwait(false);
-        var headers = context.Request.Headers.ToDictionary(h => h.Key.ToLowerInvariant(), h => h.Value.ToString());
-        var recorded = new RecordedRequest(context.Request.Path, headers, body);
-        Remember(recorded);
+        var recorded = await RecordAsync(context).ConfigureAwait(false);
+        var body = recorded.Body;
         if (RequestLog is { } log)
         {
-            var line = new JsonObject { ["path"] = recorded.Path, ["headers"] = new JsonObject(headers.Select(h => KeyValuePair.Create(h.Key, (JsonNode?)h.Value))), ["body"] = TryParse(body) };
+            var line = new JsonObject { ["path"] = recorded.Path, ["headers"] = new JsonObject(recorded.Headers.Select(h => KeyValuePair.Create(h.Key, (JsonNode?)h.Value))), ["body"] = TryParse(body) };
             lock (log)
             {
                 log.WriteLine(line.ToJsonString());

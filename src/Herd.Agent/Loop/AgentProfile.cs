@@ -61,6 +61,9 @@ public sealed record AgentProfile
     /// <value><c>--prices</c> (or <c>HERD_PRICES</c>): a price table merged over the built-in one; null = built-in.</value>
     public string? PricesPath { get; init; }
 
+    /// <value><c>--provider</c> (or <c>HERD_PROVIDER</c>): which wire protocol the model server speaks.</value>
+    public ModelProvider Provider { get; init; } = ModelProvider.Anthropic;
+
     private ModelCatalog? _catalog;
     private OutputSchema? _schema;
 
@@ -81,7 +84,7 @@ public sealed record AgentProfile
     /// <param name="workingDirectory">Where this session works; <see cref="Cwd"/> when null.</param>
     public AgentOptions ToAgentOptions(string? restoredModel = null, string? workingDirectory = null)
     {
-        var model = Catalog.Resolve(Model ?? restoredModel);
+        var model = ResolveModel(Catalog, Provider, Model ?? restoredModel);
         var permissions = new PermissionEngine(Policy);
         var cwd = workingDirectory ?? Cwd;
         var schema = Schema;
@@ -111,8 +114,15 @@ public sealed record AgentProfile
             Timeout = Timeout,
             PermissionModeName = Policy.ModeName,
             FailOnDenial = FailOnDenial,
+            ApiKeySource = Provider == ModelProvider.OpenAi
+                ? (string.IsNullOrEmpty(Environment.GetEnvironmentVariable("OPENAI_API_KEY")) ? "none" : "OPENAI_API_KEY")
+                : "ANTHROPIC_API_KEY",
         };
     }
+
+    /// <summary>Claude's aliases (sonnet, opus…) for Anthropic; another server's model names pass through as given.</summary>
+    public static string ResolveModel(ModelCatalog catalog, ModelProvider provider, string? model) =>
+        provider == ModelProvider.OpenAi && !string.IsNullOrWhiteSpace(model) ? model.Trim() : catalog.Resolve(model);
 
     private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, string?> MemoryByDirectory = new(StringComparer.Ordinal);
 

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Herd.Agent.Chat;
 using Herd.Agent.Models;
 using Herd.Agent.Permissions;
 using Herd.Agent.Tools;
@@ -12,7 +13,7 @@ namespace Herd.Agent.Loop;
 /// One conversation with the model: model ↔ tools until the model ends its turn or a limit ends the query.
 /// Emits <see cref="AgentEvent"/>s and nothing else; it never prints.
 /// </summary>
-public sealed class AgentSession
+public sealed partial class AgentSession
 {
     public const string StructuredOutputToolName = "StructuredOutput";
 
@@ -34,21 +35,28 @@ public sealed class AgentSession
 
     private readonly IModelClient _client;
     private readonly AgentOptions _options;
-    private readonly List<JsonObject> _history;
+    private readonly List<ChatMessage> _history;
     private readonly Dictionary<string, ITool> _tools;
     private readonly ToolDefinitions _toolDefinitions;
-    private readonly JsonArray _system;
+    private readonly string? _system;
     private readonly IReadOnlyList<SpendLedger> _ledgers;
     private long _lastInputTokens = -1;
     private int _lastBodyLength;
 
+    /// <param name="history">A conversation to continue, as Claude Code's transcripts store it (Messages API messages).</param>
     public AgentSession(IModelClient client, AgentOptions options, string sessionId, IEnumerable<JsonObject>? history = null)
+        : this(client, options, sessionId, history?.Select(AnthropicWire.MessageFromJson).ToList() ?? [])
+    {
+    }
+
+    /// <param name="history">A conversation to continue.</param>
+    public AgentSession(IModelClient client, AgentOptions options, string sessionId, IReadOnlyList<ChatMessage> history)
     {
         _client = client;
         _options = options;
         SessionId = sessionId;
         Costs = new CostTracker(options.Catalog);
-        _history = history?.ToList() ?? [];
+        _history = history.ToList();
         CloseDanglingToolUses();
         _tools = options.Tools.Where(t => options.Permissions.IsToolListed(t.Name)).ToDictionary(t => t.Name, StringComparer.Ordinal);
         _toolDefinitions = ToolDefinitions.For(options.Tools, _tools.Values, options.OutputSchema);
@@ -56,17 +64,15 @@ public sealed class AgentSession
         _ledgers = options.BudgetMode == BudgetMode.Strict && options.MaxBudgetUsd is { } cap
             ? options.SharedLedgers.Prepend(new SpendLedger(cap)).ToArray()
             : options.SharedLedgers;
-        _system = string.IsNullOrEmpty(options.SystemPrompt)
-            ? []
-            : new JsonArray(new JsonObject { ["type"] = "text", ["text"] = options.SystemPrompt });
+        _system = string.IsNullOrEmpty(options.SystemPrompt) ? null : options.SystemPrompt;
     }
 
     public string SessionId { get; }
 
     public CostTracker Costs { get; }
 
-    /// <summary>The conversation so far, as Messages API messages.</summary>
-    public IReadOnlyList<JsonObject> History => _history;
+    /// <summary>The conversation so far.</summary>
+    public IReadOnlyList<ChatMessage> History => _history;
 
     /// <summary>Names of the tools the model is offered, in request order.</summary>
     public IReadOnlyList<string> ToolNames => _toolDefinitions.Names;
@@ -77,23 +83,13 @@ public sealed class AgentSession
     /// </summary>
     private void CloseDanglingToolUses()
     {
-        if (_history.Count == 0 || (string?)_history[^1]["role"] != "assistant")
+        if (_history.Count == 0 || _history[^1].Role != ChatRole.Assistant)
             return;
-        if (_history[^1]["content"] is not JsonArray content)
-            return;
-        var results = new JsonArray();
-        foreach (var block in content.OfType<JsonObject>().Where(b => (string?)b["type"] == "tool_use"))
-        {
-            results.Add((JsonNode)new JsonObject
-            {
-                ["type"] = "tool_result",
-                ["tool_use_id"] = (string?)block["id"],
-                ["content"] = "[Request interrupted by user for tool use]",
-                ["is_error"] = true,
-            });
-        }
-        if (results.Count > 0)
-            _history.Add(new JsonObject { ["role"] = "user", ["content"] = results });
+        var results = _history[^1].Content.OfType<ToolUseBlock>()
+            .Select(use => (ContentBlock)new ToolResultBlock(use.Id, "[Request interrupted by user for tool use]", IsError: true))
+            .ToArray();
+        if (results.Length > 0)
+            _history.Add(new ChatMessage(ChatRole.User, results));
     }
 
     /// <summary>Runs one query: the user's message, then turns until the model is done or a limit is reached.</summary>
@@ -104,14 +100,7 @@ public sealed class AgentSession
     /// </param>
     public async Task<AgentResult> RunAsync(JsonNode userContent, IAgentEventSink sink, CancellationToken cancellationToken = default, bool replay = false)
     {
-        var query = new QueryState(this, sink, _options.TimeProvider.GetTimestamp());
-        sink.OnEvent(new InitEvent(SessionId, _options.ToolContext.WorkingDirectory, ToolNames, _options.Model, _options.PermissionModeName, _options.ApiKeySource));
-        if (replay)
-            sink.OnEvent(new UserMessageEvent(new JsonObject { ["role"] = "user", ["content"] = userContent.DeepClone() }, null, IsReplay: true));
-
-        var prompt = new JsonObject { ["role"] = "user", ["content"] = WithMemory(userContent) };
-        AppendUserMessage(prompt);
-        sink.OnEvent(new PromptEvent(prompt));
+        var query = StartQuery(userContent, sink, replay);
 
         // --timeout runs on the injected clock, so its tests move a fake clock instead of waiting.
         using var timer = new CancellationTokenSource(Timeout.InfiniteTimeSpan, _options.TimeProvider);
@@ -135,6 +124,20 @@ public sealed class AgentSession
         return result;
     }
 
+    /// <summary><c>system/init</c>, the replayed message, the prompt into the history: everything before the first call.</summary>
+    private QueryState StartQuery(JsonNode userContent, IAgentEventSink sink, bool replay)
+    {
+        var query = new QueryState(this, sink, _options.TimeProvider.GetTimestamp());
+        sink.OnEvent(new InitEvent(SessionId, _options.ToolContext.WorkingDirectory, ToolNames, _options.Model, _options.PermissionModeName, _options.ApiKeySource));
+        if (replay)
+            sink.OnEvent(new UserMessageEvent(new JsonObject { ["role"] = "user", ["content"] = userContent.DeepClone() }, null, IsReplay: true));
+
+        var prompt = new JsonObject { ["role"] = "user", ["content"] = WithMemory(userContent) };
+        AppendUserMessage(AnthropicWire.MessageFromJson(prompt));
+        sink.OnEvent(new PromptEvent(prompt));
+        return query;
+    }
+
     /// <summary>
     /// The first message of a new conversation carries the memory files (CLAUDE.md…) as a text block before the
     /// prompt, as Claude Code 2.1.332 sends them; resumed conversations already hold it.
@@ -148,20 +151,13 @@ public sealed class AgentSession
         return blocks;
     }
 
-    private void AppendUserMessage(JsonObject message)
+    private void AppendUserMessage(ChatMessage message)
     {
         // Consecutive user messages are merged: the API requires alternating roles.
-        if (_history.Count > 0 && (string?)_history[^1]["role"] == "user")
-        {
-            var merged = ToBlocks(_history[^1]["content"]);
-            foreach (var block in ToBlocks(message["content"]))
-                merged.Add(block?.DeepClone());
-            _history[^1] = new JsonObject { ["role"] = "user", ["content"] = merged };
-        }
+        if (_history.Count > 0 && _history[^1].Role == ChatRole.User)
+            _history[^1] = _history[^1] with { Content = [.. _history[^1].Content, .. message.Content] };
         else
-        {
             _history.Add(message);
-        }
     }
 
     private static JsonArray ToBlocks(JsonNode? content) => content switch
@@ -173,120 +169,137 @@ public sealed class AgentSession
 
     private async Task<AgentResult> RunTurnsAsync(QueryState query, CancellationToken ct)
     {
-        var cap = _options.MaxBudgetUsd;
-        var structuredFailures = 0;
-        var nudged = false;
         query.Sink.OnEvent(new StatusEvent("requesting"));
         while (true)
         {
-            if (cap is { } c && Costs.TotalCostUsd >= c)
-                return query.BudgetExhausted(c);
-
-            var maxTokens = _options.MaxTokens ?? _options.Catalog.MaxOutputTokensOf(_options.Model);
-            var request = new ModelRequest(_options.Model, maxTokens, _system, _history, _toolDefinitions.Definitions) { ToolsJson = _toolDefinitions.Json };
-            var reservation = 0.0;
-            if (_ledgers.Count > 0)
-            {
-                (request, reservation) = ReserveWorstCase(request);
-                if (reservation < 0)
-                    return query.BudgetExhausted(cap ?? _ledgers[0].CeilingUsd);
-            }
-
-            query.NumTurns++;
+            var call = PrepareCall(query);
+            if (call.Result is { } ended)
+                return ended;
             ModelResponse response;
             var callCost = 0.0;
             try
             {
-                response = await CallWithFallbackAsync(request, query, ct).ConfigureAwait(false);
+                response = await CallWithFallbackAsync(call.Request!, query, ct).ConfigureAwait(false);
                 callCost = query.LastCallCost;
             }
             catch (ModelApiException ex)
             {
-                query.Sink.OnEvent(new ApiErrorMessageEvent(ex.ToResultText(), ex.Category, ex.Status, ex.ErrorType));
-                return query.ApiError(ex);
+                return CallFailed(query, ex);
             }
             finally
             {
-                foreach (var ledger in _ledgers)
-                    ledger.Settle(reservation, callCost);
+                Settle(call.Reservation, callCost);
             }
-
-            _history.Add(new JsonObject { ["role"] = "assistant", ["content"] = response.Content.DeepClone() });
-            query.StopReason = response.StopReason;
-            var toolUses = response.Content.OfType<JsonObject>().Where(b => (string?)b["type"] == "tool_use").ToList();
-            var text = TextOf(response.Content);
-            if (text.Length > 0)
-                query.LastText = text;
-
-            if (toolUses.Count == 0)
-            {
-                if (_options.OutputSchema is not null && !nudged)
-                {
-                    // Spec §9: one reminder when the model answers in text instead of calling the tool.
-                    nudged = true;
-                    var nudge = new JsonObject { ["role"] = "user", ["content"] = new JsonArray(new JsonObject { ["type"] = "text", ["text"] = StructuredOutputNudge }) };
-                    AppendUserMessage(nudge);
-                    query.Sink.OnEvent(new UserMessageEvent(nudge, null));
-                    continue;
-                }
-                return query.Success();
-            }
-
-            var results = new JsonArray();
-            JsonNode? structured = null;
-            var structuredValid = false;
-            query.InTools = true;
-            foreach (var use in toolUses)
-            {
-                var (result, isStructured) = await RunToolAsync(use, query, ct).ConfigureAwait(false);
-                if (isStructured)
-                {
-                    if (result.IsError)
-                        structuredFailures++;
-                    else
-                    {
-                        structuredValid = true;
-                        structured = use["input"]?.DeepClone();
-                    }
-                }
-                var block = new JsonObject
-                {
-                    ["tool_use_id"] = (string?)use["id"],
-                    ["type"] = "tool_result",
-                    ["content"] = result.Content,
-                };
-                if (result.IsError)
-                    block["is_error"] = true;
-                results.Add((JsonNode)block);
-                query.Sink.OnEvent(new UserMessageEvent(new JsonObject { ["role"] = "user", ["content"] = new JsonArray(block.DeepClone()) }, result.Structured?.DeepClone()));
-            }
-            query.InTools = false;
-            AppendUserMessage(new JsonObject { ["role"] = "user", ["content"] = results });
-
-            // Claude Code 2.1.332 counts the turn that would send these results back, without making the call:
-            // a valid StructuredOutput ends the query with num_turns = calls + 1 and the output as JSON text in
-            // result; --max-turns N stops after the tools of the N-th reply with num_turns N + 1 (no N+1-th call).
-            if (structuredValid)
-            {
-                query.NumTurns++;
-                return query.Success() with { StructuredOutput = structured, HasStructuredOutput = true, Result = Stringify(structured) };
-            }
-            if (_options.MaxTurns is { } maxTurns && query.NumTurns >= maxTurns)
-            {
-                query.NumTurns++;
-                return query.Finish(ResultSubtype.MaxTurns, "max_turns", errors: [$"Reached maximum number of turns ({maxTurns})"]) with { MaxTurnsLimit = maxTurns };
-            }
-            if (_options.OutputSchema is not null && structuredFailures >= _options.MaxStructuredOutputRetries)
-                return query.Finish(ResultSubtype.MaxStructuredOutputRetries, "structured_output_retry_exhausted",
-                    errors: [$"Failed to provide valid structured output after {structuredFailures} attempts"]);
+            if (await ApplyReplyAsync(query, response, ct).ConfigureAwait(false) is { } result)
+                return result;
         }
     }
 
-    private async Task<(ToolResult Result, bool IsStructured)> RunToolAsync(JsonObject use, QueryState query, CancellationToken ct)
+    /// <summary>The next call of a query, its worst case reserved on the ledgers; or the query's end when no call may be made.</summary>
+    private PreparedCall PrepareCall(QueryState query)
     {
-        var name = (string?)use["name"] ?? "";
-        var id = (string?)use["id"] ?? "";
-        var inputNode = use["input"] ?? new JsonObject();
+        var cap = _options.MaxBudgetUsd;
+        if (cap is { } c && Costs.TotalCostUsd >= c)
+            return new PreparedCall(null, 0, query.BudgetExhausted(c));
+
+        var maxTokens = _options.MaxTokens ?? _options.Catalog.MaxOutputTokensOf(_options.Model);
+        // A snapshot: the history grows after the call, and a kept request (retries, batches) must not change.
+        var request = new ModelRequest(_options.Model, maxTokens, _system, _history.ToArray(), _toolDefinitions.Set);
+        var reservation = 0.0;
+        if (_ledgers.Count > 0)
+        {
+            (request, reservation) = ReserveWorstCase(request);
+            if (reservation < 0)
+                return new PreparedCall(null, 0, query.BudgetExhausted(cap ?? _ledgers[0].CeilingUsd));
+        }
+        query.NumTurns++;
+        return new PreparedCall(request, reservation, null);
+    }
+
+    private sealed record PreparedCall(ModelRequest? Request, double Reservation, AgentResult? Result);
+
+    private void Settle(double reservation, double cost)
+    {
+        foreach (var ledger in _ledgers)
+            ledger.Settle(reservation, cost);
+    }
+
+    private static AgentResult CallFailed(QueryState query, ModelApiException ex)
+    {
+        query.Sink.OnEvent(new ApiErrorMessageEvent(ex.ToResultText(), ex.Category, ex.Status, ex.ErrorType));
+        return query.ApiError(ex);
+    }
+
+    /// <summary>The model's reply into the history, then its tool calls; the query's result when it has ended, else null.</summary>
+    private async Task<AgentResult?> ApplyReplyAsync(QueryState query, ModelResponse response, CancellationToken ct)
+    {
+        _history.Add(new ChatMessage(ChatRole.Assistant, response.Content));
+        query.StopReason = response.StopReason;
+        var toolUses = response.Content.OfType<ToolUseBlock>().ToList();
+        var text = TextOf(response.Content);
+        if (text.Length > 0)
+            query.LastText = text;
+
+        if (toolUses.Count == 0)
+        {
+            if (_options.OutputSchema is not null && !query.Nudged)
+            {
+                // Spec §9: one reminder when the model answers in text instead of calling the tool.
+                query.Nudged = true;
+                var nudge = ChatMessage.User(new TextBlock(StructuredOutputNudge));
+                AppendUserMessage(nudge);
+                query.Sink.OnEvent(new UserMessageEvent(AnthropicWire.ToJson(nudge), null));
+                return null;
+            }
+            return query.Success();
+        }
+
+        var results = new List<ContentBlock>(toolUses.Count);
+        JsonNode? structured = null;
+        var structuredValid = false;
+        query.InTools = true;
+        foreach (var use in toolUses)
+        {
+            var (result, isStructured) = await RunToolAsync(use, query, ct).ConfigureAwait(false);
+            if (isStructured)
+            {
+                if (result.IsError)
+                    query.StructuredFailures++;
+                else
+                {
+                    structuredValid = true;
+                    structured = use.Input.DeepClone();
+                }
+            }
+            var block = new ToolResultBlock(use.Id, result.Content, result.IsError);
+            results.Add(block);
+            query.Sink.OnEvent(new UserMessageEvent(AnthropicWire.ToJson(ChatMessage.User(block)), result.Structured?.DeepClone()));
+        }
+        query.InTools = false;
+        AppendUserMessage(new ChatMessage(ChatRole.User, results));
+
+        // Claude Code 2.1.332 counts the turn that would send these results back, without making the call:
+        // a valid StructuredOutput ends the query with num_turns = calls + 1 and the output as JSON text in
+        // result; --max-turns N stops after the tools of the N-th reply with num_turns N + 1 (no N+1-th call).
+        if (structuredValid)
+        {
+            query.NumTurns++;
+            return query.Success() with { StructuredOutput = structured, HasStructuredOutput = true, Result = Stringify(structured) };
+        }
+        if (_options.MaxTurns is { } maxTurns && query.NumTurns >= maxTurns)
+        {
+            query.NumTurns++;
+            return query.Finish(ResultSubtype.MaxTurns, "max_turns", errors: [$"Reached maximum number of turns ({maxTurns})"]) with { MaxTurnsLimit = maxTurns };
+        }
+        if (_options.OutputSchema is not null && query.StructuredFailures >= _options.MaxStructuredOutputRetries)
+            return query.Finish(ResultSubtype.MaxStructuredOutputRetries, "structured_output_retry_exhausted",
+                errors: [$"Failed to provide valid structured output after {query.StructuredFailures} attempts"]);
+        return null;
+    }
+
+    private async Task<(ToolResult Result, bool IsStructured)> RunToolAsync(ToolUseBlock use, QueryState query, CancellationToken ct)
+    {
+        var (name, id, inputNode) = (use.Name, use.Id, use.Input);
         using var inputDoc = JsonDocument.Parse(inputNode.ToJsonString());
         var input = inputDoc.RootElement;
         var started = Stopwatch.GetTimestamp();
@@ -348,14 +361,7 @@ public sealed class AgentSession
             try
             {
                 var response = await _client.CreateMessageAsync(attempt, observer, ct).ConfigureAwait(false);
-                var model = string.IsNullOrEmpty(response.Model) ? attempt.Model : response.Model;
-                var cost = Costs.Add(model, response.Usage, response.Duration);
-                query.LastCallCost = cost;
-                query.Usage = query.Usage.Add(response.Usage);
-                query.TtftMs ??= (long?)response.TimeToFirstToken?.TotalMilliseconds;
-                _lastInputTokens = response.Usage.TotalInputTokens;
-                _lastBodyLength = attempt.BodyLength; // serialised once, by the client; not again here
-                query.Sink.OnEvent(new ModelCallEvent(model, response.Id, response.Usage, cost, response.Duration, response.StopReason));
+                RecordCall(query, attempt, response);
                 return response;
             }
             catch (ModelApiException ex) when (hasFallback && ex.Kind is ModelErrorKind.Overloaded or ModelErrorKind.ModelNotFound)
@@ -363,6 +369,19 @@ public sealed class AgentSession
                 query.Sink.OnEvent(FallbackEvent(ex, models[i], models[i + 1]));
             }
         }
+    }
+
+    /// <summary>A finished call's cost and usage into the query's counters and the input-token bound of the next call.</summary>
+    private void RecordCall(QueryState query, ModelRequest request, ModelResponse response, double priceFactor = 1.0)
+    {
+        var model = string.IsNullOrEmpty(response.Model) ? request.Model : response.Model;
+        var cost = Costs.Add(model, response.Usage, response.Duration, priceFactor);
+        query.LastCallCost = cost;
+        query.Usage = query.Usage.Add(response.Usage);
+        query.TtftMs ??= (long?)response.TimeToFirstToken?.TotalMilliseconds;
+        _lastInputTokens = response.Usage.TotalInputTokens;
+        _lastBodyLength = _client.MeasureRequest(request); // written once, by the client; not again here
+        query.Sink.OnEvent(new ModelCallEvent(model, response.Id, response.Usage, cost, response.Duration, response.StopReason));
     }
 
     /// <summary>Claude Code 2.1.332's <c>system/model_fallback</c> sentences, word for word.</summary>
@@ -417,20 +436,17 @@ public sealed class AgentSession
     /// </summary>
     private long InputTokenBound(ModelRequest request)
     {
-        var length = request.BodyLength;
+        var length = _client.MeasureRequest(request);
         if (_lastInputTokens >= 0 && length >= _lastBodyLength)
             return _lastInputTokens + (length - _lastBodyLength) + 64;
         return length + 2048;
     }
 
-    private static string TextOf(JsonArray content)
+    private static string TextOf(IReadOnlyList<ContentBlock> content)
     {
         var sb = new StringBuilder();
-        foreach (var block in content.OfType<JsonObject>())
-        {
-            if ((string?)block["type"] == "text")
-                sb.Append((string?)block["text"]);
-        }
+        foreach (var block in content.OfType<TextBlock>())
+            sb.Append(block.Text);
         return sb.ToString();
     }
 
@@ -451,6 +467,7 @@ public sealed class AgentSession
     private sealed class QueryState(AgentSession session, IAgentEventSink sink, long started)
     {
         public IAgentEventSink Sink { get; } = sink;
+        public long Started { get; } = started;
         public int NumTurns { get; set; }
         public Usage Usage { get; set; } = Usage.Zero;
         public List<PermissionDenial> Denials { get; } = [];
@@ -459,6 +476,11 @@ public sealed class AgentSession
         public long? TtftMs { get; set; }
         public bool InTools { get; set; }
         public double LastCallCost { get; set; }
+        public int StructuredFailures { get; set; }
+        public bool Nudged { get; set; }
+
+        /// <value>The call handed out by <see cref="NextStep"/> and not yet answered: its request and ledger reservation.</value>
+        public PreparedCall? Pending { get; set; }
 
         public AgentResult Success()
         {
@@ -489,7 +511,7 @@ public sealed class AgentSession
             {
                 Subtype = subtype,
                 IsError = subtype != ResultSubtype.Success,
-                DurationMs = (long)session._options.TimeProvider.GetElapsedTime(started).TotalMilliseconds,
+                DurationMs = (long)session._options.TimeProvider.GetElapsedTime(Started).TotalMilliseconds,
                 DurationApiMs = session.Costs.ApiDurationMs,
                 NumTurns = NumTurns,
                 StopReason = subtype == ResultSubtype.DuringExecution ? null : StopReason,

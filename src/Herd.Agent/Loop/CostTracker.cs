@@ -14,10 +14,19 @@ public sealed class CostTracker(ModelCatalog catalog)
 
     public IReadOnlyDictionary<string, ModelUsageEntry> ByModel => new Dictionary<string, ModelUsageEntry>(_byModel);
 
-    /// <summary>Records a finished call and returns its cost.</summary>
-    public double Add(string model, Usage usage, TimeSpan duration)
+    /// <summary>Takes the totals of a session saved between turns (<see cref="AgentSessionState"/>).</summary>
+    internal void Restore(IReadOnlyDictionary<string, ModelUsageEntry> byModel, long apiDurationMs)
     {
-        var cost = catalog.CostOf(model, usage);
+        foreach (var (model, entry) in byModel)
+            _byModel[model] = entry;
+        ApiDurationMs = apiDurationMs;
+    }
+
+    /// <summary>Records a finished call and returns its cost.</summary>
+    /// <param name="priceFactor">0.5 for a call made in a Message Batch, billed at half the standard price.</param>
+    public double Add(string model, Usage usage, TimeSpan duration, double priceFactor = 1.0)
+    {
+        var cost = catalog.CostOf(model, usage) * priceFactor;
         _byModel[model] = _byModel.TryGetValue(model, out var e)
             ? e with { Usage = e.Usage.Add(usage), CostUsd = e.CostUsd + cost }
             : new ModelUsageEntry(usage, cost, catalog.ContextWindowOf(model), catalog.MaxOutputTokensOf(model));

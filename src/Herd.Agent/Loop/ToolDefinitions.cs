@@ -1,6 +1,6 @@
 using System.Runtime.CompilerServices;
-using System.Text.Json;
 using System.Text.Json.Nodes;
+using Herd.Agent.Chat;
 using Herd.Agent.Tools;
 
 namespace Herd.Agent.Loop;
@@ -12,8 +12,8 @@ namespace Herd.Agent.Loop;
 /// instance (weakly: a list that is dropped takes its cache with it), per offered subset and output schema.
 /// </summary>
 /// <remarks>
-/// Cached definitions are shared across concurrent sessions: nobody may modify <see cref="Definitions"/>. The request
-/// body is written from <see cref="Json"/>, so concurrent sessions only ever read the nodes.
+/// Cached definitions are shared across concurrent sessions: nobody may modify the specs of <see cref="Set"/>. Request
+/// bodies are written from the set's per-provider bytes, so concurrent sessions only ever read the nodes.
 /// </remarks>
 internal sealed class ToolDefinitions
 {
@@ -22,16 +22,14 @@ internal sealed class ToolDefinitions
 
     private static readonly ConditionalWeakTable<IReadOnlyList<ITool>, Cache> Caches = new();
 
-    private ToolDefinitions(JsonArray definitions, byte[] json, string[] names)
+    private ToolDefinitions(ToolSet set, string[] names)
     {
-        Definitions = definitions;
-        Json = json;
+        Set = set;
         Names = names;
     }
 
-    public JsonArray Definitions { get; }
-
-    public byte[] Json { get; }
+    /// <summary>The tools as the requests offer them; each provider writes (and keeps) its wire form of them.</summary>
+    public ToolSet Set { get; }
 
     public IReadOnlyList<string> Names { get; }
 
@@ -60,23 +58,12 @@ internal sealed class ToolDefinitions
 
     private static ToolDefinitions Build(ITool[] tools, JsonNode? outputSchema)
     {
-        var defs = new JsonArray();
+        var specs = new List<ToolSpec>(tools.Length + 1);
         foreach (var tool in tools)
-            defs.Add((JsonNode)new JsonObject { ["name"] = tool.Name, ["description"] = tool.Description, ["input_schema"] = tool.InputSchema() });
+            specs.Add(new ToolSpec(tool.Name, tool.Description, tool.InputSchema()));
         if (outputSchema is not null)
-        {
-            defs.Add((JsonNode)new JsonObject
-            {
-                ["name"] = AgentSession.StructuredOutputToolName,
-                ["description"] = StructuredOutputDescription,
-                ["input_schema"] = outputSchema.DeepClone(),
-            });
-        }
-        var buffer = new System.Buffers.ArrayBufferWriter<byte>(8192);
-        using (var w = new Utf8JsonWriter(buffer))
-            defs.WriteTo(w);
-        var names = defs.Select(d => (string)d!["name"]!).ToArray();
-        return new ToolDefinitions(defs, buffer.WrittenSpan.ToArray(), names);
+            specs.Add(new ToolSpec(AgentSession.StructuredOutputToolName, StructuredOutputDescription, outputSchema.DeepClone()));
+        return new ToolDefinitions(new ToolSet(specs), specs.Select(s => s.Name).ToArray());
     }
 
     private sealed class Cache

@@ -20,8 +20,8 @@ public sealed partial class BashTool : ITool
     public const int MaxTimeoutMs = 600_000;
     public const int MaxOutputChars = 30_000;
 
-    /// <summary>Environment variables a child must not see: our API key, and the marker that says "inside Claude Code".</summary>
-    private static readonly string[] StrippedVariables = ["ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "CLAUDECODE"];
+    /// <summary>Environment variables a child must not see: our API keys, and the marker that says "inside Claude Code".</summary>
+    private static readonly string[] StrippedVariables = ["ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "OPENAI_API_KEY", "CLAUDECODE"];
 
     private static readonly string? SetsidPath = new[] { "/usr/bin/setsid", "/bin/setsid" }.FirstOrDefault(File.Exists);
 

@@ -134,7 +134,7 @@ public static class PrintCommand
 
         var sessionId = resumedFrom is not null && !fork ? Path.GetFileNameWithoutExtension(resumedFrom) : requestedId ?? Guid.NewGuid().ToString();
         var options = template.ToAgentOptions(restoredModel: loaded?.Model);
-        using var client = new AnthropicMessagesClient(AgentSetup.ClientOptionsFromEnvironment());
+        using var client = ModelClientFactory.Create(template.ClientOptionsFromEnvironment());
 
         var stdout = Console.OpenStandardOutput();
         var writer = OutputWriter.Create(outputFormat, stdout, verbose, includePartial);

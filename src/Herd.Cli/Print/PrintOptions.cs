@@ -14,6 +14,7 @@ public static class PrintOptions
     public static readonly OptionSpec MaxBudgetUsd = new(["--max-budget-usd"], Arity.Value, "Stop once the run's estimated cost reaches this many US dollars", "usd");
     public static readonly OptionSpec BudgetMode = new(["--budget-mode"], Arity.Value, "compatible (default; the crossing call completes) or strict (reserve each call's worst case: never exceeded)", "mode");
     public static readonly OptionSpec Model = new(["--model"], Arity.Value, "Model alias (sonnet, opus, haiku) or full id; overrides ANTHROPIC_MODEL", "model");
+    public static readonly OptionSpec Provider = new(["--provider"], Arity.Value, "The model's protocol: anthropic (default) or openai (Chat Completions: OpenAI, vLLM, Ollama, llama.cpp, LiteLLM); also HERD_PROVIDER", "name");
     public static readonly OptionSpec FallbackModel = new(["--fallback-model"], Arity.Value, "Model(s) to use, in order, when the main model is overloaded or unavailable (comma list)", "models");
     public static readonly OptionSpec SystemPrompt = new(["--system-prompt"], Arity.Value, "Replace the default system prompt", "text");
     public static readonly OptionSpec SystemPromptFile = new(["--system-prompt-file"], Arity.Value, "Replace the default system prompt with this file's text", "file");
@@ -75,6 +76,7 @@ public static class PrintOptions
         MaxBudgetUsd,
         BudgetMode,
         Model,
+        Provider,
         FallbackModel,
         SystemPrompt,
         SystemPromptFile,
@@ -145,6 +147,9 @@ Environment:
   ANTHROPIC_API_KEY         API key (required)
   ANTHROPIC_BASE_URL        API endpoint (default https://api.anthropic.com)
   ANTHROPIC_MODEL           Default model
+  HERD_PROVIDER             anthropic (default) or openai (see --provider)
+  OPENAI_API_KEY            API key with --provider openai (optional for local servers)
+  OPENAI_BASE_URL           Endpoint with --provider openai (default https://api.openai.com/v1)
   HERD_PRICES               Price table override (see --prices)
   HERD_CONFIG_DIR           Where sessions are stored (default ~/.herd)
   HERD_STREAM_IDLE_TIMEOUT  Seconds a silent API stream may stall before it is retried (default 120)

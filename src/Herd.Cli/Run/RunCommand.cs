@@ -120,13 +120,13 @@ public static class RunCommand
 
         // issue #13 (engines): an external engine gets its credentials through its own environment; Herd needs no key
         // then, and must not scrub ANTHROPIC_API_KEY from its environment before the claude engine reads it.
-        var clientOptions = ctx.Client ?? (definition.Engine.Kind == EngineKind.Herd ? AgentSetup.ClientOptionsFromEnvironment() : new AnthropicClientOptions { ApiKey = "" });
+        var clientOptions = ctx.Client ?? (definition.Engine.Kind == EngineKind.Herd ? AgentSetup.ClientOptionsFromEnvironment(definition.Agent.Provider) : new ModelClientOptions { ApiKey = "" });
         if (ctx.Client is null && string.IsNullOrEmpty(Environment.GetEnvironmentVariable("HERD_MAX_RETRIES")))
         {
             // Spec §5 "one retry layer": few inner retries, so 429/529 reach the fleet's retry layer and AIMD quickly.
             clientOptions = clientOptions with { MaxRetries = 2 };
         }
-        using var client = new AnthropicMessagesClient(clientOptions);
+        var clientOptions = ctx.Client ?? (definition.Engine.Kind == EngineKind.Herd ? AgentSetup.ClientOptionsFromEnvironment(definition.Agent.Provider) : new ModelClientOptions { ApiKey = "" });
         var runDirectory = run.RunDirectory ?? Path.Combine(ctx.Cwd, ".herd", "runs", NewRunId(ctx.Time));
         var host = new RunHost(client, runDirectory) { EngineEnvironment = ctx.EngineEnvironment, Time = ctx.Time };
         // issue #13 (engines): checked (the CLI exists) before anything is written.

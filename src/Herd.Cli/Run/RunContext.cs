@@ -9,7 +9,7 @@ namespace Herd.Cli.Run;
 public sealed record RunContext(TextReader Stdin, bool StdinRedirected, TextWriter Out, TextWriter Err, bool ErrIsTerminal, string Cwd)
 {
     /// <value>Client settings; null = from the environment (ANTHROPIC_API_KEY, ANTHROPIC_BASE_URL, HERD_*).</value>
-    public AnthropicClientOptions? Client { get; init; }
+    public ModelClientOptions? Client { get; init; }
 
     public TimeProvider Time { get; init; } = TimeProvider.System;
 

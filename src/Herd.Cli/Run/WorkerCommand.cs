@@ -102,10 +102,10 @@ public static class WorkerCommand
         var info = store.ReadRun() ?? throw new HerdUsageException($"Error: no run '{runId}' in {location.Redacted}. `herd runs list --store URL` shows the runs.");
         // The run is worked as it was created: its stored definition, built into an engine by the one assembly every host uses.
         var definition = StoredDefinition(store, info, cwd, $"run '{runId}' in {location.Redacted}");
-        var clientOptions = definition.Engine.Kind == EngineKind.Herd ? AgentSetup.ClientOptionsFromEnvironment() : new AnthropicClientOptions { ApiKey = "" };
+        var clientOptions = definition.Engine.Kind == EngineKind.Herd ? AgentSetup.ClientOptionsFromEnvironment(definition.Agent.Provider) : new ModelClientOptions { ApiKey = "" };
         if (string.IsNullOrEmpty(Environment.GetEnvironmentVariable("HERD_MAX_RETRIES")))
             clientOptions = clientOptions with { MaxRetries = 2 };
-        using var client = new AnthropicMessagesClient(clientOptions);
+        using var client = ModelClientFactory.Create(clientOptions);
         var ledger = store.Ledger().Ceiling is { } ceiling ? new SpendLedger(ceiling, new PostgresSpendAccount(store)) : null;
         // Engine state (config directories, attempt logs) stays on this host, under its own directory for the run.
         var host = new RunHost(client, Path.Combine(cwd, ".herd", "runs", runId)) { WorkingDirectory = cwd, Time = time };

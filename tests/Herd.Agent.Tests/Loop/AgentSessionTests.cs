@@ -1,8 +1,6 @@
 using System.Text.Json.Nodes;
 using Herd.Agent.Loop;
 using Herd.Agent.Models;
-using Herd.Agent.Permissions;
-using Herd.Agent.Tools;
 using Herd.Testing;
 
 namespace Herd.Agent.Tests.Loop;
@@ -16,7 +14,7 @@ public sealed class AgentSessionTests : IAsyncLifetime
     public async Task InitializeAsync()
     {
         _server = await ScriptedModelServer.StartAsync(new ModelScript { Default = Reply.WithText("ok") });
-        _client = new AnthropicMessagesClient(new AnthropicClientOptions { ApiKey = "sk-test", BaseUrl = _server.BaseUrl, RetryBaseDelay = TimeSpan.FromMilliseconds(1) });
+        _client = new AnthropicMessagesClient(new ModelClientOptions { ApiKey = "sk-test", BaseUrl = _server.BaseUrl, RetryBaseDelay = TimeSpan.FromMilliseconds(1) });
     }
 
     public async Task DisposeAsync()
@@ -26,15 +24,7 @@ public sealed class AgentSessionTests : IAsyncLifetime
         _work.Dispose();
     }
 
-    private AgentOptions Options() => new()
-    {
-        Model = "claude-sonnet-4-5",
-        Catalog = ModelCatalog.BuiltIn,
-        SystemPrompt = "test",
-        Tools = ToolRegistry.BuiltIns(),
-        Permissions = new PermissionEngine(PermissionPolicy.Default),
-        ToolContext = new ToolContext(_work.Path),
-    };
+    private AgentOptions Options() => TestAgentOptions.In(_work.Path);
 
     private sealed class Collect : IAgentEventSink
     {

@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Text.Json.Nodes;
+using Herd.Agent.Chat;
 using Herd.Agent.Models;
 using Herd.Testing;
 using Microsoft.Extensions.Time.Testing;
@@ -20,7 +21,7 @@ public sealed class RetryClockTests : IAsyncLifetime
 
     public async Task DisposeAsync() => await _server.DisposeAsync();
 
-    private AnthropicMessagesClient Client(double jitter = 0) => new(new AnthropicClientOptions
+    private AnthropicMessagesClient Client(double jitter = 0) => new(new ModelClientOptions
     {
         ApiKey = "sk-test",
         BaseUrl = _server.BaseUrl,
@@ -29,7 +30,9 @@ public sealed class RetryClockTests : IAsyncLifetime
     });
 
     private static ModelRequest Request() =>
-        new("claude-sonnet-4-5", 1024, null, [new JsonObject { ["role"] = "user", ["content"] = "hi" }], null);
+        new("claude-sonnet-4-5", 1024, null, [ChatMessage.User(new TextBlock("hi"))], ToolSet.Empty);
+
+    private static string TextOf(ModelResponse response) => string.Concat(response.Content.OfType<TextBlock>().Select(t => t.Text));
 
     /// <summary>
     /// Moves the fake clock on in steps until the call ends, and returns how far it moved. The call can only get past a
@@ -84,7 +87,7 @@ public sealed class RetryClockTests : IAsyncLifetime
         var moved = await AdvanceUntilDoneAsync(call, TimeSpan.FromSeconds(1), TimeSpan.FromMinutes(5));
 
         // Then it waited the 30 fake seconds, not real ones, and reported the wait
-        (await call).Content.ToJsonString().ShouldContain("ok");
+        TextOf(await call).ShouldContain("ok");
         observer.Retries.Single().Delay.ShouldBe(TimeSpan.FromSeconds(30));
         observer.Retries.Single().Error.ShouldBe("rate_limit");
         moved.ShouldBeGreaterThanOrEqualTo(TimeSpan.FromSeconds(30));
@@ -139,7 +142,7 @@ public sealed class RetryClockTests : IAsyncLifetime
         var response = await call.WaitAsync(TimeSpan.FromSeconds(30));
 
         // Then the stalled stream was dropped and the retry answered, in far less real time than the stall
-        response.Content.ToJsonString().ShouldContain("after the stall");
+        TextOf(response).ShouldContain("after the stall");
         observer.Retries.Single().Error.ShouldBe("unknown");
         real.Elapsed.ShouldBeLessThan(TimeSpan.FromSeconds(60));
     }
@@ -154,7 +157,7 @@ public sealed class RetryClockTests : IAsyncLifetime
         var call = client.CreateMessageAsync(Request(), observer);
         var moved = await AdvanceUntilDoneAsync(call, TimeSpan.FromSeconds(10), TimeSpan.FromMinutes(10));
 
-        (await call).Content.ToJsonString().ShouldContain("on time");
+        TextOf(await call).ShouldContain("on time");
         moved.ShouldBeGreaterThanOrEqualTo(TimeSpan.FromSeconds(120));
         observer.Retries.Count.ShouldBe(1);
     }

@@ -39,9 +39,9 @@ public sealed class FleetHarness : IAsyncDisposable
     }
 
     /// <value>Client settings for the next runs; by default pointed at <see cref="Server"/>.</value>
-    public AnthropicClientOptions? ClientOverride { get; set; }
+    public ModelClientOptions? ClientOverride { get; set; }
 
-    public AnthropicClientOptions ClientOptions => ClientOverride ?? new()
+    public ModelClientOptions ClientOptions => ClientOverride ?? new()
     {
         ApiKey = "sk-test",
         BaseUrl = Server.BaseUrl,

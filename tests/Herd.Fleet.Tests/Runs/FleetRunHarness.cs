@@ -21,7 +21,7 @@ public sealed class FleetRunHarness : IAsyncDisposable
     {
         Server = server;
         Dir = dir;
-        _client = new AnthropicMessagesClient(new AnthropicClientOptions
+        _client = new AnthropicMessagesClient(new ModelClientOptions
         {
             ApiKey = "sk-test",
             BaseUrl = server.BaseUrl,

@@ -20,7 +20,7 @@ internal sealed class ShardedRunFixture : IAsyncDisposable
     {
         Server = server;
         Dir = dir;
-        _client = new AnthropicMessagesClient(new AnthropicClientOptions
+        _client = new AnthropicMessagesClient(new ModelClientOptions
         {
             ApiKey = "sk-test",
             BaseUrl = server.BaseUrl,
