@@ -126,7 +126,7 @@ public static class RunCommand
             // Spec §5 "one retry layer": few inner retries, so 429/529 reach the fleet's retry layer and AIMD quickly.
             clientOptions = clientOptions with { MaxRetries = 2 };
         }
-        var clientOptions = ctx.Client ?? (definition.Engine.Kind == EngineKind.Herd ? AgentSetup.ClientOptionsFromEnvironment(definition.Agent.Provider) : new ModelClientOptions { ApiKey = "" });
+        using var client = ModelClientFactory.Create(clientOptions);
         var runDirectory = run.RunDirectory ?? Path.Combine(ctx.Cwd, ".herd", "runs", NewRunId(ctx.Time));
         var host = new RunHost(client, runDirectory) { EngineEnvironment = ctx.EngineEnvironment, Time = ctx.Time };
         // issue #13 (engines): checked (the CLI exists) before anything is written.
