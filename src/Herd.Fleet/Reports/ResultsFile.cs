@@ -27,18 +27,26 @@ public sealed class ResultsFile : IDisposable
     public static ResultsFile Rebuild(string path, IEnumerable<string> records, string? joblogPath = null)
     {
         var all = records as IReadOnlyCollection<string> ?? records.ToArray();
-        records = all;
+        return Rebuild(path, () => all, joblogPath);
+    }
+
+    /// <summary>
+    /// The same from records read one at a time: <paramref name="records"/> is enumerated once for results.ndjson and
+    /// once more for the joblog, so a run of any size is rewritten without holding its records (issue #23).
+    /// </summary>
+    public static ResultsFile Rebuild(string path, Func<IEnumerable<string>> records, string? joblogPath = null)
+    {
         var tmp = path + ".tmp";
         using (var writer = new StreamWriter(tmp, false, new UTF8Encoding(false)))
         {
-            foreach (var r in records)
+            foreach (var r in records())
             {
                 writer.Write(r);
                 writer.Write('\n');
             }
         }
         File.Move(tmp, path, overwrite: true);
-        var joblog = joblogPath is null ? null : Joblog.Rebuild(joblogPath, all);
+        var joblog = joblogPath is null ? null : Joblog.Rebuild(joblogPath, records());
         var stream = new FileStream(path, FileMode.Append, FileAccess.Write, FileShare.Read);
         return new ResultsFile(stream, path, joblog);
     }

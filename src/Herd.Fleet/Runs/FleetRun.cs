@@ -132,7 +132,7 @@ public sealed partial class FleetRun(RunSpec spec)
         // The run's root span; current for the scheduler below, so task and attempt spans go under it.
         using var runSpan = FleetTelemetry.StartRun(info.RunId, spec.RunDirectory, shard?.ToString(), tasks.Count);
         var resultsPath = Path.Combine(spec.RunDirectory, "results.ndjson");
-        using var results = ResultsFile.Rebuild(resultsPath, store.FinalRecords(), spec.JoblogPath);
+        using var results = ResultsFile.Rebuild(resultsPath, store.StreamFinalRecords, spec.JoblogPath);
         var options = new FleetOptions
         {
             Limiter = spec.Jobs.Build(time),

@@ -63,6 +63,12 @@ public interface IRunStore : IDisposable
     /// <summary>Every final record in the order tasks finished: what results.ndjson is rebuilt from.</summary>
     IReadOnlyList<string> FinalRecords();
 
+    /// <summary>
+    /// <see cref="FinalRecords"/> read one at a time, for rewriting results.ndjson without holding every record (issue #23).
+    /// The default reads them all first.
+    /// </summary>
+    IEnumerable<string> StreamFinalRecords() => FinalRecords();
+
     /// <summary>Everything spent so far, kept in memory and readable without waiting for a transaction.</summary>
     double SpentUsd { get; }
 

@@ -62,3 +62,45 @@ public sealed class SqliteWriteAmplificationTests(ITestOutputHelper output) : ID
     private static long Written() =>
         long.Parse(File.ReadLines("/proc/self/io").First(l => l.StartsWith("wchar:", StringComparison.Ordinal))[6..].Trim(), System.Globalization.CultureInfo.InvariantCulture);
 }
+
+/// <summary>results.ndjson rewritten from the store one record at a time (issue #23: no list of every record at resume).</summary>
+public sealed class StreamedResultsTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("herd-stream-").FullName;
+
+    public void Dispose()
+    {
+        Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+        Directory.Delete(_dir, recursive: true);
+    }
+
+    [Fact]
+    public void Results_and_joblog_are_rewritten_from_records_streamed_in_finishing_order()
+    {
+        // Given three tasks that finished in the order 3, 1, 2
+        var now = DateTimeOffset.UtcNow;
+        var plan = Enumerable.Range(1, 3).Select(i => new Jobs.FleetTask(i, $"k{i}", $"t{i}", "p", [], new Dictionary<string, string>(), new Jobs.TaskCaps())).ToArray();
+        using var store = SqliteRunStore.Open(_dir);
+        store.AddTasks(plan);
+        foreach (var seq in new[] { 3, 1, 2 })
+        {
+            store.StartAttempt($"k{seq}", 1, 0, now, "s");
+            store.FinishAttempt($"k{seq}", 1, RunStoreContract.Outcome(OutcomeClass.Success, now), usedRetry: false,
+                _ => $$$"""{"Seq":{{{seq}}},"Host":":","Starttime":1764756000.0,"JobRuntime":1.0,"Send":0,"Receive":0,"Exitval":0,"Signal":0,"Command":"t{{{seq}}}","key":"k{{{seq}}}","task":"t{{{seq}}}","outcome":{"class":"success"}}""");
+        }
+
+        // When results.ndjson and the joblog are rewritten from the streamed records
+        var passes = 0;
+        var results = Path.Combine(_dir, "results.ndjson");
+        var joblog = Path.Combine(_dir, "joblog");
+        using (Herd.Fleet.Reports.ResultsFile.Rebuild(results, () => { passes++; return store.StreamFinalRecords(); }, joblog))
+        {
+        }
+
+        // Then both files hold every record in finishing order, read in two passes over the store
+        File.ReadAllLines(results).Select(l => System.Text.Json.JsonDocument.Parse(l).RootElement.GetProperty("key").GetString()).ShouldBe(["k3", "k1", "k2"]);
+        File.ReadAllLines(joblog).Length.ShouldBe(4); // header + one line per record
+        passes.ShouldBe(2);
+        store.StreamFinalRecords().ShouldBe(store.FinalRecords());
+    }
+}

@@ -34,4 +34,14 @@ public sealed partial class PostgresRunStore
         if (record is not null)
             yield return (record, attempts);
     }
+
+    /// <summary>Every final record in finishing order, read as the rows arrive.</summary>
+    public IEnumerable<string> StreamFinalRecords()
+    {
+        using var db = _source.OpenConnection();
+        using var cmd = Cmd(db, null, "SELECT record FROM herd_tasks WHERE run_id = $1 AND final_order IS NOT NULL ORDER BY final_order", RunId);
+        using var r = cmd.ExecuteReader();
+        while (r.Read())
+            yield return r.GetString(0);
+    }
 }
