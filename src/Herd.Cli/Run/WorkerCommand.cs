@@ -16,7 +16,7 @@ namespace Herd.Cli.Run;
 /// <summary>
 /// <c>herd worker --store URL (--run RUN | --all) [-j N]</c> (issue #14, docs/scale-out.md): works runs kept in a
 /// shared PostgreSQL store, next to any number of other workers on any machines. Each run is worked as its stored
-/// flags say (the agent options, retries, halt policy, budget); only the concurrency is the worker's own.
+/// definition says (agent, sandbox, engine, audit log, retries, halt policy, budget); only the concurrency is the worker's own.
 /// </summary>
 public static class WorkerCommand
 {

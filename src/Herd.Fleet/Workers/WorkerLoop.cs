@@ -264,7 +264,7 @@ public sealed class WorkerLoop(PostgresRunStore store, ITaskEngine engine, Worke
 
     /// <summary>
     /// Whether a halt ends running attempts rather than letting them finish: a run-fatal class, or the run's own
-    /// <c>--halt now</c> policy firing (every worker binds the run's stored flags alike; its exit code is the failed
+    /// <c>--halt now</c> policy firing (every worker reads the run's stored definition alike; its exit code is the failed
     /// count, at most 101 — a budget halt, 102, lets running attempts finish as on one machine).
     /// </summary>
     private bool StopsAttempts(SharedRunState shared) =>

@@ -3,13 +3,13 @@ using Herd.Fleet.Scheduling;
 
 namespace Herd.Fleet.Workers;
 
-/// <summary>How one <c>herd worker</c> works a shared run; the run's own options (retries, halt, caps) come from its stored flags.</summary>
+/// <summary>How one <c>herd worker</c> works a shared run; the run's own options (retries, halt, caps) come from its stored definition (RunDefinition).</summary>
 public sealed record WorkerOptions
 {
     /// <value>Concurrent attempts of this worker (<c>-j</c>); the shared AIMD limit, once back-pressure set one, divides among live workers.</value>
     public int Jobs { get; init; } = 8;
 
-    /// <value>The run's retries, halt policy, timeouts and pause cap, bound from its stored flags as <c>herd run</c> binds them.</value>
+    /// <value>The run's retries, halt policy, timeouts and pause cap, as the run's stored definition holds them.</value>
     public Schedule Schedule { get; init; } = new();
 
     /// <value>
