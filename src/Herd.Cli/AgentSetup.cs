@@ -36,6 +36,9 @@ public sealed record AgentSetup(
     /// <value>How Bash is confined (issue #9); null = unconfined. See <see cref="Validate"/> for how it is decided.</value>
     public SandboxOptions? Sandbox { get; init; }
 
+    /// <summary>Files and folders Herd writes for this run (run directory, audit log, joblog, transcripts): read-only to every tool.</summary>
+    public IReadOnlyList<Herd.Agent.Tools.ProtectedPath> ProtectedPaths { get; init; } = [];
+
     /// <summary>Checks every agent flag; each problem is a message naming the flag.</summary>
     /// <param name="sandboxByDefault">
     /// Whether Bash is confined when neither <c>--sandbox</c> nor <c>sandbox.enabled</c> says: false for <c>herd -p</c>
@@ -116,6 +119,7 @@ public sealed record AgentSetup(
                 IsReadDenied = path => permissions.IsReadDenied(path, cwd),
                 HasReadDenyRules = permissions.HasReadDenies,
                 ReadDenyBases = permissions.ReadDenyBases(cwd),
+                ProtectedPaths = ProtectedPaths,
             },
             MaxTurns = MaxTurns,
             MaxBudgetUsd = MaxBudgetUsd,

@@ -1,3 +1,4 @@
+using Herd.Agent.Tools;
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
@@ -125,6 +126,8 @@ public static class RunCommand
         var runDirectory = run.RunDirectory ?? Path.Combine(ctx.Cwd, ".herd", "runs", NewRunId(ctx.Time));
         // issue #13 (engines): bound and checked (the CLI exists) before anything is written.
         var engineSpec = EngineBinding.Spec(args, engineKind, setup, taskBudget, run.DenialIsSuccess, runDirectory, ctx);
+        // The run's own state is read-only to every tool process, wherever it lies (issue #19, class 10).
+        setup = setup with { ProtectedPaths = RunStatePaths(runDirectory, auditPath, run.JoblogPath, ctx.Cwd) };
 
         using var signals = IsConsole(ctx) ? new RunSignals() : null;
         using var cancel = CancellationTokenSource.CreateLinkedTokenSource(ctx.Cancel, signals?.Token ?? CancellationToken.None);
@@ -230,6 +233,17 @@ public static class RunCommand
     }
 
     /// <summary>The options that change what the agent does, for task keys (spec §3). Budgets, timeouts, -j are left out.</summary>
+    /// <summary>Every file a run writes for itself: the run directory (run.db and its -wal/-shm, results, transcripts, reports), the audit log and the joblog.</summary>
+    internal static IReadOnlyList<ProtectedPath> RunStatePaths(string runDirectory, string? auditLog, string? joblog, string cwd)
+    {
+        var paths = new List<ProtectedPath> { new(Path.GetFullPath(runDirectory, cwd), "the run directory") };
+        if (auditLog is not null)
+            paths.Add(new ProtectedPath(Path.GetFullPath(auditLog, cwd), "the audit log"));
+        if (joblog is not null)
+            paths.Add(new ProtectedPath(Path.GetFullPath(joblog, cwd), "the joblog"));
+        return paths;
+    }
+
     internal static JsonObject Behaviour(AgentSetup setup, ParsedArguments args)
     {
         var o = new JsonObject
