@@ -208,6 +208,8 @@ public sealed record AgentSetup(
 
     private static string ReadTextFile(string path, string flag)
     {
+        if (Directory.Exists(path))
+            throw new HerdUsageException($"Error: {flag} '{path}' is a directory; pass a text file.");
         if (!File.Exists(path))
             throw new HerdUsageException($"Error: {flag} '{path}' does not exist.");
         var bytes = File.ReadAllBytes(path);
