@@ -1,3 +1,4 @@
+using Herd.Agent.Tests.Permissions;
 using Herd.Agent.Permissions;
 using Herd.Agent.Sandbox;
 using Herd.Agent.Tools;
@@ -87,13 +88,7 @@ public sealed class OwnStateTests : IDisposable
             "echo x >> run/results.ndjson", "rm run/run.db", "touch run/run.db-shm", "cp x run/run.db", "mv run ../elsewhere",
             "echo x > audit.jsonl", "dd if=/dev/zero of=run/run.db", "truncate -s 0 audit.jsonl",
         ];
-        var data = new TheoryData<string, bool>();
-        foreach (var c in commands)
-        {
-            data.Add(c, false);
-            data.Add(c, true);
-        }
-        return data;
+        return SandboxModes.Both(commands);
     }
 
     [Theory]
