@@ -40,6 +40,9 @@ public sealed record AgentSetup(
     /// <value>Which protocol the model speaks (<c>--provider</c> or <c>HERD_PROVIDER</c>); default Anthropic's.</value>
     public ModelProvider Provider { get; init; }
 
+    /// <summary>Files and folders Herd writes for this run (run directory, audit log, joblog, transcripts): read-only to every tool.</summary>
+    public IReadOnlyList<Herd.Agent.Tools.ProtectedPath> ProtectedPaths { get; init; } = [];
+
     /// <summary>Checks every agent flag; each problem is a message naming the flag.</summary>
     /// <param name="sandboxByDefault">
     /// Whether Bash is confined when neither <c>--sandbox</c> nor <c>sandbox.enabled</c> says: false for <c>herd -p</c>
@@ -129,6 +132,7 @@ public sealed record AgentSetup(
         Sandbox = Sandbox,
         PricesPath = PricesPath,
         Provider = Provider,
+        ProtectedPaths = ProtectedPaths,
         Catalog = Catalog,
     };
 
@@ -223,6 +227,8 @@ public sealed record AgentSetup(
 
     private static string ReadTextFile(string path, string flag)
     {
+        if (Directory.Exists(path))
+            throw new HerdUsageException($"Error: {flag} '{path}' is a directory; pass a text file.");
         if (!File.Exists(path))
             throw new HerdUsageException($"Error: {flag} '{path}' does not exist.");
         var bytes = File.ReadAllBytes(path);

@@ -64,6 +64,13 @@ public sealed record AgentProfile
     /// <value><c>--provider</c> (or <c>HERD_PROVIDER</c>): which wire protocol the model server speaks.</value>
     public ModelProvider Provider { get; init; } = ModelProvider.Anthropic;
 
+    /// <value>
+    /// Files and folders Herd writes for the run on this host (run directory, audit log, joblog, transcripts):
+    /// read-only to every tool. Not stored: where a run's state lies is the host's, so each host sets its own.
+    /// </value>
+    [JsonIgnore]
+    public IReadOnlyList<ProtectedPath> ProtectedPaths { get; init; } = [];
+
     private ModelCatalog? _catalog;
     private OutputSchema? _schema;
 
@@ -104,6 +111,7 @@ public sealed record AgentProfile
                 IsReadDenied = path => permissions.IsReadDenied(path, cwd),
                 HasReadDenyRules = permissions.HasReadDenies,
                 ReadDenyBases = permissions.ReadDenyBases(cwd),
+                ProtectedPaths = ProtectedPaths,
             },
             MaxTurns = MaxTurns,
             MaxBudgetUsd = MaxBudgetUsd,

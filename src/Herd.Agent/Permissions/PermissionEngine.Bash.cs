@@ -239,6 +239,9 @@ public sealed partial class PermissionEngine
         if (outputFlag is not null && CheckPaths(PathAccess.Edit, [outputFlag], cwds, context) is { } writeCheck)
             return writeCheck with { Reason = $"--output {outputFlag}: {writeCheck.Reason}" };
 
+        if (ProtectedWrite(form, cwds, context) is { } protectedWrite)
+            return protectedWrite;
+
         if (allowsAll)
         {
             var whole = _rules.FirstOrDefault(r => r.Behavior == RuleBehavior.Allow && r.IsWholeTool && r.NamesTool("Bash"));
@@ -740,6 +743,50 @@ public sealed partial class PermissionEngine
             return false; // the script
         }
         return true; // no script: the interpreter reads its program from stdin
+    }
+
+    /// <summary>Commands that create, replace, move or remove the files they name, and which of their operands they write.</summary>
+    private static readonly Dictionary<string, bool> FileWriters = new(StringComparer.Ordinal)
+    {
+        // true: every operand is written (or removed); false: only the last one (the destination).
+        ["rm"] = true, ["rmdir"] = true, ["unlink"] = true, ["shred"] = true, ["mv"] = true, ["touch"] = true, ["mkdir"] = true,
+        ["tee"] = true, ["truncate"] = true, ["chmod"] = true, ["chown"] = true, ["chgrp"] = true, ["setfacl"] = true,
+        ["cp"] = false, ["install"] = false, ["ln"] = false, ["rsync"] = false,
+    };
+
+    /// <summary>
+    /// A command that would write the run's own state or the agent's own configuration (issue #19, classes 3 and 10),
+    /// denied in every mode, bypass included, so the string checks hold these paths even without the sandbox.
+    /// </summary>
+    private SubDecision? ProtectedWrite(IReadOnlyList<ShellWord> form, List<string> cwds, ToolContext context)
+    {
+        if (form[0].IsDynamic)
+            return null;
+        var name = Path.GetFileName(form[0].Value);
+        var operands = form.Skip(1).Where(w => !w.Value.StartsWith('-') || w.IsDynamic).ToArray();
+        IEnumerable<ShellWord> written;
+        if (FileWriters.TryGetValue(name, out var all))
+            written = all ? operands : operands.TakeLast(1);
+        else if (name == "sed" && form.Skip(1).Any(w => w.Value.StartsWith("-i", StringComparison.Ordinal) || w.Value.StartsWith("--in-place", StringComparison.Ordinal)))
+            written = operands.Skip(1);
+        else if (name == "dd")
+            written = form.Skip(1).Where(w => w.Value.StartsWith("of=", StringComparison.Ordinal)).Select(w => w with { Value = w.Value[3..] });
+        else
+            return null;
+        foreach (var word in written.Where(w => !w.IsDynamic))
+        {
+            foreach (var cwd in cwds)
+            {
+                foreach (var path in ShellGlob.Expand(word, cwd, context) ?? [context.RawPath(word.Value, cwd)])
+                {
+                    var full = Path.GetFullPath(path);
+                    var decision = EvaluatePath(PathAccess.Edit, full, context, "Edit", path);
+                    if (!decision.IsAllowed && decision.Message?.Contains("which tools may not", StringComparison.Ordinal) == true)
+                        return new SubDecision(Verdict.Deny, $"{name} {word.Raw}: {decision.Reason}", null, decision.Message);
+                }
+            }
+        }
+        return null;
     }
 
     /// <summary>The read-only command set (spec §6.2): runs in every mode, but only on paths the Read checks allow.</summary>

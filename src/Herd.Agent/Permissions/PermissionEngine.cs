@@ -198,6 +198,14 @@ public sealed partial class PermissionEngine
             }
         }
 
+        // The run's own state and the agent's own configuration: no tool writes them, in any mode, whatever the rules
+        // (issue #19, classes 3 and 10).
+        if (access == PathAccess.Edit && candidates.Select(context.RunStateCovering).FirstOrDefault(p => p is not null) is { } state)
+            return Denied($"{fullPath} is part of {state.Why}", null, $"Permission to edit {fullPath} has been denied: it is part of {state.Why}, which tools may not change.");
+        if (access == PathAccess.Edit && candidates.Any(p => Sandbox.SandboxFilesystem.IsProtectedConfiguration(p, context)))
+            return Denied("the agent's own configuration (.claude/, .herd/, .git/config, .git/hooks)", null,
+                $"Permission to edit {fullPath} has been denied: it is the agent's own configuration (.claude/, .herd/, .git/config, .git/hooks), which tools may not create or change.");
+
         var inside = candidates.All(p => IsInsideWorkingDirectories(p, context));
         var isProtected = access == PathAccess.Edit && candidates.Any(IsProtectedPath);
         if (access == PathAccess.Read && inside)

@@ -50,6 +50,10 @@ public static class Bubblewrap
             args.AddRange(["--bind", root, root]);
         foreach (var path in SandboxFilesystem.ReadOnlyPaths(context))
             args.AddRange(["--ro-bind", path, path]);
+        // Protected folders that do not exist yet get an empty read-only folder, so the command cannot create them
+        // either; bwrap makes the mount point, which BashTool removes again once the command has ended.
+        foreach (var path in SandboxFilesystem.MissingProtectedFolders(context))
+            args.AddRange(["--tmpfs", path, "--remount-ro", path]);
         foreach (var path in SandboxFilesystem.HiddenPaths(context, context.ReadDenyBases))
         {
             // A folder becomes an empty read-only folder, anything else the unreadable, unwritable /dev/null.

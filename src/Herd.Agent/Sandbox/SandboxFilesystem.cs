@@ -38,13 +38,50 @@ public static class SandboxFilesystem
         return roots;
     }
 
-    /// <summary>Existing paths inside the writable folders that are mounted read-only.</summary>
+    /// <summary>Existing paths inside the writable folders that are mounted read-only, the run's own state included.</summary>
     public static IReadOnlyList<string> ReadOnlyPaths(ToolContext context) =>
         WritableRoots(context)
             .SelectMany(root => ProtectedRelative.Select(rel => Path.Combine(root, rel)))
+            .Concat(context.ProtectedPaths.Select(p => KernelPath.Resolve(Path.GetFullPath(p.Path)) ?? p.Path))
             .Where(p => FileStatus.Of(p, followSymlinks: false).Kind != FileKind.Missing)
             .Distinct(StringComparer.Ordinal)
             .ToArray();
+
+    /// <summary>
+    /// The protected configuration folders (<c>.claude</c>, <c>.herd</c>; <c>.git/hooks</c> when <c>.git</c> is a folder)
+    /// of the writable folders that do not exist yet: the sandbox mounts an empty read-only folder there for the
+    /// command's lifetime (and removes the empty mount point after it), so a command cannot create them either.
+    /// </summary>
+    public static IReadOnlyList<string> MissingProtectedFolders(ToolContext context) =>
+        WritableRoots(context)
+            .Where(root => root != (KernelPath.Resolve(context.ScratchDirectory) ?? context.ScratchDirectory) && Directory.Exists(root))
+            .SelectMany(root => new[] { ".claude", ".herd" }
+                .Concat(Directory.Exists(Path.Combine(root, ".git")) ? [".git/hooks"] : [])
+                .Select(rel => Path.Combine(root, rel)))
+            .Where(p => FileStatus.Of(p, followSymlinks: false).Kind == FileKind.Missing)
+            .Distinct(StringComparer.Ordinal)
+            .ToArray();
+
+    /// <summary>
+    /// Whether <paramref name="absolutePath"/> (symlinks resolved) is, or lies in, the protected configuration of a working
+    /// directory (<c>.claude/</c>, <c>.herd/</c>, <c>.git/config</c>, <c>.git/hooks</c>), whether or not it exists yet.
+    /// </summary>
+    public static bool IsProtectedConfiguration(string absolutePath, ToolContext context)
+    {
+        var real = KernelPath.Resolve(absolutePath) ?? absolutePath;
+        foreach (var root in context.AllowedDirectories.Select(d => KernelPath.Resolve(d) ?? d).Distinct(StringComparer.Ordinal))
+        {
+            foreach (var candidate in new[] { absolutePath, real })
+            {
+                if (!IsUnder(candidate, root) || candidate.Length == root.TrimEnd('/').Length)
+                    continue;
+                var relative = candidate[(root.TrimEnd('/').Length + 1)..];
+                if (ProtectedRelative.Any(p => relative == p || relative.StartsWith(p + "/", StringComparison.Ordinal)))
+                    return true;
+            }
+        }
+        return false;
+    }
 
     /// <summary>Whether a confined run may write <paramref name="absolutePath"/> (symlinks on the path followed, as the kernel does).</summary>
     public static bool CanWrite(string absolutePath, ToolContext context)
@@ -57,7 +94,7 @@ public static class SandboxFilesystem
             if (!IsUnder(real, root))
                 continue;
             var relative = real.Length == root.Length ? "" : real[(root.TrimEnd('/').Length + 1)..];
-            return !ProtectedRelative.Any(p => relative == p || relative.StartsWith(p + "/", StringComparison.Ordinal));
+            return !ProtectedRelative.Any(p => relative == p || relative.StartsWith(p + "/", StringComparison.Ordinal)) && context.RunStateCovering(real) is null;
         }
         return false;
     }

@@ -22,10 +22,18 @@ internal static class FileGuard
     public static string NulMessage(string parameter) => $"{parameter} contains a NUL byte, which no file name can hold.";
 
     /// <summary>An error when a confined run may not write <paramref name="path"/>; null when it may (or nothing is confined).</summary>
-    public static string? CheckWrite(string path, ToolContext context) =>
-        context.Sandbox is not null && !SandboxFilesystem.CanWrite(path, context)
+    public static string? CheckWrite(string path, ToolContext context)
+    {
+        // The run's own state is read-only to tools in every mode, sandbox or not (issue #19, class 10).
+        if (context.RunStateCovering(path) is { } state)
+            return $"{path} is part of {state.Why}, which tools may not change.";
+        // The agent's own configuration, whether or not it exists yet (issue #19, class 3).
+        if (SandboxFilesystem.IsProtectedConfiguration(path, context))
+            return $"{path} is the agent's own configuration (.claude/, .herd/, .git/config, .git/hooks), which tools may not create or change.";
+        return context.Sandbox is not null && !SandboxFilesystem.CanWrite(path, context)
             ? $"The sandbox does not allow writing {path}: writes are limited to the working directories and the session's temp folder, and .git/config, .git/hooks, .claude/ and .herd/ stay read-only."
             : null;
+    }
 
     /// <summary>An error when a Read deny rule covers the path as written or as the kernel resolves it.</summary>
     public static string? CheckRead(string path, ToolContext context) =>

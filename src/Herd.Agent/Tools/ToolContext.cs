@@ -39,6 +39,18 @@ public sealed class ToolContext
     /// </summary>
     public Func<string, bool> IsReadDenied { get; init; } = static _ => false;
 
+    /// <summary>The run's own state (issue #19, class 10): no tool may write it. Filled by the CLI; empty by default.</summary>
+    public IReadOnlyList<ProtectedPath> ProtectedPaths { get; init; } = [];
+
+    /// <summary>The protected run path covering <paramref name="absolutePath"/> as written or as the kernel resolves it, or null.</summary>
+    public ProtectedPath? RunStateCovering(string absolutePath)
+    {
+        if (ProtectedPaths.Count == 0)
+            return null;
+        var real = IO.KernelPath.Resolve(absolutePath);
+        return ProtectedPaths.FirstOrDefault(p => p.Covers(absolutePath) || (real is not null && p.Covers(real)));
+    }
+
     /// <summary>Whether any Read deny rule exists; when none does, the sandbox need not look for paths to hide.</summary>
     public bool HasReadDenyRules { get; init; }
 

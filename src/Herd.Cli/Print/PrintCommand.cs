@@ -133,6 +133,11 @@ public static class PrintCommand
             loaded = LoadForResume(resumedFrom);
 
         var sessionId = resumedFrom is not null && !fork ? Path.GetFileNameWithoutExtension(resumedFrom) : requestedId ?? Guid.NewGuid().ToString();
+        // What this session writes for itself (transcripts, the audit log) is read-only to its tools (issue #19, class 10).
+        var ownFiles = new List<Herd.Agent.Tools.ProtectedPath> { new(store.ProjectDirectory(cwd), "the session transcripts") };
+        if (args.Value(PrintOptions.AuditLog) is { } ownAudit)
+            ownFiles.Add(new Herd.Agent.Tools.ProtectedPath(Path.GetFullPath(ownAudit, cwd), "the audit log"));
+        template = template with { ProtectedPaths = ownFiles };
         var options = template.ToAgentOptions(restoredModel: loaded?.Model);
         using var client = ModelClientFactory.Create(template.ClientOptionsFromEnvironment());
 

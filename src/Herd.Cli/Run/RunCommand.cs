@@ -1,3 +1,4 @@
+using Herd.Agent.Tools;
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
@@ -128,7 +129,13 @@ public static class RunCommand
         }
         using var client = ModelClientFactory.Create(clientOptions);
         var runDirectory = run.RunDirectory ?? Path.Combine(ctx.Cwd, ".herd", "runs", NewRunId(ctx.Time));
-        var host = new RunHost(client, runDirectory) { EngineEnvironment = ctx.EngineEnvironment, Time = ctx.Time };
+        // The run's own state is read-only to every tool process, wherever it lies (issue #19, class 10).
+        var host = new RunHost(client, runDirectory)
+        {
+            EngineEnvironment = ctx.EngineEnvironment,
+            Time = ctx.Time,
+            ProtectedPaths = RunStatePaths(runDirectory, definition.AuditLogPath, run.JoblogPath, ctx.Cwd),
+        };
         // issue #13 (engines): checked (the CLI exists) before anything is written.
         RunDefinitionBinding.Check(definition, host);
 
@@ -217,6 +224,17 @@ public static class RunCommand
     }
 
     /// <summary>The options that change what the agent does, for task keys (spec §3). Budgets, timeouts, -j are left out.</summary>
+    /// <summary>Every file a run writes for itself: the run directory (run.db and its -wal/-shm, results, transcripts, reports), the audit log and the joblog.</summary>
+    internal static IReadOnlyList<ProtectedPath> RunStatePaths(string runDirectory, string? auditLog, string? joblog, string cwd)
+    {
+        var paths = new List<ProtectedPath> { new(Path.GetFullPath(runDirectory, cwd), "the run directory") };
+        if (auditLog is not null)
+            paths.Add(new ProtectedPath(Path.GetFullPath(auditLog, cwd), "the audit log"));
+        if (joblog is not null)
+            paths.Add(new ProtectedPath(Path.GetFullPath(joblog, cwd), "the joblog"));
+        return paths;
+    }
+
     internal static JsonObject Behaviour(AgentSetup setup, ParsedArguments args)
     {
         var o = new JsonObject

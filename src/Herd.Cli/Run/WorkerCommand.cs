@@ -108,7 +108,14 @@ public static class WorkerCommand
         using var client = ModelClientFactory.Create(clientOptions);
         var ledger = store.Ledger().Ceiling is { } ceiling ? new SpendLedger(ceiling, new PostgresSpendAccount(store)) : null;
         // Engine state (config directories, attempt logs) stays on this host, under its own directory for the run.
-        var host = new RunHost(client, Path.Combine(cwd, ".herd", "runs", runId)) { WorkingDirectory = cwd, Time = time };
+        var hostRunDirectory = Path.Combine(cwd, ".herd", "runs", runId);
+        var host = new RunHost(client, hostRunDirectory)
+        {
+            WorkingDirectory = cwd,
+            Time = time,
+            // This host's state of the run is read-only to every tool process, as under herd run (issue #19, class 10).
+            ProtectedPaths = RunCommand.RunStatePaths(hostRunDirectory, definition.AuditLogPath, null, cwd),
+        };
         RunDefinitionBinding.Check(definition, host);
         var engine = RunAssembly.Engine(definition, host, ledger);
         var schedule = definition.Schedule;

@@ -1,3 +1,4 @@
+using Herd.Agent.Tools;
 using Herd.Agent.Loop;
 using Herd.Agent.Models;
 using Herd.Agent.Permissions;
@@ -17,6 +18,9 @@ public sealed record RunHost(IModelClient Client, string RunDirectory)
     public IReadOnlyDictionary<string, string>? EngineEnvironment { get; init; }
 
     public TimeProvider Time { get; init; } = TimeProvider.System;
+
+    /// <value>What Herd writes for the run on this host (run directory, audit log, joblog): read-only to every tool.</value>
+    public IReadOnlyList<ProtectedPath> ProtectedPaths { get; init; } = [];
 }
 
 /// <summary>
@@ -51,8 +55,11 @@ public static class RunAssembly
             _ = TaskEngines.Resolve(EngineSpec(definition, host, Profile(definition, host)));
     }
 
-    private static AgentProfile Profile(RunDefinition definition, RunHost host) =>
-        host.WorkingDirectory is { } cwd && cwd != definition.Agent.Cwd ? definition.Agent with { Cwd = cwd } : definition.Agent;
+    private static AgentProfile Profile(RunDefinition definition, RunHost host)
+    {
+        var profile = definition.Agent with { ProtectedPaths = host.ProtectedPaths };
+        return host.WorkingDirectory is { } cwd && cwd != profile.Cwd ? profile with { Cwd = cwd } : profile;
+    }
 
     private static EngineSpec EngineSpec(RunDefinition definition, RunHost host, AgentProfile profile)
     {

@@ -46,13 +46,7 @@ public sealed class HostileClassCorpusTests : IDisposable
             "echo 'rm -rf y' | parallel", "echo x | python3", "python3 - < f.py", "node -e \"$CODE\"", "$'\\x72m' -rf y",
             "bash -c 'rm -rf y'", "env -- rm -rf y", "command rm -rf y", "nice -n 5 rm -rf y", "exec rm -rf y",
         ];
-        var data = new TheoryData<string, bool>();
-        foreach (var c in commands)
-        {
-            data.Add(c, false);
-            data.Add(c, true);
-        }
-        return data;
+        return SandboxModes.Both(commands);
     }
 
     [Theory]
@@ -70,13 +64,7 @@ public sealed class HostileClassCorpusTests : IDisposable
             "bash ok.sh", "sh -c 'echo hi'", "bash -c 'ls -la'", "echo hi | cat", "python3 -c 'print(1)'", "node app.js", "ls | xargs wc -l",
             "eval echo hi", "source ok.sh", "make test", "npm test", "git status | head -5", "echo x > out.txt",
         ];
-        var data = new TheoryData<string, bool>();
-        foreach (var c in commands)
-        {
-            data.Add(c, false);
-            data.Add(c, true);
-        }
-        return data;
+        return SandboxModes.Both(commands);
     }
 
     [Theory]
@@ -97,13 +85,7 @@ public sealed class HostileClassCorpusTests : IDisposable
     public static TheoryData<string, bool> NamedReads()
     {
         string[] commands = ["cat src/a.txt", "head -1 src/a.txt", "wc -l src/*.txt", "git show HEAD:src/a.txt", "git diff", "git log -p", "grep -r a src", "ls src", "find . -name x", "git blame src/a.txt"];
-        var data = new TheoryData<string, bool>();
-        foreach (var c in commands)
-        {
-            data.Add(c, false);
-            data.Add(c, true);
-        }
-        return data;
+        return SandboxModes.Both(commands);
     }
 
     [Theory]
@@ -150,13 +132,7 @@ public sealed class HostileClassCorpusTests : IDisposable
             "git diff --output-indicator-new=+", "git diff --output-indicator-old=- --stat", "wc -l src/*.txt", "cat src/*.txt", "grep -r a src",
             "grep -R a src/a.txt", "git status", "git log --oneline", "git show HEAD:src/a.txt", "ls -la src", "head -5 src/a.txt src/b.txt",
         ];
-        var data = new TheoryData<string, bool>();
-        foreach (var c in commands)
-        {
-            data.Add(c, false);
-            data.Add(c, true);
-        }
-        return data;
+        return SandboxModes.Both(commands);
     }
 
     [Theory]

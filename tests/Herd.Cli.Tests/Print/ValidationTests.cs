@@ -23,6 +23,8 @@ public sealed class ValidationTests : HerdTestBase
         { ["-p", "hi", "--permission-mode", "yolo"], null, "Error: --permission-mode 'yolo' is not one of default, acceptEdits, plan, bypassPermissions, dontAsk." },
         { ["-p", "hi", "--session-id", "not-a-uuid"], null, "Error: Invalid session ID. Must be a valid UUID (got 'not-a-uuid')." },
         { ["-p", "hi", "--system-prompt-file", "/nonexistent/prompt.md"], null, "Error: --system-prompt-file '/nonexistent/prompt.md' does not exist." },
+        { ["-p", "hi", "--system-prompt-file", "/tmp"], null, "Error: --system-prompt-file '/tmp' is a directory; pass a text file." },
+        { ["-p", "hi", "--append-system-prompt-file", "/tmp"], null, "Error: --append-system-prompt-file '/tmp' is a directory; pass a text file." },
         { ["-p", "hi", "--add-dir", "/nonexistent/dir"], null, "Error: --add-dir '/nonexistent/dir' is not a directory. Pass an existing directory." },
         { ["-p", "hi", "--timeout", "soon"], null, "Error: --timeout 'soon' is not a duration. Use e.g. 90s, 10m, 2h or 1500ms." },
     };
