@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text;
 using Herd.Agent;
+using Herd.Agent.Hooks;
 using Herd.Agent.Loop;
 using Herd.Agent.Models;
 using Herd.Agent.Permissions;
@@ -36,6 +37,15 @@ public sealed record AgentSetup(
     /// <value>How Bash is confined (issue #9); null = unconfined. See <see cref="Validate"/> for how it is decided.</value>
     public SandboxOptions? Sandbox { get; init; }
 
+    /// <value>The hooks of every settings layer (docs/hooks.md), bound once: every session and task runs the same set.</value>
+    public HookSet Hooks { get; init; } = HookSet.Empty;
+
+    /// <value>The settings files' merged <c>env</c> (already applied to this process; hooks and MCP servers get it too).</value>
+    public IReadOnlyDictionary<string, string> SettingsEnvironment { get; init; } = new Dictionary<string, string>();
+
+    /// <value><c>--include-hook-events</c>.</value>
+    public bool IncludeHookEvents { get; init; }
+
     /// <summary>Checks every agent flag; each problem is a message naming the flag.</summary>
     /// <param name="sandboxByDefault">
     /// Whether Bash is confined when neither <c>--sandbox</c> nor <c>sandbox.enabled</c> says: false for <c>herd -p</c>
@@ -64,6 +74,9 @@ public sealed record AgentSetup(
         var catalog = ModelCatalog.Load(args.Value(PrintOptions.Prices) ?? NullIfEmpty(Environment.GetEnvironmentVariable("HERD_PRICES")));
         var fallbacks = CommandLineParser.SplitList(args.Value(PrintOptions.FallbackModel) ?? "").Select(catalog.Resolve).ToArray();
         var (policy, settings) = PermissionSetup.Load(args, cwd);
+        // Claude Code sets the settings' env on its own process, so every tool, hook and server it starts sees it.
+        foreach (var (name, value) in settings.Environment)
+            Environment.SetEnvironmentVariable(name, value);
         var tools = SelectTools(args);
         var sandbox = SandboxSetup.Decide(args.Has(PrintOptions.Sandbox), args.Value(PrintOptions.Sandbox), settings, sandboxByDefault, policy.AdditionalDirectories);
         // A confining run refuses to start rather than run Bash unconfined (issue #9); without Bash nothing needs the kernel.
@@ -90,6 +103,9 @@ public sealed record AgentSetup(
             args.Has(PrintOptions.FailOnDenial))
         {
             Sandbox = sandbox,
+            Hooks = settings.Hooks,
+            SettingsEnvironment = settings.Environment,
+            IncludeHookEvents = args.Has(PrintOptions.IncludeHookEvents),
         };
     }
 
@@ -126,6 +142,9 @@ public sealed record AgentSetup(
             Timeout = Timeout,
             PermissionModeName = PermissionModeName,
             FailOnDenial = FailOnDenial,
+            Hooks = Hooks,
+            HookEnvironment = SettingsEnvironment,
+            IncludeHookEvents = IncludeHookEvents,
         };
     }
 

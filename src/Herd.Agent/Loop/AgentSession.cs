@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Herd.Agent.Hooks;
 using Herd.Agent.Models;
 using Herd.Agent.Permissions;
 using Herd.Agent.Tools;
@@ -12,7 +13,7 @@ namespace Herd.Agent.Loop;
 /// One conversation with the model: model ↔ tools until the model ends its turn or a limit ends the query.
 /// Emits <see cref="AgentEvent"/>s and nothing else; it never prints.
 /// </summary>
-public sealed class AgentSession
+public sealed partial class AgentSession
 {
     public const string StructuredOutputToolName = "StructuredOutput";
 
@@ -105,11 +106,31 @@ public sealed class AgentSession
     public async Task<AgentResult> RunAsync(JsonNode userContent, IAgentEventSink sink, CancellationToken cancellationToken = default, bool replay = false)
     {
         var query = new QueryState(this, sink, _options.TimeProvider.GetTimestamp());
+        IReadOnlyList<string> hookContext = [];
+        string? blocked = null;
+        var hooksInterrupted = false;
+        try
+        {
+            (hookContext, blocked) = await BeforePromptAsync(userContent, sink, cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            hooksInterrupted = true;
+        }
         sink.OnEvent(new InitEvent(SessionId, _options.ToolContext.WorkingDirectory, ToolNames, _options.Model, _options.PermissionModeName, _options.ApiKeySource));
         if (replay)
             sink.OnEvent(new UserMessageEvent(new JsonObject { ["role"] = "user", ["content"] = userContent.DeepClone() }, null, IsReplay: true));
 
-        var prompt = new JsonObject { ["role"] = "user", ["content"] = WithMemory(userContent) };
+        if (hooksInterrupted || blocked is not null)
+        {
+            // [2.1.332] a prompt a hook blocked ends the query unsent: success, no turns, the block's text as result.
+            var early = hooksInterrupted
+                ? query.Finish(ResultSubtype.DuringExecution, "aborted_tools", errors: ["Interrupted by user"])
+                : query.Finish(ResultSubtype.Success, "prompt_blocked") with { Result = blocked };
+            sink.OnEvent(new ResultEvent(early));
+            return early;
+        }
+        var prompt = new JsonObject { ["role"] = "user", ["content"] = WithHookContext(WithMemory(userContent), hookContext) };
         AppendUserMessage(prompt);
         sink.OnEvent(new PromptEvent(prompt));
 
@@ -145,6 +166,17 @@ public sealed class AgentSession
             return userContent.DeepClone();
         var blocks = ToBlocks(userContent);
         blocks.Insert(0, new JsonObject { ["type"] = "text", ["text"] = _options.MemoryText });
+        return blocks;
+    }
+
+    /// <summary>SessionStart and UserPromptSubmit context, as text blocks after the prompt.</summary>
+    private static JsonNode WithHookContext(JsonNode content, IReadOnlyList<string> context)
+    {
+        if (context.Count == 0)
+            return content;
+        var blocks = ToBlocks(content);
+        foreach (var block in ContextBlocks(context))
+            blocks.Add(block);
         return blocks;
     }
 
@@ -229,6 +261,13 @@ public sealed class AgentSession
                     query.Sink.OnEvent(new UserMessageEvent(nudge, null));
                     continue;
                 }
+                switch (await OnStopAsync(query, ct).ConfigureAwait(false))
+                {
+                    case StopAction.Continue:
+                        continue;
+                    case StopAction.Prevented:
+                        return query.Success() with { TerminalReason = "stop_hook_prevented" };
+                }
                 return query.Success();
             }
 
@@ -261,7 +300,16 @@ public sealed class AgentSession
                 query.Sink.OnEvent(new UserMessageEvent(new JsonObject { ["role"] = "user", ["content"] = new JsonArray(block.DeepClone()) }, result.Structured?.DeepClone()));
             }
             query.InTools = false;
+            foreach (var block in ContextBlocks(query.HookContext))
+                results.Add(block);
+            query.HookContext.Clear();
             AppendUserMessage(new JsonObject { ["role"] = "user", ["content"] = results });
+            if (query.HookStopped)
+            {
+                // [2.1.332] "continue": false from a tool hook ends the query once the tools have run.
+                query.NumTurns++;
+                return query.Success() with { Result = "", TerminalReason = "hook_stopped" };
+            }
 
             // Claude Code 2.1.332 counts the turn that would send these results back, without making the call:
             // a valid StructuredOutput ends the query with num_turns = calls + 1 and the output as JSON text in
@@ -308,12 +356,14 @@ public sealed class AgentSession
             return (missing, false);
         }
 
-        var decision = _options.Permissions.Evaluate(tool, input, _options.ToolContext);
+        var decision = await DecideToolAsync(tool, id, inputNode, input, query, ct).ConfigureAwait(false);
         if (!decision.IsAllowed)
         {
             var message = decision.Message ?? PermissionEngine.NotGranted(name);
             query.Denials.Add(new PermissionDenial(name, id, inputNode.DeepClone()));
-            query.Sink.OnEvent(new PermissionDeniedEvent(name, id, inputNode.DeepClone(), message));
+            // [2.1.332] a hook's deny is reported in the tool result only, without system/permission_denied.
+            if (decision.Rule != HookRule)
+                query.Sink.OnEvent(new PermissionDeniedEvent(name, id, inputNode.DeepClone(), message));
             query.Sink.OnEvent(new ToolCallEvent(name, id, inputNode.DeepClone(), PermissionBehavior.Deny, decision.Rule, decision.Reason, Stopwatch.GetElapsedTime(started), null, true));
             return (new ToolResult(message, true, JsonValue.Create("Error: " + message)), false);
         }
@@ -332,6 +382,7 @@ public sealed class AgentSession
             result = ToolResult.Error(ex.Message);
         }
         query.Sink.OnEvent(new ToolCallEvent(name, id, inputNode.DeepClone(), PermissionBehavior.Allow, decision.Rule, decision.Reason, Stopwatch.GetElapsedTime(started), result.ExitCode, result.IsError));
+        await AfterToolAsync(name, id, inputNode, result, query, ct).ConfigureAwait(false);
         return (result, false);
     }
 
@@ -459,6 +510,17 @@ public sealed class AgentSession
         public long? TtftMs { get; set; }
         public bool InTools { get; set; }
         public double LastCallCost { get; set; }
+
+        /// <summary>Texts hooks asked to give the model with the next tool results.</summary>
+        public List<string> HookContext { get; } = [];
+
+        /// <summary>A hook answered <c>"continue": false</c>: the query ends after the current tools.</summary>
+        public bool HookStopped { get; private set; }
+
+        /// <summary>A Stop hook already sent the model back to work in this query (its stdin says so).</summary>
+        public bool StopHookActive { get; set; }
+
+        public void NoteHookStop(HookVerdict verdict) => HookStopped |= verdict.StopQuery;
 
         public AgentResult Success()
         {

@@ -175,6 +175,8 @@ public static class EventJson
             case ResultEvent r:
                 WriteResult(w, r.Result);
                 return true;
+            case Hooks.HookStartedEvent or Hooks.HookResponseEvent or Hooks.InformationalEvent:
+                return HookEventJson.Write(w, agentEvent);
             default:
                 return false;
         }

@@ -151,6 +151,7 @@ public static class PrintCommand
                     parent = TranscriptWriter.CopyForFork(loaded.Lines, path, sessionId);
                 transcript = new TranscriptWriter(path, sessionId, cwd, options.PermissionModeName, parent);
                 sinks.Add(transcript);
+                options = options with { TranscriptPath = path };
             }
             if (args.Value(PrintOptions.AuditLog) is { } auditPath)
             {
@@ -168,6 +169,8 @@ public static class PrintCommand
             else
                 last = await session.RunAsync(JsonValue.Create(prompt!), sink, signals.Token).ConfigureAwait(false);
 
+            // [2.1.332] SessionEnd runs after the result line, with reason "other" in print mode.
+            await session.EndAsync("other", sink, CancellationToken.None).ConfigureAwait(false);
             if (signals.ExitCode is { } signalled)
                 return signalled;
             if (last is null)
