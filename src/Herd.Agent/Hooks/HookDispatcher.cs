@@ -23,6 +23,9 @@ public enum HookPermission
 public sealed record HookVerdict(bool Blocked, string? Reason, HookPermission Permission, IReadOnlyList<string> Context, bool StopQuery, string? StopReason)
 {
     public static HookVerdict None { get; } = new(false, null, HookPermission.None, [], false, null);
+
+    /// <value>The hook's own words for a block (stderr trimmed, or its <c>reason</c>), without Claude Code's framing.</value>
+    public string? Detail { get; init; }
 }
 
 /// <summary>
@@ -93,7 +96,7 @@ public sealed class HookDispatcher(HookSet hooks, HookSessionInfo session, IRead
                 continue;
             if (run.ExitCode == 2)
             {
-                verdict = verdict with { Blocked = true, Permission = HookPermission.Deny, Reason = verdict.Reason ?? BlockText(name, hookName, command, run.Stderr) };
+                verdict = verdict with { Blocked = true, Permission = HookPermission.Deny, Reason = verdict.Reason ?? BlockText(name, hookName, command, run.Stderr), Detail = verdict.Detail ?? run.Stderr.Trim() };
                 continue;
             }
             if (run.ExitCode != 0)
@@ -117,7 +120,7 @@ public sealed class HookDispatcher(HookSet hooks, HookSessionInfo session, IRead
             switch (Text(json["decision"]))
             {
                 case "block":
-                    verdict = verdict with { Blocked = true, Permission = HookPermission.Deny, Reason = verdict.Reason ?? DecisionText(name, hookName, reason) };
+                    verdict = verdict with { Blocked = true, Permission = HookPermission.Deny, Reason = verdict.Reason ?? DecisionText(name, hookName, reason), Detail = verdict.Detail ?? reason };
                     break;
                 case "approve" when verdict.Permission == HookPermission.None:
                     verdict = verdict with { Permission = HookPermission.Allow };

@@ -44,7 +44,7 @@ public sealed partial class AgentSession
             sink.OnEvent(new InformationalEvent(text, "warning", new JsonObject
             {
                 ["prevent_continuation"] = true,
-                ["prompt_submit_outcome"] = new JsonObject { ["kind"] = "blocked_by_hook", ["prompt_kept"] = false, ["reason"] = submit.Reason },
+                ["prompt_submit_outcome"] = new JsonObject { ["kind"] = "blocked_by_hook", ["prompt_kept"] = false, ["reason"] = submit.Detail ?? submit.Reason },
             }, SessionId));
             return (context, text);
         }
