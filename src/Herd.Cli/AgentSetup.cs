@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text;
 using Herd.Agent;
 using Herd.Agent.Hooks;
+using Herd.Agent.Mcp;
 using Herd.Agent.Loop;
 using Herd.Agent.Models;
 using Herd.Agent.Permissions;
@@ -45,6 +46,29 @@ public sealed record AgentSetup(
 
     /// <value><c>--include-hook-events</c>.</value>
     public bool IncludeHookEvents { get; init; }
+
+    /// <value>The MCP servers to start (docs/mcp.md): --mcp-config, then settings files, then .mcp.json; first name wins.</value>
+    public IReadOnlyList<McpServerSpec> McpServers { get; init; } = [];
+
+    /// <value>The started servers, once <see cref="StartMcpAsync"/> has run; their tools are already in <see cref="Tools"/>.</value>
+    public McpConnections? Mcp { get; init; }
+
+    /// <summary>
+    /// Starts the MCP servers once for every session this setup makes (<c>herd -p</c>: one; <c>herd run</c>: all its
+    /// tasks). The caller disposes <see cref="Mcp"/> at the end, which stops the servers and their process trees.
+    /// </summary>
+    public async Task<AgentSetup> StartMcpAsync(CancellationToken cancellationToken = default)
+    {
+        if (McpServers.Count == 0 || Mcp is not null)
+            return this;
+        var timeout = NullIfEmpty(Environment.GetEnvironmentVariable("MCP_TIMEOUT")) is { } ms && int.TryParse(ms, CultureInfo.InvariantCulture, out var n) && n > 0
+            ? TimeSpan.FromMilliseconds(n)
+            : McpConnections.DefaultStartTimeout;
+        // The same context as Bash's: confined servers get the same filesystem policy.
+        var context = ToAgentOptions().ToolContext;
+        var connections = await McpConnections.StartAsync(McpServers, context, timeout, cancellationToken).ConfigureAwait(false);
+        return this with { Mcp = connections, Tools = [.. Tools, .. connections.Tools] };
+    }
 
     /// <summary>Checks every agent flag; each problem is a message naming the flag.</summary>
     /// <param name="sandboxByDefault">
@@ -106,7 +130,20 @@ public sealed record AgentSetup(
             Hooks = settings.Hooks,
             SettingsEnvironment = settings.Environment,
             IncludeHookEvents = args.Has(PrintOptions.IncludeHookEvents),
+            McpServers = McpServersOf(args, cwd, settings),
         };
+    }
+
+    private static IReadOnlyList<McpServerSpec> McpServersOf(ParsedArguments args, string cwd, LoadedSettings settings)
+    {
+        // A later --mcp-config overrides an earlier one of the same name.
+        var sources = args.Values(PrintOptions.McpConfig).Where(v => v.Trim().Length > 0).Reverse().Select(v => McpConfig.FromFlag(v, cwd)).ToList();
+        if (!args.Has(PrintOptions.StrictMcpConfig))
+        {
+            sources.AddRange(settings.Layers.Select(l => McpConfig.Parse(l.Settings["mcpServers"], "settings", l.Label)));
+            sources.Add(McpConfig.FromProject(cwd));
+        }
+        return McpConfig.Merge(sources);
     }
 
     /// <summary>Options for one agent session. Each call makes fresh tools and context, so sessions share no state.</summary>
@@ -145,6 +182,7 @@ public sealed record AgentSetup(
             Hooks = Hooks,
             HookEnvironment = SettingsEnvironment,
             IncludeHookEvents = IncludeHookEvents,
+            McpServers = Mcp?.Statuses ?? [],
         };
     }
 

@@ -90,4 +90,7 @@ public sealed record AgentOptions
 
     /// <value>The settings files' <c>env</c>, merged: given to hook commands and MCP servers.</value>
     public IReadOnlyDictionary<string, string> HookEnvironment { get; init; } = new Dictionary<string, string>();
+
+    /// <value>The MCP servers of the run and their status, for <c>system/init</c>; their tools are in <see cref="Tools"/>.</value>
+    public IReadOnlyList<Mcp.McpServerStatus> McpServers { get; init; } = [];
 }

@@ -117,7 +117,7 @@ public sealed partial class AgentSession
         {
             hooksInterrupted = true;
         }
-        sink.OnEvent(new InitEvent(SessionId, _options.ToolContext.WorkingDirectory, ToolNames, _options.Model, _options.PermissionModeName, _options.ApiKeySource));
+        sink.OnEvent(new InitEvent(SessionId, _options.ToolContext.WorkingDirectory, ToolNames, _options.Model, _options.PermissionModeName, _options.ApiKeySource) { McpServers = _options.McpServers });
         if (replay)
             sink.OnEvent(new UserMessageEvent(new JsonObject { ["role"] = "user", ["content"] = userContent.DeepClone() }, null, IsReplay: true));
 

@@ -133,6 +133,8 @@ public static class PrintCommand
             loaded = LoadForResume(resumedFrom);
 
         var sessionId = resumedFrom is not null && !fork ? Path.GetFileNameWithoutExtension(resumedFrom) : requestedId ?? Guid.NewGuid().ToString();
+        template = await template.StartMcpAsync(signals.Token).ConfigureAwait(false);
+        await using var mcp = template.Mcp;
         var options = template.ToAgentOptions(restoredModel: loaded?.Model);
         using var client = new AnthropicMessagesClient(AgentSetup.ClientOptionsFromEnvironment());
 

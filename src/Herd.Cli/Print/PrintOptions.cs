@@ -42,8 +42,8 @@ public static class PrintOptions
     public static readonly OptionSpec FailOnDenial = new(["--fail-on-denial"], Arity.Flag, "End a run that had any permission denial with is_error:true and exit 1");
     public static readonly OptionSpec MaxTokens = new(["--max-tokens"], Arity.Value, "max_tokens of each API call (default: the model's maximum)", "n", Hidden: true);
     public static readonly OptionSpec PermissionPromptTool = new(["--permission-prompt-tool"], Arity.Value, "Accepted for compatibility; undecided calls are denied in print mode", "tool", AcceptOnly: true);
-    public static readonly OptionSpec McpConfig = new(["--mcp-config"], Arity.Variadic, "Accepted for compatibility; MCP servers are not started", "configs", AcceptOnly: true);
-    public static readonly OptionSpec StrictMcpConfig = new(["--strict-mcp-config"], Arity.Flag, "Accepted for compatibility", Hidden: true, AcceptOnly: true);
+    public static readonly OptionSpec McpConfig = new(["--mcp-config"], Arity.VariadicWhole, "MCP servers from JSON files or strings ({\"mcpServers\":{...}}); their tools are offered as mcp__server__tool", "configs");
+    public static readonly OptionSpec StrictMcpConfig = new(["--strict-mcp-config"], Arity.Flag, "Use only the servers of --mcp-config, not those of .mcp.json or settings files");
     public static readonly OptionSpec Agents = new(["--agents"], Arity.Value, "Accepted for compatibility", "json", Hidden: true, AcceptOnly: true);
     public static readonly OptionSpec Agent = new(["--agent"], Arity.Value, "Accepted for compatibility", "name", Hidden: true, AcceptOnly: true);
     public static readonly OptionSpec Bare = new(["--bare"], Arity.Flag, "Skip the memory files (CLAUDE.md, .claude/CLAUDE.md, CLAUDE.local.md up to the root, and the user's)");

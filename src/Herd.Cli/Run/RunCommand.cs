@@ -121,6 +121,10 @@ public static class RunCommand
             clientOptions = clientOptions with { MaxRetries = 2 };
         }
         using var client = new AnthropicMessagesClient(clientOptions);
+        // MCP servers start once for the whole run and serve every task (docs/mcp.md); stopped when the run ends.
+        if (engineKind == EngineKind.Herd)
+            setup = await setup.StartMcpAsync(ctx.Cancel).ConfigureAwait(false);
+        await using var mcpServers = setup.Mcp;
         var auditPath = args.Value(PrintOptions.AuditLog) is { } audit ? AuditLogPath(audit, ctx.Cwd) : null;
         var runDirectory = run.RunDirectory ?? Path.Combine(ctx.Cwd, ".herd", "runs", NewRunId(ctx.Time));
         // issue #13 (engines): bound and checked (the CLI exists) before anything is written.

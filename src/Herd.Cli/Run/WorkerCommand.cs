@@ -109,6 +109,9 @@ public static class WorkerCommand
         if (string.IsNullOrEmpty(Environment.GetEnvironmentVariable("HERD_MAX_RETRIES")))
             clientOptions = clientOptions with { MaxRetries = 2 };
         using var client = new AnthropicMessagesClient(clientOptions);
+        // The run's MCP servers, once per worker process, for all the tasks it claims (docs/mcp.md).
+        setup = await setup.StartMcpAsync().ConfigureAwait(false);
+        await using var mcpServers = setup.Mcp;
         var ledger = store.Ledger().Ceiling is { } ceiling ? new SpendLedger(ceiling, new PostgresSpendAccount(store)) : null;
         var engine = new InProcessAgentEngine(client, _ => setup.ToAgentOptions() with { MaxBudgetUsd = taskBudget, TimeProvider = time }, ledger, time)
         {
