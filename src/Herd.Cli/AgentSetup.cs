@@ -1,6 +1,8 @@
 using System.Globalization;
 using System.Text;
 using Herd.Agent;
+using Herd.Agent.Hooks;
+using Herd.Agent.Mcp;
 using Herd.Agent.Loop;
 using Herd.Agent.Models;
 using Herd.Agent.Permissions;
@@ -43,6 +45,38 @@ public sealed record AgentSetup(
     /// <summary>Files and folders Herd writes for this run (run directory, audit log, joblog, transcripts): read-only to every tool.</summary>
     public IReadOnlyList<Herd.Agent.Tools.ProtectedPath> ProtectedPaths { get; init; } = [];
 
+    /// <value>The hooks of every settings layer (docs/hooks.md), bound once: every session and task runs the same set.</value>
+    public HookSet Hooks { get; init; } = HookSet.Empty;
+
+    /// <value>The settings files' merged <c>env</c> (already applied to this process; hooks and MCP servers get it too).</value>
+    public IReadOnlyDictionary<string, string> SettingsEnvironment { get; init; } = new Dictionary<string, string>();
+
+    /// <value><c>--include-hook-events</c>.</value>
+    public bool IncludeHookEvents { get; init; }
+
+    /// <value>The MCP servers to start (docs/mcp.md): --mcp-config, then settings files, then .mcp.json; first name wins.</value>
+    public IReadOnlyList<McpServerSpec> McpServers { get; init; } = [];
+
+    /// <value>The started servers, once <see cref="StartMcpAsync"/> has run; their tools are already in <see cref="Tools"/>.</value>
+    public McpConnections? Mcp { get; init; }
+
+    /// <summary>
+    /// Starts the MCP servers once for every session this setup makes (<c>herd -p</c>: one; <c>herd run</c>: all its
+    /// tasks). The caller disposes <see cref="Mcp"/> at the end, which stops the servers and their process trees.
+    /// </summary>
+    public async Task<AgentSetup> StartMcpAsync(CancellationToken cancellationToken = default)
+    {
+        if (McpServers.Count == 0 || Mcp is not null)
+            return this;
+        var timeout = NullIfEmpty(Environment.GetEnvironmentVariable("MCP_TIMEOUT")) is { } ms && int.TryParse(ms, CultureInfo.InvariantCulture, out var n) && n > 0
+            ? TimeSpan.FromMilliseconds(n)
+            : McpConnections.DefaultStartTimeout;
+        // The same context as Bash's: confined servers get the same filesystem policy.
+        var context = ToAgentOptions().ToolContext;
+        var connections = await McpConnections.StartAsync(McpServers, context, timeout, cancellationToken).ConfigureAwait(false);
+        return this with { Mcp = connections, Tools = [.. Tools, .. connections.Tools] };
+    }
+
     /// <summary>Checks every agent flag; each problem is a message naming the flag.</summary>
     /// <param name="sandboxByDefault">
     /// Whether Bash is confined when neither <c>--sandbox</c> nor <c>sandbox.enabled</c> says: false for <c>herd -p</c>
@@ -77,6 +111,9 @@ public sealed record AgentSetup(
         var catalog = ModelCatalog.Load(prices);
         var fallbacks = CommandLineParser.SplitList(args.Value(PrintOptions.FallbackModel) ?? "").Select(m => AgentProfile.ResolveModel(catalog, provider, m)).ToArray();
         var (policy, settings) = PermissionSetup.Load(args, cwd);
+        // Claude Code sets the settings' env on its own process, so every tool, hook and server it starts sees it.
+        foreach (var (name, value) in settings.Environment)
+            Environment.SetEnvironmentVariable(name, value);
         var tools = SelectTools(args);
         var sandbox = SandboxSetup.Decide(args.Has(PrintOptions.Sandbox), args.Value(PrintOptions.Sandbox), settings, sandboxByDefault, policy.AdditionalDirectories);
         // A confining run refuses to start rather than run Bash unconfined (issue #9); without Bash nothing needs the kernel.
@@ -105,7 +142,23 @@ public sealed record AgentSetup(
             Sandbox = sandbox,
             PricesPath = prices is null ? null : Path.GetFullPath(prices, cwd),
             Provider = provider,
+            Hooks = settings.Hooks,
+            SettingsEnvironment = settings.Environment,
+            IncludeHookEvents = args.Has(PrintOptions.IncludeHookEvents),
+            McpServers = McpServersOf(args, cwd, settings),
         };
+    }
+
+    private static IReadOnlyList<McpServerSpec> McpServersOf(ParsedArguments args, string cwd, LoadedSettings settings)
+    {
+        // A later --mcp-config overrides an earlier one of the same name.
+        var sources = args.Values(PrintOptions.McpConfig).Where(v => v.Trim().Length > 0).Reverse().Select(v => McpConfig.FromFlag(v, cwd)).ToList();
+        if (!args.Has(PrintOptions.StrictMcpConfig))
+        {
+            sources.AddRange(settings.Layers.Select(l => McpConfig.Parse(l.Settings["mcpServers"], "settings", l.Label)));
+            sources.Add(McpConfig.FromProject(cwd));
+        }
+        return McpConfig.Merge(sources);
     }
 
     /// <value><c>--prices</c> (or <c>HERD_PRICES</c>) as an absolute path; null = the built-in table.</value>
@@ -133,6 +186,7 @@ public sealed record AgentSetup(
         PricesPath = PricesPath,
         Provider = Provider,
         ProtectedPaths = ProtectedPaths,
+        AddOns = new AgentAddOns(Hooks, SettingsEnvironment, IncludeHookEvents, Mcp?.Tools ?? [], Mcp?.Statuses ?? []),
         Catalog = Catalog,
     };
 

@@ -14,6 +14,9 @@ public enum Arity
     /// <summary>Values up to the next option; each may hold several split on commas/spaces outside parentheses.</summary>
     Variadic,
 
+    /// <summary>Values up to the next option, each kept whole: <c>--mcp-config a.json '{"mcpServers":{…}}'</c>.</summary>
+    VariadicWhole,
+
     /// <summary>A switch that may take one of its <see cref="OptionSpec.Choices"/>: <c>--sandbox</c>, <c>--sandbox off</c>.</summary>
     OptionalValue,
 }
@@ -141,16 +144,17 @@ public static class CommandLineParser
                     if (inline is not null)
                         parsed.Add(option.Key, inline);
                     break;
-                case Arity.Variadic:
+                case Arity.Variadic or Arity.VariadicWhole:
                     var any = false;
+                    var split = option.Arity == Arity.Variadic;
                     if (inline is not null)
                     {
-                        AddSplit(parsed, option.Key, inline);
+                        AddValue(parsed, option.Key, inline, split);
                         any = true;
                     }
                     while (inline is null && i + 1 < args.Count && !(args[i + 1].StartsWith('-') && args[i + 1].Length > 1))
                     {
-                        AddSplit(parsed, option.Key, args[++i]);
+                        AddValue(parsed, option.Key, args[++i], split);
                         any = true;
                     }
                     if (!any)
@@ -165,8 +169,13 @@ public static class CommandLineParser
 
     private static bool IsNegativeNumber(string arg) => arg.Length > 1 && arg[0] == '-' && char.IsAsciiDigit(arg[1]);
 
-    private static void AddSplit(ParsedArguments parsed, string key, string value)
+    private static void AddValue(ParsedArguments parsed, string key, string value, bool split)
     {
+        if (!split)
+        {
+            parsed.Add(key, value);
+            return;
+        }
         // Register the option even when the value splits into nothing: `--tools ""` means "no tools", not "absent".
         parsed.Add(key, null);
         foreach (var part in SplitList(value))
@@ -209,7 +218,7 @@ public static class CommandLineParser
         var sb = new System.Text.StringBuilder();
         sb.AppendLine($"Usage: {usage}").AppendLine().AppendLine(description).AppendLine().AppendLine("Options:");
         var rows = specs.Where(s => !s.Hidden)
-            .Select(s => (Left: string.Join(", ", s.Names) + (s.ValueName is null ? "" : s.Arity == Arity.Variadic ? $" <{s.ValueName}...>" : s.Arity == Arity.OptionalValue ? $" [{s.ValueName}]" : $" <{s.ValueName}>"), s.Help))
+            .Select(s => (Left: string.Join(", ", s.Names) + (s.ValueName is null ? "" : s.Arity is Arity.Variadic or Arity.VariadicWhole ? $" <{s.ValueName}...>" : s.Arity == Arity.OptionalValue ? $" [{s.ValueName}]" : $" <{s.ValueName}>"), s.Help))
             .ToList();
         var width = Math.Min(44, rows.Max(r => r.Left.Length) + 2);
         foreach (var (left, help) in rows)

@@ -16,7 +16,11 @@ public sealed record InitEvent(
     IReadOnlyList<string> Tools,
     string Model,
     string PermissionMode,
-    string ApiKeySource) : AgentEvent;
+    string ApiKeySource) : AgentEvent
+{
+    /// <value>The MCP servers and their status (docs/mcp.md); none by default.</value>
+    public IReadOnlyList<Mcp.McpServerStatus> McpServers { get; init; } = [];
+}
 
 /// <summary>The user's message that starts a query. Not printed (the prompt is not echoed) but kept in transcripts.</summary>
 public sealed record PromptEvent(JsonObject Message) : AgentEvent;

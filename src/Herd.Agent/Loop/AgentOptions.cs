@@ -78,4 +78,19 @@ public sealed record AgentOptions
     public bool FailOnDenial { get; init; }
 
     public TimeProvider TimeProvider { get; init; } = TimeProvider.System;
+
+    /// <value>The hooks of every settings layer (docs/hooks.md); none by default.</value>
+    public Hooks.HookSet Hooks { get; init; } = Herd.Agent.Hooks.HookSet.Empty;
+
+    /// <value><c>--include-hook-events</c>: stream-json prints every hook's start and end, not only SessionStart's.</value>
+    public bool IncludeHookEvents { get; init; }
+
+    /// <value>The session transcript's path, for hooks' <c>transcript_path</c>; empty when none is kept.</value>
+    public string TranscriptPath { get; init; } = "";
+
+    /// <value>The settings files' <c>env</c>, merged: given to hook commands and MCP servers.</value>
+    public IReadOnlyDictionary<string, string> HookEnvironment { get; init; } = new Dictionary<string, string>();
+
+    /// <value>The MCP servers of the run and their status, for <c>system/init</c>; their tools are in <see cref="Tools"/>.</value>
+    public IReadOnlyList<Mcp.McpServerStatus> McpServers { get; init; } = [];
 }

@@ -71,6 +71,10 @@ public sealed record AgentProfile
     [JsonIgnore]
     public IReadOnlyList<ProtectedPath> ProtectedPaths { get; init; } = [];
 
+    /// <value>Hooks and started MCP servers of the host running the agent (docs/hooks.md, docs/mcp.md); not stored.</value>
+    [JsonIgnore]
+    public AgentAddOns AddOns { get; init; } = AgentAddOns.None;
+
     private ModelCatalog? _catalog;
     private OutputSchema? _schema;
 
@@ -102,7 +106,7 @@ public sealed record AgentProfile
             Catalog = Catalog,
             SystemPrompt = SystemPrompt,
             MemoryText = ReadMemoryFiles ? MemoryFor(cwd) : null,
-            Tools = ToolRegistry.BuiltIns().Where(t => Tools.Contains(t.Name)).ToArray(),
+            Tools = [.. ToolRegistry.BuiltIns().Where(t => Tools.Contains(t.Name)), .. AddOns.McpTools],
             Permissions = permissions,
             // The file tools' walks and the sandbox hide exactly what the engine's Read deny rules cover.
             ToolContext = new ToolContext(cwd, AdditionalDirectories)
@@ -122,6 +126,10 @@ public sealed record AgentProfile
             Timeout = Timeout,
             PermissionModeName = Policy.ModeName,
             FailOnDenial = FailOnDenial,
+            Hooks = AddOns.Hooks,
+            HookEnvironment = AddOns.HookEnvironment,
+            IncludeHookEvents = AddOns.IncludeHookEvents,
+            McpServers = AddOns.McpServers,
             ApiKeySource = Provider == ModelProvider.OpenAi
                 ? (string.IsNullOrEmpty(Environment.GetEnvironmentVariable("OPENAI_API_KEY")) ? "none" : "OPENAI_API_KEY")
                 : "ANTHROPIC_API_KEY",

@@ -3,6 +3,7 @@ using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Herd.Agent.Chat;
+using Herd.Agent.Hooks;
 using Herd.Agent.Models;
 using Herd.Agent.Permissions;
 using Herd.Agent.Tools;
@@ -100,7 +101,28 @@ public sealed partial class AgentSession
     /// </param>
     public async Task<AgentResult> RunAsync(JsonNode userContent, IAgentEventSink sink, CancellationToken cancellationToken = default, bool replay = false)
     {
-        var query = StartQuery(userContent, sink, replay);
+        IReadOnlyList<string> hookContext = [];
+        string? blocked = null;
+        var hooksInterrupted = false;
+        try
+        {
+            (hookContext, blocked) = await BeforePromptAsync(userContent, sink, cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            hooksInterrupted = true;
+        }
+        if (hooksInterrupted || blocked is not null)
+        {
+            // [2.1.332] a prompt a hook blocked ends the query unsent: success, no turns, the block's text as result.
+            var unsent = OpenQuery(userContent, sink, replay);
+            var early = hooksInterrupted
+                ? unsent.Finish(ResultSubtype.DuringExecution, "aborted_tools", errors: ["Interrupted by user"])
+                : unsent.Finish(ResultSubtype.Success, "prompt_blocked") with { Result = blocked };
+            sink.OnEvent(new ResultEvent(early));
+            return early;
+        }
+        var query = StartQuery(userContent, sink, replay, hookContext);
 
         // --timeout runs on the injected clock, so its tests move a fake clock instead of waiting.
         using var timer = new CancellationTokenSource(Timeout.InfiniteTimeSpan, _options.TimeProvider);
@@ -124,15 +146,24 @@ public sealed partial class AgentSession
         return result;
     }
 
-    /// <summary><c>system/init</c>, the replayed message, the prompt into the history: everything before the first call.</summary>
-    private QueryState StartQuery(JsonNode userContent, IAgentEventSink sink, bool replay)
+    /// <summary><c>system/init</c> and the replayed message: what a query shows before its prompt.</summary>
+    private QueryState OpenQuery(JsonNode userContent, IAgentEventSink sink, bool replay)
     {
         var query = new QueryState(this, sink, _options.TimeProvider.GetTimestamp());
-        sink.OnEvent(new InitEvent(SessionId, _options.ToolContext.WorkingDirectory, ToolNames, _options.Model, _options.PermissionModeName, _options.ApiKeySource));
+        sink.OnEvent(new InitEvent(SessionId, _options.ToolContext.WorkingDirectory, ToolNames, _options.Model, _options.PermissionModeName, _options.ApiKeySource) { McpServers = _options.McpServers });
         if (replay)
             sink.OnEvent(new UserMessageEvent(new JsonObject { ["role"] = "user", ["content"] = userContent.DeepClone() }, null, IsReplay: true));
+        return query;
+    }
 
-        var prompt = new JsonObject { ["role"] = "user", ["content"] = WithMemory(userContent) };
+    /// <summary>
+    /// <c>system/init</c>, the replayed message, the prompt (with what SessionStart and UserPromptSubmit hooks added)
+    /// into the history: everything before the first call.
+    /// </summary>
+    private QueryState StartQuery(JsonNode userContent, IAgentEventSink sink, bool replay, IReadOnlyList<string>? hookContext = null)
+    {
+        var query = OpenQuery(userContent, sink, replay);
+        var prompt = new JsonObject { ["role"] = "user", ["content"] = WithHookContext(WithMemory(userContent), hookContext ?? []) };
         AppendUserMessage(AnthropicWire.MessageFromJson(prompt));
         sink.OnEvent(new PromptEvent(prompt));
         return query;
@@ -148,6 +179,17 @@ public sealed partial class AgentSession
             return userContent.DeepClone();
         var blocks = ToBlocks(userContent);
         blocks.Insert(0, new JsonObject { ["type"] = "text", ["text"] = _options.MemoryText });
+        return blocks;
+    }
+
+    /// <summary>SessionStart and UserPromptSubmit context, as text blocks after the prompt.</summary>
+    private static JsonNode WithHookContext(JsonNode content, IReadOnlyList<string> context)
+    {
+        if (context.Count == 0)
+            return content;
+        var blocks = ToBlocks(content);
+        foreach (var block in ContextBlocks(context))
+            blocks.Add(block);
         return blocks;
     }
 
@@ -251,7 +293,12 @@ public sealed partial class AgentSession
                 query.Sink.OnEvent(new UserMessageEvent(AnthropicWire.ToJson(nudge), null));
                 return null;
             }
-            return query.Success();
+            return await OnStopAsync(query, ct).ConfigureAwait(false) switch
+            {
+                StopAction.Continue => null,
+                StopAction.Prevented => query.Success() with { TerminalReason = "stop_hook_prevented" },
+                _ => query.Success(),
+            };
         }
 
         var results = new List<ContentBlock>(toolUses.Count);
@@ -276,7 +323,16 @@ public sealed partial class AgentSession
             query.Sink.OnEvent(new UserMessageEvent(AnthropicWire.ToJson(ChatMessage.User(block)), result.Structured?.DeepClone()));
         }
         query.InTools = false;
+        // What PostToolUse hooks asked to add goes to the model with the results.
+        results.AddRange(query.HookContext.Select(t => new TextBlock(t)));
+        query.HookContext.Clear();
         AppendUserMessage(new ChatMessage(ChatRole.User, results));
+        if (query.HookStopped)
+        {
+            // [2.1.332] "continue": false from a tool hook ends the query once the tools have run.
+            query.NumTurns++;
+            return query.Success() with { Result = "", TerminalReason = "hook_stopped" };
+        }
 
         // Claude Code 2.1.332 counts the turn that would send these results back, without making the call:
         // a valid StructuredOutput ends the query with num_turns = calls + 1 and the output as JSON text in
@@ -321,12 +377,14 @@ public sealed partial class AgentSession
             return (missing, false);
         }
 
-        var decision = _options.Permissions.Evaluate(tool, input, _options.ToolContext);
+        var decision = await DecideToolAsync(tool, id, inputNode, input, query, ct).ConfigureAwait(false);
         if (!decision.IsAllowed)
         {
             var message = decision.Message ?? PermissionEngine.NotGranted(name);
             query.Denials.Add(new PermissionDenial(name, id, inputNode.DeepClone()));
-            query.Sink.OnEvent(new PermissionDeniedEvent(name, id, inputNode.DeepClone(), message));
+            // [2.1.332] a hook's deny is reported in the tool result only, without system/permission_denied.
+            if (decision.Rule != HookRule)
+                query.Sink.OnEvent(new PermissionDeniedEvent(name, id, inputNode.DeepClone(), message));
             query.Sink.OnEvent(new ToolCallEvent(name, id, inputNode.DeepClone(), PermissionBehavior.Deny, decision.Rule, decision.Reason, Stopwatch.GetElapsedTime(started), null, true));
             return (new ToolResult(message, true, JsonValue.Create("Error: " + message)), false);
         }
@@ -345,6 +403,7 @@ public sealed partial class AgentSession
             result = ToolResult.Error(ex.Message);
         }
         query.Sink.OnEvent(new ToolCallEvent(name, id, inputNode.DeepClone(), PermissionBehavior.Allow, decision.Rule, decision.Reason, Stopwatch.GetElapsedTime(started), result.ExitCode, result.IsError));
+        await AfterToolAsync(name, id, inputNode, result, query, ct).ConfigureAwait(false);
         return (result, false);
     }
 
@@ -481,6 +540,17 @@ public sealed partial class AgentSession
 
         /// <value>The call handed out by <see cref="NextStep"/> and not yet answered: its request and ledger reservation.</value>
         public PreparedCall? Pending { get; set; }
+
+        /// <summary>Texts hooks asked to give the model with the next tool results.</summary>
+        public List<string> HookContext { get; } = [];
+
+        /// <summary>A hook answered <c>"continue": false</c>: the query ends after the current tools.</summary>
+        public bool HookStopped { get; private set; }
+
+        /// <summary>A Stop hook already sent the model back to work in this query (its stdin says so).</summary>
+        public bool StopHookActive { get; set; }
+
+        public void NoteHookStop(HookVerdict verdict) => HookStopped |= verdict.StopQuery;
 
         public AgentResult Success()
         {

@@ -49,6 +49,14 @@ public static class EventJson
                     w.WriteStringValue(t);
                 w.WriteEndArray();
                 w.WriteStartArray("mcp_servers");
+                foreach (var server in init.McpServers)
+                {
+                    w.WriteStartObject();
+                    w.WriteString("name", server.Name);
+                    w.WriteString("status", server.Status);
+                    w.WriteString("source", server.Source);
+                    w.WriteEndObject();
+                }
                 w.WriteEndArray();
                 w.WriteString("model", init.Model);
                 w.WriteString("permissionMode", init.PermissionMode);
@@ -175,6 +183,8 @@ public static class EventJson
             case ResultEvent r:
                 WriteResult(w, r.Result);
                 return true;
+            case Hooks.HookStartedEvent or Hooks.HookResponseEvent or Hooks.InformationalEvent:
+                return HookEventJson.Write(w, agentEvent);
             default:
                 return false;
         }

@@ -12,7 +12,19 @@ public sealed record LoadedSettings(IReadOnlyList<PermissionRule> Rules, Permiss
 
     /// <value><c>sandbox.filesystem.allowWrite</c> from every source: extra folders confined commands may write.</value>
     public IReadOnlyList<string> SandboxAllowWrite { get; init; } = [];
+
+    /// <value>Every settings file's <c>hooks</c>, merged (all run); empty when any sets <c>disableAllHooks</c>.</value>
+    public Hooks.HookSet Hooks { get; init; } = Herd.Agent.Hooks.HookSet.Empty;
+
+    /// <value>The settings files' <c>env</c>: for each variable, the value of the highest source that sets it.</value>
+    public IReadOnlyDictionary<string, string> Environment { get; init; } = new Dictionary<string, string>();
+
+    /// <value>Each settings file's whole object, highest source first, for blocks read elsewhere (<c>mcpServers</c>).</value>
+    public IReadOnlyList<SettingsLayer> Layers { get; init; } = [];
 }
+
+/// <summary>One settings source's object: <paramref name="Label"/> names it in messages, <paramref name="Root"/> resolves its relative paths.</summary>
+public sealed record SettingsLayer(JsonObject Settings, string Label, string? Root);
 
 /// <summary>
 /// Reads permission settings from Herd's and Claude Code's files, so deny rules written for Claude Code stay in force.
@@ -53,23 +65,24 @@ public static class SettingsLoader
 
         var blocks = new List<(JsonObject Permissions, RuleSource Source)>();
         var sandboxBlocks = new List<(JsonObject Sandbox, RuleSource Source)>();
+        var layers = new List<SettingsLayer>();
         if (!string.IsNullOrWhiteSpace(settingsFlag))
         {
             var text = settingsFlag.TrimStart();
             if (text.StartsWith('{'))
-                AddBlock(blocks, sandboxBlocks, text, new RuleSource("--settings", null, cwd), "--settings JSON");
+                AddBlock(blocks, sandboxBlocks, layers, text, new RuleSource("--settings", null, cwd), "--settings JSON");
             else
             {
                 var path = Path.GetFullPath(settingsFlag, cwd);
                 if (!File.Exists(path))
                     throw new HerdUsageException($"Error: --settings file '{path}' does not exist. Pass a settings file or a JSON string.");
-                AddBlock(blocks, sandboxBlocks, ReadFile(path), new RuleSource("--settings", path, Path.GetDirectoryName(path)), $"settings file '{path}'");
+                AddBlock(blocks, sandboxBlocks, layers, ReadFile(path), new RuleSource("--settings", path, Path.GetDirectoryName(path)), $"settings file '{path}'");
             }
         }
         foreach (var (path, source) in files.DistinctBy(f => f.Path))
         {
             if (File.Exists(path))
-                AddBlock(blocks, sandboxBlocks, ReadFile(path), source, $"settings file '{path}'");
+                AddBlock(blocks, sandboxBlocks, layers, ReadFile(path), source, $"settings file '{path}'");
         }
 
         var rules = new List<PermissionRule>();
@@ -124,6 +137,9 @@ public static class SettingsLoader
         {
             SandboxEnabled = sandboxEnabled,
             SandboxAllowWrite = allowWrite.Distinct(StringComparer.Ordinal).ToArray(),
+            Hooks = SettingsLayers.Hooks(layers),
+            Environment = SettingsLayers.Environment(layers),
+            Layers = layers,
         };
     }
 
@@ -164,7 +180,7 @@ public static class SettingsLoader
         }
     }
 
-    private static void AddBlock(List<(JsonObject, RuleSource)> blocks, List<(JsonObject, RuleSource)> sandboxBlocks, string json, RuleSource source, string label)
+    private static void AddBlock(List<(JsonObject, RuleSource)> blocks, List<(JsonObject, RuleSource)> sandboxBlocks, List<SettingsLayer> layers, string json, RuleSource source, string label)
     {
         JsonNode? root;
         try
@@ -177,6 +193,7 @@ public static class SettingsLoader
         }
         if (root is not JsonObject obj)
             throw new HerdUsageException($"Error: {label} must hold a JSON object.");
+        layers.Add(new SettingsLayer(obj, label, source.Root));
         if (obj["sandbox"] is { } sandbox)
         {
             if (sandbox is not JsonObject sandboxObject)

@@ -138,6 +138,8 @@ public static class PrintCommand
         if (args.Value(PrintOptions.AuditLog) is { } ownAudit)
             ownFiles.Add(new Herd.Agent.Tools.ProtectedPath(Path.GetFullPath(ownAudit, cwd), "the audit log"));
         template = template with { ProtectedPaths = ownFiles };
+        template = await template.StartMcpAsync(signals.Token).ConfigureAwait(false);
+        await using var mcp = template.Mcp;
         var options = template.ToAgentOptions(restoredModel: loaded?.Model);
         using var client = ModelClientFactory.Create(template.ClientOptionsFromEnvironment());
 
@@ -156,6 +158,7 @@ public static class PrintCommand
                     parent = TranscriptWriter.CopyForFork(loaded.Lines, path, sessionId);
                 transcript = new TranscriptWriter(path, sessionId, cwd, options.PermissionModeName, parent);
                 sinks.Add(transcript);
+                options = options with { TranscriptPath = path };
             }
             if (args.Value(PrintOptions.AuditLog) is { } auditPath)
             {
@@ -173,6 +176,8 @@ public static class PrintCommand
             else
                 last = await session.RunAsync(JsonValue.Create(prompt!), sink, signals.Token).ConfigureAwait(false);
 
+            // [2.1.332] SessionEnd runs after the result line, with reason "other" in print mode.
+            await session.EndAsync("other", sink, CancellationToken.None).ConfigureAwait(false);
             if (signals.ExitCode is { } signalled)
                 return signalled;
             if (last is null)

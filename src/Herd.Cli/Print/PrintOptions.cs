@@ -28,7 +28,7 @@ public static class PrintOptions
     public static readonly OptionSpec AllowDangerouslySkipPermissions = new(["--allow-dangerously-skip-permissions"], Arity.Flag, "Accepted for compatibility", Hidden: true, AcceptOnly: true);
     public static readonly OptionSpec AddDir = new(["--add-dir"], Arity.Variadic, "Extra directories the tools may use (each must exist)", "dirs");
     public static readonly OptionSpec Sandbox = new(["--sandbox"], Arity.OptionalValue, "Confine Bash with the kernel (bubblewrap): on, off, or no-network (also settings sandbox.enabled; herd run: on by default)", "mode", Choices: ["on", "off", "no-network"]);
-    public static readonly OptionSpec Settings = new(["--settings"], Arity.Value, "A settings file or JSON string (its permissions block is used)", "file-or-json");
+    public static readonly OptionSpec Settings = new(["--settings"], Arity.Value, "A settings file or JSON string, above every settings file (permissions, hooks, env, mcpServers)", "file-or-json");
     public static readonly OptionSpec SettingSources = new(["--setting-sources"], Arity.Value, "Which settings files load: user,project,local", "sources");
     public static readonly OptionSpec Continue = new(["-c", "--continue"], Arity.Flag, "Continue the most recent session of this directory (a new one when there is none)");
     public static readonly OptionSpec Resume = new(["-r", "--resume"], Arity.Value, "Resume a session by id", "session-id");
@@ -43,8 +43,8 @@ public static class PrintOptions
     public static readonly OptionSpec FailOnDenial = new(["--fail-on-denial"], Arity.Flag, "End a run that had any permission denial with is_error:true and exit 1");
     public static readonly OptionSpec MaxTokens = new(["--max-tokens"], Arity.Value, "max_tokens of each API call (default: the model's maximum)", "n");
     public static readonly OptionSpec PermissionPromptTool = new(["--permission-prompt-tool"], Arity.Value, "Accepted for compatibility; undecided calls are denied in print mode", "tool", AcceptOnly: true);
-    public static readonly OptionSpec McpConfig = new(["--mcp-config"], Arity.Variadic, "Accepted for compatibility; MCP servers are not started", "configs", AcceptOnly: true);
-    public static readonly OptionSpec StrictMcpConfig = new(["--strict-mcp-config"], Arity.Flag, "Accepted for compatibility", Hidden: true, AcceptOnly: true);
+    public static readonly OptionSpec McpConfig = new(["--mcp-config"], Arity.VariadicWhole, "MCP servers from JSON files or strings ({\"mcpServers\":{...}}); their tools are offered as mcp__server__tool", "configs");
+    public static readonly OptionSpec StrictMcpConfig = new(["--strict-mcp-config"], Arity.Flag, "Use only the servers of --mcp-config, not those of .mcp.json or settings files");
     public static readonly OptionSpec Agents = new(["--agents"], Arity.Value, "Accepted for compatibility", "json", Hidden: true, AcceptOnly: true);
     public static readonly OptionSpec Agent = new(["--agent"], Arity.Value, "Accepted for compatibility", "name", Hidden: true, AcceptOnly: true);
     public static readonly OptionSpec Bare = new(["--bare"], Arity.Flag, "Skip the memory files (CLAUDE.md, .claude/CLAUDE.md, CLAUDE.local.md up to the root, and the user's)");
@@ -56,7 +56,7 @@ public static class PrintOptions
     public static readonly OptionSpec Effort = new(["--effort"], Arity.Value, "Accepted for compatibility", "level", Hidden: true, AcceptOnly: true);
     public static readonly OptionSpec Thinking = new(["--thinking"], Arity.Value, "Accepted for compatibility", "mode", Hidden: true, AcceptOnly: true);
     public static readonly OptionSpec MaxThinkingTokens = new(["--max-thinking-tokens"], Arity.Value, "Accepted for compatibility", "n", Hidden: true, AcceptOnly: true);
-    public static readonly OptionSpec IncludeHookEvents = new(["--include-hook-events"], Arity.Flag, "Accepted for compatibility", Hidden: true, AcceptOnly: true);
+    public static readonly OptionSpec IncludeHookEvents = new(["--include-hook-events"], Arity.Flag, "With stream-json: print every hook's hook_started / hook_response events (SessionStart's are always printed)");
     public static readonly OptionSpec ForwardSubagentText = new(["--forward-subagent-text"], Arity.Flag, "Accepted for compatibility", Hidden: true, AcceptOnly: true);
     public static readonly OptionSpec Name = new(["--name"], Arity.Value, "Accepted for compatibility", "name", Hidden: true, AcceptOnly: true);
     public static readonly OptionSpec Worktree = new(["-w", "--worktree"], Arity.Value, "Accepted for compatibility", "name", Hidden: true, AcceptOnly: true);

@@ -128,6 +128,10 @@ public static class RunCommand
             clientOptions = clientOptions with { MaxRetries = 2 };
         }
         using var client = ModelClientFactory.Create(clientOptions);
+        // MCP servers start once for the whole run and serve every task (docs/mcp.md); stopped when the run ends.
+        if (definition.Engine.Kind == EngineKind.Herd)
+            setup = await setup.StartMcpAsync(ctx.Cancel).ConfigureAwait(false);
+        await using var mcpServers = setup.Mcp;
         var runDirectory = run.RunDirectory ?? Path.Combine(ctx.Cwd, ".herd", "runs", NewRunId(ctx.Time));
         // The run's own state is read-only to every tool process, wherever it lies (issue #19, class 10).
         var host = new RunHost(client, runDirectory)
@@ -135,6 +139,7 @@ public static class RunCommand
             EngineEnvironment = ctx.EngineEnvironment,
             Time = ctx.Time,
             ProtectedPaths = RunStatePaths(runDirectory, definition.AuditLogPath, run.JoblogPath, ctx.Cwd),
+            AddOns = setup.ToProfile().AddOns,
         };
         // issue #13 (engines): checked (the CLI exists) before anything is written.
         RunDefinitionBinding.Check(definition, host);

@@ -66,6 +66,7 @@ public sealed class InProcessAgentEngine(IModelClient client, Func<FleetTask, Ag
         {
             var session = new AgentSession(client, options, attempt.SessionId);
             result = await session.RunAsync(JsonValue.Create(attempt.Prompt), sessionSink, linked.Token).ConfigureAwait(false);
+            await session.EndAsync("other", sessionSink, linked.Token).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is not OperationCanceledException || linked.IsCancellationRequested)
         {

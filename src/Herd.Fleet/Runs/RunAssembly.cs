@@ -21,6 +21,9 @@ public sealed record RunHost(IModelClient Client, string RunDirectory)
 
     /// <value>What Herd writes for the run on this host (run directory, audit log, joblog): read-only to every tool.</value>
     public IReadOnlyList<ProtectedPath> ProtectedPaths { get; init; } = [];
+
+    /// <value>The hooks and started MCP servers of this process (not stored with the run); null = none.</value>
+    public AgentAddOns? AddOns { get; init; }
 }
 
 /// <summary>
@@ -57,7 +60,7 @@ public static class RunAssembly
 
     private static AgentProfile Profile(RunDefinition definition, RunHost host)
     {
-        var profile = definition.Agent with { ProtectedPaths = host.ProtectedPaths };
+        var profile = definition.Agent with { ProtectedPaths = host.ProtectedPaths, AddOns = host.AddOns ?? definition.Agent.AddOns };
         return host.WorkingDirectory is { } cwd && cwd != profile.Cwd ? profile with { Cwd = cwd } : profile;
     }
 

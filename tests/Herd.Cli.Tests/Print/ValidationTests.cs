@@ -78,12 +78,12 @@ public sealed class ValidationTests : HerdTestBase
     {
         Server.Reset(ModelScript.Replies(Reply.WithText("ok")));
 
-        var run = await Herd.RunAsync("-p", "hi", "--effort", "high", "--mcp-config", "a.json", "b.json");
+        var run = await Herd.RunAsync("-p", "hi", "--effort", "high", "--betas", "a", "b");
 
         run.ExitCode.ShouldBe(0);
         run.Stdout.ShouldBe("ok\n");
         run.Stderr.ShouldContain("--effort has no effect");
-        run.Stderr.ShouldContain("--mcp-config has no effect");
+        run.Stderr.ShouldContain("--betas has no effect");
     }
 
     [Fact]

@@ -64,6 +64,19 @@ CASES = {
     "resume-miss-json": dict(script={}, argv=["-p", "hi", "--resume", RESUME_ID, "--output-format", "json"]),
     "resume-miss-stream": dict(script={}, argv=["-p", "hi", "--resume", RESUME_ID, "--output-format", "stream-json", "--verbose"]),
     "resume-not-an-id": dict(script={}, argv=["-p", "hi", "--resume", "*", "--output-format", "json"]),
+    # Hooks (docs/hooks.md). IS_SANDBOX=1 lets Claude Code take --dangerously-skip-permissions as root.
+    "hook-pre-deny-bypass": dict(script={"queue": [{"tool_calls": [{"name": "Bash", "input": {"command": "touch x.txt", "description": "touch"}}]}, {"text": "done"}]},
+                                 argv=["-p", "go", "--output-format", "stream-json", "--verbose", "--include-hook-events", "--dangerously-skip-permissions"],
+                                 files={"parent/proj/.claude/settings.json": json.dumps({"hooks": {"PreToolUse": [{"matcher": "Bash", "hooks": [{"type": "command", "command": "echo 'blocked by policy' >&2; exit 2"}]}]}})},
+                                 env={"IS_SANDBOX": "1"}),
+    "hook-stop-continue-false": dict(script={"queue": [{"text": "done"}, {"text": "again"}]}, argv=["-p", "go", "--output-format", "json"],
+                                     files={"parent/proj/.claude/settings.json": json.dumps({"hooks": {"Stop": [{"hooks": [{"type": "command", "command": "echo '{\"continue\":false,\"stopReason\":\"stop now\"}'"}]}]}})}),
+    "hook-timeout": dict(script={"queue": [{"tool_calls": [{"name": "Bash", "input": {"command": "echo ran", "description": "say"}}]}, {"text": "done"}]},
+                         argv=["-p", "go", "--output-format", "stream-json", "--verbose", "--include-hook-events", "--dangerously-skip-permissions"],
+                         files={"parent/proj/.claude/settings.json": json.dumps({"hooks": {"PreToolUse": [{"matcher": "Bash", "hooks": [{"type": "command", "command": "sleep 30", "timeout": 1}]}]}})},
+                         env={"IS_SANDBOX": "1"}),
+    "hook-prompt-blocked": dict(script={}, argv=["-p", "go", "--output-format", "stream-json", "--verbose"],
+                                files={"parent/proj/.claude/settings.json": json.dumps({"hooks": {"UserPromptSubmit": [{"hooks": [{"type": "command", "command": "echo nope >&2; exit 2"}]}]}})}),
 }
 
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
