@@ -8,6 +8,7 @@ using Herd.Agent.Permissions;
 using Herd.Agent.Models;
 using Herd.Cli.Print;
 using Herd.Fleet.Engines;
+using Herd.Fleet.Isolation;
 using Herd.Fleet.Jobs;
 using Herd.Fleet.Reports;
 using Herd.Fleet.Scheduling;
@@ -126,6 +127,8 @@ public static class RunCommand
         // issue #13 (engines): bound and checked (the CLI exists) before anything is written.
         var engineSpec = EngineBinding.Spec(args, engineKind, setup, taskBudget, run.DenialIsSuccess, runDirectory, ctx);
 
+        // issue #20: each task in its own tree, verified; the pool goes when the run ends (also on Ctrl-C).
+        using var isolation = new RunIsolation(run.Isolation, ctx.Cwd, runDirectory, ctx.Time, line => ctx.Err.WriteLine("herd: " + line)) { MaxTurns = setup.MaxTurns, TaskBudgetUsd = taskBudget };
         using var signals = IsConsole(ctx) ? new RunSignals() : null;
         using var cancel = CancellationTokenSource.CreateLinkedTokenSource(ctx.Cancel, signals?.Token ?? CancellationToken.None);
         var spec = new RunSpec
@@ -137,12 +140,12 @@ public static class RunCommand
             Start = run.Start,
             Plan = plan,
             // One factory picks the engine (issue #13); the in-process one is built only for --engine herd.
-            Engine = engine => TaskEngines.Create(engineSpec, () => new InProcessAgentEngine(client, _ => setup.ToAgentOptions() with { MaxBudgetUsd = taskBudget, TimeProvider = ctx.Time }, engine.RunBudget, ctx.Time)
+            Engine = engine => isolation.Wrap(TaskEngines.Create(engineSpec, () => new InProcessAgentEngine(client, a => setup.ToAgentOptions(workingDirectory: a.WorkingDirectory) with { MaxBudgetUsd = taskBudget, TimeProvider = ctx.Time }, engine.RunBudget, ctx.Time)
             {
                 DenialIsSuccess = run.DenialIsSuccess,
                 // Every task's tool calls go to one audit log; each line carries the attempt's session id.
                 ExtraSink = auditPath is null ? null : a => new AuditLog(auditPath, a.SessionId),
-            }, engine.RunBudget, ctx.Time),
+            }, engine.RunBudget, ctx.Time)),
             Requeue = run.Requeue,
             RerunClasses = run.RerunClasses,
             Jobs = run.Jobs,

@@ -110,7 +110,7 @@ public static class WorkerCommand
             clientOptions = clientOptions with { MaxRetries = 2 };
         using var client = new AnthropicMessagesClient(clientOptions);
         var ledger = store.Ledger().Ceiling is { } ceiling ? new SpendLedger(ceiling, new PostgresSpendAccount(store)) : null;
-        var engine = new InProcessAgentEngine(client, _ => setup.ToAgentOptions() with { MaxBudgetUsd = taskBudget, TimeProvider = time }, ledger, time)
+        var engine = new InProcessAgentEngine(client, a => setup.ToAgentOptions(workingDirectory: a.WorkingDirectory) with { MaxBudgetUsd = taskBudget, TimeProvider = time }, ledger, time)
         {
             DenialIsSuccess = run.DenialIsSuccess,
         };
