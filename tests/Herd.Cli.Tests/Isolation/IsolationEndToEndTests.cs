@@ -150,4 +150,53 @@ public sealed class IsolationEndToEndTests : IAsyncLifetime
         apply.ExitCode.ShouldBe(0, apply.ToString());
         apply.Stdout.ShouldBeEmpty();
     }
+
+    [Fact]
+    public async Task After_kill_9_mid_run_resume_removes_the_dead_pool_and_finishes_with_no_stray_worktree()
+    {
+        // Given a slow isolated run of 24 tasks, killed with SIGKILL while its pool is in use
+        var names = Enumerable.Range(1, 24).Select(i => $"k{i:D2}").ToArray();
+        using var repo = new GitRepo(names.ToDictionary(n => $"{n}.txt", n => "old\n"));
+        _server.Reset(new ModelScript { LatencyMs = 150, Conversations = names.Select(n => Edits($"Edit {n}.", $"printf 'new\\n' > {n}.txt")).ToArray() });
+        string[] argv = ["run", "-j", "3", "--isolate", "worktree", "--verify", "grep -q new {}.txt", "--allowedTools", "Bash", "--permission-mode", "acceptEdits",
+            "--prompt", "Edit {}.", "--run-dir", RunDir, "--progress", "none", ":::", .. names];
+        var results = Path.Combine(RunDir, "results.ndjson");
+        using (var first = HerdIn(repo).Start(argv))
+        {
+            var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+            while (CountLines(results) < 4 && DateTime.UtcNow < deadline && !first.HasExited)
+                await Task.Delay(25);
+            first.HasExited.ShouldBeFalse("the run must still be going when it is killed");
+            first.Kill(entireProcessTree: true);
+            await first.WaitForExitAsync();
+        }
+        repo.Worktrees().Count.ShouldBeGreaterThan(1, "the dead run's pool is still registered");
+
+        // When the run is resumed
+        var resumed = await HerdIn(repo).RunAsync(["run", "--resume", "--run-dir", RunDir, "--progress", "none"], timeout: TimeSpan.FromSeconds(120));
+
+        // Then every task is done once, and only the repository itself is left in git's worktree list
+        resumed.ExitCode.ShouldBe(0, resumed.ToString());
+        var records = Records();
+        records.Select(r => r.GetProperty("key").GetString()).Distinct().Count().ShouldBe(24);
+        records.ShouldAllBe(r => r.GetProperty("outcome").GetProperty("class").GetString() == "success");
+        repo.Worktrees().ShouldBe([repo.Path]);
+        Directory.Exists(TreePool.PoolRoot(RunDir)).ShouldBeFalse();
+        Directory.EnumerateFiles(Path.Combine(repo.Path, ".git"), "*.lock", SearchOption.AllDirectories).ShouldBeEmpty();
+        var apply = await HerdIn(repo).RunAsync("apply", RunDir, "--check");
+        apply.ExitCode.ShouldBe(0, apply.ToString());
+        apply.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Length.ShouldBe(24);
+    }
+
+    private static int CountLines(string path)
+    {
+        try
+        {
+            return File.Exists(path) ? File.ReadAllLines(path).Count(l => l.Length > 0) : 0;
+        }
+        catch (IOException)
+        {
+            return 0;
+        }
+    }
 }
