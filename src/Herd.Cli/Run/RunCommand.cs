@@ -110,6 +110,8 @@ public static class RunCommand
         var planned = plan.Count;
         if (run.Sample is { } sample)
             plan = Sample(plan, sample);
+        // issue #20: the commit the tasks start from goes into the stored flags, for resumes and workers elsewhere.
+        (run, optionArgs) = PinIsolation(run, optionArgs, ctx.Cwd);
         if (run.Enqueue)
             return SharedRunCommand.Enqueue(run, plan, WriteArgv(optionArgs), engineName, ctx);
 
@@ -183,6 +185,12 @@ public static class RunCommand
         ctx.Err.WriteLine(FinalLine(result, run.Store is not null));
         ctx.Out.WriteLine(result.ResultsPath);
         return result.ExitCode;
+    }
+
+    private static (RunArguments, string[]) PinIsolation(RunArguments run, string[] optionArgs, string cwd)
+    {
+        var (spec, args) = IsolationBinding.PinStart(run.Isolation, run.Start == RunStart.New, optionArgs, cwd);
+        return (run with { Isolation = spec }, args);
     }
 
     private static bool IsConsole(RunContext ctx) => ctx.Client is null && ReferenceEquals(ctx.Err, Console.Error);

@@ -110,10 +110,12 @@ public static class WorkerCommand
             clientOptions = clientOptions with { MaxRetries = 2 };
         using var client = new AnthropicMessagesClient(clientOptions);
         var ledger = store.Ledger().Ceiling is { } ceiling ? new SpendLedger(ceiling, new PostgresSpendAccount(store)) : null;
-        var engine = new InProcessAgentEngine(client, a => setup.ToAgentOptions(workingDirectory: a.WorkingDirectory) with { MaxBudgetUsd = taskBudget, TimeProvider = time }, ledger, time)
+        // issue #20: each worker has its own tree pool at the run's pinned commit; patches go to .herd/runs/RUN/patches here.
+        using var isolation = new Herd.Fleet.Isolation.RunIsolation(run.Isolation, cwd, Path.Combine(cwd, ".herd", "runs", runId), time, line => err.WriteLine("herd worker: " + line)) { MaxTurns = setup.MaxTurns, TaskBudgetUsd = taskBudget, PoolPerProcess = true };
+        var engine = isolation.Wrap(new InProcessAgentEngine(client, a => setup.ToAgentOptions(workingDirectory: a.WorkingDirectory) with { MaxBudgetUsd = taskBudget, TimeProvider = time }, ledger, time)
         {
             DenialIsSuccess = run.DenialIsSuccess,
-        };
+        });
         var schedule = run.Schedule;
         var options = new WorkerOptions
         {

@@ -47,6 +47,12 @@ public sealed record IsolationSpec(IsolationMode Mode, string? VerifyCommand = n
     /// <value>How long one run of the verify command may take before it is stopped (and counts as failed).</value>
     public TimeSpan VerifyTimeout { get; init; } = TimeSpan.FromMinutes(30);
 
+    /// <value>
+    /// The commit every task starts from (worktree), pinned when the run is created and stored with its flags, so a
+    /// resumed run and workers on other machines start their trees there; null = the repository's HEAD at the start.
+    /// </value>
+    public string? BaseCommit { get; init; }
+
     /// <value>Whether the engine needs wrapping at all.</value>
     public bool IsActive => Mode != IsolationMode.None || VerifyCommand is not null;
 }

@@ -15,6 +15,9 @@ public sealed class RunIsolation(IsolationSpec spec, string workingDirectory, st
 
     public int? MaxTurns { get; init; }
 
+    /// <value>One pool per process of the run (herd worker: several share the run); the pools of dead ones are removed.</value>
+    public bool PoolPerProcess { get; init; }
+
     public double? TaskBudgetUsd { get; init; }
 
     /// <value>The open pool, once <see cref="Wrap"/> made it; null without isolation.</value>
@@ -26,7 +29,7 @@ public sealed class RunIsolation(IsolationSpec spec, string workingDirectory, st
         if (!spec.IsActive)
             return engine;
         if (spec.Mode != IsolationMode.None)
-            _pool ??= TreePool.Open(spec.Mode, workingDirectory, runDirectory, notice);
+            _pool ??= TreePool.Open(spec.Mode, workingDirectory, runDirectory, notice, spec.BaseCommit, PoolPerProcess);
         return new IsolatingEngine(engine, spec, _pool, _pool is null ? null : new PatchFiles(runDirectory), workingDirectory, time)
         {
             MaxTurns = MaxTurns,

@@ -64,14 +64,18 @@ public sealed class TreePool : IDisposable
     /// <param name="runDirectory">Where the starting commit is kept; the pool's location derives from it.</param>
     /// <param name="notice">Warnings worth a line (uncommitted changes that tasks will not see).</param>
     /// <exception cref="HerdUsageException">worktree outside a git repository, or a repository without a commit.</exception>
-    public static TreePool Open(IsolationMode mode, string source, string runDirectory, Action<string>? notice = null)
+    /// <param name="baseCommit">The pinned start (<see cref="IsolationSpec.BaseCommit"/>); null = HEAD now.</param>
+    /// <param name="perProcess">
+    /// Several processes share the run directory (herd worker): each gets a pool of its own, and the pools of dead
+    /// processes of the same run are removed.
+    /// </param>
+    public static TreePool Open(IsolationMode mode, string source, string runDirectory, Action<string>? notice = null, string? baseCommit = null, bool perProcess = false)
     {
         source = Path.GetFullPath(source);
-        var root = PoolRoot(runDirectory);
+        var root = perProcess ? PoolRoot(runDirectory) + "-" + Environment.ProcessId.ToString(CultureInfo.InvariantCulture) : PoolRoot(runDirectory);
         var state = ReadState(runDirectory);
         string? repository = null;
         var relative = "";
-        var baseCommit = "";
         if (mode == IsolationMode.Worktree)
         {
             var top = Git.Run(source, "rev-parse", "--show-toplevel");
@@ -85,6 +89,14 @@ public sealed class TreePool : IDisposable
             {
                 baseCommit = stored;
             }
+            else if (baseCommit is not null)
+            {
+                // Pinned when the run was created (another process, maybe another machine): fetch it if this clone lacks it.
+                if (!Git.Run(source, "cat-file", "-e", baseCommit + "^{commit}").Ok)
+                    Git.Run(source, "fetch", "-q", "origin", baseCommit);
+                if (!Git.Run(source, "cat-file", "-e", baseCommit + "^{commit}").Ok)
+                    throw new HerdUsageException($"Error: the run's tasks start at commit {baseCommit}, which '{repository}' does not have. Fetch it (git fetch origin), then start again.");
+            }
             else
             {
                 var head = Git.Run(source, "rev-parse", "--verify", "HEAD^{commit}");
@@ -96,11 +108,16 @@ public sealed class TreePool : IDisposable
                     notice?.Invoke($"warning: uncommitted changes in '{repository}' are not in the tasks' trees; every task starts at commit {baseCommit[..12]}.");
             }
         }
-        var pool = new TreePool(mode, source, repository, relative, baseCommit, root);
-        pool.RemoveStale();
+        var pool = new TreePool(mode, source, repository, relative, baseCommit ?? "", root);
+        pool.RemoveStale(pool.Root);
+        if (perProcess)
+        {
+            foreach (var dead in DeadSiblings(PoolRoot(runDirectory)))
+                pool.RemoveStale(dead);
+        }
         Directory.CreateDirectory(runDirectory);
         if (state is null)
-            WriteState(runDirectory, mode, baseCommit, repository ?? source);
+            WriteState(runDirectory, mode, baseCommit ?? "", repository ?? source);
         return pool;
     }
 
@@ -213,25 +230,40 @@ public sealed class TreePool : IDisposable
     }
 
     /// <summary>A dead session's pool of this run (kill -9): its trees go, and git forgets them.</summary>
-    private void RemoveStale()
+    private void RemoveStale(string root)
     {
-        if (!Directory.Exists(Root))
+        if (!Directory.Exists(root))
             return;
         if (_repository is not null)
         {
-            foreach (var dir in Directory.EnumerateDirectories(Root, "slot-*"))
+            foreach (var dir in Directory.EnumerateDirectories(root, "slot-*"))
             {
                 lock (_repoGate)
                     Git.Run(_repository, "worktree", "remove", "--force", "--force", dir);
             }
         }
-        DeleteDirectory(Root);
+        DeleteDirectory(root);
         if (_repository is not null)
         {
             lock (_repoGate)
                 Git.Run(_repository, "worktree", "prune");
         }
     }
+
+    /// <summary>Per-process pools of this run (ROOT-PID) whose process is gone.</summary>
+    private static IEnumerable<string> DeadSiblings(string root)
+    {
+        var parent = Path.GetDirectoryName(root)!;
+        if (!Directory.Exists(parent))
+            yield break;
+        foreach (var dir in Directory.EnumerateDirectories(parent, Path.GetFileName(root) + "-*"))
+        {
+            if (int.TryParse(dir.AsSpan(root.Length + 1), NumberStyles.None, CultureInfo.InvariantCulture, out var pid) && pid != Environment.ProcessId && !Alive(pid))
+                yield return dir;
+        }
+    }
+
+    private static bool Alive(int pid) => Directory.Exists("/proc/" + pid.ToString(CultureInfo.InvariantCulture));
 
     /// <summary>The folder as the task sees it: everything but version control and Herd's own run directories.</summary>
     private static void CopyFolder(string from, string to)
