@@ -1,6 +1,4 @@
-using System.Text.Json;
 using Herd.Agent;
-using Herd.Fleet.Engines;
 using Herd.Fleet.Isolation;
 using Herd.Fleet.Runs;
 
@@ -20,10 +18,9 @@ public static class ApplyCommand
     public static readonly OptionSpec CommitPerTask = new(["--commit-per-task"], Arity.Flag, "One commit per task, its message naming the task and the run");
     public static readonly OptionSpec Check = new(["--check"], Arity.Flag, "Report what would apply on HEAD, in order; change nothing");
     public static readonly OptionSpec AllowPath = new(["--allow-path"], Arity.Value, "Let patches touch this protected path glob (.github/**, .gitlab-ci.yml, Jenkinsfile, .claude/, .herd/); repeatable", "glob");
-    public static readonly OptionSpec Root = new(["--root"], Arity.Value, "Where run ids are looked up (default .herd/runs)", "dir");
     public static readonly OptionSpec Help = new(["-h", "--help"], Arity.Flag, "Show this help");
 
-    private static readonly IReadOnlyList<OptionSpec> Options = [Branch, CommitPerTask, Check, AllowPath, Root, Help];
+    private static readonly IReadOnlyList<OptionSpec> Options = [Branch, CommitPerTask, Check, AllowPath, ReportArguments.Root, ReportArguments.Store, Help];
 
     private const string Usage = "herd apply RUN [--branch NAME] [--commit-per-task] [--check] [--allow-path GLOB]";
 
@@ -59,18 +56,19 @@ public static class ApplyCommand
         }
         if (args.Positionals.Count != 1)
             throw new HerdUsageException($"Error: herd apply needs one RUN (a run directory or id). Usage: {Usage}");
-        var runDirectory = ReportArguments.ResolveRun(args.Positionals[0], args.Value(Root), cwd);
+        // From the run directory, or from the shared store (--store): the records say which tasks succeeded and where their patches are.
+        var run = ReportArguments.Read(args, args.Positionals[0], cwd, Environment.GetEnvironmentVariable);
         var top = Git.Run(cwd, "rev-parse", "--show-toplevel");
         if (!top.Ok)
             throw new HerdUsageException($"Error: herd apply lands patches in a git repository, and '{cwd}' is not in one. Run it from the repository the run changed.");
         var repository = top.Text;
-        var options = new ApplyOptions(Path.GetFileName(runDirectory.TrimEnd('/')), args.Value(Branch), args.Has(CommitPerTask), args.Has(Check), args.Values(AllowPath));
+        var options = new ApplyOptions(run.RunId, args.Value(Branch), args.Has(CommitPerTask), args.Has(Check), args.Values(AllowPath));
         if (!options.Check && (options.Branch is not null || options.CommitPerTask) && !Git.Run(repository, "diff", "--cached", "--quiet").Ok)
             throw new HerdUsageException("Error: the index has staged changes, and herd apply would commit them with the patches. Commit or unstage them first (git stash).");
         if (options.Branch is { } branch && Git.Run(repository, "rev-parse", "--verify", "--quiet", "refs/heads/" + branch).Ok)
             throw new HerdUsageException($"Error: branch '{branch}' already exists. Pass a new --branch NAME, or delete it first.");
 
-        var patches = Patches(runDirectory);
+        var patches = Patches(run);
         var results = PatchApplier.Apply(repository, patches, options);
         foreach (var r in results)
             stdout.WriteLine($"{Verdict(r.Verdict, options.Check)}\t{r.Patch.Key[..Math.Min(12, r.Patch.Key.Length)]}\t{OneLine(r.Patch.Task)}\t{string.Join(' ', r.Files)}");
@@ -82,35 +80,12 @@ public static class ApplyCommand
         return landed == results.Count ? 0 : Skipped;
     }
 
-    /// <summary>The patches of successful tasks, in task order, from the run's results.ndjson.</summary>
-    internal static IReadOnlyList<TaskPatch> Patches(string runDirectory)
-    {
-        var results = Path.Combine(runDirectory, "results.ndjson");
-        if (!File.Exists(results))
-            throw new HerdUsageException($"Error: '{runDirectory}' has no results.ndjson. Pass the directory of a herd run made with --isolate.");
-        var patches = new List<TaskPatch>();
-        foreach (var line in File.ReadLines(results))
-        {
-            if (line.Length == 0)
-                continue;
-            try
-            {
-                using var doc = JsonDocument.Parse(line);
-                var r = doc.RootElement;
-                var cls = r.TryGetProperty("outcome", out var o) && o.TryGetProperty("class", out var c) ? OutcomeClasses.Parse(c.GetString() ?? "") : null;
-                if (cls is not { } success || !success.IsSuccess())
-                    continue;
-                if (!r.TryGetProperty("changes", out var changes) || !changes.TryGetProperty("patch", out var p) || p.ValueKind != JsonValueKind.String)
-                    continue;
-                patches.Add(new TaskPatch(r.GetProperty("Seq").GetInt32(), r.GetProperty("key").GetString()!, r.GetProperty("task").GetString()!, Path.Combine(runDirectory, p.GetString()!)));
-            }
-            catch (Exception ex) when (ex is JsonException or KeyNotFoundException or InvalidOperationException)
-            {
-                throw new HerdUsageException($"Error: '{results}' holds a damaged line ({ex.Message}). Rebuild it with herd run --resume --run-dir {runDirectory}.");
-            }
-        }
-        return patches.OrderBy(p => p.Seq).ThenBy(p => p.Key, StringComparer.Ordinal).ToArray();
-    }
+    /// <summary>The patches of successful tasks, in task order; a shared run's are where its workers kept them (.herd/runs/RUN here).</summary>
+    internal static IReadOnlyList<TaskPatch> Patches(Herd.Fleet.Reports.RunData run) =>
+        run.Tasks.Where(t => t.Succeeded && t.Changes?.Patch is not null)
+            .OrderBy(t => t.Seq).ThenBy(t => t.Key, StringComparer.Ordinal)
+            .Select(t => new TaskPatch(t.Seq, t.Key, t.Name, Path.Combine(run.Directory, t.Changes!.Patch!)))
+            .ToArray();
 
     private static string Verdict(ApplyVerdict v, bool check) => v switch
     {

@@ -130,6 +130,14 @@ public sealed class IsolationEndToEndTests : IAsyncLifetime
         feedback.ShouldContain("The verification command failed");
         feedback.ShouldContain("broken", customMessage: "the fix round continues the conversation that made the first edit");
         File.ReadAllText(Path.Combine(RunDir, record.GetProperty("changes").GetProperty("patch").GetString()!)).ShouldContain("+fixed");
+
+        // And herd runs show and the Markdown report say what changed and how verification went
+        var show = await HerdIn(repo).RunAsync("runs", "show", RunDir);
+        show.Stdout.ShouldContain("changes    1 task(s) changed 1 file(s), +1 -1");
+        show.Stdout.ShouldContain("verify passed (2 run(s), 1 fix round(s))");
+        var markdown = await HerdIn(repo).RunAsync("report", RunDir, "--format", "markdown");
+        markdown.Stdout.ShouldContain("### Changes (1 task(s) changed 1 file(s), +1 −1)");
+        markdown.Stdout.ShouldContain("| one | `success` | 1 | 1 | 1 | passed, 2 run(s), 1 fix round(s) |");
     }
 
     [Fact]

@@ -68,6 +68,8 @@ public static class MarkdownReport
             sb.AppendLine();
         }
 
+        WriteChanges(sb, run);
+
         var failures = ctx.FailedTasks.ToArray();
         if (failures.Length > 0)
         {
@@ -84,6 +86,42 @@ public static class MarkdownReport
             sb.AppendLine();
         }
         return new ReportOutput(Bounded(sb.ToString()), []);
+    }
+
+    /// <summary>Rows of the changes table: a migration of thousands of files is read from the patches, not from here.</summary>
+    public const int TopChanges = 50;
+
+    /// <summary>
+    /// With <c>--isolate</c>/<c>--verify</c>: per task the files changed, lines +/−, verify runs and fix rounds, and for a
+    /// failed verification the last line of its output; then how to land the patches.
+    /// </summary>
+    private static void WriteChanges(StringBuilder sb, RunData run)
+    {
+        var tasks = run.Tasks.Where(t => t.Changes is not null || t.Verify is not null).OrderBy(t => t.Seq).ToArray();
+        if (tasks.Length == 0)
+            return;
+        var changed = tasks.Where(t => t.Changes is { Files.Count: > 0 }).ToArray();
+        sb.AppendLine(CultureInfo.InvariantCulture,
+            $"### Changes ({changed.Length} task(s) changed {changed.Sum(t => t.Changes!.Files.Count)} file(s), +{changed.Sum(t => t.Changes!.LinesAdded)} −{changed.Sum(t => t.Changes!.LinesRemoved)})");
+        sb.AppendLine();
+        sb.AppendLine("| Task | Class | Files | + | − | Verify | Last verify output |");
+        sb.AppendLine("|---|---|---:|---:|---:|---|---|");
+        foreach (var t in tasks.OrderBy(t => t.Succeeded).ThenBy(t => t.Seq).Take(TopChanges))
+        {
+            var c = t.Changes;
+            var verify = t.Verify is { } v ? $"{(v.Passed ? "passed" : "failed")}, {v.Runs} run(s), {v.FixRounds} fix round(s)" : "—";
+            var tail = t.Verify is { Passed: false } fv ? Cell(fv.OutputTail.Split('\n', StringSplitOptions.RemoveEmptyEntries).LastOrDefault() ?? "", 160) : "";
+            sb.AppendLine(CultureInfo.InvariantCulture,
+                $"| {Cell(t.Name, 80)} | `{t.Class}` | {c?.Files.Count ?? 0} | {c?.LinesAdded ?? 0} | {c?.LinesRemoved ?? 0} | {verify} | {tail} |");
+        }
+        if (tasks.Length > TopChanges)
+            sb.AppendLine().AppendLine(CultureInfo.InvariantCulture, $"…and {tasks.Length - TopChanges} more.");
+        sb.AppendLine();
+        if (changed.Any(t => t.Succeeded))
+        {
+            sb.AppendLine(CultureInfo.InvariantCulture, $"Review what would land with `herd apply {run.Directory} --check`; land it with `herd apply {run.Directory} --branch NAME --commit-per-task`.");
+            sb.AppendLine();
+        }
     }
 
     /// <summary>Cuts at a line boundary below <see cref="MaxBytes"/>, saying so; the lists above are bounded, so this is a backstop.</summary>
