@@ -26,8 +26,11 @@ public static class Git
 {
     private static readonly string[] CallerVariables = ["GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_OBJECT_DIRECTORY", "GIT_ALTERNATE_OBJECT_DIRECTORIES", "GIT_COMMON_DIR", "GIT_PREFIX"];
 
-    /// <summary>Options every command gets: no hooks, a fixed identity, no pager, no fsmonitor daemons.</summary>
-    private static readonly string[] Fixed = ["-c", "core.hooksPath=/dev/null", "-c", "user.name=herd", "-c", "user.email=herd@localhost", "-c", "core.fsmonitor=false", "-c", "gc.auto=0", "--no-pager"];
+    /// <summary>
+    /// Options every command gets: no hooks, a fixed identity, no pager, no fsmonitor daemons; the untracked cache,
+    /// because a pool walks the same tree for every task.
+    /// </summary>
+    private static readonly string[] Fixed = ["-c", "core.hooksPath=/dev/null", "-c", "user.name=herd", "-c", "user.email=herd@localhost", "-c", "core.fsmonitor=false", "-c", "core.untrackedCache=true", "-c", "gc.auto=0", "--no-pager"];
 
     public static GitResult Run(string directory, params string[] args) => Run(directory, args, null, null);
 

@@ -142,9 +142,18 @@ public sealed class TreePool : IDisposable
     public (byte[] Patch, IReadOnlyList<FileChange> Files) Capture(int slot)
     {
         var tree = TreeOf(slot);
+        // One walk decides the common case of a task that changed nothing: no staging, no diff, no reset, no clean.
+        var status = Git.Must(tree.Path, ["status", "--porcelain=v1", "-z", "--untracked-files=all", "--ignored=matching"], tree.GitDir);
+        if (status.Output.Length == 0 && HeadIsBase(tree))
+        {
+            tree.Pristine = true;
+            return ([], []);
+        }
         Git.Must(tree.Path, ["add", "-A"], tree.GitDir);
         var numstat = Git.Must(tree.Path, ["diff", "--cached", "--no-renames", "--numstat", "-z", tree.Base], tree.GitDir);
         var files = ParseNumstat(numstat.Output);
+        // Nothing changed and HEAD still at the start: the reset can skip rewriting the index (a walk of every file).
+        tree.Unchanged = files.Count == 0 && HeadIsBase(tree);
         if (files.Count == 0)
             return ([], files);
         var patch = Git.Must(tree.Path, ["diff", "--cached", "--no-renames", "--binary", "--full-index", tree.Base], tree.GitDir);
@@ -157,8 +166,14 @@ public sealed class TreePool : IDisposable
         var tree = TreeOf(slot);
         if (!tree.Created)
             return;
-        var reset = Git.Run(tree.Path, ["reset", "-q", "--hard", tree.Base], tree.GitDir, null);
-        var clean = reset.Ok ? Git.Run(tree.Path, ["clean", "-q", "-ffdx"], tree.GitDir, null) : reset;
+        if (tree.Pristine)
+        {
+            tree.Pristine = false;
+            return;
+        }
+        var reset = tree.Unchanged ? null : Git.Run(tree.Path, ["reset", "-q", "--hard", tree.Base], tree.GitDir, null);
+        var clean = reset is null || reset.Ok ? Git.Run(tree.Path, ["clean", "-q", "-ffdx"], tree.GitDir, null) : reset;
+        tree.Unchanged = false;
         if (!clean.Ok)
             Remove(tree);
     }
@@ -336,8 +351,33 @@ public sealed class TreePool : IDisposable
         }
     }
 
+    /// <summary>A worktree's HEAD, read from its git directory's HEAD file (no process): detached at the start commit?</summary>
+    private static bool HeadIsBase(Tree tree)
+    {
+        try
+        {
+            var dotGit = Path.Combine(tree.Path, ".git");
+            if (tree.GitDir is not null || !File.Exists(dotGit))
+                return false;
+            var gitDir = File.ReadAllText(dotGit).Trim();
+            if (!gitDir.StartsWith("gitdir: ", StringComparison.Ordinal))
+                return false;
+            return File.ReadAllText(Path.Combine(gitDir["gitdir: ".Length..], "HEAD")).Trim() == tree.Base;
+        }
+        catch (IOException)
+        {
+            return false;
+        }
+    }
+
     private sealed class Tree(string path)
     {
+        /// <value>The last capture found no change: only untracked and ignored files may need removing.</value>
+        public bool Unchanged { get; set; }
+
+        /// <value>The last capture found the tree exactly at the start (no change, nothing untracked or ignored): no reset needed.</value>
+        public bool Pristine { get; set; }
+
         public string Path { get; } = path;
         public string? GitDir { get; set; }
         public string Base { get; set; } = "";
