@@ -14,6 +14,7 @@ public enum HerdCommand
     Report,
     Gate,
     Ci,
+    Apply,
 }
 
 /// <summary>How one command ends when it cannot do what it was asked.</summary>
@@ -48,6 +49,9 @@ public static class ExitCodes
     /// <summary><c>herd merge</c>: merged, with shards or tasks missing (each named).</summary>
     public const int MergeIncomplete = 1;
 
+    /// <summary><c>herd apply</c>: some patches were skipped (conflict, refused, missing; each listed).</summary>
+    public const int ApplySkipped = 1;
+
     /// <summary><c>herd runs list</c>: listed, but damaged runs were skipped (each named).</summary>
     public const int ListSkippedDamaged = 1;
 
@@ -65,6 +69,7 @@ public static class ExitCodes
         HerdCommand.Report => new("herd report", CouldNotRun, CouldNotRun),
         HerdCommand.Gate => new("herd gate", CouldNotRun, CouldNotRun),
         HerdCommand.Ci => new("herd ci", CouldNotRun, CouldNotRun),
+        HerdCommand.Apply => new("herd apply", CouldNotRun, CouldNotRun),
         _ => throw new ArgumentOutOfRangeException(nameof(command), command, null),
     };
 }

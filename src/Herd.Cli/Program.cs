@@ -45,6 +45,8 @@ public static class Program
                     return await Run.RunCommand.RunAsync(args[1..]).ConfigureAwait(false);
                 case "merge":
                     return Run.MergeCommand.Run(args[1..], Console.Out, Console.Error);
+                case "apply":
+                    return Run.ApplyCommand.Run(args[1..], Console.Out, Console.Error, Directory.GetCurrentDirectory());
                 case "ci":
                     return Ci.CiCommand.Run(args[1..], Console.Out, Console.Error, Directory.GetCurrentDirectory());
                 case "report":

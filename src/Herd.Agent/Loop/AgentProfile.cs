@@ -104,7 +104,8 @@ public sealed record AgentProfile
             Model = model,
             FallbackModels = FallbackModels.Where(m => m != model).ToArray(),
             Catalog = Catalog,
-            SystemPrompt = SystemPrompt,
+            // A task in its own tree (--isolate) is told that tree, not the run's directory.
+            SystemPrompt = cwd == Cwd ? SystemPrompt : SystemPrompt.Replace($"Working directory: {Cwd}\n", $"Working directory: {cwd}\n", StringComparison.Ordinal),
             MemoryText = ReadMemoryFiles ? MemoryFor(cwd) : null,
             Tools = [.. ToolRegistry.BuiltIns().Where(t => Tools.Contains(t.Name)), .. AddOns.McpTools],
             Permissions = permissions,

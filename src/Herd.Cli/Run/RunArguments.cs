@@ -61,6 +61,9 @@ public sealed record RunArguments
     /// <value>The shared store (--store or HERD_STORE), or null for the run directory's SQLite.</value>
     public Herd.Fleet.Store.Postgres.PgLocation? Store { get; init; }
 
+    /// <value>--isolate and --verify (issue #20): the steps around the engine every host builds.</value>
+    public Herd.Fleet.Isolation.IsolationSpec Isolation { get; init; } = Herd.Fleet.Isolation.IsolationSpec.None;
+
     /// <value>--enqueue: create the run in <see cref="Store"/> and leave the work to <c>herd worker</c>.</value>
     public bool Enqueue { get; init; }
 
@@ -146,6 +149,7 @@ public sealed record RunArguments
             },
             Sample = args.Value(RunOptions.Sample) is { } sample ? ParseSample(sample, ParseInt(args, RunOptions.Seed, 1, min: int.MinValue)) : null,
             Shard = ShardDetection.Resolve(args.Value(RunOptions.Shard), args.Value(RunOptions.ShardTotal), environment ?? Environment.GetEnvironmentVariable),
+            Isolation = IsolationBinding.Bind(args),
         };
     }
 

@@ -9,6 +9,7 @@ using Herd.Agent.Permissions;
 using Herd.Agent.Models;
 using Herd.Cli.Print;
 using Herd.Fleet.Engines;
+using Herd.Fleet.Isolation;
 using Herd.Fleet.Jobs;
 using Herd.Fleet.Reports;
 using Herd.Fleet.Scheduling;
@@ -114,6 +115,8 @@ public static class RunCommand
         var planned = plan.Count;
         if (run.Sample is { } sample)
             plan = Sample(plan, sample);
+        // issue #20: the commit the tasks start from goes into the stored flags, for resumes and workers elsewhere.
+        (run, optionArgs) = PinIsolation(run, optionArgs, ctx.Cwd);
         // The run as it is created: stored with it, and the one thing any host builds the engine from (issue #18).
         var definition = resumed ?? RunDefinitionBinding.Bind(args, run, setup, ctx.Cwd);
         if (run.Enqueue)
@@ -133,9 +136,12 @@ public static class RunCommand
             setup = await setup.StartMcpAsync(ctx.Cancel).ConfigureAwait(false);
         await using var mcpServers = setup.Mcp;
         var runDirectory = run.RunDirectory ?? Path.Combine(ctx.Cwd, ".herd", "runs", NewRunId(ctx.Time));
+        // issue #20: each task in its own tree, verified; the pool goes when the run ends (also on Ctrl-C).
+        using var isolation = new RunIsolation(definition.Isolation, ctx.Cwd, runDirectory, ctx.Time, line => ctx.Err.WriteLine("herd: " + line)) { MaxTurns = definition.Agent.MaxTurns, TaskBudgetUsd = definition.TaskBudgetUsd };
         // The run's own state is read-only to every tool process, wherever it lies (issue #19, class 10).
         var host = new RunHost(client, runDirectory)
         {
+            Isolation = isolation,
             EngineEnvironment = ctx.EngineEnvironment,
             Time = ctx.Time,
             ProtectedPaths = RunStatePaths(runDirectory, definition.AuditLogPath, run.JoblogPath, ctx.Cwd),
@@ -193,6 +199,12 @@ public static class RunCommand
         ctx.Err.WriteLine(FinalLine(result, run.Store is not null));
         ctx.Out.WriteLine(result.ResultsPath);
         return result.ExitCode;
+    }
+
+    private static (RunArguments, string[]) PinIsolation(RunArguments run, string[] optionArgs, string cwd)
+    {
+        var (spec, args) = IsolationBinding.PinStart(run.Isolation, run.Start == RunStart.New, optionArgs, cwd);
+        return (run with { Isolation = spec }, args);
     }
 
     private static bool IsConsole(RunContext ctx) => ctx.Client is null && ReferenceEquals(ctx.Err, Console.Error);

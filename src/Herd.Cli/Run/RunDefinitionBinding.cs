@@ -27,6 +27,7 @@ public static class RunDefinitionBinding
             BudgetUsd = run.BudgetUsd,
             Gate = run.Gate,
             Shard = run.Shard?.ToString(),
+            Isolation = run.Isolation,
         };
     }
 

@@ -58,6 +58,8 @@ public static class RunOptions
         Jobs, Prompt, PromptFile, Input, Tasks, RunDir, Joblog, Resume, ResumeFailed, RetryFailed, RerunClass, Retries, RetryBase, Timeout, TimeoutFloor, IdleTimeout, Halt, HaltMin, Delay, Ramp, BudgetUsd, TaskBudgetUsd, OnDenial, DryRun, Estimate, Sample, Seed, Progress, ProgressInterval, Shard, ShardTotal, Store, Enqueue, Gate, Ci,
         // issue #13 (engines): --engine, --cmd, --result-json, --engine-bin, --engine-env
         .. EngineBinding.Options,
+        // issue #20 (migrations): --isolate, --verify, --verify-retries, --verify-timeout
+        .. IsolationBinding.Options,
         Help,
     ];
 

@@ -109,8 +109,16 @@ public static class WorkerCommand
         var ledger = store.Ledger().Ceiling is { } ceiling ? new SpendLedger(ceiling, new PostgresSpendAccount(store)) : null;
         // Engine state (config directories, attempt logs) stays on this host, under its own directory for the run.
         var hostRunDirectory = Path.Combine(cwd, ".herd", "runs", runId);
+        // issue #20: each worker has its own tree pool at the run's pinned commit; patches go to .herd/runs/RUN/patches here.
+        using var isolation = new Herd.Fleet.Isolation.RunIsolation(definition.Isolation, cwd, hostRunDirectory, time, line => err.WriteLine("herd worker: " + line))
+        {
+            MaxTurns = definition.Agent.MaxTurns,
+            TaskBudgetUsd = definition.TaskBudgetUsd,
+            PoolPerProcess = true,
+        };
         var host = new RunHost(client, hostRunDirectory)
         {
+            Isolation = isolation,
             WorkingDirectory = cwd,
             Time = time,
             // This host's state of the run is read-only to every tool process, as under herd run (issue #19, class 10).

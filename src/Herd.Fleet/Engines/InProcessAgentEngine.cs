@@ -11,9 +11,12 @@ namespace Herd.Fleet.Engines;
 /// HttpClient, pooled connections: no process per task, spec §1 performance anchor). Each attempt gets fresh tools,
 /// permissions and limits from <paramref name="optionsFor"/>, so attempts share no state but the client and ledgers.
 /// </summary>
-/// <param name="optionsFor">Agent options of one task (the CLI builds them from every <c>herd -p</c> flag).</param>
+/// <param name="optionsFor">
+/// Agent options of one attempt (the CLI builds them from every <c>herd -p</c> flag), confined to the attempt's
+/// <see cref="TaskAttempt.WorkingDirectory"/> when it has one.
+/// </param>
 /// <param name="runLedger">The run-wide budget (spec §10); every call of every task reserves its worst case on it.</param>
-public sealed class InProcessAgentEngine(IModelClient client, Func<FleetTask, AgentOptions> optionsFor, SpendLedger? runLedger, TimeProvider timeProvider) : ITaskEngine
+public sealed class InProcessAgentEngine(IModelClient client, Func<TaskAttempt, AgentOptions> optionsFor, SpendLedger? runLedger, TimeProvider timeProvider) : ITaskEngine
 {
     public string Name => "herd";
 
@@ -34,7 +37,7 @@ public sealed class InProcessAgentEngine(IModelClient client, Func<FleetTask, Ag
         AgentOptions options;
         try
         {
-            options = optionsFor(attempt.Task);
+            options = optionsFor(attempt);
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
@@ -44,6 +47,9 @@ public sealed class InProcessAgentEngine(IModelClient client, Func<FleetTask, Ag
             options = options with { SharedLedgers = [.. options.SharedLedgers, runLedger] };
         if (attempt.Task.Caps.MaxTurns is { } turns)
             options = options with { MaxTurns = turns };
+        // A fix round continues the attempt: the turn cap covers the turns of the rounds before it.
+        if (options.MaxTurns is { } cap0 && attempt.TurnsBefore > 0)
+            options = options with { MaxTurns = Math.Max(1, cap0 - attempt.TurnsBefore) };
         if (attempt.Task.Caps.MaxBudgetUsd is { } cap)
             options = options with { MaxBudgetUsd = cap };
         // The per-task cap covers the task, not each attempt: a retry gets only what earlier attempts left.
@@ -64,8 +70,13 @@ public sealed class InProcessAgentEngine(IModelClient client, Func<FleetTask, Ag
         AgentResult result;
         try
         {
-            var session = new AgentSession(client, options, attempt.SessionId);
+            // A fix round (verify) continues the conversation of the rounds before it: same session, one more user turn.
+            var history = attempt.Conversation?.History;
+            var sessionId = history is not null && attempt.ResumeSessionId is { } resumed ? resumed : attempt.SessionId;
+            var session = history is null ? new AgentSession(client, options, sessionId) : new AgentSession(client, options, sessionId, history);
             result = await session.RunAsync(JsonValue.Create(attempt.Prompt), sessionSink, linked.Token).ConfigureAwait(false);
+            if (attempt.Conversation is { } carry)
+                carry.History = [.. session.History];
             await session.EndAsync("other", sessionSink, linked.Token).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is not OperationCanceledException || linked.IsCancellationRequested)

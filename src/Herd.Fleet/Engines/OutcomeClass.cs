@@ -22,6 +22,12 @@ public enum OutcomeClass
     Crash,
     Cancelled,
 
+    /// <summary>
+    /// The agent ended but <c>--verify</c> still failed after the allowed fix rounds (the changes are kept as a patch
+    /// for review, never applied).
+    /// </summary>
+    VerifyFailed,
+
     /// <summary>An attempt found without a terminal event at restart (spec §7.1): requeued without using a retry.</summary>
     Interrupted,
 
@@ -51,6 +57,7 @@ public static class OutcomeClasses
         OutcomeClass.Hang => "hang",
         OutcomeClass.Crash => "crash",
         OutcomeClass.Cancelled => "cancelled",
+        OutcomeClass.VerifyFailed => "verify_failed",
         OutcomeClass.Interrupted => "interrupted",
         OutcomeClass.RunBudget => "run_budget",
         _ => c.ToString().ToLowerInvariant(),

@@ -192,7 +192,9 @@ public abstract partial class ProcessEngine(EngineSpec spec, SpendLedger? runLed
     protected double? TaskCapLeft(TaskAttempt attempt) =>
         (attempt.Task.Caps.MaxBudgetUsd ?? Spec.Flags.MaxBudgetUsd) is { } cap ? Math.Max(0, cap - attempt.SpentBeforeUsd) : null;
 
-    protected int? TurnCap(TaskAttempt attempt) => attempt.Task.Caps.MaxTurns ?? Spec.Flags.MaxTurns;
+    /// <summary>The turn cap left to this round: a verify fix round continues the attempt, so earlier rounds' turns count.</summary>
+    protected int? TurnCap(TaskAttempt attempt) =>
+        (attempt.Task.Caps.MaxTurns ?? Spec.Flags.MaxTurns) is { } cap ? Math.Max(1, cap - attempt.TurnsBefore) : null;
 
     /// <value>Whether Herd itself stops the process at the turn cap (engines without a --max-turns flag).</value>
     protected virtual bool EnforcesTurnCap => false;
@@ -221,7 +223,8 @@ public abstract partial class ProcessEngine(EngineSpec spec, SpendLedger? runLed
         try
         {
             launch = Prepare(attempt, capLeft);
-            tree = ProcessTree.Start(launch.File, launch.Arguments, launch.Environment, Spec.WorkingDirectory, launch.Stdin, Time);
+            // The attempt's own tree under --isolate: the CLI is confined to it as it is to the run's directory otherwise.
+            tree = ProcessTree.Start(launch.File, launch.Arguments, launch.Environment, attempt.WorkingDirectory ?? Spec.WorkingDirectory, launch.Stdin, Time);
         }
         catch (Exception ex) when (ex is Win32Exception or IOException or UnauthorizedAccessException or InvalidOperationException)
         {

@@ -47,6 +47,12 @@ public sealed record TaskOutcome
     /// <value>The last 8 KB of an external engine's stderr, secrets scrubbed; null for the in-process engine.</value>
     public string? Stderr { get; init; }
 
+    /// <value>What the task changed in its own tree (<c>--isolate</c>); null when the run does not isolate tasks.</value>
+    public Isolation.TreeChanges? Changes { get; init; }
+
+    /// <value>How <c>--verify</c> went (runs, fix rounds, time, last output); null without <c>--verify</c>.</value>
+    public Isolation.VerifyReport? Verify { get; init; }
+
     /// <summary>GNU parallel's Exitval: the engine's exit code, or what <c>herd -p</c> would have exited with (0 or 1), −1 when killed.</summary>
     public int Exitval => ExitCode ?? Class switch
     {

@@ -91,6 +91,10 @@ public static class TaskRecord
             w.WriteNumber("cost_usd", Math.Round(attempts.Sum(a => a.CostUsd), 9));
             w.WriteBoolean("cost_notional", last.CostNotional);
             w.WriteNumber("retries", Math.Max(0, attempts.Count(a => a.Class is not (OutcomeClass.Interrupted or OutcomeClass.Cancelled or OutcomeClass.RunBudget)) - 1));
+            if (last.Changes is { } changes)
+                WriteChanges(w, changes);
+            if (last.Verify is { } verify)
+                WriteVerify(w, verify);
             w.WriteStartArray("attempts");
             foreach (var a in attempts)
             {
@@ -108,6 +112,42 @@ public static class TaskRecord
             w.WriteEndObject();
         }
         return Encoding.UTF8.GetString(buffer.ToArray());
+    }
+
+    /// <summary><c>changes</c> (under <c>--isolate</c>): the patch in the run directory, the files and their lines +/-.</summary>
+    private static void WriteChanges(Utf8JsonWriter w, Isolation.TreeChanges changes)
+    {
+        w.WriteStartObject("changes");
+        WriteNullable(w, "patch", changes.Patch);
+        w.WriteNumber("files_changed", changes.Files.Count);
+        w.WriteNumber("lines_added", changes.LinesAdded);
+        w.WriteNumber("lines_removed", changes.LinesRemoved);
+        w.WriteStartArray("files");
+        foreach (var f in changes.Files)
+        {
+            w.WriteStartObject();
+            w.WriteString("path", f.Path);
+            WriteNullable(w, "added", f.Added);
+            WriteNullable(w, "removed", f.Removed);
+            w.WriteBoolean("binary", f.Added is null);
+            w.WriteEndObject();
+        }
+        w.WriteEndArray();
+        w.WriteEndObject();
+    }
+
+    /// <summary><c>verify</c> (with <c>--verify</c>): passed, runs, fix rounds, time and the last output's tail.</summary>
+    private static void WriteVerify(Utf8JsonWriter w, Isolation.VerifyReport verify)
+    {
+        w.WriteStartObject("verify");
+        w.WriteString("command", verify.Command);
+        w.WriteBoolean("passed", verify.Passed);
+        w.WriteNumber("runs", verify.Runs);
+        w.WriteNumber("fix_rounds", verify.FixRounds);
+        w.WriteNumber("exit_code", verify.ExitCode);
+        w.WriteNumber("seconds", Math.Round(verify.Duration.TotalSeconds, 3));
+        w.WriteString("output_tail", verify.OutputTail);
+        w.WriteEndObject();
     }
 
     /// <summary>POSIX quoting, so Command can be pasted into a shell (see <see cref="ShellText"/>).</summary>

@@ -22,6 +22,9 @@ public sealed record RunHost(IModelClient Client, string RunDirectory)
     /// <value>What Herd writes for the run on this host (run directory, audit log, joblog): read-only to every tool.</value>
     public IReadOnlyList<ProtectedPath> ProtectedPaths { get; init; } = [];
 
+    /// <value><c>--isolate</c>/<c>--verify</c> on this host: its tree pool wraps every engine (issue #20); null = none.</value>
+    public Isolation.RunIsolation? Isolation { get; init; }
+
     /// <value>The hooks and started MCP servers of this process (not stored with the run); null = none.</value>
     public AgentAddOns? AddOns { get; init; }
 }
@@ -41,13 +44,15 @@ public static class RunAssembly
         var profile = Profile(definition, host);
         var spec = EngineSpec(definition, host, profile);
         var auditPath = definition.AuditLogPath;
-        return TaskEngines.Create(spec, () => new InProcessAgentEngine(host.Client,
-            _ => profile.ToAgentOptions() with { MaxBudgetUsd = definition.TaskBudgetUsd, TimeProvider = host.Time }, runLedger, host.Time)
+        var engine = TaskEngines.Create(spec, () => new InProcessAgentEngine(host.Client,
+            // A task in its own tree (--isolate) works there, with its tools confined to it.
+            a => profile.ToAgentOptions(workingDirectory: a.WorkingDirectory) with { MaxBudgetUsd = definition.TaskBudgetUsd, TimeProvider = host.Time }, runLedger, host.Time)
         {
             DenialIsSuccess = definition.DenialIsSuccess,
             // Every task's tool calls go to one audit log; each line carries the attempt's session id.
             ExtraSink = auditPath is null ? null : a => new AuditLog(auditPath, a.SessionId),
         }, runLedger, host.Time);
+        return host.Isolation?.Wrap(engine) ?? engine;
     }
 
     /// <summary>Checks on this host that the engine can run (its CLI is found), before anything is written.</summary>

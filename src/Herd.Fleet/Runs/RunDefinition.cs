@@ -52,6 +52,9 @@ public sealed record RunDefinition
     /// <value><c>--gate</c> thresholds; null = none.</value>
     public Reports.GateOptions? Gate { get; init; }
 
+    /// <value><c>--isolate</c>, <c>--verify</c> and the pinned starting commit (issue #20); none by default.</value>
+    public Isolation.IsolationSpec Isolation { get; init; } = Herd.Fleet.Isolation.IsolationSpec.None;
+
     /// <value><c>--shard k/n</c> as written; null = the whole plan.</value>
     public string? Shard { get; init; }
 

@@ -67,6 +67,8 @@ public static class MarkdownReport
             sb.AppendLine();
         }
 
+        WriteChanges(sb, d);
+
         if (d.Failed > 0)
         {
             sb.AppendLine(CultureInfo.InvariantCulture, $"### Failed tasks ({d.Failed})");
@@ -82,6 +84,41 @@ public static class MarkdownReport
             sb.AppendLine();
         }
         return new ReportOutput(Bounded(sb.ToString()), []);
+    }
+
+    /// <summary>Rows of the changes table: a migration of thousands of files is read from the patches, not from here.</summary>
+    public const int TopChanges = 50;
+
+    /// <summary>
+    /// With <c>--isolate</c>/<c>--verify</c>: per task the files changed, lines +/−, verify runs and fix rounds, and for a
+    /// failed verification the last line of its output; then how to land the patches.
+    /// </summary>
+    private static void WriteChanges(StringBuilder sb, RunDigest d)
+    {
+        if (d.ChangeTasks == 0)
+            return;
+        sb.AppendLine(CultureInfo.InvariantCulture,
+            $"### Changes ({d.ChangedTasks} task(s) changed {d.FilesChanged} file(s), +{d.LinesAdded} −{d.LinesRemoved})");
+        sb.AppendLine();
+        sb.AppendLine("| Task | Class | Files | + | − | Verify | Last verify output |");
+        sb.AppendLine("|---|---|---:|---:|---:|---|---|");
+        foreach (var t in d.Changes.Take(TopChanges))
+        {
+            var c = t.Changes;
+            var verify = t.Verify is { } v ? $"{(v.Passed ? "passed" : "failed")}, {v.Runs} run(s), {v.FixRounds} fix round(s)" : "—";
+            var tail = t.Verify is { Passed: false } fv ? Cell(fv.OutputTail.Split('\n', StringSplitOptions.RemoveEmptyEntries).LastOrDefault() ?? "", 160) : "";
+            sb.AppendLine(CultureInfo.InvariantCulture,
+                $"| {Cell(t.Name, 80)} | `{t.Class}` | {c?.Files.Count ?? 0} | {c?.LinesAdded ?? 0} | {c?.LinesRemoved ?? 0} | {verify} | {tail} |");
+        }
+        if (d.ChangeTasks > TopChanges)
+            sb.AppendLine().AppendLine(CultureInfo.InvariantCulture, $"…and {d.ChangeTasks - TopChanges} more.");
+        sb.AppendLine();
+        if (d.ChangesToLand)
+        {
+            var dir = d.Header.Directory;
+            sb.AppendLine(CultureInfo.InvariantCulture, $"Review what would land with `herd apply {dir} --check`; land it with `herd apply {dir} --branch NAME --commit-per-task`.");
+            sb.AppendLine();
+        }
     }
 
     /// <summary>Cuts at a line boundary below <see cref="MaxBytes"/>, saying so; the lists above are bounded, so this is a backstop.</summary>

@@ -36,7 +36,19 @@ public sealed record ReportTask(
 
     /// <value>Cancelled tasks are resumable, not failures.</value>
     public bool Failed => !Succeeded && Outcome != Herd.Fleet.Engines.OutcomeClass.Cancelled;
+
+    /// <value>What the task changed in its own tree (<c>herd run --isolate</c>); null when the run did not isolate tasks.</value>
+    public ReportChanges? Changes { get; init; }
+
+    /// <value>How <c>--verify</c> went; null without it.</value>
+    public ReportVerify? Verify { get; init; }
 }
+
+/// <summary>A task's patch (relative to the run directory) and its size: files changed, lines added and removed.</summary>
+public sealed record ReportChanges(string? Patch, IReadOnlyList<string> Files, int LinesAdded, int LinesRemoved);
+
+/// <summary>A task's verification: passed or not, how many runs and fix rounds, the last output's tail.</summary>
+public sealed record ReportVerify(bool Passed, int Runs, int FixRounds, double Seconds, string OutputTail);
 
 /// <summary>A fleet-wide pause (usage window or rate limit) as recorded in run.db's events, when the run recorded any.</summary>
 public sealed record ReportPause(DateTimeOffset Start, DateTimeOffset End, string Reason);

@@ -39,6 +39,9 @@ public sealed class RunDigest
     public const int KeptSlowest = 100;
     public const int KeptCostliest = 100;
 
+    /// <summary>Tasks with a change or a verification (<c>--isolate</c>/<c>--verify</c>) kept for the changes table.</summary>
+    public const int KeptChanges = 50;
+
     /// <summary>Result text per task kept for the table; the full text is in results.ndjson.</summary>
     public const int ResultChars = 400;
 
@@ -95,6 +98,26 @@ public sealed class RunDigest
     public TimeBins Timeline { get; } = new();
 
     public long FindingsCount { get; private set; }
+
+    /// <value>Tasks with a change or a verification; <see cref="Changes"/> keeps the first <see cref="KeptChanges"/>.</value>
+    public int ChangeTasks { get; private set; }
+
+    /// <value>Tasks that changed at least one file, and the files and lines they changed.</value>
+    public int ChangedTasks { get; private set; }
+
+    public int FilesChanged { get; private set; }
+
+    public long LinesAdded { get; private set; }
+
+    public long LinesRemoved { get; private set; }
+
+    /// <value>Whether a successful task changed files: there is something for <c>herd apply</c> to land.</value>
+    public bool ChangesToLand { get; private set; }
+
+    private readonly List<ReportTask> _changes = [];
+
+    /// <value>Tasks with a change or a verification, failed first, then in plan order (at most <see cref="KeptChanges"/>).</value>
+    public IReadOnlyList<ReportTask> Changes => _changes.OrderBy(t => t.Succeeded).ThenBy(t => t.Seq).ToArray();
 
     /// <summary>Unfinished tasks count against a gate: the plan's size, or the finished ones when the plan is unknown.</summary>
     public int Planned => Math.Max(Header.Planned, Finished);
@@ -177,6 +200,21 @@ public sealed class RunDigest
             Attempts++;
             Seen(a.Start, a.End ?? t.End);
             Timeline.Add(a.Start, a.End ?? t.End, a.Class ?? "running", a.CostUsd);
+        }
+
+        if (t.Changes is not null || t.Verify is not null)
+        {
+            ChangeTasks++;
+            if (t.Changes is { Files.Count: > 0 } changed)
+            {
+                ChangedTasks++;
+                FilesChanged += changed.Files.Count;
+                LinesAdded += changed.LinesAdded;
+                LinesRemoved += changed.LinesRemoved;
+                ChangesToLand |= t.Succeeded;
+            }
+            if (_changes.Count < KeptChanges)
+                _changes.Add(t);
         }
 
         var findings = 0;

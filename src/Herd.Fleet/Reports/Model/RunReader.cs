@@ -210,7 +210,21 @@ public static partial class RunReader
             Str(r, "Stdout") ?? "",
             Str(r, "error"),
             r.TryGetProperty("structured_output", out var so) && so.ValueKind is JsonValueKind.Object or JsonValueKind.Array ? so : null,
-            attempts);
+            attempts)
+        {
+            Changes = r.TryGetProperty("changes", out var ch) && ch.ValueKind == JsonValueKind.Object ? ReadChanges(ch) : null,
+            Verify = r.TryGetProperty("verify", out var v) && v.ValueKind == JsonValueKind.Object
+                ? new ReportVerify(v.TryGetProperty("passed", out var p) && p.ValueKind == JsonValueKind.True, Int(v, "runs"), Int(v, "fix_rounds"), Num(v, "seconds"), Str(v, "output_tail") ?? "")
+                : null,
+        };
+    }
+
+    private static ReportChanges ReadChanges(JsonElement c)
+    {
+        var files = c.TryGetProperty("files", out var f) && f.ValueKind == JsonValueKind.Array
+            ? f.EnumerateArray().Select(e => Str(e, "path")).OfType<string>().ToArray()
+            : [];
+        return new ReportChanges(Str(c, "patch"), files, Int(c, "lines_added"), Int(c, "lines_removed"));
     }
 
     private static List<ReportAttempt> RecordAttempts(JsonElement r)
