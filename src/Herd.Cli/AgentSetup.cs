@@ -233,6 +233,7 @@ public sealed record AgentSetup(
             throw new HerdUsageException($"Error: {baseUrlVariable} '{baseUrl}' is not an http(s) URL.");
         var options = new ModelClientOptions { Provider = provider, ApiKey = apiKey, BaseUrl = uri };
         HerdTelemetry.ModelServer = uri;
+        HerdTelemetry.Provider = provider == ModelProvider.OpenAi ? "openai" : "anthropic";
         if (EnvSeconds("HERD_STREAM_IDLE_TIMEOUT") is { } idle)
             options = options with { StreamIdleTimeout = idle };
         if (NullIfEmpty(Environment.GetEnvironmentVariable("HERD_MAX_RETRIES")) is { } retries)

@@ -304,7 +304,7 @@ public sealed class HostParityTests(ITestOutputHelper output)
         var worked = await herd.RunAsync(["worker", "--store", WorkerTestsDb.Url, "--run", runId]);
 
         // Then it refuses with one line naming the fix, and runs nothing
-        worked.ExitCode.ShouldBe(1, worked.ToString());
+        worked.ExitCode.ShouldBe(255, worked.ToString());
         worked.Stderr.Trim().Split('\n').ShouldHaveSingleItem().ShouldContain("Upgrade herd");
         ws.Server.Requests.Count(q => q.Path == "/v1/messages").ShouldBe(0);
     }

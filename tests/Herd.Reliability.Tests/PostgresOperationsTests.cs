@@ -84,9 +84,9 @@ public sealed class PostgresOperationsTests(ITestOutputHelper output)
         html.ExitCode.ShouldBe(0, html.ToString());
         File.Exists(Path.Combine(ws.Work.Combine(".herd", "runs", runId), "report.html")).ShouldBeTrue();
 
-        // And a run id the store does not hold is one line and exit 2, without the password
+        // And a run id the store does not hold is one line and exit 255 (could not run, as the exit-code table says), without the password
         var missing = await ws.Herd().RunAsync("gate", "no-such-run", "--store", Url, "--max-failed", "0");
-        missing.ExitCode.ShouldBe(2, missing.ToString());
+        missing.ExitCode.ShouldBe(255, missing.ToString());
         missing.Stderr.Trim().Split('\n').Length.ShouldBe(1);
         missing.Stderr.ShouldContain("no run 'no-such-run'");
         missing.Stderr.ShouldNotContain(Url);

@@ -14,8 +14,11 @@ public static class HerdTelemetry
     /// <summary>The name of both the activity source and the meter.</summary>
     public const string Name = "Herd";
 
-    /// <summary><c>gen_ai.provider.name</c> for the Messages API.</summary>
-    public const string Provider = "anthropic";
+    /// <summary>
+    /// <c>gen_ai.provider.name</c> of this process's model client: <c>anthropic</c>, or <c>openai</c> with
+    /// <c>--provider openai</c>. Set once where the client's options are read, like <see cref="ModelServer"/>.
+    /// </summary>
+    public static string Provider { get; set; } = "anthropic";
 
     private static readonly string Version = typeof(HerdTelemetry).Assembly.GetName().Version?.ToString(3) ?? "0.0.0";
 

@@ -357,7 +357,7 @@ public sealed class FleetRunner(ITaskEngine engine, IRunStore store, ResultsFile
     {
         TaskOutcome outcome;
         // Current for this attempt's async flow only (this method's context is restored for the coordinator).
-        var span = FleetTelemetry.StartAttempt(ts.Span, attempt);
+        var span = FleetTelemetry.StartAttempt(ts.Span, attempt, engine.EngineFor(attempt.Task).Name);
         try
         {
             // Off the coordinator: the engine's synchronous prelude (building tools, options) must not stall scheduling.

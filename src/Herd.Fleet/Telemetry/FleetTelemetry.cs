@@ -66,7 +66,8 @@ public static class FleetTelemetry
     }
 
     /// <summary>An attempt's span; the caller's async flow gets it as current so the engine's spans go under it.</summary>
-    public static Activity? StartAttempt(Activity? task, TaskAttempt attempt)
+    /// <param name="engine">The engine that runs the attempt (<c>herd</c>, <c>claude</c>, <c>codex</c>, <c>gemini</c>, <c>cmd</c>): it decides the provider.</param>
+    public static Activity? StartAttempt(Activity? task, TaskAttempt attempt, string engine = "herd")
     {
         if (task is null)
             return null;
@@ -76,11 +77,24 @@ public static class FleetTelemetry
             .SetTag("herd.attempt.slot", attempt.Slot)
             .SetTag("herd.task.key", attempt.Task.Key)
             .SetTag("gen_ai.operation.name", "invoke_agent")
-            .SetTag("gen_ai.provider.name", HerdTelemetry.Provider)
+            .SetTag("gen_ai.provider.name", ProviderOf(engine))
             .SetTag("gen_ai.agent.name", "herd")
             .SetTag("gen_ai.conversation.id", attempt.SessionId);
         return activity;
     }
+
+    /// <summary>
+    /// The GenAI conventions' provider of an engine's model: the well-known names for the agent CLIs, Herd's own
+    /// client's for the in-process agent, and the engine's name (a custom value) for a plain command.
+    /// </summary>
+    private static string ProviderOf(string engine) => engine switch
+    {
+        "herd" => HerdTelemetry.Provider,
+        "claude" => "anthropic",
+        "codex" => "openai",
+        "gemini" => "gcp.gemini",
+        var other => other,
+    };
 
     public static void EndAttempt(Activity? attempt, TaskOutcome outcome)
     {
