@@ -29,10 +29,29 @@ public sealed class McpEndToEndTests : IDisposable
         }
     }
 
-    internal static JsonObject Stdio(params string[] extra) => new()
+    internal static JsonObject Stdio(params string[] extra) => StdioAt(ServerDll, extra);
+
+    /// <summary>
+    /// A copy of the test server inside <paramref name="directory"/>: a confined server sees only what the sandbox
+    /// binds (the project, not a private /tmp's other folders), so the test must not depend on where the repository lies.
+    /// </summary>
+    internal static JsonObject StdioIn(string directory)
+    {
+        var source = Path.GetDirectoryName(ServerDll)!;
+        var target = Path.Combine(directory, "mcp-server");
+        foreach (var file in Directory.EnumerateFiles(source, "*", SearchOption.AllDirectories))
+        {
+            var copy = Path.Combine(target, Path.GetRelativePath(source, file));
+            Directory.CreateDirectory(Path.GetDirectoryName(copy)!);
+            File.Copy(file, copy);
+        }
+        return StdioAt(Path.Combine(target, Path.GetFileName(ServerDll)));
+    }
+
+    private static JsonObject StdioAt(string dll, params string[] extra) => new()
     {
         ["command"] = "dotnet",
-        ["args"] = new JsonArray([ServerDll, .. extra.Select(e => (JsonNode)e)]),
+        ["args"] = new JsonArray([dll, .. extra.Select(e => (JsonNode)e)]),
         ["env"] = new JsonObject { ["MCP_TEST_VALUE"] = "v1" },
     };
 

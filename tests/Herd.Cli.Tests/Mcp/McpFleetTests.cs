@@ -19,7 +19,7 @@ public sealed class McpFleetTests : IDisposable
         var trusted = Path.Combine(_herd.Root, "trusted.txt");
         var trustedServer = McpEndToEndTests.Stdio();
         trustedServer["trusted"] = true;
-        var config = McpEndToEndTests.Config(("box", McpEndToEndTests.Stdio()), ("free", trustedServer));
+        var config = McpEndToEndTests.Config(("box", McpEndToEndTests.StdioIn(_herd.Cwd)), ("free", trustedServer));
         Reply Write(string server, string path) => Reply.WithTool($"mcp__{server}__write_file", new JsonObject { ["path"] = path, ["text"] = "x" });
         await using var server = await ScriptedModelServer.StartAsync(ModelScript.Replies(Write("box", confined), Reply.WithText("done"), Write("free", trusted), Reply.WithText("done")));
 
