@@ -14,25 +14,33 @@ namespace Herd.Testing;
 /// </summary>
 public sealed partial class ScriptedModelServer
 {
-    private async Task HandleChatCompletionsAsync(HttpContext context)
+    /// <summary>
+    /// Records an OpenAI-protocol request (Chat Completions, Responses) and parses its body; a body that is not JSON is
+    /// answered 400 as OpenAI does and yields null. The script is read once, so a request sees one script throughout.
+    /// </summary>
+    private async Task<(RecordedRequest Recorded, JsonObject Request, ModelScript Script)?> ReadOpenAiRequestAsync(HttpContext context)
     {
         var recorded = await RecordAsync(context).ConfigureAwait(false);
-        var body = recorded.Body;
-
         JsonObject request;
         try
         {
-            request = (JsonObject)JsonNode.Parse(body)!;
+            request = (JsonObject)JsonNode.Parse(recorded.Body)!;
         }
         catch (JsonException)
         {
             await WriteOpenAiErrorAsync(context, 400, "invalid_request_error", "Body is not JSON", null).ConfigureAwait(false);
-            return;
+            return null;
         }
-
-        ModelScript script;
         lock (_gate)
-            script = _script;
+            return (recorded, request, _script);
+    }
+
+    private async Task HandleChatCompletionsAsync(HttpContext context)
+    {
+        if (await ReadOpenAiRequestAsync(context).ConfigureAwait(false) is not { } read)
+            return;
+        var (recorded, request, script) = read;
+        var body = recorded.Body;
         var messages = request["messages"] as JsonArray ?? [];
         var requestedModel = (string?)request["model"] ?? "gpt-4.1";
         var maxTokens = (request["max_tokens"] ?? request["max_completion_tokens"]) is JsonValue mt && mt.TryGetValue<int>(out var m) ? m : (int?)null;

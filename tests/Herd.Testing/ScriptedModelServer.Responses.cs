@@ -17,23 +17,10 @@ public sealed partial class ScriptedModelServer
 {
     private async Task HandleResponsesAsync(HttpContext context)
     {
-        var recorded = await RecordAsync(context).ConfigureAwait(false);
-        var body = recorded.Body;
-
-        JsonObject request;
-        try
-        {
-            request = (JsonObject)JsonNode.Parse(body)!;
-        }
-        catch (JsonException)
-        {
-            await WriteOpenAiErrorAsync(context, 400, "invalid_request_error", "Body is not JSON", null).ConfigureAwait(false);
+        if (await ReadOpenAiRequestAsync(context).ConfigureAwait(false) is not { } read)
             return;
-        }
-
-        ModelScript script;
-        lock (_gate)
-            script = _script;
+        var (recorded, request, script) = read;
+        var body = recorded.Body;
         var input = request["input"] as JsonArray ?? [];
         var requestedModel = (string?)request["model"] ?? "gpt-5";
         var reply = script.FailingModels is { } failing && failing.TryGetValue(requestedModel, out var failStatus)
