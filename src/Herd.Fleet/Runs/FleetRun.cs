@@ -67,7 +67,7 @@ public sealed partial class FleetRun(RunSpec spec)
         }
         catch (DbException ex)
         {
-            throw store is SqliteRunStore sqlite ? sqlite.Explain(ex) : new HerdFatalException($"Error: run store {store.Location}: {ex.Message}", ex);
+            throw store.Explain(ex);
         }
         catch (IOException ex)
         {

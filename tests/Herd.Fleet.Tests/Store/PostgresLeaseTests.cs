@@ -229,7 +229,7 @@ public sealed class PostgresLeaseTests : IDisposable
         w.SetStatus(RunStatus.Running, null);
 
         // When an idle worker looks
-        w.FinishIfDone();
+        await w.FinishIfDoneAsync();
 
         // Then the run is finished with the failed count as its exit code
         w.ReadStatus().ShouldBe((RunStatus.Finished, (int?)1));

@@ -4,25 +4,6 @@ using Npgsql;
 
 namespace Herd.Fleet.Store.Postgres;
 
-/// <summary>A claimed attempt: which task, which attempt number, and the fencing token its end must present.</summary>
-public sealed record TaskLease(string Key, int Number, long Epoch);
-
-/// <summary>A task a worker claimed: the task with its progress so far, the lease, the attempt's session id and its start (the claim's time).</summary>
-public sealed record ClaimedTask(StoredTask Stored, TaskLease Lease, string SessionId, DateTimeOffset Started)
-{
-    /// <summary>The attempt's row as the claim wrote it (open), which its end turns into the record's last attempt.</summary>
-    public AttemptRow OpenRow => new(Lease.Number, Started, null, null, null, 0, SessionId, Herd.Agent.Models.Usage.Zero);
-}
-
-/// <summary>What a final commit reports: the record (null when the lease was lost and the result rejected) and the run's counts after it.</summary>
-public sealed record FinalCommit(string? Record, int Done, int Failed, int Total, RunStatus Status);
-
-/// <summary>What one open attempt has spent so far (see <see cref="PostgresRunStore.Beat"/>).</summary>
-public sealed record RunningCost(string Key, int N, double CostUsd);
-
-/// <summary>The run-wide state workers share: status (and the exit code a halt set), the AIMD limit and the fleet-wide pause.</summary>
-public sealed record SharedRunState(RunStatus Status, int Total, int Done, int Failed, int? RateLimit, DateTimeOffset? PauseUntil, double? BudgetUsd, int LiveWorkers, int? ExitCode = null);
-
 /// <summary>
 /// The worker side of the shared store (issue #14): claims with leases, heartbeats, fenced ends, shared run state.
 /// </summary>
@@ -208,7 +189,7 @@ public sealed partial class PostgresRunStore
                 return new FinalCommit(null, done, failed, total, status);
             }
         }
-        rows[^1] = Ended(rows[^1], outcome);
+        rows[^1] = rows[^1].Ended(outcome);
         var record = buildRecord(rows);
         var end = End([new LeaseEnd(lease, outcome, AttemptDisposition.Final, Record: record)]);
         return new FinalCommit(end.Accepted.Contains(lease.Key) ? record : null, end.Done, end.Failed, end.Total, end.Status);
@@ -233,14 +214,14 @@ public sealed partial class PostgresRunStore
     /// Marks the run finished once every task is final. Final batches do this themselves, but two workers committing
     /// the last tasks at once each count without the other's batch; whichever goes idle afterwards closes the run here.
     /// </summary>
-    public void FinishIfDone()
+    public async Task FinishIfDoneAsync(CancellationToken cancellationToken = default)
     {
-        using var db = _source.OpenConnection();
-        using var cmd = Cmd(db, null, $"""
+        await using var db = await _source.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        await using var cmd = Cmd(db, null, $"""
             UPDATE herd_runs r SET status = 'finished', exit_code = LEAST({FailedSql}, 101), updated = $2
             WHERE r.run_id = $1 AND r.status = 'running' AND {DoneSql} >= r.total
             """, RunId, Utc(_time.GetUtcNow()));
-        cmd.ExecuteNonQuery();
+        await cmd.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Stops the run for every worker: claims select only running runs. The first halt wins; returns whether it was this one.</summary>
@@ -394,6 +375,8 @@ public sealed partial class PostgresRunStore
         using var cmd = Cmd(db, tx, "SELECT 1 FROM herd_runs WHERE run_id = $1 FOR UPDATE", RunId);
         cmd.ExecuteNonQuery();
     }
+
+    public Herd.Agent.Loop.ISpendAccount SpendAccount(TimeProvider? time = null) => new PostgresSpendAccount(this, time ?? _time);
 
     /// <summary>(spent, reserved, ceiling) of the run-wide ledger.</summary>
     public (double Spent, double Reserved, double? Ceiling) Ledger()

@@ -26,7 +26,7 @@ namespace Herd.Fleet.Store.Postgres;
 /// was taken over therefore cannot write a late result: its commit matches no row and is rolled back.
 /// </para>
 /// </remarks>
-public sealed partial class PostgresRunStore : IRunStore
+public sealed partial class PostgresRunStore : ISharedRunStore
 {
     private readonly NpgsqlDataSource _source;
     private readonly TimeProvider _time;
@@ -95,6 +95,11 @@ public sealed partial class PostgresRunStore : IRunStore
     };
 
     public HerdFatalException Explain(Exception ex) => Explain(ex, Database);
+
+    /// <summary>A dropped connection or a server restarting (admin shutdown, crash recovery, not yet accepting): worth retrying.</summary>
+    public bool IsTransient(Exception ex) => ex is NpgsqlException { IsTransient: true } or TimeoutException or IOException
+        || (ex is NpgsqlException && ex.InnerException is IOException or System.Net.Sockets.SocketException)
+        || ex is PostgresException { SqlState: "57P01" or "57P02" or "57P03" } or InvalidOperationException { Source: "Npgsql" };
 
     public void Dispose() => _source.Dispose();
 
@@ -386,7 +391,7 @@ public sealed partial class PostgresRunStore : IRunStore
         return Attempts(db, null, key);
     }
 
-    private const string AttemptColumns = "a.n, a.start, a.end_at, a.class, a.exitval, a.cost_usd, a.session_id, a.t_in, a.t_out, a.t_cr, a.t_cw5, a.t_cw1, a.slot";
+    private static readonly string AttemptColumns = StoreRows.AttemptColumns("a.", "end_at");
 
     private List<AttemptRow> Attempts(NpgsqlConnection db, NpgsqlTransaction? tx, string key)
     {
@@ -399,12 +404,7 @@ public sealed partial class PostgresRunStore : IRunStore
     }
 
     /// <summary>One attempt row from the columns of <see cref="AttemptColumns"/>, starting at <paramref name="at"/>.</summary>
-    private AttemptRow ReadAttempt(NpgsqlDataReader r, int at) => new(
-        r.GetInt32(at), Time(r, at + 1), r.IsDBNull(at + 2) ? null : Time(r, at + 2), r.IsDBNull(at + 3) ? null : ParseClass(r.GetString(at + 3)),
-        r.IsDBNull(at + 4) ? null : r.GetInt32(at + 4), r.GetDouble(at + 5), r.GetString(at + 6),
-        new Usage(InputTokens: r.GetInt64(at + 7), OutputTokens: r.GetInt64(at + 8), CacheReadInputTokens: r.GetInt64(at + 9),
-            CacheCreation5mTokens: r.GetInt64(at + 10), CacheCreation1hTokens: r.GetInt64(at + 11), CacheCreationInputTokens: r.GetInt64(at + 10) + r.GetInt64(at + 11)),
-        r.IsDBNull(at + 12) ? null : r.GetInt32(at + 12));
+    private AttemptRow ReadAttempt(NpgsqlDataReader r, int at) => StoreRows.Attempt(r, at, (reader, i) => Time((NpgsqlDataReader)reader, i), ParseClass);
 
     public IReadOnlyList<string> FinalRecords()
     {
@@ -460,8 +460,7 @@ public sealed partial class PostgresRunStore : IRunStore
             r.Read();
             attempts = r.GetInt64(0);
             spent = r.GetDouble(1);
-            tokens = new Usage(InputTokens: r.GetInt64(2), OutputTokens: r.GetInt64(3), CacheReadInputTokens: r.GetInt64(4),
-                CacheCreation5mTokens: r.GetInt64(5), CacheCreation1hTokens: r.GetInt64(6), CacheCreationInputTokens: r.GetInt64(5) + r.GetInt64(6));
+            tokens = StoreRows.Usage(r, 2);
         }
         var runtimes = new List<double>();
         var costs = new List<double>();
@@ -492,9 +491,7 @@ public sealed partial class PostgresRunStore : IRunStore
 
     private static DateTimeOffset Time(NpgsqlDataReader r, int i) => new(DateTime.SpecifyKind(r.GetDateTime(i), DateTimeKind.Utc));
 
-    private static FleetTask ReadTask(NpgsqlDataReader r, int at) =>
-        new(r.GetInt32(at + 1), r.GetString(at), r.GetString(at + 2), r.GetString(at + 3),
-            StoreJson.ReadStrings(r.GetString(at + 4)), StoreJson.ReadMap(r.GetString(at + 5)), StoreJson.ReadCaps(r.GetString(at + 6)));
+    private static FleetTask ReadTask(NpgsqlDataReader r, int at) => StoreRows.Task(r, at);
 
     private OutcomeClass ParseClass(string text) =>
         OutcomeClasses.Parse(text) ?? throw new HerdFatalException($"Error: run store {Location} holds an unknown outcome class '{text}'; it was written by another version of herd or is damaged.");
