@@ -101,7 +101,7 @@ public sealed class WorkerLoop(ILeaseQueue leases, ISharedRunState runState, ITa
                 var task = c.Stored.Task;
                 var prompt = task.Prompt.Replace("{%}", slot.ToString(CultureInfo.InvariantCulture), StringComparison.Ordinal);
                 var attempt = new TaskAttempt(task, c.Lease.Number, slot, prompt, c.SessionId, task.Caps.Timeout ?? options.AttemptTimeout,
-                    task.Caps.IdleTimeout ?? options.Schedule.IdleTimeout, c.Stored.SpentUsd);
+                    task.Caps.IdleTimeout ?? options.Schedule.IdleTimeout, c.Stored.SpentUsd, c.Stored.ResumeSessionId);
                 inflight++;
                 attempts++;
                 _ = RunAttemptAsync(c, attempt, completions.Writer, attemptsCts.Token);

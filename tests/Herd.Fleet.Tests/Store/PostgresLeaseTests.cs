@@ -86,6 +86,24 @@ public sealed class PostgresLeaseTests : IDisposable
     }
 
     [Fact]
+    public async Task A_task_taken_over_from_a_dead_worker_resumes_its_session_and_a_retried_one_starts_afresh()
+    {
+        // Given worker A holding two tasks: it fails one (a retry), then stops beating while it runs the other
+        CreateRun(2);
+        var (a, b) = (Worker(), Worker());
+        var claims = await a.ClaimAsync(2, _time.GetUtcNow());
+        a.Release(claims[1].Lease, RunStoreContract.Outcome(OutcomeClass.ServerError, _time.GetUtcNow()), usedRetry: true, notBefore: null).ShouldBeTrue();
+
+        // When B claims both after A's lease ran out
+        _time.Advance(TimeSpan.FromSeconds(31));
+        var taken = (await b.ClaimAsync(2, _time.GetUtcNow())).ToDictionary(c => c.Stored.Task.Seq);
+
+        // Then the interrupted attempt's session comes with the task, as herd run --resume gives it, and the retried one has none
+        taken[1].Stored.ResumeSessionId.ShouldBe(claims[0].SessionId);
+        taken[2].Stored.ResumeSessionId.ShouldBeNull();
+    }
+
+    [Fact]
     public async Task A_heartbeat_keeps_the_lease_past_its_first_deadline()
     {
         CreateRun(1);

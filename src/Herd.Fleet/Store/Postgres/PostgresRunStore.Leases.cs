@@ -91,7 +91,11 @@ public sealed partial class PostgresRunStore
           -- a task on its first attempt has no history to read
           CASE WHEN c.attempts > 1 THEN (SELECT COALESCE(SUM(a.cost_usd), 0) FROM herd_attempts a WHERE a.run_id = $1 AND a.key = c.key) ELSE 0 END,
           CASE WHEN c.attempts > 1 THEN (SELECT string_agg(a.class, ',') FROM herd_attempts a WHERE a.run_id = $1 AND a.key = c.key AND a.class IS NOT NULL) END,
-          (SELECT COUNT(*) FROM closed x WHERE x.key = c.key)
+          (SELECT COUNT(*) FROM closed x WHERE x.key = c.key),
+          -- the session of the previous attempt when it was cut off (killed or cancelled), for the engine to resume, as
+          -- LoadTasks gives herd run; an attempt closed by this very statement is still open in this snapshot
+          CASE WHEN c.attempts > 1 THEN (SELECT a.session_id FROM herd_attempts a WHERE a.run_id = $1 AND a.key = c.key AND a.n = c.attempts - 1
+            AND (a.class IN ('interrupted', 'cancelled') OR EXISTS (SELECT 1 FROM closed x WHERE x.key = c.key))) END
         FROM claimed c JOIN started s ON s.key = c.key
         ORDER BY c.seq
         """;
@@ -130,7 +134,7 @@ public sealed partial class PostgresRunStore
             if (r.GetInt64(13) > 0)
                 counts[OutcomeClass.Interrupted] = counts.GetValueOrDefault(OutcomeClass.Interrupted) + 1;
             var attempts = r.GetInt32(8);
-            var stored = new StoredTask(task, TaskState.Running, null, r.GetInt32(7), attempts, counts, r.GetDouble(11));
+            var stored = new StoredTask(task, TaskState.Running, null, r.GetInt32(7), attempts, counts, r.GetDouble(11), r.IsDBNull(14) ? null : r.GetString(14));
             var lease = new TaskLease(task.Key, attempts, r.GetInt64(9));
             _epochs[task.Key] = lease.Epoch; // held until its end (RenewLeases)
             list.Add(new ClaimedTask(stored, lease, r.GetString(10), now));

@@ -282,6 +282,18 @@ public sealed partial class PostgresRunStore : ISharedRunStore
             while (r.Read())
                 spent[r.GetString(0)] = r.GetDouble(1);
         }
+        // As SQLite does: a task whose last attempt was cut off (killed, cancelled) resumes that attempt's session.
+        var cutOff = new Dictionary<string, string>(StringComparer.Ordinal);
+        using (var cmd = Cmd(db, null, """
+            SELECT a.key, a.session_id FROM herd_attempts a
+            WHERE a.run_id = $1 AND a.class IN ('interrupted', 'cancelled')
+              AND a.n = (SELECT MAX(b.n) FROM herd_attempts b WHERE b.run_id = a.run_id AND b.key = a.key)
+            """, RunId))
+        using (var r = cmd.ExecuteReader())
+        {
+            while (r.Read())
+                cutOff[r.GetString(0)] = r.GetString(1);
+        }
         var list = new List<StoredTask>();
         using (var cmd = Cmd(db, null, "SELECT key, seq, name, prompt, v, inputs, caps, state, class, retries, attempts FROM herd_tasks WHERE run_id = $1 ORDER BY seq", RunId))
         using (var r = cmd.ExecuteReader())
@@ -289,8 +301,10 @@ public sealed partial class PostgresRunStore : ISharedRunStore
             while (r.Read())
             {
                 var task = ReadTask(r, 0);
-                list.Add(new StoredTask(task, ParseState(r.GetString(7)), r.IsDBNull(8) ? null : ParseClass(r.GetString(8)), r.GetInt32(9), r.GetInt32(10),
-                    counts.TryGetValue(task.Key, out var c) ? c : new Dictionary<OutcomeClass, int>(), spent.GetValueOrDefault(task.Key)));
+                var state = ParseState(r.GetString(7));
+                list.Add(new StoredTask(task, state, r.IsDBNull(8) ? null : ParseClass(r.GetString(8)), r.GetInt32(9), r.GetInt32(10),
+                    counts.TryGetValue(task.Key, out var c) ? c : new Dictionary<OutcomeClass, int>(), spent.GetValueOrDefault(task.Key),
+                    state == TaskState.Done ? null : cutOff.GetValueOrDefault(task.Key)));
             }
         }
         return list;
