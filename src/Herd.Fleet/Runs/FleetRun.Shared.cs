@@ -62,7 +62,9 @@ public sealed partial class FleetRun
             Time = time,
             Notice = spec.Notice,
         };
-        await new WorkerLoop(store, store, engine, options).RunAsync(cancellationToken).ConfigureAwait(false);
+        var loop = new WorkerLoop(store, store, engine, options);
+        Volatile.Write(ref _worker, new SharedWork(loop, store));
+        await loop.RunAsync(cancellationToken).ConfigureAwait(false);
         store.Leave();
 
         // Every final record is in the store, whichever worker wrote it: results.ndjson is built from them.

@@ -37,6 +37,10 @@ public sealed class WorkerLoop(ILeaseQueue leases, ISharedRunState runState, ITa
     private readonly System.Collections.Concurrent.ConcurrentDictionary<(string Key, int N), double> _runningCosts = new();
     private SharedRunState? _shared;
 
+    /// <summary>The attempts running in this process, for the progress display: task, attempt, slot, start, and calls so far.</summary>
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<(string Key, int N), (string Task, int Slot, DateTimeOffset Started, int Calls)> _running = new();
+    private long _started;
+
     /// <summary>Cancels this worker's running attempts; the heartbeat uses it when another worker's halt ends them.</summary>
     private CancellationTokenSource? _attempts;
 
@@ -66,6 +70,7 @@ public sealed class WorkerLoop(ILeaseQueue leases, ISharedRunState runState, ITa
 
     public async Task<WorkerReport> RunAsync(CancellationToken cancellationToken = default)
     {
+        _started = Time.GetTimestamp();
         Shared = await DbAsync(() => runState.Beat(Time.GetUtcNow(), LiveWithin)).ConfigureAwait(false);
         using var heartbeat = Time.CreateTimer(_ => Beat(), null, options.HeartbeatEvery, options.HeartbeatEvery);
         // Not SingleReader: that channel cannot count, and the group-commit window reads how many attempts have ended.
@@ -102,6 +107,7 @@ public sealed class WorkerLoop(ILeaseQueue leases, ISharedRunState runState, ITa
                 var prompt = task.Prompt.Replace("{%}", slot.ToString(CultureInfo.InvariantCulture), StringComparison.Ordinal);
                 var attempt = new TaskAttempt(task, c.Lease.Number, slot, prompt, c.SessionId, task.Caps.Timeout ?? options.AttemptTimeout,
                     task.Caps.IdleTimeout ?? options.Schedule.IdleTimeout, c.Stored.SpentUsd, c.Stored.ResumeSessionId);
+                _running[(task.Key, c.Lease.Number)] = (task.Name, slot, c.Started, 0);
                 inflight++;
                 attempts++;
                 _ = RunAttemptAsync(c, attempt, completions.Writer, attemptsCts.Token);
@@ -122,6 +128,7 @@ public sealed class WorkerLoop(ILeaseQueue leases, ISharedRunState runState, ITa
                 inflight--;
                 freeSlots.Enqueue(done.Attempt.Slot, done.Attempt.Slot);
                 _runningCosts.TryRemove((done.Claim.Lease.Key, done.Claim.Lease.Number), out _);
+                _running.TryRemove((done.Claim.Lease.Key, done.Claim.Lease.Number), out _);
                 var (claim, outcome) = (done.Claim, done.Outcome);
                 var cls = outcome.Class;
                 if (cls.IsBackPressure())
@@ -267,6 +274,34 @@ public sealed class WorkerLoop(ILeaseQueue leases, ISharedRunState runState, ITa
     }
 
     /// <summary>
+    /// What the progress display of <c>herd run --store</c> shows, as <c>herd run</c>'s scheduler reports it: the run's
+    /// counts as every worker left them (at the last heartbeat or end), the attempts running in this process, the shared
+    /// limit, pause and ceiling. Null before the loop's first read of the run.
+    /// </summary>
+    /// <param name="spentUsd">What the run spent as this process knows it (<see cref="IRunState.SpentUsd"/>).</param>
+    public FleetStatus? Status(double spentUsd)
+    {
+        SharedRunState? shared;
+        lock (_gate)
+            shared = _shared;
+        if (shared is null)
+            return null;
+        var now = Time.GetUtcNow();
+        var running = _running.Select(r => new RunningAttempt(r.Key.Key, r.Value.Task, r.Key.N, r.Value.Slot, r.Value.Started, r.Value.Calls,
+            _runningCosts.GetValueOrDefault(r.Key))).OrderBy(r => r.Started).ToArray();
+        var limit = shared.RateLimit is { } shareOf ? Math.Min(options.Jobs, Math.Max(1, (int)Math.Ceiling(shareOf / (double)shared.LiveWorkers))) : options.Jobs;
+        var halt = shared.Status == RunStatus.Halted
+            ? shared.ExitCode == RunExitCodes.Budget ? HaltReason.Budget : shared.ExitCode == RunExitCodes.Fatal ? HaltReason.Fatal : HaltReason.Policy
+            : HaltReason.None;
+        return new FleetStatus(shared.Total, shared.Done - shared.Failed, shared.Failed, running.Length, Math.Max(0, shared.Total - shared.Done - running.Length), 0,
+            limit, options.Jobs, shared.RateLimit is not null, null, shared.PauseUntil is { } p && p > now ? p : null,
+            spentUsd + running.Sum(r => r.SpentUsd), 0, shared.BudgetUsd, null, Time.GetElapsedTime(_started), null, halt)
+        {
+            RunningTasks = running,
+        };
+    }
+
+    /// <summary>
     /// Whether a halt ends running attempts rather than letting them finish: a run-fatal class, or the run's own
     /// <c>--halt now</c> policy firing (every worker reads the run's stored definition alike; its exit code is the failed
     /// count, at most 101 — a budget halt, 102, lets running attempts finish as on one machine).
@@ -393,6 +428,8 @@ public sealed class WorkerLoop(ILeaseQueue leases, ISharedRunState runState, ITa
         {
             if (costUsd > 0)
                 loop._runningCosts.AddOrUpdate((a.Task.Key, a.Number), costUsd, (_, sum) => sum + costUsd);
+            if (loop._running.TryGetValue((a.Task.Key, a.Number), out var open))
+                loop._running[(a.Task.Key, a.Number)] = open with { Calls = open.Calls + 1 };
         }
 
         public void OnBackPressure(int status, TimeSpan? retryAfter)
