@@ -154,7 +154,8 @@ public static class RunWatch
         var (status, _) = store.ReadStatus();
         var totals = store.WatchTotals();
         var data = store.ReadWatch(now, RateWindow);
-        var shared = store.ReadShared(now, FleetRun.LockStaleAfter);
+        // The watch loop is synchronous (it waits on the command's cancellation handle between looks).
+        var shared = store.ReadSharedAsync(now, FleetRun.LockStaleAfter).GetAwaiter().GetResult();
         var running = status == RunStatus.Running;
         return new WatchSnapshot(now, info, status, totals, data, running ? shared.RateLimit : null, null, running ? shared.PauseUntil : null, shared.BudgetUsd, null, null,
             new Dictionary<(string, int), int>());

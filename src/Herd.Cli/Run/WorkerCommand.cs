@@ -138,7 +138,7 @@ public static class WorkerCommand
             Notice = line => err.WriteLine("herd worker: " + line),
         };
         var report = await new WorkerLoop(store, store, engine, options).RunAsync(cancellationToken).ConfigureAwait(false);
-        store.Leave();
+        await store.LeaveAsync(CancellationToken.None).ConfigureAwait(false);
         err.WriteLine($"herd worker: run {runId}: {report.Attempts} attempt(s), {report.Finals} final, {report.Retries} retried, {report.Rejected} rejected (fenced); the run is {report.RunStatus.Name()}");
     }
 

@@ -65,7 +65,7 @@ public sealed partial class FleetRun
         var loop = new WorkerLoop(store, store, engine, options);
         Volatile.Write(ref _worker, new SharedWork(loop, store));
         await loop.RunAsync(cancellationToken).ConfigureAwait(false);
-        store.Leave();
+        await store.LeaveAsync(CancellationToken.None).ConfigureAwait(false);
 
         // Every final record is in the store, whichever worker wrote it: results.ndjson is built from them.
         var resultsPath = Path.Combine(spec.RunDirectory, "results.ndjson");

@@ -36,13 +36,14 @@ public interface ISharedRunState
     /// <summary>The heartbeat: this worker's presence and leases renewed, what it spent so far written; returns the shared state.</summary>
     SharedRunState Beat(DateTimeOffset now, TimeSpan liveWithin, IReadOnlyCollection<RunningCost>? runningCosts = null);
 
-    SharedRunState ReadShared(DateTimeOffset now, TimeSpan liveWithin);
+    /// <summary>The shared state as the workers left it; <paramref name="liveWithin"/> counts the workers alive.</summary>
+    Task<SharedRunState> ReadSharedAsync(DateTimeOffset now, TimeSpan liveWithin, CancellationToken cancellationToken = default);
 
     /// <summary>Removes this worker's presence (a clean exit).</summary>
-    void Leave();
+    Task LeaveAsync(CancellationToken cancellationToken = default);
 
     /// <summary>Stops the run for every worker; the first halt wins and returns true.</summary>
-    bool Halt(string detail, int exitCode);
+    Task<bool> HaltAsync(string detail, int exitCode, CancellationToken cancellationToken = default);
 
     /// <summary>The ceiling every worker's reservations count against; null removes it.</summary>
     void SetBudget(double? ceilingUsd);
@@ -53,11 +54,14 @@ public interface ISharedRunState
     /// <summary>The run-wide ledger as a spend account for <see cref="Herd.Agent.Loop.SpendLedger"/>, retrying passing failures on <paramref name="time"/>.</summary>
     Herd.Agent.Loop.ISpendAccount SpendAccount(TimeProvider? time = null);
 
-    /// <summary>Back-pressure: halves the shared limit (once per <paramref name="cooldown"/>) and pauses every worker until <paramref name="pauseUntil"/>.</summary>
+    /// <summary>
+    /// Back-pressure: halves the shared limit (once per <paramref name="cooldown"/>) and pauses every worker until
+    /// <paramref name="pauseUntil"/>. Synchronous: an engine reports back-pressure from its own (synchronous) observer.
+    /// </summary>
     void OnBackPressure(DateTimeOffset now, int ceiling, DateTimeOffset? pauseUntil, TimeSpan cooldown);
 
     /// <summary>Additive increase of the shared limit after a success, once per <paramref name="cooldown"/>.</summary>
-    void OnSuccess(DateTimeOffset now, int ceiling, TimeSpan cooldown);
+    Task OnSuccessAsync(DateTimeOffset now, int ceiling, TimeSpan cooldown, CancellationToken cancellationToken = default);
 }
 
 /// <summary>A run store many processes share: every role of <see cref="IRunStore"/>, leases, shared state and the watch reads.</summary>

@@ -199,7 +199,11 @@ public sealed class WorkerLoop(ILeaseQueue leases, ISharedRunState runState, ITa
             if (budgetHalt is not null)
                 await HaltAsync(budgetHalt).ConfigureAwait(false);
             if (succeeded && Shared.RateLimit is not null)
-                await DbAsync(() => runState.OnSuccess(now, options.RateCeiling, options.RateCooldown)).ConfigureAwait(false);
+                await DbAsync(async () =>
+                {
+                    await runState.OnSuccessAsync(now, options.RateCeiling, options.RateCooldown).ConfigureAwait(false);
+                    return true;
+                }).ConfigureAwait(false);
             var stop = fatal is not null
                 ? AttemptDecision.HaltAfterFinal(fatal, result.Done - result.Failed, result.Failed, result.Total, options.Schedule.Halt)
                 : AttemptDecision.HaltByPolicy(result.Done - result.Failed, result.Failed, result.Total, options.Schedule.Halt);
@@ -209,7 +213,7 @@ public sealed class WorkerLoop(ILeaseQueue leases, ISharedRunState runState, ITa
 
         async Task HaltAsync(HaltVerdict stop)
         {
-            await DbAsync(() => runState.Halt(stop.Detail, stop.ExitCode)).ConfigureAwait(false);
+            await DbAsync(() => runState.HaltAsync(stop.Detail, stop.ExitCode)).ConfigureAwait(false);
             stopping = true;
             if (stop.Mode == HaltMode.Now)
                 await attemptsCts.CancelAsync().ConfigureAwait(false);
@@ -239,7 +243,7 @@ public sealed class WorkerLoop(ILeaseQueue leases, ISharedRunState runState, ITa
                         await leases.FinishIfDoneAsync().ConfigureAwait(false);
                         return true;
                     }).ConfigureAwait(false);
-                    Shared = await DbAsync(() => runState.ReadShared(Time.GetUtcNow(), LiveWithin)).ConfigureAwait(false);
+                    Shared = await DbAsync(() => runState.ReadSharedAsync(Time.GetUtcNow(), LiveWithin)).ConfigureAwait(false);
                     if (Shared.Status != RunStatus.Running)
                         break;
                 }
@@ -269,7 +273,7 @@ public sealed class WorkerLoop(ILeaseQueue leases, ISharedRunState runState, ITa
             if (ended.Count > 0)
                 await HandleAsync(ended).ConfigureAwait(false);
         }
-        var final = await DbAsync(() => runState.ReadShared(Time.GetUtcNow(), LiveWithin)).ConfigureAwait(false);
+        var final = await DbAsync(() => runState.ReadSharedAsync(Time.GetUtcNow(), LiveWithin)).ConfigureAwait(false);
         return new WorkerReport(attempts, finals, retries, rejected, final.Status);
     }
 

@@ -55,6 +55,22 @@ public sealed class RunGateAndReportsTests
         noneErr.ShouldStartWith("Error: herd gate needs at least one condition (the run was created without --gate)");
     }
 
+    [Fact]
+    public async Task Runs_show_names_the_model_and_the_budget_the_run_was_created_with()
+    {
+        // Given a run created with a model and a budget
+        await using var h = await FleetHarness.StartAsync(new ModelScript());
+        (await h.RunAsync(["--model", "claude-sonnet-4-5", "--budget-usd", "7", "--prompt", "Do {}", "--run-dir", "shown", "--progress", "none", ":::", "a"])).ShouldBe(0, h.Err.ToString());
+
+        // When herd runs show describes it
+        var show = new StringWriter();
+        Herd.Cli.Run.RunsCommand.Run(["show", h.RunDir("shown")], show, new StringWriter(), h.Dir).ShouldBe(0);
+
+        // Then both come from its stored definition
+        show.ToString().ShouldContain("model      claude-sonnet-4-5");
+        show.ToString().ShouldContain("budget     $7");
+    }
+
     private static (int Exit, string Stderr) Gate(string[] args, string cwd)
     {
         var err = new StringWriter();

@@ -229,11 +229,11 @@ public sealed partial class PostgresRunStore
     }
 
     /// <summary>Stops the run for every worker: claims select only running runs. The first halt wins; returns whether it was this one.</summary>
-    public bool Halt(string detail, int exitCode)
+    public async Task<bool> HaltAsync(string detail, int exitCode, CancellationToken cancellationToken = default)
     {
-        using var db = _source.OpenConnection();
-        using var cmd = Cmd(db, null, "UPDATE herd_runs SET status = 'halted', halt_detail = $2, exit_code = $3, updated = $4 WHERE run_id = $1 AND status = 'running'", RunId, detail, exitCode, Utc(_time.GetUtcNow()));
-        return cmd.ExecuteNonQuery() > 0;
+        await using var db = await _source.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        await using var cmd = Cmd(db, null, "UPDATE herd_runs SET status = 'halted', halt_detail = $2, exit_code = $3, updated = $4 WHERE run_id = $1 AND status = 'running'", RunId, detail, exitCode, Utc(_time.GetUtcNow()));
+        return await cmd.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false) > 0;
     }
 
     /// <summary>The ceiling every worker's reservations count against (<c>--budget-usd</c>); null removes it.</summary>
@@ -307,32 +307,39 @@ public sealed partial class PostgresRunStore
         return ReadShared(db, now, liveWithin);
     }
 
-    public SharedRunState ReadShared(DateTimeOffset now, TimeSpan liveWithin)
+    public async Task<SharedRunState> ReadSharedAsync(DateTimeOffset now, TimeSpan liveWithin, CancellationToken cancellationToken = default)
     {
-        using var db = _source.OpenConnection();
-        return ReadShared(db, now, liveWithin);
+        await using var db = await _source.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        await using var cmd = SharedCommand(db, now, liveWithin);
+        await using var r = await cmd.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        return await r.ReadAsync(cancellationToken).ConfigureAwait(false) ? SharedOf(r) : throw NoSuchRun();
     }
 
     private SharedRunState ReadShared(NpgsqlConnection db, DateTimeOffset now, TimeSpan liveWithin)
     {
-        using var cmd = Cmd(db, null, $"""
-            SELECT r.status, r.total, {DoneSql}, {FailedSql}, r.rate_limit, r.pause_until, r.budget_usd,
-              (SELECT COUNT(*) FROM herd_workers w WHERE w.heartbeat >= $2), r.exit_code
-            FROM herd_runs r WHERE r.run_id = $1
-            """, RunId, Utc(now - liveWithin));
+        using var cmd = SharedCommand(db, now, liveWithin);
         using var r = cmd.ExecuteReader();
-        if (!r.Read())
-            throw new Herd.Agent.HerdFatalException($"Error: run '{RunId}' does not exist in {Database.Redacted}. `herd runs list --store URL` shows the runs.");
-        return new SharedRunState(ParseStatus(r.GetString(0)), r.GetInt32(1), r.GetInt32(2), r.GetInt32(3),
-            r.IsDBNull(4) ? null : r.GetInt32(4), r.IsDBNull(5) ? null : Time(r, 5), r.IsDBNull(6) ? null : r.GetDouble(6), (int)Math.Max(1, r.GetInt64(7)), r.IsDBNull(8) ? null : r.GetInt32(8));
+        return r.Read() ? SharedOf(r) : throw NoSuchRun();
     }
 
+    private NpgsqlCommand SharedCommand(NpgsqlConnection db, DateTimeOffset now, TimeSpan liveWithin) => Cmd(db, null, $"""
+        SELECT r.status, r.total, {DoneSql}, {FailedSql}, r.rate_limit, r.pause_until, r.budget_usd,
+          (SELECT COUNT(*) FROM herd_workers w WHERE w.heartbeat >= $2), r.exit_code
+        FROM herd_runs r WHERE r.run_id = $1
+        """, RunId, Utc(now - liveWithin));
+
+    private SharedRunState SharedOf(NpgsqlDataReader r) => new(ParseStatus(r.GetString(0)), r.GetInt32(1), r.GetInt32(2), r.GetInt32(3),
+        r.IsDBNull(4) ? null : r.GetInt32(4), r.IsDBNull(5) ? null : Time(r, 5), r.IsDBNull(6) ? null : r.GetDouble(6), (int)Math.Max(1, r.GetInt64(7)), r.IsDBNull(8) ? null : r.GetInt32(8));
+
+    private Herd.Agent.HerdFatalException NoSuchRun() =>
+        new($"Error: run '{RunId}' does not exist in {Database.Redacted}. `herd runs list --store URL` shows the runs.");
+
     /// <summary>Removes this worker's presence row (a clean exit); its reservations are settled by then.</summary>
-    public void Leave()
+    public async Task LeaveAsync(CancellationToken cancellationToken = default)
     {
-        using var db = _source.OpenConnection();
-        using var cmd = Cmd(db, null, "DELETE FROM herd_workers WHERE worker = $1", Owner);
-        cmd.ExecuteNonQuery();
+        await using var db = await _source.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        await using var cmd = Cmd(db, null, "DELETE FROM herd_workers WHERE worker = $1", Owner);
+        await cmd.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -412,14 +419,14 @@ public sealed partial class PostgresRunStore
     }
 
     /// <summary>Additive increase of the shared limit after a success, at most once per <paramref name="cooldown"/>.</summary>
-    public void OnSuccess(DateTimeOffset now, int ceiling, TimeSpan cooldown)
+    public async Task OnSuccessAsync(DateTimeOffset now, int ceiling, TimeSpan cooldown, CancellationToken cancellationToken = default)
     {
-        using var db = _source.OpenConnection();
-        using var cmd = Cmd(db, null, """
+        await using var db = await _source.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        await using var cmd = Cmd(db, null, """
             UPDATE herd_runs SET rate_limit = LEAST($4, rate_limit + 1), rate_changed = $2
             WHERE run_id = $1 AND rate_limit IS NOT NULL AND rate_limit < $4 AND rate_changed < $3
             """, RunId, Utc(now), Utc(now - cooldown), ceiling);
-        cmd.ExecuteNonQuery();
+        await cmd.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Every run in the database, newest first (<c>herd runs list --store</c>, <c>herd worker --all</c>).</summary>
