@@ -368,6 +368,39 @@ public abstract class RunReadsContract<TKind> : StoreContract<TKind>
     }
 }
 
+/// <summary>The <see cref="IWatchReads"/> role: what <c>herd runs watch</c> reads of a run in progress.</summary>
+public abstract class WatchReadsContract<TKind> : StoreContract<TKind>
+    where TKind : IStoreKind, new()
+{
+    [Fact]
+    public void A_watcher_sees_the_open_attempts_the_latest_failures_and_the_finishing_rate()
+    {
+        // Given a run with one attempt open, one task retried after a server error and then finished, and one failed for good
+        var store = NewStore(out var runId);
+        store.CreateRun(Info(runId), [Task(1), Task(2), Task(3)]);
+        var t0 = Time.GetUtcNow();
+        store.StartAttempt(Task(1).Key, 1, 1, t0, "open");
+        store.StartAttempt(Task(2).Key, 1, 2, t0, "a");
+        store.FinishAttempt(Task(2).Key, 1, Outcome(OutcomeClass.ServerError, t0), usedRetry: true, null);
+        store.StartAttempt(Task(2).Key, 2, 2, t0.AddSeconds(3), "b");
+        store.FinishAttempt(Task(2).Key, 2, Outcome(OutcomeClass.Success, t0.AddSeconds(3)), usedRetry: false, _ => "r2");
+        store.StartAttempt(Task(3).Key, 1, 3, t0.AddSeconds(4), "c");
+        store.FinishAttempt(Task(3).Key, 1, Outcome(OutcomeClass.MaxTurns, t0.AddSeconds(4)), usedRetry: false, _ => "r3");
+
+        // When a watcher in another process looks
+        var watcher = (IWatchReads)Reopen(store);
+        var data = watcher.ReadWatch(t0.AddSeconds(10), TimeSpan.FromMinutes(5));
+
+        // Then it sees the open attempt, the failures newest first (which one was final), two tasks finished, and the totals
+        data.Running.Select(a => (a.Key, a.Task, a.N)).ShouldBe([(Task(1).Key, "task-1", 1)]);
+        data.RecentFailures.Select(f => (f.Task, f.Class, f.Final)).ShouldBe([("task-3", OutcomeClass.MaxTurns, true), ("task-2", OutcomeClass.ServerError, false)]);
+        data.FinishedInWindow.ShouldBe(2);
+        data.FirstStart.ShouldBe(t0);
+        var totals = watcher.WatchTotals();
+        (totals.Tasks, totals.Unfinished).ShouldBe((3, 1));
+    }
+}
+
 public sealed class SqliteRunCatalogTests : RunCatalogContract<SqliteStores>;
 
 public sealed class PostgresRunCatalogTests : RunCatalogContract<PostgresStores>;
@@ -379,3 +412,7 @@ public sealed class PostgresTaskQueueTests : TaskQueueContract<PostgresStores>;
 public sealed class SqliteRunReadsTests : RunReadsContract<SqliteStores>;
 
 public sealed class PostgresRunReadsTests : RunReadsContract<PostgresStores>;
+
+public sealed class SqliteWatchReadsTests : WatchReadsContract<SqliteStores>;
+
+public sealed class PostgresWatchReadsTests : WatchReadsContract<PostgresStores>;
