@@ -44,10 +44,12 @@ public static class GateCommand
                 if (args.Value(condition) is { } v)
                     gate = gate.With(condition.Key[2..], v);
             }
-            if (gate.IsEmpty)
-                throw new HerdUsageException("Error: herd gate needs at least one condition: --max-failed, --max-severity, --max-findings or --max-cost");
             var findings = ReportArguments.Findings(args);
             var run = ReportArguments.Digest(args, args.Positionals[0], cwd, Environment.GetEnvironmentVariable, ReportOptions.Default with { Findings = findings });
+            // Without conditions, the run is checked against the gate it was created with (--gate, in its stored definition).
+            if (gate.IsEmpty)
+                gate = run.Header.Definition?.Gate is { IsEmpty: false } stored ? stored
+                    : throw new HerdUsageException("Error: herd gate needs at least one condition (the run was created without --gate): --max-failed, --max-severity, --max-findings or --max-cost");
             var result = Gate.Evaluate(run, gate);
             foreach (var line in result.Failures)
                 stderr.WriteLine(line);

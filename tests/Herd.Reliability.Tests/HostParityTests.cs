@@ -139,6 +139,29 @@ public sealed class HostParityTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task Herd_run_with_a_store_shows_the_same_progress_display_as_herd_run()
+    {
+        // Given two tasks that take a moment each (a command sleeping), and plain progress lines every 100 ms
+        await using var ws = await Workspace.StartAsync(new ModelScript { Default = Reply.WithText("the model must not be asked") });
+        string[] run = ["run", "--engine", "cmd", "--cmd", "sleep 0.8; echo {}", "-j", "2", "--model", TestPrices.Model, "--prompt", "Do {}",
+            "--progress", "plain", "--progress-interval", "100ms"];
+        var herd = ws.Herd().WithEnvironment("HERD_STORE", null);
+
+        // When herd run and herd run --store each run them
+        var local = await herd.RunAsync([.. run, "--run-dir", "progress-local", ":::", "pa", "pb"], timeout: TimeSpan.FromMinutes(2));
+        var shared = await herd.RunAsync([.. run, "--run-dir", $"progress-{Guid.NewGuid():N}"[..24], "--store", WorkerTestsDb.Url, ":::", "pa", "pb"], timeout: TimeSpan.FromMinutes(2));
+
+        // Then both show the status line and a line per running task on stderr
+        foreach (var (host, result) in new[] { ("herd run", local), ("herd run --store", shared) })
+        {
+            output.WriteLine($"{host}: {result}");
+            result.ExitCode.ShouldBe(0, host);
+            result.Stderr.ShouldMatch(@"herd: [0-2]/2 done, 0 failed, [0-2] running, 0 retrying, [0-2] queued \| L [12]/2 \| \$0", host);
+            result.Stderr.ShouldMatch(@"herd:   running p[ab] #1 ", host);
+        }
+    }
+
+    [Fact]
     public async Task The_audit_log_gets_every_tool_decision_under_every_host()
     {
         // Given tasks that read a file, with --audit-log

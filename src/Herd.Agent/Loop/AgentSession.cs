@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
@@ -358,7 +357,7 @@ public sealed partial class AgentSession
         var (name, id, inputNode) = (use.Name, use.Id, use.Input);
         using var inputDoc = JsonDocument.Parse(inputNode.ToJsonString());
         var input = inputDoc.RootElement;
-        var started = Stopwatch.GetTimestamp();
+        var started = _options.TimeProvider.GetTimestamp();
 
         if (name == StructuredOutputToolName && _options.OutputSchema is not null)
         {
@@ -366,14 +365,14 @@ public sealed partial class AgentSession
             var outcome = errors.Count == 0
                 ? new ToolResult("Structured output provided successfully")
                 : ToolResult.Error("Output does not match required schema: " + string.Join("; ", errors));
-            query.Sink.OnEvent(new ToolCallEvent(name, id, inputNode.DeepClone(), PermissionBehavior.Allow, null, "structured output", Stopwatch.GetElapsedTime(started), null, outcome.IsError));
+            query.Sink.OnEvent(new ToolCallEvent(name, id, inputNode.DeepClone(), PermissionBehavior.Allow, null, "structured output", _options.TimeProvider.GetElapsedTime(started), null, outcome.IsError));
             return (outcome, true);
         }
 
         if (!_tools.TryGetValue(name, out var tool))
         {
             var missing = ToolResult.Error($"No such tool available: {name}");
-            query.Sink.OnEvent(new ToolCallEvent(name, id, inputNode.DeepClone(), PermissionBehavior.Deny, null, "unknown tool", Stopwatch.GetElapsedTime(started), null, true));
+            query.Sink.OnEvent(new ToolCallEvent(name, id, inputNode.DeepClone(), PermissionBehavior.Deny, null, "unknown tool", _options.TimeProvider.GetElapsedTime(started), null, true));
             return (missing, false);
         }
 
@@ -385,7 +384,7 @@ public sealed partial class AgentSession
             // [2.1.332] a hook's deny is reported in the tool result only, without system/permission_denied.
             if (decision.Rule != HookRule)
                 query.Sink.OnEvent(new PermissionDeniedEvent(name, id, inputNode.DeepClone(), message));
-            query.Sink.OnEvent(new ToolCallEvent(name, id, inputNode.DeepClone(), PermissionBehavior.Deny, decision.Rule, decision.Reason, Stopwatch.GetElapsedTime(started), null, true));
+            query.Sink.OnEvent(new ToolCallEvent(name, id, inputNode.DeepClone(), PermissionBehavior.Deny, decision.Rule, decision.Reason, _options.TimeProvider.GetElapsedTime(started), null, true));
             return (new ToolResult(message, true, JsonValue.Create("Error: " + message)), false);
         }
 
@@ -402,7 +401,7 @@ public sealed partial class AgentSession
         {
             result = ToolResult.Error(ex.Message);
         }
-        query.Sink.OnEvent(new ToolCallEvent(name, id, inputNode.DeepClone(), PermissionBehavior.Allow, decision.Rule, decision.Reason, Stopwatch.GetElapsedTime(started), result.ExitCode, result.IsError));
+        query.Sink.OnEvent(new ToolCallEvent(name, id, inputNode.DeepClone(), PermissionBehavior.Allow, decision.Rule, decision.Reason, _options.TimeProvider.GetElapsedTime(started), result.ExitCode, result.IsError));
         await AfterToolAsync(name, id, inputNode, result, query, ct).ConfigureAwait(false);
         return (result, false);
     }

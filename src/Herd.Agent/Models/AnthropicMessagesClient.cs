@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Net.ServerSentEvents;
 using System.Text.Json;
 using System.Text.Json.Nodes;
@@ -34,7 +33,7 @@ public sealed class AnthropicMessagesClient(ModelClientOptions options)
         await foreach (var item in SseParser.Create(call.Stream).EnumerateAsync(call.Idle).ConfigureAwait(false))
         {
             call.OnEvent();
-            ttft ??= Stopwatch.GetElapsedTime(started);
+            ttft ??= Elapsed(started);
             if (item.EventType == "ping" || string.IsNullOrWhiteSpace(item.Data))
                 continue;
             JsonDocument doc;
@@ -51,7 +50,7 @@ public sealed class AnthropicMessagesClient(ModelClientOptions options)
                 try
                 {
                     if (HandleEvent(doc.RootElement, item, assembler, observer) is { } done)
-                        return done.ToResponse(requestId, Stopwatch.GetElapsedTime(started), ttft);
+                        return done.ToResponse(requestId, Elapsed(started), ttft);
                 }
                 catch (Exception ex) when (ex is KeyNotFoundException or InvalidOperationException or FormatException or ArgumentException or IndexOutOfRangeException)
                 {

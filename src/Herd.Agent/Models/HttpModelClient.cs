@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Globalization;
 using System.Net;
 using System.Net.Http.Headers;
@@ -41,6 +40,9 @@ public abstract class HttpModelClient : IModelClient, IDisposable
     }
 
     protected ModelClientOptions Options => _options;
+
+    /// <summary>The time since <paramref name="started"/> (a <see cref="StreamCall.Started"/>), on the client's clock.</summary>
+    protected TimeSpan Elapsed(long started) => _options.TimeProvider.GetElapsedTime(started);
 
     protected Uri Endpoint => _endpoint;
 
@@ -138,7 +140,7 @@ public abstract class HttpModelClient : IModelClient, IDisposable
 
     private async Task<ModelResponse> SendOnceAsync(byte[] body, IModelStreamObserver observer, CancellationToken cancellationToken)
     {
-        var started = Stopwatch.GetTimestamp();
+        var started = _options.TimeProvider.GetTimestamp();
         using var message = new HttpRequestMessage(HttpMethod.Post, _endpoint);
         message.Content = new ByteArrayContent(body);
         message.Content.Headers.ContentType = new MediaTypeHeaderValue("application/json");

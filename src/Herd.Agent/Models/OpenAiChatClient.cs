@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Net.ServerSentEvents;
 using System.Text;
 using System.Text.Json;
@@ -49,11 +48,11 @@ public sealed class OpenAiChatClient(ModelClientOptions options)
         await foreach (var item in SseParser.Create(call.Stream).EnumerateAsync(call.Idle).ConfigureAwait(false))
         {
             call.OnEvent();
-            ttft ??= Stopwatch.GetElapsedTime(call.Started);
+            ttft ??= Elapsed(call.Started);
             if (string.IsNullOrWhiteSpace(item.Data))
                 continue;
             if (item.Data.Trim() == "[DONE]")
-                return reply.Finish(call.RequestId, Stopwatch.GetElapsedTime(call.Started), ttft);
+                return reply.Finish(call.RequestId, Elapsed(call.Started), ttft);
             JsonDocument doc;
             try
             {
@@ -78,7 +77,7 @@ public sealed class OpenAiChatClient(ModelClientOptions options)
         cancellationToken.ThrowIfCancellationRequested();
         // Some servers end the stream without [DONE]; a reply that reached its finish_reason is whole all the same.
         if (reply.HasFinished)
-            return reply.Finish(call.RequestId, Stopwatch.GetElapsedTime(call.Started), ttft);
+            return reply.Finish(call.RequestId, Elapsed(call.Started), ttft);
         throw new ModelApiException(ModelErrorKind.Truncated, "The stream ended before finish_reason (truncated response).");
     }
 

@@ -10,8 +10,10 @@ namespace Herd.Agent.Permissions;
 /// <c>--audit-log FILE</c>: one NDJSON line per tool call with the decision and what decided it (spec §6, Herd goes
 /// further). Appended with O_APPEND so several runs can share one log.
 /// </summary>
-public sealed class AuditLog(string path, string sessionId) : IAgentEventSink, IDisposable
+/// <param name="time">The clock each line's timestamp is read from.</param>
+public sealed class AuditLog(string path, string sessionId, TimeProvider? time = null) : IAgentEventSink, IDisposable
 {
+    private readonly TimeProvider _time = time ?? TimeProvider.System;
     private static readonly JsonWriterOptions WriterOptions = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
     private readonly AppendOnlyFile _file = new(path);
 
@@ -23,7 +25,7 @@ public sealed class AuditLog(string path, string sessionId) : IAgentEventSink, I
         using (var w = new Utf8JsonWriter(buffer, WriterOptions))
         {
             w.WriteStartObject();
-            w.WriteString("timestamp", DateTime.UtcNow.ToString("O", System.Globalization.CultureInfo.InvariantCulture));
+            w.WriteString("timestamp", _time.GetUtcNow().UtcDateTime.ToString("O", System.Globalization.CultureInfo.InvariantCulture));
             w.WriteString("session_id", sessionId);
             w.WriteString("tool", call.ToolName);
             w.WriteString("tool_use_id", call.ToolUseId);

@@ -20,9 +20,12 @@ public sealed class TranscriptWriter : IAgentEventSink, IDisposable
     private readonly List<(string MessageId, JsonObject Line)> _pendingAssistant = [];
     private readonly Lock _gate = new();
     private string? _parentUuid;
+    private readonly TimeProvider _time;
 
-    public TranscriptWriter(string path, string sessionId, string cwd, string permissionMode, string? parentUuid)
+    /// <param name="time">The clock each line's timestamp is read from.</param>
+    public TranscriptWriter(string path, string sessionId, string cwd, string permissionMode, string? parentUuid, TimeProvider? time = null)
     {
+        _time = time ?? TimeProvider.System;
         _file = new IO.AppendOnlyFile(path);
         _sessionId = sessionId;
         _cwd = cwd;
@@ -105,7 +108,7 @@ public sealed class TranscriptWriter : IAgentEventSink, IDisposable
             ["type"] = type,
             ["message"] = message.DeepClone(),
             ["uuid"] = uuid,
-            ["timestamp"] = DateTime.UtcNow.ToString("yyyy-MM-ddTHH:mm:ss.fffZ", System.Globalization.CultureInfo.InvariantCulture),
+            ["timestamp"] = _time.GetUtcNow().UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ss.fffZ", System.Globalization.CultureInfo.InvariantCulture),
             ["permissionMode"] = _permissionMode,
             ["entrypoint"] = "sdk-cli",
         };

@@ -90,8 +90,9 @@ public static class HerdTelemetry
     /// <paramref name="sink"/> untouched (no per-event cost).
     /// </summary>
     /// <param name="agentSpan">The span the chat and tool spans go under (the attempt, or <c>invoke_agent</c>).</param>
-    public static Loop.IAgentEventSink Observe(Loop.IAgentEventSink sink, string sessionId, Activity? agentSpan) =>
-        IsEnabled ? new Loop.CompositeSink(new TelemetrySink(sessionId, agentSpan), sink) : sink;
+    /// <param name="time">The clock span times are read from (the session's).</param>
+    public static Loop.IAgentEventSink Observe(Loop.IAgentEventSink sink, string sessionId, Activity? agentSpan, TimeProvider? time = null) =>
+        IsEnabled ? new Loop.CompositeSink(new TelemetrySink(sessionId, agentSpan, time), sink) : sink;
 
     /// <summary>Error status plus the semconv <c>error.type</c> attribute.</summary>
     public static void Fail(Activity? activity, string errorType, string? description = null)

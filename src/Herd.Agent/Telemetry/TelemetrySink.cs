@@ -22,10 +22,11 @@ namespace Herd.Agent.Telemetry;
 /// No attribute carries a secret: the API key never reaches an event, and prompt, completion and tool input text are
 /// recorded only when <see cref="HerdTelemetry.CaptureContent"/> is set.
 /// </remarks>
-public sealed class TelemetrySink(string sessionId, Activity? agentSpan) : IAgentEventSink
+public sealed class TelemetrySink(string sessionId, Activity? agentSpan, TimeProvider? time = null) : IAgentEventSink
 {
+    private readonly TimeProvider _time = time ?? TimeProvider.System;
     private readonly ActivityContext _parent = agentSpan?.Context ?? default;
-    private DateTimeOffset _stepEnded = DateTimeOffset.UtcNow;
+    private DateTimeOffset _stepEnded = (time ?? TimeProvider.System).GetUtcNow();
     private string _requestModel = "";
     private Activity? _chat;
     private DateTimeOffset _chatStart;
@@ -38,15 +39,15 @@ public sealed class TelemetrySink(string sessionId, Activity? agentSpan) : IAgen
         {
             case InitEvent init:
                 _requestModel = init.Model;
-                _stepEnded = DateTimeOffset.UtcNow;
+                _stepEnded = _time.GetUtcNow();
                 break;
             case PromptEvent prompt:
                 if (HerdTelemetry.CaptureContent)
                     _pendingInput = prompt.Message.ToJsonString();
-                _stepEnded = DateTimeOffset.UtcNow;
+                _stepEnded = _time.GetUtcNow();
                 break;
             case StatusEvent or UserMessageEvent:
-                _stepEnded = DateTimeOffset.UtcNow;
+                _stepEnded = _time.GetUtcNow();
                 break;
             case StreamEvent:
                 EnsureChat();
@@ -64,7 +65,7 @@ public sealed class TelemetrySink(string sessionId, Activity? agentSpan) : IAgen
                 break;
             case ToolCallEvent tool:
                 RecordTool(tool);
-                _stepEnded = DateTimeOffset.UtcNow;
+                _stepEnded = _time.GetUtcNow();
                 break;
             case ResultEvent result:
                 OnResult(result.Result);
@@ -165,7 +166,7 @@ public sealed class TelemetrySink(string sessionId, Activity? agentSpan) : IAgen
 
     private void RecordTool(ToolCallEvent tool)
     {
-        var end = DateTimeOffset.UtcNow;
+        var end = _time.GetUtcNow();
         var span = HerdTelemetry.StartDetached("execute_tool " + tool.ToolName, ActivityKind.Internal, _parent, end - tool.Duration);
         if (span is null)
             return;
@@ -191,7 +192,7 @@ public sealed class TelemetrySink(string sessionId, Activity? agentSpan) : IAgen
 
     private void RecordCallMetrics(string responseModel, Usage usage, double costUsd, string? errorType)
     {
-        var seconds = (DateTimeOffset.UtcNow - _chatStart).TotalSeconds;
+        var seconds = (_time.GetUtcNow() - _chatStart).TotalSeconds;
         var tags = new TagList
         {
             { "gen_ai.operation.name", "chat" },
@@ -221,7 +222,7 @@ public sealed class TelemetrySink(string sessionId, Activity? agentSpan) : IAgen
         _chat = null;
         _chatStart = default;
         _output = null;
-        _stepEnded = DateTimeOffset.UtcNow;
+        _stepEnded = _time.GetUtcNow();
     }
 
     private static string ErrorType(ModelErrorKind kind, int? status) => status is { } s ? s.ToString(CultureInfo.InvariantCulture) : JsonNamingPolicy.SnakeCaseLower.ConvertName(kind.ToString());

@@ -1,5 +1,4 @@
 using Microsoft.Extensions.FileSystemGlobbing;
-using System.Diagnostics;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 
@@ -63,7 +62,7 @@ public sealed class GlobTool : ITool
         if (!Directory.Exists(root))
             return Task.FromResult(ToolResult.Error($"Directory does not exist: {root}"));
 
-        var started = Stopwatch.GetTimestamp();
+        var started = context.Time.GetTimestamp();
         var matcher = FileWalker.Matcher(relative);
         var matches = new List<(string Path, DateTime Modified)>();
         foreach (var file in FileWalker.Files(root, context))
@@ -85,7 +84,7 @@ public sealed class GlobTool : ITool
         var structured = new JsonObject
         {
             ["filenames"] = names,
-            ["durationMs"] = (long)Stopwatch.GetElapsedTime(started).TotalMilliseconds,
+            ["durationMs"] = (long)context.Time.GetElapsedTime(started).TotalMilliseconds,
             ["numFiles"] = shown.Count,
             ["truncated"] = truncated,
         };

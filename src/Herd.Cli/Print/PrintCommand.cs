@@ -156,18 +156,18 @@ public static class PrintCommand
                 var parent = loaded?.LeafUuid;
                 if (fork && loaded is not null)
                     parent = TranscriptWriter.CopyForFork(loaded.Lines, path, sessionId);
-                transcript = new TranscriptWriter(path, sessionId, cwd, options.PermissionModeName, parent);
+                transcript = new TranscriptWriter(path, sessionId, cwd, options.PermissionModeName, parent, options.TimeProvider);
                 sinks.Add(transcript);
                 options = options with { TranscriptPath = path };
             }
             if (args.Value(PrintOptions.AuditLog) is { } auditPath)
             {
-                audit = new AuditLog(auditPath, sessionId);
+                audit = new AuditLog(auditPath, sessionId, options.TimeProvider);
                 sinks.Add(audit);
             }
             HerdTelemetry.CaptureContent = args.Has(PrintOptions.OtelCaptureContent);
             using var invocation = HerdTelemetry.StartInvokeAgent(sessionId, options.Model);
-            var sink = HerdTelemetry.Observe(new CompositeSink(sinks.ToArray()), sessionId, invocation);
+            var sink = HerdTelemetry.Observe(new CompositeSink(sinks.ToArray()), sessionId, invocation, options.TimeProvider);
             var session = new AgentSession(client, options, sessionId, loaded?.Messages);
 
             AgentResult? last;

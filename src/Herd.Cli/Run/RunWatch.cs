@@ -6,7 +6,6 @@ using Herd.Fleet.Engines;
 using Herd.Fleet.Reports;
 using Herd.Fleet.Runs;
 using Herd.Fleet.Store;
-using Herd.Fleet.Store.Postgres;
 
 namespace Herd.Cli.Run;
 
@@ -43,7 +42,7 @@ public sealed record WatchSnapshot(
     /// The run row says running but no orchestrator holds the run: its lock heartbeat (every 5 s) is missing or older
     /// than the staleness limit, so the process died (kill -9, a crash, a lost machine) and nothing will change. For a
     /// run in a shared store the heartbeat is the freshest of the orchestrator's lock, any worker's presence and any
-    /// unexpired lease on the run's tasks (<see cref="PostgresRunStore.ReadWatch"/>).
+    /// unexpired lease on the run's tasks (<see cref="IWatchReads.ReadWatch"/>).
     /// </summary>
     public bool Orphaned => Status == RunStatus.Running && (Data.Heartbeat is not { } beat || At - beat > Herd.Fleet.Runs.FleetRun.LockStaleAfter);
 }
@@ -73,9 +72,9 @@ public static class RunWatch
     /// <summary>
     /// Follows a run kept in a shared PostgreSQL store (issue #14). It is orphaned when it is running but neither a
     /// <c>herd run --store</c> lock nor any <c>herd worker</c> has beaten within <see cref="FleetRun.LockStaleAfter"/>,
-    /// and no task of it is under an unexpired lease (<see cref="PostgresRunStore.ReadWatch"/>).
+    /// and no task of it is under an unexpired lease (<see cref="IWatchReads.ReadWatch"/>).
     /// </summary>
-    public static int Run(PostgresRunStore store, bool json, bool once, TimeSpan interval, TextWriter stdout, bool terminal, CancellationToken cancellationToken) =>
+    public static int Run(ISharedRunStore store, bool json, bool once, TimeSpan interval, TextWriter stdout, bool terminal, CancellationToken cancellationToken) =>
         Follow(now => Read(store, now), "no heartbeat from herd run or any herd worker",
             $"herd worker --store URL --run {store.RunId} (or herd run --resume --store URL --run-dir {store.RunId})", json, once, interval, stdout, terminal, cancellationToken);
 
@@ -117,11 +116,12 @@ public static class RunWatch
         }
     }
 
-    public static WatchSnapshot Read(SqliteRunStore store, DateTimeOffset now)
+    public static WatchSnapshot Read<TStore>(TStore store, DateTimeOffset now)
+        where TStore : IRunCatalog, IWatchReads
     {
         var info = store.ReadRun() ?? throw new HerdFatalException($"Error: '{store.Location}' has no run row; it was not written by herd run.");
         var (status, _) = store.ReadStatus();
-        var totals = store.Totals();
+        var totals = store.WatchTotals();
         var data = store.ReadWatch(now, RateWindow);
         int? limit = null, max = null;
         DateTimeOffset? paused = null;
@@ -148,13 +148,14 @@ public static class RunWatch
     /// A look at a shared run: the store's tables, and the run-wide state workers share (the AIMD limit, the pause, the
     /// ledger's ceiling) in place of the live row a single process writes. Turns of running attempts are not shared.
     /// </summary>
-    public static WatchSnapshot Read(PostgresRunStore store, DateTimeOffset now)
+    public static WatchSnapshot Read(ISharedRunStore store, DateTimeOffset now)
     {
-        var info = store.ReadRun() ?? throw new HerdUsageException($"Error: no run '{store.RunId}' in {store.Database.Redacted}. `herd runs list --store URL` shows the runs.");
+        var info = store.ReadRun() ?? throw new HerdUsageException($"Error: run store {store.Location} holds no such run. `herd runs list --store URL` shows the runs.");
         var (status, _) = store.ReadStatus();
         var totals = store.WatchTotals();
         var data = store.ReadWatch(now, RateWindow);
-        var shared = store.ReadShared(now, FleetRun.LockStaleAfter);
+        // The watch loop is synchronous (it waits on the command's cancellation handle between looks).
+        var shared = store.ReadSharedAsync(now, FleetRun.LockStaleAfter).GetAwaiter().GetResult();
         var running = status == RunStatus.Running;
         return new WatchSnapshot(now, info, status, totals, data, running ? shared.RateLimit : null, null, running ? shared.PauseUntil : null, shared.BudgetUsd, null, null,
             new Dictionary<(string, int), int>());

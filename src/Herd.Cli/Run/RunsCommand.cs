@@ -164,6 +164,14 @@ public static class RunsCommand
         stdout.WriteLine($"status     {status.Name()}{(exit is { } x ? $" (exit {x})" : "")}");
         stdout.WriteLine($"created    {StoreNames.Iso(info.Created)}");
         stdout.WriteLine($"engine     {info.Engine} {info.EngineVersion}");
+        // What the run was created with, from its stored definition (argv is kept for display only).
+        if (Herd.Fleet.Runs.RunDefinition.ReadOrNull(info.DefinitionJson) is { } definition)
+        {
+            if (definition.Engine.Kind == Herd.Fleet.Engines.EngineKind.Herd && definition.Agent.Model is { } model)
+                stdout.WriteLine($"model      {model}");
+            if (definition.BudgetUsd is { } ceiling)
+                stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"budget     ${ceiling:0.##}"));
+        }
         stdout.WriteLine($"tasks      {totals.Tasks} ({totals.Tasks - totals.Unfinished} finished, {totals.Unfinished} unfinished; {totals.Attempts} attempts)");
         foreach (var (cls, n) in totals.ByClass)
             stdout.WriteLine($"  {cls.Name(),-22} {n,6}");

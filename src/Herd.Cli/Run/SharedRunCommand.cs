@@ -20,7 +20,7 @@ public static class SharedRunCommand
     public static string RunIdOf(string runDirectory) => Path.GetFileName(Path.TrimEndingDirectorySeparator(runDirectory));
 
     /// <summary>The store of <c>herd run --store</c>: the run lives in PostgreSQL; results.ndjson and summary.json still go to the run directory.</summary>
-    public static PostgresRunStore Open(PgLocation store, string runDirectory, TimeProvider time)
+    public static ISharedRunStore Open(PgLocation store, string runDirectory, TimeProvider time)
     {
         try
         {
@@ -36,7 +36,7 @@ public static class SharedRunCommand
     /// <summary>The run row, for --resume against the shared store.</summary>
     public static RunInfo StoredRun(PgLocation location, string runDirectory)
     {
-        using var store = PostgresRunStore.Open(location, RunIdOf(runDirectory));
+        using ISharedRunStore store = PostgresRunStore.Open(location, RunIdOf(runDirectory));
         return store.ReadRun() ?? throw new HerdUsageException($"Error: run '{store.RunId}' does not exist in {location.Redacted}. `herd runs list --store URL` shows the runs.");
     }
 
@@ -46,7 +46,7 @@ public static class SharedRunCommand
         var runId = run.RunDirectory is { } dir ? RunIdOf(dir) : RunCommand.NewRunId(ctx.Time);
         if (run.Start == RunStart.Resume)
             throw new HerdUsageException("Error: --enqueue creates a run; to continue one, start `herd worker --store URL --run RUN`.");
-        using var store = PostgresRunStore.Open(run.Store!, runId, ctx.Time);
+        using ISharedRunStore store = PostgresRunStore.Open(run.Store!, runId, ctx.Time);
         var started = ctx.Time.GetTimestamp();
         store.CreateRun(new RunInfo(runId, ctx.Time.GetUtcNow(), optionsJson, ctx.Cwd, definition.Engine.Kind.Name(), HerdVersion.Current, definition.ToJson()), plan);
         store.SetBudget(run.BudgetUsd);
@@ -125,9 +125,9 @@ public static class SharedRunCommand
     }
 
     /// <summary>The store bound to an existing run; a missing run is one line naming the fix.</summary>
-    internal static PostgresRunStore OpenExisting(PgLocation location, string runId)
+    internal static ISharedRunStore OpenExisting(PgLocation location, string runId)
     {
-        var store = PostgresRunStore.Open(location, runId);
+        ISharedRunStore store = PostgresRunStore.Open(location, runId);
         if (store.ReadRun() is null)
         {
             store.Dispose();
@@ -136,7 +136,7 @@ public static class SharedRunCommand
         return store;
     }
 
-    private static (RunInfo Info, RunStatus Status, int? Exit, RunTotals Totals) Read(PostgresRunStore store)
+    private static (RunInfo Info, RunStatus Status, int? Exit, RunTotals Totals) Read(IRunStore store)
     {
         var info = store.ReadRun()!;
         var (status, exit) = store.ReadStatus();

@@ -98,7 +98,7 @@ public static class WorkerCommand
     private static async Task WorkAsync(PgLocation location, string runId, int jobs, TimeSpan lease, string cwd, TextWriter err, CancellationToken cancellationToken)
     {
         var time = TimeProvider.System;
-        using var store = PostgresRunStore.Open(location, runId, time, lease);
+        using ISharedRunStore store = PostgresRunStore.Open(location, runId, time, lease);
         var info = store.ReadRun() ?? throw new HerdUsageException($"Error: no run '{runId}' in {location.Redacted}. `herd runs list --store URL` shows the runs.");
         // The run is worked as it was created: its stored definition, built into an engine by the one assembly every host uses.
         var definition = StoredDefinition(store, info, cwd, $"run '{runId}' in {location.Redacted}");
@@ -106,7 +106,7 @@ public static class WorkerCommand
         if (string.IsNullOrEmpty(Environment.GetEnvironmentVariable("HERD_MAX_RETRIES")))
             clientOptions = clientOptions with { MaxRetries = 2 };
         using var client = ModelClientFactory.Create(clientOptions);
-        var ledger = store.Ledger().Ceiling is { } ceiling ? new SpendLedger(ceiling, new PostgresSpendAccount(store)) : null;
+        var ledger = store.Ledger().Ceiling is { } ceiling ? new SpendLedger(ceiling, store.SpendAccount(time)) : null;
         // Engine state (config directories, attempt logs) stays on this host, under its own directory for the run.
         var hostRunDirectory = Path.Combine(cwd, ".herd", "runs", runId);
         // issue #20: each worker has its own tree pool at the run's pinned commit; patches go to .herd/runs/RUN/patches here.
@@ -137,13 +137,13 @@ public static class WorkerCommand
             Time = time,
             Notice = line => err.WriteLine("herd worker: " + line),
         };
-        var report = await new WorkerLoop(store, engine, options).RunAsync(cancellationToken).ConfigureAwait(false);
-        store.Leave();
+        var report = await new WorkerLoop(store, store, engine, options).RunAsync(cancellationToken).ConfigureAwait(false);
+        await store.LeaveAsync(CancellationToken.None).ConfigureAwait(false);
         err.WriteLine($"herd worker: run {runId}: {report.Attempts} attempt(s), {report.Finals} final, {report.Retries} retried, {report.Rejected} rejected (fenced); the run is {report.RunStatus.Name()}");
     }
 
     /// <summary>The run's stored definition; a run an older Herd created (argv only) is bound once and its definition stored.</summary>
-    internal static RunDefinition StoredDefinition(IRunStore store, RunInfo info, string cwd, string where)
+    internal static RunDefinition StoredDefinition(IRunCatalog store, RunInfo info, string cwd, string where)
     {
         if (info.DefinitionJson is { } json)
             return RunDefinition.Parse(json, where);

@@ -64,7 +64,7 @@ public sealed class InProcessAgentEngine(IModelClient client, Func<TaskAttempt, 
         using var extraLifetime = extra as IDisposable;
         IAgentEventSink sessionSink = extra is null ? sink : new CompositeSink(sink, extra);
         // Chat and tool spans under this attempt's span (current here); the sink itself when telemetry is off.
-        sessionSink = HerdTelemetry.Observe(sessionSink, attempt.SessionId, System.Diagnostics.Activity.Current);
+        sessionSink = HerdTelemetry.Observe(sessionSink, attempt.SessionId, System.Diagnostics.Activity.Current, timeProvider);
         using var watchdog = attempt.IdleTimeout is { } idleLimit ? StartWatchdog(sink, idleLimit, idle) : null;
 
         AgentResult result;

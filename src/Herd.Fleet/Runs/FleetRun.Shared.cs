@@ -4,7 +4,6 @@ using Herd.Agent.Loop;
 using Herd.Fleet.Reports;
 using Herd.Fleet.Scheduling;
 using Herd.Fleet.Store;
-using Herd.Fleet.Store.Postgres;
 using Herd.Fleet.Telemetry;
 using Herd.Fleet.Workers;
 
@@ -19,7 +18,7 @@ namespace Herd.Fleet.Runs;
 /// </summary>
 public sealed partial class FleetRun
 {
-    private async Task<RunResult> RunInSharedStoreAsync(Func<RunSpec, PostgresRunStore> open, CancellationToken cancellationToken)
+    private async Task<RunResult> RunInSharedStoreAsync(Func<RunSpec, ISharedRunStore> open, CancellationToken cancellationToken)
     {
         using var store = open(spec);
         try
@@ -36,7 +35,7 @@ public sealed partial class FleetRun
         }
     }
 
-    private async Task<RunResult> WorkSharedAsync(PostgresRunStore store, CancellationToken cancellationToken)
+    private async Task<RunResult> WorkSharedAsync(ISharedRunStore store, CancellationToken cancellationToken)
     {
         var time = spec.Time;
         var started = time.GetTimestamp();
@@ -45,7 +44,7 @@ public sealed partial class FleetRun
         using var heartbeat = time.CreateTimer(_ => Beat(store, time), null, HeartbeatEvery, HeartbeatEvery);
 
         // The ceiling lives in the store, so every worker that joins reserves against the same account.
-        var ledger = spec.BudgetUsd is { } ceiling ? new SpendLedger(ceiling, new PostgresSpendAccount(store)) : null;
+        var ledger = spec.BudgetUsd is { } ceiling ? new SpendLedger(ceiling, store.SpendAccount(time)) : null;
         var engine = spec.Engine(new EngineContext(ledger, spec.TaskBudgetUsd, time));
         var (info, manifest, shard) = CreateOrOpen(store, engine.Name, engine.Version);
         store.SetBudget(spec.BudgetUsd);
@@ -63,8 +62,10 @@ public sealed partial class FleetRun
             Time = time,
             Notice = spec.Notice,
         };
-        await new WorkerLoop(store, engine, options).RunAsync(cancellationToken).ConfigureAwait(false);
-        store.Leave();
+        var loop = new WorkerLoop(store, store, engine, options);
+        Volatile.Write(ref _worker, new SharedWork(loop, store));
+        await loop.RunAsync(cancellationToken).ConfigureAwait(false);
+        await store.LeaveAsync(CancellationToken.None).ConfigureAwait(false);
 
         // Every final record is in the store, whichever worker wrote it: results.ndjson is built from them.
         var resultsPath = Path.Combine(spec.RunDirectory, "results.ndjson");

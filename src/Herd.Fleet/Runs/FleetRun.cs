@@ -7,6 +7,7 @@ using Herd.Fleet.Reports;
 using Herd.Fleet.Scheduling;
 using Herd.Fleet.Store;
 using Herd.Fleet.Telemetry;
+using Herd.Fleet.Workers;
 
 namespace Herd.Fleet.Runs;
 
@@ -45,7 +46,12 @@ public sealed partial class FleetRun(RunSpec spec)
     private FleetRunner? _runner;
 
     /// <summary>The scheduler's latest snapshot; null before scheduling starts.</summary>
-    public FleetStatus? Status => Volatile.Read(ref _runner)?.Status;
+    public FleetStatus? Status => Volatile.Read(ref _runner)?.Status ?? (Volatile.Read(ref _worker) is { } worker ? worker.Loop.Status(worker.Store.SpentUsd) : null);
+
+    /// <summary>The worker loop of an elastic run (<c>herd run --store</c>) and its store, for <see cref="Status"/>.</summary>
+    private SharedWork? _worker;
+
+    private sealed record SharedWork(WorkerLoop Loop, IRunState Store);
 
     /// <exception cref="HerdUsageException">The directory already holds a run (new) or holds none (resume).</exception>
     /// <exception cref="HerdFatalException">The store cannot be opened or written, or another process holds the run.</exception>
@@ -67,7 +73,7 @@ public sealed partial class FleetRun(RunSpec spec)
         }
         catch (DbException ex)
         {
-            throw store is SqliteRunStore sqlite ? sqlite.Explain(ex) : new HerdFatalException($"Error: run store {store.Location}: {ex.Message}", ex);
+            throw store.Explain(ex);
         }
         catch (IOException ex)
         {

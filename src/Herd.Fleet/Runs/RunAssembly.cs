@@ -50,7 +50,7 @@ public static class RunAssembly
         {
             DenialIsSuccess = definition.DenialIsSuccess,
             // Every task's tool calls go to one audit log; each line carries the attempt's session id.
-            ExtraSink = auditPath is null ? null : a => new AuditLog(auditPath, a.SessionId),
+            ExtraSink = auditPath is null ? null : a => new AuditLog(auditPath, a.SessionId, host.Time),
         }, runLedger, host.Time);
         return host.Isolation?.Wrap(engine) ?? engine;
     }

@@ -107,6 +107,24 @@ public sealed record RunDefinition
             throw new HerdFatalException($"Error: {where} was created by a newer Herd (run definition version {definition.Version}; this Herd works up to {CurrentVersion}). Upgrade herd on this host.");
         return definition;
     }
+
+    /// <summary>
+    /// The stored definition for readers that only describe a run (reports, <c>herd gate</c>): null when the run has
+    /// none (an older Herd created it) or this Herd cannot read it, since a report is still worth writing without it.
+    /// </summary>
+    public static RunDefinition? ReadOrNull(string? json)
+    {
+        if (json is null)
+            return null;
+        try
+        {
+            return Parse(json, "the run");
+        }
+        catch (HerdException)
+        {
+            return null;
+        }
+    }
 }
 
 /// <summary>The engine part of a <see cref="RunDefinition"/>: <c>--engine</c>, <c>--cmd</c>, <c>--result-json</c>, <c>--engine-bin</c>, <c>--engine-env</c>.</summary>

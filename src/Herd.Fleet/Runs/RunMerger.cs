@@ -131,7 +131,7 @@ public sealed class RunMerger(TimeProvider? time = null)
     {
         var first = inputs[0].Manifest;
         var total = first.ShardTotal;
-        var stores = new List<(Input Input, SqliteRunStore Store)>();
+        var stores = new List<(Input Input, IRunStore Store)>();
         try
         {
             foreach (var input in inputs)
@@ -139,7 +139,7 @@ public sealed class RunMerger(TimeProvider? time = null)
 
             // ---- read and check every task: in its input's shards, and once ----
             var infos = stores.Select(s => s.Store.ReadRun() ?? throw new HerdFatalException($"Error: '{s.Input.Directory}/run.db' has no run row; it was not written by herd run.")).ToArray();
-            var tasks = new List<(SqliteRunStore Store, StoredTask Task, string? Record)>();
+            var tasks = new List<(IRunStore Store, StoredTask Task, string? Record)>();
             var owner = new Dictionary<string, Input>(StringComparer.Ordinal);
             foreach (var (input, store) in stores)
             {
@@ -161,7 +161,12 @@ public sealed class RunMerger(TimeProvider? time = null)
 
             // ---- write the merged store ----
             Directory.CreateDirectory(staging);
-            var info = new RunInfo(Path.GetFileName(output), infos.Min(i => i.Created), infos[0].ArgvJson, infos[0].Cwd, infos[0].Engine, infos[0].EngineVersion, infos[0].DefinitionJson);
+            // The shards' stored definitions, read as any host reads them (one a newer Herd wrote is refused): the merged
+            // run is the whole plan, so it keeps the first one without its shard. Argv is carried for display only.
+            var definition = infos.Select((i, n) => i.DefinitionJson is { } json ? RunDefinition.Parse(json, Quote(inputs[n])) : null)
+                .ToArray().FirstOrDefault(d => d is not null);
+            var info = new RunInfo(Path.GetFileName(output), infos.Min(i => i.Created), infos[0].ArgvJson, infos[0].Cwd, infos[0].Engine, infos[0].EngineVersion,
+                (definition is null ? null : definition with { Shard = null })?.ToJson());
             using var merged = SqliteRunStore.Open(staging, _time);
             merged.CreateRun(info, tasks.Select(t => t.Task.Task).ToArray());
             foreach (var (store, task, record) in tasks)
@@ -202,7 +207,7 @@ public sealed class RunMerger(TimeProvider? time = null)
     }
 
     /// <summary>The task's attempts, one transition each as they happened; the final record is kept as the shard wrote it.</summary>
-    private static void Replay(SqliteRunStore merged, SqliteRunStore source, StoredTask task, string? record)
+    private static void Replay(ITaskQueue merged, IRunReads source, StoredTask task, string? record)
     {
         var key = task.Task.Key;
         var rows = source.Attempts(key);

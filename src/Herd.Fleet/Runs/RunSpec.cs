@@ -111,7 +111,7 @@ public sealed record RunSpec
     /// Opens the shared store of an elastic run (<c>herd run --store</c>, issue #18): the run is then worked with task
     /// leases, like <c>herd worker</c>, and workers started meanwhile join it. Null = this process alone works it.
     /// </value>
-    public Func<RunSpec, Store.Postgres.PostgresRunStore>? OpenSharedStore { get; init; }
+    public Func<RunSpec, ISharedRunStore>? OpenSharedStore { get; init; }
 
     /// <value>Opens the run's store; default SQLite in <see cref="RunDirectory"/>.</value>
     public Func<RunSpec, IRunStore>? OpenStore { get; init; }

@@ -6,14 +6,30 @@ namespace Herd.Fleet.Store;
 /// <summary>
 /// The canonical state of one run (spec §7.1): the run row, the plan, every attempt and the lock. Every state
 /// transition is one committed transaction, so a crash or <c>kill -9</c> leaves the state before or after it, never
-/// between. SQLite (<see cref="SqliteRunStore"/>) is the embedded default; a shared store for many machines implements
-/// the same contract.
+/// between. SQLite (<see cref="SqliteRunStore"/>) is the embedded default; PostgreSQL
+/// (<see cref="Postgres.PostgresRunStore"/>) shares a run among many machines. A store is these roles together; a caller
+/// takes the role it uses (docs/architecture.md, "The store by role"), never a concrete store.
 /// </summary>
-public interface IRunStore : IDisposable
+public interface IRunStore : IRunCatalog, ITaskQueue, IRunState, IRunReads, IDisposable
+{
+}
+
+/// <summary>How a store names its own failures: one line for the user, and whether a retry may help.</summary>
+public interface IStoreErrors
 {
     /// <summary>Where the run lives, for messages: a directory, or a redacted connection string.</summary>
     string Location { get; }
 
+    /// <summary>A database failure of this store as one line naming the store and the fix.</summary>
+    Herd.Agent.HerdFatalException Explain(Exception ex);
+
+    /// <summary>Whether <paramref name="ex"/> is a passing failure (a dropped connection, a restarting server) worth retrying.</summary>
+    bool IsTransient(Exception ex);
+}
+
+/// <summary>The catalog and the lock: the run row, its definition and plan, its status, and the orchestrator's lock.</summary>
+public interface IRunCatalog : IStoreErrors
+{
     /// <summary>The run row; null while no run was created here.</summary>
     RunInfo? ReadRun();
 
@@ -38,7 +54,16 @@ public interface IRunStore : IDisposable
     void Heartbeat(DateTimeOffset now);
 
     void ReleaseLock();
+}
 
+/// <summary>
+/// The task queue of one scheduling process (<c>herd run</c>'s <see cref="Scheduling.FleetRunner"/>): tasks with their
+/// progress, attempts started and ended, recovery after a crash and requeues. Many processes on one run use
+/// <see cref="ILeaseQueue"/> instead.
+/// </summary>
+public interface ITaskQueue
+{
+    /// <summary>Every task with its progress; an unfinished task whose last attempt was cut off carries that attempt's session id to resume.</summary>
     IReadOnlyList<StoredTask> LoadTasks();
 
     /// <summary>Spec §7.1: attempts without a terminal event become <c>interrupted</c>; their tasks go back to pending without using a retry.</summary>
@@ -57,18 +82,11 @@ public interface IRunStore : IDisposable
     /// same transaction; returns that record, or null when the task was requeued.
     /// </summary>
     string? FinishAttempt(string key, int n, TaskOutcome outcome, bool usedRetry, Func<IReadOnlyList<AttemptRow>, string>? buildRecord);
+}
 
-    IReadOnlyList<AttemptRow> Attempts(string key);
-
-    /// <summary>Every final record in the order tasks finished: what results.ndjson is rebuilt from.</summary>
-    IReadOnlyList<string> FinalRecords();
-
-    /// <summary>
-    /// <see cref="FinalRecords"/> read one at a time, for rewriting results.ndjson without holding every record (issue #23).
-    /// The default reads them all first.
-    /// </summary>
-    IEnumerable<string> StreamFinalRecords() => FinalRecords();
-
+/// <summary>The run's state beside its tasks: what it spent, its budget ceiling, its pauses and the live snapshot watchers read.</summary>
+public interface IRunState
+{
     /// <summary>Everything spent so far, kept in memory and readable without waiting for a transaction.</summary>
     double SpentUsd { get; }
 
@@ -89,6 +107,24 @@ public interface IRunStore : IDisposable
     void RecordPause(DateTimeOffset at, DateTimeOffset until, string reason)
     {
     }
+
+    /// <summary>The run's budget ceiling when the store keeps it (the shared store's ledger); null otherwise.</summary>
+    double? StoredCeilingUsd() => null;
+}
+
+/// <summary>The reads of the reports, <c>herd merge</c> and the end of a run: records, attempts and totals.</summary>
+public interface IRunReads
+{
+    IReadOnlyList<AttemptRow> Attempts(string key);
+
+    /// <summary>Every final record in the order tasks finished: what results.ndjson is rebuilt from.</summary>
+    IReadOnlyList<string> FinalRecords();
+
+    /// <summary>
+    /// <see cref="FinalRecords"/> read one at a time, for rewriting results.ndjson without holding every record (issue #23).
+    /// The default reads them all first.
+    /// </summary>
+    IEnumerable<string> StreamFinalRecords() => FinalRecords();
 
     RunTotals Totals();
 
@@ -111,9 +147,16 @@ public interface IRunStore : IDisposable
             yield return (record, all is not null && all.TryGetValue(key, out var list) ? list : Attempts(key));
         }
     }
+}
 
-    /// <summary>The run's budget ceiling when the store keeps it (the shared store's ledger); optional, like <see cref="AllAttempts"/>.</summary>
-    double? StoredCeilingUsd() => null;
+/// <summary>What <c>herd runs watch</c> reads of a run in progress.</summary>
+public interface IWatchReads
+{
+    /// <summary>The attempts open now, recent failures and the completion rate over <paramref name="window"/>.</summary>
+    WatchData ReadWatch(DateTimeOffset now, TimeSpan window, int failures = 5);
+
+    /// <summary>The run's totals, as cheaply as the store can count them while the run goes on.</summary>
+    RunTotals WatchTotals();
 }
 
 /// <summary>Where a task is in its life. Stored as text at the SQL edge only.</summary>

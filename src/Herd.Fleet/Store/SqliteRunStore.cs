@@ -28,7 +28,7 @@ public sealed record AttemptRow(int N, DateTimeOffset Start, DateTimeOffset? End
 /// corrupts, and a process crash loses nothing — the right trade for 300+ transitions a second. One connection, used
 /// under a lock (the scheduler's loop plus the heartbeat timer).
 /// </summary>
-public sealed partial class SqliteRunStore : IRunStore
+public sealed partial class SqliteRunStore : IRunStore, IWatchReads
 {
     private const int SchemaVersion = 1;
     private readonly SqliteConnection _db;
@@ -150,7 +150,10 @@ public sealed partial class SqliteRunStore : IRunStore
         _ => new HerdFatalException($"Error: run database '{path}': {ex.Message.TrimEnd('.')}.", ex),
     };
 
-    public HerdFatalException Explain(DbException ex) => ex is SqliteException s ? Explain(s, DatabasePath) : new HerdFatalException($"Error: run database '{DatabasePath}': {ex.Message}", ex);
+    public HerdFatalException Explain(Exception ex) => ex is SqliteException s ? Explain(s, DatabasePath) : new HerdFatalException($"Error: run database '{DatabasePath}': {ex.Message}", ex);
+
+    /// <summary>A file on a local disk has no passing failures: a locked database already waits out its busy timeout.</summary>
+    public bool IsTransient(Exception ex) => false;
 
     private const string Schema = """
         CREATE TABLE IF NOT EXISTS run(
@@ -408,8 +411,7 @@ public sealed partial class SqliteRunStore : IRunStore
             {
                 while (r.Read())
                 {
-                    var task = new FleetTask(r.GetInt32(1), r.GetString(0), r.GetString(2), r.GetString(3),
-                        StoreJson.ReadStrings(r.GetString(4)), StoreJson.ReadMap(r.GetString(5)), StoreJson.ReadCaps(r.GetString(6)));
+                    var task = StoreRows.Task(r, 0);
                     var state = Parse(r.GetString(7), StoreNames.ParseTaskState);
                     list.Add(new StoredTask(task, state, r.IsDBNull(8) ? null : ParseClass(r.GetString(8)), r.GetInt32(9), r.GetInt32(10),
                         counts.TryGetValue(task.Key, out var c) ? c : new Dictionary<OutcomeClass, int>(), spent.GetValueOrDefault(task.Key),
@@ -533,7 +535,7 @@ public sealed partial class SqliteRunStore : IRunStore
                   t_in = $ti, t_out = $to, t_cr = $tcr, t_cw5 = $tc5, t_cw1 = $tc1 WHERE key = $k AND n = $n
                 """, tx);
             var u = outcome.Usage;
-            var cw5 = u.CacheCreation5mTokens == 0 && u.CacheCreation1hTokens == 0 ? u.CacheCreationInputTokens : u.CacheCreation5mTokens;
+            var cw5 = StoreRows.CacheWrite5m(u);
             var p = end.Parameters;
             p["$e"].Value = Iso(outcome.End);
             p["$c"].Value = outcome.Class.Name();
@@ -589,24 +591,13 @@ public sealed partial class SqliteRunStore : IRunStore
 
     private List<AttemptRow> Attempts(string key, SqliteTransaction? tx)
     {
-        var cmd = Prepared(ref _selectAttempts, "SELECT n, start, end, class, exitval, cost_usd, session_id, t_in, t_out, t_cr, t_cw5, t_cw1, slot FROM attempts WHERE key = $k ORDER BY n", tx);
+        var cmd = Prepared(ref _selectAttempts, $"SELECT {StoreRows.AttemptColumns("", "end")} FROM attempts WHERE key = $k ORDER BY n", tx);
         cmd.Parameters["$k"].Value = key;
         using var r = cmd.ExecuteReader();
         var list = new List<AttemptRow>();
         while (r.Read())
         {
-            list.Add(new AttemptRow(
-                r.GetInt32(0),
-                DateTimeOffset.Parse(r.GetString(1), CultureInfo.InvariantCulture),
-                r.IsDBNull(2) ? null : DateTimeOffset.Parse(r.GetString(2), CultureInfo.InvariantCulture),
-                r.IsDBNull(3) ? null : ParseClass(r.GetString(3)),
-                r.IsDBNull(4) ? null : r.GetInt32(4),
-                r.GetDouble(5),
-                r.GetString(6),
-                new Usage(InputTokens: r.GetInt64(7), OutputTokens: r.GetInt64(8), CacheReadInputTokens: r.GetInt64(9),
-                    CacheCreation5mTokens: r.GetInt64(10), CacheCreation1hTokens: r.GetInt64(11),
-                    CacheCreationInputTokens: r.GetInt64(10) + r.GetInt64(11)),
-                r.IsDBNull(12) ? null : r.GetInt32(12)));
+            list.Add(StoreRows.Attempt(r, 0, static (reader, i) => DateTimeOffset.Parse(reader.GetString(i), CultureInfo.InvariantCulture), ParseClass));
         }
         return list;
     }
@@ -659,8 +650,7 @@ public sealed partial class SqliteRunStore : IRunStore
             using (var r = cmd.ExecuteReader())
             {
                 r.Read();
-                tokens = new Usage(InputTokens: r.GetInt64(0), OutputTokens: r.GetInt64(1), CacheReadInputTokens: r.GetInt64(2),
-                    CacheCreation5mTokens: r.GetInt64(3), CacheCreation1hTokens: r.GetInt64(4), CacheCreationInputTokens: r.GetInt64(3) + r.GetInt64(4));
+                tokens = StoreRows.Usage(r, 0);
             }
             var runtimes = new List<double>();
             var costs = new List<double>();

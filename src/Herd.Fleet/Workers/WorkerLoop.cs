@@ -5,8 +5,6 @@ using Herd.Fleet.Reports;
 using Herd.Fleet.Runs;
 using Herd.Fleet.Scheduling;
 using Herd.Fleet.Store;
-using Herd.Fleet.Store.Postgres;
-using Npgsql;
 
 namespace Herd.Fleet.Workers;
 
@@ -31,20 +29,26 @@ namespace Herd.Fleet.Workers;
 /// the first beat after reconnecting), longer ones hand the tasks to other workers.
 /// </para>
 /// </remarks>
-public sealed class WorkerLoop(PostgresRunStore store, ITaskEngine engine, WorkerOptions options)
+public sealed class WorkerLoop(ILeaseQueue leases, ISharedRunState runState, ITaskEngine engine, WorkerOptions options)
 {
     private readonly Lock _gate = new();
 
-    /// <summary>What each open attempt has spent so far; the heartbeat writes it (PostgresRunStore.Beat), the end writes the whole.</summary>
+    /// <summary>What each open attempt has spent so far; the heartbeat writes it (<see cref="ISharedRunState.Beat"/>), the end writes the whole.</summary>
     private readonly System.Collections.Concurrent.ConcurrentDictionary<(string Key, int N), double> _runningCosts = new();
     private SharedRunState? _shared;
+
+    /// <summary>The attempts running in this process, for the progress display: task, attempt, slot, start, and calls so far.</summary>
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<(string Key, int N), (string Task, int Slot, DateTimeOffset Started, int Calls)> _running = new();
+    private long _started;
 
     /// <summary>Cancels this worker's running attempts; the heartbeat uses it when another worker's halt ends them.</summary>
     private CancellationTokenSource? _attempts;
 
     private TimeProvider Time => options.Time;
 
-    private PostgresRunStore Store => store;
+    private ISharedRunState RunState => runState;
+
+    private ILeaseQueue Leases => leases;
 
     private WorkerOptions Options => options;
 
@@ -66,7 +70,8 @@ public sealed class WorkerLoop(PostgresRunStore store, ITaskEngine engine, Worke
 
     public async Task<WorkerReport> RunAsync(CancellationToken cancellationToken = default)
     {
-        Shared = await DbAsync(() => store.Beat(Time.GetUtcNow(), LiveWithin)).ConfigureAwait(false);
+        _started = Time.GetTimestamp();
+        Shared = await DbAsync(() => runState.Beat(Time.GetUtcNow(), LiveWithin)).ConfigureAwait(false);
         using var heartbeat = Time.CreateTimer(_ => Beat(), null, options.HeartbeatEvery, options.HeartbeatEvery);
         // Not SingleReader: that channel cannot count, and the group-commit window reads how many attempts have ended.
         var completions = Channel.CreateUnbounded<Done>();
@@ -101,7 +106,8 @@ public sealed class WorkerLoop(PostgresRunStore store, ITaskEngine engine, Worke
                 var task = c.Stored.Task;
                 var prompt = task.Prompt.Replace("{%}", slot.ToString(CultureInfo.InvariantCulture), StringComparison.Ordinal);
                 var attempt = new TaskAttempt(task, c.Lease.Number, slot, prompt, c.SessionId, task.Caps.Timeout ?? options.AttemptTimeout,
-                    task.Caps.IdleTimeout ?? options.Schedule.IdleTimeout, c.Stored.SpentUsd);
+                    task.Caps.IdleTimeout ?? options.Schedule.IdleTimeout, c.Stored.SpentUsd, c.Stored.ResumeSessionId);
+                _running[(task.Key, c.Lease.Number)] = (task.Name, slot, c.Started, 0);
                 inflight++;
                 attempts++;
                 _ = RunAttemptAsync(c, attempt, completions.Writer, attemptsCts.Token);
@@ -109,7 +115,7 @@ public sealed class WorkerLoop(PostgresRunStore store, ITaskEngine engine, Worke
         }
 
         // Every attempt that ended since the last round trip is handled together and ended in ONE store round trip
-        // (PostgresRunStore.EndAsync): under load completions pile up while a round trip is in flight, so the batch
+        // (<see cref="ILeaseQueue.EndAsync"/>): under load completions pile up while a round trip is in flight, so the batch
         // grows exactly when the per-task cost of the database matters.
         async Task HandleAsync(List<Done> batch)
         {
@@ -122,12 +128,13 @@ public sealed class WorkerLoop(PostgresRunStore store, ITaskEngine engine, Worke
                 inflight--;
                 freeSlots.Enqueue(done.Attempt.Slot, done.Attempt.Slot);
                 _runningCosts.TryRemove((done.Claim.Lease.Key, done.Claim.Lease.Number), out _);
+                _running.TryRemove((done.Claim.Lease.Key, done.Claim.Lease.Number), out _);
                 var (claim, outcome) = (done.Claim, done.Outcome);
                 var cls = outcome.Class;
                 if (cls.IsBackPressure())
                 {
                     var after = outcome.RetryAfter is { } ra && ra > TimeSpan.Zero ? now + (ra < options.Schedule.MaxPause ? ra : options.Schedule.MaxPause) : (DateTimeOffset?)null;
-                    await DbAsync(() => store.OnBackPressure(now, Math.Min(options.RateCeiling, Math.Max(options.Jobs, 1) * Math.Max(Shared.LiveWorkers, 1)), after, options.RateCooldown)).ConfigureAwait(false);
+                    await DbAsync(() => runState.OnBackPressure(now, Math.Min(options.RateCeiling, Math.Max(options.Jobs, 1) * Math.Max(Shared.LiveWorkers, 1)), after, options.RateCooldown)).ConfigureAwait(false);
                 }
                 var stored = claim.Stored;
                 var verdict = AttemptDecision.Decide(outcome, new TaskHistory(stored.Retries, stored.ClassCounts.GetValueOrDefault(cls)), options.Schedule, stopping, now);
@@ -148,13 +155,13 @@ public sealed class WorkerLoop(PostgresRunStore store, ITaskEngine engine, Worke
             }
             if (toFinish.Count > 0)
             {
-                var earlier = await DbAsync(() => store.EarlierAttemptsAsync([.. toFinish.Select(f => f.Claim.Lease)])).ConfigureAwait(false);
+                var earlier = await DbAsync(() => leases.EarlierAttemptsAsync([.. toFinish.Select(f => f.Claim.Lease)])).ConfigureAwait(false);
                 foreach (var done in toFinish)
                     ends.Add(new LeaseEnd(done.Claim.Lease, done.Outcome, AttemptDisposition.Final, Record: Record(done, earlier.GetValueOrDefault(done.Claim.Lease.Key))));
             }
             // The same round trip claims as many new tasks as there is room for (one round trip a turn in full flow).
             var room = Room(now);
-            var result = await DbAsync(() => store.EndAsync(ends, room, now)).ConfigureAwait(false);
+            var result = await DbAsync(() => leases.EndAsync(ends, room, now)).ConfigureAwait(false);
             var fatal = (TaskOutcome?)null;
             var succeeded = false;
             foreach (var end in ends)
@@ -178,7 +185,7 @@ public sealed class WorkerLoop(PostgresRunStore store, ITaskEngine engine, Worke
             {
                 // The batch that claimed them also stopped the run (a halt, a fatal class, the budget): they do not start.
                 var back = result.Claimed.Select(c => new LeaseEnd(c.Lease, NotStarted(c), AttemptDisposition.Requeue)).ToList();
-                await DbAsync(() => store.EndAsync(back)).ConfigureAwait(false);
+                await DbAsync(() => leases.EndAsync(back)).ConfigureAwait(false);
             }
             else
             {
@@ -192,7 +199,11 @@ public sealed class WorkerLoop(PostgresRunStore store, ITaskEngine engine, Worke
             if (budgetHalt is not null)
                 await HaltAsync(budgetHalt).ConfigureAwait(false);
             if (succeeded && Shared.RateLimit is not null)
-                await DbAsync(() => store.OnSuccess(now, options.RateCeiling, options.RateCooldown)).ConfigureAwait(false);
+                await DbAsync(async () =>
+                {
+                    await runState.OnSuccessAsync(now, options.RateCeiling, options.RateCooldown).ConfigureAwait(false);
+                    return true;
+                }).ConfigureAwait(false);
             var stop = fatal is not null
                 ? AttemptDecision.HaltAfterFinal(fatal, result.Done - result.Failed, result.Failed, result.Total, options.Schedule.Halt)
                 : AttemptDecision.HaltByPolicy(result.Done - result.Failed, result.Failed, result.Total, options.Schedule.Halt);
@@ -202,7 +213,7 @@ public sealed class WorkerLoop(PostgresRunStore store, ITaskEngine engine, Worke
 
         async Task HaltAsync(HaltVerdict stop)
         {
-            await DbAsync(() => store.Halt(stop.Detail, stop.ExitCode)).ConfigureAwait(false);
+            await DbAsync(() => runState.HaltAsync(stop.Detail, stop.ExitCode)).ConfigureAwait(false);
             stopping = true;
             if (stop.Mode == HaltMode.Now)
                 await attemptsCts.CancelAsync().ConfigureAwait(false);
@@ -216,7 +227,7 @@ public sealed class WorkerLoop(PostgresRunStore store, ITaskEngine engine, Worke
             if (room > 0)
             {
                 // Start-up, or a turn after a short claim: a claim of its own (ends carry the claims in full flow).
-                var claimed = await DbAsync(() => store.ClaimAsync(room, Time.GetUtcNow())).ConfigureAwait(false);
+                var claimed = await DbAsync(() => leases.ClaimAsync(room, Time.GetUtcNow())).ConfigureAwait(false);
                 claimedNone = claimed.Count == 0;
                 Start(claimed);
             }
@@ -227,8 +238,12 @@ public sealed class WorkerLoop(PostgresRunStore store, ITaskEngine engine, Worke
                 if (claimedNone)
                 {
                     // Nothing to claim and nothing running here: done if the run is, else the rest is leased or backing off elsewhere.
-                    await DbAsync(store.FinishIfDone).ConfigureAwait(false);
-                    Shared = await DbAsync(() => store.ReadShared(Time.GetUtcNow(), LiveWithin)).ConfigureAwait(false);
+                    await DbAsync(async () =>
+                    {
+                        await leases.FinishIfDoneAsync().ConfigureAwait(false);
+                        return true;
+                    }).ConfigureAwait(false);
+                    Shared = await DbAsync(() => runState.ReadSharedAsync(Time.GetUtcNow(), LiveWithin)).ConfigureAwait(false);
                     if (Shared.Status != RunStatus.Running)
                         break;
                 }
@@ -258,8 +273,36 @@ public sealed class WorkerLoop(PostgresRunStore store, ITaskEngine engine, Worke
             if (ended.Count > 0)
                 await HandleAsync(ended).ConfigureAwait(false);
         }
-        var final = await DbAsync(() => store.ReadShared(Time.GetUtcNow(), LiveWithin)).ConfigureAwait(false);
+        var final = await DbAsync(() => runState.ReadSharedAsync(Time.GetUtcNow(), LiveWithin)).ConfigureAwait(false);
         return new WorkerReport(attempts, finals, retries, rejected, final.Status);
+    }
+
+    /// <summary>
+    /// What the progress display of <c>herd run --store</c> shows, as <c>herd run</c>'s scheduler reports it: the run's
+    /// counts as every worker left them (at the last heartbeat or end), the attempts running in this process, the shared
+    /// limit, pause and ceiling. Null before the loop's first read of the run.
+    /// </summary>
+    /// <param name="spentUsd">What the run spent as this process knows it (<see cref="IRunState.SpentUsd"/>).</param>
+    public FleetStatus? Status(double spentUsd)
+    {
+        SharedRunState? shared;
+        lock (_gate)
+            shared = _shared;
+        if (shared is null)
+            return null;
+        var now = Time.GetUtcNow();
+        var running = _running.Select(r => new RunningAttempt(r.Key.Key, r.Value.Task, r.Key.N, r.Value.Slot, r.Value.Started, r.Value.Calls,
+            _runningCosts.GetValueOrDefault(r.Key))).OrderBy(r => r.Started).ToArray();
+        var limit = shared.RateLimit is { } shareOf ? Math.Min(options.Jobs, Math.Max(1, (int)Math.Ceiling(shareOf / (double)shared.LiveWorkers))) : options.Jobs;
+        var halt = shared.Status == RunStatus.Halted
+            ? shared.ExitCode == RunExitCodes.Budget ? HaltReason.Budget : shared.ExitCode == RunExitCodes.Fatal ? HaltReason.Fatal : HaltReason.Policy
+            : HaltReason.None;
+        return new FleetStatus(shared.Total, shared.Done - shared.Failed, shared.Failed, running.Length, Math.Max(0, shared.Total - shared.Done - running.Length), 0,
+            limit, options.Jobs, shared.RateLimit is not null, null, shared.PauseUntil is { } p && p > now ? p : null,
+            spentUsd + running.Sum(r => r.SpentUsd), 0, shared.BudgetUsd, null, Time.GetElapsedTime(_started), null, halt)
+        {
+            RunningTasks = running,
+        };
     }
 
     /// <summary>
@@ -298,14 +341,14 @@ public sealed class WorkerLoop(PostgresRunStore store, ITaskEngine engine, Worke
             Timeout = done.Attempt.Timeout,
             IdleTimeout = done.Attempt.IdleTimeout,
         };
-        List<AttemptRow> rows = [.. earlier ?? [], PostgresRunStore.Ended(done.Claim.OpenRow, done.Outcome)];
+        List<AttemptRow> rows = [.. earlier ?? [], done.Claim.OpenRow.Ended(done.Outcome)];
         return TaskRecord.Build(stored.Task, done.Outcome, rows, engine.Name, engine.Version, caps, options.Shard);
     }
 
     private async Task RunAttemptAsync(ClaimedTask claim, TaskAttempt attempt, ChannelWriter<Done> writer, CancellationToken ct)
     {
         TaskOutcome outcome;
-        var ledger = PostgresSpendAccount.Observe(); // flows into the engine's calls (an AsyncLocal)
+        var ledger = LedgerReading.Observe(); // flows into the engine's calls (an AsyncLocal)
         try
         {
             outcome = await Task.Run(() => engine.RunAsync(attempt, new Observer(this), ct), CancellationToken.None).ConfigureAwait(false);
@@ -326,7 +369,7 @@ public sealed class WorkerLoop(PostgresRunStore store, ITaskEngine engine, Worke
     {
         try
         {
-            var shared = store.Beat(Time.GetUtcNow(), LiveWithin, [.. _runningCosts.Select(c => new RunningCost(c.Key.Key, c.Key.N, c.Value))]);
+            var shared = runState.Beat(Time.GetUtcNow(), LiveWithin, [.. _runningCosts.Select(c => new RunningCost(c.Key.Key, c.Key.N, c.Value))]);
             Shared = shared;
             if (shared.Status == RunStatus.Halted && StopsAttempts(shared))
             {
@@ -368,7 +411,7 @@ public sealed class WorkerLoop(PostgresRunStore store, ITaskEngine engine, Worke
             }
             catch (Exception ex) when (IsTransient(ex))
             {
-                throw store.Explain(ex);
+                throw leases.Explain(ex);
             }
         }
     }
@@ -379,9 +422,7 @@ public sealed class WorkerLoop(PostgresRunStore store, ITaskEngine engine, Worke
         return true;
     });
 
-    private static bool IsTransient(Exception ex) => ex is NpgsqlException { IsTransient: true } or TimeoutException or IOException
-        || (ex is NpgsqlException && ex.InnerException is IOException or System.Net.Sockets.SocketException)
-        || ex is PostgresException { SqlState: "57P01" or "57P02" or "57P03" } or InvalidOperationException { Source: "Npgsql" };
+    private bool IsTransient(Exception ex) => leases.IsTransient(ex);
 
     private sealed record Done(ClaimedTask Claim, TaskAttempt Attempt, TaskOutcome Outcome, LedgerReading Ledger);
 
@@ -391,6 +432,8 @@ public sealed class WorkerLoop(PostgresRunStore store, ITaskEngine engine, Worke
         {
             if (costUsd > 0)
                 loop._runningCosts.AddOrUpdate((a.Task.Key, a.Number), costUsd, (_, sum) => sum + costUsd);
+            if (loop._running.TryGetValue((a.Task.Key, a.Number), out var open))
+                loop._running[(a.Task.Key, a.Number)] = open with { Calls = open.Calls + 1 };
         }
 
         public void OnBackPressure(int status, TimeSpan? retryAfter)
@@ -399,9 +442,9 @@ public sealed class WorkerLoop(PostgresRunStore store, ITaskEngine engine, Worke
             var until = status == 429 && retryAfter is { } ra && ra > TimeSpan.Zero ? now + ra : (DateTimeOffset?)null;
             try
             {
-                loop.Store.OnBackPressure(now, loop.Options.RateCeiling, until, loop.Options.RateCooldown);
+                loop.RunState.OnBackPressure(now, loop.Options.RateCeiling, until, loop.Options.RateCooldown);
             }
-            catch (Exception ex) when (IsTransient(ex))
+            catch (Exception ex) when (loop.Leases.IsTransient(ex))
             {
                 // Back-pressure is advisory; the attempt's own retry handles the call.
             }

@@ -162,14 +162,35 @@ public sealed class SandboxTests : IDisposable
         File.ReadAllText(Path.Combine(_p.Cwd, "src/new.txt")).ShouldBe("made\n");
     }
 
+    /// <summary>
+    /// A FIFO that a background child holds open for writing: reading it to its end completes exactly when every
+    /// writer is gone, so a test waits on the child's death itself rather than on a guess of how long it takes.
+    /// </summary>
+    private async Task<Task> LifelineAsync(string path)
+    {
+        using (var mkfifo = Process.Start("mkfifo", path))
+            await mkfifo.WaitForExitAsync();
+        // Opening a FIFO's read end blocks until a writer opens it: off the test's thread.
+        return Task.Run(() =>
+        {
+            using var reader = new FileStream(path, FileMode.Open, FileAccess.Read);
+            reader.CopyTo(Stream.Null);
+        });
+    }
+
     [Fact]
     public async Task Background_children_die_with_the_sandbox()
     {
+        // Given a command that leaves a child behind, holding a lifeline and about to write outside its time
         var marker = Path.Combine(_p.Cwd, "late");
+        var lifeline = Path.Combine(_p.Cwd, "lifeline");
+        var childGone = await LifelineAsync(lifeline);
 
-        await Run($"(sleep 1; touch {marker}) & echo started");
+        // When the command ends
+        await Run($"(exec 3>{lifeline}; sleep 20; touch {marker}) & echo started");
 
-        await Task.Delay(1500);
+        // Then the child died with the sandbox: its lifeline closed long before it could have written
+        await childGone.WaitAsync(TimeSpan.FromSeconds(10));
         File.Exists(marker).ShouldBeFalse();
     }
 
@@ -177,11 +198,13 @@ public sealed class SandboxTests : IDisposable
     public async Task A_timed_out_sandboxed_command_leaves_nothing_running()
     {
         var marker = Path.Combine(_p.Cwd, "late");
+        var lifeline = Path.Combine(_p.Cwd, "lifeline");
+        var childGone = await LifelineAsync(lifeline);
 
-        var result = await new BashTool().InvokeAsync(TempProject.Input(("command", $"(sleep 1; touch {marker}) & sleep 30"), ("timeout", 300)), _context);
+        var result = await new BashTool().InvokeAsync(TempProject.Input(("command", $"(exec 3>{lifeline}; sleep 20; touch {marker}) & sleep 30"), ("timeout", 300)), _context);
 
         result.Content.ShouldStartWith("Command timed out");
-        await Task.Delay(1500);
+        await childGone.WaitAsync(TimeSpan.FromSeconds(10));
         File.Exists(marker).ShouldBeFalse();
     }
 

@@ -34,6 +34,51 @@ public sealed class RunGateAndReportsTests
     }
 
     [Fact]
+    public async Task Herd_gate_without_conditions_checks_the_run_against_the_gate_it_was_created_with()
+    {
+        // Given a run created with --gate max-failed=0 and one created without, each with one failed task
+        await using var h = await FleetHarness.StartAsync(OneBadTask());
+        string[] inputs = ["a", "b", "c", "bad"];
+        (await h.RunAsync(["--gate", "max-failed=0", "--prompt", "Do {}", "--run-dir", "gated", "--progress", "none", ":::", .. inputs])).ShouldBe(1);
+        (await h.RunAsync(["--prompt", "Do {}", "--run-dir", "ungated", "--progress", "none", ":::", .. inputs])).ShouldBe(1);
+
+        // When herd gate checks them with no condition of its own, then with one
+        var (stored, storedErr) = Gate([h.RunDir("gated")], h.Dir);
+        var (given, givenErr) = Gate([h.RunDir("gated"), "--max-failed", "1"], h.Dir);
+        var (none, noneErr) = Gate([h.RunDir("ungated")], h.Dir);
+
+        // Then the stored gate decides, a condition given replaces it, and a run without one asks for a condition
+        stored.ShouldBe(1, storedErr);
+        storedErr.ShouldContain("failed");
+        given.ShouldBe(0, givenErr);
+        none.ShouldBe(255);
+        noneErr.ShouldStartWith("Error: herd gate needs at least one condition (the run was created without --gate)");
+    }
+
+    [Fact]
+    public async Task Runs_show_names_the_model_and_the_budget_the_run_was_created_with()
+    {
+        // Given a run created with a model and a budget
+        await using var h = await FleetHarness.StartAsync(new ModelScript());
+        (await h.RunAsync(["--model", "claude-sonnet-4-5", "--budget-usd", "7", "--prompt", "Do {}", "--run-dir", "shown", "--progress", "none", ":::", "a"])).ShouldBe(0, h.Err.ToString());
+
+        // When herd runs show describes it
+        var show = new StringWriter();
+        Herd.Cli.Run.RunsCommand.Run(["show", h.RunDir("shown")], show, new StringWriter(), h.Dir).ShouldBe(0);
+
+        // Then both come from its stored definition
+        show.ToString().ShouldContain("model      claude-sonnet-4-5");
+        show.ToString().ShouldContain("budget     $7");
+    }
+
+    private static (int Exit, string Stderr) Gate(string[] args, string cwd)
+    {
+        var err = new StringWriter();
+        var exit = Herd.Cli.GateCommand.Run(args, new StringWriter(), err, cwd);
+        return (exit, err.ToString());
+    }
+
+    [Fact]
     public async Task Every_run_leaves_a_report_and_under_github_actions_appends_a_step_summary_unless_ci_none()
     {
         await using var h = await FleetHarness.StartAsync(new ModelScript());

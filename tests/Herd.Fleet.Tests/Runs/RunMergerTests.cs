@@ -25,6 +25,42 @@ public sealed class RunMergerTests
         return [.. dirs];
     }
 
+    private static RunDefinition Definition(string shard) => new()
+    {
+        Agent = new Herd.Agent.Loop.AgentProfile { Cwd = "/work", SystemPrompt = "be brief" },
+        Shard = shard,
+    };
+
+    [Fact]
+    public async Task The_merged_run_keeps_the_shards_definition_for_the_whole_plan_and_a_shard_a_newer_herd_wrote_is_refused()
+    {
+        // Given two shards, each stored with its definition
+        await using var f = await ShardedRunFixture.StartAsync(Script);
+        var shards = await RunAllShardsAsync(f, ShardedRunFixture.PlanOf(8), 2);
+        for (var k = 0; k < 2; k++)
+        {
+            using var shard = SqliteRunStore.Open(shards[k]);
+            shard.WriteDefinition(Definition($"{k + 1}/2").ToJson());
+        }
+
+        // When they are merged
+        new RunMerger().Merge(f.Path_("merged"), shards);
+
+        // Then the merged run is defined as they were, for the whole plan (no shard)
+        using (var merged = SqliteRunStore.OpenReadOnly(f.Path_("merged")))
+        {
+            var definition = RunDefinition.Parse(merged.ReadRun()!.DefinitionJson!, "the merged run");
+            definition.Shard.ShouldBeNull();
+            definition.Agent.SystemPrompt.ShouldBe("be brief");
+        }
+
+        // And a shard whose definition a newer Herd wrote is refused with one line, nothing merged
+        using (var newer = SqliteRunStore.Open(shards[1]))
+            newer.WriteDefinition(Definition("2/2").ToJson().Replace("\"version\":1", "\"version\":99", StringComparison.Ordinal));
+        Should.Throw<HerdFatalException>(() => new RunMerger().Merge(f.Path_("merged-again"), shards)).Message.ShouldContain("newer Herd");
+        Directory.Exists(f.Path_("merged-again")).ShouldBeFalse();
+    }
+
     [Fact]
     public async Task Four_shards_merge_into_one_run_with_every_task_exactly_once()
     {

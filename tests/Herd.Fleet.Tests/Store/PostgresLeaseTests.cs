@@ -86,6 +86,24 @@ public sealed class PostgresLeaseTests : IDisposable
     }
 
     [Fact]
+    public async Task A_task_taken_over_from_a_dead_worker_resumes_its_session_and_a_retried_one_starts_afresh()
+    {
+        // Given worker A holding two tasks: it fails one (a retry), then stops beating while it runs the other
+        CreateRun(2);
+        var (a, b) = (Worker(), Worker());
+        var claims = await a.ClaimAsync(2, _time.GetUtcNow());
+        a.Release(claims[1].Lease, RunStoreContract.Outcome(OutcomeClass.ServerError, _time.GetUtcNow()), usedRetry: true, notBefore: null).ShouldBeTrue();
+
+        // When B claims both after A's lease ran out
+        _time.Advance(TimeSpan.FromSeconds(31));
+        var taken = (await b.ClaimAsync(2, _time.GetUtcNow())).ToDictionary(c => c.Stored.Task.Seq);
+
+        // Then the interrupted attempt's session comes with the task, as herd run --resume gives it, and the retried one has none
+        taken[1].Stored.ResumeSessionId.ShouldBe(claims[0].SessionId);
+        taken[2].Stored.ResumeSessionId.ShouldBeNull();
+    }
+
+    [Fact]
     public async Task A_heartbeat_keeps_the_lease_past_its_first_deadline()
     {
         CreateRun(1);
@@ -147,7 +165,7 @@ public sealed class PostgresLeaseTests : IDisposable
         b.Complete(takenOver.Lease, RunStoreContract.Outcome(OutcomeClass.Success, t), _ => "one").Record.ShouldBe("one");
         b.Complete(retried.Lease, RunStoreContract.Outcome(OutcomeClass.Success, t), _ => "three").Status.ShouldBe(RunStatus.Finished);
         a.FinalRecords().ShouldBe(["two", "one", "three"]);
-        a.ReadShared(t, TimeSpan.FromSeconds(30)).Done.ShouldBe(3);
+        (await a.ReadSharedAsync(t, TimeSpan.FromSeconds(30))).Done.ShouldBe(3);
     }
 
     [Fact]
@@ -229,7 +247,7 @@ public sealed class PostgresLeaseTests : IDisposable
         w.SetStatus(RunStatus.Running, null);
 
         // When an idle worker looks
-        w.FinishIfDone();
+        await w.FinishIfDoneAsync();
 
         // Then the run is finished with the failed count as its exit code
         w.ReadStatus().ShouldBe((RunStatus.Finished, (int?)1));
@@ -240,8 +258,8 @@ public sealed class PostgresLeaseTests : IDisposable
     {
         CreateRun(3);
         var w = Worker();
-        w.Halt("--halt now,fail=1 reached", 1).ShouldBeTrue();
-        w.Halt("again", 1).ShouldBeFalse();
+        (await w.HaltAsync("--halt now,fail=1 reached", 1)).ShouldBeTrue();
+        (await w.HaltAsync("again", 1)).ShouldBeFalse();
 
         (await w.ClaimAsync(3, _time.GetUtcNow())).ShouldBeEmpty();
         w.ReadStatus().ShouldBe((RunStatus.Halted, (int?)1));
@@ -295,7 +313,7 @@ public sealed class PostgresLeaseTests : IDisposable
     }
 
     [Fact]
-    public void Back_pressure_from_many_workers_halves_the_shared_limit_once_per_cooldown()
+    public async Task Back_pressure_from_many_workers_halves_the_shared_limit_once_per_cooldown()
     {
         CreateRun(1);
         var workers = Enumerable.Range(0, 3).Select(_ => Worker()).ToArray();
@@ -304,10 +322,10 @@ public sealed class PostgresLeaseTests : IDisposable
         foreach (var w in workers)
             w.OnBackPressure(now, 32, now.AddSeconds(20), TimeSpan.FromSeconds(10));
 
-        var shared = workers[0].ReadShared(now, TimeSpan.FromSeconds(30));
+        var shared = await workers[0].ReadSharedAsync(now, TimeSpan.FromSeconds(30));
         shared.RateLimit.ShouldBe(16);
         shared.PauseUntil.ShouldBe(now.AddSeconds(20));
-        workers[1].OnSuccess(now.AddSeconds(11), 32, TimeSpan.FromSeconds(10));
-        workers[0].ReadShared(now, TimeSpan.FromSeconds(30)).RateLimit.ShouldBe(17);
+        await workers[1].OnSuccessAsync(now.AddSeconds(11), 32, TimeSpan.FromSeconds(10));
+        (await workers[0].ReadSharedAsync(now, TimeSpan.FromSeconds(30))).RateLimit.ShouldBe(17);
     }
 }

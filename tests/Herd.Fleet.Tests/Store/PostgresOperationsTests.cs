@@ -32,7 +32,7 @@ public sealed class PostgresOperationsTests : IDisposable
     {
         foreach (var s in _stores)
         {
-            s.Leave();
+            s.LeaveAsync().GetAwaiter().GetResult();
             s.Dispose();
         }
         _dir.Dispose();

@@ -9,40 +9,13 @@ using Microsoft.Extensions.Time.Testing;
 
 namespace Herd.Fleet.Tests.Store;
 
-/// <summary>
-/// The <see cref="IRunStore"/> contract (issue #14), written once and run against every store: SQLite (embedded)
-/// and PostgreSQL (shared). A store that passes can carry a run through the ordinary lifecycle.
-/// </summary>
-public abstract class RunStoreContract : IDisposable
+// The store's contract, one suite per role (docs/architecture.md, "The store by role"), each written once and run
+// against every store: SQLite (embedded) and a real PostgreSQL (shared). A store that passes them all can carry a run
+// through the ordinary lifecycle on any host.
+
+/// <summary>The plan and outcomes the contract suites (and the PostgreSQL-only suites) store.</summary>
+public static class RunStoreContract
 {
-    protected readonly FakeTimeProvider Time = new(new DateTimeOffset(2026, 11, 29, 10, 0, 0, TimeSpan.Zero));
-    private readonly List<IRunStore> _opened = [];
-
-    /// <summary>A fresh, empty store for one run named <paramref name="runId"/>.</summary>
-    protected abstract IRunStore OpenNew(string runId);
-
-    /// <summary>The same run opened again (a second process, or a restart).</summary>
-    protected abstract IRunStore Reopen(IRunStore store);
-
-    private IRunStore Track(IRunStore s)
-    {
-        _opened.Add(s);
-        return s;
-    }
-
-    private IRunStore NewStore(out string runId)
-    {
-        runId = TestPostgres.NewRunId();
-        return Track(OpenNew(runId));
-    }
-
-    public void Dispose()
-    {
-        foreach (var s in _opened)
-            s.Dispose();
-        GC.SuppressFinalize(this);
-    }
-
     internal static FleetTask Task(int seq) =>
         new(seq, $"{seq:x4}".PadRight(64, 'a'), $"task-{seq}", $"prompt {seq}", [$"in{seq}"], new Dictionary<string, string> { ["file"] = $"f{seq}" }, new TaskCaps(MaxTurns: seq, Engine: seq == 3 ? Herd.Fleet.Engines.EngineKind.Codex : null));
 
@@ -51,9 +24,96 @@ public abstract class RunStoreContract : IDisposable
         Class = cls, Start = start, End = start.AddSeconds(2), SessionId = "s-" + cls.Name(), CostUsd = cost,
         Usage = new Usage(InputTokens: 100, OutputTokens: 10), Error = cls.IsSuccess() ? null : "failed",
     };
+}
 
-    private RunInfo Info(string runId) => new(runId, Time.GetUtcNow(), "[\"-j\",\"4\"]", "/work", "herd", "0.1");
+/// <summary>Opens stores of one kind for the contract suites.</summary>
+public interface IStoreKind : IDisposable
+{
+    /// <summary>A fresh, empty store for one run named <paramref name="runId"/>.</summary>
+    IRunStore OpenNew(string runId, TimeProvider time);
 
+    /// <summary>The same run opened again (a second process, or a restart).</summary>
+    IRunStore Reopen(IRunStore store, TimeProvider time);
+}
+
+public sealed class SqliteStores : IStoreKind
+{
+    private readonly TempDirectory _dir = new("herd-contract");
+    private readonly Dictionary<IRunStore, string> _paths = [];
+
+    public IRunStore OpenNew(string runId, TimeProvider time)
+    {
+        var path = _dir.Combine(runId);
+        var store = SqliteRunStore.Open(path, time);
+        _paths[store] = path;
+        return store;
+    }
+
+    public IRunStore Reopen(IRunStore store, TimeProvider time)
+    {
+        var again = SqliteRunStore.Open(_paths[store], time);
+        _paths[again] = _paths[store];
+        return again;
+    }
+
+    public void Dispose() => _dir.Dispose();
+}
+
+public sealed class PostgresStores : IStoreKind
+{
+    private readonly PgLocation _pg = TestPostgres.Location;
+
+    public IRunStore OpenNew(string runId, TimeProvider time) => PostgresRunStore.Open(_pg, runId, time);
+
+    public IRunStore Reopen(IRunStore store, TimeProvider time) => PostgresRunStore.Open(_pg, ((ISharedRunStore)store).RunId, time);
+
+    public void Dispose()
+    {
+    }
+}
+
+/// <summary>What every role's suite shares: a fake clock, stores of one kind, and the run row they create.</summary>
+public abstract class StoreContract<TKind> : IDisposable
+    where TKind : IStoreKind, new()
+{
+    protected readonly FakeTimeProvider Time = new(new DateTimeOffset(2026, 11, 29, 10, 0, 0, TimeSpan.Zero));
+    private readonly TKind _kind = new();
+    private readonly List<IRunStore> _opened = [];
+
+    protected IRunStore Track(IRunStore s)
+    {
+        _opened.Add(s);
+        return s;
+    }
+
+    protected IRunStore NewStore(out string runId)
+    {
+        runId = TestPostgres.NewRunId();
+        return Track(_kind.OpenNew(runId, Time));
+    }
+
+    /// <summary>The same run opened again (a second process, or a restart), closed with the suite.</summary>
+    protected IRunStore Reopen(IRunStore store) => Track(_kind.Reopen(store, Time));
+
+    protected static FleetTask Task(int seq) => RunStoreContract.Task(seq);
+
+    protected static TaskOutcome Outcome(OutcomeClass cls, DateTimeOffset start, double cost = 0.01) => RunStoreContract.Outcome(cls, start, cost);
+
+    protected RunInfo Info(string runId) => new(runId, Time.GetUtcNow(), "[\"-j\",\"4\"]", "/work", "herd", "0.1");
+
+    public void Dispose()
+    {
+        foreach (var s in _opened)
+            s.Dispose();
+        _kind.Dispose();
+        GC.SuppressFinalize(this);
+    }
+}
+
+/// <summary>The <see cref="IRunCatalog"/> role: the run row, its definition and plan, status and the lock.</summary>
+public abstract class RunCatalogContract<TKind> : StoreContract<TKind>
+    where TKind : IStoreKind, new()
+{
     [Fact]
     public void A_created_run_holds_its_row_and_its_whole_plan()
     {
@@ -65,7 +125,7 @@ public abstract class RunStoreContract : IDisposable
         store.CreateRun(Info(runId), [Task(1), Task(2), Task(3)]);
 
         // Then another opening sees the run row and every task, pending, with its inputs and caps intact
-        var again = Track(Reopen(store));
+        var again = Reopen(store);
         again.ReadRun()!.RunId.ShouldBe(runId);
         again.ReadRun()!.ArgvJson.ShouldBe("[\"-j\",\"4\"]");
         var tasks = again.LoadTasks();
@@ -94,8 +154,8 @@ public abstract class RunStoreContract : IDisposable
         without.CreateRun(Info(withoutId), [Task(1)]);
 
         // When both are read back by another process, and the old one is given a definition
-        var read = Herd.Fleet.Runs.RunDefinition.Parse(Track(Reopen(with)).ReadRun()!.DefinitionJson!, "test");
-        Track(Reopen(without)).ReadRun()!.DefinitionJson.ShouldBeNull();
+        var read = Herd.Fleet.Runs.RunDefinition.Parse(Reopen(with).ReadRun()!.DefinitionJson!, "test");
+        Reopen(without).ReadRun()!.DefinitionJson.ShouldBeNull();
         without.WriteDefinition(definition.ToJson());
 
         // Then the definition comes back whole — the sandbox decision, the engine, the audit log — on every store
@@ -105,7 +165,7 @@ public abstract class RunStoreContract : IDisposable
         read.Engine.CommandTemplate.ShouldBe("echo {}");
         read.AuditLogPath.ShouldBe("/logs/audit.ndjson");
         read.ToJson().ShouldBe(definition.ToJson());
-        Track(Reopen(without)).ReadRun()!.DefinitionJson.ShouldBe(definition.ToJson());
+        Reopen(without).ReadRun()!.DefinitionJson.ShouldBe(definition.ToJson());
     }
 
     [Fact]
@@ -119,6 +179,39 @@ public abstract class RunStoreContract : IDisposable
         store.LoadTasks().Count.ShouldBe(4);
     }
 
+    [Fact]
+    public void The_status_and_exit_code_round_trip()
+    {
+        using var store = NewStore(out var runId);
+        store.CreateRun(Info(runId), [Task(1)]);
+
+        store.SetStatus(RunStatus.Halted, 102);
+
+        Reopen(store).ReadStatus().ShouldBe((RunStatus.Halted, (int?)102));
+    }
+
+    [Fact]
+    public void The_lock_is_refused_while_a_live_holder_beats_and_taken_once_it_is_stale()
+    {
+        // Given a run locked by a live process on another host
+        using var store = NewStore(out var runId);
+        store.CreateRun(Info(runId), [Task(1)]);
+        store.AcquireLock(4242, "other-host", Time.GetUtcNow(), TimeSpan.FromSeconds(30), _ => true);
+
+        // When another process asks for it: refused while the heartbeat is fresh
+        var second = Reopen(store);
+        Should.Throw<HerdFatalException>(() => second.AcquireLock(7, "this-host", Time.GetUtcNow().AddSeconds(10), TimeSpan.FromSeconds(30), _ => true))
+            .Message.ShouldContain("in use by pid 4242");
+
+        // Then taken once the heartbeat is older than the stale limit
+        second.AcquireLock(7, "this-host", Time.GetUtcNow().AddSeconds(31), TimeSpan.FromSeconds(30), _ => true);
+    }
+}
+
+/// <summary>The <see cref="ITaskQueue"/> role: attempts started and ended, recovery after a crash, requeues and resumable sessions.</summary>
+public abstract class TaskQueueContract<TKind> : StoreContract<TKind>
+    where TKind : IStoreKind, new()
+{
     [Fact]
     public void A_final_attempt_stores_exactly_one_record_built_from_its_attempts()
     {
@@ -148,28 +241,13 @@ public abstract class RunStoreContract : IDisposable
         var attempts = store.Attempts(Task(1).Key);
         attempts.Select(a => a.Class).ShouldBe([OutcomeClass.ServerError, OutcomeClass.Success]);
         attempts[0].CostUsd.ShouldBe(0.02, 1e-9);
-        var totals = Track(Reopen(store)).Totals();
+        var totals = Reopen(store).Totals();
         totals.Tasks.ShouldBe(2);
         totals.Unfinished.ShouldBe(1);
         totals.Attempts.ShouldBe(2);
         totals.ByClass[OutcomeClass.Success].ShouldBe(1);
         totals.SpentUsd.ShouldBe(0.03, 1e-9);
         totals.Tokens.InputTokens.ShouldBe(200);
-    }
-
-    [Fact]
-    public void Final_records_come_back_in_the_order_tasks_finished()
-    {
-        using var store = NewStore(out var runId);
-        store.CreateRun(Info(runId), [Task(1), Task(2), Task(3)]);
-        var t0 = Time.GetUtcNow();
-        foreach (var seq in new[] { 3, 1, 2 })
-        {
-            store.StartAttempt(Task(seq).Key, 1, 1, t0, "s");
-            store.FinishAttempt(Task(seq).Key, 1, Outcome(OutcomeClass.Success, t0), false, _ => $"r{seq}");
-        }
-
-        Track(Reopen(store)).FinalRecords().ShouldBe(["r3", "r1", "r2"]);
     }
 
     [Fact]
@@ -185,7 +263,7 @@ public abstract class RunStoreContract : IDisposable
 
         // When the run is reopened and recovered after the holder is gone
         Time.Advance(TimeSpan.FromMinutes(5));
-        var again = Track(Reopen(store));
+        var again = Reopen(store);
         again.RecoverInterrupted(Time.GetUtcNow()).ShouldBe(1);
 
         // Then the task is pending again with no retry used, and the paid call still counts
@@ -214,60 +292,127 @@ public abstract class RunStoreContract : IDisposable
     }
 
     [Fact]
-    public void The_status_and_exit_code_round_trip()
+    public void A_task_whose_last_attempt_was_cut_off_is_loaded_with_that_attempts_session_to_resume()
+    {
+        // Given a task whose attempt was killed with its process, one whose attempt was cancelled (Ctrl-C), and one that
+        // finished, in a run another process reopens
+        var store = NewStore(out var runId);
+        store.CreateRun(Info(runId), [Task(1), Task(2), Task(3)]);
+        var t0 = Time.GetUtcNow();
+        store.StartAttempt(Task(1).Key, 1, 1, t0, "killed-session");
+        store.StartAttempt(Task(2).Key, 1, 2, t0, "cancelled-session");
+        store.FinishAttempt(Task(2).Key, 1, Outcome(OutcomeClass.Cancelled, t0) with { SessionId = "cancelled-session" }, usedRetry: false, null);
+        store.StartAttempt(Task(3).Key, 1, 3, t0, "done-session");
+        store.FinishAttempt(Task(3).Key, 1, Outcome(OutcomeClass.Success, t0) with { SessionId = "done-session" }, usedRetry: false, _ => "r3");
+        store.Dispose();
+
+        // When it is reopened and recovered (herd run --resume)
+        Time.Advance(TimeSpan.FromMinutes(5));
+        var again = Reopen(store);
+        again.RecoverInterrupted(Time.GetUtcNow());
+        var tasks = again.LoadTasks().ToDictionary(t => t.Task.Seq);
+
+        // Then the cut-off attempts' sessions come back for their engines to resume, and a finished task has none
+        tasks[1].ResumeSessionId.ShouldBe("killed-session");
+        tasks[2].ResumeSessionId.ShouldBe("cancelled-session");
+        tasks[3].ResumeSessionId.ShouldBeNull();
+    }
+}
+
+/// <summary>The <see cref="IRunReads"/> and <see cref="IRunState"/> roles: records, attempts, totals and spend, as reports and the end of a run read them.</summary>
+public abstract class RunReadsContract<TKind> : StoreContract<TKind>
+    where TKind : IStoreKind, new()
+{
+    [Fact]
+    public void Final_records_come_back_in_the_order_tasks_finished()
     {
         using var store = NewStore(out var runId);
-        store.CreateRun(Info(runId), [Task(1)]);
+        store.CreateRun(Info(runId), [Task(1), Task(2), Task(3)]);
+        var t0 = Time.GetUtcNow();
+        foreach (var seq in new[] { 3, 1, 2 })
+        {
+            store.StartAttempt(Task(seq).Key, 1, 1, t0, "s");
+            store.FinishAttempt(Task(seq).Key, 1, Outcome(OutcomeClass.Success, t0), false, _ => $"r{seq}");
+        }
 
-        store.SetStatus(RunStatus.Halted, 102);
-
-        Track(Reopen(store)).ReadStatus().ShouldBe((RunStatus.Halted, (int?)102));
+        Reopen(store).FinalRecords().ShouldBe(["r3", "r1", "r2"]);
     }
 
     [Fact]
-    public void The_lock_is_refused_while_a_live_holder_beats_and_taken_once_it_is_stale()
+    public void Streamed_records_carry_the_attempts_each_task_was_built_from_and_the_spend_adds_up()
     {
-        // Given a run locked by a live process on another host
-        using var store = NewStore(out var runId);
-        store.CreateRun(Info(runId), [Task(1)]);
-        store.AcquireLock(4242, "other-host", Time.GetUtcNow(), TimeSpan.FromSeconds(30), _ => true);
+        // Given a task retried once and then finished, and another finished at once
+        var store = NewStore(out var runId);
+        store.CreateRun(Info(runId), [Task(1), Task(2)]);
+        var t0 = Time.GetUtcNow();
+        store.StartAttempt(Task(1).Key, 1, 1, t0, "a");
+        store.FinishAttempt(Task(1).Key, 1, Outcome(OutcomeClass.ServerError, t0, 0.02), usedRetry: true, null);
+        store.StartAttempt(Task(1).Key, 2, 1, t0.AddSeconds(3), "b");
+        store.FinishAttempt(Task(1).Key, 2, Outcome(OutcomeClass.Success, t0.AddSeconds(3), 0.03), usedRetry: false, _ => $"{{\"key\":\"{Task(1).Key}\"}}");
+        store.StartAttempt(Task(2).Key, 1, 2, t0, "c");
+        store.FinishAttempt(Task(2).Key, 1, Outcome(OutcomeClass.Success, t0, 0.04), usedRetry: false, _ => $"{{\"key\":\"{Task(2).Key}\"}}");
 
-        // When another process asks for it: refused while the heartbeat is fresh
-        var second = Track(Reopen(store));
-        Should.Throw<HerdFatalException>(() => second.AcquireLock(7, "this-host", Time.GetUtcNow().AddSeconds(10), TimeSpan.FromSeconds(30), _ => true))
-            .Message.ShouldContain("in use by pid 4242");
+        // When another process reads the run for a report
+        var reader = Reopen(store);
+        var streamed = reader.StreamFinal().ToList();
 
-        // Then taken once the heartbeat is older than the stale limit
-        second.AcquireLock(7, "this-host", Time.GetUtcNow().AddSeconds(31), TimeSpan.FromSeconds(30), _ => true);
+        // Then each record comes with its own attempts in order, as Attempts reads them, and the spend is the attempts' sum
+        streamed.Select(s => s.Record).ShouldBe(reader.FinalRecords());
+        streamed[0].Attempts.Select(a => (a.N, a.Class, a.SessionId)).ShouldBe(new (int, OutcomeClass?, string)[] { (1, OutcomeClass.ServerError, "s-server_error"), (2, OutcomeClass.Success, "s-success") });
+        streamed[0].Attempts.ShouldBe(reader.Attempts(Task(1).Key));
+        streamed[1].Attempts.Single().Usage.InputTokens.ShouldBe(100);
+        reader.StreamFinalRecords().ShouldBe(reader.FinalRecords());
+        reader.TotalSpentUsd().ShouldBe(0.09, 1e-9);
+        reader.SpentUsd.ShouldBe(0.09, 1e-9);
+        reader.Totals().Attempts.ShouldBe(3);
     }
 }
 
-public sealed class SqliteRunStoreContractTests : RunStoreContract
+/// <summary>The <see cref="IWatchReads"/> role: what <c>herd runs watch</c> reads of a run in progress.</summary>
+public abstract class WatchReadsContract<TKind> : StoreContract<TKind>
+    where TKind : IStoreKind, new()
 {
-    private readonly TempDirectory _dir = new("herd-contract");
-    private readonly Dictionary<IRunStore, string> _paths = [];
-
-    protected override IRunStore OpenNew(string runId)
+    [Fact]
+    public void A_watcher_sees_the_open_attempts_the_latest_failures_and_the_finishing_rate()
     {
-        var path = _dir.Combine(runId);
-        var store = SqliteRunStore.Open(path, Time);
-        _paths[store] = path;
-        return store;
-    }
+        // Given a run with one attempt open, one task retried after a server error and then finished, and one failed for good
+        var store = NewStore(out var runId);
+        store.CreateRun(Info(runId), [Task(1), Task(2), Task(3)]);
+        var t0 = Time.GetUtcNow();
+        store.StartAttempt(Task(1).Key, 1, 1, t0, "open");
+        store.StartAttempt(Task(2).Key, 1, 2, t0, "a");
+        store.FinishAttempt(Task(2).Key, 1, Outcome(OutcomeClass.ServerError, t0), usedRetry: true, null);
+        store.StartAttempt(Task(2).Key, 2, 2, t0.AddSeconds(3), "b");
+        store.FinishAttempt(Task(2).Key, 2, Outcome(OutcomeClass.Success, t0.AddSeconds(3)), usedRetry: false, _ => "r2");
+        store.StartAttempt(Task(3).Key, 1, 3, t0.AddSeconds(4), "c");
+        store.FinishAttempt(Task(3).Key, 1, Outcome(OutcomeClass.MaxTurns, t0.AddSeconds(4)), usedRetry: false, _ => "r3");
 
-    protected override IRunStore Reopen(IRunStore store)
-    {
-        var again = SqliteRunStore.Open(_paths[store], Time);
-        _paths[again] = _paths[store];
-        return again;
+        // When a watcher in another process looks
+        var watcher = (IWatchReads)Reopen(store);
+        var data = watcher.ReadWatch(t0.AddSeconds(10), TimeSpan.FromMinutes(5));
+
+        // Then it sees the open attempt, the failures newest first (which one was final), two tasks finished, and the totals
+        data.Running.Select(a => (a.Key, a.Task, a.N)).ShouldBe([(Task(1).Key, "task-1", 1)]);
+        data.RecentFailures.Select(f => (f.Task, f.Class, f.Final)).ShouldBe([("task-3", OutcomeClass.MaxTurns, true), ("task-2", OutcomeClass.ServerError, false)]);
+        data.FinishedInWindow.ShouldBe(2);
+        data.FirstStart.ShouldBe(t0);
+        var totals = watcher.WatchTotals();
+        (totals.Tasks, totals.Unfinished).ShouldBe((3, 1));
     }
 }
 
-public sealed class PostgresRunStoreContractTests : RunStoreContract
-{
-    private readonly PgLocation _pg = TestPostgres.Location;
+public sealed class SqliteRunCatalogTests : RunCatalogContract<SqliteStores>;
 
-    protected override IRunStore OpenNew(string runId) => PostgresRunStore.Open(_pg, runId, Time);
+public sealed class PostgresRunCatalogTests : RunCatalogContract<PostgresStores>;
 
-    protected override IRunStore Reopen(IRunStore store) => PostgresRunStore.Open(_pg, ((PostgresRunStore)store).RunId, Time);
-}
+public sealed class SqliteTaskQueueTests : TaskQueueContract<SqliteStores>;
+
+public sealed class PostgresTaskQueueTests : TaskQueueContract<PostgresStores>;
+
+public sealed class SqliteRunReadsTests : RunReadsContract<SqliteStores>;
+
+public sealed class PostgresRunReadsTests : RunReadsContract<PostgresStores>;
+
+public sealed class SqliteWatchReadsTests : WatchReadsContract<SqliteStores>;
+
+public sealed class PostgresWatchReadsTests : WatchReadsContract<PostgresStores>;

@@ -23,7 +23,10 @@ public static partial class RunReader
             return RunStream.Of(Read(dir));
         var stored = ReadDatabaseHeader(db);
         var summary = ReadSummary(Path.Combine(dir, "summary.json"));
-        var header = new RunHeader(dir, stored.RunId, stored.Status, stored.ExitCode, stored.Cwd, stored.Planned, stored.Pauses, summary.Ceiling, summary.Wall);
+        var definition = Runs.RunDefinition.ReadOrNull(stored.DefinitionJson);
+        // The ceiling the run ended with (summary.json), else the one it was created with (a run that never ended).
+        var header = new RunHeader(dir, stored.RunId, stored.Status, stored.ExitCode, stored.Cwd, stored.Planned, stored.Pauses,
+            summary.Ceiling ?? definition?.BudgetUsd, summary.Wall, definition);
         return new RunStream(header, () => StreamDatabase(db));
     }
 
@@ -41,7 +44,9 @@ public static partial class RunReader
             var info = store.ReadRun() ?? throw new RunDirectoryException($"Error: run store {store.Location} holds no such run. `herd runs list --store URL` shows the runs.", damaged: false);
             var (status, exit) = store.ReadStatus();
             var summary = ReadSummary(Path.Combine(dir, "summary.json"));
-            header = new RunHeader(dir, info.RunId, StoreNames.Name(status), exit, info.Cwd, store.Totals().Tasks, [], summary.Ceiling ?? store.StoredCeilingUsd(), summary.Wall);
+            var definition = Runs.RunDefinition.ReadOrNull(info.DefinitionJson);
+            header = new RunHeader(dir, info.RunId, StoreNames.Name(status), exit, info.Cwd, store.Totals().Tasks, [],
+                summary.Ceiling ?? store.StoredCeilingUsd() ?? definition?.BudgetUsd, summary.Wall, definition);
         }
         return new RunStream(header, () => StreamStore(open));
     }
@@ -158,7 +163,7 @@ public static partial class RunReader
         }
     }
 
-    private sealed record StoredHeader(string RunId, string Status, int? ExitCode, string Cwd, int Planned, List<ReportPause> Pauses);
+    private sealed record StoredHeader(string RunId, string Status, int? ExitCode, string Cwd, int Planned, List<ReportPause> Pauses, string? DefinitionJson = null);
 
     private static StoredHeader ReadDatabaseHeader(string path)
     {
@@ -198,6 +203,16 @@ public static partial class RunReader
                     pauses.Add(new ReportPause(Time(r.GetString(0)), end, space < 0 ? "pause" : detail[(space + 1)..]));
             }
         }
-        return new StoredHeader(runId, status, exit, cwd, planned, pauses);
+        // The run's definition, as created (argv is for display only); a run.db written before definitions has no table.
+        string? definition = null;
+        bool hasDefinition;
+        using (var cmd = Command(db, "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'definition'"))
+            hasDefinition = Convert.ToInt64(cmd.ExecuteScalar(), CultureInfo.InvariantCulture) > 0;
+        if (hasDefinition)
+        {
+            using var cmd = Command(db, "SELECT json FROM definition WHERE id = 1");
+            definition = cmd.ExecuteScalar() as string;
+        }
+        return new StoredHeader(runId, status, exit, cwd, planned, pauses, definition);
     }
 }

@@ -13,7 +13,8 @@ public sealed record RunHeader(
     int Planned,
     IReadOnlyList<ReportPause> Pauses,
     double? CeilingUsd,
-    double? WallS);
+    double? WallS,
+    Runs.RunDefinition? Definition = null);
 
 /// <summary>
 /// A run read one task at a time (issue #23: reports for any size). <see cref="Tasks"/> reads the finished tasks in the

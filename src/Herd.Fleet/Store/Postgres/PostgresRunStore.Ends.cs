@@ -5,31 +5,6 @@ using NpgsqlTypes;
 
 namespace Herd.Fleet.Store.Postgres;
 
-/// <summary>What becomes of a task when one of its attempts ends.</summary>
-public enum AttemptDisposition
-{
-    /// <summary>The task is done: its one record is written (<see cref="LeaseEnd.Record"/>).</summary>
-    Final,
-
-    /// <summary>Back to the queue with a retry used, claimable from <see cref="LeaseEnd.NotBefore"/>.</summary>
-    Retry,
-
-    /// <summary>Back to the queue without a retry used (not a verdict on the task: cancelled, back-pressure, budget).</summary>
-    Requeue,
-}
-
-/// <summary>One attempt's end as a worker reports it: the lease it was run under, the outcome, and the task's fate.</summary>
-public sealed record LeaseEnd(TaskLease Lease, TaskOutcome Outcome, AttemptDisposition Disposition, DateTimeOffset? NotBefore = null, string? Record = null)
-{
-    public bool IsFinal => Disposition == AttemptDisposition.Final;
-}
-
-/// <summary>
-/// What a batch of ends did: the task keys whose ends were accepted (the rest were fenced: their lease had been taken
-/// over), the run's counts after the batch, and the tasks claimed in the same round trip.
-/// </summary>
-public sealed record EndBatch(IReadOnlySet<string> Accepted, int Done, int Failed, int Total, RunStatus Status, IReadOnlyList<ClaimedTask> Claimed);
-
 /// <summary>
 /// Group commit of attempt ends (issue #14's throughput goal): every attempt a worker saw end since its last round trip
 /// is written in ONE round trip and ONE transaction — the retries and requeues in one set-based statement, the finals
@@ -175,7 +150,7 @@ public sealed partial class PostgresRunStore
         cmd.Parameters.Add(Array(ends.Select(e => e.Outcome.Usage.InputTokens), NpgsqlDbType.Bigint));
         cmd.Parameters.Add(Array(ends.Select(e => e.Outcome.Usage.OutputTokens), NpgsqlDbType.Bigint));
         cmd.Parameters.Add(Array(ends.Select(e => e.Outcome.Usage.CacheReadInputTokens), NpgsqlDbType.Bigint));
-        cmd.Parameters.Add(Array(ends.Select(e => CacheWrite5m(e.Outcome.Usage)), NpgsqlDbType.Bigint));
+        cmd.Parameters.Add(Array(ends.Select(e => StoreRows.CacheWrite5m(e.Outcome.Usage)), NpgsqlDbType.Bigint));
         cmd.Parameters.Add(Array(ends.Select(e => e.Outcome.Usage.CacheCreation1hTokens), NpgsqlDbType.Bigint));
         return cmd;
     }
@@ -208,19 +183,6 @@ public sealed partial class PostgresRunStore
         return batch;
     }
 
-    /// <summary>The attempt row an end makes of an open one: what the attempt's record is built from before it is written.</summary>
-    public static AttemptRow Ended(AttemptRow open, TaskOutcome outcome)
-    {
-        var u = outcome.Usage;
-        var cw5 = CacheWrite5m(u);
-        return open with
-        {
-            End = outcome.End, Class = outcome.Class, Exitval = outcome.Exitval, CostUsd = outcome.CostUsd, SessionId = outcome.SessionId,
-            Usage = new Usage(InputTokens: u.InputTokens, OutputTokens: u.OutputTokens, CacheReadInputTokens: u.CacheReadInputTokens,
-                CacheCreation5mTokens: cw5, CacheCreation1hTokens: u.CacheCreation1hTokens, CacheCreationInputTokens: cw5 + u.CacheCreation1hTokens),
-        };
-    }
-
     /// <summary>
     /// The ended attempts of tasks claimed again (a retry, or a takeover), by key — what their records list before the
     /// last attempt. One query for a whole batch, and none at all when every task is on its first attempt.
@@ -248,7 +210,6 @@ public sealed partial class PostgresRunStore
         return map;
     }
 
-    private static long CacheWrite5m(Usage u) => u.CacheCreation5mTokens == 0 && u.CacheCreation1hTokens == 0 ? u.CacheCreationInputTokens : u.CacheCreation5mTokens;
 
     private static NpgsqlParameter Array<T>(IEnumerable<T> values, NpgsqlDbType element) =>
         new() { Value = values.ToArray(), NpgsqlDbType = NpgsqlDbType.Array | element };

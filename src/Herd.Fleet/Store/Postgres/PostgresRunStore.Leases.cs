@@ -4,27 +4,8 @@ using Npgsql;
 
 namespace Herd.Fleet.Store.Postgres;
 
-/// <summary>A claimed attempt: which task, which attempt number, and the fencing token its end must present.</summary>
-public sealed record TaskLease(string Key, int Number, long Epoch);
-
-/// <summary>A task a worker claimed: the task with its progress so far, the lease, the attempt's session id and its start (the claim's time).</summary>
-public sealed record ClaimedTask(StoredTask Stored, TaskLease Lease, string SessionId, DateTimeOffset Started)
-{
-    /// <summary>The attempt's row as the claim wrote it (open), which its end turns into the record's last attempt.</summary>
-    public AttemptRow OpenRow => new(Lease.Number, Started, null, null, null, 0, SessionId, Herd.Agent.Models.Usage.Zero);
-}
-
-/// <summary>What a final commit reports: the record (null when the lease was lost and the result rejected) and the run's counts after it.</summary>
-public sealed record FinalCommit(string? Record, int Done, int Failed, int Total, RunStatus Status);
-
-/// <summary>What one open attempt has spent so far (see <see cref="PostgresRunStore.Beat"/>).</summary>
-public sealed record RunningCost(string Key, int N, double CostUsd);
-
-/// <summary>The run-wide state workers share: status (and the exit code a halt set), the AIMD limit and the fleet-wide pause.</summary>
-public sealed record SharedRunState(RunStatus Status, int Total, int Done, int Failed, int? RateLimit, DateTimeOffset? PauseUntil, double? BudgetUsd, int LiveWorkers, int? ExitCode = null);
-
 /// <summary>
-/// The worker side of the shared store (issue #14): claims with leases, heartbeats, fenced ends, shared run state.
+/// The lease queue of the shared store (issue #14, <see cref="ILeaseQueue"/>): claims with fenced leases, their renewal, and the reaping of dead workers' tasks; ends are in .Ends.cs, the shared run state in .SharedState.cs.
 /// </summary>
 public sealed partial class PostgresRunStore
 {
@@ -110,7 +91,11 @@ public sealed partial class PostgresRunStore
           -- a task on its first attempt has no history to read
           CASE WHEN c.attempts > 1 THEN (SELECT COALESCE(SUM(a.cost_usd), 0) FROM herd_attempts a WHERE a.run_id = $1 AND a.key = c.key) ELSE 0 END,
           CASE WHEN c.attempts > 1 THEN (SELECT string_agg(a.class, ',') FROM herd_attempts a WHERE a.run_id = $1 AND a.key = c.key AND a.class IS NOT NULL) END,
-          (SELECT COUNT(*) FROM closed x WHERE x.key = c.key)
+          (SELECT COUNT(*) FROM closed x WHERE x.key = c.key),
+          -- the session of the previous attempt when it was cut off (killed or cancelled), for the engine to resume, as
+          -- LoadTasks gives herd run; an attempt closed by this very statement is still open in this snapshot
+          CASE WHEN c.attempts > 1 THEN (SELECT a.session_id FROM herd_attempts a WHERE a.run_id = $1 AND a.key = c.key AND a.n = c.attempts - 1
+            AND (a.class IN ('interrupted', 'cancelled') OR EXISTS (SELECT 1 FROM closed x WHERE x.key = c.key))) END
         FROM claimed c JOIN started s ON s.key = c.key
         ORDER BY c.seq
         """;
@@ -149,7 +134,7 @@ public sealed partial class PostgresRunStore
             if (r.GetInt64(13) > 0)
                 counts[OutcomeClass.Interrupted] = counts.GetValueOrDefault(OutcomeClass.Interrupted) + 1;
             var attempts = r.GetInt32(8);
-            var stored = new StoredTask(task, TaskState.Running, null, r.GetInt32(7), attempts, counts, r.GetDouble(11));
+            var stored = new StoredTask(task, TaskState.Running, null, r.GetInt32(7), attempts, counts, r.GetDouble(11), r.IsDBNull(14) ? null : r.GetString(14));
             var lease = new TaskLease(task.Key, attempts, r.GetInt64(9));
             _epochs[task.Key] = lease.Epoch; // held until its end (RenewLeases)
             list.Add(new ClaimedTask(stored, lease, r.GetString(10), now));
@@ -208,7 +193,7 @@ public sealed partial class PostgresRunStore
                 return new FinalCommit(null, done, failed, total, status);
             }
         }
-        rows[^1] = Ended(rows[^1], outcome);
+        rows[^1] = rows[^1].Ended(outcome);
         var record = buildRecord(rows);
         var end = End([new LeaseEnd(lease, outcome, AttemptDisposition.Final, Record: record)]);
         return new FinalCommit(end.Accepted.Contains(lease.Key) ? record : null, end.Done, end.Failed, end.Total, end.Status);
@@ -233,218 +218,13 @@ public sealed partial class PostgresRunStore
     /// Marks the run finished once every task is final. Final batches do this themselves, but two workers committing
     /// the last tasks at once each count without the other's batch; whichever goes idle afterwards closes the run here.
     /// </summary>
-    public void FinishIfDone()
+    public async Task FinishIfDoneAsync(CancellationToken cancellationToken = default)
     {
-        using var db = _source.OpenConnection();
-        using var cmd = Cmd(db, null, $"""
+        await using var db = await _source.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        await using var cmd = Cmd(db, null, $"""
             UPDATE herd_runs r SET status = 'finished', exit_code = LEAST({FailedSql}, 101), updated = $2
             WHERE r.run_id = $1 AND r.status = 'running' AND {DoneSql} >= r.total
             """, RunId, Utc(_time.GetUtcNow()));
-        cmd.ExecuteNonQuery();
-    }
-
-    /// <summary>Stops the run for every worker: claims select only running runs. The first halt wins; returns whether it was this one.</summary>
-    public bool Halt(string detail, int exitCode)
-    {
-        using var db = _source.OpenConnection();
-        using var cmd = Cmd(db, null, "UPDATE herd_runs SET status = 'halted', halt_detail = $2, exit_code = $3, updated = $4 WHERE run_id = $1 AND status = 'running'", RunId, detail, exitCode, Utc(_time.GetUtcNow()));
-        return cmd.ExecuteNonQuery() > 0;
-    }
-
-    /// <summary>The ceiling every worker's reservations count against (<c>--budget-usd</c>); null removes it.</summary>
-    public void SetBudget(double? ceilingUsd)
-    {
-        using var db = _source.OpenConnection();
-        using var cmd = Cmd(db, null, "UPDATE herd_runs SET budget_usd = $2 WHERE run_id = $1", RunId, ceilingUsd);
-        cmd.Parameters[1].NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Double;
-        cmd.ExecuteNonQuery();
-    }
-
-    // ---- workers: presence, shared budget, shared rate limit -----------------------------------------------------
-
-    /// <summary>
-    /// The worker's heartbeat: its presence row and its leases on this run. Also returns what other workers decided
-    /// (status, AIMD limit, pause) and how many workers are alive, so the limit is shared rather than assumed by each.
-    /// </summary>
-    /// <param name="runningCosts">What the worker's open attempts have spent so far, written here rather than after every
-    /// model call (a round trip per call): if the worker dies, its interrupted attempts keep their cost up to the last beat.</param>
-    public SharedRunState Beat(DateTimeOffset now, TimeSpan liveWithin, IReadOnlyCollection<RunningCost>? runningCosts = null)
-    {
-        using var db = _source.OpenConnection();
-        if (runningCosts is { Count: > 0 })
-        {
-            // One primary-key update per open attempt (a worker has at most -j), sent as one batch.
-            using var costs = new NpgsqlBatch(db);
-            foreach (var c in runningCosts)
-            {
-                var update = new NpgsqlBatchCommand("UPDATE herd_attempts SET cost_usd = $4 WHERE run_id = $1 AND key = $2 AND n = $3 AND end_at IS NULL");
-                foreach (var value in new object[] { RunId, c.Key, c.N, c.CostUsd })
-                    update.Parameters.Add(new NpgsqlParameter { Value = value });
-                costs.BatchCommands.Add(update);
-            }
-            costs.ExecuteNonQuery();
-        }
-
-        using (var presence = Cmd(db, null, """
-            INSERT INTO herd_workers(worker, host, pid, heartbeat) VALUES ($1, $2, $3, $4)
-            ON CONFLICT (worker) DO UPDATE SET heartbeat = EXCLUDED.heartbeat
-            """, Owner, Environment.MachineName, Environment.ProcessId, Utc(now)))
-            presence.ExecuteNonQuery();
-        RenewLeases(db, now);
-        // After renewing: a worker back from a short outage keeps its own tasks; only other, silent holders lose theirs.
-        using (var reap = ReapCommand(db, now))
-            reap.ExecuteScalar();
-        // Reservations of workers that stopped beating go back to the run: a kill -9 does not shrink the budget for good.
-        // Lock order everywhere: the run row, then reservation rows (TryReserve and Settle do the same), so no deadlock.
-        using (var tx = db.BeginTransaction())
-        {
-            using (var stale = Cmd(db, tx, """
-                SELECT 1 FROM herd_reservations r WHERE r.run_id = $1 AND r.reserved_usd > 0
-                  AND NOT EXISTS (SELECT 1 FROM herd_workers w WHERE w.worker = r.worker AND w.heartbeat >= $2) LIMIT 1
-                """, RunId, Utc(now - liveWithin)))
-            {
-                if (stale.ExecuteScalar() is not null)
-                {
-                    LockRun(db, tx);
-                    using var reap = Cmd(db, tx, """
-                        WITH gone AS (
-                          DELETE FROM herd_reservations r WHERE r.run_id = $1
-                            AND NOT EXISTS (SELECT 1 FROM herd_workers w WHERE w.worker = r.worker AND w.heartbeat >= $2)
-                          RETURNING r.reserved_usd)
-                        UPDATE herd_runs SET reserved_usd = GREATEST(0, reserved_usd - (SELECT COALESCE(SUM(reserved_usd), 0) FROM gone))
-                        WHERE run_id = $1
-                        """, RunId, Utc(now - liveWithin));
-                    reap.ExecuteNonQuery();
-                }
-            }
-            tx.Commit();
-        }
-        return ReadShared(db, now, liveWithin);
-    }
-
-    public SharedRunState ReadShared(DateTimeOffset now, TimeSpan liveWithin)
-    {
-        using var db = _source.OpenConnection();
-        return ReadShared(db, now, liveWithin);
-    }
-
-    private SharedRunState ReadShared(NpgsqlConnection db, DateTimeOffset now, TimeSpan liveWithin)
-    {
-        using var cmd = Cmd(db, null, $"""
-            SELECT r.status, r.total, {DoneSql}, {FailedSql}, r.rate_limit, r.pause_until, r.budget_usd,
-              (SELECT COUNT(*) FROM herd_workers w WHERE w.heartbeat >= $2), r.exit_code
-            FROM herd_runs r WHERE r.run_id = $1
-            """, RunId, Utc(now - liveWithin));
-        using var r = cmd.ExecuteReader();
-        if (!r.Read())
-            throw new Herd.Agent.HerdFatalException($"Error: run '{RunId}' does not exist in {Database.Redacted}. `herd runs list --store URL` shows the runs.");
-        return new SharedRunState(ParseStatus(r.GetString(0)), r.GetInt32(1), r.GetInt32(2), r.GetInt32(3),
-            r.IsDBNull(4) ? null : r.GetInt32(4), r.IsDBNull(5) ? null : Time(r, 5), r.IsDBNull(6) ? null : r.GetDouble(6), (int)Math.Max(1, r.GetInt64(7)), r.IsDBNull(8) ? null : r.GetInt32(8));
-    }
-
-    /// <summary>Removes this worker's presence row (a clean exit); its reservations are settled by then.</summary>
-    public void Leave()
-    {
-        using var db = _source.OpenConnection();
-        using var cmd = Cmd(db, null, "DELETE FROM herd_workers WHERE worker = $1", Owner);
-        cmd.ExecuteNonQuery();
-    }
-
-    /// <summary>
-    /// Reserves against the run's ceiling in ONE statement: the run row's UPDATE re-checks
-    /// <c>spent + reserved + amount ≤ budget</c> on the latest row version under its row lock, so concurrent workers
-    /// can never together cross the ceiling; the amount is also booked to this worker, so a dead worker's
-    /// reservations can be returned (<see cref="Beat"/>).
-    /// </summary>
-    public bool TryReserve(double amountUsd)
-    {
-        using var db = _source.OpenConnection();
-        using var cmd = Cmd(db, null, """
-            WITH r AS (
-              UPDATE herd_runs SET reserved_usd = reserved_usd + $3
-              WHERE run_id = $1 AND (budget_usd IS NULL OR spent_usd + reserved_usd + $3 <= budget_usd)
-              RETURNING 1)
-            INSERT INTO herd_reservations(run_id, worker, reserved_usd) SELECT $1, $2, $3 FROM r
-            ON CONFLICT (run_id, worker) DO UPDATE SET reserved_usd = herd_reservations.reserved_usd + EXCLUDED.reserved_usd
-            RETURNING 1
-            """, RunId, Owner, amountUsd);
-        return cmd.ExecuteScalar() is not null;
-    }
-
-    /// <summary>Replaces a reservation by the actual cost. The run's reserved total drops only if this worker's reservation still existed (it was not reaped).</summary>
-    public void Settle(double reservedUsd, double actualUsd)
-    {
-        using var db = _source.OpenConnection();
-        using var tx = db.BeginTransaction();
-        LockRun(db, tx);
-        using (var cmd = Cmd(db, tx, """
-            WITH w AS (
-              UPDATE herd_reservations SET reserved_usd = GREATEST(0, reserved_usd - $3) WHERE run_id = $1 AND worker = $2 RETURNING 1)
-            UPDATE herd_runs SET reserved_usd = CASE WHEN EXISTS (SELECT 1 FROM w) THEN GREATEST(0, reserved_usd - $3) ELSE reserved_usd END,
-              spent_usd = spent_usd + $4
-            WHERE run_id = $1
-            """, RunId, Owner, reservedUsd, actualUsd))
-            cmd.ExecuteNonQuery();
-        tx.Commit();
-    }
-
-    /// <summary>Takes the run row's lock first, so every transaction that also touches reservation rows locks in one order.</summary>
-    private void LockRun(NpgsqlConnection db, NpgsqlTransaction tx)
-    {
-        using var cmd = Cmd(db, tx, "SELECT 1 FROM herd_runs WHERE run_id = $1 FOR UPDATE", RunId);
-        cmd.ExecuteNonQuery();
-    }
-
-    /// <summary>(spent, reserved, ceiling) of the run-wide ledger.</summary>
-    public (double Spent, double Reserved, double? Ceiling) Ledger()
-    {
-        using var db = _source.OpenConnection();
-        using var cmd = Cmd(db, null, "SELECT spent_usd, reserved_usd, budget_usd FROM herd_runs WHERE run_id = $1", RunId);
-        using var r = cmd.ExecuteReader();
-        r.Read();
-        return (r.GetDouble(0), r.GetDouble(1), r.IsDBNull(2) ? null : r.GetDouble(2));
-    }
-
-    /// <summary>
-    /// Shared AIMD (spec §6 across workers): back-pressure halves the run's limit — at most once per
-    /// <paramref name="cooldown"/>, so ten workers hit by the same burst halve it once, not ten times — and a
-    /// <c>retry-after</c> pauses every worker until then.
-    /// </summary>
-    public void OnBackPressure(DateTimeOffset now, int ceiling, DateTimeOffset? pauseUntil, TimeSpan cooldown)
-    {
-        using var db = _source.OpenConnection();
-        using var cmd = Cmd(db, null, """
-            UPDATE herd_runs SET
-              rate_limit = CASE WHEN rate_changed IS NULL OR rate_changed < $3 THEN GREATEST(1, COALESCE(rate_limit, $4) / 2) ELSE rate_limit END,
-              rate_changed = CASE WHEN rate_changed IS NULL OR rate_changed < $3 THEN $2 ELSE rate_changed END,
-              pause_until = CASE WHEN $5::timestamptz IS NULL THEN pause_until ELSE GREATEST(COALESCE(pause_until, $5), $5) END
-            WHERE run_id = $1
-            """, RunId, Utc(now), Utc(now - cooldown), ceiling, pauseUntil is { } p ? Utc(p) : null);
-        cmd.Parameters[4].NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.TimestampTz;
-        cmd.ExecuteNonQuery();
-    }
-
-    /// <summary>Additive increase of the shared limit after a success, at most once per <paramref name="cooldown"/>.</summary>
-    public void OnSuccess(DateTimeOffset now, int ceiling, TimeSpan cooldown)
-    {
-        using var db = _source.OpenConnection();
-        using var cmd = Cmd(db, null, """
-            UPDATE herd_runs SET rate_limit = LEAST($4, rate_limit + 1), rate_changed = $2
-            WHERE run_id = $1 AND rate_limit IS NOT NULL AND rate_limit < $4 AND rate_changed < $3
-            """, RunId, Utc(now), Utc(now - cooldown), ceiling);
-        cmd.ExecuteNonQuery();
-    }
-
-    /// <summary>Every run in the database, newest first (<c>herd runs list --store</c>, <c>herd worker --all</c>).</summary>
-    public static IReadOnlyList<(string RunId, DateTimeOffset Created, RunStatus Status, int Total, int Done, int Failed)> ListRuns(PgLocation location)
-    {
-        using var store = Open(location, "");
-        using var db = store._source.OpenConnection();
-        using var cmd = Cmd(db, null, $"SELECT r.run_id, r.created, r.status, r.total, {DoneSql}, {FailedSql} FROM herd_runs r ORDER BY r.created DESC, r.run_id");
-        using var r = cmd.ExecuteReader();
-        var list = new List<(string, DateTimeOffset, RunStatus, int, int, int)>();
-        while (r.Read())
-            list.Add((r.GetString(0), Time(r, 1), store.ParseStatus(r.GetString(2)), r.GetInt32(3), r.GetInt32(4), r.GetInt32(5)));
-        return list;
+        await cmd.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
     }
 }

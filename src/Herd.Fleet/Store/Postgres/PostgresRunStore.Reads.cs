@@ -93,8 +93,7 @@ public sealed partial class PostgresRunStore
         using (var r = cmd.ExecuteReader())
         {
             r.Read();
-            var tokens = new Usage(InputTokens: r.GetInt64(4), OutputTokens: r.GetInt64(5), CacheReadInputTokens: r.GetInt64(6),
-                CacheCreation5mTokens: r.GetInt64(7), CacheCreation1hTokens: r.GetInt64(8), CacheCreationInputTokens: r.GetInt64(7) + r.GetInt64(8));
+            var tokens = StoreRows.Usage(r, 4);
             return new RunTotals((int)r.GetInt64(0), (int)r.GetInt64(1), (int)r.GetInt64(2), byClass, r.GetDouble(3), tokens, [], []);
         }
     }
@@ -103,7 +102,7 @@ public sealed partial class PostgresRunStore
     public IReadOnlyDictionary<string, IReadOnlyList<AttemptRow>> AllAttempts()
     {
         using var db = _source.OpenConnection();
-        using var cmd = Cmd(db, null, "SELECT key, n, start, end_at, class, exitval, cost_usd, session_id, t_in, t_out, t_cr, t_cw5, t_cw1, slot FROM herd_attempts WHERE run_id = $1 ORDER BY key, n", RunId);
+        using var cmd = Cmd(db, null, $"SELECT a.key, {AttemptColumns} FROM herd_attempts a WHERE a.run_id = $1 ORDER BY a.key, a.n", RunId);
         using var r = cmd.ExecuteReader();
         var byKey = new Dictionary<string, IReadOnlyList<AttemptRow>>(StringComparer.Ordinal);
         while (r.Read())
@@ -111,12 +110,7 @@ public sealed partial class PostgresRunStore
             var key = r.GetString(0);
             if (!byKey.TryGetValue(key, out var list))
                 byKey[key] = list = new List<AttemptRow>();
-            ((List<AttemptRow>)list).Add(new AttemptRow(
-                r.GetInt32(1), Time(r, 2), r.IsDBNull(3) ? null : Time(r, 3), r.IsDBNull(4) ? null : ParseClass(r.GetString(4)),
-                r.IsDBNull(5) ? null : r.GetInt32(5), r.GetDouble(6), r.GetString(7),
-                new Usage(InputTokens: r.GetInt64(8), OutputTokens: r.GetInt64(9), CacheReadInputTokens: r.GetInt64(10),
-                    CacheCreation5mTokens: r.GetInt64(11), CacheCreation1hTokens: r.GetInt64(12), CacheCreationInputTokens: r.GetInt64(11) + r.GetInt64(12)),
-                r.IsDBNull(13) ? null : r.GetInt32(13)));
+            ((List<AttemptRow>)list).Add(ReadAttempt(r, 1));
         }
         return byKey;
     }

@@ -26,7 +26,7 @@ namespace Herd.Fleet.Store.Postgres;
 /// was taken over therefore cannot write a late result: its commit matches no row and is rolled back.
 /// </para>
 /// </remarks>
-public sealed partial class PostgresRunStore : IRunStore
+public sealed partial class PostgresRunStore : ISharedRunStore
 {
     private readonly NpgsqlDataSource _source;
     private readonly TimeProvider _time;
@@ -95,6 +95,11 @@ public sealed partial class PostgresRunStore : IRunStore
     };
 
     public HerdFatalException Explain(Exception ex) => Explain(ex, Database);
+
+    /// <summary>A dropped connection or a server restarting (admin shutdown, crash recovery, not yet accepting): worth retrying.</summary>
+    public bool IsTransient(Exception ex) => ex is NpgsqlException { IsTransient: true } or TimeoutException or IOException
+        || (ex is NpgsqlException && ex.InnerException is IOException or System.Net.Sockets.SocketException)
+        || ex is PostgresException { SqlState: "57P01" or "57P02" or "57P03" } or InvalidOperationException { Source: "Npgsql" };
 
     public void Dispose() => _source.Dispose();
 
@@ -254,227 +259,17 @@ public sealed partial class PostgresRunStore : IRunStore
         cmd.ExecuteNonQuery();
     }
 
-    // ---- tasks ---------------------------------------------------------------------------------------------------
-
-    public IReadOnlyList<StoredTask> LoadTasks()
+    /// <summary>Every run in the database, newest first (<c>herd runs list --store</c>, <c>herd worker --all</c>).</summary>
+    public static IReadOnlyList<(string RunId, DateTimeOffset Created, RunStatus Status, int Total, int Done, int Failed)> ListRuns(PgLocation location)
     {
-        using var db = _source.OpenConnection();
-        var counts = new Dictionary<string, Dictionary<OutcomeClass, int>>(StringComparer.Ordinal);
-        using (var cmd = Cmd(db, null, "SELECT key, class, COUNT(*) FROM herd_attempts WHERE run_id = $1 AND class IS NOT NULL GROUP BY key, class", RunId))
-        using (var r = cmd.ExecuteReader())
-        {
-            while (r.Read())
-            {
-                if (!counts.TryGetValue(r.GetString(0), out var map))
-                    counts[r.GetString(0)] = map = [];
-                map[ParseClass(r.GetString(1))] = (int)r.GetInt64(2);
-            }
-        }
-        var spent = new Dictionary<string, double>(StringComparer.Ordinal);
-        using (var cmd = Cmd(db, null, "SELECT key, SUM(cost_usd) FROM herd_attempts WHERE run_id = $1 GROUP BY key", RunId))
-        using (var r = cmd.ExecuteReader())
-        {
-            while (r.Read())
-                spent[r.GetString(0)] = r.GetDouble(1);
-        }
-        var list = new List<StoredTask>();
-        using (var cmd = Cmd(db, null, "SELECT key, seq, name, prompt, v, inputs, caps, state, class, retries, attempts FROM herd_tasks WHERE run_id = $1 ORDER BY seq", RunId))
-        using (var r = cmd.ExecuteReader())
-        {
-            while (r.Read())
-            {
-                var task = ReadTask(r, 0);
-                list.Add(new StoredTask(task, ParseState(r.GetString(7)), r.IsDBNull(8) ? null : ParseClass(r.GetString(8)), r.GetInt32(9), r.GetInt32(10),
-                    counts.TryGetValue(task.Key, out var c) ? c : new Dictionary<OutcomeClass, int>(), spent.GetValueOrDefault(task.Key)));
-            }
-        }
-        return list;
-    }
-
-    /// <summary>
-    /// Spec §7.1 for the orchestrator: open attempts become <c>interrupted</c> and their tasks pending, without a retry
-    /// used. Tasks under a live lease of another process (a worker) are left alone; their lease decides.
-    /// </summary>
-    public int RecoverInterrupted(DateTimeOffset now)
-    {
-        using var db = _source.OpenConnection();
-        using var tx = db.BeginTransaction();
-        int n;
-        using (var cmd = Cmd(db, tx, """
-            UPDATE herd_attempts a SET end_at = $2, class = 'interrupted', exitval = -1
-            FROM herd_tasks t WHERE a.run_id = $1 AND a.end_at IS NULL AND t.run_id = a.run_id AND t.key = a.key
-              AND (t.lease_until IS NULL OR t.lease_until < $2 OR t.lease_owner = $3)
-            """, RunId, Utc(now), Owner))
-            n = cmd.ExecuteNonQuery();
-        using (var cmd = Cmd(db, tx, """
-            UPDATE herd_tasks SET state = 'pending', lease_owner = NULL, lease_until = NULL
-            WHERE run_id = $1 AND state = 'running' AND (lease_until IS NULL OR lease_until < $2 OR lease_owner = $3)
-            """, RunId, Utc(now), Owner))
-            cmd.ExecuteNonQuery();
-        tx.Commit();
-        return n;
-    }
-
-    public int Requeue(Func<OutcomeClass, bool> classMatches)
-    {
-        using var db = _source.OpenConnection();
-        var keys = new List<(string Key, bool Failed)>();
-        using (var cmd = Cmd(db, null, "SELECT key, class FROM herd_tasks WHERE run_id = $1 AND state = 'done'", RunId))
-        using (var r = cmd.ExecuteReader())
-        {
-            while (r.Read())
-            {
-                var cls = ParseClass(r.GetString(1));
-                if (classMatches(cls))
-                    keys.Add((r.GetString(0), !cls.IsSuccess()));
-            }
-        }
-        using var tx = db.BeginTransaction();
-        using (var up = Cmd(db, tx, "UPDATE herd_tasks SET state = 'pending', class = NULL, record = NULL, final_order = NULL, retries = 0 WHERE run_id = $1 AND key = ANY($2) AND state = 'done'", RunId, keys.Select(k => k.Key).ToArray()))
-            up.ExecuteNonQuery();
-        using (var counters = Cmd(db, tx, "UPDATE herd_runs SET done = done - $2, failed = failed - $3, status = 'running' WHERE run_id = $1", RunId, keys.Count, keys.Count(k => k.Failed)))
-            counters.ExecuteNonQuery();
-        tx.Commit();
-        return keys.Count;
-    }
-
-    // ---- attempts (the orchestrator's path; workers use Claim / Release / Complete) --------------------------------
-
-    /// <summary>The orchestrator's start: the task is leased to this instance (renewed by <see cref="Heartbeat"/>), so workers leave it alone.</summary>
-    public void StartAttempt(string key, int n, int slot, DateTimeOffset start, string sessionId)
-    {
-        using var db = _source.OpenConnection();
-        using var tx = db.BeginTransaction();
-        long epoch;
-        using (var mark = Cmd(db, tx, """
-            UPDATE herd_tasks SET state = 'running', attempts = $3, lease_epoch = lease_epoch + 1, lease_owner = $4, lease_until = $5
-            WHERE run_id = $1 AND key = $2 RETURNING lease_epoch
-            """, RunId, key, n, Owner, Utc(start + LeaseDuration)))
-            epoch = Convert.ToInt64(mark.ExecuteScalar(), CultureInfo.InvariantCulture);
-        using (var insert = Cmd(db, tx, """
-            INSERT INTO herd_attempts(run_id, key, n, slot, start, session_id, epoch, worker) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-            ON CONFLICT (run_id, key, n) DO UPDATE SET slot = EXCLUDED.slot, start = EXCLUDED.start, session_id = EXCLUDED.session_id, epoch = EXCLUDED.epoch, worker = EXCLUDED.worker, end_at = NULL
-            """, RunId, key, n, slot, Utc(start), sessionId, epoch, Owner))
-            insert.ExecuteNonQuery();
-        tx.Commit();
-        _epochs[key] = epoch;
-    }
-
-    public void AddAttemptCost(string key, int n, double costUsd)
-    {
-        using var db = _source.OpenConnection();
-        using var cmd = Cmd(db, null, "UPDATE herd_attempts SET cost_usd = cost_usd + $4 WHERE run_id = $1 AND key = $2 AND n = $3 AND end_at IS NULL", RunId, key, n, costUsd);
-        cmd.ExecuteNonQuery();
-    }
-
-    /// <exception cref="HerdFatalException">This instance lost the task's lease (its heartbeats stopped long enough for a worker to take it over).</exception>
-    public string? FinishAttempt(string key, int n, TaskOutcome outcome, bool usedRetry, Func<IReadOnlyList<AttemptRow>, string>? buildRecord)
-    {
-        var epoch = _epochs.TryGetValue(key, out var e) ? e : throw new InvalidOperationException($"no attempt of {key} was started here");
-        var lease = new TaskLease(key, n, epoch);
-        string? record = null;
-        var accepted = buildRecord is null ? Release(lease, outcome, usedRetry, notBefore: null) : (record = Complete(lease, outcome, buildRecord).Record) is not null;
-        if (!accepted)
-            throw new HerdFatalException($"Error: run '{RunId}': the lease on task {key[..12]} was lost (no heartbeat for {LeaseDuration.TotalSeconds:0} s) and another process took it over; this result was discarded. Continue with --resume.");
-        _epochs.TryRemove(key, out _);
-        return record;
-    }
-
-    public IReadOnlyList<AttemptRow> Attempts(string key)
-    {
-        using var db = _source.OpenConnection();
-        return Attempts(db, null, key);
-    }
-
-    private const string AttemptColumns = "a.n, a.start, a.end_at, a.class, a.exitval, a.cost_usd, a.session_id, a.t_in, a.t_out, a.t_cr, a.t_cw5, a.t_cw1, a.slot";
-
-    private List<AttemptRow> Attempts(NpgsqlConnection db, NpgsqlTransaction? tx, string key)
-    {
-        using var cmd = Cmd(db, tx, $"SELECT {AttemptColumns} FROM herd_attempts a WHERE a.run_id = $1 AND a.key = $2 ORDER BY a.n", RunId, key);
+        using var store = Open(location, "");
+        using var db = store._source.OpenConnection();
+        using var cmd = Cmd(db, null, $"SELECT r.run_id, r.created, r.status, r.total, {DoneSql}, {FailedSql} FROM herd_runs r ORDER BY r.created DESC, r.run_id");
         using var r = cmd.ExecuteReader();
-        var list = new List<AttemptRow>();
+        var list = new List<(string, DateTimeOffset, RunStatus, int, int, int)>();
         while (r.Read())
-            list.Add(ReadAttempt(r, 0));
+            list.Add((r.GetString(0), Time(r, 1), store.ParseStatus(r.GetString(2)), r.GetInt32(3), r.GetInt32(4), r.GetInt32(5)));
         return list;
-    }
-
-    /// <summary>One attempt row from the columns of <see cref="AttemptColumns"/>, starting at <paramref name="at"/>.</summary>
-    private AttemptRow ReadAttempt(NpgsqlDataReader r, int at) => new(
-        r.GetInt32(at), Time(r, at + 1), r.IsDBNull(at + 2) ? null : Time(r, at + 2), r.IsDBNull(at + 3) ? null : ParseClass(r.GetString(at + 3)),
-        r.IsDBNull(at + 4) ? null : r.GetInt32(at + 4), r.GetDouble(at + 5), r.GetString(at + 6),
-        new Usage(InputTokens: r.GetInt64(at + 7), OutputTokens: r.GetInt64(at + 8), CacheReadInputTokens: r.GetInt64(at + 9),
-            CacheCreation5mTokens: r.GetInt64(at + 10), CacheCreation1hTokens: r.GetInt64(at + 11), CacheCreationInputTokens: r.GetInt64(at + 10) + r.GetInt64(at + 11)),
-        r.IsDBNull(at + 12) ? null : r.GetInt32(at + 12));
-
-    public IReadOnlyList<string> FinalRecords()
-    {
-        using var db = _source.OpenConnection();
-        using var cmd = Cmd(db, null, "SELECT record FROM herd_tasks WHERE run_id = $1 AND final_order IS NOT NULL ORDER BY final_order", RunId);
-        using var r = cmd.ExecuteReader();
-        var list = new List<string>();
-        while (r.Read())
-            list.Add(r.GetString(0));
-        return list;
-    }
-
-    /// <value>This process's view: what was spent when it opened plus what it committed since (workers elsewhere add to the database only).</value>
-    public double SpentUsd
-    {
-        get
-        {
-            lock (_spentGate)
-                return _spentUsd;
-        }
-    }
-
-    public double TotalSpentUsd()
-    {
-        using var db = _source.OpenConnection();
-        using var cmd = Cmd(db, null, "SELECT COALESCE(SUM(cost_usd), 0) FROM herd_attempts WHERE run_id = $1", RunId);
-        return Convert.ToDouble(cmd.ExecuteScalar(), CultureInfo.InvariantCulture);
-    }
-
-    public RunTotals Totals()
-    {
-        using var db = _source.OpenConnection();
-        var byClass = new SortedDictionary<OutcomeClass, int>();
-        using (var cmd = Cmd(db, null, "SELECT class, COUNT(*) FROM herd_tasks WHERE run_id = $1 AND state = 'done' GROUP BY class", RunId))
-        using (var r = cmd.ExecuteReader())
-        {
-            while (r.Read())
-                byClass[ParseClass(r.GetString(0))] = (int)r.GetInt64(1);
-        }
-        long total, unfinished;
-        using (var cmd = Cmd(db, null, "SELECT COUNT(*), COUNT(*) FILTER (WHERE state <> 'done') FROM herd_tasks WHERE run_id = $1", RunId))
-        using (var r = cmd.ExecuteReader())
-        {
-            r.Read();
-            (total, unfinished) = (r.GetInt64(0), r.GetInt64(1));
-        }
-        long attempts;
-        double spent;
-        Usage tokens;
-        using (var cmd = Cmd(db, null, "SELECT COUNT(*), COALESCE(SUM(cost_usd), 0), COALESCE(SUM(t_in),0)::bigint, COALESCE(SUM(t_out),0)::bigint, COALESCE(SUM(t_cr),0)::bigint, COALESCE(SUM(t_cw5),0)::bigint, COALESCE(SUM(t_cw1),0)::bigint FROM herd_attempts WHERE run_id = $1", RunId))
-        using (var r = cmd.ExecuteReader())
-        {
-            r.Read();
-            attempts = r.GetInt64(0);
-            spent = r.GetDouble(1);
-            tokens = new Usage(InputTokens: r.GetInt64(2), OutputTokens: r.GetInt64(3), CacheReadInputTokens: r.GetInt64(4),
-                CacheCreation5mTokens: r.GetInt64(5), CacheCreation1hTokens: r.GetInt64(6), CacheCreationInputTokens: r.GetInt64(5) + r.GetInt64(6));
-        }
-        var runtimes = new List<double>();
-        var costs = new List<double>();
-        using (var cmd = Cmd(db, null, "SELECT runtime_s, cost_usd FROM herd_tasks WHERE run_id = $1 AND state = 'done'", RunId))
-        using (var r = cmd.ExecuteReader())
-        {
-            while (r.Read())
-            {
-                runtimes.Add(r.IsDBNull(0) ? 0 : r.GetDouble(0));
-                costs.Add(r.GetDouble(1));
-            }
-        }
-        return new RunTotals((int)total, (int)unfinished, (int)attempts, byClass, spent, tokens, runtimes, costs);
     }
 
     // ---- helpers -------------------------------------------------------------------------------------------------
@@ -492,9 +287,7 @@ public sealed partial class PostgresRunStore : IRunStore
 
     private static DateTimeOffset Time(NpgsqlDataReader r, int i) => new(DateTime.SpecifyKind(r.GetDateTime(i), DateTimeKind.Utc));
 
-    private static FleetTask ReadTask(NpgsqlDataReader r, int at) =>
-        new(r.GetInt32(at + 1), r.GetString(at), r.GetString(at + 2), r.GetString(at + 3),
-            StoreJson.ReadStrings(r.GetString(at + 4)), StoreJson.ReadMap(r.GetString(at + 5)), StoreJson.ReadCaps(r.GetString(at + 6)));
+    private static FleetTask ReadTask(NpgsqlDataReader r, int at) => StoreRows.Task(r, at);
 
     private OutcomeClass ParseClass(string text) =>
         OutcomeClasses.Parse(text) ?? throw new HerdFatalException($"Error: run store {Location} holds an unknown outcome class '{text}'; it was written by another version of herd or is damaged.");

@@ -10,10 +10,8 @@ namespace Herd.Fleet.Store.Postgres;
 /// <see cref="SpendLedger"/> with this account.
 /// </summary>
 /// <param name="time">The clock the retries wait on (a fake one in tests).</param>
-public sealed class PostgresSpendAccount(PostgresRunStore store, TimeProvider? time = null) : ISpendAccount
+internal sealed class PostgresSpendAccount(PostgresRunStore store, TimeProvider? time = null) : ISpendAccount
 {
-    private static readonly AsyncLocal<LedgerReading?> Reading = new();
-
     /// <summary>
     /// Rides out a short outage (a failover, a restarted server): 7 retries of a transient error, 0.2 s doubling to
     /// 12.8 s (about 25 s in all), then the error goes up and the attempt ends as any store failure does.
@@ -29,24 +27,12 @@ public sealed class PostgresSpendAccount(PostgresRunStore store, TimeProvider? t
         })
         .Build();
 
-    /// <summary>
-    /// Starts recording, for the attempt that runs in this async flow, what the run had reserved when its calls read
-    /// the ledger. A refusal read while nothing was reserved anywhere means the ceiling itself is spent (halt); one read
-    /// while other workers held reservations only means the ceiling is busy (requeue and try later).
-    /// </summary>
-    public static LedgerReading Observe()
-    {
-        var reading = new LedgerReading();
-        Reading.Value = reading;
-        return reading;
-    }
-
     public double AvailableUsd
     {
         get
         {
             var (spent, reserved, ceiling) = Retrying(store.Ledger);
-            Reading.Value?.Record(reserved);
+            LedgerReading.Current?.Record(reserved);
             return ceiling is { } c ? c - spent - reserved : double.PositiveInfinity;
         }
     }
@@ -61,15 +47,4 @@ public sealed class PostgresSpendAccount(PostgresRunStore store, TimeProvider? t
     });
 
     private T Retrying<T>(Func<T> call) => _retry.Execute(call);
-}
-
-/// <summary>What the run had reserved at an attempt's latest ledger read (see <see cref="PostgresSpendAccount.Observe"/>).</summary>
-public sealed class LedgerReading
-{
-    private double _reserved = double.NaN;
-
-    /// <value>NaN until the attempt read the ledger.</value>
-    public double Reserved => Volatile.Read(ref _reserved);
-
-    internal void Record(double reserved) => Volatile.Write(ref _reserved, reserved);
 }
