@@ -1,6 +1,8 @@
 using Herd.Agent;
 using Herd.Fleet.Isolation;
+using Herd.Fleet.Reports;
 using Herd.Fleet.Runs;
+using Herd.Fleet.Store;
 
 namespace Herd.Cli.Run;
 
@@ -55,8 +57,13 @@ public static class ApplyCommand
         }
         if (args.Positionals.Count != 1)
             throw new HerdUsageException($"Error: herd apply needs one RUN (a run directory or id). Usage: {Usage}");
-        // From the run directory, or from the shared store (--store): the records say which tasks succeeded and where their patches are.
-        var run = ReportArguments.Read(args, args.Positionals[0], cwd, Environment.GetEnvironmentVariable);
+        // From the run directory, or from the shared store (--store): the records say which tasks succeeded, and the
+        // patches are read from where the run keeps them (the shared store's, whichever machine ran the task).
+        return ReportArguments.WithPatches(args, args.Positionals[0], cwd, Environment.GetEnvironmentVariable, (run, patches) => Land(run, patches, args, stdout, stderr, cwd));
+    }
+
+    private static int Land(RunData run, IPatchStore store, ParsedArguments args, TextWriter stdout, TextWriter stderr, string cwd)
+    {
         var top = Git.Run(cwd, "rev-parse", "--show-toplevel");
         if (!top.Ok)
             throw new HerdUsageException($"Error: herd apply lands patches in a git repository, and '{cwd}' is not in one. Run it from the repository the run changed.");
@@ -67,8 +74,7 @@ public static class ApplyCommand
         if (options.Branch is { } branch && Git.Run(repository, "rev-parse", "--verify", "--quiet", "refs/heads/" + branch).Ok)
             throw new HerdUsageException($"Error: branch '{branch}' already exists. Pass a new --branch NAME, or delete it first.");
 
-        var patches = Patches(run);
-        var results = PatchApplier.Apply(repository, patches, options);
+        var results = PatchApplier.Apply(repository, Patches(run), store, options);
         foreach (var r in results)
             stdout.WriteLine($"{Verdict(r.Verdict, options.Check)}\t{r.Patch.Key[..Math.Min(12, r.Patch.Key.Length)]}\t{OneLine(r.Patch.Task)}\t{string.Join(' ', r.Files)}");
         foreach (var r in results.Where(r => r.Verdict != ApplyVerdict.Applied))
@@ -79,11 +85,11 @@ public static class ApplyCommand
         return landed == results.Count ? 0 : Skipped;
     }
 
-    /// <summary>The patches of successful tasks, in task order; a shared run's are where its workers kept them (.herd/runs/RUN here).</summary>
-    internal static IReadOnlyList<TaskPatch> Patches(Herd.Fleet.Reports.RunData run) =>
+    /// <summary>The patches of successful tasks, in task order.</summary>
+    internal static IReadOnlyList<TaskPatch> Patches(RunData run) =>
         run.Tasks.Where(t => t.Succeeded && t.Changes?.Patch is not null)
             .OrderBy(t => t.Seq).ThenBy(t => t.Key, StringComparer.Ordinal)
-            .Select(t => new TaskPatch(t.Seq, t.Key, t.Name, Path.Combine(run.Directory, t.Changes!.Patch!)))
+            .Select(t => new TaskPatch(t.Seq, t.Key, t.Name))
             .ToArray();
 
     private static string Verdict(ApplyVerdict v, bool check) => v switch

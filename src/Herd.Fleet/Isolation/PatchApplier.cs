@@ -1,10 +1,11 @@
 using System.Text;
 using System.Text.RegularExpressions;
+using Herd.Fleet.Store;
 
 namespace Herd.Fleet.Isolation;
 
-/// <summary>One successful task's patch, in the run's task order.</summary>
-public sealed record TaskPatch(int Seq, string Key, string Task, string Path);
+/// <summary>One successful task's patch, in the run's task order; its bytes are read from the run's <see cref="IPatchStore"/>.</summary>
+public sealed record TaskPatch(int Seq, string Key, string Task);
 
 public enum ApplyVerdict
 {
@@ -17,7 +18,7 @@ public enum ApplyVerdict
     /// <summary>Touches a protected path (.git/, .claude/, .herd/, CI configuration) that --allow-path does not name.</summary>
     Refused,
 
-    /// <summary>The patch file is missing or unreadable.</summary>
+    /// <summary>The patch is missing from the run's store, or unreadable.</summary>
     Missing,
 }
 
@@ -47,8 +48,9 @@ public static class PatchApplier
             || path is ".gitlab-ci.yml" or "Jenkinsfile" or ".gitmodules";
     }
 
+    /// <param name="store">Where the run keeps its patches (the run directory, or the shared store); read one patch at a time.</param>
     /// <exception cref="GitException">The repository cannot be read or the branch cannot be created.</exception>
-    public static IReadOnlyList<ApplyResult> Apply(string repository, IReadOnlyList<TaskPatch> patches, ApplyOptions options)
+    public static IReadOnlyList<ApplyResult> Apply(string repository, IReadOnlyList<TaskPatch> patches, IPatchStore store, ApplyOptions options)
     {
         var allow = (options.AllowPaths ?? []).Select(Glob).ToArray();
         var results = new List<ApplyResult>();
@@ -68,7 +70,7 @@ public static class PatchApplier
         try
         {
             foreach (var patch in patches)
-                results.Add(ApplyOne(repository, patch, options, allow, env));
+                results.Add(ApplyOne(repository, patch, store, options, allow, env));
             if (!options.Check && !options.CommitPerTask && options.Branch is not null && results.Any(r => r.Verdict == ApplyVerdict.Applied))
             {
                 var landed = results.Count(r => r.Verdict == ApplyVerdict.Applied);
@@ -83,11 +85,26 @@ public static class PatchApplier
         return results;
     }
 
-    private static ApplyResult ApplyOne(string repository, TaskPatch patch, ApplyOptions options, Regex[] allow, Dictionary<string, string>? env)
+    private static ApplyResult ApplyOne(string repository, TaskPatch patch, IPatchStore store, ApplyOptions options, Regex[] allow, Dictionary<string, string>? env)
     {
-        if (!File.Exists(patch.Path))
-            return new ApplyResult(patch, ApplyVerdict.Missing, [], $"patch file '{patch.Path}' is missing");
-        var listed = Git.Run(repository, ["apply", "--numstat", "-z", patch.Path], null, env);
+        if (store.ReadPatch(patch.Key) is not { } bytes)
+            return new ApplyResult(patch, ApplyVerdict.Missing, [], $"no patch {PatchNames.Of(patch.Key)} in the run's store");
+        // git apply reads a file: the one patch in hand is written to a scratch file and removed after.
+        var path = Path.Combine(Path.GetTempPath(), "herd-apply-" + Guid.NewGuid().ToString("N")[..12] + ".patch");
+        File.WriteAllBytes(path, bytes);
+        try
+        {
+            return ApplyFile(repository, patch, path, options, allow, env);
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
+    private static ApplyResult ApplyFile(string repository, TaskPatch patch, string path, ApplyOptions options, Regex[] allow, Dictionary<string, string>? env)
+    {
+        var listed = Git.Run(repository, ["apply", "--numstat", "-z", path], null, env);
         if (!listed.Ok)
             return new ApplyResult(patch, ApplyVerdict.Missing, [], "not a patch git can read: " + Git.FirstLine(listed.Error));
         var files = TreePool.ParseNumstat(listed.Output).Select(f => f.Path).ToArray();
@@ -96,10 +113,10 @@ public static class PatchApplier
             return new ApplyResult(patch, ApplyVerdict.Refused, refused, "touches protected paths (pass --allow-path GLOB to allow)");
         // --cached in check mode (the scratch index); --index when a commit follows; the working tree alone otherwise.
         string[] mode = options.Check ? ["--cached"] : options.CommitPerTask || options.Branch is not null ? ["--index"] : [];
-        var check = Git.Run(repository, ["apply", "--check", .. mode, patch.Path], null, env);
+        var check = Git.Run(repository, ["apply", "--check", .. mode, path], null, env);
         if (!check.Ok)
             return new ApplyResult(patch, ApplyVerdict.Conflict, ConflictingFiles(check.Error, files), Git.FirstLine(check.Error));
-        var applied = Git.Run(repository, ["apply", .. mode, patch.Path], null, env);
+        var applied = Git.Run(repository, ["apply", .. mode, path], null, env);
         if (!applied.Ok)
             return new ApplyResult(patch, ApplyVerdict.Conflict, ConflictingFiles(applied.Error, files), Git.FirstLine(applied.Error));
         if (options.CommitPerTask && !options.Check)

@@ -3,6 +3,7 @@ using System.Globalization;
 using Herd.Agent;
 using Herd.Agent.Loop;
 using Herd.Fleet.Engines;
+using Herd.Fleet.Isolation;
 using Herd.Fleet.Reports;
 using Herd.Fleet.Scheduling;
 using Herd.Fleet.Store;
@@ -60,14 +61,15 @@ public sealed partial class FleetRun(RunSpec spec)
     {
         if (spec.OpenSharedStore is { } openShared)
             return await RunInSharedStoreAsync(openShared, cancellationToken).ConfigureAwait(false);
-        using var store = spec.OpenStore?.Invoke(spec) ?? SqliteRunStore.Open(spec.RunDirectory, spec.Time);
+        var sqlite = spec.OpenStore is null ? SqliteRunStore.Open(spec.RunDirectory, spec.Time) : null;
+        using var store = sqlite ?? spec.OpenStore!(spec);
         try
         {
-            return await RunWithStoreAsync(store, cancellationToken).ConfigureAwait(false);
+            return await RunWithStoreAsync(store, sqlite ?? (IPatchStore)new PatchFiles(spec.RunDirectory), cancellationToken).ConfigureAwait(false);
         }
         catch (DbException ex)
         {
-            throw store is SqliteRunStore sqlite ? sqlite.Explain(ex) : new HerdFatalException($"Error: run store {store.Location}: {ex.Message}", ex);
+            throw sqlite is not null ? sqlite.Explain(ex) : new HerdFatalException($"Error: run store {store.Location}: {ex.Message}", ex);
         }
         catch (IOException ex)
         {
@@ -116,7 +118,7 @@ public sealed partial class FleetRun(RunSpec spec)
             throw new HerdUsageException($"Error: --run-dir '{spec.RunDirectory}' holds no run (no run.db). Pass the directory of an earlier `herd run`; `herd runs list` shows them.");
     }
 
-    private async Task<RunResult> RunWithStoreAsync(IRunStore store, CancellationToken cancellationToken)
+    private async Task<RunResult> RunWithStoreAsync(IRunStore store, IPatchStore patches, CancellationToken cancellationToken)
     {
         var time = spec.Time;
         store.AcquireLock(Environment.ProcessId, Environment.MachineName, time.GetUtcNow(), LockStaleAfter, spec.IsAlive);
@@ -124,7 +126,7 @@ public sealed partial class FleetRun(RunSpec spec)
 
         var ledgerStart = store.TotalSpentUsd();
         var ledger = spec.BudgetUsd is { } ceiling ? new SpendLedger(ceiling, ledgerStart) : null;
-        var engine = spec.Engine(new EngineContext(ledger, spec.TaskBudgetUsd, time));
+        var engine = spec.Engine(new EngineContext(ledger, spec.TaskBudgetUsd, time, patches));
 
         var (info, manifest, shard) = CreateOrOpen(store, engine.Name, engine.Version);
 

@@ -124,9 +124,9 @@ public sealed class TreePoolTests : IDisposable
             File.WriteAllText(Path.Combine(tree, "other.txt"), "o\n");
             File.WriteAllText(Path.Combine(tree, "a.txt"), "c\n");
         });
-        TaskPatch[] patches = [new(1, "k1", "ci", ci), new(2, "k2", "both", both), new(3, "k3", "clash", clash)];
+        TaskPatch[] patches = [new(1, ci, "ci"), new(2, both, "both"), new(3, clash, "clash")];
 
-        var results = PatchApplier.Apply(Repo, patches, new ApplyOptions("r1"));
+        var results = PatchApplier.Apply(Repo, patches, Patches, new ApplyOptions("r1"));
         results.Select(r => r.Verdict).ShouldBe([ApplyVerdict.Refused, ApplyVerdict.Applied, ApplyVerdict.Conflict]);
         results[0].Files.ShouldBe([".github/workflows/ci.yml"]);
         results[2].Files.ShouldBe(["a.txt"]);
@@ -134,18 +134,20 @@ public sealed class TreePoolTests : IDisposable
 
         Must(Repo, "checkout", "-q", "--", ".");
         File.Delete(Path.Combine(Repo, "new.txt"));
-        var allowed = PatchApplier.Apply(Repo, [patches[0]], new ApplyOptions("r1", AllowPaths: [".github/workflows/*.yml"]));
+        var allowed = PatchApplier.Apply(Repo, [patches[0]], Patches, new ApplyOptions("r1", AllowPaths: [".github/workflows/*.yml"]));
         allowed.Single().Verdict.ShouldBe(ApplyVerdict.Applied);
     }
+
+    private PatchFiles Patches => new(Path.Combine(_dir, "patches-run"));
 
     private string Patch(string name, Action<string> edit)
     {
         using var pool = TreePool.Open(IsolationMode.Worktree, Repo, Path.Combine(_dir, "run-" + name));
         var tree = pool.Acquire(1);
         edit(tree);
-        var path = Path.Combine(_dir, name + ".patch");
-        File.WriteAllBytes(path, pool.Capture(1).Patch);
-        return path;
+        var key = "k-" + name;
+        Patches.SavePatch(key, 1, pool.Capture(1).Patch);
+        return key;
     }
 
     public void Dispose()

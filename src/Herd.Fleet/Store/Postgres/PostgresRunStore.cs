@@ -26,7 +26,7 @@ namespace Herd.Fleet.Store.Postgres;
 /// was taken over therefore cannot write a late result: its commit matches no row and is rolled back.
 /// </para>
 /// </remarks>
-public sealed partial class PostgresRunStore : IRunStore
+public sealed partial class PostgresRunStore : IRunStore, IPatchStore
 {
     private readonly NpgsqlDataSource _source;
     private readonly TimeProvider _time;
