@@ -39,16 +39,17 @@ internal static class ReportArguments
         });
 
     /// <summary>
-    /// Reads RUN as <see cref="Read"/> finds it and hands it to <paramref name="use"/> with the run's patches: the
-    /// files of its run directory, or the shared store's (which stays open meanwhile), wherever its workers ran.
+    /// Opens RUN as <see cref="Read"/> finds it, to be read one task at a time, and hands it to <paramref name="use"/>
+    /// with the run's patches: the files of its run directory, or the shared store's (open meanwhile), wherever its
+    /// workers ran.
     /// </summary>
     /// <exception cref="HerdUsageException">No such run, or a bad --store.</exception>
     /// <exception cref="HerdFatalException">The store cannot be reached.</exception>
-    public static T WithPatches<T>(ParsedArguments args, string run, string cwd, Func<string, string?> environment, Func<RunData, IPatchStore, T> use) =>
-        Locate(args, run, cwd, environment, dir => use(RunReader.Read(dir), new PatchFiles(dir)), (open, dir) =>
+    public static T WithPatches<T>(ParsedArguments args, string run, string cwd, Func<string, string?> environment, Func<RunStream, IPatchStore, T> use) =>
+        Locate(args, run, cwd, environment, dir => use(RunReader.Open(dir), new PatchFiles(dir)), (open, dir) =>
         {
-            using var store = open();
-            return use(RunReader.Read(store, dir), store);
+            using var patches = open();
+            return use(RunReader.Open(open, dir), patches);
         });
 
     /// <summary>Opens RUN as <see cref="Read"/> finds it, to be read one task at a time (the reports of a run of any size).</summary>

@@ -62,13 +62,13 @@ public static class ApplyCommand
         return ReportArguments.WithPatches(args, args.Positionals[0], cwd, Environment.GetEnvironmentVariable, (run, patches) => Land(run, patches, args, stdout, stderr, cwd));
     }
 
-    private static int Land(RunData run, IPatchStore store, ParsedArguments args, TextWriter stdout, TextWriter stderr, string cwd)
+    private static int Land(RunStream run, IPatchStore store, ParsedArguments args, TextWriter stdout, TextWriter stderr, string cwd)
     {
         var top = Git.Run(cwd, "rev-parse", "--show-toplevel");
         if (!top.Ok)
             throw new HerdUsageException($"Error: herd apply lands patches in a git repository, and '{cwd}' is not in one. Run it from the repository the run changed.");
         var repository = top.Text;
-        var options = new ApplyOptions(run.RunId, args.Value(Branch), args.Has(CommitPerTask), args.Has(Check), args.Values(AllowPath));
+        var options = new ApplyOptions(run.Header.RunId, args.Value(Branch), args.Has(CommitPerTask), args.Has(Check), args.Values(AllowPath));
         if (!options.Check && (options.Branch is not null || options.CommitPerTask) && !Git.Run(repository, "diff", "--cached", "--quiet").Ok)
             throw new HerdUsageException("Error: the index has staged changes, and herd apply would commit them with the patches. Commit or unstage them first (git stash).");
         if (options.Branch is { } branch && Git.Run(repository, "rev-parse", "--verify", "--quiet", "refs/heads/" + branch).Ok)
@@ -85,12 +85,9 @@ public static class ApplyCommand
         return landed == results.Count ? 0 : Skipped;
     }
 
-    /// <summary>The patches of successful tasks, in task order.</summary>
-    internal static IReadOnlyList<TaskPatch> Patches(RunData run) =>
-        run.Tasks.Where(t => t.Succeeded && t.Changes?.Patch is not null)
-            .OrderBy(t => t.Seq).ThenBy(t => t.Key, StringComparer.Ordinal)
-            .Select(t => new TaskPatch(t.Seq, t.Key, t.Name))
-            .ToArray();
+    /// <summary>The patches of successful tasks, in task order: what <c>herd report --format patch</c> lists too.</summary>
+    internal static IReadOnlyList<TaskPatch> Patches(RunStream run) =>
+        PatchSeries.Landing(run).Select(p => new TaskPatch(p.Seq, p.Key, p.Name)).ToArray();
 
     private static string Verdict(ApplyVerdict v, bool check) => v switch
     {

@@ -105,6 +105,13 @@ public sealed class SharedIsolationEndToEndTests : IAsyncLifetime
         File.ReadAllText(Path.Combine(applier, "src/m49.txt")).ShouldBe("new m49\n");
         File.ReadAllText(Path.Combine(applier, "src/m50.txt")).ShouldBe("old m50\n", "the conflicting patch is skipped whole");
         GitOut(applier, "status", "--porcelain").ShouldBeEmpty();
+
+        // And herd report --format patch lists all 50 patches from the store, in task order
+        var series = await HerdIn(applier).RunAsync("report", runId, "--store", StoreUrl, "--format", "patch");
+        series.ExitCode.ShouldBe(0, series.ToString());
+        var headers = series.Stdout.Split('\n').Where(l => l.StartsWith("# herd: task ", StringComparison.Ordinal)).ToArray();
+        headers.Select(h => h["# herd: task ".Length..].Split(' ')[0]).ShouldBe(names);
+        series.Stdout.ShouldContain("+clash");
     }
 
     [Fact]
