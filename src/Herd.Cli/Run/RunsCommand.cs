@@ -171,7 +171,7 @@ public static class RunsCommand
         stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"tokens     in {totals.Tokens.InputTokens}, out {totals.Tokens.OutputTokens}, cache read {totals.Tokens.CacheReadInputTokens}, cache write {totals.Tokens.CacheCreationInputTokens}"));
         stdout.WriteLine($"results    {Path.Combine(dir, "results.ndjson")}");
         if (File.Exists(Path.Combine(dir, Herd.Fleet.Isolation.TreePool.StateFile)))
-            ShowChanges(RunDigest.Build(RunReader.Open(dir), ReportOptions.Default), stdout);
+            ShowChanges(RunDigest.Build(RunReader.Open(dir), ReportOptions.Default), dir, stdout);
         return 0;
     }
 
@@ -180,11 +180,12 @@ public static class RunsCommand
     /// order) files, lines +/−, verify runs, fix rounds and a failed verification's last output line. One pass over
     /// the run, so a run of any size is shown in bounded memory.
     /// </summary>
-    private static void ShowChanges(RunDigest run, TextWriter stdout)
+    /// <param name="runArgument">How the commands it suggests name the run (a directory, or <c>RUN --store URL</c>).</param>
+    internal static void ShowChanges(RunDigest run, string runArgument, TextWriter stdout)
     {
         if (run.ChangeTasks == 0)
             return;
-        var dir = run.Header.Directory;
+        var dir = runArgument;
         stdout.WriteLine($"changes    {run.ChangedTasks} task(s) changed {run.FilesChanged} file(s), +{run.LinesAdded} -{run.LinesRemoved}; review with: herd apply {dir} --check");
         if (run.VerifyPassed + run.VerifyFailed > 0)
             stdout.WriteLine($"verify     {run.VerifyPassed} passed, {run.VerifyFailed} failed; {run.FixRounds} fix round(s)");

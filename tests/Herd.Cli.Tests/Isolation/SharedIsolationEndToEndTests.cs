@@ -112,6 +112,16 @@ public sealed class SharedIsolationEndToEndTests : IAsyncLifetime
         var headers = series.Stdout.Split('\n').Where(l => l.StartsWith("# herd: task ", StringComparison.Ordinal)).ToArray();
         headers.Select(h => h["# herd: task ".Length..].Split(' ')[0]).ShouldBe(names);
         series.Stdout.ShouldContain("+clash");
+
+        // And herd runs show --store sums up the changes and verification, and an export brings the patches along
+        var show = await HerdIn(applier).RunAsync("runs", "show", runId, "--store", StoreUrl);
+        show.Stdout.ShouldContain("changes    50 task(s) changed 51 file(s), +51 -51");
+        show.Stdout.ShouldContain("verify     50 passed, 0 failed; 0 fix round(s)");
+        var export = await HerdIn(applier).RunAsync("runs", "export", runId, "--store", StoreUrl, "--out", _machines.Combine("export"));
+        export.ExitCode.ShouldBe(0, export.ToString());
+        Git(applier, "switch", "-q", "--detach", baseCommit).ShouldBe(0);
+        var local = await HerdIn(applier).WithEnvironment("HERD_STORE", null).RunAsync("apply", _machines.Combine("export"), "--check");
+        local.Stdout.Split('\n').Count(l => l.StartsWith("would-apply\t", StringComparison.Ordinal)).ShouldBe(49, local.ToString());
     }
 
     [Fact]
