@@ -29,7 +29,7 @@ public sealed class IsolationEndToEndTests : IAsyncLifetime
     private string RunDir => Path.Combine(_runs.Path, "run");
 
     /// <summary>The task whose prompt holds <paramref name="match"/> runs these shell commands, one turn each, then says done.</summary>
-    private static Conversation Edits(string match, params string[] commands) =>
+    internal static Conversation Edits(string match, params string[] commands) =>
         new(match, [.. commands.Select(c => Reply.WithTool("Bash", new JsonObject { ["command"] = c })), Reply.WithText("done")]);
 
     private IReadOnlyList<JsonElement> Records() =>

@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Text.Json.Nodes;
 using Herd.Fleet.Isolation;
 using Herd.Testing;
 
@@ -37,8 +36,7 @@ public sealed class SharedIsolationEndToEndTests : IAsyncLifetime
         return path;
     }
 
-    private static Conversation Edits(string match, params string[] commands) =>
-        new(match, [.. commands.Select(c => Reply.WithTool("Bash", new JsonObject { ["command"] = c })), Reply.WithText("done")]);
+    private static Conversation Edits(string match, params string[] commands) => IsolationEndToEndTests.Edits(match, commands);
 
     [Fact]
     public async Task Fifty_tasks_enqueued_and_worked_by_two_workers_in_two_clones_land_from_the_store_as_one_branch_with_the_conflict_reported()
@@ -169,32 +167,9 @@ public sealed class SharedIsolationEndToEndTests : IAsyncLifetime
 
     private static StartedProcess Started(Process p) => new(p, p.StandardOutput.ReadToEndAsync(), p.StandardError.ReadToEndAsync());
 
-    private static int Git(string dir, params string[] args)
-    {
-        using var p = Process.Start(GitInfo(dir, args))!;
-        p.StandardOutput.ReadToEnd();
-        p.StandardError.ReadToEnd();
-        p.WaitForExit();
-        return p.ExitCode;
-    }
+    private static int Git(string dir, params string[] args) => GitRepo.GitIn(dir, args).Exit;
 
-    private static string GitOut(string dir, params string[] args)
-    {
-        using var p = Process.Start(GitInfo(dir, args))!;
-        var output = p.StandardOutput.ReadToEnd();
-        p.StandardError.ReadToEnd();
-        p.WaitForExit();
-        return output.Trim();
-    }
+    private static string GitOut(string dir, params string[] args) => GitRepo.GitIn(dir, args).Output.Trim();
 
-    private static ProcessStartInfo GitInfo(string dir, string[] args)
-    {
-        var psi = new ProcessStartInfo("git") { WorkingDirectory = dir, RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in args)
-            psi.ArgumentList.Add(a);
-        return psi;
-    }
-
-    private static IReadOnlyList<string> Worktrees(string dir) =>
-        GitOut(dir, "worktree", "list", "--porcelain").Split('\n').Where(l => l.StartsWith("worktree ", StringComparison.Ordinal)).Select(l => l["worktree ".Length..]).ToArray();
+    private static IReadOnlyList<string> Worktrees(string dir) => GitRepo.WorktreesOf(dir);
 }
