@@ -31,12 +31,15 @@ public static class ApplyCommand
         patch that conflicts with the ones before it is skipped and listed with its files. A patch that touches .git/,
         .claude/, .herd/ or CI configuration (.github/, .gitlab-ci.yml, Jenkinsfile) is refused unless --allow-path
         names the path. Without --branch or --commit-per-task the changes are left uncommitted in the working tree.
+        With --store (or HERD_STORE) RUN is a shared run's id, and its records and patches are read from the store,
+        whichever machine ran each task.
         """;
 
     private const string Footer = """
         Examples:
           herd apply .herd/runs/20261203-1400-ab12 --check
           herd apply 20261203-1400-ab12 --branch herd/migrate-logging --commit-per-task
+          herd apply slf4j --store postgres://user:pass@db/herd --branch herd/slf4j
 
         Output: one line per patch on stdout: applied|conflict|refused|missing, task key, task name, files.
         Exit codes: 0 every patch applied (or would), 1 some were skipped (conflict, refused, missing),

@@ -32,9 +32,8 @@ public sealed record ApplyResult(TaskPatch Patch, ApplyVerdict Verdict, IReadOnl
 public sealed record ApplyOptions(string RunId, string? Branch = null, bool CommitPerTask = false, bool Check = false, IReadOnlyList<string>? AllowPaths = null);
 
 /// <summary>
-/// Lands a run's patches in a git repository (<c>herd apply</c>), in task order. A patch is checked first
-/// (<c>git apply --check</c>, which is all-or-nothing) and only then applied, so the tree is never left with half a
-/// patch: one that conflicts with the patches before it is skipped and listed with its files. Patches are applied to
+/// Lands a run's patches in a git repository (<c>herd apply</c>), in task order. <c>git apply</c> is all-or-nothing
+/// (it checks every hunk before it writes any), so the tree is never left with half a patch: one that conflicts with the patches before it is skipped and listed with its files. Patches are applied to
 /// a scratch index built from HEAD when checking, so <c>--check</c> sees exactly what a real apply would.
 /// </summary>
 public static class PatchApplier
@@ -113,9 +112,7 @@ public static class PatchApplier
             return new ApplyResult(patch, ApplyVerdict.Refused, refused, "touches protected paths (pass --allow-path GLOB to allow)");
         // --cached in check mode (the scratch index); --index when a commit follows; the working tree alone otherwise.
         string[] mode = options.Check ? ["--cached"] : options.CommitPerTask || options.Branch is not null ? ["--index"] : [];
-        var check = Git.Run(repository, ["apply", "--check", .. mode, path], null, env);
-        if (!check.Ok)
-            return new ApplyResult(patch, ApplyVerdict.Conflict, ConflictingFiles(check.Error, files), Git.FirstLine(check.Error));
+        // git apply is all-or-nothing by itself (without --reject): a patch that does not apply changes nothing.
         var applied = Git.Run(repository, ["apply", .. mode, path], null, env);
         if (!applied.Ok)
             return new ApplyResult(patch, ApplyVerdict.Conflict, ConflictingFiles(applied.Error, files), Git.FirstLine(applied.Error));

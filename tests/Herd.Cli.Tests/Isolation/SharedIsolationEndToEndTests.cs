@@ -60,7 +60,7 @@ public sealed class SharedIsolationEndToEndTests : IAsyncLifetime
         var runId = $"mig-{Guid.NewGuid():N}"[..20];
 
         // When the run is enqueued from the repository, isolated and verified
-        var enqueue = await HerdIn(origin.Path).RunAsync(["run", "--store", StoreUrl, "--enqueue", "--isolate", "worktree", "--verify", "grep -q '^new {}$' src/{}.txt",
+        var enqueue = await HerdIn(origin.Path).RunAsync(timeout: TimeSpan.FromMinutes(2), args: ["run", "--store", StoreUrl, "--enqueue", "--isolate", "worktree", "--verify", "grep -q '^new {}$' src/{}.txt",
             "--allowedTools", "Bash", "--permission-mode", "acceptEdits", "--prompt", "Migrate {}.", "--run-dir", runId, "--progress", "none", ":::", .. names]);
         enqueue.ExitCode.ShouldBe(0, enqueue.ToString());
 
@@ -89,8 +89,8 @@ public sealed class SharedIsolationEndToEndTests : IAsyncLifetime
 
         // And herd apply, from a third clone, reads the patches from the store and lands them as one branch
         var applier = Clone(origin, "reviewer");
-        var check = await HerdIn(applier).RunAsync("apply", runId, "--store", StoreUrl, "--check");
-        var apply = await HerdIn(applier).RunAsync("apply", runId, "--store", StoreUrl, "--branch", "herd/migrated");
+        var check = await HerdIn(applier).RunAsync(["apply", runId, "--store", StoreUrl, "--check"], timeout: TimeSpan.FromMinutes(3));
+        var apply = await HerdIn(applier).RunAsync(["apply", runId, "--store", StoreUrl, "--branch", "herd/migrated"], timeout: TimeSpan.FromMinutes(3));
         check.ExitCode.ShouldBe(1, check.ToString());
         check.Stdout.Split('\n').Count(l => l.StartsWith("would-apply\t", StringComparison.Ordinal)).ShouldBe(49);
         apply.ExitCode.ShouldBe(1, apply.ToString());
@@ -105,7 +105,7 @@ public sealed class SharedIsolationEndToEndTests : IAsyncLifetime
         GitOut(applier, "status", "--porcelain").ShouldBeEmpty();
 
         // And herd report --format patch lists all 50 patches from the store, in task order
-        var series = await HerdIn(applier).RunAsync("report", runId, "--store", StoreUrl, "--format", "patch");
+        var series = await HerdIn(applier).RunAsync(["report", runId, "--store", StoreUrl, "--format", "patch"], timeout: TimeSpan.FromMinutes(2));
         series.ExitCode.ShouldBe(0, series.ToString());
         var headers = series.Stdout.Split('\n').Where(l => l.StartsWith("# herd: task ", StringComparison.Ordinal)).ToArray();
         headers.Select(h => h["# herd: task ".Length..].Split(' ')[0]).ShouldBe(names);
@@ -118,7 +118,7 @@ public sealed class SharedIsolationEndToEndTests : IAsyncLifetime
         var export = await HerdIn(applier).RunAsync("runs", "export", runId, "--store", StoreUrl, "--out", _machines.Combine("export"));
         export.ExitCode.ShouldBe(0, export.ToString());
         Git(applier, "switch", "-q", "--detach", baseCommit).ShouldBe(0);
-        var local = await HerdIn(applier).WithEnvironment("HERD_STORE", null).RunAsync("apply", _machines.Combine("export"), "--check");
+        var local = await HerdIn(applier).RunAsync(["apply", _machines.Combine("export"), "--check"], timeout: TimeSpan.FromMinutes(3));
         local.Stdout.Split('\n').Count(l => l.StartsWith("would-apply\t", StringComparison.Ordinal)).ShouldBe(49, local.ToString());
     }
 
