@@ -1,5 +1,8 @@
 using Herd.Agent;
+using Herd.Fleet.Isolation;
 using Herd.Fleet.Reports;
+using Herd.Fleet.Store;
+using Herd.Fleet.Store.Postgres;
 
 namespace Herd.Cli;
 
@@ -35,6 +38,20 @@ internal static class ReportArguments
             return RunReader.Read(store, dir);
         });
 
+    /// <summary>
+    /// Opens RUN as <see cref="Read"/> finds it, to be read one task at a time, and hands it to <paramref name="use"/>
+    /// with the run's patches: the files of its run directory, or the shared store's (open meanwhile), wherever its
+    /// workers ran.
+    /// </summary>
+    /// <exception cref="HerdUsageException">No such run, or a bad --store.</exception>
+    /// <exception cref="HerdFatalException">The store cannot be reached.</exception>
+    public static T WithPatches<T>(ParsedArguments args, string run, string cwd, Func<string, string?> environment, Func<RunStream, IPatchStore, T> use) =>
+        Locate(args, run, cwd, environment, dir => use(RunReader.Open(dir), new PatchFiles(dir)), (open, dir) =>
+        {
+            using var patches = open();
+            return use(RunReader.Open(open, dir), patches);
+        });
+
     /// <summary>Opens RUN as <see cref="Read"/> finds it, to be read one task at a time (the reports of a run of any size).</summary>
     /// <exception cref="HerdUsageException">No such run, or a bad --store.</exception>
     /// <exception cref="HerdFatalException">The store cannot be reached.</exception>
@@ -42,7 +59,7 @@ internal static class ReportArguments
     public static RunDigest Digest(ParsedArguments args, string run, string cwd, Func<string, string?> environment, ReportOptions options) =>
         Locate(args, run, cwd, environment, dir => RunDigest.Build(RunReader.Open(dir), options), (open, dir) => RunDigest.Build(RunReader.Open(open, dir), options));
 
-    private static T Locate<T>(ParsedArguments args, string run, string cwd, Func<string, string?> environment, Func<string, T> local, Func<Func<Herd.Fleet.Store.IRunStore>, string, T> shared)
+    private static T Locate<T>(ParsedArguments args, string run, string cwd, Func<string, string?> environment, Func<string, T> local, Func<Func<ISharedRunStore>, string, T> shared)
     {
         var root = args.Value(Root);
         var explicitStore = args.Value(Store);

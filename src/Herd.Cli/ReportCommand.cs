@@ -11,7 +11,7 @@ namespace Herd.Cli;
 /// </summary>
 public static class ReportCommand
 {
-    public static readonly OptionSpec Format = new(["--format"], Arity.Value, "sarif | codequality | junit | github | markdown | html", "format");
+    public static readonly OptionSpec Format = new(["--format"], Arity.Value, "sarif | codequality | junit | github | markdown | html | patch", "format");
     public static readonly OptionSpec Output = new(["-o", "--output"], Arity.Value, "Write to this file instead of stdout (html: default report.html in the run directory)", "file");
     public static readonly OptionSpec FailSeverity = new(["--fail-severity"], Arity.Value, "junit: findings at or above this level fail their task's test case (default major)", "level");
     public static readonly OptionSpec Category = new(["--category"], Arity.Value, "sarif: the code-scanning category, kept stable between runs (default: none in the file, so the uploader's category applies)", "name");
@@ -38,6 +38,8 @@ public static class ReportCommand
           github       ::error/::warning/::notice workflow commands; the step summary goes to $GITHUB_STEP_SUMMARY
           markdown     the human summary, for any CI page or a pull-request comment
           html         one self-contained page with charts and a task table
+          patch        every patch that would land (herd run --isolate), in task order, each after a
+                       "# herd: task …" line; -o FILE keeps the bytes exact
         RUN is a run directory, a run id under --root, or with --store (or HERD_STORE) a run in a shared PostgreSQL store.
         Exit codes: 0 written; 255 bad flag, unreadable run directory, unreachable run store or unwritable output.
         """;
@@ -56,9 +58,11 @@ public static class ReportCommand
             if (args.Positionals.Count != 1)
                 throw new HerdUsageException("Error: herd report needs one run directory (or run id): herd report RUN --format sarif -o results.sarif");
             if (args.Value(ReportCommand.Format) is not { } formatName)
-                throw new HerdUsageException("Error: herd report needs --format sarif|codequality|junit|github|markdown|html");
+                throw new HerdUsageException("Error: herd report needs --format sarif|codequality|junit|github|markdown|html|patch");
             if (!ReportFormats.TryParse(formatName, out var format))
-                throw new HerdUsageException($"Error: --format '{formatName}' is not one of sarif, codequality, junit, github, markdown, html");
+                throw new HerdUsageException($"Error: --format '{formatName}' is not one of sarif, codequality, junit, github, markdown, html, patch");
+            if (format == ReportFormat.Patch)
+                return WritePatches(args, cwd, env, stdout, stderr);
             var failSeverity = Severity.Major;
             if (args.Value(ReportCommand.FailSeverity) is { } fs && !SeverityExtensions.TryParse(fs, out failSeverity))
                 throw new HerdUsageException($"Error: --fail-severity '{fs}' is not a level: use info, minor, major, critical or blocker");
@@ -92,5 +96,33 @@ public static class ReportCommand
                 stderr.WriteLine("herd report: " + note);
             return 0;
         });
+    }
+
+    /// <summary>
+    /// <c>--format patch</c>: the patches that would land, read one at a time from where the run keeps them (the run
+    /// directory, or the shared store whichever worker ran the task). Bytes as stored with <c>-o</c>; stdout is text.
+    /// </summary>
+    private static int WritePatches(ParsedArguments args, string cwd, Func<string, string?> env, TextWriter stdout, TextWriter stderr)
+    {
+        var target = args.Value(ReportCommand.Output) is { } o && o != "-" ? Path.GetFullPath(o, cwd) : null;
+        var (written, missing) = ReportArguments.WithPatches(args, args.Positionals[0], cwd, env, (run, patches) =>
+        {
+            if (target is null)
+                return PatchSeries.Write(run, patches, bytes => stdout.Write(Encoding.UTF8.GetString(bytes)));
+            try
+            {
+                Directory.CreateDirectory(Path.GetDirectoryName(target)!);
+                using var file = File.Create(target);
+                return PatchSeries.Write(run, patches, bytes => file.Write(bytes));
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                throw new HerdFatalException($"Error: cannot write the patches: {e.Message} Choose a writable -o path.", e);
+            }
+        });
+        if (target is not null)
+            stderr.WriteLine($"herd report: wrote {target}");
+        stderr.WriteLine($"herd report: {written} patch(es) would land{(missing > 0 ? $"; {missing} missing from the run's store" : "")}.");
+        return 0;
     }
 }

@@ -1,6 +1,8 @@
 using Herd.Agent;
 using Herd.Fleet.Isolation;
+using Herd.Fleet.Reports;
 using Herd.Fleet.Runs;
+using Herd.Fleet.Store;
 
 namespace Herd.Cli.Run;
 
@@ -29,12 +31,15 @@ public static class ApplyCommand
         patch that conflicts with the ones before it is skipped and listed with its files. A patch that touches .git/,
         .claude/, .herd/ or CI configuration (.github/, .gitlab-ci.yml, Jenkinsfile) is refused unless --allow-path
         names the path. Without --branch or --commit-per-task the changes are left uncommitted in the working tree.
+        With --store (or HERD_STORE) RUN is a shared run's id, and its records and patches are read from the store,
+        whichever machine ran each task.
         """;
 
     private const string Footer = """
         Examples:
           herd apply .herd/runs/20261203-1400-ab12 --check
           herd apply 20261203-1400-ab12 --branch herd/migrate-logging --commit-per-task
+          herd apply slf4j --store postgres://user:pass@db/herd --branch herd/slf4j
 
         Output: one line per patch on stdout: applied|conflict|refused|missing, task key, task name, files.
         Exit codes: 0 every patch applied (or would), 1 some were skipped (conflict, refused, missing),
@@ -55,20 +60,24 @@ public static class ApplyCommand
         }
         if (args.Positionals.Count != 1)
             throw new HerdUsageException($"Error: herd apply needs one RUN (a run directory or id). Usage: {Usage}");
-        // From the run directory, or from the shared store (--store): the records say which tasks succeeded and where their patches are.
-        var run = ReportArguments.Read(args, args.Positionals[0], cwd, Environment.GetEnvironmentVariable);
+        // From the run directory, or from the shared store (--store): the records say which tasks succeeded, and the
+        // patches are read from where the run keeps them (the shared store's, whichever machine ran the task).
+        return ReportArguments.WithPatches(args, args.Positionals[0], cwd, Environment.GetEnvironmentVariable, (run, patches) => Land(run, patches, args, stdout, stderr, cwd));
+    }
+
+    private static int Land(RunStream run, IPatchStore store, ParsedArguments args, TextWriter stdout, TextWriter stderr, string cwd)
+    {
         var top = Git.Run(cwd, "rev-parse", "--show-toplevel");
         if (!top.Ok)
             throw new HerdUsageException($"Error: herd apply lands patches in a git repository, and '{cwd}' is not in one. Run it from the repository the run changed.");
         var repository = top.Text;
-        var options = new ApplyOptions(run.RunId, args.Value(Branch), args.Has(CommitPerTask), args.Has(Check), args.Values(AllowPath));
+        var options = new ApplyOptions(run.Header.RunId, args.Value(Branch), args.Has(CommitPerTask), args.Has(Check), args.Values(AllowPath));
         if (!options.Check && (options.Branch is not null || options.CommitPerTask) && !Git.Run(repository, "diff", "--cached", "--quiet").Ok)
             throw new HerdUsageException("Error: the index has staged changes, and herd apply would commit them with the patches. Commit or unstage them first (git stash).");
         if (options.Branch is { } branch && Git.Run(repository, "rev-parse", "--verify", "--quiet", "refs/heads/" + branch).Ok)
             throw new HerdUsageException($"Error: branch '{branch}' already exists. Pass a new --branch NAME, or delete it first.");
 
-        var patches = Patches(run);
-        var results = PatchApplier.Apply(repository, patches, options);
+        var results = PatchApplier.Apply(repository, Patches(run), store, options);
         foreach (var r in results)
             stdout.WriteLine($"{Verdict(r.Verdict, options.Check)}\t{r.Patch.Key[..Math.Min(12, r.Patch.Key.Length)]}\t{OneLine(r.Patch.Task)}\t{string.Join(' ', r.Files)}");
         foreach (var r in results.Where(r => r.Verdict != ApplyVerdict.Applied))
@@ -79,12 +88,9 @@ public static class ApplyCommand
         return landed == results.Count ? 0 : Skipped;
     }
 
-    /// <summary>The patches of successful tasks, in task order; a shared run's are where its workers kept them (.herd/runs/RUN here).</summary>
-    internal static IReadOnlyList<TaskPatch> Patches(Herd.Fleet.Reports.RunData run) =>
-        run.Tasks.Where(t => t.Succeeded && t.Changes?.Patch is not null)
-            .OrderBy(t => t.Seq).ThenBy(t => t.Key, StringComparer.Ordinal)
-            .Select(t => new TaskPatch(t.Seq, t.Key, t.Name, Path.Combine(run.Directory, t.Changes!.Patch!)))
-            .ToArray();
+    /// <summary>The patches of successful tasks, in task order: what <c>herd report --format patch</c> lists too.</summary>
+    internal static IReadOnlyList<TaskPatch> Patches(RunStream run) =>
+        PatchSeries.Landing(run).Select(p => new TaskPatch(p.Seq, p.Key, p.Name)).ToArray();
 
     private static string Verdict(ApplyVerdict v, bool check) => v switch
     {

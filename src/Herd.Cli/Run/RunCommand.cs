@@ -161,7 +161,7 @@ public static class RunCommand
             Start = run.Start,
             Plan = plan,
             Definition = definition,
-            Engine = engine => RunAssembly.Engine(definition, host, engine.RunBudget),
+            Engine = engine => RunAssembly.Engine(definition, host, engine.RunBudget, engine.Patches),
             Requeue = run.Requeue,
             RerunClasses = run.RerunClasses,
             Jobs = definition.Jobs,

@@ -179,30 +179,40 @@ public static class RunsCommand
         stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"tokens     in {totals.Tokens.InputTokens}, out {totals.Tokens.OutputTokens}, cache read {totals.Tokens.CacheReadInputTokens}, cache write {totals.Tokens.CacheCreationInputTokens}"));
         stdout.WriteLine($"results    {Path.Combine(dir, "results.ndjson")}");
         if (File.Exists(Path.Combine(dir, Herd.Fleet.Isolation.TreePool.StateFile)))
-            ShowChanges(RunReader.Read(dir), stdout);
+            ShowChanges(RunDigest.Build(RunReader.Open(dir), ReportOptions.Default), dir, stdout);
         return 0;
     }
 
-    /// <summary>Per-task changes lines shown at most; the Markdown report and herd apply --check cover the rest.</summary>
-    private const int ShownChanges = 50;
-
-    /// <summary>With --isolate/--verify: the changes in total, then per task files, lines +/−, verify runs and fix rounds.</summary>
-    private static void ShowChanges(RunData run, TextWriter stdout)
+    /// <summary>
+    /// With --isolate/--verify: the changes in total, then per task (the digest's top rows: failed first, then in plan
+    /// order) files, lines +/−, verify runs, fix rounds and a failed verification's last output line. One pass over
+    /// the run, so a run of any size is shown in bounded memory.
+    /// </summary>
+    /// <param name="runArgument">How the commands it suggests name the run (a directory, or <c>RUN --store URL</c>).</param>
+    internal static void ShowChanges(RunDigest run, string runArgument, TextWriter stdout)
     {
-        var tasks = run.Tasks.Where(t => t.Changes is not null || t.Verify is not null).OrderBy(t => t.Seq).ToArray();
-        if (tasks.Length == 0)
+        if (run.ChangeTasks == 0)
             return;
-        var files = tasks.Sum(t => t.Changes?.Files.Count ?? 0);
-        stdout.WriteLine($"changes    {tasks.Count(t => t.Changes is { Files.Count: > 0 })} task(s) changed {files} file(s), +{tasks.Sum(t => t.Changes?.LinesAdded ?? 0)} -{tasks.Sum(t => t.Changes?.LinesRemoved ?? 0)}; review with: herd apply {run.Directory} --check");
-        foreach (var t in tasks.Take(ShownChanges))
+        var dir = runArgument;
+        stdout.WriteLine($"changes    {run.ChangedTasks} task(s) changed {run.FilesChanged} file(s), +{run.LinesAdded} -{run.LinesRemoved}; review with: herd apply {dir} --check");
+        if (run.VerifyPassed + run.VerifyFailed > 0)
+            stdout.WriteLine($"verify     {run.VerifyPassed} passed, {run.VerifyFailed} failed; {run.FixRounds} fix round(s)");
+        foreach (var t in run.Changes)
         {
             var c = t.Changes;
             var verify = t.Verify is { } v ? $"  verify {(v.Passed ? "passed" : "failed")} ({v.Runs} run(s), {v.FixRounds} fix round(s))" : "";
             stdout.WriteLine($"  {t.Key[..Math.Min(12, t.Key.Length)]}  {t.Class,-14} {c?.Files.Count ?? 0,4} file(s) +{c?.LinesAdded ?? 0} -{c?.LinesRemoved ?? 0}{verify}  {t.Name}");
+            if (t.Verify is { Passed: false } failed && LastLine(failed.OutputTail) is { } line)
+                stdout.WriteLine($"      last verify output: {line}");
         }
-        if (tasks.Length > ShownChanges)
-            stdout.WriteLine($"  … and {tasks.Length - ShownChanges} more (herd report {run.Directory} --format markdown)");
+        if (run.ChangesLeftOut > 0)
+            stdout.WriteLine($"  … and {run.ChangesLeftOut} more (herd report {dir} --format patch lists every patch that would land)");
     }
+
+    private static string? LastLine(string text) =>
+        text.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).LastOrDefault() is { } last
+            ? last.Length > 200 ? last[..200] + "…" : last
+            : null;
 
     private static string Json(Action<Utf8JsonWriter> body)
     {

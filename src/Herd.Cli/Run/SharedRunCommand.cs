@@ -3,6 +3,7 @@ using System.Text.Json;
 using Herd.Agent;
 using Herd.Fleet.Engines;
 using Herd.Fleet.Jobs;
+using Herd.Fleet.Isolation;
 using Herd.Fleet.Reports;
 using Herd.Fleet.Runs;
 using Herd.Fleet.Store;
@@ -99,6 +100,9 @@ public static class SharedRunCommand
                     stdout.WriteLine($"  {cls.Name(),-22} {n,6}");
                 var (spent, reserved, ceiling) = store.Ledger();
                 stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"cost       ${totals.SpentUsd:0.######}{(ceiling is { } c ? $" (ledger ${spent:0.######} spent, ${reserved:0.######} reserved of ${c:0.##})" : "")}"));
+                // --isolate/--verify: what the tasks changed and how verification went, whichever worker ran them.
+                var digest = RunDigest.Build(RunReader.Open(() => OpenExisting(location, info.RunId), Path.Combine(cwd, ".herd", "runs", info.RunId)), ReportOptions.Default);
+                RunsCommand.ShowChanges(digest, $"{info.RunId} --store URL", stdout);
                 return 0;
             }
             case "export" when rest.Count is 2 or 4 && (rest.Count == 2 || rest[2] == "--out"):
@@ -109,6 +113,12 @@ public static class SharedRunCommand
                 Directory.CreateDirectory(dir);
                 using (ResultsFile.Rebuild(Path.Combine(dir, "results.ndjson"), store.FinalRecords()))
                 {
+                }
+                // The tasks' patches (--isolate) come along as files, so the export is a run directory herd apply can land.
+                foreach (var task in RunReader.Open(() => OpenExisting(location, info.RunId), dir).Tasks())
+                {
+                    if (task.Changes?.Patch is not null && store.ReadPatch(task.Key) is { } patch)
+                        new PatchFiles(dir).SavePatch(task.Key, 0, patch);
                 }
                 var summary = Summary.Build(info, totals, status, exit ?? Math.Min(Summary.Failed(totals), RunExitCodes.MoreThan100Failed), RunReader.Wall(store, null), store.Ledger().Ceiling, null);
                 var tmp = Path.Combine(dir, "summary.json.tmp");

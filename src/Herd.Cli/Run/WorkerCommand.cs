@@ -109,7 +109,7 @@ public static class WorkerCommand
         var ledger = store.Ledger().Ceiling is { } ceiling ? new SpendLedger(ceiling, store.SpendAccount(time)) : null;
         // Engine state (config directories, attempt logs) stays on this host, under its own directory for the run.
         var hostRunDirectory = Path.Combine(cwd, ".herd", "runs", runId);
-        // issue #20: each worker has its own tree pool at the run's pinned commit; patches go to .herd/runs/RUN/patches here.
+        // issue #20: each worker has its own tree pool at the run's pinned commit (fetched if this clone lacks it).
         using var isolation = new Herd.Fleet.Isolation.RunIsolation(definition.Isolation, cwd, hostRunDirectory, time, line => err.WriteLine("herd worker: " + line))
         {
             MaxTurns = definition.Agent.MaxTurns,
@@ -125,7 +125,8 @@ public static class WorkerCommand
             ProtectedPaths = RunCommand.RunStatePaths(hostRunDirectory, definition.AuditLogPath, null, cwd),
         };
         RunDefinitionBinding.Check(definition, host);
-        var engine = RunAssembly.Engine(definition, host, ledger);
+        // Patches go to the store, so herd apply --store finds them whichever machine ran the task.
+        var engine = RunAssembly.Engine(definition, host, ledger, store);
         var schedule = definition.Schedule;
         var options = new WorkerOptions
         {

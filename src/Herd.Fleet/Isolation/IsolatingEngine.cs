@@ -1,5 +1,6 @@
 using Herd.Fleet.Engines;
 using Herd.Fleet.Jobs;
+using Herd.Fleet.Store;
 
 namespace Herd.Fleet.Isolation;
 
@@ -15,8 +16,8 @@ namespace Herd.Fleet.Isolation;
 /// rounds before it left), the attempt's timeout covers them, and their cost is reported as it happens like any call.
 /// </remarks>
 /// <param name="pool">The run's trees; null with <c>--isolate none</c> (verify then runs in <paramref name="workingDirectory"/>).</param>
-/// <param name="patches">Where captured patches go; null keeps none.</param>
-public sealed class IsolatingEngine(ITaskEngine inner, IsolationSpec spec, TreePool? pool, IPatchSink? patches, string workingDirectory, TimeProvider time) : ITaskEngine
+/// <param name="patches">Where captured patches go (the run directory, or the shared store); null keeps none.</param>
+public sealed class IsolatingEngine(ITaskEngine inner, IsolationSpec spec, TreePool? pool, IPatchStore? patches, string workingDirectory, TimeProvider time) : ITaskEngine
 {
     public string Name => inner.Name;
 
@@ -73,11 +74,11 @@ public sealed class IsolatingEngine(ITaskEngine inner, IsolationSpec spec, TreeP
             var (patch, files) = pool!.Capture(attempt.Slot);
             if (files.Count == 0)
                 return TreeChanges.Empty;
-            return new TreeChanges(patches?.Save(attempt.Task, patch), files);
+            return new TreeChanges(patches?.SavePatch(attempt.Task.Key, attempt.Number, patch), files);
         }
-        catch (Exception ex) when (ex is GitException or IOException or UnauthorizedAccessException)
+        catch (Exception ex) when (ex is GitException or IOException or UnauthorizedAccessException or System.Data.Common.DbException)
         {
-            // The agent's work could not be read back: not a success anyone could apply.
+            // The agent's work could not be read back or kept: not a success anyone could apply.
             return new TreeChanges(null, [new FileChange("(capture failed: " + ex.Message + ")", null, null)]);
         }
     }

@@ -1,10 +1,11 @@
 using System.Text;
 using System.Text.RegularExpressions;
+using Herd.Fleet.Store;
 
 namespace Herd.Fleet.Isolation;
 
-/// <summary>One successful task's patch, in the run's task order.</summary>
-public sealed record TaskPatch(int Seq, string Key, string Task, string Path);
+/// <summary>One successful task's patch, in the run's task order; its bytes are read from the run's <see cref="IPatchStore"/>.</summary>
+public sealed record TaskPatch(int Seq, string Key, string Task);
 
 public enum ApplyVerdict
 {
@@ -17,7 +18,7 @@ public enum ApplyVerdict
     /// <summary>Touches a protected path (.git/, .claude/, .herd/, CI configuration) that --allow-path does not name.</summary>
     Refused,
 
-    /// <summary>The patch file is missing or unreadable.</summary>
+    /// <summary>The patch is missing from the run's store, or unreadable.</summary>
     Missing,
 }
 
@@ -31,9 +32,8 @@ public sealed record ApplyResult(TaskPatch Patch, ApplyVerdict Verdict, IReadOnl
 public sealed record ApplyOptions(string RunId, string? Branch = null, bool CommitPerTask = false, bool Check = false, IReadOnlyList<string>? AllowPaths = null);
 
 /// <summary>
-/// Lands a run's patches in a git repository (<c>herd apply</c>), in task order. A patch is checked first
-/// (<c>git apply --check</c>, which is all-or-nothing) and only then applied, so the tree is never left with half a
-/// patch: one that conflicts with the patches before it is skipped and listed with its files. Patches are applied to
+/// Lands a run's patches in a git repository (<c>herd apply</c>), in task order. <c>git apply</c> is all-or-nothing
+/// (it checks every hunk before it writes any), so the tree is never left with half a patch: one that conflicts with the patches before it is skipped and listed with its files. Patches are applied to
 /// a scratch index built from HEAD when checking, so <c>--check</c> sees exactly what a real apply would.
 /// </summary>
 public static class PatchApplier
@@ -47,8 +47,9 @@ public static class PatchApplier
             || path is ".gitlab-ci.yml" or "Jenkinsfile" or ".gitmodules";
     }
 
+    /// <param name="store">Where the run keeps its patches (the run directory, or the shared store); read one patch at a time.</param>
     /// <exception cref="GitException">The repository cannot be read or the branch cannot be created.</exception>
-    public static IReadOnlyList<ApplyResult> Apply(string repository, IReadOnlyList<TaskPatch> patches, ApplyOptions options)
+    public static IReadOnlyList<ApplyResult> Apply(string repository, IReadOnlyList<TaskPatch> patches, IPatchStore store, ApplyOptions options)
     {
         var allow = (options.AllowPaths ?? []).Select(Glob).ToArray();
         var results = new List<ApplyResult>();
@@ -68,7 +69,7 @@ public static class PatchApplier
         try
         {
             foreach (var patch in patches)
-                results.Add(ApplyOne(repository, patch, options, allow, env));
+                results.Add(ApplyOne(repository, patch, store, options, allow, env));
             if (!options.Check && !options.CommitPerTask && options.Branch is not null && results.Any(r => r.Verdict == ApplyVerdict.Applied))
             {
                 var landed = results.Count(r => r.Verdict == ApplyVerdict.Applied);
@@ -83,11 +84,26 @@ public static class PatchApplier
         return results;
     }
 
-    private static ApplyResult ApplyOne(string repository, TaskPatch patch, ApplyOptions options, Regex[] allow, Dictionary<string, string>? env)
+    private static ApplyResult ApplyOne(string repository, TaskPatch patch, IPatchStore store, ApplyOptions options, Regex[] allow, Dictionary<string, string>? env)
     {
-        if (!File.Exists(patch.Path))
-            return new ApplyResult(patch, ApplyVerdict.Missing, [], $"patch file '{patch.Path}' is missing");
-        var listed = Git.Run(repository, ["apply", "--numstat", "-z", patch.Path], null, env);
+        if (store.ReadPatch(patch.Key) is not { } bytes)
+            return new ApplyResult(patch, ApplyVerdict.Missing, [], $"no patch {PatchNames.Of(patch.Key)} in the run's store");
+        // git apply reads a file: the one patch in hand is written to a scratch file and removed after.
+        var path = Path.Combine(Path.GetTempPath(), "herd-apply-" + Guid.NewGuid().ToString("N")[..12] + ".patch");
+        File.WriteAllBytes(path, bytes);
+        try
+        {
+            return ApplyFile(repository, patch, path, options, allow, env);
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
+    private static ApplyResult ApplyFile(string repository, TaskPatch patch, string path, ApplyOptions options, Regex[] allow, Dictionary<string, string>? env)
+    {
+        var listed = Git.Run(repository, ["apply", "--numstat", "-z", path], null, env);
         if (!listed.Ok)
             return new ApplyResult(patch, ApplyVerdict.Missing, [], "not a patch git can read: " + Git.FirstLine(listed.Error));
         var files = TreePool.ParseNumstat(listed.Output).Select(f => f.Path).ToArray();
@@ -96,10 +112,8 @@ public static class PatchApplier
             return new ApplyResult(patch, ApplyVerdict.Refused, refused, "touches protected paths (pass --allow-path GLOB to allow)");
         // --cached in check mode (the scratch index); --index when a commit follows; the working tree alone otherwise.
         string[] mode = options.Check ? ["--cached"] : options.CommitPerTask || options.Branch is not null ? ["--index"] : [];
-        var check = Git.Run(repository, ["apply", "--check", .. mode, patch.Path], null, env);
-        if (!check.Ok)
-            return new ApplyResult(patch, ApplyVerdict.Conflict, ConflictingFiles(check.Error, files), Git.FirstLine(check.Error));
-        var applied = Git.Run(repository, ["apply", .. mode, patch.Path], null, env);
+        // git apply is all-or-nothing by itself (without --reject): a patch that does not apply changes nothing.
+        var applied = Git.Run(repository, ["apply", .. mode, path], null, env);
         if (!applied.Ok)
             return new ApplyResult(patch, ApplyVerdict.Conflict, ConflictingFiles(applied.Error, files), Git.FirstLine(applied.Error));
         if (options.CommitPerTask && !options.Check)

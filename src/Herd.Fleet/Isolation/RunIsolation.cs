@@ -1,4 +1,5 @@
 using Herd.Fleet.Engines;
+using Herd.Fleet.Store;
 
 namespace Herd.Fleet.Isolation;
 
@@ -8,7 +9,7 @@ namespace Herd.Fleet.Isolation;
 /// wiring is <c>using var isolation = new RunIsolation(…)</c> and <c>isolation.Wrap(engine)</c>.
 /// </summary>
 /// <param name="workingDirectory">The run's working directory: what worktrees or copies are made of.</param>
-/// <param name="runDirectory">Where patches and the starting commit are kept.</param>
+/// <param name="runDirectory">Where the starting commit is kept (and the patches, unless the run's store keeps them).</param>
 public sealed class RunIsolation(IsolationSpec spec, string workingDirectory, string runDirectory, TimeProvider time, Action<string>? notice = null) : IDisposable
 {
     private TreePool? _pool;
@@ -24,13 +25,14 @@ public sealed class RunIsolation(IsolationSpec spec, string workingDirectory, st
     public TreePool? Pool => _pool;
 
     /// <summary>The engine as is without <c>--isolate</c>/<c>--verify</c>; else the engine inside the isolation steps.</summary>
-    public ITaskEngine Wrap(ITaskEngine engine)
+    /// <param name="patches">The run store's patches (the shared store keeps them for every host); null = the run directory's <c>patches/</c>.</param>
+    public ITaskEngine Wrap(ITaskEngine engine, IPatchStore? patches = null)
     {
         if (!spec.IsActive)
             return engine;
         if (spec.Mode != IsolationMode.None)
             _pool ??= TreePool.Open(spec.Mode, workingDirectory, runDirectory, notice, spec.BaseCommit, PoolPerProcess);
-        return new IsolatingEngine(engine, spec, _pool, _pool is null ? null : new PatchFiles(runDirectory), workingDirectory, time)
+        return new IsolatingEngine(engine, spec, _pool, _pool is null ? null : patches ?? new PatchFiles(runDirectory), workingDirectory, time)
         {
             MaxTurns = MaxTurns,
             TaskBudgetUsd = TaskBudgetUsd,

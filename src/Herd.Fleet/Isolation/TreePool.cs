@@ -139,21 +139,34 @@ public sealed class TreePool : IDisposable
     }
 
     /// <summary>Everything the task changed against the start: the binary patch and the changed files with their line counts.</summary>
+    /// <remarks>
+    /// One walk of the tree (<c>git status</c>) says what changed; everything after it is limited to those paths, so
+    /// the cost of a task that changed a few files does not grow with the repository (docs/performance.md, "Worktree
+    /// pool"). A task that moved HEAD or staged changes itself is captured and reset over the whole tree.
+    /// </remarks>
     public (byte[] Patch, IReadOnlyList<FileChange> Files) Capture(int slot)
     {
         var tree = TreeOf(slot);
-        // One walk decides the common case of a task that changed nothing: no staging, no diff, no reset, no clean.
+        tree.Dirty = null;
         var status = Git.Must(tree.Path, ["status", "--porcelain=v1", "-z", "--untracked-files=all", "--ignored=matching"], tree.GitDir);
-        if (status.Output.Length == 0 && HeadIsBase(tree))
+        var entries = StatusEntry.Parse(status.Output);
+        var headAtBase = HeadIsBase(tree);
+        if (entries.Count == 0 && headAtBase)
         {
             tree.Pristine = true;
             return ([], []);
         }
-        Git.Must(tree.Path, ["add", "-A"], tree.GitDir);
+        // What the task itself staged, renamed or committed is not in the status's per-path view: the whole tree then.
+        var paths = headAtBase && entries.All(e => e.NothingStaged && !e.Opaque) ? DirtyPaths.Of(entries) : null;
+        tree.Dirty = paths;
+        if (paths is { Changed.Count: 0 })
+            return ([], []);
+        if (paths is null)
+            Git.Must(tree.Path, ["add", "-A"], tree.GitDir);
+        else
+            Git.Must(tree.Path, ["--literal-pathspecs", "add", "-A", "--pathspec-from-file=" + WritePathspec(tree, paths.Changed), "--pathspec-file-nul"], tree.GitDir);
         var numstat = Git.Must(tree.Path, ["diff", "--cached", "--no-renames", "--numstat", "-z", tree.Base], tree.GitDir);
         var files = ParseNumstat(numstat.Output);
-        // Nothing changed and HEAD still at the start: the reset can skip rewriting the index (a walk of every file).
-        tree.Unchanged = files.Count == 0 && HeadIsBase(tree);
         if (files.Count == 0)
             return ([], files);
         var patch = Git.Must(tree.Path, ["diff", "--cached", "--no-renames", "--binary", "--full-index", tree.Base], tree.GitDir);
@@ -166,16 +179,83 @@ public sealed class TreePool : IDisposable
         var tree = TreeOf(slot);
         if (!tree.Created)
             return;
-        if (tree.Pristine)
-        {
-            tree.Pristine = false;
+        var pristine = tree.Pristine;
+        var dirty = tree.Dirty;
+        tree.Pristine = false;
+        tree.Dirty = null;
+        if (pristine)
             return;
-        }
-        var reset = tree.Unchanged ? null : Git.Run(tree.Path, ["reset", "-q", "--hard", tree.Base], tree.GitDir, null);
-        var clean = reset is null || reset.Ok ? Git.Run(tree.Path, ["clean", "-q", "-ffdx"], tree.GitDir, null) : reset;
-        tree.Unchanged = false;
+        if (dirty is not null && ResetPaths(tree, dirty))
+            return;
+        // Not captured (a requeued attempt), or more than the status showed: the whole tree, two more walks.
+        var reset = Git.Run(tree.Path, ["reset", "-q", "--hard", tree.Base], tree.GitDir, null);
+        var clean = reset.Ok ? Git.Run(tree.Path, ["clean", "-q", "-ffdx"], tree.GitDir, null) : reset;
         if (!clean.Ok)
             Remove(tree);
+    }
+
+    /// <summary>
+    /// Restores only what the capture found changed: the changed paths from the start (<c>git restore</c>, which also
+    /// removes the new files the capture staged), then the ignored files and folders the task made, then folders left empty.
+    /// </summary>
+    private bool ResetPaths(Tree tree, DirtyPaths dirty)
+    {
+        if (dirty.Changed.Count > 0)
+        {
+            var restore = Git.Run(tree.Path, ["--literal-pathspecs", "restore", "-q", "--source=" + tree.Base, "--staged", "--worktree",
+                "--pathspec-from-file=" + WritePathspec(tree, dirty.Changed), "--pathspec-file-nul"], tree.GitDir, null);
+            if (!restore.Ok)
+                return false;
+        }
+        var root = Path.GetFullPath(tree.Path) + Path.DirectorySeparatorChar;
+        foreach (var relative in dirty.Ignored.Concat(dirty.Changed))
+        {
+            var full = Path.GetFullPath(Path.Combine(tree.Path, relative.TrimEnd('/')));
+            if (!full.StartsWith(root, StringComparison.Ordinal))
+                return false;
+            try
+            {
+                if (dirty.Ignored.Contains(relative))
+                {
+                    if (Directory.Exists(full) && new FileInfo(full).LinkTarget is null)
+                        Directory.Delete(full, recursive: true);
+                    else
+                        File.Delete(full);
+                }
+                RemoveEmptyParents(full, root);
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    /// <summary>Folders a task made and the reset emptied (git tracks no empty folder, so none of the start's is empty).</summary>
+    private static void RemoveEmptyParents(string path, string root)
+    {
+        for (var dir = Path.GetDirectoryName(path); dir is not null && dir.Length + 1 > root.Length && dir.StartsWith(root, StringComparison.Ordinal); dir = Path.GetDirectoryName(dir))
+        {
+            if (!Directory.Exists(dir) || Directory.EnumerateFileSystemEntries(dir).Any())
+                return;
+            Directory.Delete(dir);
+        }
+    }
+
+    /// <summary>The paths, NUL-separated, in a file beside the slot's tree (outside it): git reads them with --pathspec-from-file.</summary>
+    private static string WritePathspec(Tree tree, IReadOnlyList<string> paths)
+    {
+        var file = tree.Path + ".paths";
+        using (var stream = File.Create(file))
+        {
+            foreach (var p in paths)
+            {
+                stream.Write(Encoding.UTF8.GetBytes(p));
+                stream.WriteByte(0);
+            }
+        }
+        return file;
     }
 
     /// <summary>Removes every tree and git's records of them: what a run leaves is only its patches.</summary>
@@ -370,10 +450,45 @@ public sealed class TreePool : IDisposable
         }
     }
 
+    /// <summary>One entry of <c>git status --porcelain=v1 -z</c>: XY PATH (a rename's second path is its origin).</summary>
+    private sealed record StatusEntry(char Index, char WorkTree, string Path)
+    {
+        /// <value>Nothing staged for it: a change in the working tree only, an untracked file, or an ignored one.</value>
+        public bool NothingStaged => Index is ' ' or '?' or '!';
+
+        public bool Ignored => Index == '!';
+
+        /// <value>An untracked folder git does not look into (a nested repository): the whole-tree reset handles it.</value>
+        public bool Opaque => !Ignored && Path.EndsWith('/');
+
+        public static IReadOnlyList<StatusEntry> Parse(byte[] output)
+        {
+            var entries = new List<StatusEntry>();
+            var parts = Encoding.UTF8.GetString(output).Split('\0');
+            for (var i = 0; i < parts.Length; i++)
+            {
+                var part = parts[i];
+                if (part.Length < 4)
+                    continue;
+                entries.Add(new StatusEntry(part[0], part[1], part[3..]));
+                if (part[0] is 'R' or 'C' || part[1] is 'R' or 'C')
+                    i++; // the origin path
+            }
+            return entries;
+        }
+    }
+
+    /// <summary>What a capture found: the changed paths (tracked or new) and the ignored files and folders the task made.</summary>
+    private sealed record DirtyPaths(IReadOnlyList<string> Changed, IReadOnlySet<string> Ignored)
+    {
+        public static DirtyPaths Of(IReadOnlyList<StatusEntry> entries) =>
+            new(entries.Where(e => !e.Ignored).Select(e => e.Path).ToArray(), entries.Where(e => e.Ignored).Select(e => e.Path).ToHashSet(StringComparer.Ordinal));
+    }
+
     private sealed class Tree(string path)
     {
-        /// <value>The last capture found no change: only untracked and ignored files may need removing.</value>
-        public bool Unchanged { get; set; }
+        /// <value>What the last capture found changed, when a reset of those paths alone restores the start; null otherwise.</value>
+        public DirtyPaths? Dirty { get; set; }
 
         /// <value>The last capture found the tree exactly at the start (no change, nothing untracked or ignored): no reset needed.</value>
         public bool Pristine { get; set; }

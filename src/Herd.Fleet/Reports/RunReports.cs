@@ -9,6 +9,9 @@ public enum ReportFormat
     GitHub,
     Markdown,
     Html,
+
+    /// <summary>Every patch that would land, in task order (<see cref="PatchSeries"/>); needs the run's patch store.</summary>
+    Patch,
 }
 
 public static class ReportFormats
@@ -23,6 +26,7 @@ public static class ReportFormats
             "github" => (true, ReportFormat.GitHub),
             "markdown" or "md" => (true, ReportFormat.Markdown),
             "html" => (true, ReportFormat.Html),
+            "patch" => (true, ReportFormat.Patch),
             _ => (false, ReportFormat.Markdown),
         };
         return ok;

@@ -3,6 +3,7 @@ using System.Globalization;
 using Herd.Agent;
 using Herd.Agent.Loop;
 using Herd.Fleet.Engines;
+using Herd.Fleet.Isolation;
 using Herd.Fleet.Reports;
 using Herd.Fleet.Scheduling;
 using Herd.Fleet.Store;
@@ -69,7 +70,7 @@ public sealed partial class FleetRun(RunSpec spec)
         using var store = spec.OpenStore?.Invoke(spec) ?? SqliteRunStore.Open(spec.RunDirectory, spec.Time);
         try
         {
-            return await RunWithStoreAsync(store, cancellationToken).ConfigureAwait(false);
+            return await RunWithStoreAsync(store, store as IPatchStore ?? new PatchFiles(spec.RunDirectory), cancellationToken).ConfigureAwait(false);
         }
         catch (DbException ex)
         {
@@ -122,7 +123,7 @@ public sealed partial class FleetRun(RunSpec spec)
             throw new HerdUsageException($"Error: --run-dir '{spec.RunDirectory}' holds no run (no run.db). Pass the directory of an earlier `herd run`; `herd runs list` shows them.");
     }
 
-    private async Task<RunResult> RunWithStoreAsync(IRunStore store, CancellationToken cancellationToken)
+    private async Task<RunResult> RunWithStoreAsync(IRunStore store, IPatchStore patches, CancellationToken cancellationToken)
     {
         var time = spec.Time;
         store.AcquireLock(Environment.ProcessId, Environment.MachineName, time.GetUtcNow(), LockStaleAfter, spec.IsAlive);
@@ -130,7 +131,7 @@ public sealed partial class FleetRun(RunSpec spec)
 
         var ledgerStart = store.TotalSpentUsd();
         var ledger = spec.BudgetUsd is { } ceiling ? new SpendLedger(ceiling, ledgerStart) : null;
-        var engine = spec.Engine(new EngineContext(ledger, spec.TaskBudgetUsd, time));
+        var engine = spec.Engine(new EngineContext(ledger, spec.TaskBudgetUsd, time, patches));
 
         var (info, manifest, shard) = CreateOrOpen(store, engine.Name, engine.Version);
 

@@ -39,7 +39,8 @@ public static class RunAssembly
 {
     /// <param name="runLedger">The run-wide ceiling (null without one): a local ledger, or the shared store's account.</param>
     /// <exception cref="EngineUnavailableException">The engine's CLI cannot be found on this host.</exception>
-    public static ITaskEngine Engine(RunDefinition definition, RunHost host, SpendLedger? runLedger)
+    /// <param name="patches">Where the run's store keeps task patches (<c>--isolate</c>); null = the run directory's <c>patches/</c>.</param>
+    public static ITaskEngine Engine(RunDefinition definition, RunHost host, SpendLedger? runLedger, Store.IPatchStore? patches = null)
     {
         var profile = Profile(definition, host);
         var spec = EngineSpec(definition, host, profile);
@@ -52,7 +53,7 @@ public static class RunAssembly
             // Every task's tool calls go to one audit log; each line carries the attempt's session id.
             ExtraSink = auditPath is null ? null : a => new AuditLog(auditPath, a.SessionId, host.Time),
         }, runLedger, host.Time);
-        return host.Isolation?.Wrap(engine) ?? engine;
+        return host.Isolation?.Wrap(engine, patches) ?? engine;
     }
 
     /// <summary>Checks on this host that the engine can run (its CLI is found), before anything is written.</summary>

@@ -65,7 +65,7 @@ public interface ISharedRunState
 }
 
 /// <summary>A run store many processes share: every role of <see cref="IRunStore"/>, leases, shared state and the watch reads.</summary>
-public interface ISharedRunStore : IRunStore, ILeaseQueue, ISharedRunState, IWatchReads
+public interface ISharedRunStore : IRunStore, ILeaseQueue, ISharedRunState, IWatchReads, IPatchStore
 {
     /// <summary>The run's id in the shared database.</summary>
     string RunId { get; }

@@ -28,7 +28,7 @@ public sealed record AttemptRow(int N, DateTimeOffset Start, DateTimeOffset? End
 /// corrupts, and a process crash loses nothing — the right trade for 300+ transitions a second. One connection, used
 /// under a lock (the scheduler's loop plus the heartbeat timer).
 /// </summary>
-public sealed partial class SqliteRunStore : IRunStore, IWatchReads
+public sealed partial class SqliteRunStore : IRunStore, IWatchReads, IPatchStore
 {
     private const int SchemaVersion = 1;
     private readonly SqliteConnection _db;

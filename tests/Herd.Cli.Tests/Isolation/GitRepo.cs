@@ -27,21 +27,31 @@ public sealed class GitRepo : IDisposable
     /// <summary>Runs git in the repository; returns stdout, fails the test on a non-zero exit.</summary>
     public string Git(params string[] args)
     {
-        var psi = new ProcessStartInfo("git") { WorkingDirectory = Path, RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in (string[])["-c", "user.name=test", "-c", "user.email=test@localhost", "-c", "commit.gpgsign=false", .. args])
-            psi.ArgumentList.Add(a);
-        using var p = Process.Start(psi)!;
-        var output = p.StandardOutput.ReadToEnd();
-        var error = p.StandardError.ReadToEnd();
-        p.WaitForExit();
-        if (p.ExitCode != 0)
+        var (exit, output, error) = GitIn(Path, args);
+        if (exit != 0)
             throw new InvalidOperationException($"git {string.Join(' ', args)}: {error}");
         return output;
     }
 
+    /// <summary>Runs git in any folder (a clone, a worktree): its exit code, stdout and stderr.</summary>
+    public static (int Exit, string Output, string Error) GitIn(string directory, params string[] args)
+    {
+        var psi = new ProcessStartInfo("git") { WorkingDirectory = directory, RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in (string[])["-c", "user.name=test", "-c", "user.email=test@localhost", "-c", "commit.gpgsign=false", .. args])
+            psi.ArgumentList.Add(a);
+        using var p = Process.Start(psi)!;
+        var error = p.StandardError.ReadToEndAsync();
+        var output = p.StandardOutput.ReadToEnd();
+        p.WaitForExit();
+        return (p.ExitCode, output, error.Result);
+    }
+
     /// <summary>The worktrees git knows of (the repository itself is the first).</summary>
-    public IReadOnlyList<string> Worktrees() =>
-        Git("worktree", "list", "--porcelain").Split('\n').Where(l => l.StartsWith("worktree ", StringComparison.Ordinal)).Select(l => l["worktree ".Length..]).ToArray();
+    public IReadOnlyList<string> Worktrees() => WorktreesOf(Path);
+
+    /// <summary>The worktrees of the repository in <paramref name="directory"/> (itself first).</summary>
+    public static IReadOnlyList<string> WorktreesOf(string directory) =>
+        GitIn(directory, "worktree", "list", "--porcelain").Output.Split('\n').Where(l => l.StartsWith("worktree ", StringComparison.Ordinal)).Select(l => l["worktree ".Length..]).ToArray();
 
     public void Dispose()
     {

@@ -29,7 +29,7 @@ public sealed class IsolationEndToEndTests : IAsyncLifetime
     private string RunDir => Path.Combine(_runs.Path, "run");
 
     /// <summary>The task whose prompt holds <paramref name="match"/> runs these shell commands, one turn each, then says done.</summary>
-    private static Conversation Edits(string match, params string[] commands) =>
+    internal static Conversation Edits(string match, params string[] commands) =>
         new(match, [.. commands.Select(c => Reply.WithTool("Bash", new JsonObject { ["command"] = c })), Reply.WithText("done")]);
 
     private IReadOnlyList<JsonElement> Records() =>
@@ -138,6 +138,16 @@ public sealed class IsolationEndToEndTests : IAsyncLifetime
         var markdown = await HerdIn(repo).RunAsync("report", RunDir, "--format", "markdown");
         markdown.Stdout.ShouldContain("### Changes (1 task(s) changed 1 file(s), +1 −1)");
         markdown.Stdout.ShouldContain("| one | `success` | 1 | 1 | 1 | passed, 2 run(s), 1 fix round(s) |");
+        show.Stdout.ShouldContain("verify     1 passed, 0 failed; 1 fix round(s)");
+
+        // And herd report --format patch lists the patch that would land, after a line naming its task
+        var patch = await HerdIn(repo).RunAsync("report", RunDir, "--format", "patch");
+        patch.ExitCode.ShouldBe(0, patch.ToString());
+        var lines = patch.Stdout.Split('\n');
+        lines[0].ShouldStartWith("# herd: task one (");
+        lines[0].ShouldEndWith("of run run: 1 file(s), +1 -1");
+        patch.Stdout.ShouldContain("+fixed");
+        patch.Stderr.ShouldContain("1 patch(es) would land");
     }
 
     [Fact]
@@ -157,6 +167,22 @@ public sealed class IsolationEndToEndTests : IAsyncLifetime
         var apply = await HerdIn(repo).RunAsync("apply", RunDir, "--check");
         apply.ExitCode.ShouldBe(0, apply.ToString());
         apply.Stdout.ShouldBeEmpty();
+        var patch = await HerdIn(repo).RunAsync("report", RunDir, "--format", "patch");
+        patch.Stdout.ShouldBeEmpty("a verify_failed task's patch never lands");
+
+        // And herd runs show and report.html show the failed verification with the end of its output
+        var show = await HerdIn(repo).RunAsync("runs", "show", RunDir);
+        show.Stdout.ShouldContain("verify     0 passed, 1 failed; 1 fix round(s)");
+        show.Stdout.ShouldContain("      last verify output: still failing");
+        await using var browser = await Herd.Cli.Tests.Reports.HeadlessChromium.StartAsync();
+        await browser.OpenAsync(new Uri(Path.Combine(RunDir, "report.html")).AbsoluteUri);
+        await browser.WaitForAsync("document.body.getAttribute('data-ready') === '1'");
+        browser.Errors.ShouldBeEmpty();
+        (await Herd.Cli.Tests.Reports.HtmlReportBrowserTests.Count(browser, "#changes-table tbody tr")).ShouldBe(1);
+        var row = (await browser.EvaluateAsync("document.querySelector('#changes-table tbody tr').textContent"))!.GetValue<string>();
+        row.ShouldContain("verify_failed");
+        row.ShouldContain("failed, 2 run(s), 1 fix round(s)");
+        row.ShouldContain("still failing");
     }
 
     [Fact]

@@ -68,6 +68,64 @@ public sealed class TreePoolTests : IDisposable
     }
 
     [Fact]
+    public void A_reset_of_only_what_changed_leaves_the_tree_exactly_at_the_start_whatever_the_task_did()
+    {
+        // Given a repository that ignores build output, and one slot reused by task after task
+        MakeRepo(("a.txt", "a\n"), ("src/b.txt", "b\n"), (".gitignore", "obj/\n*.log\n"), ("we*ird [x].txt", "w\n"));
+        using var pool = TreePool.Open(IsolationMode.Worktree, Repo, RunDir);
+        var tree = pool.Acquire(1);
+        Action<string>[] tasks =
+        [
+            // new files in new folders, an edit, a deletion, a path with glob characters, ignored output in and out of new folders
+            t =>
+            {
+                Directory.CreateDirectory(Path.Combine(t, "new/deep"));
+                File.WriteAllText(Path.Combine(t, "new/deep/n.txt"), "n\n");
+                File.WriteAllText(Path.Combine(t, "a.txt"), "changed\n");
+                File.Delete(Path.Combine(t, "src/b.txt"));
+                File.WriteAllText(Path.Combine(t, "we*ird [x].txt"), "edited\n");
+                Directory.CreateDirectory(Path.Combine(t, "src/obj/Debug"));
+                File.WriteAllText(Path.Combine(t, "src/obj/Debug/x.dll"), "x");
+                Directory.CreateDirectory(Path.Combine(t, "logs"));
+                File.WriteAllText(Path.Combine(t, "logs/run.log"), "l");
+            },
+            // only ignored output: nothing to capture, still removed
+            t => File.WriteAllText(Path.Combine(t, "build.log"), "l"),
+            // the task staged a change itself, and committed another: the whole tree is reset
+            t =>
+            {
+                File.WriteAllText(Path.Combine(t, "a.txt"), "staged\n");
+                Must(t, "add", "a.txt");
+                Must(t, "commit", "-q", "-m", "task commit");
+                File.WriteAllText(Path.Combine(t, "src/b.txt"), "after\n");
+                Must(t, "add", "src/b.txt");
+            },
+        ];
+        var captured = new List<IReadOnlyList<FileChange>>();
+
+        // When each task runs, is captured and reset
+        foreach (var task in tasks)
+        {
+            task(tree);
+            captured.Add(pool.Capture(1).Files);
+            pool.Reset(1);
+
+            // Then the tree is the start again: nothing modified, untracked or ignored, no folder left behind
+            Must(tree, "status", "--porcelain", "--untracked-files=all", "--ignored=matching").ShouldBeEmpty();
+            Must(tree, "rev-parse", "HEAD").ShouldBe(Must(Repo, "rev-parse", "HEAD"));
+            Directory.Exists(Path.Combine(tree, "new")).ShouldBeFalse();
+            Directory.Exists(Path.Combine(tree, "logs")).ShouldBeFalse();
+            Directory.Exists(Path.Combine(tree, "src/obj")).ShouldBeFalse();
+            File.ReadAllText(Path.Combine(tree, "we*ird [x].txt")).ShouldBe("w\n");
+        }
+
+        // And each capture named what its task changed (ignored output is never part of a patch)
+        captured[0].Select(f => f.Path).Order(StringComparer.Ordinal).ShouldBe(["a.txt", "new/deep/n.txt", "src/b.txt", "we*ird [x].txt"]);
+        captured[1].ShouldBeEmpty();
+        captured[2].Select(f => f.Path).Order(StringComparer.Ordinal).ShouldBe(["a.txt", "src/b.txt"]);
+    }
+
+    [Fact]
     public void A_copy_of_a_plain_folder_has_no_git_or_herd_folder_and_its_patch_applies_to_the_original()
     {
         Directory.CreateDirectory(Path.Combine(_dir, "plain", ".herd", "runs"));
@@ -124,9 +182,9 @@ public sealed class TreePoolTests : IDisposable
             File.WriteAllText(Path.Combine(tree, "other.txt"), "o\n");
             File.WriteAllText(Path.Combine(tree, "a.txt"), "c\n");
         });
-        TaskPatch[] patches = [new(1, "k1", "ci", ci), new(2, "k2", "both", both), new(3, "k3", "clash", clash)];
+        TaskPatch[] patches = [new(1, ci, "ci"), new(2, both, "both"), new(3, clash, "clash")];
 
-        var results = PatchApplier.Apply(Repo, patches, new ApplyOptions("r1"));
+        var results = PatchApplier.Apply(Repo, patches, Patches, new ApplyOptions("r1"));
         results.Select(r => r.Verdict).ShouldBe([ApplyVerdict.Refused, ApplyVerdict.Applied, ApplyVerdict.Conflict]);
         results[0].Files.ShouldBe([".github/workflows/ci.yml"]);
         results[2].Files.ShouldBe(["a.txt"]);
@@ -134,18 +192,20 @@ public sealed class TreePoolTests : IDisposable
 
         Must(Repo, "checkout", "-q", "--", ".");
         File.Delete(Path.Combine(Repo, "new.txt"));
-        var allowed = PatchApplier.Apply(Repo, [patches[0]], new ApplyOptions("r1", AllowPaths: [".github/workflows/*.yml"]));
+        var allowed = PatchApplier.Apply(Repo, [patches[0]], Patches, new ApplyOptions("r1", AllowPaths: [".github/workflows/*.yml"]));
         allowed.Single().Verdict.ShouldBe(ApplyVerdict.Applied);
     }
+
+    private PatchFiles Patches => new(Path.Combine(_dir, "patches-run"));
 
     private string Patch(string name, Action<string> edit)
     {
         using var pool = TreePool.Open(IsolationMode.Worktree, Repo, Path.Combine(_dir, "run-" + name));
         var tree = pool.Acquire(1);
         edit(tree);
-        var path = Path.Combine(_dir, name + ".patch");
-        File.WriteAllBytes(path, pool.Capture(1).Patch);
-        return path;
+        var key = "k-" + name;
+        Patches.SavePatch(key, 1, pool.Capture(1).Patch);
+        return key;
     }
 
     public void Dispose()

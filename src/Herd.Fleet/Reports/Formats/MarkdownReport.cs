@@ -87,7 +87,7 @@ public static class MarkdownReport
     }
 
     /// <summary>Rows of the changes table: a migration of thousands of files is read from the patches, not from here.</summary>
-    public const int TopChanges = 50;
+    public const int TopChanges = RunDigest.KeptChanges;
 
     /// <summary>
     /// With <c>--isolate</c>/<c>--verify</c>: per task the files changed, lines +/−, verify runs and fix rounds, and for a
@@ -110,8 +110,8 @@ public static class MarkdownReport
             sb.AppendLine(CultureInfo.InvariantCulture,
                 $"| {Cell(t.Name, 80)} | `{t.Class}` | {c?.Files.Count ?? 0} | {c?.LinesAdded ?? 0} | {c?.LinesRemoved ?? 0} | {verify} | {tail} |");
         }
-        if (d.ChangeTasks > TopChanges)
-            sb.AppendLine().AppendLine(CultureInfo.InvariantCulture, $"…and {d.ChangeTasks - TopChanges} more.");
+        if (d.ChangesLeftOut > 0)
+            sb.AppendLine().AppendLine(CultureInfo.InvariantCulture, $"…and {d.ChangesLeftOut} more (`herd report {d.Header.Directory} --format patch` lists every patch that would land).");
         sb.AppendLine();
         if (d.ChangesToLand)
         {

@@ -45,6 +45,7 @@ internal static class HtmlAssets
         <section class="panel"><h2>Duration per task</h2><div id="duration"></div></section>
         </div>
         <section class="panel" id="findings-panel" hidden><h2>Findings by severity</h2><div id="findings"></div><div class="table-wrap" style="max-height:320px"><table id="findings-table"><thead><tr><th>Severity</th><th>Location</th><th>Finding</th><th>Task</th></tr></thead><tbody></tbody></table></div><p id="findings-more" hidden></p></section>
+        <section class="panel" id="changes-panel" hidden><h2>Changes <small id="changes-note"></small></h2><div class="table-wrap" style="max-height:480px"><table id="changes-table"><thead><tr><th>Task</th><th>Class</th><th>Files</th><th>+</th><th>−</th><th>Verify</th><th>Last verify output</th></tr></thead><tbody></tbody></table></div><p id="changes-more" hidden></p></section>
         <section class="panel"><h2>Tasks</h2><div class="controls"><input id="filter" type="search" placeholder="Filter by name, class, result, error, shard…" aria-label="Filter tasks"><select id="class-filter" aria-label="Outcome class"><option value="">all classes</option></select><span id="table-count"></span></div>
         <div class="table-wrap"><table id="tasks"><thead><tr></tr></thead><tbody></tbody></table></div></section>
         </main>
@@ -248,6 +249,30 @@ internal static class HtmlAssets
           }
         }
 
+        // --isolate / --verify: per task the files changed, lines +/-, verify runs and fix rounds, the last verify output.
+        function changes() {
+          var C = D.changes;
+          if (!C) return;
+          document.getElementById("changes-panel").hidden = false;
+          document.getElementById("changes-note").textContent = num(C.changed) + " task(s) changed " + num(C.files) + " file(s), +" + num(C.added) + " −" + num(C.removed) +
+            (C.verifyPassed + C.verifyFailed ? "; verify passed " + num(C.verifyPassed) + ", failed " + num(C.verifyFailed) + ", " + num(C.fixRounds) + " fix round(s)" : "");
+          var body = document.querySelector("#changes-table tbody");
+          C.rows.forEach(function (r) {
+            var tr = h("tr", { "class": "mark" }, body); h("td", { title: r[9] }, tr, r[0]);
+            var cls = h("td", {}, tr); h("span", { "class": "cls", style: "background:" + color(r[1]) }, cls, r[1]);
+            h("td", { "class": "num" }, tr, num(r[2])); h("td", { "class": "num" }, tr, "+" + num(r[3])); h("td", { "class": "num" }, tr, "−" + num(r[4]));
+            h("td", { "class": r[7] === 0 ? "err" : "" }, tr, r[7] < 0 ? "—" : (r[7] ? "passed" : "failed") + ", " + r[5] + " run(s), " + r[6] + " fix round(s)");
+            var out = h("td", { "class": "result" }, tr);
+            if (r[8]) { var det = h("details", {}, out); h("summary", {}, det, r[8].trim().split("\n").pop()); h("pre", {}, det, r[8]); }
+          });
+          var more = document.getElementById("changes-more");
+          if (C.left > 0 || C.land) {
+            more.hidden = false;
+            more.textContent = (C.left > 0 ? "Failed tasks first, then in plan order: " + num(C.rows.length) + " of " + num(C.tasks) + " task(s) shown. " : "") +
+              (C.land ? "`herd report " + R.dir + " --format patch` lists every patch that would land; `herd apply " + R.dir + " --check` checks them on HEAD." : "");
+          }
+        }
+
         // The task table: sorted and filtered over the data, at most LIMIT rows in the DOM so 10 000 tasks stay quick.
         // A run too large to keep every task brings its failed, slowest and costliest tasks (R.finished counts them all).
         var LIMIT = 500, hasShard = T.some(function (t) { return t[9]; }), hasFindings = R.findings > 0, hasTranscript = T.some(function (t) { return t[12]; });
@@ -302,7 +327,7 @@ internal static class HtmlAssets
         header(); timeline(); spend(); concurrency(); outcomes();
         histogram("cost", D.hist.cost, usd, "#0969da");
         histogram("duration", D.hist.duration, dur, "#8250df");
-        findings(); tableSetup();
+        findings(); changes(); tableSetup();
         // When the drawing finished, in ms since navigation start (docs/performance.md reports it for a 10 000-task run).
         document.body.setAttribute("data-drawn-ms", Math.round(performance.now()));
         document.body.setAttribute("data-ready", "1");

@@ -142,9 +142,53 @@ public static class HtmlReport
                 w.WriteEndArray();
             }
             w.WriteEndArray();
+            WriteChanges(w, d);
             w.WriteEndObject();
         }
         return Encoding.UTF8.GetString(buffer.ToArray());
+    }
+
+    /// <summary>Characters of a task's last verify output kept in the page (its end: where the failure is).</summary>
+    public const int VerifyTailChars = 1200;
+
+    /// <summary>
+    /// changes (<c>--isolate</c>/<c>--verify</c>): the totals, and the digest's top rows
+    /// [name, class, files, added, removed, verify runs (0 none), fix rounds, verify passed (1, 0, −1 none), output tail, paths].
+    /// </summary>
+    private static void WriteChanges(Utf8JsonWriter w, RunDigest d)
+    {
+        if (d.ChangeTasks == 0)
+            return;
+        w.WriteStartObject("changes");
+        w.WriteNumber("tasks", d.ChangeTasks);
+        w.WriteNumber("changed", d.ChangedTasks);
+        w.WriteNumber("files", d.FilesChanged);
+        w.WriteNumber("added", d.LinesAdded);
+        w.WriteNumber("removed", d.LinesRemoved);
+        w.WriteNumber("verifyPassed", d.VerifyPassed);
+        w.WriteNumber("verifyFailed", d.VerifyFailed);
+        w.WriteNumber("fixRounds", d.FixRounds);
+        w.WriteNumber("left", d.ChangesLeftOut);
+        w.WriteBoolean("land", d.ChangesToLand);
+        w.WriteStartArray("rows");
+        foreach (var t in d.Changes)
+        {
+            w.WriteStartArray();
+            w.WriteStringValue(t.Name);
+            w.WriteStringValue(t.Class);
+            w.WriteNumberValue(t.Changes?.Files.Count ?? 0);
+            w.WriteNumberValue(t.Changes?.LinesAdded ?? 0);
+            w.WriteNumberValue(t.Changes?.LinesRemoved ?? 0);
+            w.WriteNumberValue(t.Verify?.Runs ?? 0);
+            w.WriteNumberValue(t.Verify?.FixRounds ?? 0);
+            w.WriteNumberValue(t.Verify is { } v ? v.Passed ? 1 : 0 : -1);
+            var tail = t.Verify?.OutputTail ?? "";
+            w.WriteStringValue(tail.Length > VerifyTailChars ? "…" + tail[^VerifyTailChars..] : tail);
+            w.WriteStringValue(string.Join(" ", (t.Changes?.Files ?? []).Take(20)) + (t.Changes?.Files.Count > 20 ? " …" : ""));
+            w.WriteEndArray();
+        }
+        w.WriteEndArray();
+        w.WriteEndObject();
     }
 
     /// <summary>attempts: [task index, n, timeline row (-1 unknown), start, end, class, cost]. A row is a (shard, slot)

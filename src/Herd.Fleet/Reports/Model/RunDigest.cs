@@ -99,8 +99,19 @@ public sealed class RunDigest
 
     public long FindingsCount { get; private set; }
 
-    /// <value>Tasks with a change or a verification; <see cref="Changes"/> keeps the first <see cref="KeptChanges"/>.</value>
+    /// <value>Tasks with a change or a verification; <see cref="Changes"/> keeps <see cref="KeptChanges"/> of them.</value>
     public int ChangeTasks { get; private set; }
+
+    /// <value>Tasks with a change or a verification that <see cref="Changes"/> left out (the table says how many).</value>
+    public int ChangesLeftOut => ChangeTasks - _changes.Count;
+
+    /// <value>Tasks whose <c>--verify</c> passed, and failed, in the end.</value>
+    public int VerifyPassed { get; private set; }
+
+    public int VerifyFailed { get; private set; }
+
+    /// <value>Fix rounds of all tasks: how often a verify failure went back to a session.</value>
+    public long FixRounds { get; private set; }
 
     /// <value>Tasks that changed at least one file, and the files and lines they changed.</value>
     public int ChangedTasks { get; private set; }
@@ -114,10 +125,17 @@ public sealed class RunDigest
     /// <value>Whether a successful task changed files: there is something for <c>herd apply</c> to land.</value>
     public bool ChangesToLand { get; private set; }
 
-    private readonly List<ReportTask> _changes = [];
+    // The kept rows of the changes table, the least interesting on top so the next better row replaces it.
+    private readonly PriorityQueue<ReportTask, long> _changes = new();
 
-    /// <value>Tasks with a change or a verification, failed first, then in plan order (at most <see cref="KeptChanges"/>).</value>
-    public IReadOnlyList<ReportTask> Changes => _changes.OrderBy(t => t.Succeeded).ThenBy(t => t.Seq).ToArray();
+    /// <value>
+    /// Tasks with a change or a verification, the top <see cref="KeptChanges"/> whatever the run's size: failed ones
+    /// first (what needs a look), then in plan order.
+    /// </value>
+    public IReadOnlyList<ReportTask> Changes => _changes.UnorderedItems.Select(x => x.Element).OrderBy(t => t.Succeeded).ThenBy(t => t.Seq).ToArray();
+
+    /// <summary>The changes table's order as one number, negated: the queue's top is the row to drop first.</summary>
+    private static long ChangeRank(ReportTask t) => -((t.Succeeded ? 1L << 40 : 0) + t.Seq);
 
     /// <summary>Unfinished tasks count against a gate: the plan's size, or the finished ones when the plan is unknown.</summary>
     public int Planned => Math.Max(Header.Planned, Finished);
@@ -213,8 +231,21 @@ public sealed class RunDigest
                 LinesRemoved += changed.LinesRemoved;
                 ChangesToLand |= t.Succeeded;
             }
+            if (t.Verify is { } v)
+            {
+                if (v.Passed)
+                    VerifyPassed++;
+                else
+                    VerifyFailed++;
+                FixRounds += v.FixRounds;
+            }
+            // A copy without the result text and structured output: the table shows neither, and a stream's task is
+            // only valid until the next one is read.
+            var rank = ChangeRank(t);
             if (_changes.Count < KeptChanges)
-                _changes.Add(t);
+                _changes.Enqueue(t with { ResultText = "", StructuredOutput = null }, rank);
+            else if (_changes.TryPeek(out _, out var worst) && rank > worst)
+                _changes.EnqueueDequeue(t with { ResultText = "", StructuredOutput = null }, rank);
         }
 
         var findings = 0;

@@ -79,6 +79,13 @@ internal static class PgSchema
         """
         ALTER TABLE herd_runs ADD COLUMN definition text;
         """,
+        // 4: the tasks' patches (herd run --isolate, issue #20), written by whichever host ran the task, so herd apply
+        // --store reads them from any machine. One row per task: the patch of its latest attempt.
+        """
+        CREATE TABLE herd_patches(
+          run_id text NOT NULL REFERENCES herd_runs(run_id) ON DELETE CASCADE, key text NOT NULL,
+          attempt integer NOT NULL, patch bytea NOT NULL, written timestamptz NOT NULL, PRIMARY KEY (run_id, key));
+        """,
     ];
 
     public static int Latest => Migrations.Length;
