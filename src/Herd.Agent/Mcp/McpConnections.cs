@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Herd.Agent.IO;
 using Herd.Agent.Sandbox;
 using Herd.Agent.Tools;
 using ModelContextProtocol.Client;
@@ -17,8 +18,6 @@ public sealed class McpConnections : IAsyncDisposable
 {
     /// <summary>Claude Code's <c>MCP_TIMEOUT</c> default: 30 s to start and initialise.</summary>
     public static readonly TimeSpan DefaultStartTimeout = TimeSpan.FromSeconds(30);
-
-    private static readonly string? SetsidPath = new[] { "/usr/bin/setsid", "/bin/setsid" }.FirstOrDefault(File.Exists);
 
     /// <summary>One configured server: its client while connected, null when it failed to start.</summary>
     private sealed record Server(McpServerSpec Spec, McpClient? Client, IReadOnlyList<ITool> Tools)
@@ -122,7 +121,8 @@ public sealed class McpConnections : IAsyncDisposable
                 throw new InvalidOperationException(Bubblewrap.UnavailableMessage(problem));
             var shell = string.Join(' ', spec.Args.Prepend(command).Select(Quote));
             var wrapped = Bubblewrap.Arguments("exec " + shell, context).ToList();
-            (command, args) = SetsidPath is null ? (Bubblewrap.ExecutablePath!, wrapped) : (SetsidPath, ["-f", "-w", Bubblewrap.ExecutablePath!, .. wrapped]);
+            var (file, arguments) = ProcessGroup.Command([Bubblewrap.ExecutablePath!, .. wrapped], sandboxed: true);
+            (command, args) = (file, arguments.ToList());
         }
         var env = new Dictionary<string, string?>(StringComparer.Ordinal) { ["ANTHROPIC_API_KEY"] = null, ["ANTHROPIC_AUTH_TOKEN"] = null };
         foreach (var (name, value) in spec.Env)
