@@ -8,18 +8,9 @@ namespace Herd.Cli.Tests.Mcp;
 /// (Print/ClaudeCode/mcp-*.json, made by record.py): a stdio and a streamable-HTTP server, permission rules naming a
 /// tool or a whole server, a server that fails to start, one that crashes. docs/mcp.md lists the differences and why.
 /// </summary>
-public sealed class ClaudeCodeMcpComparisonTests : HerdTestBase
+public sealed class ClaudeCodeMcpComparisonTests : ClaudeCodeComparisonTestBase
 {
-    private async Task<(ClaudeCodeRecording Claude, HerdComparison Herd)> CompareAsync(string name)
-    {
-        var recording = ClaudeCodeRecording.Load(name);
-        return (recording, await recording.RunHerdAsync(Server, Work, Config.Path));
-    }
-
-    private static string Pick(JsonObject o, params string[] keys) =>
-        new JsonObject(keys.Select(k => KeyValuePair.Create(k, o[k]?.DeepClone()))).ToJsonString();
-
-    private static JsonObject Result(IReadOnlyList<JsonObject> lines) => lines.Last(l => (string?)l["type"] == "result");
+    private static readonly string[] ResultFields = ["subtype", "is_error", "num_turns", "result", "permission_denials", "terminal_reason"];
 
     private static JsonObject Init(IReadOnlyList<JsonObject> lines) => lines.First(l => (string?)l["subtype"] == "init");
 
@@ -42,11 +33,6 @@ public sealed class ClaudeCodeMcpComparisonTests : HerdTestBase
             return $"{block["type"]} {text} is_error={block["is_error"]} {l["tool_use_result"]?.ToJsonString()}";
         });
 
-    /// <summary>The lines' types in order, but status lines, which Herd prints and 2.1.332 does not.</summary>
-    private static IEnumerable<string> Shape(IReadOnlyList<JsonObject> lines) => lines
-        .Where(l => (string?)l["subtype"] != "status")
-        .Select(l => (string?)l["type"] + "/" + (string?)l["subtype"]);
-
     [Fact]
     public async Task A_stdio_and_an_http_server_s_tools_are_listed_called_and_answered_like_Claude_Code()
     {
@@ -57,8 +43,7 @@ public sealed class ClaudeCodeMcpComparisonTests : HerdTestBase
         McpTools(Init(herd.StdoutJson)).ShouldBe(McpTools(Init(claude.StdoutJson)));
         Shape(herd.StdoutJson).ShouldBe(Shape(claude.StdoutJson));
         Calls(herd.StdoutJson).ShouldBe(Calls(claude.StdoutJson));
-        string[] fields = ["subtype", "is_error", "num_turns", "result", "permission_denials", "terminal_reason"];
-        Pick(Result(herd.StdoutJson), fields).ShouldBe(Pick(Result(claude.StdoutJson), fields));
+        Pick(Result(herd.StdoutJson), ResultFields).ShouldBe(Pick(Result(claude.StdoutJson), ResultFields));
     }
 
     [Fact]
@@ -71,8 +56,7 @@ public sealed class ClaudeCodeMcpComparisonTests : HerdTestBase
         Calls(herd.StdoutJson).ShouldBe(Calls(claude.StdoutJson));
         var denied = herd.StdoutJson.Single(l => (string?)l["subtype"] == "permission_denied");
         Pick(denied, "tool_name", "message").ShouldBe(Pick(claude.StdoutJson.Single(l => (string?)l["subtype"] == "permission_denied"), "tool_name", "message"));
-        string[] fields = ["subtype", "is_error", "num_turns", "result", "permission_denials", "terminal_reason"];
-        Pick(Result(herd.StdoutJson), fields).ShouldBe(Pick(Result(claude.StdoutJson), fields));
+        Pick(Result(herd.StdoutJson), ResultFields).ShouldBe(Pick(Result(claude.StdoutJson), ResultFields));
     }
 
     [Fact]
@@ -81,8 +65,7 @@ public sealed class ClaudeCodeMcpComparisonTests : HerdTestBase
         var (claude, herd) = await CompareAsync("mcp-server-denied");
 
         herd.Run.ExitCode.ShouldBe(claude.ExitCode, herd.Run.ToString());
-        string[] fields = ["subtype", "is_error", "num_turns", "result", "permission_denials", "terminal_reason"];
-        Pick(Result(herd.StdoutJson), fields).ShouldBe(Pick(Result(claude.StdoutJson), fields));
+        Pick(Result(herd.StdoutJson), ResultFields).ShouldBe(Pick(Result(claude.StdoutJson), ResultFields));
         herd.Requests[0]["tools"]!.AsArray().Select(t => (string?)t!["name"]).ShouldNotContain(n => n!.StartsWith("mcp__", StringComparison.Ordinal));
     }
 
