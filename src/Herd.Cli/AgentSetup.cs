@@ -68,9 +68,7 @@ public sealed record AgentSetup(
     {
         if (McpServers.Count == 0 || Mcp is not null)
             return this;
-        var timeout = NullIfEmpty(Environment.GetEnvironmentVariable("MCP_TIMEOUT")) is { } ms && int.TryParse(ms, CultureInfo.InvariantCulture, out var n) && n > 0
-            ? TimeSpan.FromMilliseconds(n)
-            : McpConnections.DefaultStartTimeout;
+        var timeout = McpConnections.StartTimeoutFromEnvironment();
         // The same context as Bash's: confined servers get the same filesystem policy.
         var context = ToAgentOptions().ToolContext;
         var connections = await McpConnections.StartAsync(McpServers, context, timeout, cancellationToken).ConfigureAwait(false);
@@ -186,7 +184,10 @@ public sealed record AgentSetup(
         PricesPath = PricesPath,
         Provider = Provider,
         ProtectedPaths = ProtectedPaths,
-        AddOns = new AgentAddOns(Hooks, SettingsEnvironment, IncludeHookEvents, Mcp?.Tools ?? [], Mcp?.Statuses ?? []),
+        Hooks = Hooks,
+        IncludeHookEvents = IncludeHookEvents,
+        McpServers = McpServers,
+        AddOns = new AgentAddOns(SettingsEnvironment, Mcp?.Tools ?? [], Mcp?.Statuses ?? []),
         Catalog = Catalog,
     };
 

@@ -6,6 +6,9 @@ using ModelContextProtocol.Server;
 //   herd-mcp-test-server --http         streamable HTTP on 127.0.0.1, a free port; prints its URL on the first line
 //   --hang-on-start                     never answers initialize (the client must time out)
 //   --fail-on-start                     exits with code 3 before speaking
+// MCP_TEST_STARTS=FILE                  appends one line per start (how many servers a run started)
+if (Environment.GetEnvironmentVariable("MCP_TEST_STARTS") is { Length: > 0 } starts)
+    File.AppendAllText(starts, $"{Environment.ProcessId}\n");
 if (args.Contains("--fail-on-start"))
 {
     Console.Error.WriteLine("test server: failing on purpose");

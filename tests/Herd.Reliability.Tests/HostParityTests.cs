@@ -50,7 +50,9 @@ public sealed class HostParityTests(ITestOutputHelper output)
             default:
                 var enqueued = await herd.RunAsync([.. run, "--store", WorkerTestsDb.Url, "--enqueue", ":::", .. inputs]);
                 enqueued.ExitCode.ShouldBe(0, enqueued.ToString());
-                result = await herd.RunAsync(["worker", "--store", WorkerTestsDb.Url, "--run", runId, "-j", "4"], timeout: TimeSpan.FromMinutes(2));
+                // The worker's concurrency is its own: a scenario that sets -j gives the worker the same slots.
+                var jobs = options.Contains("-j") ? options[options.ToList().IndexOf("-j") + 1] : "4";
+                result = await herd.RunAsync(["worker", "--store", WorkerTestsDb.Url, "--run", runId, "-j", jobs], timeout: TimeSpan.FromMinutes(2));
                 var export = await herd.RunAsync(["runs", "export", runId, "--store", WorkerTestsDb.Url, "--out", runId + "-export"]);
                 export.ExitCode.ShouldBe(0, export.ToString());
                 recordsDir = ws.Work.Combine(runId + "-export");
@@ -290,6 +292,143 @@ public sealed class HostParityTests(ITestOutputHelper output)
             run.ExitCode.ShouldBe(0, run.Stderr);
             run.Records.ShouldAllBe(r => (string)r["engine"]! == "claude" && (string)r["Stdout"]! == "Summary 0", host.ToString());
         }
+    }
+
+    /// <summary>The tool results the model was sent, one per tool call (each call's result is in the request after it).</summary>
+    private static IReadOnlyList<string> ToolResultTexts(ScriptedModelServer server) => server.Requests
+        .Where(r => r.Path == "/v1/messages")
+        .Select(r => ((JsonArray)r.Json["messages"]!).Last() as JsonObject)
+        .Where(m => m?["content"] is JsonArray)
+        .SelectMany(m => ((JsonArray)m!["content"]!).OfType<JsonObject>())
+        .Where(b => (string?)b["type"] == "tool_result")
+        .Select(b => b["content"] switch
+        {
+            JsonValue v => (string)v!,
+            JsonArray a => string.Concat(a.OfType<JsonObject>().Select(x => (string?)x["text"])),
+            _ => "",
+        })
+        .ToArray();
+
+    /// <summary>The user messages' text blocks the model was sent after tool calls (where hook context goes).</summary>
+    private static int RequestsContaining(ScriptedModelServer server, string text) =>
+        server.Requests.Count(r => r.Path == "/v1/messages" && ((JsonArray)r.Json["messages"]!).Last()!.ToJsonString().Contains(text, StringComparison.Ordinal));
+
+    [Fact]
+    public async Task A_PreToolUse_hook_denies_under_bypass_mode_under_every_host()
+    {
+        // Given a policy hook (given with --settings JSON, so no settings file on disk can stand in for the stored one)
+        // that blocks every Bash call, and tasks whose agent tries to write a file with Bash, every call otherwise allowed
+        await using var ws = await Workspace.StartAsync(new ModelScript
+        {
+            Conversations = [new Conversation(null, [Reply.WithTool("Bash", new JsonObject { ["command"] = "echo x > hooked.txt" }), Reply.WithText("gave up")])],
+        });
+        var settings = """{"hooks":{"PreToolUse":[{"matcher":"Bash","hooks":[{"type":"command","command":"echo 'blocked by parity policy' >&2; exit 2"}]}]}}""";
+
+        // When each host runs them under bypassPermissions
+        var runs = await OnEveryHostAsync(ws, ["--dangerously-skip-permissions", "--settings", settings], ["h1", "h2"]);
+
+        // Then the hook's deny held on every host: no file, the model told why, the denial in every record
+        File.Exists(ws.Work.Combine("hooked.txt")).ShouldBeFalse("a host ran the Bash call its hook denied");
+        ToolResultTexts(ws.Server).Count(t => t.Contains("blocked by parity policy", StringComparison.Ordinal)).ShouldBe(6);
+        foreach (var (host, run) in runs)
+            run.Records.ShouldAllBe(r => r["permission_denials"]!.ToJsonString().Contains("Bash"), host.ToString());
+    }
+
+    [Fact]
+    public async Task A_PostToolUse_hook_adds_context_for_the_model_under_every_host()
+    {
+        // Given a PostToolUse hook that adds context after every Read, and tasks that read a file
+        await using var ws = await Workspace.StartAsync(new ModelScript
+        {
+            Conversations = [new Conversation(null, [Reply.WithTool("Read", new JsonObject { ["file_path"] = "notes.txt" }), Reply.WithText("read")])],
+        });
+        ws.Work.WriteFile("notes.txt", "notes\n");
+        var hookOutput = new JsonObject { ["hookSpecificOutput"] = new JsonObject { ["hookEventName"] = "PostToolUse", ["additionalContext"] = "parity-context-from-hook" } };
+        var hook = new JsonObject { ["type"] = "command", ["command"] = $"echo '{hookOutput.ToJsonString()}'" };
+        var settings = new JsonObject { ["hooks"] = new JsonObject { ["PostToolUse"] = new JsonArray(new JsonObject { ["matcher"] = "Read", ["hooks"] = new JsonArray(hook) }) } }.ToJsonString();
+
+        // When each host runs them
+        var runs = await OnEveryHostAsync(ws, ["--allowedTools", "Read", "--settings", settings], ["k1", "k2"]);
+
+        // Then on every host each task's model saw the hook's context with the Read result
+        RequestsContaining(ws.Server, "parity-context-from-hook").ShouldBe(6);
+        foreach (var (host, run) in runs)
+            run.Records.ShouldAllBe(r => (string)r["outcome"]!["class"]! == "success", host.ToString());
+    }
+
+    [Fact]
+    public async Task An_mcp_tool_answers_every_task_from_servers_started_once_per_slot_under_every_host()
+    {
+        // Given a stdio MCP server (confined by herd run's sandbox default) whose env is a ${VAR} reference, expanded
+        // from the environment of whichever host starts it, and four tasks on two slots that each call its echo tool
+        await using var ws = await Workspace.StartAsync(new ModelScript
+        {
+            Conversations = [new Conversation(null, [Reply.WithTool("mcp__par__echo", new JsonObject { ["text"] = "hi" }), Reply.WithText("echoed")])],
+        });
+        var server = McpTestServer.StdioIn(ws.Work.Path);
+        server["env"] = new JsonObject { ["MCP_TEST_VALUE"] = "${PARITY_MCP_VALUE}", ["MCP_TEST_STARTS"] = "${PARITY_MCP_STARTS}" };
+        var config = McpTestServer.Config(("par", server));
+        var starts = new Dictionary<RunHostKind, string>();
+        HerdProcess Herd(RunHostKind host) => ws.Herd().WithEnvironment("PARITY_MCP_VALUE", "from-host").WithEnvironment("PARITY_MCP_STARTS", starts[host] = ws.Work.Combine($"starts-{host}.txt"));
+
+        // When each host runs them with -j 2
+        var runs = await OnEveryHostAsync(ws, ["--allowedTools", "mcp__par", "--mcp-config", config, "-j", "2"], ["m1", "m2", "m3", "m4"], Herd);
+
+        // Then every task got the tool's answer, and each host started one server per slot, not per task or per process
+        ToolResultTexts(ws.Server).Count(t => t == "echo: hi (env MCP_TEST_VALUE=from-host)").ShouldBe(12);
+        foreach (var (host, run) in runs)
+        {
+            run.Records.ShouldAllBe(r => (string)r["outcome"]!["class"]! == "success", host.ToString());
+            File.ReadAllLines(starts[host]).Length.ShouldBe(2, $"{host} started its servers other than once per slot");
+        }
+    }
+
+    [Fact]
+    public async Task An_mcp_server_that_crashes_is_restarted_for_the_slot_s_next_task_under_every_host()
+    {
+        // Given tasks that each call the server's echo tool and then its crash tool (the server exits mid-task), on one slot
+        await using var ws = await Workspace.StartAsync(new ModelScript
+        {
+            Conversations =
+            [
+                new Conversation(null,
+                [
+                    Reply.WithTool("mcp__crashy__echo", new JsonObject { ["text"] = "before" }),
+                    Reply.WithTool("mcp__crashy__crash", []),
+                    Reply.WithText("carried on"),
+                ]),
+            ],
+        });
+        var config = McpTestServer.Config(("crashy", McpTestServer.StdioIn(ws.Work.Path)));
+
+        // When each host runs two of them one after the other
+        var runs = await OnEveryHostAsync(ws, ["--allowedTools", "mcp__crashy", "--mcp-config", config, "-j", "1"], ["c1", "c2"]);
+
+        // Then the task in flight saw the crash as "Connection closed" and went on, and the next task found the server
+        // started again (its echo answered), on every host, without hanging
+        var results = ToolResultTexts(ws.Server);
+        results.Count(t => t.StartsWith("echo: before", StringComparison.Ordinal)).ShouldBe(6);
+        results.Count(t => t == "Connection closed").ShouldBe(6);
+        foreach (var (host, run) in runs)
+            run.Records.ShouldAllBe(r => (string)r["Stdout"]! == "carried on", host.ToString());
+    }
+
+    [Fact]
+    public async Task A_run_for_a_shared_store_refuses_an_mcp_secret_written_in_clear()
+    {
+        // Given an MCP server whose header is a token written in clear
+        await using var ws = await Workspace.StartAsync(new ModelScript { Default = Reply.WithText("ok") });
+        var config = McpTestServer.Config(("docs", new JsonObject { ["type"] = "http", ["url"] = "http://127.0.0.1:9/mcp", ["headers"] = new JsonObject { ["Authorization"] = "Bearer tok-in-clear" } }));
+
+        // When a run for the shared store is created with it
+        var run = await ws.Herd().RunAsync(["run", "--prompt", "Do {}", "--mcp-config", config, "--store", WorkerTestsDb.Url, "--enqueue", ":::", "a"]);
+
+        // Then it is refused with one line naming the entry and the fix, and the token is neither stored nor shown
+        run.ExitCode.ShouldBe(255, run.ToString());
+        var line = run.Stderr.Trim().Split('\n').ShouldHaveSingleItem();
+        line.ShouldContain("headers.Authorization");
+        line.ShouldContain("${AUTHORIZATION}");
+        line.ShouldNotContain("tok-in-clear");
     }
 
     [Fact]

@@ -1,6 +1,6 @@
 using System.Diagnostics;
-using System.Runtime.InteropServices;
 using System.Text;
+using Herd.Agent.IO;
 using Herd.Agent.Sandbox;
 using Herd.Agent.Tools;
 
@@ -17,12 +17,10 @@ public sealed record HookRun(int ExitCode, string Stdout, string Stderr, bool Ti
 /// confines Bash, the hook runs inside the same bubblewrap sandbox (<c>herd run</c>'s default): a policy script is
 /// still a command from a settings file that the agent's own writes could have changed.
 /// </summary>
-public static partial class HookProcess
+public static class HookProcess
 {
     /// <summary>Variables a hook must not see: the API key, and the marker that says "inside Claude Code".</summary>
     private static readonly string[] StrippedVariables = ["ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "CLAUDECODE"];
-
-    private static readonly string? SetsidPath = new[] { "/usr/bin/setsid", "/bin/setsid" }.FirstOrDefault(File.Exists);
 
     /// <exception cref="OperationCanceledException">The run was cancelled; the hook's tree has been killed.</exception>
     public static async Task<HookRun> RunAsync(HookCommand hook, string stdinJson, ToolContext context, IReadOnlyDictionary<string, string> environment, CancellationToken cancellationToken)
@@ -55,24 +53,10 @@ public static partial class HookProcess
         }
         else
             command = ["bash", "-c", hook.Command];
-        if (SetsidPath is not null)
-        {
-            psi.FileName = SetsidPath;
-            // `-f -w` under bwrap: a waiting parent that is a process, so --die-with-parent fires when it is killed.
-            if (sandboxed)
-            {
-                psi.ArgumentList.Add("-f");
-                psi.ArgumentList.Add("-w");
-            }
-            foreach (var a in command)
-                psi.ArgumentList.Add(a);
-        }
-        else
-        {
-            psi.FileName = command[0];
-            foreach (var a in command.Skip(1))
-                psi.ArgumentList.Add(a);
-        }
+        var (file, arguments) = ProcessGroup.Command(command, sandboxed);
+        psi.FileName = file;
+        foreach (var a in arguments)
+            psi.ArgumentList.Add(a);
         foreach (var name in StrippedVariables)
             psi.Environment.Remove(name);
         foreach (var (name, value) in environment)
@@ -105,7 +89,7 @@ public static partial class HookProcess
             timedOut = true;
         }
         // Always: a hook's background children (`cmd &`) would otherwise outlive it and hold its pipes open.
-        KillTree(process, sandboxed);
+        ProcessGroup.KillTree(process, sandboxed);
         string outText = "", errText = "";
         try
         {
@@ -122,33 +106,4 @@ public static partial class HookProcess
         process.WaitForExit(1000);
         return new HookRun(process.HasExited ? process.ExitCode : 1, outText, errText, false);
     }
-
-    private static void KillTree(Process process, bool sandboxed)
-    {
-        if (SetsidPath is not null && !sandboxed && !OperatingSystem.IsWindows())
-        {
-            try
-            {
-                // setsid made bash the leader of its own group: signal the group, which reaches background children.
-                _ = Kill(-process.Id, 9);
-            }
-            catch (Exception ex) when (ex is DllNotFoundException or EntryPointNotFoundException)
-            {
-                // fall through to the managed kill
-            }
-        }
-        try
-        {
-            // Under bwrap, killing the waiting parent and bwrap ends the sandbox's PID namespace with all it holds.
-            if (!process.HasExited)
-                process.Kill(entireProcessTree: true);
-        }
-        catch (InvalidOperationException)
-        {
-            // exited meanwhile
-        }
-    }
-
-    [LibraryImport("libc", EntryPoint = "kill", SetLastError = true)]
-    private static partial int Kill(int pid, int signal);
 }

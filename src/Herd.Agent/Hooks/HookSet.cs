@@ -56,6 +56,7 @@ public sealed record HookSet(IReadOnlyDictionary<HookEventName, IReadOnlyList<Ho
 {
     public static HookSet Empty { get; } = new(new Dictionary<HookEventName, IReadOnlyList<HookMatcher>>());
 
+    [System.Text.Json.Serialization.JsonIgnore]
     public bool IsEmpty => ByEvent.Values.All(v => v.Count == 0);
 
     /// <summary>The distinct commands of <paramref name="name"/> whose matcher takes <paramref name="target"/>, in order.</summary>

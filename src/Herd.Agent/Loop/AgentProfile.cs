@@ -1,4 +1,6 @@
 using System.Text.Json.Serialization;
+using Herd.Agent.Hooks;
+using Herd.Agent.Mcp;
 using Herd.Agent.Models;
 using Herd.Agent.Permissions;
 using Herd.Agent.Sandbox;
@@ -65,13 +67,28 @@ public sealed record AgentProfile
     public ModelProvider Provider { get; init; } = ModelProvider.Anthropic;
 
     /// <value>
+    /// The hooks of every settings layer, merged where the run was created (docs/hooks.md): stored with a run, so every
+    /// host runs the same policy scripts. Commands are kept as written; each runs on the host that runs the task.
+    /// </value>
+    public HookSet Hooks { get; init; } = HookSet.Empty;
+
+    /// <value><c>--include-hook-events</c>.</value>
+    public bool IncludeHookEvents { get; init; }
+
+    /// <value>
+    /// The MCP servers to start (docs/mcp.md): <c>--mcp-config</c>, settings layers and <c>.mcp.json</c> resolved where the
+    /// run was created, <c>${VAR}</c> references unexpanded (each host expands them from its own environment).
+    /// </value>
+    public IReadOnlyList<McpServerSpec> McpServers { get; init; } = [];
+
+    /// <value>
     /// Files and folders Herd writes for the run on this host (run directory, audit log, joblog, transcripts):
     /// read-only to every tool. Not stored: where a run's state lies is the host's, so each host sets its own.
     /// </value>
     [JsonIgnore]
     public IReadOnlyList<ProtectedPath> ProtectedPaths { get; init; } = [];
 
-    /// <value>Hooks and started MCP servers of the host running the agent (docs/hooks.md, docs/mcp.md); not stored.</value>
+    /// <value>The started MCP servers and the settings' <c>env</c> of the host running the agent; not stored.</value>
     [JsonIgnore]
     public AgentAddOns AddOns { get; init; } = AgentAddOns.None;
 
@@ -127,9 +144,9 @@ public sealed record AgentProfile
             Timeout = Timeout,
             PermissionModeName = Policy.ModeName,
             FailOnDenial = FailOnDenial,
-            Hooks = AddOns.Hooks,
+            Hooks = Hooks,
             HookEnvironment = AddOns.HookEnvironment,
-            IncludeHookEvents = AddOns.IncludeHookEvents,
+            IncludeHookEvents = IncludeHookEvents,
             McpServers = AddOns.McpServers,
             ApiKeySource = Provider == ModelProvider.OpenAi
                 ? (string.IsNullOrEmpty(Environment.GetEnvironmentVariable("OPENAI_API_KEY")) ? "none" : "OPENAI_API_KEY")

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Herd.Agent.IO;
 using Herd.Agent.Sandbox;
 using Herd.Agent.Tools;
 using ModelContextProtocol.Client;
@@ -18,55 +19,81 @@ public sealed class McpConnections : IAsyncDisposable
     /// <summary>Claude Code's <c>MCP_TIMEOUT</c> default: 30 s to start and initialise.</summary>
     public static readonly TimeSpan DefaultStartTimeout = TimeSpan.FromSeconds(30);
 
-    private static readonly string? SetsidPath = new[] { "/usr/bin/setsid", "/bin/setsid" }.FirstOrDefault(File.Exists);
-
-    private readonly List<McpClient> _clients = [];
-
-    private McpConnections(IReadOnlyList<McpServerStatus> statuses, IReadOnlyList<ITool> tools, List<McpClient> clients)
+    /// <summary>One configured server: its client while connected, null when it failed to start.</summary>
+    private sealed record Server(McpServerSpec Spec, McpClient? Client, IReadOnlyList<ITool> Tools)
     {
-        Statuses = statuses;
-        Tools = tools;
-        _clients = clients;
+        /// <summary>Connected once, and its session has ended since (the process exited, the connection dropped).</summary>
+        public bool HasDied => Client is { Completion.IsCompleted: true };
     }
 
-    public static McpConnections None { get; } = new([], [], []);
+    private readonly IReadOnlyList<Server> _servers;
+
+    private McpConnections(IReadOnlyList<Server> servers)
+    {
+        _servers = servers;
+        Statuses = servers.Select(s => new McpServerStatus(s.Spec.Name, s.Client is null ? "failed" : "connected", s.Spec.Source)).ToArray();
+        Tools = servers.SelectMany(s => s.Tools).OrderBy(t => t.Name, StringComparer.Ordinal).ToArray();
+    }
+
+    public static McpConnections None { get; } = new([]);
 
     public IReadOnlyList<McpServerStatus> Statuses { get; }
 
     /// <summary>Every connected server's tools, sorted by name.</summary>
     public IReadOnlyList<ITool> Tools { get; }
 
+    /// <summary>Whether a server that was connected has gone away since (its calls now answer "Connection closed").</summary>
+    public bool AnyDied => _servers.Any(s => s.HasDied);
+
+    /// <summary><c>MCP_TIMEOUT</c> (milliseconds, Claude Code's variable) from this process's environment, else 30 s.</summary>
+    public static TimeSpan StartTimeoutFromEnvironment() =>
+        Environment.GetEnvironmentVariable("MCP_TIMEOUT") is { Length: > 0 } ms && int.TryParse(ms, System.Globalization.CultureInfo.InvariantCulture, out var n) && n > 0
+            ? TimeSpan.FromMilliseconds(n)
+            : DefaultStartTimeout;
+
     /// <param name="sandbox">When set, stdio servers not marked <c>trusted</c> run inside it, as Bash does.</param>
     public static async Task<McpConnections> StartAsync(IReadOnlyList<McpServerSpec> specs, ToolContext sandbox, TimeSpan startTimeout, CancellationToken cancellationToken = default)
     {
         if (specs.Count == 0)
             return None;
-        var started = await Task.WhenAll(specs.Select(s => StartOneAsync(s, sandbox, startTimeout, cancellationToken))).ConfigureAwait(false);
-        var clients = started.Where(s => s.Client is not null).Select(s => s.Client!).ToList();
-        var tools = started.SelectMany(s => s.Tools).OrderBy(t => t.Name, StringComparer.Ordinal).ToArray();
-        var statuses = started.Select(s => new McpServerStatus(s.Spec.Name, s.Client is null ? "failed" : "connected", s.Spec.Source)).ToArray();
-        return new McpConnections(statuses, tools, clients);
+        return new McpConnections(await Task.WhenAll(specs.Select(s => StartOneAsync(s, sandbox, startTimeout, cancellationToken))).ConfigureAwait(false));
     }
 
-    private static async Task<(McpServerSpec Spec, McpClient? Client, IReadOnlyList<ITool> Tools)> StartOneAsync(McpServerSpec spec, ToolContext context, TimeSpan timeout, CancellationToken cancellationToken)
+    /// <summary>
+    /// These connections with every server that died started again (the others kept as they are, a server that never
+    /// started left failed: retrying it would cost every task the start timeout). The dead clients are disposed.
+    /// </summary>
+    public async Task<McpConnections> RestartDiedAsync(ToolContext sandbox, TimeSpan startTimeout, CancellationToken cancellationToken = default)
+    {
+        var servers = await Task.WhenAll(_servers.Select(async s =>
+        {
+            if (!s.HasDied)
+                return s;
+            await DisposeQuietlyAsync(s.Client!).ConfigureAwait(false);
+            return await StartOneAsync(s.Spec, sandbox, startTimeout, cancellationToken).ConfigureAwait(false);
+        })).ConfigureAwait(false);
+        return new McpConnections(servers);
+    }
+
+    private static async Task<Server> StartOneAsync(McpServerSpec spec, ToolContext context, TimeSpan timeout, CancellationToken cancellationToken)
     {
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         deadline.CancelAfter(timeout);
         McpClient? client = null;
         try
         {
-            var transport = Transport(spec, context);
+            var transport = Transport(spec.Expanded(), context);
             client = await McpClient.CreateAsync(transport, new McpClientOptions { InitializationTimeout = timeout }, null, deadline.Token).ConfigureAwait(false);
             var listed = await client.ListToolsAsync(cancellationToken: deadline.Token).ConfigureAwait(false);
-            return (spec, client, listed.Select(t => (ITool)new McpTool(client, spec.Name, t.ProtocolTool)).ToArray());
+            return new Server(spec, client, listed.Select(t => (ITool)new McpTool(client, spec.Name, t.ProtocolTool)).ToArray());
         }
         catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {
             // Any failure to start is the server's status, not the run's: Claude Code goes on without it.
             Trace.TraceWarning($"MCP server {spec.Name} failed: {ex.Message}");
             if (client is not null)
-                await client.DisposeAsync().ConfigureAwait(false);
-            return (spec, null, []);
+                await DisposeQuietlyAsync(client).ConfigureAwait(false);
+            return new Server(spec, null, []);
         }
     }
 
@@ -74,9 +101,11 @@ public sealed class McpConnections : IAsyncDisposable
     {
         if (spec.Transport != McpTransportKind.Stdio)
         {
+            if (!Uri.TryCreate(spec.Url, UriKind.Absolute, out var url) || url.Scheme is not ("http" or "https"))
+                throw new InvalidOperationException($"url '{spec.Url}' is not an http(s) URL here");
             return new HttpClientTransport(new HttpClientTransportOptions
             {
-                Endpoint = spec.Url!,
+                Endpoint = url,
                 Name = spec.Name,
                 TransportMode = spec.Transport == McpTransportKind.Sse ? HttpTransportMode.Sse : HttpTransportMode.StreamableHttp,
                 AdditionalHeaders = spec.Headers.ToDictionary(),
@@ -92,7 +121,8 @@ public sealed class McpConnections : IAsyncDisposable
                 throw new InvalidOperationException(Bubblewrap.UnavailableMessage(problem));
             var shell = string.Join(' ', spec.Args.Prepend(command).Select(Quote));
             var wrapped = Bubblewrap.Arguments("exec " + shell, context).ToList();
-            (command, args) = SetsidPath is null ? (Bubblewrap.ExecutablePath!, wrapped) : (SetsidPath, ["-f", "-w", Bubblewrap.ExecutablePath!, .. wrapped]);
+            var (file, arguments) = ProcessGroup.Command([Bubblewrap.ExecutablePath!, .. wrapped], sandboxed: true);
+            (command, args) = (file, arguments.ToList());
         }
         var env = new Dictionary<string, string?>(StringComparer.Ordinal) { ["ANTHROPIC_API_KEY"] = null, ["ANTHROPIC_AUTH_TOKEN"] = null };
         foreach (var (name, value) in spec.Env)
@@ -112,16 +142,22 @@ public sealed class McpConnections : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        foreach (var client in _clients)
+        foreach (var server in _servers)
         {
-            try
-            {
-                await client.DisposeAsync().ConfigureAwait(false);
-            }
-            catch (Exception ex) when (ex is IOException or InvalidOperationException or ObjectDisposedException)
-            {
-                // Already gone.
-            }
+            if (server.Client is not null)
+                await DisposeQuietlyAsync(server.Client).ConfigureAwait(false);
+        }
+    }
+
+    private static async ValueTask DisposeQuietlyAsync(McpClient client)
+    {
+        try
+        {
+            await client.DisposeAsync().ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is IOException or InvalidOperationException or ObjectDisposedException)
+        {
+            // Already gone.
         }
     }
 }

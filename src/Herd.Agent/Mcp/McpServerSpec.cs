@@ -17,7 +17,11 @@ public enum McpTransportKind
     Sse,
 }
 
-/// <summary>One entry of an <c>mcpServers</c> object, parsed once (docs/mcp.md).</summary>
+/// <summary>
+/// One entry of an <c>mcpServers</c> object, parsed once (docs/mcp.md). Command, args, env, URL and headers are kept as
+/// written, <c>${VAR}</c> references unexpanded: a run stores its servers this way, and each host expands them from its
+/// own environment when it starts them (<see cref="Expanded"/>), so a token never has to be written into a run.
+/// </summary>
 /// <param name="Source">What <c>system/init</c> reports: <c>dynamic</c> (--mcp-config), <c>project</c> (.mcp.json), or the settings layer.</param>
 public sealed record McpServerSpec(string Name, McpTransportKind Transport, string Source)
 {
@@ -27,7 +31,8 @@ public sealed record McpServerSpec(string Name, McpTransportKind Transport, stri
 
     public IReadOnlyDictionary<string, string> Env { get; init; } = new Dictionary<string, string>();
 
-    public Uri? Url { get; init; }
+    /// <value>An http(s) URL, possibly with <c>${VAR}</c> references.</value>
+    public string? Url { get; init; }
 
     public IReadOnlyDictionary<string, string> Headers { get; init; } = new Dictionary<string, string>();
 
@@ -36,6 +41,24 @@ public sealed record McpServerSpec(string Name, McpTransportKind Transport, stri
     /// (a server that needs the user's credentials or sockets). False by default: untrusted servers are confined.
     /// </value>
     public bool Trusted { get; init; }
+
+    /// <summary>This spec with every <c>${VAR}</c> and <c>${VAR:-default}</c> expanded from this process's environment.</summary>
+    public McpServerSpec Expanded() => this with
+    {
+        Command = Command is null ? null : McpConfig.Expand(Command),
+        Args = Args.Select(McpConfig.Expand).ToArray(),
+        Env = Env.ToDictionary(p => p.Key, p => McpConfig.Expand(p.Value), StringComparer.Ordinal),
+        Url = Url is null ? null : McpConfig.Expand(Url),
+        Headers = Headers.ToDictionary(p => p.Key, p => McpConfig.Expand(p.Value), StringComparer.Ordinal),
+    };
+
+    /// <summary>
+    /// The <c>env</c> and <c>headers</c> entries written as plain values, without a <c>${VAR}</c> reference (e.g.
+    /// <c>env.TOKEN</c>): what a shared run would have to store in clear, so a run for a shared store refuses them.
+    /// </summary>
+    public IEnumerable<string> LiteralValues() =>
+        Env.Where(p => !McpConfig.HasReference(p.Value)).Select(p => "env." + p.Key)
+            .Concat(Headers.Where(p => !McpConfig.HasReference(p.Value)).Select(p => "headers." + p.Key));
 }
 
 /// <summary>Reads <c>mcpServers</c> objects from <c>--mcp-config</c>, <c>.mcp.json</c> and settings files.</summary>
@@ -101,8 +124,8 @@ public static partial class McpConfig
                     var command = Text(entry["command"]) ?? throw new HerdUsageException(Where("needs a \"command\" string."));
                     specs.Add(new McpServerSpec(name, McpTransportKind.Stdio, source)
                     {
-                        Command = Expand(command),
-                        Args = Strings(entry["args"], Where("args must be an array of strings.")).Select(Expand).ToArray(),
+                        Command = command,
+                        Args = Strings(entry["args"], Where("args must be an array of strings.")).ToArray(),
                         Env = Map(entry["env"], Where("env must be an object of strings.")),
                         Trusted = trusted,
                     });
@@ -113,7 +136,7 @@ public static partial class McpConfig
                         throw new HerdUsageException(Where($"url '{url}' is not an http(s) URL."));
                     specs.Add(new McpServerSpec(name, type == "sse" ? McpTransportKind.Sse : McpTransportKind.Http, source)
                     {
-                        Url = uri,
+                        Url = url,
                         Headers = Map(entry["headers"], Where("headers must be an object of strings.")),
                         Trusted = trusted,
                     });
@@ -133,6 +156,8 @@ public static partial class McpConfig
     internal static string Expand(string text) => Variable().Replace(text, m =>
         Environment.GetEnvironmentVariable(m.Groups[1].Value) is { } value ? value : m.Groups[3].Success ? m.Groups[3].Value : m.Value);
 
+    internal static bool HasReference(string text) => Variable().IsMatch(text);
+
     private static string? Text(JsonNode? node) => node is JsonValue v && v.TryGetValue<string>(out var s) ? s : null;
 
     private static IEnumerable<string> Strings(JsonNode? node, string error)
@@ -150,7 +175,7 @@ public static partial class McpConfig
             return new Dictionary<string, string>();
         if (node is not JsonObject obj || obj.Any(p => Text(p.Value) is null))
             throw new HerdUsageException(error);
-        return obj.ToDictionary(p => p.Key, p => Expand(Text(p.Value)!), StringComparer.Ordinal);
+        return obj.ToDictionary(p => p.Key, p => Text(p.Value)!, StringComparer.Ordinal);
     }
 
     [GeneratedRegex(@"^[A-Za-z0-9_-]+$")]

@@ -64,6 +64,24 @@ internal sealed class McpTool(McpClient client, string server, Tool tool) : IToo
             }
         }
         var content = string.Join("\n", texts);
-        return new ToolResult(content.Length > 0 ? content : "Tool ran without output", result.IsError == true, new JsonObject { ["content"] = blocks });
+        return new ToolResult(content.Length > 0 ? content : "Tool ran without output", result.IsError == true, StructuredResult(result, blocks));
+    }
+
+    /// <summary>
+    /// [2.1.332] stream-json's <c>tool_use_result</c>: the content blocks alone, or — when the server sent structured
+    /// content or <c>_meta</c> — an object with them beside the blocks, as Claude Code prints it.
+    /// </summary>
+    private static JsonNode StructuredResult(CallToolResult result, JsonArray blocks)
+    {
+        var structured = result.StructuredContent is { } sc ? JsonNode.Parse(sc.GetRawText()) : null;
+        var meta = result.Meta?.DeepClone();
+        if (structured is null && meta is null)
+            return blocks;
+        var node = new JsonObject { ["content"] = blocks };
+        if (structured is not null)
+            node["structuredContent"] = structured;
+        if (meta is not null)
+            node["_meta"] = meta;
+        return node;
     }
 }

@@ -1,9 +1,9 @@
 using System.Diagnostics;
 using System.Globalization;
-using System.Runtime.InteropServices;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Herd.Agent.IO;
 using Herd.Agent.Sandbox;
 
 namespace Herd.Agent.Tools;
@@ -14,7 +14,7 @@ namespace Herd.Agent.Tools;
 /// leave children running behind the agent. When the context asks for a sandbox, bash runs inside bubblewrap (issue #9).
 /// Output over 30000 characters is saved to a file and the model gets a 2 KB preview and the path, as Claude Code does.
 /// </summary>
-public sealed partial class BashTool : ITool
+public sealed class BashTool : ITool
 {
     public const int DefaultTimeoutMs = 120_000;
     public const int MaxTimeoutMs = 600_000;
@@ -23,7 +23,6 @@ public sealed partial class BashTool : ITool
     /// <summary>Environment variables a child must not see: our API keys, and the marker that says "inside Claude Code".</summary>
     private static readonly string[] StrippedVariables = ["ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "OPENAI_API_KEY", "CLAUDECODE"];
 
-    private static readonly string? SetsidPath = new[] { "/usr/bin/setsid", "/bin/setsid" }.FirstOrDefault(File.Exists);
 
     public string Name => "Bash";
 
@@ -85,9 +84,10 @@ public sealed partial class BashTool : ITool
             }
         }
 
+        var (file, arguments) = ProcessGroup.Command(sandboxArgs is null ? ["bash", "-c", command] : [Bubblewrap.ExecutablePath!, .. sandboxArgs], sandboxed: sandboxArgs is not null);
         var psi = new ProcessStartInfo
         {
-            FileName = SetsidPath ?? (sandboxArgs is null ? "bash" : Bubblewrap.ExecutablePath!),
+            FileName = file,
             WorkingDirectory = context.WorkingDirectory,
             RedirectStandardInput = true,
             RedirectStandardOutput = true,
@@ -96,26 +96,8 @@ public sealed partial class BashTool : ITool
             StandardOutputEncoding = Encoding.UTF8,
             StandardErrorEncoding = Encoding.UTF8,
         };
-        if (sandboxArgs is not null)
-        {
-            // `setsid -f -w`: a single-threaded parent that waits for bwrap, so bwrap's --die-with-parent fires when
-            // that parent is killed, never because the .NET thread that started it retired.
-            if (SetsidPath is not null)
-            {
-                psi.ArgumentList.Add("-f");
-                psi.ArgumentList.Add("-w");
-                psi.ArgumentList.Add(Bubblewrap.ExecutablePath!);
-            }
-            foreach (var a in sandboxArgs)
-                psi.ArgumentList.Add(a);
-        }
-        else
-        {
-            if (SetsidPath is not null)
-                psi.ArgumentList.Add("bash");
-            psi.ArgumentList.Add("-c");
-            psi.ArgumentList.Add(command);
-        }
+        foreach (var a in arguments)
+            psi.ArgumentList.Add(a);
         foreach (var name in StrippedVariables)
             psi.Environment.Remove(name);
         if (context.ReadOnlyGitCommands.ContainsKey(command))
@@ -142,7 +124,7 @@ public sealed partial class BashTool : ITool
         }
         // Kill the group even after a normal exit: background children (`cmd &`) would otherwise outlive the call
         // and hold the output pipes open.
-        KillTree(process, sandboxed: sandboxArgs is not null);
+        ProcessGroup.KillTree(process, sandboxed: sandboxArgs is not null);
         RemoveMountPoints(mountPoints);
         try
         {
@@ -233,87 +215,4 @@ public sealed partial class BashTool : ITool
         while ((n = await reader.ReadAsync(chunk.AsMemory(), CancellationToken.None).ConfigureAwait(false)) > 0)
             buffer.Append(chunk.AsSpan(0, n));
     }
-
-    private static void KillTree(Process process, bool sandboxed)
-    {
-        // Collected before anything dies (orphans are re-parented at once): a sandboxed command's processes live in
-        // their own session below bwrap, out of reach of a group kill; killing bwrap ends its namespace.
-        var descendants = sandboxed && OperatingSystem.IsLinux() ? Descendants(process.Id) : [];
-        // Without the sandbox, setsid makes bash lead its own group: signal the group, which reaches background
-        // children too. (Under `setsid -f -w` the waiting parent leads no group of its own.)
-        if (SetsidPath is not null && !OperatingSystem.IsWindows())
-        {
-            try
-            {
-                if (!sandboxed)
-                    _ = Kill(-process.Id, 9);
-                foreach (var pid in descendants)
-                    _ = Kill(pid, 9);
-            }
-            catch (Exception ex) when (ex is DllNotFoundException or EntryPointNotFoundException)
-            {
-                // fall through to the managed kill
-            }
-        }
-        try
-        {
-            if (!process.HasExited)
-                process.Kill(entireProcessTree: true);
-        }
-        catch (InvalidOperationException)
-        {
-            // exited meanwhile
-        }
-    }
-
-    /// <summary>Every process below <paramref name="root"/>, from <c>/proc/*/stat</c>.</summary>
-    private static List<int> Descendants(int root)
-    {
-        var parents = new Dictionary<int, List<int>>();
-        try
-        {
-            foreach (var dir in Directory.EnumerateDirectories("/proc"))
-            {
-                if (!int.TryParse(Path.GetFileName(dir), out var pid))
-                    continue;
-                string stat;
-                try
-                {
-                    stat = File.ReadAllText(Path.Combine(dir, "stat"));
-                }
-                catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-                {
-                    continue;
-                }
-                // "pid (comm) state ppid …": comm may hold spaces and parentheses, so read after the last ')'.
-                var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
-                if (fields.Length > 1 && int.TryParse(fields[1], out var ppid))
-                {
-                    if (!parents.TryGetValue(ppid, out var children))
-                        parents[ppid] = children = [];
-                    children.Add(pid);
-                }
-            }
-        }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-        {
-            return [];
-        }
-        var result = new List<int>();
-        var queue = new Queue<int>([root]);
-        while (queue.Count > 0 && result.Count < 100_000)
-        {
-            if (!parents.TryGetValue(queue.Dequeue(), out var children))
-                continue;
-            foreach (var child in children)
-            {
-                result.Add(child);
-                queue.Enqueue(child);
-            }
-        }
-        return result;
-    }
-
-    [LibraryImport("libc", EntryPoint = "kill", SetLastError = true)]
-    private static partial int Kill(int pid, int signal);
 }

@@ -119,6 +119,8 @@ public static class RunCommand
         (run, optionArgs) = PinIsolation(run, optionArgs, ctx.Cwd);
         // The run as it is created: stored with it, and the one thing any host builds the engine from (issue #18).
         var definition = resumed ?? RunDefinitionBinding.Bind(args, run, setup, ctx.Cwd);
+        if (run.Store is not null && resumed is null)
+            RunDefinitionBinding.RefuseSecretsInClear(definition);
         if (run.Enqueue)
             return SharedRunCommand.Enqueue(run, plan, WriteArgv(optionArgs), definition, ctx);
 
@@ -131,10 +133,8 @@ public static class RunCommand
             clientOptions = clientOptions with { MaxRetries = 2 };
         }
         using var client = ModelClientFactory.Create(clientOptions);
-        // MCP servers start once for the whole run and serve every task (docs/mcp.md); stopped when the run ends.
-        if (definition.Engine.Kind == EngineKind.Herd)
-            setup = await setup.StartMcpAsync(ctx.Cancel).ConfigureAwait(false);
-        await using var mcpServers = setup.Mcp;
+        // The run's MCP servers, one set per slot, started by each slot's first task (docs/mcp.md); stopped when the run ends.
+        await using var mcpServers = RunAssembly.McpServers(definition);
         var runDirectory = run.RunDirectory ?? Path.Combine(ctx.Cwd, ".herd", "runs", NewRunId(ctx.Time));
         // issue #20: each task in its own tree, verified; the pool goes when the run ends (also on Ctrl-C).
         using var isolation = new RunIsolation(definition.Isolation, ctx.Cwd, runDirectory, ctx.Time, line => ctx.Err.WriteLine("herd: " + line)) { MaxTurns = definition.Agent.MaxTurns, TaskBudgetUsd = definition.TaskBudgetUsd };
@@ -145,7 +145,8 @@ public static class RunCommand
             EngineEnvironment = ctx.EngineEnvironment,
             Time = ctx.Time,
             ProtectedPaths = RunStatePaths(runDirectory, definition.AuditLogPath, run.JoblogPath, ctx.Cwd),
-            AddOns = setup.ToProfile().AddOns,
+            HookEnvironment = setup.SettingsEnvironment,
+            McpServers = mcpServers,
         };
         // issue #13 (engines): checked (the CLI exists) before anything is written.
         RunDefinitionBinding.Check(definition, host);

@@ -94,6 +94,27 @@ public static class RunDefinitionBinding
         }
     }
 
+    /// <summary>
+    /// A run in a shared store is read by every worker and anyone with access to the database, so its MCP servers'
+    /// <c>env</c> and <c>headers</c> must be <c>${VAR}</c> references, expanded on each host from its own environment,
+    /// never values written in clear (docs/mcp.md).
+    /// </summary>
+    /// <exception cref="HerdUsageException">A server has a value written in clear; the message names it and the fix.</exception>
+    public static void RefuseSecretsInClear(RunDefinition definition)
+    {
+        foreach (var server in definition.Agent.McpServers)
+        {
+            if (server.LiteralValues().FirstOrDefault() is { } entry)
+            {
+                var name = entry[(entry.IndexOf('.') + 1)..];
+                throw new HerdUsageException($"Error: MCP server '{server.Name}' ({server.Source}) sets {entry} to a value written in clear, which a run in a shared store would keep for every worker to read. Write it as \"${{{Variable(name)}}}\" and export {Variable(name)} where the tasks run.");
+            }
+        }
+    }
+
+    /// <summary>A variable name for a header or env entry: <c>Authorization</c> → <c>AUTHORIZATION</c>, <c>X-Api-Key</c> → <c>X_API_KEY</c>.</summary>
+    private static string Variable(string name) => new([.. name.ToUpperInvariant().Select(c => char.IsAsciiLetterOrDigit(c) ? c : '_')]);
+
     /// <summary>The engine's CLI is found on this host; a usage error names the fix.</summary>
     public static void Check(RunDefinition definition, RunHost host)
     {

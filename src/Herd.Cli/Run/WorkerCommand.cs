@@ -116,9 +116,12 @@ public static class WorkerCommand
             TaskBudgetUsd = definition.TaskBudgetUsd,
             PoolPerProcess = true,
         };
+        // The run's MCP servers on this worker: one set per slot, started by each slot's first task, stopped at the end.
+        await using var mcpServers = RunAssembly.McpServers(definition);
         var host = new RunHost(client, hostRunDirectory)
         {
             Isolation = isolation,
+            McpServers = mcpServers,
             WorkingDirectory = cwd,
             Time = time,
             // This host's state of the run is read-only to every tool process, as under herd run (issue #19, class 10).

@@ -13,11 +13,17 @@ namespace Herd.Fleet.Engines;
 /// </summary>
 /// <param name="optionsFor">
 /// Agent options of one attempt (the CLI builds them from every <c>herd -p</c> flag), confined to the attempt's
-/// <see cref="TaskAttempt.WorkingDirectory"/> when it has one.
+/// <see cref="TaskAttempt.WorkingDirectory"/> when it has one; asynchronous, because it may start the slot's MCP servers.
 /// </param>
 /// <param name="runLedger">The run-wide budget (spec §10); every call of every task reserves its worst case on it.</param>
-public sealed class InProcessAgentEngine(IModelClient client, Func<TaskAttempt, AgentOptions> optionsFor, SpendLedger? runLedger, TimeProvider timeProvider) : ITaskEngine
+public sealed class InProcessAgentEngine(IModelClient client, Func<TaskAttempt, CancellationToken, Task<AgentOptions>> optionsFor, SpendLedger? runLedger, TimeProvider timeProvider) : ITaskEngine
 {
+    /// <summary>An engine whose attempts' options need no asynchronous preparation.</summary>
+    public InProcessAgentEngine(IModelClient client, Func<TaskAttempt, AgentOptions> optionsFor, SpendLedger? runLedger, TimeProvider timeProvider)
+        : this(client, (a, _) => Task.FromResult(optionsFor(a)), runLedger, timeProvider)
+    {
+    }
+
     public string Name => "herd";
 
     public string Version { get; } = typeof(AgentSession).Assembly.GetName().Version?.ToString(3) ?? "0.0.0";
@@ -37,7 +43,11 @@ public sealed class InProcessAgentEngine(IModelClient client, Func<TaskAttempt, 
         AgentOptions options;
         try
         {
-            options = optionsFor(attempt);
+            options = await optionsFor(attempt, cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            return new TaskOutcome { Class = OutcomeClass.Cancelled, Start = start, End = timeProvider.GetUtcNow(), SessionId = attempt.SessionId, Error = "cancelled", IsError = true };
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {

@@ -1,5 +1,6 @@
-using Herd.Agent.Tools;
 using Herd.Agent.Loop;
+using Herd.Agent.Mcp;
+using Herd.Agent.Tools;
 using Herd.Agent.Models;
 using Herd.Agent.Permissions;
 using Herd.Fleet.Engines;
@@ -25,8 +26,14 @@ public sealed record RunHost(IModelClient Client, string RunDirectory)
     /// <value><c>--isolate</c>/<c>--verify</c> on this host: its tree pool wraps every engine (issue #20); null = none.</value>
     public Isolation.RunIsolation? Isolation { get; init; }
 
-    /// <value>The hooks and started MCP servers of this process (not stored with the run); null = none.</value>
-    public AgentAddOns? AddOns { get; init; }
+    /// <value>The settings files' <c>env</c> this process was given, for hooks (not stored with the run); null = none.</value>
+    public IReadOnlyDictionary<string, string>? HookEnvironment { get; init; }
+
+    /// <value>
+    /// This process's MCP servers of the run, one set per slot (<see cref="RunAssembly.McpServers"/>); the host disposes
+    /// them when its run ends. Required when the run's agent has servers; null otherwise.
+    /// </value>
+    public McpSlots? McpServers { get; init; }
 }
 
 /// <summary>
@@ -45,9 +52,22 @@ public static class RunAssembly
         var profile = Profile(definition, host);
         var spec = EngineSpec(definition, host, profile);
         var auditPath = definition.AuditLogPath;
-        var engine = TaskEngines.Create(spec, () => new InProcessAgentEngine(host.Client,
+        var servers = profile.McpServers.Count == 0 || definition.Engine.Kind != EngineKind.Herd
+            ? null
+            : host.McpServers ?? throw new InvalidOperationException("The run's agent has MCP servers: the host must pass RunAssembly.McpServers(definition) as RunHost.McpServers.");
+
+        async Task<AgentOptions> OptionsFor(TaskAttempt a, CancellationToken cancellationToken)
+        {
             // A task in its own tree (--isolate) works there, with its tools confined to it.
-            a => profile.ToAgentOptions(workingDirectory: a.WorkingDirectory) with { MaxBudgetUsd = definition.TaskBudgetUsd, TimeProvider = host.Time }, runLedger, host.Time)
+            var options = profile.ToAgentOptions(workingDirectory: a.WorkingDirectory) with { MaxBudgetUsd = definition.TaskBudgetUsd, TimeProvider = host.Time };
+            if (servers is null)
+                return options;
+            // The slot's servers, started in its first task's directory and sandbox, restarted if one died.
+            var connections = await servers.AcquireAsync(a.Slot, options.ToolContext, cancellationToken).ConfigureAwait(false);
+            return options with { Tools = [.. options.Tools, .. connections.Tools], McpServers = connections.Statuses };
+        }
+
+        var engine = TaskEngines.Create(spec, () => new InProcessAgentEngine(host.Client, OptionsFor, runLedger, host.Time)
         {
             DenialIsSuccess = definition.DenialIsSuccess,
             // Every task's tool calls go to one audit log; each line carries the attempt's session id.
@@ -64,9 +84,20 @@ public static class RunAssembly
             _ = TaskEngines.Resolve(EngineSpec(definition, host, Profile(definition, host)));
     }
 
+    /// <summary>
+    /// The run's MCP servers on this host, one set per slot and none started yet (each slot starts its own at its first
+    /// task). The host disposes them when its run ends, which stops them with their process trees.
+    /// </summary>
+    public static McpSlots McpServers(RunDefinition definition) =>
+        new(definition.Engine.Kind == EngineKind.Herd ? definition.Agent.McpServers : [], McpConnections.StartTimeoutFromEnvironment());
+
     private static AgentProfile Profile(RunDefinition definition, RunHost host)
     {
-        var profile = definition.Agent with { ProtectedPaths = host.ProtectedPaths, AddOns = host.AddOns ?? definition.Agent.AddOns };
+        var profile = definition.Agent with
+        {
+            ProtectedPaths = host.ProtectedPaths,
+            AddOns = host.HookEnvironment is { } environment ? AgentAddOns.None with { HookEnvironment = environment } : AgentAddOns.None,
+        };
         return host.WorkingDirectory is { } cwd && cwd != profile.Cwd ? profile with { Cwd = cwd } : profile;
     }
 

@@ -7,24 +7,8 @@ namespace Herd.Cli.Tests.Hooks;
 /// Hooks in herd against Claude Code 2.1.332 recorded on the same scripted replies and settings (Print/ClaudeCode/hook-*.json,
 /// made by record.py). docs/hooks.md lists what Herd does differently and why.
 /// </summary>
-public sealed class ClaudeCodeHookComparisonTests : HerdTestBase
+public sealed class ClaudeCodeHookComparisonTests : ClaudeCodeComparisonTestBase
 {
-    private async Task<(ClaudeCodeRecording Claude, HerdComparison Herd)> CompareAsync(string name)
-    {
-        var recording = ClaudeCodeRecording.Load(name);
-        return (recording, await recording.RunHerdAsync(Server, Work, Config.Path));
-    }
-
-    private static string Pick(JsonObject o, params string[] keys) =>
-        new JsonObject(keys.Select(k => KeyValuePair.Create(k, o[k]?.DeepClone()))).ToJsonString();
-
-    private static JsonObject Result(IReadOnlyList<JsonObject> lines) => lines.Last(l => (string?)l["type"] == "result");
-
-    /// <summary>Type/subtype of each line but status lines, which Herd prints and 2.1.332 does not.</summary>
-    private static IEnumerable<string> Shape(IReadOnlyList<JsonObject> lines) => lines
-        .Where(l => (string?)l["subtype"] != "status")
-        .Select(l => (string?)l["type"] + "/" + (string?)l["subtype"]);
-
     private static IEnumerable<string> Hooks(IReadOnlyList<JsonObject> lines) => lines
         .Where(l => (string?)l["subtype"] is "hook_started" or "hook_response" or "informational")
         .Select(l => Pick(l, "subtype", "hook_name", "hook_event", "output", "stdout", "stderr", "exit_code", "outcome", "content", "level", "tag", "hook_no_verdict", "prevent_continuation", "prompt_submit_outcome"));

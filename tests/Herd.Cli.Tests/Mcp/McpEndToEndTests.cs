@@ -15,48 +15,13 @@ public sealed class McpEndToEndTests : IDisposable
 
     public void Dispose() => _herd.Dispose();
 
-    /// <summary>The test server's dll, built beside this repository's other projects.</summary>
-    internal static string ServerDll
-    {
-        get
-        {
-            var dir = new DirectoryInfo(AppContext.BaseDirectory);
-            while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Herd.slnx")))
-                dir = dir.Parent;
-            var path = Path.Combine(dir!.FullName, "tests", "Herd.McpTestServer", "bin", "Debug", "net10.0", "herd-mcp-test-server.dll");
-            File.Exists(path).ShouldBeTrue($"build tests/Herd.McpTestServer first ({path})");
-            return path;
-        }
-    }
+    internal static string ServerDll => McpTestServer.Dll;
 
-    internal static JsonObject Stdio(params string[] extra) => StdioAt(ServerDll, extra);
+    internal static JsonObject Stdio(params string[] extra) => McpTestServer.Stdio(extra);
 
-    /// <summary>
-    /// A copy of the test server inside <paramref name="directory"/>: a confined server sees only what the sandbox
-    /// binds (the project, not a private /tmp's other folders), so the test must not depend on where the repository lies.
-    /// </summary>
-    internal static JsonObject StdioIn(string directory)
-    {
-        var source = Path.GetDirectoryName(ServerDll)!;
-        var target = Path.Combine(directory, "mcp-server");
-        foreach (var file in Directory.EnumerateFiles(source, "*", SearchOption.AllDirectories))
-        {
-            var copy = Path.Combine(target, Path.GetRelativePath(source, file));
-            Directory.CreateDirectory(Path.GetDirectoryName(copy)!);
-            File.Copy(file, copy);
-        }
-        return StdioAt(Path.Combine(target, Path.GetFileName(ServerDll)));
-    }
+    internal static JsonObject StdioIn(string directory) => McpTestServer.StdioIn(directory);
 
-    private static JsonObject StdioAt(string dll, params string[] extra) => new()
-    {
-        ["command"] = "dotnet",
-        ["args"] = new JsonArray([dll, .. extra.Select(e => (JsonNode)e)]),
-        ["env"] = new JsonObject { ["MCP_TEST_VALUE"] = "v1" },
-    };
-
-    internal static string Config(params (string Name, JsonObject Server)[] servers) =>
-        new JsonObject { ["mcpServers"] = new JsonObject(servers.Select(s => KeyValuePair.Create(s.Name, (JsonNode?)s.Server))) }.ToJsonString();
+    internal static string Config(params (string Name, JsonObject Server)[] servers) => McpTestServer.Config(servers);
 
     private static Reply Call(string tool, JsonObject? input = null) => Reply.WithTool(tool, input ?? []);
 

@@ -61,8 +61,26 @@ public sealed partial class ClaudeCodeRecording
         server.Reset(JsonSerializer.Deserialize(scriptJson, ScriptJsonContext.Default.ModelScript)!);
         var before = server.RequestCount;
         var herd = new HerdProcess(server.BaseUrl, cwd, configDirectory).WithEnvironment("CLAUDE_CONFIG_DIR", Path.Combine(home, ".claude"));
-        // Generous: several engineers share two cores, and a starved herd start can take tens of seconds.
-        var run = await herd.RunAsync(Argv, (string?)_fixture["stdin"], TimeSpan.FromMinutes(3));
+        // MCP cases (record.py): <mcp-server> is the test server's dll, <mcp-http> the URL of one started with --http.
+        var argv = Argv.Select(a => a.Replace("<mcp-server>", McpTestServer.Dll, StringComparison.Ordinal)).ToArray();
+        using var http = argv.Any(a => a.Contains("<mcp-http>", StringComparison.Ordinal))
+            ? System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("dotnet") { ArgumentList = { McpTestServer.Dll, "--http" }, RedirectStandardOutput = true, UseShellExecute = false })
+            : null;
+        if (http is not null)
+        {
+            var url = await http.StandardOutput.ReadLineAsync();
+            argv = argv.Select(a => a.Replace("<mcp-http>", url, StringComparison.Ordinal)).ToArray();
+        }
+        HerdRun run;
+        try
+        {
+            // Generous: several engineers share two cores, and a starved herd start can take tens of seconds.
+            run = await herd.RunAsync(argv, (string?)_fixture["stdin"], TimeSpan.FromMinutes(3));
+        }
+        finally
+        {
+            http?.Kill(entireProcessTree: true);
+        }
         var paths = new[] { (Path.Combine(home), "<home>"), (cwd, "<cwd>"), (root.Path, "<root>") };
         return new HerdComparison(run, server.Requests.Skip(before).Select(r => r.Json).ToArray(), paths);
     }

@@ -1,6 +1,8 @@
 using System.Text.Json.Nodes;
 using Herd.Agent;
+using Herd.Agent.Hooks;
 using Herd.Agent.Loop;
+using Herd.Agent.Mcp;
 using Herd.Agent.Permissions;
 using Herd.Agent.Sandbox;
 using Herd.Fleet.Engines;
@@ -74,6 +76,68 @@ public sealed class RunDefinitionTests
         read.Schedule.TimeoutFloor.ShouldBe(TimeSpan.FromMinutes(30));
         read.Schedule.Timeout.ShouldBe(TimeSpan.FromMinutes(3));
         read.Agent.Model.ShouldBe("sonnet");
+    }
+
+    [Fact]
+    public void Hooks_and_mcp_servers_are_stored_with_the_agent_and_their_variables_stay_references()
+    {
+        // Given an agent with a PreToolUse hook and a stdio and an HTTP server whose secrets are ${VAR} references
+        var hooks = HookSet.Parse(JsonNode.Parse("""{"PreToolUse":[{"matcher":"Bash","hooks":[{"type":"command","command":"./deny.sh","timeout":5}]}]}"""), "test");
+        var servers = McpConfig.Parse(JsonNode.Parse("""
+            {"db":{"command":"db-mcp","args":["--dsn","${DB_DSN}"],"env":{"TOKEN":"${DB_TOKEN}"},"trusted":true},
+             "docs":{"type":"http","url":"https://mcp.example.com/mcp","headers":{"Authorization":"Bearer ${DOCS_TOKEN}"}}}
+            """), "settings", "test");
+        var definition = Full() with { Agent = Full().Agent with { Hooks = hooks, IncludeHookEvents = true, McpServers = servers } };
+        Environment.SetEnvironmentVariable("DB_TOKEN", "s3cret-value");
+        try
+        {
+            // When it is stored and read back
+            var json = definition.ToJson();
+            var read = RunDefinition.Parse(json, "test");
+
+            // Then hooks and servers come back whole, and no variable was expanded into the stored text
+            read.ToJson().ShouldBe(json);
+            json.ShouldNotContain("s3cret-value");
+            read.Agent.IncludeHookEvents.ShouldBeTrue();
+            var hook = read.Agent.Hooks.For(HookEventName.PreToolUse, "Bash").ShouldHaveSingleItem();
+            hook.ShouldBe(new HookCommand("./deny.sh", TimeSpan.FromSeconds(5)));
+            read.Agent.Hooks.For(HookEventName.PreToolUse, "Read").ShouldBeEmpty();
+            read.Agent.McpServers.Select(s => s.Name).ShouldBe(["db", "docs"]);
+            read.Agent.McpServers[0].Env["TOKEN"].ShouldBe("${DB_TOKEN}");
+            read.Agent.McpServers[0].Trusted.ShouldBeTrue();
+            read.Agent.McpServers[1].Transport.ShouldBe(McpTransportKind.Http);
+            read.Agent.McpServers[1].Headers["Authorization"].ShouldBe("Bearer ${DOCS_TOKEN}");
+            read.Agent.McpServers.SelectMany(s => s.LiteralValues()).ShouldBeEmpty();
+            // The host that starts a server expands its references from its own environment.
+            read.Agent.McpServers[0].Expanded().Env["TOKEN"].ShouldBe("s3cret-value");
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable("DB_TOKEN", null);
+        }
+    }
+
+    [Fact]
+    public void A_definition_written_before_hooks_and_servers_were_stored_reads_back_with_none()
+    {
+        var json = JsonNode.Parse(Full().ToJson())!.AsObject();
+        var agent = json["agent"]!.AsObject();
+        agent.Remove("hooks");
+        agent.Remove("mcp_servers");
+        agent.Remove("include_hook_events");
+
+        var read = RunDefinition.Parse(json.ToJsonString(), "test");
+
+        read.Agent.Hooks.IsEmpty.ShouldBeTrue();
+        read.Agent.McpServers.ShouldBeEmpty();
+    }
+
+    [Fact]
+    public void A_value_written_in_clear_in_a_server_s_env_or_headers_is_named()
+    {
+        var servers = McpConfig.Parse(JsonNode.Parse("""{"s":{"command":"x","env":{"A":"${A}","B":"plain"}},"h":{"url":"http://h/mcp","headers":{"X-Key":"k"}}}"""), "dynamic", "test");
+
+        servers.SelectMany(s => s.LiteralValues()).ShouldBe(["env.B", "headers.X-Key"]);
     }
 
     [Theory]

@@ -16,6 +16,21 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, "../../../.."))
 SERVER = os.path.join(ROOT, "tests/Herd.Testing/bin/Debug/net10.0/herd-model-server.dll")
 CLAUDE = "/work/tools/claude/node_modules/.bin/claude"
+MCP_SERVER = os.path.join(ROOT, "tests/Herd.McpTestServer/bin/Debug/net10.0/herd-mcp-test-server.dll")
+
+
+def mcp_config(*servers):
+    """An --mcp-config JSON; <mcp-server> is the test server's dll, <mcp-http> the URL of one started with --http."""
+    entries = {}
+    for name, kind, *extra in servers:
+        entries[name] = {"type": "http", "url": "<mcp-http>"} if kind == "http" else {"command": "dotnet", "args": ["<mcp-server>", *extra]}
+    return json.dumps({"mcpServers": entries})
+
+
+MCP_CALLS = {"queue": [{"tool_calls": [{"name": "mcp__local__echo", "input": {"text": "hi"}}]},
+                       {"tool_calls": [{"name": "mcp__web__add", "input": {"a": 2, "b": 3}}]}, {"text": "done"}]}
+MCP_DENIED = {"queue": [{"tool_calls": [{"name": "mcp__local__echo", "input": {"text": "hi"}}]},
+                        {"tool_calls": [{"name": "mcp__local__add", "input": {"a": 2, "b": 3}}]}, {"text": "done"}]}
 
 RESUME_ID = "11111111-2222-3333-4444-555555555555"
 LOOP = {"default": {"tool_calls": [{"name": "Read", "input": {"file_path": "<cwd>/loop.txt"}}]}}
@@ -77,6 +92,19 @@ CASES = {
                          env={"IS_SANDBOX": "1"}),
     "hook-prompt-blocked": dict(script={}, argv=["-p", "go", "--output-format", "stream-json", "--verbose"],
                                 files={"parent/proj/.claude/settings.json": json.dumps({"hooks": {"UserPromptSubmit": [{"hooks": [{"type": "command", "command": "echo nope >&2; exit 2"}]}]}})}),
+    # MCP (docs/mcp.md): a stdio and a streamable-HTTP server of tests/Herd.McpTestServer.
+    "mcp-calls": dict(script=MCP_CALLS, argv=["-p", "go", "--output-format", "stream-json", "--verbose", "--allowedTools", "mcp__local,mcp__web",
+                                              "--mcp-config", mcp_config(("local", "stdio"), ("web", "http"))]),
+    "mcp-denied": dict(script=MCP_DENIED, argv=["-p", "go", "--output-format", "stream-json", "--verbose", "--allowedTools", "mcp__local__echo",
+                                                "--mcp-config", mcp_config(("local", "stdio"))]),
+    "mcp-server-denied": dict(script=MCP_DENIED, argv=["-p", "go", "--output-format", "json", "--disallowedTools", "mcp__local",
+                                                       "--mcp-config", mcp_config(("local", "stdio"))]),
+    "mcp-failing": dict(script={"queue": [{"text": "done"}]}, argv=["-p", "go", "--output-format", "stream-json", "--verbose",
+                                                                  "--mcp-config", mcp_config(("broken", "stdio", "--fail-on-start"), ("local", "stdio"))]),
+    "mcp-crash": dict(script={"queue": [{"tool_calls": [{"name": "mcp__local__crash", "input": {}}]},
+                                        {"tool_calls": [{"name": "mcp__local__echo", "input": {"text": "after"}}]}, {"text": "done"}]},
+                      argv=["-p", "go", "--output-format", "stream-json", "--verbose", "--allowedTools", "mcp__local",
+                            "--mcp-config", mcp_config(("local", "stdio"))]),
 }
 
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
@@ -118,12 +146,20 @@ def run_case(name, case, claude):
         f.write(json.dumps(case["script"]).replace("<cwd>", cwd))
     server = subprocess.Popen(["dotnet", SERVER, "--script", script_path, "--requests", log], stdout=subprocess.PIPE, text=True)
     url = server.stdout.readline().strip()
+    mcp_http = None
+    argv = [a.replace("<mcp-server>", MCP_SERVER) for a in case["argv"]]
+    if any("<mcp-http>" in a for a in argv):
+        mcp_http = subprocess.Popen(["dotnet", MCP_SERVER, "--http"], stdout=subprocess.PIPE, text=True)
+        mcp_url = mcp_http.stdout.readline().strip()
+        argv = [a.replace("<mcp-http>", mcp_url) for a in argv]
     env = {"PATH": os.environ["PATH"], "HOME": home, "CLAUDE_CONFIG_DIR": os.path.join(home, ".claude"), "ANTHROPIC_BASE_URL": url,
            "ANTHROPIC_API_KEY": "sk-ant-test-0123", "DISABLE_AUTOUPDATER": "1", "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1", **case.get("env", {})}
     try:
-        p = subprocess.run([claude] + case["argv"], cwd=cwd, env=env, input=case.get("stdin", ""), capture_output=True, text=True, timeout=600)
+        p = subprocess.run([claude] + argv, cwd=cwd, env=env, input=case.get("stdin", ""), capture_output=True, text=True, timeout=600)
     finally:
         server.terminate(); server.wait()
+        if mcp_http:
+            mcp_http.terminate(); mcp_http.wait()
     paths = [(os.path.join(root, "home"), "<home>"), (cwd, "<cwd>"), (root, "<root>")]
     requests = [json.loads(l) for l in open(log)] if os.path.exists(log) else []
     lines = p.stdout.splitlines()
