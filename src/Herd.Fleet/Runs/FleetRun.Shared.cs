@@ -49,8 +49,8 @@ public sealed partial class FleetRun
         var engine = spec.Engine(new EngineContext(ledger, spec.TaskBudgetUsd, time));
         var (info, manifest, shard) = CreateOrOpen(store, engine.Name, engine.Version);
         store.SetBudget(spec.BudgetUsd);
-        var tasks = PrepareQueue(store);
-        using var runSpan = FleetTelemetry.StartRun(info.RunId, spec.RunDirectory, shard?.ToString(), tasks.Count);
+        var planned = PrepareQueue(store, store);
+        using var runSpan = FleetTelemetry.StartRun(info.RunId, spec.RunDirectory, shard?.ToString(), planned);
         store.SetStatus(RunStatus.Running, null);
 
         var options = new WorkerOptions

@@ -128,9 +128,10 @@ public sealed partial class FleetRun(RunSpec spec)
 
         var (info, manifest, shard) = CreateOrOpen(store, engine.Name, engine.Version);
 
-        var tasks = PrepareQueue(store);
+        var plan = PlanCursorOf(store);
+        var planned = PrepareQueue(store, plan);
         // The run's root span; current for the scheduler below, so task and attempt spans go under it.
-        using var runSpan = FleetTelemetry.StartRun(info.RunId, spec.RunDirectory, shard?.ToString(), tasks.Count);
+        using var runSpan = FleetTelemetry.StartRun(info.RunId, spec.RunDirectory, shard?.ToString(), planned);
         var resultsPath = Path.Combine(spec.RunDirectory, "results.ndjson");
         using var results = ResultsFile.Rebuild(resultsPath, store.StreamFinalRecords, spec.JoblogPath);
         var options = new FleetOptions
@@ -147,7 +148,7 @@ public sealed partial class FleetRun(RunSpec spec)
         Volatile.Write(ref _runner, runner);
         using var live = time.CreateTimer(_ => WriteLive(store, runner, time), null, TimeSpan.Zero, LiveEvery);
         store.SetStatus(RunStatus.Running, null);
-        var report = await runner.RunAsync(tasks, cancellationToken).ConfigureAwait(false);
+        var report = await runner.RunAsync(plan, attemptedOnly: spec.Requeue == RequeueMode.FailedOnly, cancellationToken).ConfigureAwait(false);
 
         return End(store, info, manifest, shard, report, runSpan, resultsPath);
     }
@@ -202,7 +203,9 @@ public sealed partial class FleetRun(RunSpec spec)
             (manifest, shard) = StoredShard();
             if (spec.Plan.Count > 0)
             {
-                var added = store.AddTasks(ShardOf(spec.Plan, shard));
+                var mine = ShardOf(spec.Plan, shard);
+                _producedInStore = mine.Count;
+                var added = store.AddTasks(mine);
                 if (added > 0)
                     spec.Notice($"{added} new task(s) added to the run.");
             }
@@ -231,8 +234,12 @@ public sealed partial class FleetRun(RunSpec spec)
         return (manifest, stored);
     }
 
-    /// <summary>Recover, requeue and select: the stored tasks this session schedules.</summary>
-    private IReadOnlyList<StoredTask> PrepareQueue(IRunStore store)
+    /// <summary>The store's plan cursor: the scheduler reads the plan from it a page at a time (issue #23).</summary>
+    private static IPlanCursor PlanCursorOf(IRunStore store) =>
+        store as IPlanCursor ?? throw new HerdFatalException($"Error: run store {store.Location} cannot read its plan in pages; use a run directory (SQLite) or a PostgreSQL store.");
+
+    /// <summary>Recover and requeue; returns how many tasks the run holds (counted, not loaded: issue #23).</summary>
+    private int PrepareQueue(IRunStore store, IPlanCursor plan)
     {
         var recovered = store.RecoverInterrupted(spec.Time.GetUtcNow());
         if (recovered > 0)
@@ -247,21 +254,20 @@ public sealed partial class FleetRun(RunSpec spec)
                 spec.Notice($"{n} task(s) of class {string.Join(",", spec.RerunClasses.Select(c => c.Name()))} requeued.");
                 break;
         }
-        var tasks = store.LoadTasks();
-        if (spec.Requeue == RequeueMode.FailedOnly)
+        var counts = plan.CountTasks();
+        if (spec.Start == RunStart.Resume && _producedInStore is { } produced)
         {
-            // Failed keys only: tasks never run stay pending for --resume.
-            tasks = tasks.Where(t => t.State == TaskState.Done || t.Attempts > 0).ToArray();
-        }
-        if (spec.Start == RunStart.Resume && spec.Plan.Count > 0)
-        {
-            var produced = spec.Plan.Select(t => t.Key).ToHashSet(StringComparer.Ordinal);
-            var orphaned = tasks.Count(t => !produced.Contains(t.Task.Key));
+            // Every task the inputs produce is stored by now (added if new), so the rest of the store is orphaned.
+            var orphaned = counts.Total - produced;
             if (orphaned > 0)
                 spec.Notice($"{orphaned} stored task(s) are no longer produced by the inputs (orphaned); they are kept and run too.");
         }
-        return tasks;
+        // --retry-failed: failed keys only; tasks never run stay pending for --resume.
+        return spec.Requeue == RequeueMode.FailedOnly ? counts.Succeeded + counts.Failed + counts.UnfinishedAttempted : counts.Total;
     }
+
+    /// <summary>On resume with inputs: how many distinct tasks they produce in this run's shard (all stored by then).</summary>
+    private int? _producedInStore;
 
     private double? SampleProjection(RunTotals totals)
     {
