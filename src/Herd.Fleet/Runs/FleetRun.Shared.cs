@@ -47,7 +47,7 @@ public sealed partial class FleetRun
         // The ceiling lives in the store, so every worker that joins reserves against the same account.
         var ledger = spec.BudgetUsd is { } ceiling ? new SpendLedger(ceiling, new PostgresSpendAccount(store)) : null;
         var engine = spec.Engine(new EngineContext(ledger, spec.TaskBudgetUsd, time));
-        var (info, manifest, shard) = CreateOrOpen(store, engine.Name, engine.Version);
+        var (info, plannedAs, shard) = CreateOrOpen(store, engine.Name, engine.Version);
         store.SetBudget(spec.BudgetUsd);
         var planned = PrepareQueue(store, store);
         using var runSpan = FleetTelemetry.StartRun(info.RunId, spec.RunDirectory, shard?.ToString(), planned);
@@ -79,6 +79,6 @@ public sealed partial class FleetRun
             : exit == RunExitCodes.Fatal ? HaltReason.Fatal
             : HaltReason.Policy;
         var report = new FleetReport(Summary.Succeeded(totals), Summary.Failed(totals), totals.Unfinished, halt, null, time.GetElapsedTime(started), null);
-        return End(store, info, manifest, shard, report, runSpan, resultsPath);
+        return End(store, info, plannedAs, shard, report, runSpan, resultsPath);
     }
 }

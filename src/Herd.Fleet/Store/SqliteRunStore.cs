@@ -28,7 +28,7 @@ public sealed record AttemptRow(int N, DateTimeOffset Start, DateTimeOffset? End
 /// corrupts, and a process crash loses nothing — the right trade for 300+ transitions a second. One connection, used
 /// under a lock (the scheduler's loop plus the heartbeat timer).
 /// </summary>
-public sealed partial class SqliteRunStore : IRunStore
+public sealed partial class SqliteRunStore : IRunStore, IPlanWriter
 {
     private const int SchemaVersion = 1;
     private readonly SqliteConnection _db;
@@ -221,7 +221,9 @@ public sealed partial class SqliteRunStore : IRunStore
         }
     }
 
-    public void CreateRun(RunInfo info, IReadOnlyList<FleetTask> plan)
+    public void CreateRun(RunInfo info, IReadOnlyList<FleetTask> plan) => CreateRunFrom(info, plan);
+
+    public void CreateRunFrom(RunInfo info, IEnumerable<FleetTask> plan)
     {
         lock (_gate)
         {
@@ -334,7 +336,9 @@ public sealed partial class SqliteRunStore : IRunStore
     // ---- tasks ---------------------------------------------------------------------------------------------------
 
     /// <summary>Adds tasks not yet stored (by key); returns how many were new. One transaction: the plan lands whole or not at all.</summary>
-    public int AddTasks(IReadOnlyList<FleetTask> tasks)
+    public int AddTasks(IReadOnlyList<FleetTask> tasks) => AddTasksFrom(tasks);
+
+    public int AddTasksFrom(IEnumerable<FleetTask> tasks)
     {
         lock (_gate)
         {
@@ -345,7 +349,7 @@ public sealed partial class SqliteRunStore : IRunStore
         }
     }
 
-    private int InsertTasks(IReadOnlyList<FleetTask> tasks, SqliteTransaction tx)
+    private int InsertTasks(IEnumerable<FleetTask> tasks, SqliteTransaction tx)
     {
         {
             using var cmd = Command("INSERT OR IGNORE INTO tasks(key, seq, name, prompt, v, inputs, caps) VALUES ($k, $s, $n, $p, $v, $i, $c)", tx);

@@ -26,7 +26,7 @@ namespace Herd.Fleet.Store.Postgres;
 /// was taken over therefore cannot write a late result: its commit matches no row and is rolled back.
 /// </para>
 /// </remarks>
-public sealed partial class PostgresRunStore : IRunStore
+public sealed partial class PostgresRunStore : IRunStore, IPlanWriter
 {
     private readonly NpgsqlDataSource _source;
     private readonly TimeProvider _time;
@@ -117,7 +117,9 @@ public sealed partial class PostgresRunStore : IRunStore
         cmd.ExecuteNonQuery();
     }
 
-    public void CreateRun(RunInfo info, IReadOnlyList<FleetTask> plan)
+    public void CreateRun(RunInfo info, IReadOnlyList<FleetTask> plan) => CreateRunFrom(info, plan);
+
+    public void CreateRunFrom(RunInfo info, IEnumerable<FleetTask> plan)
     {
         if (info.RunId != RunId)
             throw new ArgumentException($"run id '{info.RunId}' is not the store's '{RunId}'", nameof(info));
@@ -140,7 +142,9 @@ public sealed partial class PostgresRunStore : IRunStore
         tx.Commit();
     }
 
-    public int AddTasks(IReadOnlyList<FleetTask> tasks)
+    public int AddTasks(IReadOnlyList<FleetTask> tasks) => AddTasksFrom(tasks);
+
+    public int AddTasksFrom(IEnumerable<FleetTask> tasks)
     {
         using var db = _source.OpenConnection();
         using var tx = db.BeginTransaction();
@@ -153,7 +157,7 @@ public sealed partial class PostgresRunStore : IRunStore
     /// The plan in bulk: COPY (binary) into a temporary staging table, then one INSERT … ON CONFLICT DO NOTHING, so a
     /// million-task plan is one stream rather than a million statements, and tasks already stored (by key) are kept.
     /// </summary>
-    private int InsertTasks(NpgsqlConnection db, NpgsqlTransaction tx, IReadOnlyList<FleetTask> tasks)
+    private int InsertTasks(NpgsqlConnection db, NpgsqlTransaction tx, IEnumerable<FleetTask> tasks)
     {
         using (var stage = Cmd(db, tx, "CREATE TEMP TABLE herd_stage(key text, seq integer, name text, prompt text, v text, inputs text, caps text) ON COMMIT DROP"))
             stage.ExecuteNonQuery();
