@@ -24,7 +24,8 @@ namespace Herd.Fleet.Scheduling;
 /// </para>
 /// <para>
 /// Why the guarantees still hold:
-/// (1) Every transition is still exactly one committed transaction — only the thread that runs it changed.
+/// (1) Every transition still lands whole in one committed transaction — only the thread that runs it changed, and
+/// under load consecutive transitions share one commit (<see cref="TransitionWriter"/>), which changes no order.
 /// (2) Order: one writer, FIFO. A task's start is posted before its attempt runs, its end only after the attempt
 /// reported back, and a retry's start only after that end; so per task (and globally) transactions commit in the
 /// order the coordinator made the decisions, and a final state's record is built from rows already committed.
@@ -122,7 +123,7 @@ public sealed class FleetRunner(ITaskEngine engine, IRunStore store, ResultsFile
         using var registration = cancellationToken.Register(() => cancelled.TrySetResult());
         _committedSucceeded = succeeded;
         _committedFailed = failed;
-        using var writer = new TransitionWriter();
+        using var writer = new TransitionWriter(store as ITransitionBatches);
         var observer = new Observer(this, writer, store);
         // Task spans go under the run's span (the caller's current activity); null and free when nobody listens.
         var runSpan = Activity.Current?.Context ?? default;
@@ -236,14 +237,16 @@ public sealed class FleetRunner(ITaskEngine engine, IRunStore store, ResultsFile
                 done.Attempt.IdleTimeout);
             var success = cls.IsSuccess();
             var taskEngine = TaskEngineOf(ts.Task);
-            writer.Post(() =>
-            {
-                var record = store.FinishAttempt(ts.Task.Key, done.Attempt.Number, outcome, usedRetry: false,
-                    rows => TaskRecord.Build(ts.Task, outcome, rows, taskEngine.Name, taskEngine.Version, caps, options.Shard?.ToString()));
-                // Appended only after the final state is committed; see ResultsFile for why this cannot duplicate.
-                results.Append(record!);
-                Interlocked.Increment(ref success ? ref _committedSucceeded : ref _committedFailed);
-            });
+            string? record = null;
+            writer.Post(
+                () => record = store.FinishAttempt(ts.Task.Key, done.Attempt.Number, outcome, usedRetry: false,
+                    rows => TaskRecord.Build(ts.Task, outcome, rows, taskEngine.Name, taskEngine.Version, caps, options.Shard?.ToString())),
+                () =>
+                {
+                    // Appended only after the final state is committed; see ResultsFile for why this cannot duplicate.
+                    results.Append(record!);
+                    Interlocked.Increment(ref success ? ref _committedSucceeded : ref _committedFailed);
+                });
             _finalCosts.Add(outcome.CostUsd);
             FleetTelemetry.EndTask(ts.Span, cls, ts.SpentUsd, ts.Retries, ts.Attempts);
             ts.Span = null;

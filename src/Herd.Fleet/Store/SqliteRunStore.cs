@@ -28,7 +28,7 @@ public sealed record AttemptRow(int N, DateTimeOffset Start, DateTimeOffset? End
 /// corrupts, and a process crash loses nothing — the right trade for 300+ transitions a second. One connection, used
 /// under a lock (the scheduler's loop plus the heartbeat timer).
 /// </summary>
-public sealed partial class SqliteRunStore : IRunStore, IPlanWriter
+public sealed partial class SqliteRunStore : IRunStore, IPlanWriter, ITransitionBatches
 {
     private const int SchemaVersion = 1;
     private readonly SqliteConnection _db;
@@ -485,7 +485,8 @@ public sealed partial class SqliteRunStore : IRunStore, IPlanWriter
     {
         lock (_gate)
         {
-            using var tx = _db.BeginTransaction();
+            using var scope = Transition();
+            var tx = scope.Transaction;
             var insert = Prepared(ref _insertAttempt, "INSERT OR REPLACE INTO attempts(key, n, slot, start, session_id) VALUES ($k, $n, $sl, $s, $sid)", tx);
             insert.Parameters["$k"].Value = key;
             insert.Parameters["$n"].Value = n;
@@ -498,7 +499,7 @@ public sealed partial class SqliteRunStore : IRunStore, IPlanWriter
             running.Parameters["$n"].Value = n;
             running.ExecuteNonQuery();
             Event(tx, key, "start", n.ToString(CultureInfo.InvariantCulture));
-            tx.Commit();
+            scope.Commit();
         }
     }
 
@@ -511,13 +512,14 @@ public sealed partial class SqliteRunStore : IRunStore, IPlanWriter
     {
         lock (_gate)
         {
-            using var tx = _db.BeginTransaction();
+            using var scope = Transition();
+            var tx = scope.Transaction;
             var add = Prepared(ref _addAttemptCost, "UPDATE attempts SET cost_usd = COALESCE(cost_usd, 0) + $c WHERE key = $k AND n = $n AND end IS NULL", tx);
             add.Parameters["$k"].Value = key;
             add.Parameters["$n"].Value = n;
             add.Parameters["$c"].Value = costUsd;
             add.ExecuteNonQuery();
-            tx.Commit();
+            scope.Commit();
         }
     }
 
@@ -531,7 +533,8 @@ public sealed partial class SqliteRunStore : IRunStore, IPlanWriter
     {
         lock (_gate)
         {
-            using var tx = _db.BeginTransaction();
+            using var scope = Transition();
+            var tx = scope.Transaction;
             var end = Prepared(ref _endAttempt, """
                 UPDATE attempts SET end = $e, class = $c, exitval = $x, cost_usd = $cost, session_id = $sid, error = $err,
                   t_in = $ti, t_out = $to, t_cr = $tcr, t_cw5 = $tc5, t_cw1 = $tc1 WHERE key = $k AND n = $n
@@ -576,7 +579,7 @@ public sealed partial class SqliteRunStore : IRunStore, IPlanWriter
                 pending.ExecuteNonQuery();
             }
             Event(tx, key, record is null ? "requeue" : "final", outcome.Class.Name());
-            tx.Commit();
+            scope.Commit();
             // In-memory mirrors move only once the transaction is durable in the WAL.
             if (record is not null)
                 _finalOrder++;
@@ -689,14 +692,15 @@ public sealed partial class SqliteRunStore : IRunStore, IPlanWriter
     {
         lock (_gate)
         {
-            using var tx = _db.BeginTransaction();
+            using var scope = Transition();
+            var tx = scope.Transaction;
             using (var cmd = Command("INSERT INTO events(at, key, kind, detail) VALUES ($a, NULL, 'pause', $d)", tx))
             {
                 cmd.Parameters.AddWithValue("$a", Iso(at));
                 cmd.Parameters.AddWithValue("$d", Iso(until) + " " + reason);
                 cmd.ExecuteNonQuery();
             }
-            tx.Commit();
+            scope.Commit();
         }
     }
 

@@ -58,6 +58,44 @@ public sealed class SqliteWriteAmplificationTests(ITestOutputHelper output) : ID
         perTask.ShouldBeLessThan(30 * 1024);
     }
 
+    [Fact]
+    public void Transitions_committed_in_batches_write_at_most_three_times_what_the_run_keeps()
+    {
+        if (!File.Exists("/proc/self/io"))
+            return; // Linux only: the figure is the kernel's count of this process's writes
+        const int tasks = 600;
+        var record = "{\"key\":\"K\",\"result\":\"" + new string('x', 3_500) + "\"}";
+        var now = DateTimeOffset.UtcNow;
+        var plan = Enumerable.Range(1, tasks).Select(i => new Jobs.FleetTask(i, $"k{i:D6}", $"src/f{i:D6}.py", "Summarize {}", [$"src/f{i:D6}.py"], new Dictionary<string, string>(), new Jobs.TaskCaps())).ToArray();
+        long before, after;
+        using (var store = SqliteRunStore.Open(_dir))
+        {
+            store.AddTasks(plan);
+            before = Written();
+            // Given the same task lives, committed as a busy scheduler's writer does: 64 tasks' transitions a commit
+            foreach (var chunk in plan.Chunk(64))
+            {
+                ((ITransitionBatches)store).InOneTransaction(() =>
+                {
+                    foreach (var t in chunk)
+                    {
+                        store.StartAttempt(t.Key, 1, t.Seq % 64, now, "s");
+                        store.AddAttemptCost(t.Key, 1, 0.001);
+                        store.FinishAttempt(t.Key, 1, RunStoreContract.Outcome(OutcomeClass.Success, now), usedRetry: false, _ => record.Replace("\"K\"", $"\"{t.Key}\"", StringComparison.Ordinal));
+                    }
+                });
+            }
+            after = Written();
+            store.FinalRecords().Count.ShouldBe(tasks);
+        }
+        var perTask = (after - before) / (double)tasks;
+        var kept = new FileInfo(Path.Combine(_dir, "run.db")).Length / (double)tasks;
+        output.WriteLine($"batched: written per task {perTask / 1024:0.0} KiB; run.db per task {kept / 1024:0.0} KiB ({perTask / kept:0.0}x)");
+
+        // Then a task writes at most three times what run.db keeps for it (the WAL once, the checkpoint once, and a little)
+        perTask.ShouldBeLessThan(3 * kept);
+    }
+
     /// <summary>Bytes this process passed to write(2) and friends so far.</summary>
     private static long Written() =>
         long.Parse(File.ReadLines("/proc/self/io").First(l => l.StartsWith("wchar:", StringComparison.Ordinal))[6..].Trim(), System.Globalization.CultureInfo.InvariantCulture);
