@@ -110,7 +110,7 @@ public static class SharedRunCommand
                 var (info, status, exit, totals) = Read(store);
                 var dir = Path.GetFullPath(rest.Count == 4 ? rest[3] : Path.Combine(".herd", "runs", info.RunId), cwd);
                 Directory.CreateDirectory(dir);
-                using (ResultsFile.Rebuild(Path.Combine(dir, "results.ndjson"), store.FinalRecords()))
+                using (ResultsFile.Rebuild(Path.Combine(dir, "results.ndjson"), store.StreamFinalRecords))
                 {
                 }
                 var summary = Summary.Build(info, totals, status, exit ?? Math.Min(Summary.Failed(totals), RunExitCodes.MoreThan100Failed), RunReader.Wall(store, null), store.Ledger().Ceiling, null);

@@ -68,7 +68,8 @@ public sealed partial class FleetRun
 
         // Every final record is in the store, whichever worker wrote it: results.ndjson is built from them.
         var resultsPath = Path.Combine(spec.RunDirectory, "results.ndjson");
-        using (ResultsFile.Rebuild(resultsPath, store.FinalRecords(), spec.JoblogPath))
+        // Streamed from the store (issue #23): no list of every record is held.
+        using (ResultsFile.Rebuild(resultsPath, store.StreamFinalRecords, spec.JoblogPath))
         {
         }
         var totals = store.Totals();
