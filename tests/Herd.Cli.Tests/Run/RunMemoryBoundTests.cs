@@ -26,8 +26,8 @@ public sealed class RunMemoryBoundTests(ITestOutputHelper output)
     /// <summary>
     /// What each extra task may add to the peak. Measured on this test's Debug build: 4.9 KB a task when the plan was
     /// held three times over, 1.35 KB once the scheduler read the stored plan in pages, 0.77 KB with the plan streamed
-    /// from the inputs to the store (what remains: the input lines, 32 bytes a key while the plan is stored, and the
-    /// runtime's own growth over a longer run).
+    /// from the inputs to the store, 0.42 KB with transitions sharing commits (what remains: the input lines, 32 bytes a
+    /// key while the plan is stored, and the runtime's own growth over a longer run).
     /// </summary>
     private const double MaxBytesPerExtraTask = 1_200;
 
