@@ -24,6 +24,32 @@ public sealed class PerformanceTests
     }
 }
 
+public sealed class BoundedMedianTests
+{
+    [Fact]
+    public void Past_its_exact_range_the_running_median_stays_within_one_percent_of_the_sorted_one()
+    {
+        // Given values spread over six orders of magnitude, with zeros, far more than the exact range holds
+        var random = new Random(11);
+        var median = new RunningMedian();
+        var values = new List<double>();
+        for (var i = 0; i < RunningMedian.ExactUpTo * 5; i++)
+        {
+            var v = i % 17 == 0 ? 0 : Math.Pow(10, random.NextDouble() * 6 - 3);
+            values.Add(v);
+            median.Add(v);
+
+            // Then after every value the median is the sorted list's within its 1 % bin, however many came before
+            if (i % 997 == 0 || i == RunningMedian.ExactUpTo || i == RunningMedian.ExactUpTo + 1)
+            {
+                var exact = Summary.Percentile(values, 0.5);
+                median.Median.ShouldBe(exact, tolerance: exact * 0.01, $"after {i + 1} values");
+            }
+        }
+        median.Count.ShouldBe(values.Count);
+    }
+}
+
 public sealed class RunStoreMirrorTests
 {
     [Fact]

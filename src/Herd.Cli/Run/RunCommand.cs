@@ -103,18 +103,27 @@ public static class RunCommand
             throw new HerdUsageException("Error: no inputs. Pass them after ::: , on stdin, with --input FILE or with --tasks FILE.ndjson.");
         // issue #13 (engines): the engine is part of each task's key.
         var engineKind = EngineBinding.Kind(args);
-        if (run.Start == RunStart.New && run.PromptTemplate is null && inputs.Any(i => i.PromptTemplate is null) && EngineBinding.NeedsPrompt(args, engineKind))
+        if (run.Start == RunStart.New && run.PromptTemplate is null && inputs.AnyWithoutPrompt && EngineBinding.NeedsPrompt(args, engineKind))
             throw new HerdUsageException("Error: no prompt. Pass --prompt 'template with {}' or --prompt-file FILE (or a \"prompt\" per task in --tasks).");
         var engineName = engineKind.Name();
         var behaviour = Behaviour(setup, args);
-        var plan = Plan.Build(inputs, run.PromptTemplate, engineName, behaviour, w => ctx.Err.WriteLine(w));
-        // The plan's identity is over every task, before the shard and the sample take their part (docs/ci.md).
-        var identity = PlanIdentity.Of(plan, TaskKey.Canonical(behaviour));
+        Plan.WarnUnknownReplacements(inputs.Listed, run.PromptTemplate, w => ctx.Err.WriteLine(w));
+        // issue #23: the plan is produced one task at a time as it is stored; only --sample needs it as a list.
+        var stream = inputs.Count == 0 ? null : new PlanStream(inputs.Items, run.PromptTemplate, engineName, behaviour, w => ctx.Err.WriteLine(w));
         if (run.DryRun)
-            return DryRun(run.Shard is { } ds ? plan.Where(t => ds.Owns(t.Key)).ToArray() : plan, setup, run.Estimate, ctx, run.Shard);
-        var planned = plan.Count;
-        if (run.Sample is { } sample)
-            plan = Sample(plan, sample);
+            return DryRun(stream?.Tasks().Where(t => run.Shard is not { } ds || ds.Owns(t.Key)) ?? [], setup, run.Estimate, ctx, run.Shard);
+        IReadOnlyList<FleetTask>? sampled = null;
+        PlanIdentity? identity = null;
+        int? planned = null;
+        if (run.Sample is { } sample && stream is not null)
+        {
+            var whole = stream.Tasks().ToArray();
+            // The plan's identity is over every task, before the shard and the sample take their part (docs/ci.md).
+            identity = PlanIdentity.Of(whole, TaskKey.Canonical(behaviour));
+            planned = whole.Length;
+            sampled = Sample(whole, sample);
+            stream = null;
+        }
         // issue #20: the commit the tasks start from goes into the stored flags, for resumes and workers elsewhere.
         (run, optionArgs) = PinIsolation(run, optionArgs, ctx.Cwd);
         // The run as it is created: stored with it, and the one thing any host builds the engine from (issue #18).
@@ -122,7 +131,7 @@ public static class RunCommand
         if (run.Store is not null && resumed is null)
             RunDefinitionBinding.RefuseSecretsInClear(definition);
         if (run.Enqueue)
-            return SharedRunCommand.Enqueue(run, plan, WriteArgv(optionArgs), definition, ctx);
+            return SharedRunCommand.Enqueue(run, sampled ?? stream?.Tasks() ?? [], WriteArgv(optionArgs), definition, ctx);
 
         // issue #13 (engines): an external engine gets its credentials through its own environment; Herd needs no key
         // then, and must not scrub ANTHROPIC_API_KEY from its environment before the claude engine reads it.
@@ -160,7 +169,8 @@ public static class RunCommand
             Gate = definition.Gate,
             RunDirectory = runDirectory,
             Start = run.Start,
-            Plan = plan,
+            Plan = sampled ?? [],
+            PlanSource = stream,
             Definition = definition,
             Engine = engine => RunAssembly.Engine(definition, host, engine.RunBudget, engine.Patches),
             Requeue = run.Requeue,
@@ -172,7 +182,7 @@ public static class RunCommand
             MaxTurns = definition.Agent.MaxTurns,
             OptionsJson = WriteArgv(optionArgs),
             Cwd = ctx.Cwd,
-            SampleOf = run.Sample is null ? null : planned,
+            SampleOf = planned,
             Shard = run.Shard,
             Identity = identity,
             Time = ctx.Time,
@@ -224,21 +234,30 @@ public static class RunCommand
 
     // ---- inputs and plan ---------------------------------------------------------------------------------------
 
-    private static IReadOnlyList<TaskInput> ReadInputs(RunArguments run, string[] inputArgs, RunContext ctx)
+    /// <summary>The run's inputs: counted and checked now, turned into tasks one at a time later (issue #23).</summary>
+    /// <param name="Listed">The inputs of a --tasks file, read and checked whole (they may name inputs and carry prompts); empty otherwise.</param>
+    /// <param name="AnyWithoutPrompt">Some input has no prompt of its own (every plain line).</param>
+    private sealed record Inputs(IEnumerable<TaskInput> Items, int Count, IReadOnlyList<TaskInput> Listed, bool AnyWithoutPrompt);
+
+    private static Inputs ReadInputs(RunArguments run, string[] inputArgs, RunContext ctx)
     {
-        var list = new List<TaskInput>();
         if (run.TasksFile is { } tasksFile)
         {
             if (inputArgs.Length > 0 || run.InputFiles.Count > 0)
                 throw new HerdUsageException("Error: --tasks cannot be combined with ::: or --input; put every task in the NDJSON file.");
-            list.AddRange(TaskSources.FromTasksFile(Path.GetFullPath(tasksFile, ctx.Cwd), tasksFile));
+            var tasks = TaskSources.FromTasksFile(Path.GetFullPath(tasksFile, ctx.Cwd), tasksFile);
+            return new Inputs(tasks, tasks.Count, tasks, tasks.Any(i => i.PromptTemplate is null));
         }
+        // Every file is read (and refused if missing or binary) now, before anything is written; the lines become
+        // inputs only as the plan is stored.
+        var sources = new List<IReadOnlyList<string>>();
         foreach (var file in run.InputFiles)
-            list.AddRange(TaskSources.FromInputFile(Path.GetFullPath(file, ctx.Cwd), file));
-        list.AddRange(TaskSources.FromValues(inputArgs));
-        if (list.Count == 0 && run.Start == RunStart.New && ctx.StdinRedirected && run.TasksFile is null)
-            list.AddRange(TaskSources.FromLines(ctx.Stdin));
-        return list;
+            sources.Add(TaskSources.InputFileLines(Path.GetFullPath(file, ctx.Cwd), file));
+        sources.Add(inputArgs);
+        if (sources.Sum(l => l.Count) == 0 && run.Start == RunStart.New && ctx.StdinRedirected)
+            sources.Add(TaskSources.ReadLines(ctx.Stdin));
+        var count = sources.Sum(l => l.Count);
+        return new Inputs(TaskSources.FromValuesLazily(sources.SelectMany(l => l)), count, [], count > 0);
     }
 
     /// <summary>The options that change what the agent does, for task keys (spec §3). Budgets, timeouts, -j are left out.</summary>
@@ -277,12 +296,14 @@ public static class RunCommand
         return plan.OrderBy(_ => random.Next()).Take(sample.SizeOf(plan.Count)).OrderBy(t => t.Seq).ToArray();
     }
 
-    private static int DryRun(IReadOnlyList<FleetTask> plan, AgentSetup setup, bool estimate, RunContext ctx, Shard? shard)
+    private static int DryRun(IEnumerable<FleetTask> plan, AgentSetup setup, bool estimate, RunContext ctx, Shard? shard)
     {
         var options = setup.ToAgentOptions();
         var total = 0.0;
+        var count = 0;
         foreach (var task in plan)
         {
+            count++;
             var line = new StringBuilder().Append(task.Key.AsSpan(0, 12)).Append('\t').Append(OneLine(task.Name)).Append('\t').Append(OneLine(task.Prompt));
             if (shard is { } s)
                 line.Append('\t').Append(s.ToString());
@@ -297,11 +318,11 @@ public static class RunCommand
         if (estimate)
         {
             ctx.Err.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"herd: {plan.Count} task(s); estimated ${total:0.####} with {options.Model} (about ${(plan.Count == 0 ? 0 : total / plan.Count):0.######} per task: one turn, input ≈ bytes/4 of system prompt, tools and prompt, {EstimatedOutputTokens} output tokens). Run --sample N for a measured projection."));
+                $"herd: {count} task(s); estimated ${total:0.####} with {options.Model} (about ${(count == 0 ? 0 : total / count):0.######} per task: one turn, input ≈ bytes/4 of system prompt, tools and prompt, {EstimatedOutputTokens} output tokens). Run --sample N for a measured projection."));
         }
         else
         {
-            ctx.Err.WriteLine($"herd: {plan.Count} task(s){(shard is { } s ? $" in shard {s}" : "")}; nothing was run (--dry-run).");
+            ctx.Err.WriteLine($"herd: {count} task(s){(shard is { } s ? $" in shard {s}" : "")}; nothing was run (--dry-run).");
         }
         return 0;
     }

@@ -42,17 +42,20 @@ public static class SharedRunCommand
     }
 
     /// <summary>Creates the run (the plan in one COPY) with its budget ceiling, prints its id, and leaves the work to workers.</summary>
-    public static int Enqueue(RunArguments run, IReadOnlyList<FleetTask> plan, string optionsJson, RunDefinition definition, RunContext ctx)
+    public static int Enqueue(RunArguments run, IEnumerable<FleetTask> plan, string optionsJson, RunDefinition definition, RunContext ctx)
     {
         var runId = run.RunDirectory is { } dir ? RunIdOf(dir) : RunCommand.NewRunId(ctx.Time);
         if (run.Start == RunStart.Resume)
             throw new HerdUsageException("Error: --enqueue creates a run; to continue one, start `herd worker --store URL --run RUN`.");
         using ISharedRunStore store = PostgresRunStore.Open(run.Store!, runId, ctx.Time);
         var started = ctx.Time.GetTimestamp();
-        store.CreateRun(new RunInfo(runId, ctx.Time.GetUtcNow(), optionsJson, ctx.Cwd, definition.Engine.Kind.Name(), HerdVersion.Current, definition.ToJson()), plan);
+        // Streamed into one COPY as the plan is produced (issue #23): no list of the plan is held.
+        var count = 0;
+        store.CreateRunFrom(new RunInfo(runId, ctx.Time.GetUtcNow(), optionsJson, ctx.Cwd, definition.Engine.Kind.Name(), HerdVersion.Current, definition.ToJson()),
+            plan.Select(t => { count++; return t; }));
         store.SetBudget(run.BudgetUsd);
         ctx.Err.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"herd: run {runId}: {plan.Count} task(s) stored in {run.Store!.Redacted} in {ctx.Time.GetElapsedTime(started).TotalSeconds:0.00}s; start workers with: herd worker --store URL --run {runId}"));
+            $"herd: run {runId}: {count} task(s) stored in {run.Store!.Redacted} in {ctx.Time.GetElapsedTime(started).TotalSeconds:0.00}s; start workers with: herd worker --store URL --run {runId}"));
         ctx.Out.WriteLine(runId);
         return 0;
     }
@@ -111,7 +114,7 @@ public static class SharedRunCommand
                 var (info, status, exit, totals) = Read(store);
                 var dir = Path.GetFullPath(rest.Count == 4 ? rest[3] : Path.Combine(".herd", "runs", info.RunId), cwd);
                 Directory.CreateDirectory(dir);
-                using (ResultsFile.Rebuild(Path.Combine(dir, "results.ndjson"), store.FinalRecords()))
+                using (ResultsFile.Rebuild(Path.Combine(dir, "results.ndjson"), store.StreamFinalRecords))
                 {
                 }
                 // The tasks' patches (--isolate) come along as files, so the export is a run directory herd apply can land.

@@ -10,11 +10,23 @@ namespace Herd.Fleet.Jobs;
 /// <summary>Reads task inputs: plain lines (<c>:::</c>, stdin, <c>--input</c>) and NDJSON task files (spec §1).</summary>
 public static class TaskSources
 {
-    public static IReadOnlyList<TaskInput> FromValues(IEnumerable<string> values) =>
-        values.Select(v => new TaskInput(null, [v], new Dictionary<string, string>(), null, TaskCaps.None)).ToArray();
+    public static IReadOnlyList<TaskInput> FromValues(IEnumerable<string> values) => FromValuesLazily(values).ToArray();
+
+    /// <summary>One input per value, made as the sequence is read (issue #23: a plan is stored without a list of its inputs).</summary>
+    public static IEnumerable<TaskInput> FromValuesLazily(IEnumerable<string> values)
+    {
+        foreach (var v in values)
+            yield return new TaskInput(null, [v], NoNames, null, TaskCaps.None);
+    }
+
+    /// <summary>Plain inputs name nothing; one empty map serves them all (a map each cost ~100 bytes a task).</summary>
+    private static readonly IReadOnlyDictionary<string, string> NoNames = new Dictionary<string, string>();
 
     /// <summary>One input per line; blank lines are skipped (GNU parallel would run an empty job, which costs money here).</summary>
-    public static IReadOnlyList<TaskInput> FromLines(TextReader reader)
+    public static IReadOnlyList<TaskInput> FromLines(TextReader reader) => FromValues(ReadLines(reader));
+
+    /// <summary>The non-blank lines of <paramref name="reader"/>, without their line ends.</summary>
+    public static IReadOnlyList<string> ReadLines(TextReader reader)
     {
         var lines = new List<string>();
         while (reader.ReadLine() is { } line)
@@ -24,13 +36,17 @@ public static class TaskSources
             if (line.Trim().Length > 0)
                 lines.Add(line);
         }
-        return FromValues(lines);
+        return lines;
     }
 
     /// <exception cref="HerdUsageException">The file cannot be read.</exception>
     /// <param name="shownAs">The name as the user typed it, for the error message.</param>
-    public static IReadOnlyList<TaskInput> FromInputFile(string path, string? shownAs = null) =>
-        FromValues(TextInput.ReadLines(path, $"--input '{shownAs ?? path}'").Where(l => l.Trim().Length > 0).ToArray());
+    public static IReadOnlyList<TaskInput> FromInputFile(string path, string? shownAs = null) => FromValues(InputFileLines(path, shownAs));
+
+    /// <summary>The non-blank lines of an <c>--input</c> file.</summary>
+    /// <exception cref="HerdUsageException">The file cannot be read.</exception>
+    public static IReadOnlyList<string> InputFileLines(string path, string? shownAs = null) =>
+        TextInput.ReadLines(path, $"--input '{shownAs ?? path}'").Where(l => l.Trim().Length > 0).ToArray();
 
     /// <summary>
     /// <c>{"name":…,"inputs":{…},"prompt":…,"caps":{…}}</c> per line. Every line is checked before anything runs; the

@@ -47,10 +47,10 @@ public sealed partial class FleetRun
         var ledger = spec.BudgetUsd is { } ceiling ? new SpendLedger(ceiling, store.SpendAccount(time)) : null;
         // Patches too: whichever worker runs a task keeps its patch in the store, so herd apply --store reads it anywhere.
         var engine = spec.Engine(new EngineContext(ledger, spec.TaskBudgetUsd, time, store));
-        var (info, manifest, shard) = CreateOrOpen(store, engine.Name, engine.Version);
+        var (info, plannedAs, shard) = CreateOrOpen(store, engine.Name, engine.Version);
         store.SetBudget(spec.BudgetUsd);
-        var tasks = PrepareQueue(store);
-        using var runSpan = FleetTelemetry.StartRun(info.RunId, spec.RunDirectory, shard?.ToString(), tasks.Count);
+        var planned = PrepareQueue(store);
+        using var runSpan = FleetTelemetry.StartRun(info.RunId, spec.RunDirectory, shard?.ToString(), planned);
         store.SetStatus(RunStatus.Running, null);
 
         var options = new WorkerOptions
@@ -70,7 +70,8 @@ public sealed partial class FleetRun
 
         // Every final record is in the store, whichever worker wrote it: results.ndjson is built from them.
         var resultsPath = Path.Combine(spec.RunDirectory, "results.ndjson");
-        using (ResultsFile.Rebuild(resultsPath, store.FinalRecords(), spec.JoblogPath))
+        // Streamed from the store (issue #23): no list of every record is held.
+        using (ResultsFile.Rebuild(resultsPath, store.StreamFinalRecords, spec.JoblogPath))
         {
         }
         var totals = store.Totals();
@@ -81,6 +82,6 @@ public sealed partial class FleetRun
             : exit == RunExitCodes.Fatal ? HaltReason.Fatal
             : HaltReason.Policy;
         var report = new FleetReport(Summary.Succeeded(totals), Summary.Failed(totals), totals.Unfinished, halt, null, time.GetElapsedTime(started), null);
-        return End(store, info, manifest, shard, report, runSpan, resultsPath);
+        return End(store, info, plannedAs, shard, report, runSpan, resultsPath);
     }
 }

@@ -133,11 +133,11 @@ public sealed partial class FleetRun(RunSpec spec)
         var ledger = spec.BudgetUsd is { } ceiling ? new SpendLedger(ceiling, ledgerStart) : null;
         var engine = spec.Engine(new EngineContext(ledger, spec.TaskBudgetUsd, time, patches));
 
-        var (info, manifest, shard) = CreateOrOpen(store, engine.Name, engine.Version);
+        var (info, plannedAs, shard) = CreateOrOpen(store, engine.Name, engine.Version);
 
-        var tasks = PrepareQueue(store);
+        var planned = PrepareQueue(store);
         // The run's root span; current for the scheduler below, so task and attempt spans go under it.
-        using var runSpan = FleetTelemetry.StartRun(info.RunId, spec.RunDirectory, shard?.ToString(), tasks.Count);
+        using var runSpan = FleetTelemetry.StartRun(info.RunId, spec.RunDirectory, shard?.ToString(), planned);
         var resultsPath = Path.Combine(spec.RunDirectory, "results.ndjson");
         using var results = ResultsFile.Rebuild(resultsPath, store.StreamFinalRecords, spec.JoblogPath);
         var options = new FleetOptions
@@ -154,13 +154,13 @@ public sealed partial class FleetRun(RunSpec spec)
         Volatile.Write(ref _runner, runner);
         using var live = time.CreateTimer(_ => WriteLive(store, runner, time), null, TimeSpan.Zero, LiveEvery);
         store.SetStatus(RunStatus.Running, null);
-        var report = await runner.RunAsync(tasks, cancellationToken).ConfigureAwait(false);
+        var report = await runner.RunAsync(store, attemptedOnly: spec.Requeue == RequeueMode.FailedOnly, cancellationToken).ConfigureAwait(false);
 
-        return End(store, info, manifest, shard, report, runSpan, resultsPath);
+        return End(store, info, plannedAs, shard, report, runSpan, resultsPath);
     }
 
     /// <summary>The run's end, whichever way it was worked: its status and exit code, summary.json, the lock released.</summary>
-    private RunResult End(IRunStore store, RunInfo info, PlanManifest? manifest, Shard? shard, FleetReport report, System.Diagnostics.Activity? runSpan, string resultsPath)
+    private RunResult End(IRunStore store, RunInfo info, PlanSummary? plan, Shard? shard, FleetReport report, System.Diagnostics.Activity? runSpan, string resultsPath)
     {
         var totals = store.Totals();
         var exit = ExitCode(report, totals);
@@ -178,7 +178,6 @@ public sealed partial class FleetRun(RunSpec spec)
         FleetTelemetry.EndRun(runSpan, status.Name(), exit, totals.SpentUsd, Summary.Succeeded(totals), Summary.Failed(totals));
         // Flushed before summary.json is written, so its count of dropped items is final.
         var drops = spec.FlushTelemetry?.Invoke();
-        var plan = manifest is null ? null : new PlanSummary(manifest.PlanHash, shard?.ToString(), manifest.Tasks.Count);
         var summary = Summary.Build(info, totals, status, exit, report.Wall, spec.BudgetUsd, projected, plan, drops);
         WriteAtomically(Path.Combine(spec.RunDirectory, "summary.json"), summary);
         store.ReleaseLock();
@@ -186,10 +185,14 @@ public sealed partial class FleetRun(RunSpec spec)
     }
 
     /// <summary>Creates the run with its plan (and definition), or opens the stored one and adds the plan's new tasks.</summary>
-    private (RunInfo Info, PlanManifest? Manifest, Shard? Shard) CreateOrOpen(IRunStore store, string engineName, string engineVersion)
+    /// <remarks>
+    /// The plan goes from its source to the store in one pass (issue #23): a <see cref="RunSpec.PlanSource"/> is read
+    /// once, each task written to the store and plan.json as it comes, and nothing of the plan is kept once it is stored.
+    /// </remarks>
+    private (RunInfo Info, PlanSummary? Plan, Shard? Shard) CreateOrOpen(IRunStore store, string engineName, string engineVersion)
     {
         var info = store.ReadRun();
-        PlanManifest? manifest;
+        PlanSummary? plan;
         Shard? shard;
         if (info is null)
         {
@@ -197,35 +200,66 @@ public sealed partial class FleetRun(RunSpec spec)
                 throw new HerdFatalException($"Error: '{store.Location}' has no run row; it was not written by herd run.");
             info = new RunInfo(RunIdOf(spec.RunDirectory), spec.Time.GetUtcNow(), spec.OptionsJson, spec.Cwd, engineName, engineVersion, spec.Definition?.ToJson());
             shard = spec.Shard;
-            store.CreateRun(info, ShardOf(spec.Plan, shard));
-            manifest = PlanManifest.ForRun(spec.Identity ?? PlanIdentity.Of(spec.Plan, []), shard);
-            manifest.Write(spec.RunDirectory);
+            try
+            {
+                using var manifest = new PlanManifestWriter(spec.RunDirectory);
+                store.CreateRunFrom(info, ShardOf(PlanTasks() ?? [], shard, every: manifest.Add, kept: _ => { }));
+                var hash = spec.PlanSource?.IdentityHash() ?? (spec.Identity ?? PlanIdentity.Of(spec.Plan, [])).Hash;
+                manifest.Finish(hash, shard);
+                plan = new PlanSummary(hash, shard?.ToString(), manifest.Count);
+            }
+            catch (IOException ex) when (ex.HResult == NoSpaceLeft)
+            {
+                // plan.json is written beside the plan's transaction, which the failure rolled back: there is no run.
+                throw new HerdFatalException($"Error: the disk holding '{spec.RunDirectory}' is full. Free space, then run again; no run was created.", ex);
+            }
         }
         else
         {
             // A run created by a Herd before definitions gets one now, once: later workers read it instead of its argv.
             if (info.DefinitionJson is null && spec.Definition is { } definition)
                 store.WriteDefinition(definition.ToJson());
-            (manifest, shard) = StoredShard();
-            if (spec.Plan.Count > 0)
+            (plan, shard) = StoredShard();
+            if (PlanTasks() is { } tasks)
             {
-                var added = store.AddTasks(ShardOf(spec.Plan, shard));
+                var mine = 0;
+                var added = store.AddTasksFrom(ShardOf(tasks, shard, every: _ => { }, kept: _ => mine++));
+                _producedInStore = mine;
                 if (added > 0)
                     spec.Notice($"{added} new task(s) added to the run.");
             }
         }
-        return (info, manifest, shard);
+        // Stored: the run holds no list of its plan from here on.
+        spec = spec with { Plan = [], PlanSource = null };
+        return (info, plan, shard);
     }
 
-    /// <summary>The tasks of <paramref name="plan"/> in <paramref name="shard"/> (all of them without one).</summary>
-    private static IReadOnlyList<Jobs.FleetTask> ShardOf(IReadOnlyList<Jobs.FleetTask> plan, Shard? shard) =>
-        shard is { } s ? plan.Where(t => s.Owns(t.Key)).ToArray() : plan;
+    /// <summary>ENOSPC: .NET reports the errno as the exception's HResult on Linux.</summary>
+    private const int NoSpaceLeft = 28;
+
+    /// <summary>The plan to store: the source's tasks as they are produced, else the given list; null when there is none.</summary>
+    private IEnumerable<Jobs.FleetTask>? PlanTasks() => spec.PlanSource?.Tasks() ?? (spec.Plan.Count > 0 ? spec.Plan : null);
+
+    /// <summary>The tasks of <paramref name="plan"/> in <paramref name="shard"/> (all of them without one), as they come.</summary>
+    /// <param name="every">Sees every task of the plan (plan.json names the whole plan).</param>
+    /// <param name="kept">Sees each task of the shard.</param>
+    private static IEnumerable<Jobs.FleetTask> ShardOf(IEnumerable<Jobs.FleetTask> plan, Shard? shard, Action<Jobs.FleetTask> every, Action<Jobs.FleetTask> kept)
+    {
+        foreach (var task in plan)
+        {
+            every(task);
+            if (shard is { } s && !s.Owns(task.Key))
+                continue;
+            kept(task);
+            yield return task;
+        }
+    }
 
     /// <summary>
     /// A resumed run keeps the shard it was started as (plan.json); asking for another one is refused, because its
     /// stored tasks belong to the first. A merged run is several shards: tasks it reruns carry no shard.
     /// </summary>
-    private (PlanManifest? Manifest, Shard? Shard) StoredShard()
+    private (PlanSummary? Plan, Shard? Shard) StoredShard()
     {
         var manifest = PlanManifest.Read(spec.RunDirectory);
         Shard? stored = manifest is { Sharded: true, Merged: false, Shards.Count: 1 } m ? new Shard(m.Shards[0], m.ShardTotal) : null;
@@ -235,11 +269,11 @@ public sealed partial class FleetRun(RunSpec spec)
                 ? $"Error: --run-dir '{spec.RunDirectory}' holds shard {s}, not {asked}. Resume it without --shard, or pass the run directory of shard {asked}."
                 : $"Error: --run-dir '{spec.RunDirectory}' was not started as a shard; resume it without --shard {asked}.");
         }
-        return (manifest, stored);
+        return (manifest is null ? null : new PlanSummary(manifest.PlanHash, stored?.ToString(), manifest.Tasks.Count), stored);
     }
 
-    /// <summary>Recover, requeue and select: the stored tasks this session schedules.</summary>
-    private IReadOnlyList<StoredTask> PrepareQueue(IRunStore store)
+    /// <summary>Recover and requeue; returns how many tasks the run holds (counted, not loaded: issue #23).</summary>
+    private int PrepareQueue(IRunStore store)
     {
         var recovered = store.RecoverInterrupted(spec.Time.GetUtcNow());
         if (recovered > 0)
@@ -254,21 +288,20 @@ public sealed partial class FleetRun(RunSpec spec)
                 spec.Notice($"{n} task(s) of class {string.Join(",", spec.RerunClasses.Select(c => c.Name()))} requeued.");
                 break;
         }
-        var tasks = store.LoadTasks();
-        if (spec.Requeue == RequeueMode.FailedOnly)
+        var counts = store.CountTasks();
+        if (spec.Start == RunStart.Resume && _producedInStore is { } produced)
         {
-            // Failed keys only: tasks never run stay pending for --resume.
-            tasks = tasks.Where(t => t.State == TaskState.Done || t.Attempts > 0).ToArray();
-        }
-        if (spec.Start == RunStart.Resume && spec.Plan.Count > 0)
-        {
-            var produced = spec.Plan.Select(t => t.Key).ToHashSet(StringComparer.Ordinal);
-            var orphaned = tasks.Count(t => !produced.Contains(t.Task.Key));
+            // Every task the inputs produce is stored by now (added if new), so the rest of the store is orphaned.
+            var orphaned = counts.Total - produced;
             if (orphaned > 0)
                 spec.Notice($"{orphaned} stored task(s) are no longer produced by the inputs (orphaned); they are kept and run too.");
         }
-        return tasks;
+        // --retry-failed: failed keys only; tasks never run stay pending for --resume.
+        return spec.Requeue == RequeueMode.FailedOnly ? counts.Succeeded + counts.Failed + counts.UnfinishedAttempted : counts.Total;
     }
+
+    /// <summary>On resume with inputs: how many distinct tasks they produce in this run's shard (all stored by then).</summary>
+    private int? _producedInStore;
 
     private double? SampleProjection(RunTotals totals)
     {

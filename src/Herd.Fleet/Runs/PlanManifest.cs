@@ -115,3 +115,71 @@ public sealed record PlanManifest(string PlanHash, int ShardTotal, IReadOnlyList
         }
     }
 }
+
+/// <summary>
+/// <c>plan.json</c> written while the plan is stored (issue #23): each task's key and name go out as the task passes,
+/// and the plan's hash, known once every task was seen, comes after them. Readers look fields up by name, so the
+/// file reads as <see cref="PlanManifest.Write"/>'s. Until <see cref="Finish"/> the file is a temporary one; disposed
+/// unfinished, it is removed.
+/// </summary>
+public sealed class PlanManifestWriter : IDisposable
+{
+    private readonly string _path;
+    private readonly FileStream _file;
+    private readonly Utf8JsonWriter _json;
+    private bool _finished;
+
+    public PlanManifestWriter(string runDirectory)
+    {
+        Directory.CreateDirectory(runDirectory); // a store other than SQLite may not have made it
+        _path = PlanManifest.PathIn(runDirectory);
+        _file = new FileStream(_path + ".tmp", FileMode.Create, FileAccess.Write, FileShare.None, 1 << 16);
+        _json = new Utf8JsonWriter(_file);
+        _json.WriteStartObject();
+        _json.WriteNumber("format", 1);
+        _json.WriteStartArray("tasks");
+    }
+
+    /// <value>Tasks written so far.</value>
+    public int Count { get; private set; }
+
+    public void Add(FleetTask task)
+    {
+        _json.WriteStartArray();
+        _json.WriteStringValue(task.Key);
+        _json.WriteStringValue(task.Name);
+        _json.WriteEndArray();
+        Count++;
+        if (_json.BytesPending > 1 << 16)
+            _json.Flush();
+    }
+
+    /// <summary>Writes the hash and the shard after the tasks and moves the file into place.</summary>
+    public void Finish(string planHash, Shard? shard)
+    {
+        _json.WriteEndArray();
+        _json.WriteString("plan_hash", planHash);
+        _json.WriteNumber("shard_total", shard?.Total ?? 1);
+        _json.WriteStartArray("shards");
+        _json.WriteNumberValue(shard?.Index ?? 1);
+        _json.WriteEndArray();
+        _json.WriteBoolean("sharded", shard is not null);
+        _json.WriteBoolean("merged", false);
+        _json.WriteNumber("plan_tasks", Count);
+        _json.WriteEndObject();
+        _json.Flush();
+        _json.Dispose();
+        _file.Dispose();
+        File.Move(_path + ".tmp", _path, overwrite: true);
+        _finished = true;
+    }
+
+    public void Dispose()
+    {
+        if (_finished)
+            return;
+        _json.Dispose();
+        _file.Dispose();
+        File.Delete(_path + ".tmp");
+    }
+}

@@ -62,6 +62,13 @@ public sealed record RunSpec
     /// <value>The tasks. On resume, tasks not yet stored are added; an empty plan continues the stored one.</value>
     public IReadOnlyList<FleetTask> Plan { get; init; } = [];
 
+    /// <value>
+    /// The plan as its inputs produce it (issue #23), read once while the run is created or resumed: each task goes to
+    /// the store and plan.json as it comes, and no list of the plan is held. When set it replaces <see cref="Plan"/> and
+    /// <see cref="Identity"/>. Null = <see cref="Plan"/>.
+    /// </value>
+    public PlanStream? PlanSource { get; init; }
+
     public required EngineFactory Engine { get; init; }
 
     public RequeueMode Requeue { get; init; } = RequeueMode.None;

@@ -24,7 +24,8 @@ namespace Herd.Fleet.Scheduling;
 /// </para>
 /// <para>
 /// Why the guarantees still hold:
-/// (1) Every transition is still exactly one committed transaction — only the thread that runs it changed.
+/// (1) Every transition still lands whole in one committed transaction — only the thread that runs it changed, and
+/// under load consecutive transitions share one commit (<see cref="TransitionWriter"/>), which changes no order.
 /// (2) Order: one writer, FIFO. A task's start is posted before its attempt runs, its end only after the attempt
 /// reported back, and a retry's start only after that end; so per task (and globally) transactions commit in the
 /// order the coordinator made the decisions, and a final state's record is built from rows already committed.
@@ -85,21 +86,27 @@ public sealed class FleetRunner(ITaskEngine engine, IRunStore store, ResultsFile
 
     private FleetOptions Options => options;
 
-    /// <summary>Runs every stored task that has no final record. Returns when all are final, or the run halts.</summary>
-    /// <param name="tasks">All tasks of the run, as stored (finished ones only count toward the totals).</param>
     /// <summary>Transitions waiting for the store beyond which no attempt starts (a few seconds of writes at full speed).</summary>
     private const int MaxStoreBacklog = 4096;
 
     /// <summary>How often a start held back by <see cref="MaxStoreBacklog"/> looks again.</summary>
     private static readonly TimeSpan StoreBacklogPoll = TimeSpan.FromMilliseconds(20);
 
-    public async Task<FleetReport> RunAsync(IReadOnlyList<StoredTask> tasks, CancellationToken cancellationToken = default)
+    /// <summary>Runs every stored task that has no final record. Returns when all are final, or the run halts.</summary>
+    /// <param name="plan">The stored plan: counted once, then read a page at a time as slots free (issue #23).</param>
+    /// <param name="attemptedOnly">Only unfinished tasks attempted before run (<c>--retry-failed</c>); the others stay pending.</param>
+    public async Task<FleetReport> RunAsync(IPlanCursor plan, bool attemptedOnly = false, CancellationToken cancellationToken = default)
     {
         _started = Time.GetTimestamp();
-        var total = tasks.Count;
-        var succeeded = tasks.Count(t => t.State == Store.TaskState.Done && t.FinalClass is { } c && c.IsSuccess());
-        var failed = tasks.Count(t => t.State == Store.TaskState.Done) - succeeded;
-        var ready = new Queue<TaskState>(tasks.Where(t => t.State != Store.TaskState.Done).Select(t => new TaskState(t)));
+        var counts = plan.CountTasks();
+        var succeeded = counts.Succeeded;
+        var failed = counts.Failed;
+        var unfinished = attemptedOnly ? counts.UnfinishedAttempted : counts.Unfinished;
+        var total = succeeded + failed + unfinished;
+        // Fresh tasks come from the store a page at a time; `ready` holds only tasks put back this session (a retry
+        // that is due, an attempt cancelled or refused by the budget), which go before fresh ones.
+        var feed = new TaskFeed(plan, unfinished, attemptedOnly);
+        var ready = new Queue<TaskState>();
         var delayed = new PriorityQueue<TaskState, DateTimeOffset>();
         var budgetWait = new List<TaskState>();
         var freeSlots = new PriorityQueue<int, int>();
@@ -116,25 +123,25 @@ public sealed class FleetRunner(ITaskEngine engine, IRunStore store, ResultsFile
         using var registration = cancellationToken.Register(() => cancelled.TrySetResult());
         _committedSucceeded = succeeded;
         _committedFailed = failed;
-        using var writer = new TransitionWriter();
+        using var writer = new TransitionWriter(store as ITransitionBatches);
         var observer = new Observer(this, writer, store);
         // Task spans go under the run's span (the caller's current activity); null and free when nobody listens.
         var runSpan = Activity.Current?.Context ?? default;
-        var spanned = new List<TaskState>();
+        var spanned = new HashSet<TaskState>();
 
         void Publish()
         {
             var spent = options.Budget?.SpentUsd ?? store.SpentUsd;
-            var projected = Projection(spent, ready.Count + delayed.Count + inflight);
+            var projected = Projection(spent, feed.Remaining + ready.Count + delayed.Count + inflight);
             var elapsed = Time.GetElapsedTime(_started);
             TimeSpan? eta = null;
             var p50 = _successRuntimes.Median;
-            var remaining = ready.Count + delayed.Count + inflight;
+            var remaining = feed.Remaining + ready.Count + delayed.Count + inflight;
             if (p50 > 0 && remaining > 0)
                 eta = TimeSpan.FromSeconds(p50 * remaining / Math.Max(1, options.Limiter.Limit));
             // Done means committed (see remarks): the coordinator's own counts may run a few transitions ahead.
             FleetTelemetry.ConcurrencyLimit.Record(options.Limiter.Limit);
-            var status = new FleetStatus(total, Volatile.Read(ref _committedSucceeded), Volatile.Read(ref _committedFailed), inflight, ready.Count, delayed.Count, options.Limiter.Limit,
+            var status = new FleetStatus(total, Volatile.Read(ref _committedSucceeded), Volatile.Read(ref _committedFailed), inflight, feed.Remaining + ready.Count, delayed.Count, options.Limiter.Limit,
                 options.Limiter.Max, options.Limiter.Adaptive, options.Limiter.LastChange,
                 PausedUntil() is { } p && p > Time.GetUtcNow() ? p : null,
                 spent, options.Budget?.ReservedUsd ?? 0, options.Budget?.CeilingUsd, projected, elapsed, eta, haltReason)
@@ -230,17 +237,20 @@ public sealed class FleetRunner(ITaskEngine engine, IRunStore store, ResultsFile
                 done.Attempt.IdleTimeout);
             var success = cls.IsSuccess();
             var taskEngine = TaskEngineOf(ts.Task);
-            writer.Post(() =>
-            {
-                var record = store.FinishAttempt(ts.Task.Key, done.Attempt.Number, outcome, usedRetry: false,
-                    rows => TaskRecord.Build(ts.Task, outcome, rows, taskEngine.Name, taskEngine.Version, caps, options.Shard?.ToString()));
-                // Appended only after the final state is committed; see ResultsFile for why this cannot duplicate.
-                results.Append(record!);
-                Interlocked.Increment(ref success ? ref _committedSucceeded : ref _committedFailed);
-            });
+            string? record = null;
+            writer.Post(
+                () => record = store.FinishAttempt(ts.Task.Key, done.Attempt.Number, outcome, usedRetry: false,
+                    rows => TaskRecord.Build(ts.Task, outcome, rows, taskEngine.Name, taskEngine.Version, caps, options.Shard?.ToString())),
+                () =>
+                {
+                    // Appended only after the final state is committed; see ResultsFile for why this cannot duplicate.
+                    results.Append(record!);
+                    Interlocked.Increment(ref success ? ref _committedSucceeded : ref _committedFailed);
+                });
             _finalCosts.Add(outcome.CostUsd);
             FleetTelemetry.EndTask(ts.Span, cls, ts.SpentUsd, ts.Retries, ts.Attempts);
             ts.Span = null;
+            spanned.Remove(ts);
             if (cls.IsSuccess())
             {
                 succeeded++;
@@ -277,18 +287,13 @@ public sealed class FleetRunner(ITaskEngine engine, IRunStore store, ResultsFile
             DateTimeOffset? wake = null;
             if (halt == HaltMode.None && !cancellationToken.IsCancellationRequested)
             {
-                while (inflight < options.Limiter.Limit && ready.Count > 0)
+                while (inflight < options.Limiter.Limit && (ready.Count > 0 || feed.Remaining > 0))
                 {
                     var pausedUntil = PausedUntil();
                     var notBefore = pausedUntil > nextStart ? pausedUntil : nextStart;
                     if (now < notBefore)
                     {
                         wake = notBefore;
-                        break;
-                    }
-                    if (ready.Peek().IsRetry && !retryBudget.CanRetry())
-                    {
-                        wake = now + TimeSpan.FromSeconds(1);
                         break;
                     }
                     if (writer.Backlog >= MaxStoreBacklog)
@@ -299,14 +304,23 @@ public sealed class FleetRunner(ITaskEngine engine, IRunStore store, ResultsFile
                         wake = now + StoreBacklogPoll;
                         break;
                     }
-                    Start(ready.Dequeue(), now);
+                    // A retry held back by the run-wide retry budget lets fresh tasks go first.
+                    var retryHeld = ready.Count > 0 && ready.Peek().IsRetry && !retryBudget.CanRetry();
+                    var next = ready.Count > 0 && !retryHeld ? ready.Dequeue() : feed.TryTake(out var stored) ? new TaskState(stored) : null;
+                    if (next is null)
+                    {
+                        if (retryHeld)
+                            wake = now + TimeSpan.FromSeconds(1);
+                        break;
+                    }
+                    Start(next, now);
                     if (options.Schedule.Delay > TimeSpan.Zero)
                         nextStart = now + options.Schedule.Delay;
                 }
             }
 
             var idle = inflight == 0;
-            if (idle && (halt != HaltMode.None || cancellationToken.IsCancellationRequested || (ready.Count == 0 && delayed.Count == 0)))
+            if (idle && (halt != HaltMode.None || cancellationToken.IsCancellationRequested || (ready.Count == 0 && delayed.Count == 0 && feed.Remaining == 0)))
                 break;
             if (halt == HaltMode.None && delayed.TryPeek(out _, out var nextDue) && (wake is null || nextDue < wake))
                 wake = nextDue;
@@ -346,11 +360,11 @@ public sealed class FleetRunner(ITaskEngine engine, IRunStore store, ResultsFile
         await writer.Completion.ConfigureAwait(false);
         Publish();
         // Tasks the session leaves unfinished (halt, interrupt, budget): their spans close as such.
-        foreach (var left in spanned)
-            FleetTelemetry.AbandonTask(left.Span);
-        var unfinished = ready.Count + delayed.Count + budgetWait.Count;
+        foreach (var open in spanned)
+            FleetTelemetry.AbandonTask(open.Span);
+        var left = feed.Remaining + ready.Count + delayed.Count + budgetWait.Count;
         var spentNow = options.Budget?.SpentUsd ?? store.TotalSpentUsd();
-        return new FleetReport(succeeded, failed, unfinished, haltReason, haltDetail, Time.GetElapsedTime(_started), Projection(spentNow, unfinished));
+        return new FleetReport(succeeded, failed, left, haltReason, haltDetail, Time.GetElapsedTime(_started), Projection(spentNow, left));
     }
 
     private async Task RunAttemptAsync(TaskState ts, TaskAttempt attempt, IAttemptObserver observer, ChannelWriter<Completion> writer, CancellationToken ct)

@@ -28,7 +28,7 @@ public sealed record AttemptRow(int N, DateTimeOffset Start, DateTimeOffset? End
 /// corrupts, and a process crash loses nothing — the right trade for 300+ transitions a second. One connection, used
 /// under a lock (the scheduler's loop plus the heartbeat timer).
 /// </summary>
-public sealed partial class SqliteRunStore : IRunStore, IWatchReads, IPatchStore
+public sealed partial class SqliteRunStore : IRunStore, IWatchReads, IPatchStore, ITransitionBatches
 {
     private const int SchemaVersion = 1;
     private readonly SqliteConnection _db;
@@ -224,7 +224,9 @@ public sealed partial class SqliteRunStore : IRunStore, IWatchReads, IPatchStore
         }
     }
 
-    public void CreateRun(RunInfo info, IReadOnlyList<FleetTask> plan)
+    public void CreateRun(RunInfo info, IReadOnlyList<FleetTask> plan) => CreateRunFrom(info, plan);
+
+    public void CreateRunFrom(RunInfo info, IEnumerable<FleetTask> plan)
     {
         lock (_gate)
         {
@@ -337,7 +339,9 @@ public sealed partial class SqliteRunStore : IRunStore, IWatchReads, IPatchStore
     // ---- tasks ---------------------------------------------------------------------------------------------------
 
     /// <summary>Adds tasks not yet stored (by key); returns how many were new. One transaction: the plan lands whole or not at all.</summary>
-    public int AddTasks(IReadOnlyList<FleetTask> tasks)
+    public int AddTasks(IReadOnlyList<FleetTask> tasks) => AddTasksFrom(tasks);
+
+    public int AddTasksFrom(IEnumerable<FleetTask> tasks)
     {
         lock (_gate)
         {
@@ -348,7 +352,7 @@ public sealed partial class SqliteRunStore : IRunStore, IWatchReads, IPatchStore
         }
     }
 
-    private int InsertTasks(IReadOnlyList<FleetTask> tasks, SqliteTransaction tx)
+    private int InsertTasks(IEnumerable<FleetTask> tasks, SqliteTransaction tx)
     {
         {
             using var cmd = Command("INSERT OR IGNORE INTO tasks(key, seq, name, prompt, v, inputs, caps) VALUES ($k, $s, $n, $p, $v, $i, $c)", tx);
@@ -483,7 +487,8 @@ public sealed partial class SqliteRunStore : IRunStore, IWatchReads, IPatchStore
     {
         lock (_gate)
         {
-            using var tx = _db.BeginTransaction();
+            using var scope = Transition();
+            var tx = scope.Transaction;
             var insert = Prepared(ref _insertAttempt, "INSERT OR REPLACE INTO attempts(key, n, slot, start, session_id) VALUES ($k, $n, $sl, $s, $sid)", tx);
             insert.Parameters["$k"].Value = key;
             insert.Parameters["$n"].Value = n;
@@ -496,7 +501,7 @@ public sealed partial class SqliteRunStore : IRunStore, IWatchReads, IPatchStore
             running.Parameters["$n"].Value = n;
             running.ExecuteNonQuery();
             Event(tx, key, "start", n.ToString(CultureInfo.InvariantCulture));
-            tx.Commit();
+            scope.Commit();
         }
     }
 
@@ -509,13 +514,14 @@ public sealed partial class SqliteRunStore : IRunStore, IWatchReads, IPatchStore
     {
         lock (_gate)
         {
-            using var tx = _db.BeginTransaction();
+            using var scope = Transition();
+            var tx = scope.Transaction;
             var add = Prepared(ref _addAttemptCost, "UPDATE attempts SET cost_usd = COALESCE(cost_usd, 0) + $c WHERE key = $k AND n = $n AND end IS NULL", tx);
             add.Parameters["$k"].Value = key;
             add.Parameters["$n"].Value = n;
             add.Parameters["$c"].Value = costUsd;
             add.ExecuteNonQuery();
-            tx.Commit();
+            scope.Commit();
         }
     }
 
@@ -529,7 +535,8 @@ public sealed partial class SqliteRunStore : IRunStore, IWatchReads, IPatchStore
     {
         lock (_gate)
         {
-            using var tx = _db.BeginTransaction();
+            using var scope = Transition();
+            var tx = scope.Transaction;
             var end = Prepared(ref _endAttempt, """
                 UPDATE attempts SET end = $e, class = $c, exitval = $x, cost_usd = $cost, session_id = $sid, error = $err,
                   t_in = $ti, t_out = $to, t_cr = $tcr, t_cw5 = $tc5, t_cw1 = $tc1 WHERE key = $k AND n = $n
@@ -574,7 +581,7 @@ public sealed partial class SqliteRunStore : IRunStore, IWatchReads, IPatchStore
                 pending.ExecuteNonQuery();
             }
             Event(tx, key, record is null ? "requeue" : "final", outcome.Class.Name());
-            tx.Commit();
+            scope.Commit();
             // In-memory mirrors move only once the transaction is durable in the WAL.
             if (record is not null)
                 _finalOrder++;
@@ -675,14 +682,15 @@ public sealed partial class SqliteRunStore : IRunStore, IWatchReads, IPatchStore
     {
         lock (_gate)
         {
-            using var tx = _db.BeginTransaction();
+            using var scope = Transition();
+            var tx = scope.Transaction;
             using (var cmd = Command("INSERT INTO events(at, key, kind, detail) VALUES ($a, NULL, 'pause', $d)", tx))
             {
                 cmd.Parameters.AddWithValue("$a", Iso(at));
                 cmd.Parameters.AddWithValue("$d", Iso(until) + " " + reason);
                 cmd.ExecuteNonQuery();
             }
-            tx.Commit();
+            scope.Commit();
         }
     }
 

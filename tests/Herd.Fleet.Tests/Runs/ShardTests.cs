@@ -51,6 +51,25 @@ public sealed class ShardTests
         PlanIdentity.Of(PlanOf(files), "{\"model\":\"claude-opus-4-5\"}"u8).Hash.ShouldNotBe(hash);
     }
 
+    [Fact]
+    public void A_plan_streamed_to_the_store_has_the_hash_of_the_same_plan_as_a_list()
+    {
+        // Given inputs with a duplicate, as a shard run streams them and as a --sample run lists them
+        var files = Files(50).Append("src/file007.cs").Reverse().ToArray();
+        var behaviour = new JsonObject { ["model"] = "claude-sonnet-4-5" };
+        var warnings = new List<string>();
+        var stream = new PlanStream(TaskSources.FromValues(files), "Review {}", "herd", behaviour, warnings.Add);
+
+        // When the stream is read to its end
+        var streamed = stream.Tasks().ToArray();
+
+        // Then it produced the listed plan, collapsed the duplicate once, and hashes as the list does (so herd merge accepts both)
+        streamed.Select(t => t.Key).ShouldBe(PlanOf(files).Select(t => t.Key));
+        stream.Count.ShouldBe(50);
+        warnings.ShouldHaveSingleItem().ShouldContain("is identical to task");
+        stream.IdentityHash().ShouldBe(PlanIdentity.Of(PlanOf(files), TaskKey.Canonical(behaviour)).Hash);
+    }
+
     [Theory]
     [InlineData("2/4", 2, 4)]
     [InlineData("1/1", 1, 1)]

@@ -213,6 +213,49 @@ public abstract class TaskQueueContract<TKind> : StoreContract<TKind>
     where TKind : IStoreKind, new()
 {
     [Fact]
+    public void The_plan_is_read_back_in_pages_of_unfinished_tasks_in_plan_order_with_their_history()
+    {
+        // Given a plan of seven tasks: one finished, one failed once (retry) and cut off once (interrupted)
+        using var store = NewStore(out var runId);
+        store.CreateRun(Info(runId), Enumerable.Range(1, 7).Select(Task).ToArray());
+        var t0 = Time.GetUtcNow();
+        store.StartAttempt(Task(2).Key, 1, 1, t0, "s1");
+        store.FinishAttempt(Task(2).Key, 1, Outcome(OutcomeClass.Success, t0), usedRetry: false, _ => "{\"key\":\"" + Task(2).Key + "\"}");
+        store.StartAttempt(Task(5).Key, 1, 1, t0, "s1");
+        store.FinishAttempt(Task(5).Key, 1, Outcome(OutcomeClass.ServerError, t0, 0.02), usedRetry: true, null);
+        store.StartAttempt(Task(5).Key, 2, 1, t0, "s-cut");
+        store.AddAttemptCost(Task(5).Key, 2, 0.03);
+        store.Dispose();
+        Time.Advance(TimeSpan.FromMinutes(5));
+        var cursor = Reopen(store);
+        cursor.RecoverInterrupted(Time.GetUtcNow()).ShouldBe(1);
+
+        // When the unfinished tasks are read three at a time, and only the attempted ones
+        var pages = new List<PlanPage>();
+        var position = PlanPage.Start;
+        do
+        {
+            pages.Add(cursor.NextUnfinished(position, 3, attemptedOnly: false));
+            position = pages[^1].Next;
+        }
+        while (pages[^1].Tasks.Count == 3);
+        var attempted = cursor.NextUnfinished(PlanPage.Start, 3, attemptedOnly: true).Tasks;
+
+        // Then every unfinished task comes once, in plan order, and the counts agree without reading any task
+        pages.SelectMany(p => p.Tasks).Select(t => t.Task.Seq).ShouldBe([1, 3, 4, 5, 6, 7]);
+        pages.Select(p => p.Tasks.Count).ShouldBe([3, 3, 0]);
+        var five = pages.SelectMany(p => p.Tasks).Single(t => t.Task.Seq == 5);
+        (five.Retries, five.Attempts).ShouldBe((1, 2));
+        five.SpentUsd.ShouldBe(0.05, tolerance: 1e-9);
+        five.ClassCounts[OutcomeClass.ServerError].ShouldBe(1);
+        five.ClassCounts[OutcomeClass.Interrupted].ShouldBe(1);
+        five.ResumeSessionId.ShouldBe("s-cut", "an attempt cut off is continued where its engine can resume it");
+        five.Task.Named["file"].ShouldBe("f5");
+        attempted.Select(t => t.Task.Seq).ShouldBe([5]);
+        cursor.CountTasks().ShouldBe(new PlanCounts(Total: 7, Succeeded: 1, Failed: 0, Unfinished: 6, UnfinishedAttempted: 1));
+    }
+
+    [Fact]
     public void A_final_attempt_stores_exactly_one_record_built_from_its_attempts()
     {
         // Given a task that failed once (retry) and then succeeded

@@ -122,7 +122,9 @@ public sealed partial class PostgresRunStore : ISharedRunStore
         cmd.ExecuteNonQuery();
     }
 
-    public void CreateRun(RunInfo info, IReadOnlyList<FleetTask> plan)
+    public void CreateRun(RunInfo info, IReadOnlyList<FleetTask> plan) => CreateRunFrom(info, plan);
+
+    public void CreateRunFrom(RunInfo info, IEnumerable<FleetTask> plan)
     {
         if (info.RunId != RunId)
             throw new ArgumentException($"run id '{info.RunId}' is not the store's '{RunId}'", nameof(info));
@@ -145,7 +147,9 @@ public sealed partial class PostgresRunStore : ISharedRunStore
         tx.Commit();
     }
 
-    public int AddTasks(IReadOnlyList<FleetTask> tasks)
+    public int AddTasks(IReadOnlyList<FleetTask> tasks) => AddTasksFrom(tasks);
+
+    public int AddTasksFrom(IEnumerable<FleetTask> tasks)
     {
         using var db = _source.OpenConnection();
         using var tx = db.BeginTransaction();
@@ -158,7 +162,7 @@ public sealed partial class PostgresRunStore : ISharedRunStore
     /// The plan in bulk: COPY (binary) into a temporary staging table, then one INSERT … ON CONFLICT DO NOTHING, so a
     /// million-task plan is one stream rather than a million statements, and tasks already stored (by key) are kept.
     /// </summary>
-    private int InsertTasks(NpgsqlConnection db, NpgsqlTransaction tx, IReadOnlyList<FleetTask> tasks)
+    private int InsertTasks(NpgsqlConnection db, NpgsqlTransaction tx, IEnumerable<FleetTask> tasks)
     {
         using (var stage = Cmd(db, tx, "CREATE TEMP TABLE herd_stage(key text, seq integer, name text, prompt text, v text, inputs text, caps text) ON COMMIT DROP"))
             stage.ExecuteNonQuery();
