@@ -74,6 +74,13 @@ public sealed record AgentOptions
     /// </value>
     public IReadOnlyList<SpendLedger> SharedLedgers { get; init; } = [];
 
+    /// <value>
+    /// The fraction of the standard price each call is billed at: 0.5 when the calls go through Message Batches
+    /// (<c>herd run --batch</c>). Budget reservations use it too, so a batch run's ceiling holds at the batch rate.
+    /// Default 1.
+    /// </value>
+    public double PriceFactor { get; init; } = 1.0;
+
     /// <value>Herd's <c>--fail-on-denial</c>: a run with any permission denial ends with is_error true.</value>
     public bool FailOnDenial { get; init; }
 

@@ -462,8 +462,8 @@ public sealed partial class AgentSession
         // The fallback models may cost more than the main one; price the call at the dearest of them.
         var prices = _options.FallbackModels.Prepend(request.Model).Select(_options.Catalog.PriceOf)
             .SelectMany(p => p.LongContext is { } band ? [p, band] : new[] { p }).ToArray();
-        var inputPerToken = prices.Max(p => Math.Max(p.Input, Math.Max(p.CacheWrite5mPrice, p.CacheWrite1hPrice))) * 1e-6;
-        var outputPerToken = prices.Max(p => p.Output) * 1e-6;
+        var inputPerToken = prices.Max(p => Math.Max(p.Input, Math.Max(p.CacheWrite5mPrice, p.CacheWrite1hPrice))) * 1e-6 * _options.PriceFactor;
+        var outputPerToken = prices.Max(p => p.Output) * 1e-6 * _options.PriceFactor;
         var inputCost = InputTokenBound(request) * inputPerToken;
         for (var attempt = 0; attempt < 8; attempt++)
         {

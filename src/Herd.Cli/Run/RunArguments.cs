@@ -67,6 +67,9 @@ public sealed record RunArguments
     /// <value>--enqueue: create the run in <see cref="Store"/> and leave the work to <c>herd worker</c>.</value>
     public bool Enqueue { get; init; }
 
+    /// <value>--batch (with --on-interrupt): Message Batch rounds; null = live calls.</value>
+    public Herd.Fleet.Runs.BatchDefinition? Batch { get; init; }
+
     /// <summary>The scheduling part of these flags, as the fleet takes it.</summary>
     public Schedule Schedule => new()
     {
@@ -103,7 +106,9 @@ public sealed record RunArguments
         {
             Store = store,
             Enqueue = args.Has(RunOptions.Enqueue),
-            Jobs = ParseJobs(args.Value(RunOptions.Jobs), args.Value(RunOptions.Ramp)),
+            // A batch round holds every task in flight: the default -j is the most a run allows, not 8.
+            Jobs = args.Has(RunOptions.Batch) && args.Value(RunOptions.Jobs) is null ? new JobsSpec(MaxJobs) : ParseJobs(args.Value(RunOptions.Jobs), args.Value(RunOptions.Ramp)),
+            Batch = ParseBatch(args),
             Retries = ParseInt(args, RunOptions.Retries, 3, min: 0),
             RetryBase = args.Value(RunOptions.RetryBase) is { } rb ? Durations.Parse(rb, "--retry-base")
                 : Environment.GetEnvironmentVariable("HERD_FLEET_RETRY_BASE_MS") is { Length: > 0 } ms && double.TryParse(ms, CultureInfo.InvariantCulture, out var msv) ? TimeSpan.FromMilliseconds(msv)
@@ -151,6 +156,22 @@ public sealed record RunArguments
             Shard = ShardDetection.Resolve(args.Value(RunOptions.Shard), args.Value(RunOptions.ShardTotal), environment ?? Environment.GetEnvironmentVariable),
             Isolation = IsolationBinding.Bind(args),
         };
+    }
+
+    private static Herd.Fleet.Runs.BatchDefinition? ParseBatch(ParsedArguments args)
+    {
+        var policy = args.Value(RunOptions.OnInterrupt) switch
+        {
+            null or "leave" => Herd.Fleet.Batches.InterruptPolicy.Leave,
+            "cancel" => Herd.Fleet.Batches.InterruptPolicy.Cancel,
+            var other => throw new HerdUsageException($"Error: --on-interrupt '{other}' is not one of leave, cancel."),
+        };
+        if (!args.Has(RunOptions.Batch))
+        {
+            return args.Value(RunOptions.OnInterrupt) is null ? null
+                : throw new HerdUsageException("Error: --on-interrupt says what happens to a Message Batch in flight; it needs --batch.");
+        }
+        return new Herd.Fleet.Runs.BatchDefinition { OnInterrupt = policy };
     }
 
     /// <summary>The joblog is a file that is rewritten; a directory or a missing parent is refused before the run starts.</summary>

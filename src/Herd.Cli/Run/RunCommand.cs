@@ -131,6 +131,7 @@ public static class RunCommand
             clientOptions = clientOptions with { MaxRetries = 2 };
         }
         using var client = ModelClientFactory.Create(clientOptions);
+        using var batchClient = definition.Batch is null ? null : new AnthropicBatchClient(clientOptions);
         // MCP servers start once for the whole run and serve every task (docs/mcp.md); stopped when the run ends.
         if (definition.Engine.Kind == EngineKind.Herd)
             setup = await setup.StartMcpAsync(ctx.Cancel).ConfigureAwait(false);
@@ -146,6 +147,8 @@ public static class RunCommand
             Time = ctx.Time,
             ProtectedPaths = RunStatePaths(runDirectory, definition.AuditLogPath, run.JoblogPath, ctx.Cwd),
             AddOns = setup.ToProfile().AddOns,
+            BatchClient = batchClient,
+            BatchOptions = BatchPolling.FromEnvironment(),
         };
         // issue #13 (engines): checked (the CLI exists) before anything is written.
         RunDefinitionBinding.Check(definition, host);
@@ -161,7 +164,7 @@ public static class RunCommand
             Start = run.Start,
             Plan = plan,
             Definition = definition,
-            Engine = engine => RunAssembly.Engine(definition, host, engine.RunBudget),
+            Engine = engine => RunAssembly.Engine(definition, host, engine.RunBudget, engine.Batches),
             Requeue = run.Requeue,
             RerunClasses = run.RerunClasses,
             Jobs = definition.Jobs,
@@ -191,7 +194,7 @@ public static class RunCommand
             _ => ProgressMode.None,
         };
         RunResult result;
-        await using (var progress = new ProgressDisplay(() => fleet.Status, ctx.Err, mode, run.ProgressInterval, ctx.Time))
+        await using (var progress = new ProgressDisplay(() => fleet.Status, ctx.Err, mode, run.ProgressInterval, ctx.Time) { Batch = () => host.BatchWatch.Progress })
         {
             progress.Start();
             result = await fleet.ExecuteAsync(cancel.Token).ConfigureAwait(false);

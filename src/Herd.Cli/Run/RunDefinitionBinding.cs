@@ -28,6 +28,7 @@ public static class RunDefinitionBinding
             Gate = run.Gate,
             Shard = run.Shard?.ToString(),
             Isolation = run.Isolation,
+            Batch = run.Batch,
         };
     }
 

@@ -51,11 +51,13 @@ public static class RunOptions
     public static readonly OptionSpec Enqueue = new(["--enqueue"], Arity.Flag, "With --store: create the run and exit; `herd worker` processes do the work");
     public static readonly OptionSpec Gate = new(["--gate"], Arity.Value, "Quality gate checked at the end (herd gate's conditions): max-failed=N|P%,max-severity=LEVEL,max-findings=N,max-cost=USD; its verdict (0/1) becomes the exit code", "spec");
     public static readonly OptionSpec Ci = new(["--ci"], Arity.Value, "auto (default: under GITHUB_ACTIONS=true append a step summary to $GITHUB_STEP_SUMMARY) or none", "auto|none");
+    public static readonly OptionSpec Batch = new(["--batch"], Arity.Flag, "Make every task's model calls in Message Batch rounds: half the price, minutes per turn (docs/batch.md); -j defaults to 4096 tasks per round");
+    public static readonly OptionSpec OnInterrupt = new(["--on-interrupt"], Arity.Value, "With --batch: leave (default) a batch in flight on Ctrl-C/SIGTERM for --resume to collect, or cancel it", "leave|cancel");
     public static readonly OptionSpec Help = new(["-h", "--help"], Arity.Flag, "Show this help");
 
     public static readonly IReadOnlyList<OptionSpec> Own =
     [
-        Jobs, Prompt, PromptFile, Input, Tasks, RunDir, Joblog, Resume, ResumeFailed, RetryFailed, RerunClass, Retries, RetryBase, Timeout, TimeoutFloor, IdleTimeout, Halt, HaltMin, Delay, Ramp, BudgetUsd, TaskBudgetUsd, OnDenial, DryRun, Estimate, Sample, Seed, Progress, ProgressInterval, Shard, ShardTotal, Store, Enqueue, Gate, Ci,
+        Jobs, Prompt, PromptFile, Input, Tasks, RunDir, Joblog, Resume, ResumeFailed, RetryFailed, RerunClass, Retries, RetryBase, Timeout, TimeoutFloor, IdleTimeout, Halt, HaltMin, Delay, Ramp, BudgetUsd, TaskBudgetUsd, OnDenial, DryRun, Estimate, Sample, Seed, Progress, ProgressInterval, Shard, ShardTotal, Store, Enqueue, Gate, Ci, Batch, OnInterrupt,
         // issue #13 (engines): --engine, --cmd, --result-json, --engine-bin, --engine-env
         .. EngineBinding.Options,
         // issue #20 (migrations): --isolate, --verify, --verify-retries, --verify-timeout

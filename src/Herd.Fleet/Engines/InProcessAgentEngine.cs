@@ -31,6 +31,12 @@ public sealed class InProcessAgentEngine(IModelClient client, Func<TaskAttempt, 
     /// </value>
     public Func<TaskAttempt, IAgentEventSink>? ExtraSink { get; init; }
 
+    /// <value>
+    /// <c>herd run --batch</c>: every model call goes through Message Batch rounds at half the price, the conversation
+    /// saved in the run store between rounds; null = live calls.
+    /// </value>
+    public Batches.BatchRoundCoordinator? Batch { get; init; }
+
     public async Task<TaskOutcome> RunAsync(TaskAttempt attempt, IAttemptObserver observer, CancellationToken cancellationToken = default)
     {
         var start = timeProvider.GetUtcNow();
@@ -45,6 +51,8 @@ public sealed class InProcessAgentEngine(IModelClient client, Func<TaskAttempt, 
         }
         if (runLedger is not null)
             options = options with { SharedLedgers = [.. options.SharedLedgers, runLedger] };
+        if (Batch is not null)
+            options = options with { PriceFactor = Batches.BatchConversation.PriceFactor };
         if (attempt.Task.Caps.MaxTurns is { } turns)
             options = options with { MaxTurns = turns };
         // A fix round continues the attempt: the turn cap covers the turns of the rounds before it.
@@ -68,8 +76,16 @@ public sealed class InProcessAgentEngine(IModelClient client, Func<TaskAttempt, 
         using var watchdog = attempt.IdleTimeout is { } idleLimit ? StartWatchdog(sink, idleLimit, idle) : null;
 
         AgentResult result;
+        var spentBefore = 0.0;
         try
         {
+            if (Batch is { } batch)
+            {
+                var (batchResult, batchSession, before) = await new Batches.BatchConversation(client, batch).RunAsync(attempt, options, sessionSink, linked.Token).ConfigureAwait(false);
+                (result, spentBefore) = (batchResult, before);
+                await batchSession.EndAsync("other", sessionSink, linked.Token).ConfigureAwait(false);
+                return Outcome(result, start, options, cancellationToken, timeout, idle, spentBefore);
+            }
             // A fix round (verify) continues the conversation of the rounds before it: same session, one more user turn.
             var history = attempt.Conversation?.History;
             var sessionId = history is not null && attempt.ResumeSessionId is { } resumed ? resumed : attempt.SessionId;
@@ -101,6 +117,13 @@ public sealed class InProcessAgentEngine(IModelClient client, Func<TaskAttempt, 
             DeleteScratch(options.ToolContext);
         }
 
+        return Outcome(result, start, options, cancellationToken, timeout, idle, spentBefore);
+    }
+
+    /// <param name="spentBefore">What a continued (batch) conversation had spent in an earlier, cut-off attempt: recorded there already.</param>
+    private TaskOutcome Outcome(AgentResult result, DateTimeOffset start, AgentOptions options, CancellationToken cancellationToken,
+        CancellationTokenSource timeout, CancellationTokenSource idle, double spentBefore)
+    {
         var end = EndOf(cancellationToken, timeout, idle);
         var cap2 = options.MaxBudgetUsd;
         // Which ceiling refused the call: the task's own cap or the run-wide one (the tighter of the two).
@@ -125,7 +148,7 @@ public sealed class InProcessAgentEngine(IModelClient client, Func<TaskAttempt, 
             NumTurns = result.NumTurns,
             PermissionDenials = Denials(result),
             Usage = result.Usage,
-            CostUsd = result.TotalCostUsd,
+            CostUsd = result.TotalCostUsd - spentBefore,
             RetryAfter = result.RetryAfter,
         };
     }

@@ -46,7 +46,7 @@ public sealed partial class FleetRun
 
         // The ceiling lives in the store, so every worker that joins reserves against the same account.
         var ledger = spec.BudgetUsd is { } ceiling ? new SpendLedger(ceiling, new PostgresSpendAccount(store)) : null;
-        var engine = spec.Engine(new EngineContext(ledger, spec.TaskBudgetUsd, time));
+        var engine = spec.Engine(new EngineContext(ledger, spec.TaskBudgetUsd, time, store));
         var (info, manifest, shard) = CreateOrOpen(store, engine.Name, engine.Version);
         store.SetBudget(spec.BudgetUsd);
         var tasks = PrepareQueue(store);

@@ -124,7 +124,7 @@ public sealed partial class FleetRun(RunSpec spec)
 
         var ledgerStart = store.TotalSpentUsd();
         var ledger = spec.BudgetUsd is { } ceiling ? new SpendLedger(ceiling, ledgerStart) : null;
-        var engine = spec.Engine(new EngineContext(ledger, spec.TaskBudgetUsd, time));
+        var engine = spec.Engine(new EngineContext(ledger, spec.TaskBudgetUsd, time, store as Batches.IBatchLedger));
 
         var (info, manifest, shard) = CreateOrOpen(store, engine.Name, engine.Version);
 

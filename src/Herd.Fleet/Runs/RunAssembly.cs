@@ -27,6 +27,15 @@ public sealed record RunHost(IModelClient Client, string RunDirectory)
 
     /// <value>The hooks and started MCP servers of this process (not stored with the run); null = none.</value>
     public AgentAddOns? AddOns { get; init; }
+
+    /// <value>The Message Batches client of a batch run (<c>--batch</c>); null = none on this host.</value>
+    public AnthropicBatchClient? BatchClient { get; init; }
+
+    /// <value>How a batch run polls and gathers on this host; null = the documented defaults.</value>
+    public Batches.BatchRunOptions? BatchOptions { get; init; }
+
+    /// <value>Where this host's progress display finds the batch rounds of the run it works.</value>
+    public Batches.BatchWatch BatchWatch { get; } = new();
 }
 
 /// <summary>
@@ -39,9 +48,11 @@ public static class RunAssembly
 {
     /// <param name="runLedger">The run-wide ceiling (null without one): a local ledger, or the shared store's account.</param>
     /// <exception cref="EngineUnavailableException">The engine's CLI cannot be found on this host.</exception>
-    public static ITaskEngine Engine(RunDefinition definition, RunHost host, SpendLedger? runLedger)
+    /// <param name="batches">The run store's record of batch rounds; required when the run is a batch run.</param>
+    public static ITaskEngine Engine(RunDefinition definition, RunHost host, SpendLedger? runLedger, Batches.IBatchLedger? batches = null)
     {
         var profile = Profile(definition, host);
+        var rounds = Rounds(definition, host, batches);
         var spec = EngineSpec(definition, host, profile);
         var auditPath = definition.AuditLogPath;
         var engine = TaskEngines.Create(spec, () => new InProcessAgentEngine(host.Client,
@@ -51,6 +62,7 @@ public static class RunAssembly
             DenialIsSuccess = definition.DenialIsSuccess,
             // Every task's tool calls go to one audit log; each line carries the attempt's session id.
             ExtraSink = auditPath is null ? null : a => new AuditLog(auditPath, a.SessionId),
+            Batch = rounds,
         }, runLedger, host.Time);
         return host.Isolation?.Wrap(engine) ?? engine;
     }
@@ -61,6 +73,22 @@ public static class RunAssembly
     {
         if (definition.Engine.Kind is EngineKind.Claude or EngineKind.Codex or EngineKind.Gemini)
             _ = TaskEngines.Resolve(EngineSpec(definition, host, Profile(definition, host)));
+    }
+
+    /// <exception cref="Herd.Agent.HerdUsageException">A batch run on a host without a batch client, an external engine, or another provider.</exception>
+    private static Batches.BatchRoundCoordinator? Rounds(RunDefinition definition, RunHost host, Batches.IBatchLedger? batches)
+    {
+        if (definition.Batch is not { } batch)
+            return null;
+        if (definition.Engine.Kind != EngineKind.Herd)
+            throw new Herd.Agent.HerdUsageException("Error: --batch works with the in-process engine only (--engine herd); an external CLI makes its own live calls.");
+        if (definition.Agent.Provider != ModelProvider.Anthropic)
+            throw new Herd.Agent.HerdUsageException("Error: --batch needs --provider anthropic: Message Batches are Anthropic's API.");
+        var client = host.BatchClient ?? throw new Herd.Agent.HerdUsageException("Error: this host has no Message Batches client for a --batch run.");
+        var ledger = batches ?? throw new Herd.Agent.HerdFatalException("Error: the run store keeps no batch rounds; a --batch run needs SQLite or PostgreSQL.");
+        var rounds = new Batches.BatchRoundCoordinator(client, ledger, host.Time, (host.BatchOptions ?? new Batches.BatchRunOptions()) with { OnInterrupt = batch.OnInterrupt });
+        host.BatchWatch.Coordinator = rounds;
+        return rounds;
     }
 
     private static AgentProfile Profile(RunDefinition definition, RunHost host)

@@ -39,8 +39,11 @@ public sealed record JobsSpec(int Limit, bool Adaptive = false, int Ramp = 4)
     public ConcurrencyLimiter Build(TimeProvider time) => Adaptive ? ConcurrencyLimiter.Auto(Limit, Ramp, time) : ConcurrencyLimiter.Fixed(Limit, time);
 }
 
-/// <summary>What an engine factory gets: the run-wide ledger (null without <c>--budget-usd</c>) and the clock.</summary>
-public sealed record EngineContext(SpendLedger? RunBudget, double? TaskBudgetUsd, TimeProvider Time);
+/// <summary>
+/// What an engine factory gets: the run-wide ledger (null without <c>--budget-usd</c>), the clock, and the run store's
+/// record of batch rounds (null when the store keeps none).
+/// </summary>
+public sealed record EngineContext(SpendLedger? RunBudget, double? TaskBudgetUsd, TimeProvider Time, Batches.IBatchLedger? Batches = null);
 
 /// <summary>Builds the run's engine once the store is open (the ledger starts from what earlier sessions spent).</summary>
 public delegate ITaskEngine EngineFactory(EngineContext context);
