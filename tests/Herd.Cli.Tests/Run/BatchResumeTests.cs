@@ -88,6 +88,12 @@ public sealed partial class BatchResumeTests : HerdTestBase
         Server.Reset(Script(firstBatchMs: 3000));
         using var first = Start(NewRun);
         var inFlight = await BatchInFlightAsync(first);
+        // And `herd runs watch` shows the round in flight
+        var watch = await Herd.RunAsync("runs", "watch", "run", "--once", "--json");
+        var batch = JsonNode.Parse(watch.Stdout.Trim().Split('\n')[^1])!["batch"]!;
+        ((int)batch["round"]!, (string?)batch["state"], (int)batch["processing"]!).ShouldBe((1, "in_progress", Tasks));
+        var plain = await Herd.RunAsync("runs", "watch", "run", "--once");
+        plain.Stdout.ShouldContain($"batch round 1 {inFlight.BatchId} in_progress: {Tasks} processing, 0 succeeded, 0 errored, 0 expired");
 
         // When herd is killed with SIGKILL between the submit and the results
         first.Kill(entireProcessTree: true);

@@ -57,7 +57,7 @@ public sealed class BatchRunTests
         // When it runs with --batch, the first batch's first request errored (500) and its second expired
         h.Server.Reset(Script(processingMs: 100, new Reply { Status = 500 }, new Reply { Expired = true }));
         var servedBefore = h.Server.Served.Count;
-        var exit = await h.RunAsync(Argv(h, "batch", Tasks, "--batch"));
+        var exit = await h.RunAsync(Argv(h, "batch", Tasks, "--batch", "--progress", "plain", "--progress-interval", "50ms"));
 
         // Then every task has one record, of the same shape as a live run's, and succeeded
         exit.ShouldBe(0, h.Err.ToString());
@@ -66,6 +66,9 @@ public sealed class BatchRunTests
         records.Select(r => r.GetProperty("key").GetString()).Distinct().Count().ShouldBe(Tasks);
         records.ShouldAllBe(r => r.GetProperty("outcome").GetProperty("class").GetString() == "success" && r.GetProperty("num_turns").GetInt32() == 3);
         records[0].EnumerateObject().Select(p => p.Name).ShouldBe(live[0].EnumerateObject().Select(p => p.Name));
+        // And the progress lines showed the rounds, the batch state and its request counts
+        h.Err.ToString().ShouldMatch(@"herd: batch round 1 msgbatch_\w+ (in_progress|ended): \d+ processing, \d+ succeeded, \d+ errored, \d+ expired; \d+ of \d+ tasks waiting");
+        h.Err.ToString().ShouldContain("herd: batch round 4 ");
         // And it cost half of the live run, as the server's own usage log prices it at the batch rate
         var liveCost = live.Sum(r => r.GetProperty("cost_usd").GetDouble());
         var batchCost = records.Sum(r => r.GetProperty("cost_usd").GetDouble());
