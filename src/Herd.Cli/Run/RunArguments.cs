@@ -39,6 +39,9 @@ public sealed record RunArguments
     public HaltPolicy Halt { get; init; } = HaltPolicy.Never;
     public TimeSpan Delay { get; init; } = TimeSpan.Zero;
     public double? BudgetUsd { get; init; }
+
+    /// <value>--budget-tokens: the run-wide ceiling in tokens; null = none.</value>
+    public long? BudgetTokens { get; init; }
     public double? TaskBudgetUsd { get; init; }
     public bool DenialIsSuccess { get; init; }
     public ProgressChoice Progress { get; init; } = ProgressChoice.Auto;
@@ -120,6 +123,7 @@ public sealed record RunArguments
             Halt = args.Value(RunOptions.Halt) is { } h ? HaltPolicy.Parse(h, ParseInt(args, RunOptions.HaltMin, 10, min: 1)) : HaltPolicy.Never,
             Delay = args.Value(RunOptions.Delay) is { } d ? (d is "0" ? TimeSpan.Zero : Durations.Parse(d, "--delay")) : TimeSpan.Zero,
             BudgetUsd = ParseUsd(args, RunOptions.BudgetUsd),
+            BudgetTokens = ParseTokens(args, store is not null),
             TaskBudgetUsd = ParseUsd(args, RunOptions.TaskBudgetUsd),
             DenialIsSuccess = args.Value(RunOptions.OnDenial) switch
             {
@@ -270,6 +274,18 @@ public sealed record RunArguments
             return fallback;
         if (!int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var n) || n < min)
             throw new HerdUsageException($"Error: {flag.Key} must be a whole number ≥ {min} (got '{text}').");
+        return n;
+    }
+
+    private static long? ParseTokens(ParsedArguments args, bool shared)
+    {
+        if (args.Value(RunOptions.BudgetTokens) is not { } text)
+            return null;
+        if (!long.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var n) || n < 1024)
+            throw new HerdUsageException($"Error: --budget-tokens must be a whole number of tokens, at least 1024 (got '{text}').");
+        // Workers on other machines would each hold the ceiling alone: refused rather than silently exceeded.
+        if (shared)
+            throw new HerdUsageException("Error: --budget-tokens is held by one process; it is not shared across workers yet. Use --budget-usd with --store, or run without --store.");
         return n;
     }
 

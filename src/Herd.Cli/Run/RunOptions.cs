@@ -37,6 +37,7 @@ public static class RunOptions
     public static readonly OptionSpec Delay = new(["--delay"], Arity.Value, "Spacing between task starts (default 0)", "duration");
     public static readonly OptionSpec Ramp = new(["--ramp"], Arity.Value, "With -j auto: the starting limit before it grows (default 4)", "k");
     public static readonly OptionSpec BudgetUsd = new(["--budget-usd"], Arity.Value, "Run-wide ceiling in US dollars, held by reservation: never exceeded (exit 102)", "usd");
+    public static readonly OptionSpec BudgetTokens = new(["--budget-tokens"], Arity.Value, "Run-wide ceiling in tokens (input of every kind + output), held by reservation: the cap that holds when prices are unknown (exit 102)", "n");
     public static readonly OptionSpec TaskBudgetUsd = new(["--task-budget-usd"], Arity.Value, "Per-task cap (same as --max-budget-usd)", "usd");
     public static readonly OptionSpec OnDenial = new(["--on-denial"], Arity.Value, "fail (default) or success: how a run with permission denials counts", "mode");
     public static readonly OptionSpec DryRun = new(["--dry-run"], Arity.Flag, "List the tasks (key, name, prompt) and exit");
@@ -57,7 +58,7 @@ public static class RunOptions
 
     public static readonly IReadOnlyList<OptionSpec> Own =
     [
-        Jobs, Prompt, PromptFile, Input, Tasks, RunDir, Joblog, Resume, ResumeFailed, RetryFailed, RerunClass, Retries, RetryBase, Timeout, TimeoutFloor, IdleTimeout, Halt, HaltMin, Delay, Ramp, BudgetUsd, TaskBudgetUsd, OnDenial, DryRun, Estimate, Sample, Seed, Progress, ProgressInterval, Shard, ShardTotal, Store, Enqueue, Gate, Ci, Batch, OnInterrupt,
+        Jobs, Prompt, PromptFile, Input, Tasks, RunDir, Joblog, Resume, ResumeFailed, RetryFailed, RerunClass, Retries, RetryBase, Timeout, TimeoutFloor, IdleTimeout, Halt, HaltMin, Delay, Ramp, BudgetUsd, BudgetTokens, TaskBudgetUsd, OnDenial, DryRun, Estimate, Sample, Seed, Progress, ProgressInterval, Shard, ShardTotal, Store, Enqueue, Gate, Ci, Batch, OnInterrupt,
         // issue #13 (engines): --engine, --cmd, --result-json, --engine-bin, --engine-env
         .. EngineBinding.Options,
         // issue #20 (migrations): --isolate, --verify, --verify-retries, --verify-timeout

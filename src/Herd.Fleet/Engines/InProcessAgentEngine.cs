@@ -37,6 +37,9 @@ public sealed class InProcessAgentEngine(IModelClient client, Func<TaskAttempt, 
     /// </value>
     public Batches.BatchRoundCoordinator? Batch { get; init; }
 
+    /// <value>The run-wide token ceiling (<c>--budget-tokens</c>); every call of every task reserves its worst case on it.</value>
+    public SpendLedger? RunTokens { get; init; }
+
     public async Task<TaskOutcome> RunAsync(TaskAttempt attempt, IAttemptObserver observer, CancellationToken cancellationToken = default)
     {
         var start = timeProvider.GetUtcNow();
@@ -53,6 +56,8 @@ public sealed class InProcessAgentEngine(IModelClient client, Func<TaskAttempt, 
             options = options with { SharedLedgers = [.. options.SharedLedgers, runLedger] };
         if (Batch is not null)
             options = options with { PriceFactor = Batches.BatchConversation.PriceFactor };
+        if (RunTokens is not null)
+            options = options with { TokenLedgers = [.. options.TokenLedgers, RunTokens] };
         if (attempt.Task.Caps.MaxTurns is { } turns)
             options = options with { MaxTurns = turns };
         // A fix round continues the attempt: the turn cap covers the turns of the rounds before it.
@@ -127,8 +132,9 @@ public sealed class InProcessAgentEngine(IModelClient client, Func<TaskAttempt, 
         var end = EndOf(cancellationToken, timeout, idle);
         var cap2 = options.MaxBudgetUsd;
         // Which ceiling refused the call: the task's own cap or the run-wide one (the tighter of the two).
-        var runBinding = result.Subtype == ResultSubtype.MaxBudget && runLedger is not null
-            && (cap2 is not { } c || c - result.TotalCostUsd > runLedger.AvailableUsd);
+        // A refusal with no task cap in force, or with the token ceiling set, is the run's.
+        var runBinding = result.Subtype == ResultSubtype.MaxBudget && (runLedger is not null || RunTokens is not null)
+            && (cap2 is not { } c || RunTokens is not null || c - result.TotalCostUsd > runLedger!.AvailableUsd);
         var (cls2, error) = OutcomeClassifier.Classify(result, end, options.OutputSchema is not null, runBinding, DenialIsSuccess);
         return new TaskOutcome
         {

@@ -124,7 +124,9 @@ public sealed partial class FleetRun(RunSpec spec)
 
         var ledgerStart = store.TotalSpentUsd();
         var ledger = spec.BudgetUsd is { } ceiling ? new SpendLedger(ceiling, ledgerStart) : null;
-        var engine = spec.Engine(new EngineContext(ledger, spec.TaskBudgetUsd, time, store as Batches.IBatchLedger));
+        // Tokens count from what earlier sessions of the run used (finished attempts).
+        var tokens = spec.BudgetTokens is { } tokenCeiling ? new SpendLedger(tokenCeiling, TokensOf(store.Totals().Tokens)) : null;
+        var engine = spec.Engine(new EngineContext(ledger, spec.TaskBudgetUsd, time, store as Batches.IBatchLedger, tokens));
 
         var (info, manifest, shard) = CreateOrOpen(store, engine.Name, engine.Version);
 
@@ -151,6 +153,8 @@ public sealed partial class FleetRun(RunSpec spec)
 
         return End(store, info, manifest, shard, report, runSpan, resultsPath);
     }
+
+    private static double TokensOf(Herd.Agent.Models.Usage u) => u.TotalInputTokens + u.OutputTokens;
 
     /// <summary>The run's end, whichever way it was worked: its status and exit code, summary.json, the lock released.</summary>
     private RunResult End(IRunStore store, RunInfo info, PlanManifest? manifest, Shard? shard, FleetReport report, System.Diagnostics.Activity? runSpan, string resultsPath)

@@ -49,7 +49,8 @@ public static class RunAssembly
     /// <param name="runLedger">The run-wide ceiling (null without one): a local ledger, or the shared store's account.</param>
     /// <exception cref="EngineUnavailableException">The engine's CLI cannot be found on this host.</exception>
     /// <param name="batches">The run store's record of batch rounds; required when the run is a batch run.</param>
-    public static ITaskEngine Engine(RunDefinition definition, RunHost host, SpendLedger? runLedger, Batches.IBatchLedger? batches = null)
+    /// <param name="runTokens">The run-wide token ceiling (<c>--budget-tokens</c>); null = none.</param>
+    public static ITaskEngine Engine(RunDefinition definition, RunHost host, SpendLedger? runLedger, Batches.IBatchLedger? batches = null, SpendLedger? runTokens = null)
     {
         var profile = Profile(definition, host);
         var rounds = Rounds(definition, host, batches);
@@ -63,6 +64,7 @@ public static class RunAssembly
             // Every task's tool calls go to one audit log; each line carries the attempt's session id.
             ExtraSink = auditPath is null ? null : a => new AuditLog(auditPath, a.SessionId),
             Batch = rounds,
+            RunTokens = runTokens,
         }, runLedger, host.Time);
         return host.Isolation?.Wrap(engine) ?? engine;
     }

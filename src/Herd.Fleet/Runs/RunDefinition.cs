@@ -49,6 +49,9 @@ public sealed record RunDefinition
     /// <value>The run-wide ceiling in US dollars; null = none.</value>
     public double? BudgetUsd { get; init; }
 
+    /// <value><c>--budget-tokens</c>: the run-wide ceiling in tokens; null = none.</value>
+    public long? BudgetTokens { get; init; }
+
     /// <value><c>--gate</c> thresholds; null = none.</value>
     public Reports.GateOptions? Gate { get; init; }
 

@@ -43,7 +43,8 @@ public sealed record JobsSpec(int Limit, bool Adaptive = false, int Ramp = 4)
 /// What an engine factory gets: the run-wide ledger (null without <c>--budget-usd</c>), the clock, and the run store's
 /// record of batch rounds (null when the store keeps none).
 /// </summary>
-public sealed record EngineContext(SpendLedger? RunBudget, double? TaskBudgetUsd, TimeProvider Time, Batches.IBatchLedger? Batches = null);
+/// <param name="RunTokens">The run-wide token ceiling (<c>--budget-tokens</c>), a ledger counted in tokens; null = none.</param>
+public sealed record EngineContext(SpendLedger? RunBudget, double? TaskBudgetUsd, TimeProvider Time, Batches.IBatchLedger? Batches = null, SpendLedger? RunTokens = null);
 
 /// <summary>Builds the run's engine once the store is open (the ledger starts from what earlier sessions spent).</summary>
 public delegate ITaskEngine EngineFactory(EngineContext context);
@@ -75,6 +76,12 @@ public sealed record RunSpec
 
     /// <value>The run-wide ceiling in US dollars, held by reservation (exit 102 when it cannot hold another call).</value>
     public double? BudgetUsd { get; init; }
+
+    /// <value>
+    /// The run-wide ceiling in tokens (input of every kind plus output), held by reservation like
+    /// <see cref="BudgetUsd"/>: the cap that holds when prices are unknown (exit 102 when it cannot hold another call).
+    /// </value>
+    public long? BudgetTokens { get; init; }
 
     /// <value>Per-task cap across the task's retries; reported in each record.</value>
     public double? TaskBudgetUsd { get; init; }
