@@ -108,15 +108,34 @@ public sealed class BatchRoundCoordinator
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
+            lock (_gate)
+            {
+                if (!waiter.Done)
+                {
+                    waiter.Done = true;
+                    _waiting--;
+                }
+            }
             await AbandonAsync(waiter).ConfigureAwait(false);
+            Poke();
             throw;
         }
-        finally
+    }
+
+    /// <summary>
+    /// Answers a waiter. It stops counting as waiting now, not when its task next runs: a task whose answer is on its way
+    /// must not let a round start without it.
+    /// </summary>
+    private void Complete(Waiter waiter, BatchResult result)
+    {
+        lock (_gate)
         {
-            lock (_gate)
-                _waiting--;
-            Poke();
+            if (waiter.Done)
+                return;
+            waiter.Done = true;
+            _waiting--;
         }
+        waiter.Answer.TrySetResult(result);
     }
 
     /// <summary>
@@ -202,7 +221,7 @@ public sealed class BatchRoundCoordinator
                 {
                     // Not submitted: each request fails with the API's error, and its task's usual retry rule decides.
                     foreach (var member in members)
-                        member.Answer.TrySetResult(new BatchResult(member.CustomId, BatchResultKind.Errored, null, ex));
+                        Complete(member, new BatchResult(member.CustomId, BatchResultKind.Errored, null, ex));
                     continue;
                 }
                 Ledger.RecordBatch(batch.Id, round, members.Select(m => m.CustomId).ToArray());
@@ -216,7 +235,7 @@ public sealed class BatchRoundCoordinator
             // The store failed (disk full, connection lost): every task of the round fails with it rather than hang.
             var error = new ModelApiException(ModelErrorKind.InvalidRequest, $"The batch round could not be recorded ({ex.Message})", inner: ex);
             foreach (var waiter in waiters)
-                waiter.Answer.TrySetResult(new BatchResult(waiter.CustomId, BatchResultKind.Errored, null, error));
+                Complete(waiter, new BatchResult(waiter.CustomId, BatchResultKind.Errored, null, error));
         }
     }
 
@@ -275,7 +294,7 @@ public sealed class BatchRoundCoordinator
             foreach (var waiter in waiters)
             {
                 // A request the results do not mention is as good as expired: it goes again.
-                waiter.Answer.TrySetResult(results.GetValueOrDefault(waiter.CustomId) ?? new BatchResult(waiter.CustomId, BatchResultKind.Expired, null,
+                Complete(waiter, results.GetValueOrDefault(waiter.CustomId) ?? new BatchResult(waiter.CustomId, BatchResultKind.Expired, null,
                     new ModelApiException(ModelErrorKind.ServerError, "The batch returned no result for this request", errorType: "expired")));
             }
         }
@@ -291,7 +310,7 @@ public sealed class BatchRoundCoordinator
                 collection.Delivering = false;
             }
             foreach (var waiter in waiters)
-                waiter.Answer.TrySetResult(new BatchResult(waiter.CustomId, BatchResultKind.Errored, null, error));
+                Complete(waiter, new BatchResult(waiter.CustomId, BatchResultKind.Errored, null, error));
         }
     }
 
@@ -321,6 +340,9 @@ public sealed class BatchRoundCoordinator
         public TaskCompletionSource<BatchResult> Answer { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
         public string? BatchId { get; set; }
         public bool Abandoned { get; set; }
+
+        /// <value>Answered or given up: no longer counted as waiting. Guarded by the coordinator's lock.</value>
+        public bool Done { get; set; }
     }
 
     private sealed class Collection(string batchId, int round)

@@ -82,6 +82,10 @@ public sealed class BatchRunTests
         var customIds = creates.SelectMany(c => c.Select(r => (string)r!["custom_id"]!)).ToArray();
         customIds.Distinct().Count().ShouldBe(customIds.Length);
         h.Server.Requests.Count(r => r.Path == "/v1/messages").ShouldBe(3 * Tasks); // the live run's only
+        // And each request's cache breakpoints carry the 1-hour TTL, so the shared prefix outlives a round
+        var firstParams = creates[0][0]!["params"]!.ToJsonString();
+        firstParams.ShouldContain("\"cache_control\":{\"type\":\"ephemeral\",\"ttl\":\"1h\"}");
+        firstParams.ShouldNotContain("\"type\":\"ephemeral\"}");
         // And the run store holds the four rounds, each collected
         using var store = SqliteRunStore.Open(h.RunDir("batch"));
         ((IBatchLedger)store).Batches().Select(b => (b.Round, b.State)).ShouldBe(
