@@ -22,10 +22,12 @@ public sealed record BatchRunOptions
     public TimeSpan PollMax { get; init; } = TimeSpan.FromSeconds(60);
 
     /// <value>
-    /// How long every running task must have been waiting for the model before a round is submitted: tasks still being
-    /// started join the round instead of making a second, smaller one. Default 250 ms.
+    /// How long every running task must have been waiting for the model, with no task starting or asking meanwhile,
+    /// before a round is submitted: tasks still being started join the round instead of making a second, smaller one.
+    /// Default 1 s: nothing beside a batch's minutes, and long enough that a busy machine starting thousands of
+    /// sessions does not split the first round.
     /// </value>
-    public TimeSpan Settle { get; init; } = TimeSpan.FromMilliseconds(250);
+    public TimeSpan Settle { get; init; } = TimeSpan.FromSeconds(1);
 
     /// <value>Rounds a task's request may be sent again after a retryable error, an expiry or a cancellation. Default 3.</value>
     public int MaxRetries { get; init; } = 3;
@@ -56,6 +58,7 @@ public sealed class BatchRoundCoordinator
     private int _waiting;
     private int _round;
     private ITimer? _settle;
+    private long _lastArrival;
     private BatchProgress? _progress;
 
     public BatchRoundCoordinator(AnthropicBatchClient client, IBatchLedger ledger, TimeProvider time, BatchRunOptions? options = null)
@@ -86,7 +89,10 @@ public sealed class BatchRoundCoordinator
     public IDisposable Enter()
     {
         lock (_gate)
+        {
             _active++;
+            _lastArrival = _time.GetTimestamp();
+        }
         return new Exit(this);
     }
 
@@ -100,6 +106,7 @@ public sealed class BatchRoundCoordinator
         {
             _queue.Add(waiter);
             _waiting++;
+            _lastArrival = _time.GetTimestamp();
         }
         Poke();
         try
@@ -191,6 +198,13 @@ public sealed class BatchRoundCoordinator
                 return;
             if (_waiting < _active)
                 return; // a task went back to work (or a new one started): the next Poke settles again
+            // Tasks are still arriving (a large run is being started): wait until they have been quiet for a while.
+            var quiet = _time.GetElapsedTime(_lastArrival);
+            if (quiet < Options.Settle)
+            {
+                _settle = _time.CreateTimer(_ => Settled(), null, Options.Settle - quiet, Timeout.InfiniteTimeSpan);
+                return;
+            }
             round = _queue;
             _queue = [];
             number = ++_round;
@@ -284,14 +298,7 @@ public sealed class BatchRoundCoordinator
             var results = (await _client.ResultsAsync(collection.BatchId).ConfigureAwait(false)).ToDictionary(r => r.CustomId, StringComparer.Ordinal);
             var final = await _client.GetAsync(collection.BatchId).ConfigureAwait(false);
             Ledger.UpdateBatch(Row(collection, final, BatchState.Collected));
-            Waiter[] waiters;
-            lock (_gate)
-            {
-                waiters = [.. collection.Waiters];
-                collection.Waiters.Clear();
-                collection.Delivering = false;
-            }
-            foreach (var waiter in waiters)
+            foreach (var waiter in TakeWaiters(collection))
             {
                 // A request the results do not mention is as good as expired: it goes again.
                 Complete(waiter, results.GetValueOrDefault(waiter.CustomId) ?? new BatchResult(waiter.CustomId, BatchResultKind.Expired, null,
@@ -302,15 +309,20 @@ public sealed class BatchRoundCoordinator
         {
             // Polling failed for good (the client's own retries are spent): the waiters fail with it; their retry rule decides.
             var error = ex as ModelApiException ?? new ModelApiException(ModelErrorKind.Network, ex.Message, inner: ex);
-            Waiter[] waiters;
-            lock (_gate)
-            {
-                waiters = [.. collection.Waiters];
-                collection.Waiters.Clear();
-                collection.Delivering = false;
-            }
-            foreach (var waiter in waiters)
+            foreach (var waiter in TakeWaiters(collection))
                 Complete(waiter, new BatchResult(waiter.CustomId, BatchResultKind.Errored, null, error));
+        }
+    }
+
+    /// <summary>The batch's waiters, to be answered; a waiter attached later starts a new delivery.</summary>
+    private Waiter[] TakeWaiters(Collection collection)
+    {
+        lock (_gate)
+        {
+            Waiter[] waiters = [.. collection.Waiters];
+            collection.Waiters.Clear();
+            collection.Delivering = false;
+            return waiters;
         }
     }
 
