@@ -283,7 +283,7 @@ public sealed class BatchRoundCoordinator
             var wait = Options.PollInitial;
             while (true)
             {
-                var batch = await _client.GetAsync(collection.BatchId).ConfigureAwait(false);
+                var batch = await AskAsync(() => _client.GetAsync(collection.BatchId)).ConfigureAwait(false);
                 Report(collection, batch);
                 if (batch.Status == BatchStatus.Ended)
                     break;
@@ -295,8 +295,8 @@ public sealed class BatchRoundCoordinator
                 await Task.Delay(wait, _time).ConfigureAwait(false);
                 wait = wait * 2 < Options.PollMax ? wait * 2 : Options.PollMax;
             }
-            var results = (await _client.ResultsAsync(collection.BatchId).ConfigureAwait(false)).ToDictionary(r => r.CustomId, StringComparer.Ordinal);
-            var final = await _client.GetAsync(collection.BatchId).ConfigureAwait(false);
+            var results = (await AskAsync(() => _client.ResultsAsync(collection.BatchId)).ConfigureAwait(false)).ToDictionary(r => r.CustomId, StringComparer.Ordinal);
+            var final = await AskAsync(() => _client.GetAsync(collection.BatchId)).ConfigureAwait(false);
             Ledger.UpdateBatch(Row(collection, final, BatchState.Collected));
             foreach (var waiter in TakeWaiters(collection))
             {
@@ -307,10 +307,33 @@ public sealed class BatchRoundCoordinator
         }
         catch (Exception ex) when (ex is ModelApiException or HttpRequestException or IOException)
         {
-            // Polling failed for good (the client's own retries are spent): the waiters fail with it; their retry rule decides.
-            var error = ex as ModelApiException ?? new ModelApiException(ModelErrorKind.Network, ex.Message, inner: ex);
+            // Polling failed for good. The batch may still be running and billed: the waiters fail with an error that is
+            // not retried (a retry would submit their requests again); a resume collects the batch from the store.
+            var error = new ModelApiException(ModelErrorKind.InvalidRequest,
+                $"Lost track of Message Batch {collection.BatchId} ({ex.Message.TrimEnd('.')}); continue with --resume to collect it", inner: ex);
             foreach (var waiter in TakeWaiters(collection))
                 Complete(waiter, new BatchResult(waiter.CustomId, BatchResultKind.Errored, null, error));
+        }
+    }
+
+    /// <summary>
+    /// One question about a batch, asked again after a retryable failure (a network blip, a 5xx, a 429) with the poll's
+    /// backoff, up to 10 times: giving up on a batch in flight would mean paying for its requests twice.
+    /// </summary>
+    private async Task<T> AskAsync<T>(Func<Task<T>> ask)
+    {
+        var wait = Options.PollInitial;
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                return await ask().ConfigureAwait(false);
+            }
+            catch (ModelApiException ex) when (ex.IsRetryable && attempt < 10)
+            {
+                await Task.Delay(ex.RetryAfter ?? wait, _time).ConfigureAwait(false);
+                wait = wait * 2 < Options.PollMax ? wait * 2 : Options.PollMax;
+            }
         }
     }
 

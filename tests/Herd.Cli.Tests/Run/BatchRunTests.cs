@@ -111,6 +111,23 @@ public sealed class BatchRunTests
     }
 
     [Fact]
+    public async Task A_batch_whose_retrieval_fails_for_a_while_is_polled_again_and_none_of_its_requests_is_submitted_twice()
+    {
+        // Given a server whose first five answers to "has the batch ended?" are 500s
+        await using var h = await FleetHarness.StartAsync(Script(processingMs: 50) with { BatchPollFailures = 5 });
+
+        // When 10 tasks run in batch rounds
+        var exit = await h.RunAsync(Argv(h, "run", 10, "--batch"));
+
+        // Then the run ends as if nothing had happened: three rounds, each request submitted once
+        exit.ShouldBe(0, h.Err.ToString());
+        h.Records().Count.ShouldBe(10);
+        var ids = h.Server.Requests.Where(r => r.Path == "/v1/messages/batches").SelectMany(r => r.Json["requests"]!.AsArray().Select(q => (string)q!["custom_id"]!)).ToArray();
+        ids.Length.ShouldBe(30);
+        ids.Distinct().Count().ShouldBe(30);
+    }
+
+    [Fact]
     public async Task On_interrupt_without_batch_is_refused_with_one_line()
     {
         await using var h = await FleetHarness.StartAsync(Script(processingMs: 0));
