@@ -100,6 +100,9 @@ public sealed record ModelScript
     /// <value>How long a Message Batch stays <c>in_progress</c> after it is created. Default 0: it has ended when next asked.</value>
     public int BatchProcessingMs { get; init; }
 
+    /// <value>The first this many retrievals of a Message Batch (<c>GET /v1/messages/batches/{id}</c>, across batches) answer 500, as a flaky network would. Default 0.</value>
+    public int BatchPollFailures { get; init; }
+
     /// <value>Admit at most this many requests per rolling minute; beyond it answer 429 with retry-after.</value>
     public int? RequestsPerMinute { get; init; }
 

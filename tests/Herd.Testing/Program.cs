@@ -17,6 +17,7 @@ public static class Program
         int? port = null;
         int? latency = null;
         string? requestLog = null;
+        string? usageLog = null;
         for (var i = 0; i < args.Length; i++)
         {
             switch (args[i])
@@ -30,19 +31,23 @@ public static class Program
                 case "--requests" when i + 1 < args.Length:
                     requestLog = args[++i];
                     break;
+                case "--usage" when i + 1 < args.Length:
+                    usageLog = args[++i];
+                    break;
                 case "--latency-ms" when i + 1 < args.Length:
                     latency = int.Parse(args[++i], System.Globalization.CultureInfo.InvariantCulture);
                     break;
                 case "-h" or "--help":
                     Console.WriteLine("""
-                        Usage: herd-model-server [--script FILE] [--port N] [--latency-ms N] [--requests FILE]
+                        Usage: herd-model-server [--script FILE] [--port N] [--latency-ms N] [--requests FILE] [--usage FILE]
 
                         A scripted Anthropic Messages API server on 127.0.0.1 for trying Herd without an API key.
                         Listens on --port, by default 40123 (a free port when 40123 is taken; --port 0 always picks a
                         free one). Prints its base URL on the first line of stdout, and on stderr the export line to
                         copy, then serves until interrupted. Without a script
                         every request gets the reply "Done.". --requests appends each request received (path, headers,
-                        body) to FILE as one JSON line. Script format: docs/scripted-server.md.
+                        body) to FILE as one JSON line; --usage appends each answer it completed (batch or live,
+                        model, token counts, request bytes) to FILE as one JSON line. Script format: docs/scripted-server.md.
                         """);
                     return 0;
                 default:
@@ -65,6 +70,8 @@ public static class Program
         await using var server = await StartAsync(script, port).ConfigureAwait(false);
         await using var log = requestLog is null ? null : new StreamWriter(requestLog, append: true);
         server.RequestLog = log;
+        await using var usage = usageLog is null ? null : new StreamWriter(usageLog, append: true);
+        server.UsageLog = usage;
         server.KeepHistory = false;
         var url = server.BaseUrl.ToString().TrimEnd('/');
         Console.WriteLine(url);

@@ -22,13 +22,23 @@ public sealed partial class ScriptedModelServer
     private long _batchCounter;
 
     /// <summary>The batches created, in order (for assertions: a resumed run must not create one twice).</summary>
+    private int _batchPolls;
+
     public IReadOnlyList<string> BatchIds => _batches.Values.OrderBy(b => b.Sequence).Select(b => b.Id).ToArray();
 
     private void MapBatches(WebApplication app)
     {
         app.MapPost("/v1/messages/batches", CreateBatchAsync);
         app.MapGet("/v1/messages/batches", ListBatchesAsync);
-        app.MapGet("/v1/messages/batches/{id}", (HttpContext context, string id) => WithBatchAsync(context, id, batch => WriteJsonAsync(context, 200, BatchJson(batch))));
+        app.MapGet("/v1/messages/batches/{id}", (HttpContext context, string id) => WithBatchAsync(context, id, batch =>
+        {
+            ModelScript script;
+            lock (_gate)
+                script = _script;
+            return Interlocked.Increment(ref _batchPolls) <= script.BatchPollFailures
+                ? WriteErrorAsync(context, 500, "api_error", "Internal server error (scripted)", null, null)
+                : WriteJsonAsync(context, 200, BatchJson(batch));
+        }));
         app.MapGet("/v1/messages/batches/{id}/results", (HttpContext context, string id) => WithBatchAsync(context, id, batch => WriteResultsAsync(context, batch)));
         app.MapPost("/v1/messages/batches/{id}/cancel", (HttpContext context, string id) => WithBatchAsync(context, id, batch =>
         {

@@ -52,6 +52,12 @@ public sealed partial class ScriptedModelServer : IAsyncDisposable
     /// <summary>When set, each request is appended to it as one JSON line (path, headers, body): how the executable shows what a client such as the real <c>claude</c> sent.</summary>
     public TextWriter? RequestLog { get; set; }
 
+    /// <summary>
+    /// When set, each answer the server completed (what a provider bills) is appended as one JSON line: whether it was
+    /// answered in a Message Batch, the model, and its usage. How a benchmark prices a run by the server's own count.
+    /// </summary>
+    public TextWriter? UsageLog { get; set; }
+
     public IReadOnlyList<RecordedRequest> Requests => _requests.ToArray();
 
     public int RequestCount => _requests.Count;
@@ -102,6 +108,20 @@ public sealed partial class ScriptedModelServer : IAsyncDisposable
     {
         if (KeepHistory)
             _served.Enqueue(served);
+        if (UsageLog is { } log && served.Completed)
+        {
+            var u = served.Usage;
+            var line = new JsonObject
+            {
+                ["batch"] = served.Batch, ["model"] = served.Model, ["input_tokens"] = u.Input, ["output_tokens"] = u.Output,
+                ["cache_read_input_tokens"] = u.CacheRead, ["cache_creation_input_tokens"] = u.CacheCreation, ["request_bytes"] = Encoding.UTF8.GetByteCount(served.Request.Body),
+            };
+            lock (log)
+            {
+                log.WriteLine(line.ToJsonString());
+                log.Flush();
+            }
+        }
     }
 
     public void Enqueue(params Reply[] replies)

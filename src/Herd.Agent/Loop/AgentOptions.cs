@@ -74,6 +74,20 @@ public sealed record AgentOptions
     /// </value>
     public IReadOnlyList<SpendLedger> SharedLedgers { get; init; } = [];
 
+    /// <value>
+    /// Token ceilings shared with other sessions (<c>herd run --budget-tokens</c>): ledgers counted in tokens, not
+    /// dollars. Every call reserves its worst case — an upper bound of its input plus max_tokens — before it starts and
+    /// settles to the tokens the API reports, so the ceiling holds whatever the prices (unknown prices included).
+    /// </value>
+    public IReadOnlyList<SpendLedger> TokenLedgers { get; init; } = [];
+
+    /// <value>
+    /// The fraction of the standard price each call is billed at: 0.5 when the calls go through Message Batches
+    /// (<c>herd run --batch</c>). Budget reservations use it too, so a batch run's ceiling holds at the batch rate.
+    /// Default 1.
+    /// </value>
+    public double PriceFactor { get; init; } = 1.0;
+
     /// <value>Herd's <c>--fail-on-denial</c>: a run with any permission denial ends with is_error true.</value>
     public bool FailOnDenial { get; init; }
 

@@ -42,7 +42,8 @@ public sealed partial class AgentSession
         foreach (var block in response.Content)
             query.Sink.OnEvent(new AssistantBlockEvent(response.Id, response.Model, AnthropicWire.ToJson(block), response.StartUsage));
         RecordCall(query, call.Request!, response, priceFactor);
-        Settle(call.Reservation, query.LastCallCost);
+        Settle(call, query.LastCallCost, query.LastCallTokens);
+        query.LastCallTokens = 0;
         AgentResult? result;
         try
         {
@@ -59,7 +60,7 @@ public sealed partial class AgentSession
     public AgentStep Fail(ModelApiException error)
     {
         var (query, call) = Pending();
-        Settle(call.Reservation, 0);
+        Settle(call, 0, 0);
         return End(query, CallFailed(query, error));
     }
 

@@ -229,7 +229,8 @@ public sealed partial class AgentSession
             }
             finally
             {
-                Settle(call.Reservation, callCost);
+                Settle(call, callCost, query.LastCallTokens);
+                query.LastCallTokens = 0;
             }
             if (await ApplyReplyAsync(query, response, ct).ConfigureAwait(false) is { } result)
                 return result;
@@ -241,7 +242,7 @@ public sealed partial class AgentSession
     {
         var cap = _options.MaxBudgetUsd;
         if (cap is { } c && Costs.TotalCostUsd >= c)
-            return new PreparedCall(null, 0, query.BudgetExhausted(c));
+            return new PreparedCall(null, 0, 0, query.BudgetExhausted(c));
 
         var maxTokens = _options.MaxTokens ?? _options.Catalog.MaxOutputTokensOf(_options.Model);
         // A snapshot: the history grows after the call, and a kept request (retries, batches) must not change.
@@ -251,18 +252,62 @@ public sealed partial class AgentSession
         {
             (request, reservation) = ReserveWorstCase(request);
             if (reservation < 0)
-                return new PreparedCall(null, 0, query.BudgetExhausted(cap ?? _ledgers[0].CeilingUsd));
+                return new PreparedCall(null, 0, 0, query.BudgetExhausted(cap ?? _ledgers[0].CeilingUsd));
+        }
+        var tokens = 0.0;
+        if (_options.TokenLedgers.Count > 0)
+        {
+            (request, tokens) = ReserveTokens(request);
+            if (tokens < 0)
+            {
+                foreach (var ledger in _ledgers)
+                    ledger.Settle(reservation, 0);
+                return new PreparedCall(null, 0, 0, query.BudgetExhausted(cap ?? 0));
+            }
         }
         query.NumTurns++;
-        return new PreparedCall(request, reservation, null);
+        return new PreparedCall(request, reservation, tokens, null);
     }
 
-    private sealed record PreparedCall(ModelRequest? Request, double Reservation, AgentResult? Result);
+    /// <param name="Tokens">What the call reserved on the token ledgers (<see cref="AgentOptions.TokenLedgers"/>).</param>
+    private sealed record PreparedCall(ModelRequest? Request, double Reservation, double Tokens, AgentResult? Result);
 
-    private void Settle(double reservation, double cost)
+    /// <summary>A call ended: its reservations give way to what it cost, in dollars and in tokens.</summary>
+    private void Settle(PreparedCall call, double cost, long tokens)
     {
         foreach (var ledger in _ledgers)
-            ledger.Settle(reservation, cost);
+            ledger.Settle(call.Reservation, cost);
+        foreach (var ledger in _options.TokenLedgers)
+            ledger.Settle(call.Tokens, tokens);
+    }
+
+    /// <summary>
+    /// Reserves the call's worst case in tokens on every token ledger: the input bound plus max_tokens, max_tokens lowered
+    /// to fit (at least 1024); -1 when it does not fit, and the query stops before the call.
+    /// </summary>
+    private (ModelRequest Request, double Reserved) ReserveTokens(ModelRequest request)
+    {
+        var input = InputTokenBound(request);
+        for (var attempt = 0; attempt < 8; attempt++)
+        {
+            var available = _options.TokenLedgers.Min(l => l.AvailableUsd);
+            var maxTokens = (int)Math.Min(request.MaxTokens, Math.Floor(available - input));
+            if (maxTokens < 1024)
+                return (request, -1);
+            double worstCase = input + maxTokens;
+            var reserved = new List<SpendLedger>();
+            foreach (var ledger in _options.TokenLedgers)
+            {
+                if (!ledger.TryReserve(worstCase))
+                    break;
+                reserved.Add(ledger);
+            }
+            if (reserved.Count == _options.TokenLedgers.Count)
+                return (request with { MaxTokens = maxTokens }, worstCase);
+            foreach (var ledger in reserved)
+                ledger.Settle(worstCase, 0);
+        }
+        return (request, -1);
     }
 
     private static AgentResult CallFailed(QueryState query, ModelApiException ex)
@@ -435,6 +480,7 @@ public sealed partial class AgentSession
         var model = string.IsNullOrEmpty(response.Model) ? request.Model : response.Model;
         var cost = Costs.Add(model, response.Usage, response.Duration, priceFactor);
         query.LastCallCost = cost;
+        query.LastCallTokens = response.Usage.TotalInputTokens + response.Usage.OutputTokens;
         query.Usage = query.Usage.Add(response.Usage);
         query.TtftMs ??= (long?)response.TimeToFirstToken?.TotalMilliseconds;
         _lastInputTokens = response.Usage.TotalInputTokens;
@@ -461,8 +507,8 @@ public sealed partial class AgentSession
         // The fallback models may cost more than the main one; price the call at the dearest of them.
         var prices = _options.FallbackModels.Prepend(request.Model).Select(_options.Catalog.PriceOf)
             .SelectMany(p => p.LongContext is { } band ? [p, band] : new[] { p }).ToArray();
-        var inputPerToken = prices.Max(p => Math.Max(p.Input, Math.Max(p.CacheWrite5mPrice, p.CacheWrite1hPrice))) * 1e-6;
-        var outputPerToken = prices.Max(p => p.Output) * 1e-6;
+        var inputPerToken = prices.Max(p => Math.Max(p.Input, Math.Max(p.CacheWrite5mPrice, p.CacheWrite1hPrice))) * 1e-6 * _options.PriceFactor;
+        var outputPerToken = prices.Max(p => p.Output) * 1e-6 * _options.PriceFactor;
         var inputCost = InputTokenBound(request) * inputPerToken;
         for (var attempt = 0; attempt < 8; attempt++)
         {
@@ -534,6 +580,9 @@ public sealed partial class AgentSession
         public long? TtftMs { get; set; }
         public bool InTools { get; set; }
         public double LastCallCost { get; set; }
+
+        /// <value>Input and output tokens of the last call, settled on the token ledgers.</value>
+        public long LastCallTokens { get; set; }
         public int StructuredFailures { get; set; }
         public bool Nudged { get; set; }
 

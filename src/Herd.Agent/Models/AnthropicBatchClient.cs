@@ -96,7 +96,8 @@ public sealed class AnthropicBatchClient : IDisposable
         return batches;
     }
 
-    private static byte[] Params(ModelRequest request) => AnthropicWire.WriteRequest(request, stream: false);
+    /// <summary>A request's params: not streamed, its cache breakpoints with the 1-hour TTL (a round may outlast 5 minutes).</summary>
+    private static byte[] Params(ModelRequest request) => AnthropicWire.WriteRequest(request, stream: false, longCache: true);
 
     public async Task<MessageBatch> CreateAsync(IReadOnlyList<BatchRequest> requests, CancellationToken cancellationToken = default)
     {

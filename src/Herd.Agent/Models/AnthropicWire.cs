@@ -92,7 +92,11 @@ public static class AnthropicWire
     /// turn's cache.
     /// </summary>
     /// <param name="stream">False for Message Batches, whose requests must not stream.</param>
-    public static byte[] WriteRequest(ModelRequest request, bool stream = true)
+    /// <param name="longCache">
+    /// Mark the cache breakpoints with the 1-hour TTL: a Message Batch round can take longer than the default 5 minutes,
+    /// and the next round's requests should still read the shared prefix from the cache.
+    /// </param>
+    public static byte[] WriteRequest(ModelRequest request, bool stream = true, bool longCache = false)
     {
         var tools = request.Tools.Tools.Count > 0 ? request.Tools.WireFormat(Provider, WriteTools) : null;
         var buffer = new ArrayBufferWriter<byte>(4096 + (tools?.Length ?? 0));
@@ -110,7 +114,7 @@ public static class AnthropicWire
                 w.WriteStartObject();
                 w.WriteString("type", "text");
                 w.WriteString("text", request.System);
-                WriteCacheControl(w);
+                WriteCacheControl(w, longCache);
                 w.WriteEndObject();
                 w.WriteEndArray();
             }
@@ -124,7 +128,7 @@ public static class AnthropicWire
                     lastUser = i;
             }
             for (var i = 0; i < messages.Count; i++)
-                WriteMessage(w, messages[i], cacheLastBlock: i == lastUser);
+                WriteMessage(w, messages[i], cacheLastBlock: i == lastUser, longCache);
             w.WriteEndArray();
             if (tools is not null)
             {
@@ -156,7 +160,7 @@ public static class AnthropicWire
         return buffer.WrittenSpan.ToArray();
     }
 
-    private static void WriteMessage(Utf8JsonWriter w, ChatMessage message, bool cacheLastBlock)
+    private static void WriteMessage(Utf8JsonWriter w, ChatMessage message, bool cacheLastBlock, bool longCache)
     {
         w.WriteStartObject();
         w.WriteString("role", message.Role == ChatRole.Assistant ? "assistant" : "user");
@@ -172,12 +176,12 @@ public static class AnthropicWire
         w.WritePropertyName("content");
         w.WriteStartArray();
         for (var i = 0; i < blocks.Length; i++)
-            WriteBlock(w, blocks[i], cacheLastBlock && i == blocks.Length - 1);
+            WriteBlock(w, blocks[i], cacheLastBlock && i == blocks.Length - 1, longCache);
         w.WriteEndArray();
         w.WriteEndObject();
     }
 
-    private static void WriteBlock(Utf8JsonWriter w, ContentBlock block, bool cache)
+    private static void WriteBlock(Utf8JsonWriter w, ContentBlock block, bool cache, bool longCache)
     {
         w.WriteStartObject();
         switch (block)
@@ -221,15 +225,17 @@ public static class AnthropicWire
                 break;
         }
         if (cache)
-            WriteCacheControl(w);
+            WriteCacheControl(w, longCache);
         w.WriteEndObject();
     }
 
-    private static void WriteCacheControl(Utf8JsonWriter w)
+    private static void WriteCacheControl(Utf8JsonWriter w, bool longCache)
     {
         w.WritePropertyName("cache_control");
         w.WriteStartObject();
         w.WriteString("type", "ephemeral");
+        if (longCache)
+            w.WriteString("ttl", "1h");
         w.WriteEndObject();
     }
 }

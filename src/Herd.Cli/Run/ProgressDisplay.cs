@@ -22,6 +22,33 @@ public sealed class ProgressDisplay(Func<FleetStatus?> status, TextWriter err, P
     private Task? _loop;
     private int _drawnBelow;
 
+    /// <value>A batch run's rounds (<c>--batch</c>): one more line under the status; null = a live run.</value>
+    public Func<Herd.Fleet.Batches.BatchProgress?>? Batch { get; init; }
+
+    /// <summary>The lines under the status line: the batch round (when batching), then the running tasks.</summary>
+    private List<string> Below(FleetStatus s, DateTimeOffset now)
+    {
+        var lines = new List<string>();
+        if (Batch?.Invoke() is { } round)
+            lines.Add(BatchLine(round));
+        lines.AddRange(TaskLines(s, now));
+        return lines;
+    }
+
+    /// <summary>e.g. <c>batch round 2 msgbatch_01 in_progress: 180 processing, 15 succeeded, 3 errored, 2 expired; 200 of 200 tasks waiting</c>.</summary>
+    public static string BatchLine(Herd.Fleet.Batches.BatchProgress p)
+    {
+        var state = p.Status switch
+        {
+            Herd.Agent.Models.BatchStatus.Ended => "ended",
+            Herd.Agent.Models.BatchStatus.Canceling => "canceling",
+            _ => "in_progress",
+        };
+        var c = p.Counts;
+        return string.Create(System.Globalization.CultureInfo.InvariantCulture,
+            $"batch round {p.Round} {p.BatchId} {state}: {c.Processing} processing, {c.Succeeded} succeeded, {c.Errored} errored, {c.Expired} expired{(c.Canceled > 0 ? $", {c.Canceled} canceled" : "")}; {p.Waiting} of {p.Active} tasks waiting");
+    }
+
     public void Start()
     {
         if (mode == ProgressMode.None)
@@ -45,7 +72,7 @@ public sealed class ProgressDisplay(Func<FleetStatus?> status, TextWriter err, P
                     else
                     {
                         err.WriteLine(Line(s, bar: false, now));
-                        foreach (var task in TaskLines(s, now))
+                        foreach (var task in Below(s, now))
                             err.WriteLine("herd: " + task);
                     }
                     err.Flush();
@@ -114,7 +141,7 @@ public sealed class ProgressDisplay(Func<FleetStatus?> status, TextWriter err, P
         if (_drawnBelow > 0)
             sb.Append("\u001b[").Append(_drawnBelow).Append('A');
         sb.Append("\u001b[J").Append(FitTo(Line(s, bar: true, now), width));
-        var tasks = TaskLines(s, now);
+        var tasks = Below(s, now);
         foreach (var task in tasks)
             sb.Append('\n').Append(FitTo(task, width));
         _drawnBelow = tasks.Count;

@@ -39,6 +39,9 @@ public sealed record RunArguments
     public HaltPolicy Halt { get; init; } = HaltPolicy.Never;
     public TimeSpan Delay { get; init; } = TimeSpan.Zero;
     public double? BudgetUsd { get; init; }
+
+    /// <value>--budget-tokens: the run-wide ceiling in tokens; null = none.</value>
+    public long? BudgetTokens { get; init; }
     public double? TaskBudgetUsd { get; init; }
     public bool DenialIsSuccess { get; init; }
     public ProgressChoice Progress { get; init; } = ProgressChoice.Auto;
@@ -66,6 +69,9 @@ public sealed record RunArguments
 
     /// <value>--enqueue: create the run in <see cref="Store"/> and leave the work to <c>herd worker</c>.</value>
     public bool Enqueue { get; init; }
+
+    /// <value>--batch (with --on-interrupt): Message Batch rounds; null = live calls.</value>
+    public Herd.Fleet.Runs.BatchDefinition? Batch { get; init; }
 
     /// <summary>The scheduling part of these flags, as the fleet takes it.</summary>
     public Schedule Schedule => new()
@@ -103,7 +109,9 @@ public sealed record RunArguments
         {
             Store = store,
             Enqueue = args.Has(RunOptions.Enqueue),
-            Jobs = ParseJobs(args.Value(RunOptions.Jobs), args.Value(RunOptions.Ramp)),
+            // A batch round holds every task in flight: the default -j is the most a run allows, not 8.
+            Jobs = args.Has(RunOptions.Batch) && args.Value(RunOptions.Jobs) is null ? new JobsSpec(MaxJobs) : ParseJobs(args.Value(RunOptions.Jobs), args.Value(RunOptions.Ramp)),
+            Batch = ParseBatch(args),
             Retries = ParseInt(args, RunOptions.Retries, 3, min: 0),
             RetryBase = args.Value(RunOptions.RetryBase) is { } rb ? Durations.Parse(rb, "--retry-base")
                 : Environment.GetEnvironmentVariable("HERD_FLEET_RETRY_BASE_MS") is { Length: > 0 } ms && double.TryParse(ms, CultureInfo.InvariantCulture, out var msv) ? TimeSpan.FromMilliseconds(msv)
@@ -115,6 +123,7 @@ public sealed record RunArguments
             Halt = args.Value(RunOptions.Halt) is { } h ? HaltPolicy.Parse(h, ParseInt(args, RunOptions.HaltMin, 10, min: 1)) : HaltPolicy.Never,
             Delay = args.Value(RunOptions.Delay) is { } d ? (d is "0" ? TimeSpan.Zero : Durations.Parse(d, "--delay")) : TimeSpan.Zero,
             BudgetUsd = ParseUsd(args, RunOptions.BudgetUsd),
+            BudgetTokens = ParseTokens(args, store is not null),
             TaskBudgetUsd = ParseUsd(args, RunOptions.TaskBudgetUsd),
             DenialIsSuccess = args.Value(RunOptions.OnDenial) switch
             {
@@ -151,6 +160,22 @@ public sealed record RunArguments
             Shard = ShardDetection.Resolve(args.Value(RunOptions.Shard), args.Value(RunOptions.ShardTotal), environment ?? Environment.GetEnvironmentVariable),
             Isolation = IsolationBinding.Bind(args),
         };
+    }
+
+    private static Herd.Fleet.Runs.BatchDefinition? ParseBatch(ParsedArguments args)
+    {
+        var policy = args.Value(RunOptions.OnInterrupt) switch
+        {
+            null or "leave" => Herd.Fleet.Batches.InterruptPolicy.Leave,
+            "cancel" => Herd.Fleet.Batches.InterruptPolicy.Cancel,
+            var other => throw new HerdUsageException($"Error: --on-interrupt '{other}' is not one of leave, cancel."),
+        };
+        if (!args.Has(RunOptions.Batch))
+        {
+            return args.Value(RunOptions.OnInterrupt) is null ? null
+                : throw new HerdUsageException("Error: --on-interrupt says what happens to a Message Batch in flight; it needs --batch.");
+        }
+        return new Herd.Fleet.Runs.BatchDefinition { OnInterrupt = policy };
     }
 
     /// <summary>The joblog is a file that is rewritten; a directory or a missing parent is refused before the run starts.</summary>
@@ -249,6 +274,18 @@ public sealed record RunArguments
             return fallback;
         if (!int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var n) || n < min)
             throw new HerdUsageException($"Error: {flag.Key} must be a whole number ≥ {min} (got '{text}').");
+        return n;
+    }
+
+    private static long? ParseTokens(ParsedArguments args, bool shared)
+    {
+        if (args.Value(RunOptions.BudgetTokens) is not { } text)
+            return null;
+        if (!long.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var n) || n < 1024)
+            throw new HerdUsageException($"Error: --budget-tokens must be a whole number of tokens, at least 1024 (got '{text}').");
+        // Workers on other machines would each hold the ceiling alone: refused rather than silently exceeded.
+        if (shared)
+            throw new HerdUsageException("Error: --budget-tokens is held by one process; it is not shared across workers yet. Use --budget-usd with --store, or run without --store.");
         return n;
     }
 

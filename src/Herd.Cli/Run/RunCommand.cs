@@ -142,6 +142,7 @@ public static class RunCommand
             clientOptions = clientOptions with { MaxRetries = 2 };
         }
         using var client = ModelClientFactory.Create(clientOptions);
+        using var batchClient = definition.Batch is null ? null : new AnthropicBatchClient(clientOptions);
         // The run's MCP servers, one set per slot, started by each slot's first task (docs/mcp.md); stopped when the run ends.
         await using var mcpServers = RunAssembly.McpServers(definition);
         var runDirectory = run.RunDirectory ?? Path.Combine(ctx.Cwd, ".herd", "runs", NewRunId(ctx.Time));
@@ -156,6 +157,8 @@ public static class RunCommand
             ProtectedPaths = RunStatePaths(runDirectory, definition.AuditLogPath, run.JoblogPath, ctx.Cwd),
             HookEnvironment = setup.SettingsEnvironment,
             McpServers = mcpServers,
+            BatchClient = batchClient,
+            BatchOptions = BatchPolling.FromEnvironment(),
         };
         // issue #13 (engines): checked (the CLI exists) before anything is written.
         RunDefinitionBinding.Check(definition, host);
@@ -172,12 +175,13 @@ public static class RunCommand
             Plan = sampled ?? [],
             PlanSource = stream,
             Definition = definition,
-            Engine = engine => RunAssembly.Engine(definition, host, engine.RunBudget, engine.Patches),
+            Engine = engine => RunAssembly.Engine(definition, host, engine.RunBudget, engine.Patches, engine.Batches, engine.RunTokens),
             Requeue = run.Requeue,
             RerunClasses = run.RerunClasses,
             Jobs = definition.Jobs,
             Schedule = definition.Schedule,
             BudgetUsd = definition.BudgetUsd,
+            BudgetTokens = definition.BudgetTokens,
             TaskBudgetUsd = definition.TaskBudgetUsd,
             MaxTurns = definition.Agent.MaxTurns,
             OptionsJson = WriteArgv(optionArgs),
@@ -202,7 +206,7 @@ public static class RunCommand
             _ => ProgressMode.None,
         };
         RunResult result;
-        await using (var progress = new ProgressDisplay(() => fleet.Status, ctx.Err, mode, run.ProgressInterval, ctx.Time))
+        await using (var progress = new ProgressDisplay(() => fleet.Status, ctx.Err, mode, run.ProgressInterval, ctx.Time) { Batch = () => host.BatchWatch.Progress })
         {
             progress.Start();
             result = await fleet.ExecuteAsync(cancel.Token).ConfigureAwait(false);

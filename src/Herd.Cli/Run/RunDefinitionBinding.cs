@@ -25,9 +25,11 @@ public static class RunDefinitionBinding
             Schedule = run.Schedule,
             Jobs = run.Jobs,
             BudgetUsd = run.BudgetUsd,
+            BudgetTokens = run.BudgetTokens,
             Gate = run.Gate,
             Shard = run.Shard?.ToString(),
             Isolation = run.Isolation,
+            Batch = run.Batch,
         };
     }
 
@@ -59,6 +61,7 @@ public static class RunDefinitionBinding
             Schedule = schedule,
             Jobs = today.Has(RunOptions.Jobs) || today.Has(RunOptions.Ramp) ? run.Jobs : stored.Jobs,
             BudgetUsd = today.Has(RunOptions.BudgetUsd) ? run.BudgetUsd : stored.BudgetUsd,
+            BudgetTokens = today.Has(RunOptions.BudgetTokens) ? run.BudgetTokens : stored.BudgetTokens,
             TaskBudgetUsd = today.Has(RunOptions.TaskBudgetUsd) ? run.TaskBudgetUsd : stored.TaskBudgetUsd,
             Gate = today.Has(RunOptions.Gate) ? run.Gate : stored.Gate,
             DenialIsSuccess = today.Has(RunOptions.OnDenial) ? run.DenialIsSuccess : stored.DenialIsSuccess,

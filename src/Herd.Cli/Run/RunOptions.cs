@@ -37,6 +37,7 @@ public static class RunOptions
     public static readonly OptionSpec Delay = new(["--delay"], Arity.Value, "Spacing between task starts (default 0)", "duration");
     public static readonly OptionSpec Ramp = new(["--ramp"], Arity.Value, "With -j auto: the starting limit before it grows (default 4)", "k");
     public static readonly OptionSpec BudgetUsd = new(["--budget-usd"], Arity.Value, "Run-wide ceiling in US dollars, held by reservation: never exceeded (exit 102)", "usd");
+    public static readonly OptionSpec BudgetTokens = new(["--budget-tokens"], Arity.Value, "Run-wide ceiling in tokens (input of every kind + output), held by reservation: the cap that holds when prices are unknown (exit 102)", "n");
     public static readonly OptionSpec TaskBudgetUsd = new(["--task-budget-usd"], Arity.Value, "Per-task cap (same as --max-budget-usd)", "usd");
     public static readonly OptionSpec OnDenial = new(["--on-denial"], Arity.Value, "fail (default) or success: how a run with permission denials counts", "mode");
     public static readonly OptionSpec DryRun = new(["--dry-run"], Arity.Flag, "List the tasks (key, name, prompt) and exit");
@@ -51,11 +52,13 @@ public static class RunOptions
     public static readonly OptionSpec Enqueue = new(["--enqueue"], Arity.Flag, "With --store: create the run and exit; `herd worker` processes do the work");
     public static readonly OptionSpec Gate = new(["--gate"], Arity.Value, "Quality gate checked at the end (herd gate's conditions): max-failed=N|P%,max-severity=LEVEL,max-findings=N,max-cost=USD; its verdict (0/1) becomes the exit code", "spec");
     public static readonly OptionSpec Ci = new(["--ci"], Arity.Value, "auto (default: under GITHUB_ACTIONS=true append a step summary to $GITHUB_STEP_SUMMARY) or none", "auto|none");
+    public static readonly OptionSpec Batch = new(["--batch"], Arity.Flag, "Make every task's model calls in Message Batch rounds: half the price, minutes per turn (docs/batch.md); -j defaults to 4096 tasks per round");
+    public static readonly OptionSpec OnInterrupt = new(["--on-interrupt"], Arity.Value, "With --batch: leave (default) a batch in flight on Ctrl-C/SIGTERM for --resume to collect, or cancel it", "leave|cancel");
     public static readonly OptionSpec Help = new(["-h", "--help"], Arity.Flag, "Show this help");
 
     public static readonly IReadOnlyList<OptionSpec> Own =
     [
-        Jobs, Prompt, PromptFile, Input, Tasks, RunDir, Joblog, Resume, ResumeFailed, RetryFailed, RerunClass, Retries, RetryBase, Timeout, TimeoutFloor, IdleTimeout, Halt, HaltMin, Delay, Ramp, BudgetUsd, TaskBudgetUsd, OnDenial, DryRun, Estimate, Sample, Seed, Progress, ProgressInterval, Shard, ShardTotal, Store, Enqueue, Gate, Ci,
+        Jobs, Prompt, PromptFile, Input, Tasks, RunDir, Joblog, Resume, ResumeFailed, RetryFailed, RerunClass, Retries, RetryBase, Timeout, TimeoutFloor, IdleTimeout, Halt, HaltMin, Delay, Ramp, BudgetUsd, BudgetTokens, TaskBudgetUsd, OnDenial, DryRun, Estimate, Sample, Seed, Progress, ProgressInterval, Shard, ShardTotal, Store, Enqueue, Gate, Ci, Batch, OnInterrupt,
         // issue #13 (engines): --engine, --cmd, --result-json, --engine-bin, --engine-env
         .. EngineBinding.Options,
         // issue #20 (migrations): --isolate, --verify, --verify-retries, --verify-timeout

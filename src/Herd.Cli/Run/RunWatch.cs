@@ -22,7 +22,8 @@ public sealed record WatchSnapshot(
     double? BudgetUsd,
     double? ProjectedUsd,
     TimeSpan? Eta,
-    IReadOnlyDictionary<(string Key, int N), int> Turns)
+    IReadOnlyDictionary<(string Key, int N), int> Turns,
+    Herd.Fleet.Batches.BatchRow? Batch = null)
 {
     /// <summary>Finished tasks per minute over the rate window (null before anything finished in it).</summary>
     public double? TasksPerMinute
@@ -117,7 +118,7 @@ public static class RunWatch
     }
 
     public static WatchSnapshot Read<TStore>(TStore store, DateTimeOffset now)
-        where TStore : IRunCatalog, IWatchReads
+        where TStore : IRunCatalog, IWatchReads, Herd.Fleet.Batches.IBatchLedger
     {
         var info = store.ReadRun() ?? throw new HerdFatalException($"Error: '{store.Location}' has no run row; it was not written by herd run.");
         var (status, _) = store.ReadStatus();
@@ -141,7 +142,7 @@ public static class RunWatch
             foreach (var a in r.GetProperty("running").EnumerateArray())
                 turns[(a.GetProperty("key").GetString()!, a.GetProperty("attempt").GetInt32())] = a.GetProperty("turns").GetInt32();
         }
-        return new WatchSnapshot(now, info, status, totals, data, limit, max, paused, budget, projected, eta, turns);
+        return new WatchSnapshot(now, info, status, totals, data, limit, max, paused, budget, projected, eta, turns, LatestBatch(store));
     }
 
     /// <summary>
@@ -158,8 +159,15 @@ public static class RunWatch
         var shared = store.ReadSharedAsync(now, FleetRun.LockStaleAfter).GetAwaiter().GetResult();
         var running = status == RunStatus.Running;
         return new WatchSnapshot(now, info, status, totals, data, running ? shared.RateLimit : null, null, running ? shared.PauseUntil : null, shared.BudgetUsd, null, null,
-            new Dictionary<(string, int), int>());
+            new Dictionary<(string, int), int>(), LatestBatch(store));
     }
+
+    /// <summary>A batch run's latest round (<c>--batch</c>); null for a live run.</summary>
+    private static Herd.Fleet.Batches.BatchRow? LatestBatch(Herd.Fleet.Batches.IBatchLedger ledger) => ledger.Batches().LastOrDefault();
+
+    /// <summary>e.g. <c>batch round 2 msgbatch_01 in_progress: 180 processing, 15 succeeded, 3 errored, 2 expired</c>.</summary>
+    public static string BatchLine(Herd.Fleet.Batches.BatchRow b) => string.Create(CultureInfo.InvariantCulture,
+        $"batch round {b.Round} {b.BatchId} {Herd.Fleet.Batches.BatchStates.Name(b.State)}: {b.Processing} processing, {b.Succeeded} succeeded, {b.Errored} errored, {b.Expired} expired{(b.Canceled > 0 ? $", {b.Canceled} canceled" : "")}");
 
     /// <summary>The view as lines: the status line, a line per running task, then the latest failures.</summary>
     /// <param name="shown">Plain mode: failures already printed are left out (each is printed once).</param>
@@ -192,6 +200,8 @@ public static class RunWatch
         if (s.PausedUntil is { } until && until > s.At)
             sb.Append(inv, $" | paused until {until:HH:mm:ss} ({(until - s.At).TotalSeconds:0}s)");
         var lines = new List<string> { sb.ToString() };
+        if (s.Batch is { } batch)
+            lines.Add("  " + BatchLine(batch));
         foreach (var a in s.Data.Running.Take(MaxTaskLines))
             lines.Add(ProgressDisplay.TaskLine(a.Task, a.N, s.At - a.Start, s.Turns.TryGetValue((a.Key, a.N), out var n) ? n : null, a.CostUsd));
         if (s.Data.Running.Count > MaxTaskLines)
@@ -240,6 +250,24 @@ public static class RunWatch
                 w.WriteString("paused_until", StoreNames.Iso(p));
             else
                 w.WriteNull("paused_until");
+            if (s.Batch is { } b)
+            {
+                w.WriteStartObject("batch");
+                w.WriteNumber("round", b.Round);
+                w.WriteString("batch_id", b.BatchId);
+                w.WriteString("state", Herd.Fleet.Batches.BatchStates.Name(b.State));
+                w.WriteNumber("requests", b.Requests);
+                w.WriteNumber("processing", b.Processing);
+                w.WriteNumber("succeeded", b.Succeeded);
+                w.WriteNumber("errored", b.Errored);
+                w.WriteNumber("canceled", b.Canceled);
+                w.WriteNumber("expired", b.Expired);
+                w.WriteEndObject();
+            }
+            else
+            {
+                w.WriteNull("batch");
+            }
             w.WriteStartArray("running_tasks");
             foreach (var a in s.Data.Running)
             {

@@ -23,7 +23,7 @@ public static class WorkerCommand
     public static readonly OptionSpec Store = new(["--store"], Arity.Value, "The shared run store: postgres://user:password@host:5432/database (env HERD_STORE)", "url");
     public static readonly OptionSpec RunId = new(["--run"], Arity.Value, "Work this run until it is finished or halted, then exit", "run-id");
     public static readonly OptionSpec All = new(["--all"], Arity.Flag, "Work every running run, and wait for new ones until stopped (SIGTERM)");
-    public static readonly OptionSpec Jobs = new(["-j", "--jobs"], Arity.Value, "Concurrent tasks of this worker (default 8); a shared back-pressure limit divides among workers", "n");
+    public static readonly OptionSpec Jobs = new(["-j", "--jobs"], Arity.Value, "Concurrent tasks of this worker (default 8; a --batch run's own -j); a shared back-pressure limit divides among workers", "n");
     public static readonly OptionSpec Lease = new(["--lease"], Arity.Value, "How long a claimed task stays this worker's without a heartbeat (default 30s)", "duration");
     public static readonly OptionSpec Help = new(["-h", "--help"], Arity.Flag, "Show this help");
 
@@ -62,9 +62,13 @@ public static class WorkerCommand
         var runId = args.Value(RunId);
         if ((runId is null) == !args.Has(All))
             throw new HerdUsageException("Error: pass either --run RUN (one run) or --all (every running run).");
-        var jobs = 8;
-        if (args.Value(Jobs) is { } j && (!int.TryParse(j, NumberStyles.Integer, CultureInfo.InvariantCulture, out jobs) || jobs < 1 || jobs > RunArguments.MaxJobs))
-            throw new HerdUsageException($"Error: -j '{j}' is not a valid job count. Use a whole number from 1 to {RunArguments.MaxJobs}.");
+        int? jobs = null;
+        if (args.Value(Jobs) is { } j)
+        {
+            if (!int.TryParse(j, NumberStyles.Integer, CultureInfo.InvariantCulture, out var n) || n < 1 || n > RunArguments.MaxJobs)
+                throw new HerdUsageException($"Error: -j '{j}' is not a valid job count. Use a whole number from 1 to {RunArguments.MaxJobs}.");
+            jobs = n;
+        }
         var lease = args.Value(Lease) is { } l ? Durations.Parse(l, "--lease") : TimeSpan.FromSeconds(30);
         if (lease < TimeSpan.FromSeconds(1))
             throw new HerdUsageException("Error: --lease must be at least 1s (heartbeats come every third of it).");
@@ -95,7 +99,8 @@ public static class WorkerCommand
         return signals.ExitCode ?? 0;
     }
 
-    private static async Task WorkAsync(PgLocation location, string runId, int jobs, TimeSpan lease, string cwd, TextWriter err, CancellationToken cancellationToken)
+    /// <param name="jobs">-j; null = 8, or the run's own for a batch run.</param>
+    private static async Task WorkAsync(PgLocation location, string runId, int? jobs, TimeSpan lease, string cwd, TextWriter err, CancellationToken cancellationToken)
     {
         var time = TimeProvider.System;
         using ISharedRunStore store = PostgresRunStore.Open(location, runId, time, lease);
@@ -106,6 +111,7 @@ public static class WorkerCommand
         if (string.IsNullOrEmpty(Environment.GetEnvironmentVariable("HERD_MAX_RETRIES")))
             clientOptions = clientOptions with { MaxRetries = 2 };
         using var client = ModelClientFactory.Create(clientOptions);
+        using var batchClient = definition.Batch is null ? null : new AnthropicBatchClient(clientOptions);
         var ledger = store.Ledger().Ceiling is { } ceiling ? new SpendLedger(ceiling, store.SpendAccount(time)) : null;
         // Engine state (config directories, attempt logs) stays on this host, under its own directory for the run.
         var hostRunDirectory = Path.Combine(cwd, ".herd", "runs", runId);
@@ -126,14 +132,19 @@ public static class WorkerCommand
             Time = time,
             // This host's state of the run is read-only to every tool process, as under herd run (issue #19, class 10).
             ProtectedPaths = RunCommand.RunStatePaths(hostRunDirectory, definition.AuditLogPath, null, cwd),
+            BatchClient = batchClient,
+            BatchOptions = BatchPolling.FromEnvironment(),
         };
         RunDefinitionBinding.Check(definition, host);
         // Patches go to the store, so herd apply --store finds them whichever machine ran the task.
-        var engine = RunAssembly.Engine(definition, host, ledger, store);
+        var engine = RunAssembly.Engine(definition, host, ledger, patches: store, batches: store);
+        // A batch run's round is the tasks a worker holds: without -j it holds as many as the run was created with.
+        if (definition.Batch is not null && jobs is null)
+            jobs = definition.Jobs.Limit;
         var schedule = definition.Schedule;
         var options = new WorkerOptions
         {
-            Jobs = jobs,
+            Jobs = jobs ?? 8,
             Schedule = schedule,
             // The timeouts in force are per attempt (a task may set its own); the worker fills them into each record.
             Caps = definition.Caps with { Timeout = null },

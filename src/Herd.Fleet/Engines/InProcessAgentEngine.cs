@@ -37,6 +37,15 @@ public sealed class InProcessAgentEngine(IModelClient client, Func<TaskAttempt, 
     /// </value>
     public Func<TaskAttempt, IAgentEventSink>? ExtraSink { get; init; }
 
+    /// <value>
+    /// <c>herd run --batch</c>: every model call goes through Message Batch rounds at half the price, the conversation
+    /// saved in the run store between rounds; null = live calls.
+    /// </value>
+    public Batches.BatchRoundCoordinator? Batch { get; init; }
+
+    /// <value>The run-wide token ceiling (<c>--budget-tokens</c>); every call of every task reserves its worst case on it.</value>
+    public SpendLedger? RunTokens { get; init; }
+
     public async Task<TaskOutcome> RunAsync(TaskAttempt attempt, IAttemptObserver observer, CancellationToken cancellationToken = default)
     {
         var start = timeProvider.GetUtcNow();
@@ -55,6 +64,10 @@ public sealed class InProcessAgentEngine(IModelClient client, Func<TaskAttempt, 
         }
         if (runLedger is not null)
             options = options with { SharedLedgers = [.. options.SharedLedgers, runLedger] };
+        if (Batch is not null)
+            options = options with { PriceFactor = Batches.BatchConversation.PriceFactor };
+        if (RunTokens is not null)
+            options = options with { TokenLedgers = [.. options.TokenLedgers, RunTokens] };
         if (attempt.Task.Caps.MaxTurns is { } turns)
             options = options with { MaxTurns = turns };
         // A fix round continues the attempt: the turn cap covers the turns of the rounds before it.
@@ -78,8 +91,16 @@ public sealed class InProcessAgentEngine(IModelClient client, Func<TaskAttempt, 
         using var watchdog = attempt.IdleTimeout is { } idleLimit ? StartWatchdog(sink, idleLimit, idle) : null;
 
         AgentResult result;
+        var spentBefore = 0.0;
         try
         {
+            if (Batch is { } batch)
+            {
+                var (batchResult, batchSession, before) = await new Batches.BatchConversation(client, batch).RunAsync(attempt, options, sessionSink, linked.Token).ConfigureAwait(false);
+                (result, spentBefore) = (batchResult, before);
+                await batchSession.EndAsync("other", sessionSink, linked.Token).ConfigureAwait(false);
+                return Outcome(result, start, options, cancellationToken, timeout, idle, spentBefore);
+            }
             // A fix round (verify) continues the conversation of the rounds before it: same session, one more user turn.
             var history = attempt.Conversation?.History;
             var sessionId = history is not null && attempt.ResumeSessionId is { } resumed ? resumed : attempt.SessionId;
@@ -111,11 +132,19 @@ public sealed class InProcessAgentEngine(IModelClient client, Func<TaskAttempt, 
             DeleteScratch(options.ToolContext);
         }
 
+        return Outcome(result, start, options, cancellationToken, timeout, idle, spentBefore);
+    }
+
+    /// <param name="spentBefore">What a continued (batch) conversation had spent in an earlier, cut-off attempt: recorded there already.</param>
+    private TaskOutcome Outcome(AgentResult result, DateTimeOffset start, AgentOptions options, CancellationToken cancellationToken,
+        CancellationTokenSource timeout, CancellationTokenSource idle, double spentBefore)
+    {
         var end = EndOf(cancellationToken, timeout, idle);
         var cap2 = options.MaxBudgetUsd;
         // Which ceiling refused the call: the task's own cap or the run-wide one (the tighter of the two).
-        var runBinding = result.Subtype == ResultSubtype.MaxBudget && runLedger is not null
-            && (cap2 is not { } c || c - result.TotalCostUsd > runLedger.AvailableUsd);
+        // A refusal with no task cap in force, or with the token ceiling set, is the run's.
+        var runBinding = result.Subtype == ResultSubtype.MaxBudget && (runLedger is not null || RunTokens is not null)
+            && (cap2 is not { } c || RunTokens is not null || c - result.TotalCostUsd > runLedger!.AvailableUsd);
         var (cls2, error) = OutcomeClassifier.Classify(result, end, options.OutputSchema is not null, runBinding, DenialIsSuccess);
         return new TaskOutcome
         {
@@ -135,7 +164,7 @@ public sealed class InProcessAgentEngine(IModelClient client, Func<TaskAttempt, 
             NumTurns = result.NumTurns,
             PermissionDenials = Denials(result),
             Usage = result.Usage,
-            CostUsd = result.TotalCostUsd,
+            CostUsd = result.TotalCostUsd - spentBefore,
             RetryAfter = result.RetryAfter,
         };
     }

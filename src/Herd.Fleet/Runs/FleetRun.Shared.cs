@@ -46,7 +46,7 @@ public sealed partial class FleetRun
         // The ceiling lives in the store, so every worker that joins reserves against the same account.
         var ledger = spec.BudgetUsd is { } ceiling ? new SpendLedger(ceiling, store.SpendAccount(time)) : null;
         // Patches too: whichever worker runs a task keeps its patch in the store, so herd apply --store reads it anywhere.
-        var engine = spec.Engine(new EngineContext(ledger, spec.TaskBudgetUsd, time, store));
+        var engine = spec.Engine(new EngineContext(ledger, spec.TaskBudgetUsd, time, Patches: store, Batches: store));
         var (info, plannedAs, shard) = CreateOrOpen(store, engine.Name, engine.Version);
         store.SetBudget(spec.BudgetUsd);
         var planned = PrepareQueue(store);

@@ -131,7 +131,9 @@ public sealed partial class FleetRun(RunSpec spec)
 
         var ledgerStart = store.TotalSpentUsd();
         var ledger = spec.BudgetUsd is { } ceiling ? new SpendLedger(ceiling, ledgerStart) : null;
-        var engine = spec.Engine(new EngineContext(ledger, spec.TaskBudgetUsd, time, patches));
+        // Tokens count from what earlier sessions of the run used (finished attempts).
+        var tokens = spec.BudgetTokens is { } tokenCeiling ? new SpendLedger(tokenCeiling, TokensOf(store.Totals().Tokens)) : null;
+        var engine = spec.Engine(new EngineContext(ledger, spec.TaskBudgetUsd, time, patches, store, tokens));
 
         var (info, plannedAs, shard) = CreateOrOpen(store, engine.Name, engine.Version);
 
@@ -158,6 +160,8 @@ public sealed partial class FleetRun(RunSpec spec)
 
         return End(store, info, plannedAs, shard, report, runSpan, resultsPath);
     }
+
+    private static double TokensOf(Herd.Agent.Models.Usage u) => u.TotalInputTokens + u.OutputTokens;
 
     /// <summary>The run's end, whichever way it was worked: its status and exit code, summary.json, the lock released.</summary>
     private RunResult End(IRunStore store, RunInfo info, PlanSummary? plan, Shard? shard, FleetReport report, System.Diagnostics.Activity? runSpan, string resultsPath)

@@ -34,6 +34,14 @@ public sealed record RunHost(IModelClient Client, string RunDirectory)
     /// them when its run ends. Required when the run's agent has servers; null otherwise.
     /// </value>
     public McpSlots? McpServers { get; init; }
+    /// <value>The Message Batches client of a batch run (<c>--batch</c>); null = none on this host.</value>
+    public AnthropicBatchClient? BatchClient { get; init; }
+
+    /// <value>How a batch run polls and gathers on this host; null = the documented defaults.</value>
+    public Batches.BatchRunOptions? BatchOptions { get; init; }
+
+    /// <value>Where this host's progress display finds the batch rounds of the run it works.</value>
+    public Batches.BatchWatch BatchWatch { get; } = new();
 }
 
 /// <summary>
@@ -47,9 +55,12 @@ public static class RunAssembly
     /// <param name="runLedger">The run-wide ceiling (null without one): a local ledger, or the shared store's account.</param>
     /// <exception cref="EngineUnavailableException">The engine's CLI cannot be found on this host.</exception>
     /// <param name="patches">Where the run's store keeps task patches (<c>--isolate</c>); null = the run directory's <c>patches/</c>.</param>
-    public static ITaskEngine Engine(RunDefinition definition, RunHost host, SpendLedger? runLedger, Store.IPatchStore? patches = null)
+    /// <param name="batches">The run store's record of batch rounds; required when the run is a batch run.</param>
+    /// <param name="runTokens">The run-wide token ceiling (<c>--budget-tokens</c>); null = none.</param>
+    public static ITaskEngine Engine(RunDefinition definition, RunHost host, SpendLedger? runLedger, Store.IPatchStore? patches = null, Batches.IBatchLedger? batches = null, SpendLedger? runTokens = null)
     {
         var profile = Profile(definition, host);
+        var rounds = Rounds(definition, host, batches);
         var spec = EngineSpec(definition, host, profile);
         var auditPath = definition.AuditLogPath;
         var servers = profile.McpServers.Count == 0 || definition.Engine.Kind != EngineKind.Herd
@@ -72,6 +83,8 @@ public static class RunAssembly
             DenialIsSuccess = definition.DenialIsSuccess,
             // Every task's tool calls go to one audit log; each line carries the attempt's session id.
             ExtraSink = auditPath is null ? null : a => new AuditLog(auditPath, a.SessionId, host.Time),
+            Batch = rounds,
+            RunTokens = runTokens,
         }, runLedger, host.Time);
         return host.Isolation?.Wrap(engine, patches) ?? engine;
     }
@@ -90,6 +103,22 @@ public static class RunAssembly
     /// </summary>
     public static McpSlots McpServers(RunDefinition definition) =>
         new(definition.Engine.Kind == EngineKind.Herd ? definition.Agent.McpServers : [], McpConnections.StartTimeoutFromEnvironment());
+
+    /// <exception cref="Herd.Agent.HerdUsageException">A batch run on a host without a batch client, an external engine, or another provider.</exception>
+    private static Batches.BatchRoundCoordinator? Rounds(RunDefinition definition, RunHost host, Batches.IBatchLedger? batches)
+    {
+        if (definition.Batch is not { } batch)
+            return null;
+        if (definition.Engine.Kind != EngineKind.Herd)
+            throw new Herd.Agent.HerdUsageException("Error: --batch works with the in-process engine only (--engine herd); an external CLI makes its own live calls.");
+        if (definition.Agent.Provider != ModelProvider.Anthropic)
+            throw new Herd.Agent.HerdUsageException("Error: --batch needs --provider anthropic: Message Batches are Anthropic's API.");
+        var client = host.BatchClient ?? throw new Herd.Agent.HerdUsageException("Error: this host has no Message Batches client for a --batch run.");
+        var ledger = batches ?? throw new Herd.Agent.HerdFatalException("Error: the run store keeps no batch rounds; a --batch run needs SQLite or PostgreSQL.");
+        var rounds = new Batches.BatchRoundCoordinator(client, ledger, host.Time, (host.BatchOptions ?? new Batches.BatchRunOptions()) with { OnInterrupt = batch.OnInterrupt });
+        host.BatchWatch.Coordinator = rounds;
+        return rounds;
+    }
 
     private static AgentProfile Profile(RunDefinition definition, RunHost host)
     {

@@ -49,6 +49,9 @@ public sealed record RunDefinition
     /// <value>The run-wide ceiling in US dollars; null = none.</value>
     public double? BudgetUsd { get; init; }
 
+    /// <value><c>--budget-tokens</c>: the run-wide ceiling in tokens; null = none.</value>
+    public long? BudgetTokens { get; init; }
+
     /// <value><c>--gate</c> thresholds; null = none.</value>
     public Reports.GateOptions? Gate { get; init; }
 
@@ -57,6 +60,12 @@ public sealed record RunDefinition
 
     /// <value><c>--shard k/n</c> as written; null = the whole plan.</value>
     public string? Shard { get; init; }
+
+    /// <value>
+    /// <c>--batch</c>: every model call of every task goes through Message Batch rounds at half the price (docs/batch.md);
+    /// null = live calls. Stored, so every host that works the run (resume, workers) batches it too.
+    /// </value>
+    public BatchDefinition? Batch { get; init; }
 
     /// <summary>The caps each record reports for a task without caps of its own.</summary>
     [JsonIgnore]
@@ -141,6 +150,13 @@ public sealed record EngineDefinition(EngineKind Kind)
 
     /// <value>The agent flags as an external CLI receives them.</value>
     public AgentFlags Flags { get; init; } = new();
+}
+
+/// <summary>The batch part of a <see cref="RunDefinition"/>: <c>--batch</c> and <c>--on-interrupt</c>.</summary>
+public sealed record BatchDefinition
+{
+    /// <value>What Ctrl-C or SIGTERM does to a batch in flight. Default: leave it for <c>--resume</c> to collect.</value>
+    public Batches.InterruptPolicy OnInterrupt { get; init; } = Batches.InterruptPolicy.Leave;
 }
 
 [JsonSourceGenerationOptions(

@@ -40,10 +40,12 @@ public sealed record JobsSpec(int Limit, bool Adaptive = false, int Ramp = 4)
 }
 
 /// <summary>
-/// What an engine factory gets: the run-wide ledger (null without <c>--budget-usd</c>), the clock, and where the run's
-/// store keeps task patches (<c>--isolate</c>; null = the run directory's <c>patches/</c>).
+/// What an engine factory gets: the run-wide ledger (null without <c>--budget-usd</c>), the clock, where the run's
+/// store keeps task patches (<c>--isolate</c>; null = the run directory's <c>patches/</c>), and the run store's record of
+/// batch rounds (null when the store keeps none).
 /// </summary>
-public sealed record EngineContext(SpendLedger? RunBudget, double? TaskBudgetUsd, TimeProvider Time, Store.IPatchStore? Patches = null);
+/// <param name="RunTokens">The run-wide token ceiling (<c>--budget-tokens</c>), a ledger counted in tokens; null = none.</param>
+public sealed record EngineContext(SpendLedger? RunBudget, double? TaskBudgetUsd, TimeProvider Time, Store.IPatchStore? Patches = null, Batches.IBatchLedger? Batches = null, SpendLedger? RunTokens = null);
 
 /// <summary>Builds the run's engine once the store is open (the ledger starts from what earlier sessions spent).</summary>
 public delegate ITaskEngine EngineFactory(EngineContext context);
@@ -82,6 +84,12 @@ public sealed record RunSpec
 
     /// <value>The run-wide ceiling in US dollars, held by reservation (exit 102 when it cannot hold another call).</value>
     public double? BudgetUsd { get; init; }
+
+    /// <value>
+    /// The run-wide ceiling in tokens (input of every kind plus output), held by reservation like
+    /// <see cref="BudgetUsd"/>: the cap that holds when prices are unknown (exit 102 when it cannot hold another call).
+    /// </value>
+    public long? BudgetTokens { get; init; }
 
     /// <value>Per-task cap across the task's retries; reported in each record.</value>
     public double? TaskBudgetUsd { get; init; }

@@ -88,7 +88,8 @@ public static class AttemptDecision
     {
         if (reservationsHeld)
             return null;
-        var ceiling = ceilingUsd is { } c ? string.Create(CultureInfo.InvariantCulture, $" ${c:0.####}") : "";
-        return new HaltVerdict(HaltReason.Budget, HaltMode.Soon, $"budget: the --budget-usd ceiling{ceiling} cannot hold another call", RunExitCodes.Budget);
+        // Without a dollar ceiling the refusing one was the token ceiling (--budget-tokens).
+        var detail = ceilingUsd is { } c ? string.Create(CultureInfo.InvariantCulture, $"the --budget-usd ceiling ${c:0.####}") : "the --budget-tokens ceiling";
+        return new HaltVerdict(HaltReason.Budget, HaltMode.Soon, $"budget: {detail} cannot hold another call", RunExitCodes.Budget);
     }
 }

@@ -10,7 +10,7 @@ namespace Herd.Fleet.Store;
 /// (<see cref="Postgres.PostgresRunStore"/>) shares a run among many machines. A store is these roles together; a caller
 /// takes the role it uses (docs/architecture.md, "The store by role"), never a concrete store.
 /// </summary>
-public interface IRunStore : IRunCatalog, ITaskQueue, IRunState, IRunReads, IPlanWriter, IPlanCursor, IDisposable
+public interface IRunStore : IRunCatalog, ITaskQueue, IRunState, IRunReads, IPlanWriter, IPlanCursor, Batches.IBatchLedger, IDisposable
 {
 }
 

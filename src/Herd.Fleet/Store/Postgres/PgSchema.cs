@@ -86,6 +86,23 @@ internal static class PgSchema
           run_id text NOT NULL REFERENCES herd_runs(run_id) ON DELETE CASCADE, key text NOT NULL,
           attempt integer NOT NULL, patch bytea NOT NULL, written timestamptz NOT NULL, PRIMARY KEY (run_id, key));
         """,
+        // 5: the rounds of a batch run (herd run --batch): each request claimed before it is submitted (custom_id unique
+        // per run, so no two workers and no resumed run submit it twice), the Message Batch that holds it, and each
+        // task's conversation saved between rounds.
+        """
+        CREATE TABLE herd_batch_sessions(
+          run_id text NOT NULL REFERENCES herd_runs(run_id) ON DELETE CASCADE, key text NOT NULL,
+          attempt_session text NOT NULL, calls integer NOT NULL, retries integer NOT NULL, state text NOT NULL,
+          PRIMARY KEY (run_id, key));
+        CREATE TABLE herd_batch_requests(
+          run_id text NOT NULL REFERENCES herd_runs(run_id) ON DELETE CASCADE, custom_id text NOT NULL, key text NOT NULL,
+          round integer NOT NULL, batch_id text, PRIMARY KEY (run_id, custom_id));
+        CREATE TABLE herd_batches(
+          run_id text NOT NULL REFERENCES herd_runs(run_id) ON DELETE CASCADE, batch_id text NOT NULL, round integer NOT NULL,
+          requests integer NOT NULL, state text NOT NULL, processing integer NOT NULL DEFAULT 0,
+          succeeded integer NOT NULL DEFAULT 0, errored integer NOT NULL DEFAULT 0, canceled integer NOT NULL DEFAULT 0,
+          expired integer NOT NULL DEFAULT 0, created timestamptz NOT NULL, PRIMARY KEY (run_id, batch_id));
+        """,
     ];
 
     public static int Latest => Migrations.Length;
