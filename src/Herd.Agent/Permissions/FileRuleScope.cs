@@ -56,15 +56,21 @@ public static class FileRuleScope
     };
 
     /// <summary>
-    /// An allow rule that grants nothing in Claude Code 2.1.332 (<c>Write(src/**)</c>: path rules are read only for Read
-    /// and Edit), so none in Herd either; the text to warn with, or null when the rule does something.
+    /// A rule that does nothing in Claude Code 2.1.332 and so nothing in Herd either: an allow rule with a path for a
+    /// tool other than Read and Edit (<c>Write(src/**)</c>), or such a deny for a tool that only reads
+    /// (<c>Glob(secrets/**)</c>; Herd honours Write/NotebookEdit/MultiEdit path denies). The warning to print, or null.
     /// </summary>
-    public static string? InertAllowWarning(PermissionRule rule)
+    public static string? InertRuleWarning(PermissionRule rule)
     {
-        if (rule.Behavior != RuleBehavior.Allow || rule.IsWholeTool || !InertPathRuleTools.Contains(rule.ToolName))
+        if (rule.IsWholeTool || !InertPathRuleTools.Contains(rule.ToolName))
             return null;
-        var instead = rule.ToolName is "Glob" or "Grep" or "LS" or "NotebookRead" ? "Read" : "Edit";
-        var covers = instead == "Edit" ? "Edit, Write and NotebookEdit" : "Read, Glob, Grep and LS";
-        return $"herd: warning: allow rule {rule.Text} ({rule.Source}) grants nothing: Claude Code reads path rules only for Read(...) and Edit(...); write {instead}({rule.Specifier}), which covers {covers}.";
+        var reads = rule.ToolName is "Glob" or "Grep" or "LS" or "NotebookRead";
+        if (rule.Behavior != RuleBehavior.Allow && !reads)
+            return null;
+        var instead = reads ? "Read" : "Edit";
+        var covers = reads ? "Read, Glob, Grep and LS" : "Edit, Write and NotebookEdit";
+        var effect = rule.Behavior == RuleBehavior.Allow ? "grants" : "blocks";
+        var kind = rule.Behavior.ToString().ToLowerInvariant();
+        return $"herd: warning: {kind} rule {rule.Text} ({rule.Source}) {effect} nothing: Claude Code reads path rules only for Read(...) and Edit(...); write {instead}({rule.Specifier}), which covers {covers}.";
     }
 }

@@ -39,7 +39,7 @@ public static class PermissionSetup
             AdditionalDirectories = settings.AdditionalDirectories,
         };
         // Not an error: Claude Code accepts these rules too, and a command line tested there must run here.
-        foreach (var warning in policy.Rules.Select(FileRuleScope.InertAllowWarning).OfType<string>().Distinct(StringComparer.Ordinal))
+        foreach (var warning in policy.Rules.Select(FileRuleScope.InertRuleWarning).OfType<string>().Distinct(StringComparer.Ordinal))
             Console.Error.WriteLine(warning);
         return (policy, settings);
     }

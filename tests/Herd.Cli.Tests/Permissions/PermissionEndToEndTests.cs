@@ -150,5 +150,12 @@ public sealed class PermissionEndToEndTests : IDisposable
         ((JsonArray)run.Json["permission_denials"]!).Count.ShouldBe(1);
         File.Exists(target).ShouldBeFalse();
         run.Stderr.Trim().ShouldBe("herd: warning: allow rule Write(src/**) (cli) grants nothing: Claude Code reads path rules only for Read(...) and Edit(...); write Edit(src/**), which covers Edit, Write and NotebookEdit.");
+
+        // And a Glob(path) deny, which blocks nothing in either program, is named too
+        server.Reset(new ModelScript { Default = Reply.WithText("ok") });
+        var deny = await _herd.RunAsync(server, "-p", "go", "--disallowedTools", "Glob(secrets/**)");
+        deny.ExitCode.ShouldBe(0, deny.Stderr);
+        deny.Stderr.ShouldContain("deny rule Glob(secrets/**) (cli) blocks nothing");
+        deny.Stderr.ShouldContain("write Read(secrets/**)");
     }
 }
