@@ -130,7 +130,7 @@ public static class RunCommand
             // Spec §5 "one retry layer": few inner retries, so 429/529 reach the fleet's retry layer and AIMD quickly.
             clientOptions = clientOptions with { MaxRetries = 2 };
         }
-        using var client = ModelClientFactory.Create(clientOptions);
+        using var client = ModelClientFactory.Create(clientOptions with { OnEndpointNotice = EndpointNotices.StateChanges(ctx.Err, clientOptions.BaseUrlVariable) });
         // MCP servers start once for the whole run and serve every task (docs/mcp.md); stopped when the run ends.
         if (definition.Engine.Kind == EngineKind.Herd)
             setup = await setup.StartMcpAsync(ctx.Cancel).ConfigureAwait(false);

@@ -141,6 +141,32 @@ public sealed class BadInputTests : HerdTestBase
         ((string?)result["result"]).ShouldBe($"API Error: Connection error: http://127.0.0.1:{port} (connection refused).");
     }
 
+    [Fact]
+    public async Task A_closed_port_prints_each_retry_and_gives_up_after_four_refusals_instead_of_minutes()
+    {
+        // Given an ANTHROPIC_BASE_URL where nothing listens, and Herd's default ten retries
+        var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        listener.Start();
+        var port = ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
+        listener.Stop();
+        var herd = new HerdProcess(new Uri($"http://127.0.0.1:{port}"), Work.Path, Config.Path);
+
+        // When herd runs
+        var run = await herd.RunAsync("-p", "hi", "--exit-codes", "extended");
+
+        // Then every retry is on stderr with the endpoint and the cause, and the fourth refusal ends it in one line
+        var lines = run.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        lines.Where(l => !l.StartsWith("{\"herd_error\"", StringComparison.Ordinal)).Select(l => System.Text.RegularExpressions.Regex.Replace(l, @"in [0-9.]+ s$", "in N s")).ShouldBe([
+            $"herd: API unreachable at http://127.0.0.1:{port}: connection refused; retry 1/10 in N s",
+            $"herd: API unreachable at http://127.0.0.1:{port}: connection refused; retry 2/10 in N s",
+            $"herd: API unreachable at http://127.0.0.1:{port}: connection refused; retry 3/10 in N s",
+            $"herd: API unreachable at http://127.0.0.1:{port}: the first 4 connections were all refused, so nothing is listening there; giving up without more retries. Check ANTHROPIC_BASE_URL.",
+        ]);
+        // And the documented exit code: a retryable API error (1 without --exit-codes extended)
+        run.ExitCode.ShouldBe(2, run.ToString());
+        run.Stdout.ShouldContain("nothing is listening there");
+    }
+
     [Theory]
     [InlineData("--timeout", "1e300s", "too long")]
     [InlineData("--timeout", "300%", "is not a duration")]
