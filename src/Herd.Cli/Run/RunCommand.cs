@@ -72,7 +72,7 @@ public static class RunCommand
     private static RunInfo ReadStoredRun(string runDirectory)
     {
         if (!SqliteRunStore.Exists(runDirectory))
-            throw new HerdUsageException($"Error: --run-dir '{runDirectory}' holds no run (no run.db). Pass the directory of an earlier `herd run`; `herd runs list` shows them.");
+            throw new HerdUsageException(FleetRun.NoRunMessage(runDirectory));
         using var peek = SqliteRunStore.OpenReadOnly(runDirectory);
         return peek.ReadRun() ?? throw new HerdFatalException($"Error: '{runDirectory}/run.db' has no run row; it was not written by herd run.");
     }
