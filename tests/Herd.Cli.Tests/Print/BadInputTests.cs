@@ -118,14 +118,21 @@ public sealed class BadInputTests : HerdTestBase
         Server.RequestCount.ShouldBe(0);
     }
 
-    [Fact]
-    public async Task A_closed_port_fails_within_seconds_naming_the_endpoint_and_connection_refused()
+    /// <summary>A loopback port that was just free: nothing listens there.</summary>
+    private static int ClosedPort()
     {
-        // Given an ANTHROPIC_BASE_URL where nothing listens
         var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
         listener.Start();
         var port = ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
         listener.Stop();
+        return port;
+    }
+
+    [Fact]
+    public async Task A_closed_port_fails_within_seconds_naming_the_endpoint_and_connection_refused()
+    {
+        // Given an ANTHROPIC_BASE_URL where nothing listens
+        var port = ClosedPort();
         var herd = new HerdProcess(new Uri($"http://127.0.0.1:{port}"), Work.Path, Config.Path).WithEnvironment("HERD_MAX_RETRIES", "2");
         var clock = Stopwatch.StartNew();
 
@@ -145,10 +152,7 @@ public sealed class BadInputTests : HerdTestBase
     public async Task A_closed_port_prints_each_retry_and_gives_up_after_four_refusals_instead_of_minutes()
     {
         // Given an ANTHROPIC_BASE_URL where nothing listens, and Herd's default ten retries
-        var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
-        listener.Start();
-        var port = ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
-        listener.Stop();
+        var port = ClosedPort();
         var herd = new HerdProcess(new Uri($"http://127.0.0.1:{port}"), Work.Path, Config.Path);
 
         // When herd runs
