@@ -123,6 +123,56 @@ public sealed class HostParityTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task Hostile_Bash_is_confined_alike_under_every_host_with_the_string_checks_off()
+    {
+        // Given a project that is a git repository, a folder outside the tree and outside /tmp (which the sandbox makes
+        // private), and tasks whose agent, in bypass mode, tries to write outside the tree, forge the run's own state
+        // and create or change the agent's own configuration (.claude/, .herd/, .git/config, .git/hooks).
+        var outside = Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), $".herd-parity-{Guid.NewGuid():N}");
+        Directory.CreateDirectory(outside);
+        try
+        {
+            // Each piped into a shell from base64, so the permission engine sees no path: the sandbox alone must hold.
+            string[] commands =
+            [
+                $"echo pwned > {outside}/x.txt",
+                "echo forged | tee -a par-*/results.ndjson par-*/run.db > /dev/null 2>&1; touch .herd/runs/*/forged",
+                """mkdir -p .claude && echo '{"permissions":{"allow":["Bash"]}}' > .claude/settings.json""",
+                "echo '[alias]' >> .git/config; echo 'exit 0' > .git/hooks/pre-commit; mkdir -p .herd && touch .herd/forged",
+            ];
+            commands = [.. commands.Select(c => $"echo {Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes(c))} | base64 -d | sh; echo tried")];
+            await using var ws = await Workspace.StartAsync(new ModelScript
+            {
+                Conversations = [new Conversation(null, [.. commands.Select(c => Reply.WithTool("Bash", new JsonObject { ["command"] = c })), Reply.WithText("done")])],
+            });
+            ws.Work.WriteFile(".git/config", "[core]\n\trepositoryformatversion = 0\n");
+            Directory.CreateDirectory(ws.Work.Combine(".git", "hooks"));
+
+            foreach (var host in Hosts)
+            {
+                // When the host runs them (the sandbox is herd run's default)
+                var run = await RunOnAsync(ws, host, ["--dangerously-skip-permissions"], ["a", "b"]);
+
+                // Then every task ended, its records are the host's own (none forged), and nothing outside the tree or
+                // of the agent's configuration changed
+                run.ExitCode.ShouldBe(0, run.Stderr);
+                run.Records.Count.ShouldBe(2, host.ToString());
+                run.Records.ShouldAllBe(r => (string)r["outcome"]!["class"]! == "success");
+                File.Exists(Path.Combine(outside, "x.txt")).ShouldBeFalse($"{host} let Bash write outside the tree");
+                Directory.Exists(ws.Work.Combine(".claude")).ShouldBeFalse($"{host} let Bash create .claude/");
+                File.ReadAllText(ws.Work.Combine(".git", "config")).ShouldNotContain("[alias]", Case.Sensitive, $"{host} let Bash change .git/config");
+                File.Exists(ws.Work.Combine(".git", "hooks", "pre-commit")).ShouldBeFalse($"{host} let Bash add a git hook");
+                File.Exists(ws.Work.Combine(".herd", "forged")).ShouldBeFalse($"{host} let Bash write into .herd/");
+                Directory.EnumerateFiles(ws.Work.Path, "forged", SearchOption.AllDirectories).ShouldBeEmpty($"{host} let Bash write into a run's state");
+            }
+        }
+        finally
+        {
+            Directory.Delete(outside, recursive: true);
+        }
+    }
+
+    [Fact]
     public async Task The_cmd_engine_runs_every_task_under_every_host()
     {
         // Given a run of --engine cmd, whose command no model is involved in

@@ -20,6 +20,12 @@ public abstract class HttpModelClient : IModelClient, IDisposable
     private readonly Uri _endpoint;
     private readonly ResiliencePipeline _retry;
 
+    // Reachability of the endpoint over the client's life (one client per process): whether any call ever got an HTTP
+    // answer, consecutive refused connections before that, and whether the endpoint is known unreachable right now.
+    private int _everConnected;
+    private int _refusals;
+    private int _unreachable;
+
     /// <summary>Per-call inputs of the shared retry pipeline (which request, whose observer).</summary>
     private static readonly ResiliencePropertyKey<CallState> CallKey = new("herd.call");
 
@@ -115,6 +121,8 @@ public abstract class HttpModelClient : IModelClient, IDisposable
                 OnRetry = args =>
                 {
                     var ex = (ModelApiException)args.Outcome.Exception!;
+                    if (ex.ConnectionCause is { } cause)
+                        Notify(new EndpointNotice(EndpointNoticeKind.Retrying, Authority, cause, args.AttemptNumber + 1, maxRetries, args.RetryDelay));
                     Call(args.Context).Observer.OnRetry(new ApiRetryInfo(args.AttemptNumber + 1, maxRetries, args.RetryDelay, ex.Status, ex.Category, ex.RetryAfter));
                     return ValueTask.CompletedTask;
                 },
@@ -164,11 +172,12 @@ public abstract class HttpModelClient : IModelClient, IDisposable
         }
         catch (HttpRequestException ex)
         {
-            throw new ModelApiException(ModelErrorKind.Network, ConnectionErrorText(ex), inner: ex);
+            throw ConnectionFailed(ex);
         }
 
         using (response)
         {
+            Connected();
             var requestId = response.Headers.TryGetValues("request-id", out var ids) || response.Headers.TryGetValues("x-request-id", out ids) ? ids.FirstOrDefault() : null;
             if (!response.IsSuccessStatusCode)
                 throw await ErrorFromResponseAsync(response, cancellationToken).ConfigureAwait(false);
@@ -198,13 +207,30 @@ public abstract class HttpModelClient : IModelClient, IDisposable
     /// <summary>What <see cref="Endpoint"/> must be, for the message about a server that does not stream.</summary>
     protected abstract string ServerKind { get; }
 
+    private string Authority => _endpoint.GetLeftPart(UriPartial.Authority);
+
+    private void Notify(EndpointNotice notice) => _options.OnEndpointNotice?.Invoke(notice);
+
+    /// <summary>An HTTP answer came back, whatever its status: the endpoint is there.</summary>
+    private void Connected()
+    {
+        Volatile.Write(ref _everConnected, 1);
+        Volatile.Write(ref _refusals, 0);
+        if (Interlocked.Exchange(ref _unreachable, 0) == 1)
+            Notify(new EndpointNotice(EndpointNoticeKind.Reachable, Authority, null));
+    }
+
     /// <summary>
     /// A failed connection named with its endpoint and cause (<c>connection refused</c>, a DNS failure…), so a wrong
-    /// base URL or a stopped proxy reads as what it is in api_retry events and the final error.
+    /// base URL or a stopped proxy reads as what it is in api_retry events and the final error. Refusals while this
+    /// client has never connected are counted: once <see cref="ModelClientOptions.RefusalsBeforeGivingUp"/> in a row
+    /// were refused, nothing listens there and the call fails at once (<see cref="ModelErrorKind.Unreachable"/>); a
+    /// refusal after the endpoint once answered (a proxy restarting) is retried as before.
     /// </summary>
-    private string ConnectionErrorText(HttpRequestException ex)
+    private ModelApiException ConnectionFailed(HttpRequestException ex)
     {
         var socket = ex.InnerException as System.Net.Sockets.SocketException;
+        var refused = socket?.SocketErrorCode == System.Net.Sockets.SocketError.ConnectionRefused;
         var cause = socket?.SocketErrorCode switch
         {
             System.Net.Sockets.SocketError.ConnectionRefused => "connection refused",
@@ -213,7 +239,24 @@ public abstract class HttpModelClient : IModelClient, IDisposable
             System.Net.Sockets.SocketError.NetworkUnreachable or System.Net.Sockets.SocketError.HostUnreachable => "network unreachable",
             _ => (socket?.Message ?? ex.Message).TrimEnd('.'),
         };
-        return $"Connection error: {_endpoint.GetLeftPart(UriPartial.Authority)} ({cause}).";
+        if (Interlocked.Exchange(ref _unreachable, 1) == 0)
+            Notify(new EndpointNotice(EndpointNoticeKind.Unreachable, Authority, cause));
+        if (!refused)
+            Volatile.Write(ref _refusals, 0);
+        else if (Volatile.Read(ref _everConnected) == 0)
+        {
+            var refusals = Interlocked.Increment(ref _refusals);
+            var limit = _options.RefusalsBeforeGivingUp;
+            if (limit > 0 && refusals >= limit)
+            {
+                if (refusals == limit)
+                    Notify(new EndpointNotice(EndpointNoticeKind.GivingUp, Authority, cause, refusals));
+                return new ModelApiException(ModelErrorKind.Unreachable,
+                    $"Connection error: {Authority} (connection refused). Every connection so far was refused: nothing is listening there. Check {_options.BaseUrlVariable}.",
+                    inner: ex) { ConnectionCause = cause };
+            }
+        }
+        return new ModelApiException(ModelErrorKind.Network, $"Connection error: {Authority} ({cause}).", inner: ex) { ConnectionCause = cause };
     }
 
     private async Task<ModelApiException> ErrorFromResponseAsync(HttpResponseMessage response, CancellationToken cancellationToken)

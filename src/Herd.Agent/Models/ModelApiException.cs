@@ -7,6 +7,12 @@ public enum ModelErrorKind
     Overloaded,
     ServerError,
     Network,
+
+    /// <summary>
+    /// Every connection of this process to the endpoint so far was refused (nothing listens there): not retried, since
+    /// more waiting only delays the answer (docs/print-mode.md, "An endpoint that refuses").
+    /// </summary>
+    Unreachable,
     StreamIdle,
     Truncated,
     Authentication,
@@ -33,6 +39,9 @@ public sealed class ModelApiException(
     public string? ErrorType { get; } = errorType;
     public string? ResponseBody { get; } = responseBody;
     public TimeSpan? RetryAfter { get; } = retryAfter;
+
+    /// <value>Why no connection could be made (<c>connection refused</c>, <c>host not found</c>…); null when the failure came later.</value>
+    public string? ConnectionCause { get; init; }
 
     public bool IsRetryable => Kind is ModelErrorKind.RateLimited or ModelErrorKind.Overloaded or ModelErrorKind.ServerError
         or ModelErrorKind.Network or ModelErrorKind.StreamIdle or ModelErrorKind.Truncated;

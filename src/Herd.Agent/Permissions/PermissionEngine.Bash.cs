@@ -780,7 +780,7 @@ public sealed partial class PermissionEngine
                 foreach (var path in ShellGlob.Expand(word, cwd, context) ?? [context.RawPath(word.Value, cwd)])
                 {
                     var full = Path.GetFullPath(path);
-                    var decision = EvaluatePath(PathAccess.Edit, full, context, "Edit", path);
+                    var decision = EvaluatePath(PathAccess.Edit, full, context, FileRuleScope.BashCommand, path);
                     if (!decision.IsAllowed && decision.Message?.Contains("which tools may not", StringComparison.Ordinal) == true)
                         return new SubDecision(Verdict.Deny, $"{name} {word.Raw}: {decision.Reason}", null, decision.Message);
                 }
@@ -1029,7 +1029,7 @@ public sealed partial class PermissionEngine
                             return dir;
                         if (entry.LinkTarget is not null)
                         {
-                            if (EvaluatePath(PathAccess.Read, entry.FullName, context, "Read") is { IsAllowed: false })
+                            if (EvaluatePath(PathAccess.Read, entry.FullName, context, FileRuleScope.BashCommand) is { IsAllowed: false })
                                 return entry.FullName;
                             continue;
                         }
@@ -1112,7 +1112,7 @@ public sealed partial class PermissionEngine
                 continue;
             foreach (var cwd in cwds)
             {
-                var decision = EvaluatePath(access, context.ResolvePath(path, cwd), context, access == PathAccess.Read ? "Read" : "Edit", context.RawPath(path, cwd));
+                var decision = EvaluatePath(access, context.ResolvePath(path, cwd), context, FileRuleScope.BashCommand, context.RawPath(path, cwd));
                 if (!decision.IsAllowed)
                 {
                     var isRuleDeny = decision.Message?.StartsWith("Permission to", StringComparison.Ordinal) == true;

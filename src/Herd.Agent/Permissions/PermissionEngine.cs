@@ -222,14 +222,19 @@ public sealed partial class PermissionEngine
             return new(PermissionBehavior.Allow, "mode bypassPermissions");
 
         // Every form of the path (as written, symlinks resolved) must be covered, each by a rule or by being a read
-        // inside the working directories; a whole-tool allow (bare Read, Edit) covers the working directories only.
-        var allowTools = access == PathAccess.Read ? ReadRuleTools : EditAllowRuleTools(toolName);
-        var allowRules = _rules.Where(r => r.Behavior == RuleBehavior.Allow && allowTools.Contains(r.ToolName)).ToArray();
+        // inside the working directories. Which allow rules grant which tool follows Claude Code 2.1.332 as measured
+        // (docs/permissions.md, "Which rule governs which tool").
+        var allowRules = _rules.Where(r => r.Behavior == RuleBehavior.Allow && FileRuleScope.Grants(r, toolName, access == PathAccess.Read)).ToArray();
         PermissionRule? decidingRule = null;
         var covered = candidates.All(p =>
         {
             var within = IsInsideWorkingDirectories(p, context);
-            var rule = allowRules.FirstOrDefault(r => r.IsWholeTool ? within && !IsProtectedPath(p) || (access == PathAccess.Read && within) : PathPatternFor(r, cwd).Matches(p));
+            var rule = allowRules.FirstOrDefault(r => FileRuleScope.Reach(r) switch
+            {
+                FileRuleReach.Anywhere => access == PathAccess.Read || !IsProtectedPath(p),
+                FileRuleReach.WorkingDirectories => within && !IsProtectedPath(p),
+                _ => PathPatternFor(r, cwd).Matches(p),
+            });
             decidingRule ??= rule;
             return rule is not null || (access == PathAccess.Read && within);
         });
@@ -239,27 +244,11 @@ public sealed partial class PermissionEngine
         return Denied(why, null, NotGrantedPath(access, fullPath));
     }
 
-    // Rules for editing tools other than Edit are accepted but not consulted for allows (spec §6.2); denies are
-    // honoured from all of them, because a deny that silently does nothing is the worse failure.
+    // Deny rules are read wider than Claude Code reads them: a Write(...), MultiEdit(...) or NotebookEdit(...) deny,
+    // which 2.1.332 never matches, blocks every editing tool here, because a deny that silently does nothing is the
+    // worse failure.
     private static readonly HashSet<string> ReadRuleTools = new(StringComparer.Ordinal) { "Read" };
     private static readonly HashSet<string> EditDenyRuleTools = new(StringComparer.Ordinal) { "Read", "Edit", "Write", "MultiEdit", "NotebookEdit" };
-
-    /// <summary>
-    /// Which allow rules approve an editing tool, as Claude Code 2.1.332 decides (issue #10): <c>Write</c> rules approve
-    /// Write and <c>Edit</c> rules do not (an Edit rule approving Write would be a permission that is too wide).
-    /// </summary>
-    private static HashSet<string> EditAllowRuleTools(string toolName) => toolName switch
-    {
-        "Write" => WriteAllow,
-        "MultiEdit" => MultiEditAllow,
-        "NotebookEdit" => NotebookEditAllow,
-        _ => EditAllow,
-    };
-
-    private static readonly HashSet<string> EditAllow = new(StringComparer.Ordinal) { "Edit" };
-    private static readonly HashSet<string> WriteAllow = new(StringComparer.Ordinal) { "Write" };
-    private static readonly HashSet<string> MultiEditAllow = new(StringComparer.Ordinal) { "MultiEdit", "Edit" };
-    private static readonly HashSet<string> NotebookEditAllow = new(StringComparer.Ordinal) { "NotebookEdit" };
 
     private PermissionRule? FindWholeTool(string toolName, RuleBehavior behavior) =>
         _rules.FirstOrDefault(r => r.Behavior == behavior && r.Specifier is null && (r.NamesTool(toolName) || (r.ToolName == "Edit" && toolName == "Write")))

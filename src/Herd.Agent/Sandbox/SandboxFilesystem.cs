@@ -53,14 +53,19 @@ public static class SandboxFilesystem
     /// command's lifetime (and removes the empty mount point after it), so a command cannot create them either.
     /// </summary>
     public static IReadOnlyList<string> MissingProtectedFolders(ToolContext context) =>
+        ProtectedFolders(context).Where(IsMissing).ToArray();
+
+    /// <summary>The protected folders of every writable root, whether they exist or not.</summary>
+    public static IReadOnlyList<string> ProtectedFolders(ToolContext context) =>
         WritableRoots(context)
             .Where(root => root != (KernelPath.Resolve(context.ScratchDirectory) ?? context.ScratchDirectory) && Directory.Exists(root))
             .SelectMany(root => new[] { ".claude", ".herd" }
                 .Concat(Directory.Exists(Path.Combine(root, ".git")) ? [".git/hooks"] : [])
                 .Select(rel => Path.Combine(root, rel)))
-            .Where(p => FileStatus.Of(p, followSymlinks: false).Kind == FileKind.Missing)
             .Distinct(StringComparer.Ordinal)
             .ToArray();
+
+    public static bool IsMissing(string path) => FileStatus.Of(path, followSymlinks: false).Kind == FileKind.Missing;
 
     /// <summary>
     /// Whether <paramref name="absolutePath"/> (symlinks resolved) is, or lies in, the protected configuration of a working

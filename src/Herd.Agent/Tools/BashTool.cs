@@ -41,23 +41,6 @@ public sealed class BashTool : ITool
         ["run_in_background"] = ToolInput.Prop("boolean", "Accepted for compatibility; Herd runs every command in the foreground"),
     }, "command");
 
-    /// <summary>Removes the empty folders bwrap made as mount points for protected folders that did not exist.</summary>
-    private static void RemoveMountPoints(IReadOnlyList<string> mountPoints)
-    {
-        foreach (var path in mountPoints)
-        {
-            try
-            {
-                if (Directory.Exists(path) && !Directory.EnumerateFileSystemEntries(path).Any())
-                    Directory.Delete(path);
-            }
-            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-            {
-                // Still in use by a concurrent command's sandbox, or made by someone else meanwhile: leave it.
-            }
-        }
-    }
-
     public async Task<ToolResult> InvokeAsync(JsonElement input, ToolContext context, CancellationToken cancellationToken = default)
     {
         if (ToolInput.String(input, "command") is not { } command || string.IsNullOrWhiteSpace(command))
@@ -71,15 +54,16 @@ public sealed class BashTool : ITool
         IReadOnlyList<string> mountPoints = [];
         if (context.Sandbox is not null)
         {
-            mountPoints = SandboxFilesystem.MissingProtectedFolders(context);
             if (Bubblewrap.Problem is { } problem)
                 return ToolResult.Error(Bubblewrap.UnavailableMessage(problem)[7..]);
+            mountPoints = MountPointLeases.Acquire(context);
             try
             {
                 sandboxArgs = Bubblewrap.Arguments(command, context);
             }
             catch (SandboxUnavailableException ex)
             {
+                MountPointLeases.Release(mountPoints);
                 return ToolResult.Error("The sandbox could not be prepared: " + ex.Message);
             }
         }
@@ -125,7 +109,7 @@ public sealed class BashTool : ITool
         // Kill the group even after a normal exit: background children (`cmd &`) would otherwise outlive the call
         // and hold the output pipes open.
         ProcessGroup.KillTree(process, sandboxed: sandboxArgs is not null);
-        RemoveMountPoints(mountPoints);
+        MountPointLeases.Release(mountPoints);
         try
         {
             await Task.WhenAll(stdoutDone, stderrDone).WaitAsync(TimeSpan.FromSeconds(5), context.Time, CancellationToken.None).ConfigureAwait(false);

@@ -38,6 +38,9 @@ public static class PermissionSetup
             Rules = [.. deny, .. allow, .. settings.Rules],
             AdditionalDirectories = settings.AdditionalDirectories,
         };
+        // Not an error: Claude Code accepts these rules too, and a command line tested there must run here.
+        foreach (var warning in policy.Rules.Select(FileRuleScope.InertRuleWarning).OfType<string>().Distinct(StringComparer.Ordinal))
+            Console.Error.WriteLine(warning);
         return (policy, settings);
     }
 

@@ -141,7 +141,8 @@ public static class PrintCommand
         template = await template.StartMcpAsync(signals.Token).ConfigureAwait(false);
         await using var mcp = template.Mcp;
         var options = template.ToAgentOptions(restoredModel: loaded?.Model);
-        using var client = ModelClientFactory.Create(template.ClientOptionsFromEnvironment());
+        var clientOptions = template.ClientOptionsFromEnvironment();
+        using var client = ModelClientFactory.Create(clientOptions with { OnEndpointNotice = EndpointNotices.EveryRetry(Console.Error, clientOptions.BaseUrlVariable) });
 
         var stdout = Console.OpenStandardOutput();
         var writer = OutputWriter.Create(outputFormat, stdout, verbose, includePartial);
@@ -255,7 +256,8 @@ public static class PrintCommand
     internal static int ExtendedExitCode(AgentResult r, bool schemaGiven)
     {
         if (r.ApiErrorKind is { } kind)
-            return new ModelApiException(kind, "").IsRetryable ? 2 : 1;
+            // An endpoint that refused every connection may be up later: retryable, though Herd stopped retrying it.
+            return kind == ModelErrorKind.Unreachable || new ModelApiException(kind, "").IsRetryable ? 2 : 1;
         if (r.Subtype is ResultSubtype.MaxTurns or ResultSubtype.MaxBudget or ResultSubtype.MaxStructuredOutputRetries)
             return 3;
         if (r.IsError)

@@ -72,7 +72,7 @@ public static class RunCommand
     private static RunInfo ReadStoredRun(string runDirectory)
     {
         if (!SqliteRunStore.Exists(runDirectory))
-            throw new HerdUsageException($"Error: --run-dir '{runDirectory}' holds no run (no run.db). Pass the directory of an earlier `herd run`; `herd runs list` shows them.");
+            throw new HerdUsageException(FleetRun.NoRunMessage(runDirectory));
         using var peek = SqliteRunStore.OpenReadOnly(runDirectory);
         return peek.ReadRun() ?? throw new HerdFatalException($"Error: '{runDirectory}/run.db' has no run row; it was not written by herd run.");
     }
@@ -141,7 +141,7 @@ public static class RunCommand
             // Spec §5 "one retry layer": few inner retries, so 429/529 reach the fleet's retry layer and AIMD quickly.
             clientOptions = clientOptions with { MaxRetries = 2 };
         }
-        using var client = ModelClientFactory.Create(clientOptions);
+        using var client = ModelClientFactory.Create(clientOptions with { OnEndpointNotice = EndpointNotices.StateChanges(ctx.Err, clientOptions.BaseUrlVariable) });
         using var batchClient = definition.Batch is null ? null : new AnthropicBatchClient(clientOptions);
         // The run's MCP servers, one set per slot, started by each slot's first task (docs/mcp.md); stopped when the run ends.
         await using var mcpServers = RunAssembly.McpServers(definition);

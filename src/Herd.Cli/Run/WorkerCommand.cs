@@ -110,7 +110,7 @@ public static class WorkerCommand
         var clientOptions = definition.Engine.Kind == EngineKind.Herd ? AgentSetup.ClientOptionsFromEnvironment(definition.Agent.Provider) : new ModelClientOptions { ApiKey = "" };
         if (string.IsNullOrEmpty(Environment.GetEnvironmentVariable("HERD_MAX_RETRIES")))
             clientOptions = clientOptions with { MaxRetries = 2 };
-        using var client = ModelClientFactory.Create(clientOptions);
+        using var client = ModelClientFactory.Create(clientOptions with { OnEndpointNotice = EndpointNotices.StateChanges(err, clientOptions.BaseUrlVariable) });
         using var batchClient = definition.Batch is null ? null : new AnthropicBatchClient(clientOptions);
         var ledger = store.Ledger().Ceiling is { } ceiling ? new SpendLedger(ceiling, store.SpendAccount(time)) : null;
         // Engine state (config directories, attempt logs) stays on this host, under its own directory for the run.

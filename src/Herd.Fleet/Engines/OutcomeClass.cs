@@ -33,6 +33,12 @@ public enum OutcomeClass
 
     /// <summary>The run-wide ceiling could not hold the next call (spec §10): the task stays queued and the run halts with 102.</summary>
     RunBudget,
+
+    /// <summary>
+    /// The model endpoint refused every connection this process made (nothing listens there): the run halts now, since
+    /// every other task would fail the same way after minutes of retries.
+    /// </summary>
+    Unreachable,
 }
 
 public static class OutcomeClasses
@@ -60,6 +66,7 @@ public static class OutcomeClasses
         OutcomeClass.VerifyFailed => "verify_failed",
         OutcomeClass.Interrupted => "interrupted",
         OutcomeClass.RunBudget => "run_budget",
+        OutcomeClass.Unreachable => "unreachable",
         _ => c.ToString().ToLowerInvariant(),
     };
 
@@ -88,7 +95,7 @@ public static class OutcomeClasses
     public static bool IsBackPressure(this OutcomeClass c) => c is OutcomeClass.RateLimited or OutcomeClass.Overloaded;
 
     /// <summary>Run-fatal classes halt the run now with exit 103 (spec §2, §4).</summary>
-    public static bool IsRunFatal(this OutcomeClass c) => c is OutcomeClass.Auth or OutcomeClass.SpendCap;
+    public static bool IsRunFatal(this OutcomeClass c) => c is OutcomeClass.Auth or OutcomeClass.SpendCap or OutcomeClass.Unreachable;
 
     /// <summary>Not a final outcome: the task goes back to the queue without using a retry.</summary>
     public static bool IsRequeue(this OutcomeClass c) => c is OutcomeClass.Cancelled or OutcomeClass.Interrupted or OutcomeClass.RunBudget;

@@ -39,6 +39,7 @@ public static class OutcomeClassifier
                 ModelErrorKind.Overloaded => OutcomeClass.Overloaded,
                 ModelErrorKind.ServerError => OutcomeClass.ServerError,
                 ModelErrorKind.Network or ModelErrorKind.StreamIdle or ModelErrorKind.Truncated => OutcomeClass.Network,
+                ModelErrorKind.Unreachable => OutcomeClass.Unreachable,
                 ModelErrorKind.Authentication => OutcomeClass.Auth,
                 ModelErrorKind.SpendCap => OutcomeClass.SpendCap,
                 _ => OutcomeClass.InvalidRequest,

@@ -59,9 +59,29 @@ public sealed partial class FleetRun(RunSpec spec)
     public async Task<RunResult> ExecuteAsync(CancellationToken cancellationToken = default)
     {
         CheckStart();
-        var result = await RunInStoreAsync(cancellationToken).ConfigureAwait(false);
+        RunResult result;
+        try
+        {
+            result = await RunInStoreAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (HerdFatalException ex) when (spec.Start == RunStart.New && !_planStored && DiskFull.Caused(ex))
+        {
+            // Nothing of the run exists yet, so "--resume" (the store's advice) would find no run: say how to re-plan.
+            throw new HerdFatalException($"Error: the disk holding '{spec.RunDirectory}' filled before the run's plan was stored, so no run was created. Free space, then start it again with the same command (not --resume).", ex);
+        }
         return AfterRun(result);
     }
+
+    /// <summary>Set once the plan is stored (run row, tasks, plan.json): from then on the run resumes.</summary>
+    private volatile bool _planStored;
+
+    /// <summary>
+    /// What to say when a run directory to resume holds no run: a run.db without a run row is a run whose creation did
+    /// not finish (the disk filled, or herd was stopped, while the plan was stored); nothing of it was kept.
+    /// </summary>
+    public static string NoRunMessage(string runDirectory) => File.Exists(Path.Combine(runDirectory, "run.db"))
+        ? $"Error: --run-dir '{runDirectory}' holds no run: its creation did not finish (the disk filled or herd stopped while the plan was stored), so there is nothing to resume. Start the run again with the same command, without --resume."
+        : $"Error: --run-dir '{runDirectory}' holds no run (no run.db). Pass the directory of an earlier `herd run`; `herd runs list` shows them.";
 
     private async Task<RunResult> RunInStoreAsync(CancellationToken cancellationToken)
     {
@@ -120,7 +140,7 @@ public sealed partial class FleetRun(RunSpec spec)
         if (spec.Start == RunStart.New && exists)
             throw new HerdUsageException($"Error: --run-dir '{spec.RunDirectory}' already holds a run. Continue it with --resume, or pass a new --run-dir.");
         if (spec.Start == RunStart.Resume && !exists)
-            throw new HerdUsageException($"Error: --run-dir '{spec.RunDirectory}' holds no run (no run.db). Pass the directory of an earlier `herd run`; `herd runs list` shows them.");
+            throw new HerdUsageException(NoRunMessage(spec.RunDirectory));
     }
 
     private async Task<RunResult> RunWithStoreAsync(IRunStore store, IPatchStore patches, CancellationToken cancellationToken)
@@ -204,19 +224,11 @@ public sealed partial class FleetRun(RunSpec spec)
                 throw new HerdFatalException($"Error: '{store.Location}' has no run row; it was not written by herd run.");
             info = new RunInfo(RunIdOf(spec.RunDirectory), spec.Time.GetUtcNow(), spec.OptionsJson, spec.Cwd, engineName, engineVersion, spec.Definition?.ToJson());
             shard = spec.Shard;
-            try
-            {
-                using var manifest = new PlanManifestWriter(spec.RunDirectory);
-                store.CreateRunFrom(info, ShardOf(PlanTasks() ?? [], shard, every: manifest.Add, kept: _ => { }));
-                var hash = spec.PlanSource?.IdentityHash() ?? (spec.Identity ?? PlanIdentity.Of(spec.Plan, [])).Hash;
-                manifest.Finish(hash, shard);
-                plan = new PlanSummary(hash, shard?.ToString(), manifest.Count);
-            }
-            catch (IOException ex) when (ex.HResult == NoSpaceLeft)
-            {
-                // plan.json is written beside the plan's transaction, which the failure rolled back: there is no run.
-                throw new HerdFatalException($"Error: the disk holding '{spec.RunDirectory}' is full. Free space, then run again; no run was created.", ex);
-            }
+            using var manifest = new PlanManifestWriter(spec.RunDirectory);
+            store.CreateRunFrom(info, ShardOf(PlanTasks() ?? [], shard, every: manifest.Add, kept: _ => { }));
+            var hash = spec.PlanSource?.IdentityHash() ?? (spec.Identity ?? PlanIdentity.Of(spec.Plan, [])).Hash;
+            manifest.Finish(hash, shard);
+            plan = new PlanSummary(hash, shard?.ToString(), manifest.Count);
         }
         else
         {
@@ -233,13 +245,11 @@ public sealed partial class FleetRun(RunSpec spec)
                     spec.Notice($"{added} new task(s) added to the run.");
             }
         }
-        // Stored: the run holds no list of its plan from here on.
+        // Stored: the run holds no list of its plan from here on, and from here on the run resumes.
+        _planStored = true;
         spec = spec with { Plan = [], PlanSource = null };
         return (info, plan, shard);
     }
-
-    /// <summary>ENOSPC: .NET reports the errno as the exception's HResult on Linux.</summary>
-    private const int NoSpaceLeft = 28;
 
     /// <summary>The plan to store: the source's tasks as they are produced, else the given list; null when there is none.</summary>
     private IEnumerable<Jobs.FleetTask>? PlanTasks() => spec.PlanSource?.Tasks() ?? (spec.Plan.Count > 0 ? spec.Plan : null);

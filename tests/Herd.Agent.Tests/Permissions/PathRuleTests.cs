@@ -124,15 +124,20 @@ public sealed class PathRuleTests : IDisposable
         denied.Message.ShouldBe($"Claude requested permissions to write to {inside}, but you haven't granted it yet.");
         Write(inside, PermissionPolicy.Default with { Mode = PermissionMode.AcceptEdits }).IsAllowed.ShouldBeTrue();
         Write(outside, PermissionPolicy.Default with { Mode = PermissionMode.AcceptEdits }).IsAllowed.ShouldBeFalse();
-        // Claude Code 2.1.332 (issue #10): Write rules approve Write, Edit rules do not.
-        Write(inside, Allow("Write(src/**)")).IsAllowed.ShouldBeTrue();
+        // Measured against Claude Code 2.1.332 (docs/permissions.md, RuleScopeTests): Edit(path) approves Write, a
+        // Write(path) rule approves nothing, a bare Write approves Write anywhere, Write(*) inside the working directories.
+        Write(inside, Allow("Edit(src/**)")).IsAllowed.ShouldBeTrue();
+        Write(Path.Combine(_p.Cwd, "lib", "src", "a.cs"), Allow("Edit(src/**)")).IsAllowed.ShouldBeFalse();
+        Write(inside, Allow("Write(src/**)")).IsAllowed.ShouldBeFalse();
         Write(inside, Allow("Write")).IsAllowed.ShouldBeTrue();
-        Write(Path.Combine(_p.Cwd, "lib", "src", "a.cs"), Allow("Write(src/**)")).IsAllowed.ShouldBeFalse();
-        Write(inside, Allow("Edit(src/**)")).IsAllowed.ShouldBeFalse();
+        Write(outside, Allow("Write")).IsAllowed.ShouldBeTrue();
+        Write(inside, Allow("Write(*)")).IsAllowed.ShouldBeTrue();
+        Write(outside, Allow("Write(*)")).IsAllowed.ShouldBeFalse();
         Write(inside, Allow("Edit")).IsAllowed.ShouldBeFalse();
         Write(inside, PermissionPolicy.Default with { Mode = PermissionMode.Plan }).IsAllowed.ShouldBeFalse();
         Write(outside, PermissionPolicy.Default with { Mode = PermissionMode.BypassPermissions }).IsAllowed.ShouldBeTrue();
-        Write(outside, Allow($"Write(/{_p.Outside}/*.cs)")).IsAllowed.ShouldBeTrue();
+        Write(outside, Allow($"Write(/{_p.Outside}/*.cs)")).IsAllowed.ShouldBeFalse();
+        Write(outside, Allow($"Edit(/{_p.Outside}/*.cs)")).IsAllowed.ShouldBeTrue();
     }
 
     [Theory]

@@ -118,7 +118,7 @@ public sealed class OwnStateTests : IDisposable
         {
             var context = Context(sandbox);
             var input = TempProject.Input(("file_path", path), ("content", "forged"));
-            new PermissionEngine(new PermissionPolicy(PermissionMode.BypassPermissions, [$"Write({relative})"], [], []))
+            new PermissionEngine(new PermissionPolicy(PermissionMode.BypassPermissions, [$"Edit({relative})", "Write"], [], []))
                 .Evaluate(new WriteTool(), input, context).IsAllowed.ShouldBeFalse(relative);
             // and the tool itself, reached without the engine
             (await new WriteTool().InvokeAsync(input, context)).IsError.ShouldBeTrue(relative);

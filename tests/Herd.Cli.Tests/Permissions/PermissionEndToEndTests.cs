@@ -134,4 +134,28 @@ public sealed class PermissionEndToEndTests : IDisposable
         auto.ExitCode.ShouldBe(0);
         auto.Stderr.Split('\n').Count(l => l.Contains("auto")).ShouldBe(1);
     }
+
+    [Fact]
+    public async Task A_Write_path_rule_grants_nothing_as_in_Claude_Code_and_says_what_to_write_instead()
+    {
+        // Given a Write(path) allow rule, which Claude Code 2.1.332 accepts and never matches
+        var target = Path.Combine(_herd.Cwd, "src", "a.txt");
+        await using var server = await ScriptedModelServer.StartAsync(ModelScript.Replies(
+            Reply.WithTool("Write", new JsonObject { ["file_path"] = target, ["content"] = "hi" }), Reply.WithText("done")));
+
+        var run = await _herd.RunAsync(server, "-p", "go", "--output-format", "json", "--allowedTools", "Write(src/**)");
+
+        // Then the write is not granted, and one warning names the rule and the rule that would grant it
+        run.ExitCode.ShouldBe(0, run.Stderr);
+        ((JsonArray)run.Json["permission_denials"]!).Count.ShouldBe(1);
+        File.Exists(target).ShouldBeFalse();
+        run.Stderr.Trim().ShouldBe("herd: warning: allow rule Write(src/**) (cli) grants nothing: Claude Code reads path rules only for Read(...) and Edit(...); write Edit(src/**), which covers Edit, Write and NotebookEdit.");
+
+        // And a Glob(path) deny, which blocks nothing in either program, is named too
+        server.Reset(new ModelScript { Default = Reply.WithText("ok") });
+        var deny = await _herd.RunAsync(server, "-p", "go", "--disallowedTools", "Glob(secrets/**)");
+        deny.ExitCode.ShouldBe(0, deny.Stderr);
+        deny.Stderr.ShouldContain("deny rule Glob(secrets/**) (cli) blocks nothing");
+        deny.Stderr.ShouldContain("write Read(secrets/**)");
+    }
 }

@@ -118,14 +118,21 @@ public sealed class BadInputTests : HerdTestBase
         Server.RequestCount.ShouldBe(0);
     }
 
-    [Fact]
-    public async Task A_closed_port_fails_within_seconds_naming_the_endpoint_and_connection_refused()
+    /// <summary>A loopback port that was just free: nothing listens there.</summary>
+    private static int ClosedPort()
     {
-        // Given an ANTHROPIC_BASE_URL where nothing listens
         var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
         listener.Start();
         var port = ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
         listener.Stop();
+        return port;
+    }
+
+    [Fact]
+    public async Task A_closed_port_fails_within_seconds_naming_the_endpoint_and_connection_refused()
+    {
+        // Given an ANTHROPIC_BASE_URL where nothing listens
+        var port = ClosedPort();
         var herd = new HerdProcess(new Uri($"http://127.0.0.1:{port}"), Work.Path, Config.Path).WithEnvironment("HERD_MAX_RETRIES", "2");
         var clock = Stopwatch.StartNew();
 
@@ -139,6 +146,29 @@ public sealed class BadInputTests : HerdTestBase
         retries.Count.ShouldBe(2);
         var result = run.JsonLines[^1];
         ((string?)result["result"]).ShouldBe($"API Error: Connection error: http://127.0.0.1:{port} (connection refused).");
+    }
+
+    [Fact]
+    public async Task A_closed_port_prints_each_retry_and_gives_up_after_four_refusals_instead_of_minutes()
+    {
+        // Given an ANTHROPIC_BASE_URL where nothing listens, and Herd's default ten retries
+        var port = ClosedPort();
+        var herd = new HerdProcess(new Uri($"http://127.0.0.1:{port}"), Work.Path, Config.Path);
+
+        // When herd runs
+        var run = await herd.RunAsync("-p", "hi", "--exit-codes", "extended");
+
+        // Then every retry is on stderr with the endpoint and the cause, and the fourth refusal ends it in one line
+        var lines = run.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        lines.Where(l => !l.StartsWith("{\"herd_error\"", StringComparison.Ordinal)).Select(l => System.Text.RegularExpressions.Regex.Replace(l, @"in [0-9.]+ s$", "in N s")).ShouldBe([
+            $"herd: API unreachable at http://127.0.0.1:{port}: connection refused; retry 1/10 in N s",
+            $"herd: API unreachable at http://127.0.0.1:{port}: connection refused; retry 2/10 in N s",
+            $"herd: API unreachable at http://127.0.0.1:{port}: connection refused; retry 3/10 in N s",
+            $"herd: API unreachable at http://127.0.0.1:{port}: the first 4 connections were all refused, so nothing is listening there; giving up without more retries. Check ANTHROPIC_BASE_URL.",
+        ]);
+        // And the documented exit code: a retryable API error (1 without --exit-codes extended)
+        run.ExitCode.ShouldBe(2, run.ToString());
+        run.Stdout.ShouldContain("nothing is listening there");
     }
 
     [Theory]

@@ -263,21 +263,35 @@ public sealed class BadInputClassTests
     }
 
     [Fact]
-    public async Task A_closed_port_is_reported_within_the_first_attempt_not_after_every_retry()
+    public async Task A_closed_port_halts_the_run_in_seconds_with_one_line_per_endpoint_state_and_the_run_resumes()
     {
-        await using var h = await FleetHarness.StartAsync(new ModelScript());
+        // Given an ANTHROPIC_BASE_URL where nothing listens, and ten tasks eight at a time
+        await using var h = await FleetHarness.StartAsync(new ModelScript { Default = Reply.WithText("ok") });
         using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
         listener.Start();
         var port = ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
         listener.Stop(); // now nothing listens there
         h.ClientOverride = h.ClientOptions with { BaseUrl = new Uri($"http://127.0.0.1:{port}") };
+        var clock = System.Diagnostics.Stopwatch.StartNew();
 
-        var exit = await h.RunAsync("--prompt", "Do {}", "--run-dir", "run", "--retries", "1", "--retry-base", "1ms", "--progress", "none", ":::", "a");
+        var exit = await h.RunAsync(["-j", "8", "--prompt", "Do {}", "--run-dir", "run", "--retries", "3", "--progress", "none", ":::", .. FleetHarness.Inputs(10)]);
 
-        exit.ShouldBe(1);
+        // Then the run halts as run-fatal within seconds, not after every task's retries
+        exit.ShouldBe(103, h.Err.ToString());
+        clock.Elapsed.ShouldBeLessThan(TimeSpan.FromSeconds(30));
+        // And stderr says it once per state of the endpoint, not once per task or retry
         var lines = h.Err.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries);
-        lines[0].ShouldStartWith("herd: first network in this run (task a):");
-        lines.Count(l => l.Contains("first network")).ShouldBe(1, "reported once, not once per retry");
+        lines.Count(l => l.StartsWith($"herd: API unreachable at http://127.0.0.1:{port}: connection refused; calls are retried", StringComparison.Ordinal)).ShouldBe(1, h.Err.ToString());
+        lines.Count(l => l.Contains("giving up without more retries. Check ANTHROPIC_BASE_URL.", StringComparison.Ordinal)).ShouldBe(1, h.Err.ToString());
+        lines.Length.ShouldBeLessThanOrEqualTo(4, h.Err.ToString());
+        h.Records().ShouldAllBe(r => r.GetProperty("outcome").GetProperty("class").GetString() == "unreachable");
+
+        // And once the endpoint is up, the same run resumes to the end
+        h.ClientOverride = null;
+        var resumed = await h.RunAsync("--resume-failed", "--run-dir", "run", "--progress", "none");
+        resumed.ShouldBe(0, h.Err.ToString());
+        h.Records().Where(r => r.GetProperty("outcome").GetProperty("class").GetString() == "success")
+            .Select(r => r.GetProperty("Seq").GetInt64()).Distinct().Count().ShouldBe(10);
     }
 
     private static string OneLine(string err)

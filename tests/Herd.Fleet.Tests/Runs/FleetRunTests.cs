@@ -114,12 +114,14 @@ public sealed class FleetRunTests
             // When the run is created
             var error = await Should.ThrowAsync<HerdFatalException>(() => new FleetRun(h.Spec(big, "tiny")).ExecuteAsync());
 
-            // Then the error says the disk is full, nothing ran, and the directory holds no run that could "resume"
-            error.Message.ShouldContain("is full");
+            // Then the error says the disk filled before the plan was stored and to start again (not resume), nothing
+            // ran, and the directory holds no run that could "resume"
+            error.Message.ShouldContain("filled before the run's plan was stored");
+            error.Message.ShouldContain("start it again with the same command (not --resume)");
             h.Server.RequestCount.ShouldBe(0);
             SqliteRunStore.Exists(dir).ShouldBeFalse();
             var resume = await Should.ThrowAsync<HerdUsageException>(() => new FleetRun(h.Spec([], "tiny") with { Start = RunStart.Resume }).ExecuteAsync());
-            resume.Message.ShouldContain("holds no run");
+            resume.Message.ShouldContain("holds no run: its creation did not finish");
         }
         finally
         {

@@ -61,7 +61,7 @@ internal static class HtmlAssets
         // Charts are drawn at their container's width, one SVG unit per CSS pixel, so text keeps its size on any screen.
         function width(id) { return Math.max(320, document.getElementById(id).clientWidth || 960); }
         var COLORS = { success: "#2da44e", success_degraded: "#7ee787", rate_limited: "#f0883e", overloaded: "#d29922", usage_window: "#bf8700",
-          cancelled: "#8c959f", interrupted: "#afb8c1", running: "#54aeff", run_budget: "#6e7781", timeout: "#a40e26", hang: "#8250df", network: "#e16f24", server_error: "#bc4c00" };
+          cancelled: "#8c959f", interrupted: "#afb8c1", running: "#54aeff", run_budget: "#6e7781", timeout: "#a40e26", hang: "#8250df", network: "#e16f24", unreachable: "#e16f24", server_error: "#bc4c00" };
         var SEV = ["blocker", "critical", "major", "minor", "info"], SEVC = { blocker: "#82071e", critical: "#cf222e", major: "#bc4c00", minor: "#d4a72c", info: "#0969da" };
         function color(c) { return COLORS[c] || "#cf222e"; }
         function s(tag, attrs, parent) { var e = document.createElementNS(NS, tag); for (var k in attrs) e.setAttribute(k, attrs[k]); if (parent) parent.appendChild(e); return e; }
