@@ -96,9 +96,14 @@ public sealed partial class FleetRun(RunSpec spec)
         {
             throw store.Explain(ex);
         }
+        catch (IOException ex) when (DiskFull.Caused(ex))
+        {
+            // Said as the store says a full disk, whichever file (run.db, results.ndjson, a patch) met it first.
+            throw new HerdFatalException($"Error: the disk holding '{spec.RunDirectory}' is full. Free space, then continue with --resume; nothing half-written was kept.", ex);
+        }
         catch (IOException ex)
         {
-            throw new HerdFatalException($"Error: writing run directory '{spec.RunDirectory}' failed ({ex.Message}). Fix the cause (disk full? read-only?), then continue with --resume.", ex);
+            throw new HerdFatalException($"Error: writing run directory '{spec.RunDirectory}' failed ({ex.Message}). Fix the cause (read-only?), then continue with --resume.", ex);
         }
     }
 
