@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Globalization;
 using System.Runtime.InteropServices;
 
 namespace Herd.Agent.IO;
@@ -57,53 +58,59 @@ public static partial class ProcessGroup
         }
     }
 
-    /// <summary>Every process below <paramref name="root"/>, from <c>/proc/*/stat</c>.</summary>
-    private static List<int> Descendants(int root)
+    /// <summary>Every process below <paramref name="root"/>, found from the parent ids in <c>/proc/*/stat</c>.</summary>
+    public static IReadOnlyList<int> Descendants(int root)
     {
         var parents = new Dictionary<int, List<int>>();
+        IEnumerable<string> dirs;
         try
         {
-            foreach (var dir in Directory.EnumerateDirectories("/proc"))
-            {
-                if (!int.TryParse(Path.GetFileName(dir), out var pid))
-                    continue;
-                string stat;
-                try
-                {
-                    stat = File.ReadAllText(Path.Combine(dir, "stat"));
-                }
-                catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-                {
-                    continue;
-                }
-                // "pid (comm) state ppid …": comm may hold spaces and parentheses, so read after the last ')'.
-                var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
-                if (fields.Length > 1 && int.TryParse(fields[1], out var ppid))
-                {
-                    if (!parents.TryGetValue(ppid, out var children))
-                        parents[ppid] = children = [];
-                    children.Add(pid);
-                }
-            }
+            dirs = Directory.EnumerateDirectories("/proc");
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
             return [];
         }
-        var result = new List<int>();
-        var queue = new Queue<int>([root]);
-        while (queue.Count > 0 && result.Count < 100_000)
+        foreach (var dir in dirs)
         {
-            if (!parents.TryGetValue(queue.Dequeue(), out var children))
+            if (!int.TryParse(Path.GetFileName(dir), NumberStyles.None, CultureInfo.InvariantCulture, out var pid))
                 continue;
-            foreach (var child in children)
+            if (ParentOf(dir) is { } parent)
             {
-                result.Add(child);
+                if (!parents.TryGetValue(parent, out var children))
+                    parents[parent] = children = [];
+                children.Add(pid);
+            }
+        }
+        var found = new List<int>();
+        var queue = new Queue<int>([root]);
+        while (queue.Count > 0)
+        {
+            foreach (var child in parents.GetValueOrDefault(queue.Dequeue()) ?? [])
+            {
+                found.Add(child);
                 queue.Enqueue(child);
             }
         }
-        return result;
+        return found;
     }
+
+    private static int? ParentOf(string procDir)
+    {
+        try
+        {
+            // "pid (comm) state ppid …": comm may hold spaces and parentheses, so read after the last ')'.
+            var stat = File.ReadAllText(Path.Combine(procDir, "stat"));
+            var close = stat.LastIndexOf(')');
+            var fields = stat[(close + 2)..].Split(' ', 3);
+            return int.TryParse(fields[1], NumberStyles.None, CultureInfo.InvariantCulture, out var ppid) ? ppid : null;
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or IndexOutOfRangeException or ArgumentOutOfRangeException)
+        {
+            return null;
+        }
+    }
+
 
     [LibraryImport("libc", EntryPoint = "kill", SetLastError = true)]
     private static partial int Kill(int pid, int signal);

@@ -145,7 +145,7 @@ public sealed partial class ProcessTree : IDisposable
         int[] targets;
         lock (_seen)
         {
-            _seen.UnionWith(Descendants(_process.Id));
+            _seen.UnionWith(Herd.Agent.IO.ProcessGroup.Descendants(_process.Id));
             targets = [.. _seen];
         }
         try
@@ -186,59 +186,6 @@ public sealed partial class ProcessTree : IDisposable
         catch (InvalidOperationException)
         {
             // exited meanwhile
-        }
-    }
-
-    /// <summary>Every process below <paramref name="root"/>, found from the parent ids in <c>/proc/*/stat</c>.</summary>
-    public static IReadOnlyList<int> Descendants(int root)
-    {
-        var parents = new Dictionary<int, List<int>>();
-        IEnumerable<string> dirs;
-        try
-        {
-            dirs = Directory.EnumerateDirectories("/proc");
-        }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-        {
-            return [];
-        }
-        foreach (var dir in dirs)
-        {
-            if (!int.TryParse(Path.GetFileName(dir), NumberStyles.None, CultureInfo.InvariantCulture, out var pid))
-                continue;
-            if (ParentOf(dir) is { } parent)
-            {
-                if (!parents.TryGetValue(parent, out var children))
-                    parents[parent] = children = [];
-                children.Add(pid);
-            }
-        }
-        var found = new List<int>();
-        var queue = new Queue<int>([root]);
-        while (queue.Count > 0)
-        {
-            foreach (var child in parents.GetValueOrDefault(queue.Dequeue()) ?? [])
-            {
-                found.Add(child);
-                queue.Enqueue(child);
-            }
-        }
-        return found;
-    }
-
-    private static int? ParentOf(string procDir)
-    {
-        try
-        {
-            // "pid (comm) state ppid …": comm may hold spaces and parentheses, so read after the last ')'.
-            var stat = File.ReadAllText(Path.Combine(procDir, "stat"));
-            var close = stat.LastIndexOf(')');
-            var fields = stat[(close + 2)..].Split(' ', 3);
-            return int.TryParse(fields[1], NumberStyles.None, CultureInfo.InvariantCulture, out var ppid) ? ppid : null;
-        }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or IndexOutOfRangeException or ArgumentOutOfRangeException)
-        {
-            return null;
         }
     }
 
