@@ -170,12 +170,13 @@ public sealed class SandboxTests : IDisposable
     {
         using (var mkfifo = Process.Start("mkfifo", path))
             await mkfifo.WaitForExitAsync();
-        // Opening a FIFO's read end blocks until a writer opens it: off the test's thread.
-        return Task.Run(() =>
+        // Opening a FIFO's read end blocks until a writer opens it: on a thread of its own, so a busy thread pool cannot
+        // delay the open past the moment the child is killed.
+        return Task.Factory.StartNew(() =>
         {
             using var reader = new FileStream(path, FileMode.Open, FileAccess.Read);
             reader.CopyTo(Stream.Null);
-        });
+        }, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
     }
 
     [Fact]
@@ -187,7 +188,10 @@ public sealed class SandboxTests : IDisposable
         var childGone = await LifelineAsync(lifeline);
 
         // When the command ends
-        await Run($"(exec 3>{lifeline}; sleep 20; touch {marker}) & echo started");
+        // (the command waits until the child holds its lifeline: a child killed before it opened it would leave the
+        // reader waiting for a writer that never comes)
+        var holding = Path.Combine(_p.Cwd, "holding");
+        await Run($"(exec 3>{lifeline}; touch {holding}; sleep 20; touch {marker}) & until [ -e {holding} ]; do sleep 0.01; done; echo started");
 
         // Then the child died with the sandbox: its lifeline closed long before it could have written
         await childGone.WaitAsync(TimeSpan.FromSeconds(10));
@@ -199,9 +203,10 @@ public sealed class SandboxTests : IDisposable
     {
         var marker = Path.Combine(_p.Cwd, "late");
         var lifeline = Path.Combine(_p.Cwd, "lifeline");
+        var holding = Path.Combine(_p.Cwd, "holding");
         var childGone = await LifelineAsync(lifeline);
 
-        var result = await new BashTool().InvokeAsync(TempProject.Input(("command", $"(exec 3>{lifeline}; sleep 20; touch {marker}) & sleep 30"), ("timeout", 300)), _context);
+        var result = await new BashTool().InvokeAsync(TempProject.Input(("command", $"(exec 3>{lifeline}; touch {holding}; sleep 20; touch {marker}) & until [ -e {holding} ]; do sleep 0.01; done; sleep 30"), ("timeout", 3000)), _context);
 
         result.Content.ShouldStartWith("Command timed out");
         await childGone.WaitAsync(TimeSpan.FromSeconds(10));
