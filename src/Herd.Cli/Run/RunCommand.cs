@@ -231,7 +231,14 @@ public static class RunCommand
         var classes = string.Join(", ", totals.ByClass.Select(kv => $"{kv.Key.Name()} {kv.Value}"));
         var spend = budget is { } b ? $"${totals.SpentUsd:0.####} of ${b:0.##}" : $"${totals.SpentUsd:0.####}";
         var halted = report.Halt == HaltReason.None ? "" : $"; halted ({report.HaltDetail ?? report.Halt.ToString().ToLowerInvariant()})";
-        var resume = totals.Unfinished > 0 ? $"; {totals.Unfinished} unfinished — continue with: herd run --resume {(shared ? "--store URL " : "")}--run-dir {result.RunDirectory}" : "";
+        // Tasks that met a closed endpoint are final (class unreachable): only --resume-failed runs them again.
+        var unreachable = totals.ByClass.GetValueOrDefault(OutcomeClass.Unreachable);
+        var resume = (totals.Unfinished, unreachable) switch
+        {
+            (_, > 0) => $"; {unreachable} unreachable{(totals.Unfinished > 0 ? $", {totals.Unfinished} unfinished" : "")} — once the endpoint answers, continue with: herd run --resume-failed {(shared ? "--store URL " : "")}--run-dir {result.RunDirectory}",
+            (> 0, _) => $"; {totals.Unfinished} unfinished — continue with: herd run --resume {(shared ? "--store URL " : "")}--run-dir {result.RunDirectory}",
+            _ => "",
+        };
         return string.Create(CultureInfo.InvariantCulture,
             $"herd: {totals.Tasks - totals.Unfinished}/{totals.Tasks} done in {report.Wall.TotalSeconds:0.0}s ({(classes.Length == 0 ? "none" : classes)}); spent {spend}{halted}{resume}; exit {result.ExitCode}");
     }

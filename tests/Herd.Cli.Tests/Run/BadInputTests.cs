@@ -285,6 +285,8 @@ public sealed class BadInputClassTests
         lines.Count(l => l.Contains("giving up without more retries. Check ANTHROPIC_BASE_URL.", StringComparison.Ordinal)).ShouldBe(1, h.Err.ToString());
         lines.Length.ShouldBeLessThanOrEqualTo(4, h.Err.ToString());
         h.Records().ShouldAllBe(r => r.GetProperty("outcome").GetProperty("class").GetString() == "unreachable");
+        // And the closing line names the flag that runs them again (plain --resume skips tasks with a final record)
+        lines.ShouldContain(l => l.Contains("once the endpoint answers, continue with: herd run --resume-failed --run-dir", StringComparison.Ordinal), h.Err.ToString());
 
         // And once the endpoint is up, the same run resumes to the end
         h.ClientOverride = null;
