@@ -60,8 +60,9 @@ public sealed class JoblogTests
         var before = Values(h.Dir);
         before.Distinct().ShouldBe(HostileInputs, ignoreOrder: true); // (each attempt of each task ran once more on retry)
 
-        // When GNU parallel itself retries the failed jobs from Herd's joblog
-        var (code, stderr) = await Exec("parallel", h.Dir, "--will-cite", "--retry-failed", "--joblog", "run.joblog");
+        // When GNU parallel itself retries the failed jobs from Herd's joblog, one at a time (bash's printf writes a value
+        // with a newline in pieces, so two jobs appending at once interleave their values in out.bin)
+        var (code, stderr) = await Exec("parallel", h.Dir, "--will-cite", "-j1", "--retry-failed", "--joblog", "run.joblog");
 
         // Then each command ran again with the very same argument, and nothing inside a value ran
         code.ShouldBe(HostileInputs.Length, stderr); // every retried job fails again (exit 1): parallel exits with the count
@@ -83,7 +84,7 @@ public sealed class JoblogTests
         exit.ShouldBe(0, h.Err.ToString());
 
         // When GNU parallel resumes the same job list from Herd's joblog
-        var (code, stderr) = await Exec("parallel", h.Dir, ["--will-cite", "--resume", "--joblog", "run.joblog", "printf '%s\\0' {} >> out.bin", ":::", .. inputs]);
+        var (code, stderr) = await Exec("parallel", h.Dir, ["--will-cite", "-j1", "--resume", "--joblog", "run.joblog", "printf '%s\\0' {} >> out.bin", ":::", .. inputs]);
 
         // Then it reads the joblog as its own and runs nothing again
         code.ShouldBe(0, stderr);
