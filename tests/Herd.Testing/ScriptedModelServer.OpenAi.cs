@@ -68,14 +68,8 @@ public sealed partial class ScriptedModelServer
             await WriteOpenAiErrorAsync(context, sent, type, reply.ErrorMessage ?? type, reply.RetryAfter).ConfigureAwait(false);
             return;
         }
-        if (reply.RawBody is { } raw)
-        {
-            context.Response.StatusCode = 200;
-            context.Response.ContentType = reply.ContentType ?? "text/event-stream";
-            Remember(new ServedReply(recorded, reply, requestedModel, new ScriptedUsage(0, 0), maxTokens, false));
-            await context.Response.WriteAsync(raw, context.RequestAborted).ConfigureAwait(false);
+        if (await TryServeRawBodyAsync(context, new ServedReply(recorded, reply, requestedModel, new ScriptedUsage(0, 0), maxTokens, false)).ConfigureAwait(false))
             return;
-        }
         var completed = false;
         var includeUsage = request["stream_options"]?["include_usage"] is JsonValue iu && iu.TryGetValue<bool>(out var include) && include;
         try
@@ -99,13 +93,7 @@ public sealed partial class ScriptedModelServer
     /// <returns>Whether the stream reached <c>[DONE]</c>.</returns>
     private async Task<bool> StreamChatAsync(HttpContext context, Reply reply, string requestedModel, int turn, string firstUser, bool includeUsage)
     {
-        var response = context.Response;
-        response.StatusCode = 200;
-        response.ContentType = "text/event-stream";
-        response.Headers.CacheControl = "no-cache";
-        response.Headers["x-request-id"] = "req_" + Interlocked.Increment(ref _messageCounter).ToString("x8", CultureInfo.InvariantCulture);
-        foreach (var (k, v) in reply.Headers ?? new Dictionary<string, string>())
-            response.Headers[k] = v;
+        var response = BeginEventStream(context, reply, "x-request-id");
 
         var model = reply.Model ?? requestedModel;
         var usage = reply.Usage ?? new ScriptedUsage();

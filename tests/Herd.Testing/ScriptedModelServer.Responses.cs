@@ -123,13 +123,7 @@ public sealed partial class ScriptedModelServer
     /// <returns>Whether the stream reached <c>response.completed</c>.</returns>
     private async Task<bool> StreamResponseAsync(HttpContext context, JsonArray input, string requestedModel, Reply reply)
     {
-        var response = context.Response;
-        response.StatusCode = 200;
-        response.ContentType = "text/event-stream";
-        response.Headers.CacheControl = "no-cache";
-        response.Headers["x-request-id"] = "req_" + Interlocked.Increment(ref _messageCounter).ToString("x8", CultureInfo.InvariantCulture);
-        foreach (var (k, v) in reply.Headers ?? new Dictionary<string, string>())
-            response.Headers[k] = v;
+        var response = BeginEventStream(context, reply, "x-request-id");
 
         var model = reply.Model ?? requestedModel;
         var usage = reply.Usage ?? new ScriptedUsage();

@@ -225,14 +225,8 @@ public sealed partial class ScriptedModelServer : IAsyncDisposable
             await WriteErrorAsync(context, status, type, reply.ErrorMessage ?? type, reply.RetryAfter, reply.Headers).ConfigureAwait(false);
             return;
         }
-        if (reply.RawBody is { } raw)
-        {
-            context.Response.StatusCode = 200;
-            context.Response.ContentType = reply.ContentType ?? "text/event-stream";
-            Remember(new ServedReply(recorded, reply, requestedModel, new ScriptedUsage(0, 0), maxTokens, false));
-            await context.Response.WriteAsync(raw, context.RequestAborted).ConfigureAwait(false);
+        if (await TryServeRawBodyAsync(context, new ServedReply(recorded, reply, requestedModel, new ScriptedUsage(0, 0), maxTokens, false)).ConfigureAwait(false))
             return;
-        }
         var completed = false;
         try
         {
@@ -339,16 +333,36 @@ public sealed partial class ScriptedModelServer : IAsyncDisposable
         await context.Response.WriteAsync(body.ToJsonString(), context.RequestAborted).ConfigureAwait(false);
     }
 
-    /// <returns>Whether the stream reached message_stop.</returns>
-    private async Task<bool> StreamAsync(HttpContext context, JsonObject request, Reply reply)
+    /// <summary>Starts a 200 server-sent-event response with a fresh request id under <paramref name="requestIdHeader"/> and the reply's extra headers.</summary>
+    private HttpResponse BeginEventStream(HttpContext context, Reply reply, string requestIdHeader)
     {
         var response = context.Response;
         response.StatusCode = 200;
         response.ContentType = "text/event-stream";
         response.Headers.CacheControl = "no-cache";
-        response.Headers["request-id"] = "req_" + Interlocked.Increment(ref _messageCounter).ToString("x8", System.Globalization.CultureInfo.InvariantCulture);
+        response.Headers[requestIdHeader] = "req_" + Interlocked.Increment(ref _messageCounter).ToString("x8", System.Globalization.CultureInfo.InvariantCulture);
         foreach (var (k, v) in reply.Headers ?? new Dictionary<string, string>())
             response.Headers[k] = v;
+        return response;
+    }
+
+    /// <summary>Answers with the reply's <see cref="Reply.RawBody"/> as it is, when it has one, and records it as served with no usage.</summary>
+    /// <returns>Whether the reply was a raw body (and so has been answered).</returns>
+    private async Task<bool> TryServeRawBodyAsync(HttpContext context, ServedReply served)
+    {
+        if (served.Reply.RawBody is not { } raw)
+            return false;
+        context.Response.StatusCode = 200;
+        context.Response.ContentType = served.Reply.ContentType ?? "text/event-stream";
+        Remember(served);
+        await context.Response.WriteAsync(raw, context.RequestAborted).ConfigureAwait(false);
+        return true;
+    }
+
+    /// <returns>Whether the stream reached message_stop.</returns>
+    private async Task<bool> StreamAsync(HttpContext context, JsonObject request, Reply reply)
+    {
+        var response = BeginEventStream(context, reply, "request-id");
 
         var messages = request["messages"] as JsonArray ?? [];
         var turn = messages.Count(m => (string?)m?["role"] == "assistant");
