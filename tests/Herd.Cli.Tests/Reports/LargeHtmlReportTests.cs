@@ -23,7 +23,7 @@ public sealed class LargeHtmlReportTests(ITestOutputHelper output)
         // Given a synthetic 10 000-task run on 64 slots with retries, failures and findings
         var data = HtmlReportBrowserTests.SyntheticRun(10_000, slots: 64);
         var watch = Stopwatch.StartNew();
-        var html = HtmlReportBrowserTests.WriteReport(new ReportContext(data, ReportOptions.Default), "report-10k.html");
+        var html = HtmlReportBrowserTests.WriteReport(new ReportContext(RunStream.Of(data), ReportOptions.Default), "report-10k.html");
         var writeMs = watch.Elapsed.TotalMilliseconds;
         await using var browser = await HeadlessChromium.StartAsync();
 
