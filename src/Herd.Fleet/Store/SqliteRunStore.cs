@@ -659,8 +659,8 @@ public sealed partial class SqliteRunStore : IRunStore, IWatchReads, IPatchStore
                 r.Read();
                 tokens = StoreRows.Usage(r, 0);
             }
-            var runtimes = new List<double>();
-            var costs = new List<double>();
+            var runtimes = new Reports.Distribution();
+            var costs = new Reports.Distribution();
             using (var cmd = Command("SELECT runtime_s, cost_usd FROM tasks WHERE state = 'done'"))
             using (var r = cmd.ExecuteReader())
             {
@@ -769,4 +769,6 @@ public sealed partial class SqliteRunStore : IRunStore, IWatchReads, IPatchStore
 }
 
 /// <summary>Aggregates for summary.json and <c>herd runs show</c>.</summary>
-public sealed record RunTotals(int Tasks, int Unfinished, int Attempts, IReadOnlyDictionary<OutcomeClass, int> ByClass, double SpentUsd, Usage Tokens, IReadOnlyList<double> RuntimesS, IReadOnlyList<double> CostsUsd);
+/// <param name="RuntimesS">The finished tasks' runtimes, binned past <see cref="Reports.Distribution.ExactLimit"/> so a run of any size holds them in bounded memory.</param>
+/// <param name="CostsUsd">The finished tasks' costs, likewise.</param>
+public sealed record RunTotals(int Tasks, int Unfinished, int Attempts, IReadOnlyDictionary<OutcomeClass, int> ByClass, double SpentUsd, Usage Tokens, Reports.Distribution RuntimesS, Reports.Distribution CostsUsd);

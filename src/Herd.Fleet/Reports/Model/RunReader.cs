@@ -71,9 +71,10 @@ public static partial class RunReader
         if (directory is not null && ReadSummary(Path.Combine(directory, "summary.json")).Wall is { } seconds)
             return TimeSpan.FromSeconds(seconds);
         var now = (time ?? TimeProvider.System).GetUtcNow();
-        var attempts = store.AllAttempts()?.Values.SelectMany(a => a).ToArray() ?? [];
-        var span = attempts.Length > 0
-            ? attempts.Max(a => a.End ?? now) - attempts.Min(a => a.Start)
+        // One aggregate query, never every attempt: an attempt still open runs until now.
+        var attempts = store is Herd.Fleet.Store.IAttemptSpans spans ? spans.AttemptSpan() : null;
+        var span = attempts is { } a
+            ? (a.AnyOpen || a.LastEnd is not { } end ? (a.LastEnd is { } e && e > now ? e : now) : end) - a.FirstStart
             : store.ReadStatus().Status == Herd.Fleet.Store.RunStatus.Running && store.ReadRun() is { } info ? now - info.Created : TimeSpan.Zero;
         return span < TimeSpan.Zero ? TimeSpan.Zero : span;
     }
