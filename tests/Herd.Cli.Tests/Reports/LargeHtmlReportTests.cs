@@ -89,7 +89,7 @@ public sealed class LargeHtmlReportTests(ITestOutputHelper output)
     }
 
     /// <summary>Synthetic tasks shaped like <see cref="HtmlReportBrowserTests.SyntheticRun"/>, made as they are read; the heap is sampled as they go.</summary>
-    private static IEnumerable<ReportTask> Stream(int tasks, Action<long> sample)
+    internal static IEnumerable<ReportTask> Stream(int tasks, Action<long> sample)
     {
         var random = new Random(5);
         var t0 = new DateTimeOffset(2026, 11, 29, 9, 0, 0, TimeSpan.Zero);

@@ -73,6 +73,9 @@ public sealed class ReportContext
         return Convert.ToHexStringLower(hash)[..16];
     }
 
+    // The files read for fingerprints, a few at a time: a run's findings name files by the hundred thousand, and the
+    // findings of one file come together (one task reviews one file), so a small cache serves them in bounded memory.
+    private const int CachedFiles = 64;
     private readonly Dictionary<string, string[]?> _files = new(StringComparer.Ordinal);
 
     private string? LineText(string path, int? line)
@@ -94,6 +97,8 @@ public sealed class ReportContext
             {
                 lines = null;
             }
+            if (_files.Count >= CachedFiles)
+                _files.Clear();
             _files[path] = lines;
         }
         return lines is not null && n <= lines.Length ? string.Concat(lines[n - 1].Where(c => !char.IsWhiteSpace(c))) : null;
