@@ -19,13 +19,7 @@ public static class GitHubReport
     private static int Compare(Annotation x, Annotation y)
     {
         var c = y.Rank.CompareTo(x.Rank);
-        if (c == 0)
-            c = string.CompareOrdinal(x.File, y.File);
-        if (c == 0)
-            c = (x.Line ?? 0).CompareTo(y.Line ?? 0);
-        if (c == 0)
-            c = string.CompareOrdinal(x.TaskName, y.TaskName);
-        return c != 0 ? c : x.Order.CompareTo(y.Order);
+        return c != 0 ? c : TopFindings.ComparePlace(x.File, x.Line, x.TaskName, x.Order, y.File, y.Line, y.TaskName, y.Order);
     }
 
     public static ReportOutput Write(ReportContext ctx) => ReportOutput.Collect(output => Write(ctx, output));

@@ -249,12 +249,17 @@ public sealed class TopFindings(int capacity)
     public static int Compare(Finding x, long xOrder, Finding y, long yOrder)
     {
         var c = y.Severity.CompareTo(x.Severity);
+        return c != 0 ? c : ComparePlace(x.File, x.Line, x.TaskName, xOrder, y.File, y.Line, y.TaskName, yOrder);
+    }
+
+    /// <summary>Among equally severe ones: by file, line and task, then the order read (every format orders them so).</summary>
+    internal static int ComparePlace(string? xFile, int? xLine, string xTask, long xOrder, string? yFile, int? yLine, string yTask, long yOrder)
+    {
+        var c = string.CompareOrdinal(xFile, yFile);
         if (c == 0)
-            c = string.CompareOrdinal(x.File, y.File);
+            c = (xLine ?? 0).CompareTo(yLine ?? 0);
         if (c == 0)
-            c = (x.Line ?? 0).CompareTo(y.Line ?? 0);
-        if (c == 0)
-            c = string.CompareOrdinal(x.TaskName, y.TaskName);
+            c = string.CompareOrdinal(xTask, yTask);
         return c != 0 ? c : xOrder.CompareTo(yOrder);
     }
 
