@@ -10,7 +10,7 @@ namespace Herd.Cli.Tests.Reports;
 /// </summary>
 public sealed class SharedRunReportsTests : IAsyncLifetime
 {
-    private static string StoreUrl => Environment.GetEnvironmentVariable("HERD_TEST_PG") is { Length: > 0 } url ? url : "postgres://herd_test:herd_test@127.0.0.1:5432/herd_test";
+    private static string StoreUrl => Isolation.SharedIsolationEndToEndTests.StoreUrl;
 
     private readonly TempDirectory _work = new("herd-shared-reports");
     private ScriptedModelServer _server = null!;
