@@ -31,15 +31,11 @@ internal static class ReportArguments
     /// <exception cref="HerdUsageException">No such run, or a bad --store.</exception>
     /// <exception cref="HerdFatalException">The store cannot be reached.</exception>
     /// <exception cref="RunDirectoryException">The run directory or a record is damaged.</exception>
-    public static RunData Read(ParsedArguments args, string run, string cwd, Func<string, string?> environment) =>
-        Locate(args, run, cwd, environment, dir => RunReader.Read(dir), (open, dir) =>
-        {
-            using var store = open();
-            return RunReader.Read(store, dir);
-        });
+    public static ReportContext Open(ParsedArguments args, string run, string cwd, Func<string, string?> environment, ReportOptions options) =>
+        Locate(args, run, cwd, environment, dir => new ReportContext(RunReader.Open(dir), options), (open, dir) => new ReportContext(RunReader.Open(open, dir), options));
 
     /// <summary>
-    /// Opens RUN as <see cref="Read"/> finds it, to be read one task at a time, and hands it to <paramref name="use"/>
+    /// Opens RUN as <see cref="Open"/> finds it, to be read one task at a time, and hands it to <paramref name="use"/>
     /// with the run's patches: the files of its run directory, or the shared store's (open meanwhile), wherever its
     /// workers ran.
     /// </summary>
@@ -52,7 +48,7 @@ internal static class ReportArguments
             return use(RunReader.Open(open, dir), patches);
         });
 
-    /// <summary>Opens RUN as <see cref="Read"/> finds it, to be read one task at a time (the reports of a run of any size).</summary>
+    /// <summary>Opens RUN as <see cref="Open"/> finds it, to be read one task at a time (the reports of a run of any size).</summary>
     /// <exception cref="HerdUsageException">No such run, or a bad --store.</exception>
     /// <exception cref="HerdFatalException">The store cannot be reached.</exception>
     /// <exception cref="RunDirectoryException">The run directory or a record is damaged.</exception>

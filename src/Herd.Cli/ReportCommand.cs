@@ -68,34 +68,51 @@ public static class ReportCommand
                 throw new HerdUsageException($"Error: --fail-severity '{fs}' is not a level: use info, minor, major, critical or blocker");
             var options = new ReportOptions(ReportArguments.Findings(args), failSeverity, args.Value(ReportCommand.Category),
                 args.Value(ReportCommand.RepoRoot) is { } root ? Path.GetFullPath(root, cwd) : null);
-            // The page and the Markdown are built from one pass over the run, in bounded memory (issue #23); the
-            // machine formats list every finding and task.
-            var digest = format is ReportFormat.Html or ReportFormat.Markdown ? ReportArguments.Digest(args, args.Positionals[0], cwd, env, options) : null;
-            var ctx = digest is null ? new ReportContext(ReportArguments.Read(args, args.Positionals[0], cwd, env), options) : null;
-            var output = digest is null ? ReportFormats.Render(ctx!, format) : format == ReportFormat.Html ? HtmlReport.Write(digest) : MarkdownReport.Write(digest);
-            var directory = digest?.Header.Directory ?? ctx!.Run.Directory;
-            var target = args.Value(ReportCommand.Output) is { } o ? Path.GetFullPath(o, cwd) : format == ReportFormat.Html ? Path.Combine(directory, RunReports.HtmlFileName) : null;
-            if (target is null || target == "-")
-                stdout.Write(output.Content);
-            else
+            // Every format is built from one pass over the run in bounded memory (issue #23) and written as it is made:
+            // the machine formats list every finding and task without holding the document.
+            var ctx = ReportArguments.Open(args, args.Positionals[0], cwd, env, options);
+            var target = args.Value(ReportCommand.Output) is { } o ? Path.GetFullPath(o, cwd) : format == ReportFormat.Html ? Path.Combine(ctx.Header.Directory, RunReports.HtmlFileName) : null;
+            IReadOnlyList<string> notes;
+            try
             {
-                try
-                {
-                    Directory.CreateDirectory(Path.GetDirectoryName(target)!);
-                    RunReports.WriteAtomically(target, output.Content);
-                }
-                catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-                {
-                    throw new HerdFatalException($"Error: cannot write the report: {e.Message} Choose a writable -o path.", e);
-                }
-                stderr.WriteLine($"herd report: wrote {target}");
+                notes = Write(ctx, format, target, stdout, stderr);
+            }
+            catch (System.Data.Common.DbException e)
+            {
+                // A shared run is read while its report is written, after the store answered once already.
+                throw new HerdFatalException($"Error: reading run '{ctx.Header.RunId}' from its store failed ({e.Message.TrimEnd('.')}). Check that PostgreSQL is running and --store / HERD_STORE is right.", e);
             }
             if (format == ReportFormat.GitHub && env("GITHUB_STEP_SUMMARY") is { Length: > 0 } summary)
-                File.AppendAllText(summary, MarkdownReport.Write(ctx!).Content + "\n", new UTF8Encoding(false));
-            foreach (var note in output.Notes)
+                File.AppendAllText(summary, MarkdownReport.Write(ctx).Content + "\n", new UTF8Encoding(false));
+            foreach (var note in notes)
                 stderr.WriteLine("herd report: " + note);
             return 0;
         });
+    }
+
+    /// <summary>Writes the report to <paramref name="target"/> (atomically) or stdout as it is made.</summary>
+    /// <returns>The notes for stderr.</returns>
+    private static IReadOnlyList<string> Write(ReportContext ctx, ReportFormat format, string? target, TextWriter stdout, TextWriter stderr)
+    {
+        if (target is null || target == "-")
+        {
+            using var sink = new TextWriterStream(stdout);
+            var notes = ReportFormats.Render(ctx, format, sink);
+            sink.Flush();
+            return notes;
+        }
+        IReadOnlyList<string> written = [];
+        try
+        {
+            Directory.CreateDirectory(Path.GetDirectoryName(target)!);
+            RunReports.WriteAtomically(target, file => written = ReportFormats.Render(ctx, format, file));
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new HerdFatalException($"Error: cannot write the report: {e.Message} Choose a writable -o path.", e);
+        }
+        stderr.WriteLine($"herd report: wrote {target}");
+        return written;
     }
 
     /// <summary>

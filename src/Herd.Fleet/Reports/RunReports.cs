@@ -32,15 +32,30 @@ public static class ReportFormats
         return ok;
     }
 
-    public static ReportOutput Render(ReportContext ctx, ReportFormat format) => format switch
+    /// <summary>Writes <paramref name="format"/> to <paramref name="output"/> from one pass over the run (two for JUnit).</summary>
+    /// <returns>The notes for stderr.</returns>
+    public static IReadOnlyList<string> Render(ReportContext ctx, ReportFormat format, Stream output)
     {
-        ReportFormat.Sarif => SarifReport.Write(ctx),
-        ReportFormat.CodeQuality => CodeQualityReport.Write(ctx),
-        ReportFormat.JUnit => JUnitReport.Write(ctx),
-        ReportFormat.GitHub => GitHubReport.Write(ctx),
-        ReportFormat.Html => HtmlReport.Write(ctx),
-        _ => MarkdownReport.Write(ctx),
-    };
+        switch (format)
+        {
+            case ReportFormat.Sarif:
+                return SarifReport.Write(ctx, output, SarifReport.MaxResultsPerRun, SarifReport.MaxGzipBytes);
+            case ReportFormat.CodeQuality:
+                return CodeQualityReport.Write(ctx, output);
+            case ReportFormat.JUnit:
+                return JUnitReport.Write(ctx, output);
+            case ReportFormat.GitHub:
+                return GitHubReport.Write(ctx, output);
+            default:
+                // The human formats are built from the run summed up (RunDigest), so they are small whatever its size.
+                var digest = RunDigest.Build(ctx);
+                var page = format == ReportFormat.Html ? HtmlReport.Write(digest) : MarkdownReport.Write(digest);
+                output.Write(new System.Text.UTF8Encoding(false).GetBytes(page.Content));
+                return page.Notes;
+        }
+    }
+
+    public static ReportOutput Render(ReportContext ctx, ReportFormat format) => ReportOutput.Collect(output => Render(ctx, format, output));
 }
 
 /// <summary>Whether <c>herd run</c> writes CI integrations by itself.</summary>
@@ -102,10 +117,24 @@ public static class RunReports
     }
 
     /// <summary>Temp file + rename, so a reader (or a CI artifact upload) never sees half a report.</summary>
-    public static void WriteAtomically(string path, string content)
+    public static void WriteAtomically(string path, string content) =>
+        WriteAtomically(path, output => output.Write(new System.Text.UTF8Encoding(false).GetBytes(content)));
+
+    /// <summary>As <see cref="WriteAtomically(string, string)"/>, the content written straight to the file as it is made.</summary>
+    public static void WriteAtomically(string path, Action<Stream> write)
     {
         var tmp = path + ".tmp";
-        File.WriteAllText(tmp, content, new System.Text.UTF8Encoding(false));
-        File.Move(tmp, path, overwrite: true);
+        try
+        {
+            using (var file = new FileStream(tmp, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 16))
+                write(file);
+            File.Move(tmp, path, overwrite: true);
+        }
+        catch
+        {
+            if (File.Exists(tmp))
+                File.Delete(tmp);
+            throw;
+        }
     }
 }

@@ -56,9 +56,9 @@ public static class Summary
                 w.WriteNumber("cache_hit_ratio", Math.Round((double)t.CacheReadInputTokens / denominator, 4));
             w.WriteStartObject("durations_s");
             w.WriteNumber("wall", Math.Round(wall.TotalSeconds, 3));
-            w.WriteNumber("task_p50", Math.Round(Percentile(totals.RuntimesS, 0.5), 3));
-            w.WriteNumber("task_p90", Math.Round(Percentile(totals.RuntimesS, 0.9), 3));
-            w.WriteNumber("task_max", Math.Round(totals.RuntimesS.DefaultIfEmpty(0).Max(), 3));
+            w.WriteNumber("task_p50", Math.Round(totals.RuntimesS.Percentile(0.5), 3));
+            w.WriteNumber("task_p90", Math.Round(totals.RuntimesS.Percentile(0.9), 3));
+            w.WriteNumber("task_max", Math.Round(totals.RuntimesS.Max, 3));
             w.WriteEndObject();
             if (telemetry is not null)
             {

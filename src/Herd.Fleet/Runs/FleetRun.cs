@@ -326,8 +326,8 @@ public sealed partial class FleetRun(RunSpec spec)
     {
         if (spec.SampleOf is not { } planned || totals.CostsUsd.Count == 0)
             return null;
-        var p50 = Summary.Percentile(totals.CostsUsd, 0.5);
-        var p90 = Summary.Percentile(totals.CostsUsd, 0.9);
+        var p50 = totals.CostsUsd.Percentile(0.5);
+        var p90 = totals.CostsUsd.Percentile(0.9);
         spec.Notice(string.Create(CultureInfo.InvariantCulture,
             $"sample of {totals.CostsUsd.Count} task(s): p50 ${p50:0.####}, p90 ${p90:0.####} per task; projected full run of {planned} task(s): ${p50 * planned:0.##} (p90 ${p90 * planned:0.##})"));
         return p50 * planned;

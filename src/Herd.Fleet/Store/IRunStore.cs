@@ -129,23 +129,13 @@ public interface IRunReads
     RunTotals Totals();
 
     /// <summary>
-    /// Every attempt of every task in one read, for the reports' timeline. Optional: null when the store has none, and
-    /// the reports use the attempts inside each record (the SQLite run directory is read by <c>RunReader</c> directly).
-    /// </summary>
-    IReadOnlyDictionary<string, IReadOnlyList<AttemptRow>>? AllAttempts() => null;
-
-    /// <summary>
     /// Every final record in finishing order with its attempts, for reports of any size (issue #23). The default reads
-    /// everything first; a store that can stream (PostgreSQL) holds one task at a time.
+    /// a record's attempts as it goes; a store that can stream in one query (PostgreSQL) does so.
     /// </summary>
     IEnumerable<(string Record, IReadOnlyList<AttemptRow> Attempts)> StreamFinal()
     {
-        var all = AllAttempts();
-        foreach (var record in FinalRecords())
-        {
-            var key = StoreJson.KeyOf(record);
-            yield return (record, all is not null && all.TryGetValue(key, out var list) ? list : Attempts(key));
-        }
+        foreach (var record in StreamFinalRecords())
+            yield return (record, Attempts(StoreJson.KeyOf(record)));
     }
 }
 

@@ -642,15 +642,29 @@ public sealed partial class SqliteRunStore : IRunStore, IWatchReads, IPatchStore
     {
         lock (_gate)
         {
+            // One scan of tasks (its rows hold the records, so each scan reads the whole table): counts, classes and
+            // the finished tasks' runtimes and costs, binned so a run of any size is summed up in bounded memory.
             var byClass = new SortedDictionary<OutcomeClass, int>();
-            using (var cmd = Command("SELECT class, COUNT(*) FROM tasks WHERE state = 'done' GROUP BY class"))
+            var runtimes = new Reports.Distribution();
+            var costs = new Reports.Distribution();
+            long total = 0, pending = 0;
+            using (var cmd = Command("SELECT state = 'done', class, runtime_s, cost_usd FROM tasks"))
             using (var r = cmd.ExecuteReader())
             {
                 while (r.Read())
-                    byClass[ParseClass(r.GetString(0))] = r.GetInt32(1);
+                {
+                    total++;
+                    if (r.GetInt64(0) == 0)
+                    {
+                        pending++;
+                        continue;
+                    }
+                    var cls = ParseClass(r.GetString(1));
+                    byClass[cls] = byClass.GetValueOrDefault(cls) + 1;
+                    runtimes.Add(r.IsDBNull(2) ? 0 : r.GetDouble(2));
+                    costs.Add(r.GetDouble(3));
+                }
             }
-            var total = Scalar<long>("SELECT COUNT(*) FROM tasks");
-            var pending = Scalar<long>("SELECT COUNT(*) FROM tasks WHERE state <> 'done'");
             var attempts = Scalar<long>("SELECT COUNT(*) FROM attempts");
             Usage tokens;
             using (var cmd = Command("SELECT COALESCE(SUM(t_in),0), COALESCE(SUM(t_out),0), COALESCE(SUM(t_cr),0), COALESCE(SUM(t_cw5),0), COALESCE(SUM(t_cw1),0) FROM attempts"))
@@ -658,17 +672,6 @@ public sealed partial class SqliteRunStore : IRunStore, IWatchReads, IPatchStore
             {
                 r.Read();
                 tokens = StoreRows.Usage(r, 0);
-            }
-            var runtimes = new List<double>();
-            var costs = new List<double>();
-            using (var cmd = Command("SELECT runtime_s, cost_usd FROM tasks WHERE state = 'done'"))
-            using (var r = cmd.ExecuteReader())
-            {
-                while (r.Read())
-                {
-                    runtimes.Add(r.IsDBNull(0) ? 0 : r.GetDouble(0));
-                    costs.Add(r.GetDouble(1));
-                }
             }
             return new RunTotals((int)total, (int)pending, (int)attempts, byClass, TotalSpentUsdUnlocked(), tokens, runtimes, costs);
         }
@@ -769,4 +772,6 @@ public sealed partial class SqliteRunStore : IRunStore, IWatchReads, IPatchStore
 }
 
 /// <summary>Aggregates for summary.json and <c>herd runs show</c>.</summary>
-public sealed record RunTotals(int Tasks, int Unfinished, int Attempts, IReadOnlyDictionary<OutcomeClass, int> ByClass, double SpentUsd, Usage Tokens, IReadOnlyList<double> RuntimesS, IReadOnlyList<double> CostsUsd);
+/// <param name="RuntimesS">The finished tasks' runtimes, binned past <see cref="Reports.Distribution.ExactLimit"/> so a run of any size holds them in bounded memory.</param>
+/// <param name="CostsUsd">The finished tasks' costs, likewise.</param>
+public sealed record RunTotals(int Tasks, int Unfinished, int Attempts, IReadOnlyDictionary<OutcomeClass, int> ByClass, double SpentUsd, Usage Tokens, Reports.Distribution RuntimesS, Reports.Distribution CostsUsd);

@@ -16,7 +16,7 @@ public sealed class ReportConsumerTests(ReviewRunFixture run) : IDisposable
 {
     private readonly TempDirectory _temp = new("herd-consumers");
 
-    private ReportContext Context(ReportOptions? options = null) => new(RunReader.Read(run.RunDir), options ?? ReportOptions.Default);
+    private ReportContext Context(ReportOptions? options = null) => new(RunReader.Open(run.RunDir), options ?? ReportOptions.Default);
 
     [Fact]
     public async Task SARIF_Multitool_validates_the_SARIF_with_the_GitHub_rules_without_an_error_or_warning()

@@ -12,7 +12,7 @@ namespace Herd.Cli.Tests.Isolation;
 /// </summary>
 public sealed class SharedIsolationEndToEndTests : IAsyncLifetime
 {
-    private static string StoreUrl => Environment.GetEnvironmentVariable("HERD_TEST_PG") is { Length: > 0 } url ? url : "postgres://herd_test:herd_test@127.0.0.1:5432/herd_test";
+    internal static string StoreUrl => Environment.GetEnvironmentVariable("HERD_TEST_PG") is { Length: > 0 } url ? url : "postgres://herd_test:herd_test@127.0.0.1:5432/herd_test";
 
     private readonly TempDirectory _config = new("herd-config");
     private readonly TempDirectory _machines = new("herd-machines");

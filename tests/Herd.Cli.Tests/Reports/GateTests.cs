@@ -64,10 +64,10 @@ public sealed class GateTests(ReviewRunFixture run)
     public void Unfinished_tasks_count_as_failed()
     {
         // Given the run as if 5 more tasks had been planned and never run
-        var data = RunReader.Read(run.RunDir);
-        var bigger = data with { Planned = data.Planned + 5 };
+        var read = RunReader.Open(run.RunDir);
+        var bigger = new RunStream(read.Header with { Planned = read.Header.Planned + 5 }, read.Tasks);
 
-        var result = Gate.Evaluate(bigger, [], new GateOptions(MaxFailed: new FailedLimit(20, false)));
+        var result = Gate.Evaluate(RunDigest.Build(bigger, ReportOptions.Default), new GateOptions(MaxFailed: new FailedLimit(20, false)));
 
         result.Failures.Single().ShouldBe("gate failed: 25 of 205 tasks failed (20 failed, 5 unfinished), 12.2% > --max-failed 20");
     }

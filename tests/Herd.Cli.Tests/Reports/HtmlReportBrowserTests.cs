@@ -149,27 +149,6 @@ public sealed class HtmlReportBrowserTests(ReviewRunFixture run)
         doc.RootElement.GetProperty("tasks").EnumerateArray().Select(t => t[12].GetString()).ShouldBe(["", session, ""]);
     }
 
-    [Fact]
-    public void Reading_a_run_directory_one_task_at_a_time_sums_it_up_as_reading_it_whole()
-    {
-        // Given the review run, read whole and streamed from its run.db
-        var whole = RunDigest.Build(new ReportContext(RunReader.Read(run.RunDir), ReportOptions.Default));
-        var streamed = RunDigest.Build(RunReader.Open(run.RunDir), ReportOptions.Default);
-
-        // Then both readings agree on every figure the reports and the gate use
-        streamed.Finished.ShouldBe(whole.Finished);
-        streamed.Failed.ShouldBe(whole.Failed);
-        streamed.Planned.ShouldBe(whole.Planned);
-        streamed.Attempts.ShouldBe(whole.Attempts);
-        streamed.Retries.ShouldBe(whole.Retries);
-        streamed.CostUsd.ShouldBe(whole.CostUsd, 1e-9);
-        streamed.FindingsCount.ShouldBe(whole.FindingsCount);
-        streamed.Runtimes.Percentile(0.9).ShouldBe(whole.Runtimes.Percentile(0.9));
-        streamed.Header.Pauses.Count.ShouldBe(whole.Header.Pauses.Count);
-        streamed.TableRows.Select(r => (r.Key, r.Attempts.Count)).ShouldBe(whole.TableRows.Select(r => (r.Key, r.Attempts.Count)));
-        MarkdownReport.Write(streamed).Content.ShouldBe(MarkdownReport.Write(whole).Content);
-    }
-
     internal static async Task<int> Count(HeadlessChromium browser, string selector) =>
         (await browser.EvaluateAsync($"document.querySelectorAll({JsonSerializer.Serialize(selector)}).length"))!.GetValue<int>();
 

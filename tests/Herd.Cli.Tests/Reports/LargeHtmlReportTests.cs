@@ -23,7 +23,7 @@ public sealed class LargeHtmlReportTests(ITestOutputHelper output)
         // Given a synthetic 10 000-task run on 64 slots with retries, failures and findings
         var data = HtmlReportBrowserTests.SyntheticRun(10_000, slots: 64);
         var watch = Stopwatch.StartNew();
-        var html = HtmlReportBrowserTests.WriteReport(new ReportContext(data, ReportOptions.Default), "report-10k.html");
+        var html = HtmlReportBrowserTests.WriteReport(new ReportContext(RunStream.Of(data), ReportOptions.Default), "report-10k.html");
         var writeMs = watch.Elapsed.TotalMilliseconds;
         await using var browser = await HeadlessChromium.StartAsync();
 
@@ -89,7 +89,7 @@ public sealed class LargeHtmlReportTests(ITestOutputHelper output)
     }
 
     /// <summary>Synthetic tasks shaped like <see cref="HtmlReportBrowserTests.SyntheticRun"/>, made as they are read; the heap is sampled as they go.</summary>
-    private static IEnumerable<ReportTask> Stream(int tasks, Action<long> sample)
+    internal static IEnumerable<ReportTask> Stream(int tasks, Action<long> sample)
     {
         var random = new Random(5);
         var t0 = new DateTimeOffset(2026, 11, 29, 9, 0, 0, TimeSpan.Zero);

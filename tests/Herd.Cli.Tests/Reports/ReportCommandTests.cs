@@ -103,11 +103,13 @@ public sealed class ReportCommandTests(ReviewRunFixture run) : IDisposable
     [Fact]
     public void A_malformed_results_line_is_one_line_naming_the_line_and_the_fix()
     {
+        // Given a run kept as a CI artifact without its run.db: the reports read results.ndjson
         var copy = CopyRun();
+        foreach (var db in Directory.GetFiles(copy, "run.db*"))
+            File.Delete(db);
         File.AppendAllText(Path.Combine(copy, "results.ndjson"), "{\"key\": tru\n");
         var lineNo = File.ReadAllLines(Path.Combine(copy, "results.ndjson")).Length;
 
-        // (the machine formats read results.ndjson; the page and the Markdown stream the records from run.db)
         var exit = ReportCommand.Run([copy, "--format", "junit"], _out, _err, _temp.Path, _ => null);
 
         exit.ShouldBe(ExitCodes.CouldNotRun);

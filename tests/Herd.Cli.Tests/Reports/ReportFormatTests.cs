@@ -12,7 +12,7 @@ namespace Herd.Cli.Tests.Reports;
 [Collection(ReviewRunCollection.Name)]
 public sealed class ReportFormatTests(ReviewRunFixture run)
 {
-    private ReportContext Context(ReportOptions? options = null) => new(RunReader.Read(run.RunDir), options ?? ReportOptions.Default);
+    private ReportContext Context(ReportOptions? options = null) => new(RunReader.Open(run.RunDir), options ?? ReportOptions.Default);
 
     [Fact]
     public void The_review_run_used_by_these_tests_has_failures_retries_and_findings()
@@ -23,7 +23,7 @@ public sealed class ReportFormatTests(ReviewRunFixture run)
         data.Tasks.Count(t => t.Failed).ShouldBe(ReviewRunFixture.Files / 10);
         data.Tasks.SelectMany(t => t.Attempts).Count(a => a.N > 1).ShouldBeGreaterThan(0);
         data.Tasks.SelectMany(t => t.Attempts).ShouldAllBe(a => a.Slot != null);
-        FindingExtractor.Extract(data, FindingsOptions.Default).Count.ShouldBe(ReviewRunFixture.ExpectedFindings);
+        data.Tasks.SelectMany(t => FindingExtractor.Extract(t, FindingsOptions.Default)).Count().ShouldBe(ReviewRunFixture.ExpectedFindings);
     }
 
     [Fact]

@@ -71,6 +71,35 @@ public sealed class RunGateAndReportsTests
         show.ToString().ShouldContain("budget     $7");
     }
 
+    [Fact]
+    public async Task Runs_show_json_without_a_summary_takes_the_wall_time_from_the_first_start_to_the_last_end_of_the_attempts()
+    {
+        // Given a finished run whose summary.json is gone (a run killed before it wrote one, or a partial artifact)
+        await using var h = await FleetHarness.StartAsync(new ModelScript());
+        (await h.RunAsync(["--prompt", "Do {}", "--run-dir", "nosummary", "--progress", "none", "-j", "1", ":::", "a", "b", "c"])).ShouldBe(0, h.Err.ToString());
+        File.Delete(Path.Combine(h.RunDir("nosummary"), "summary.json"));
+        string first, last;
+        using (var db = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={Path.Combine(h.RunDir("nosummary"), "run.db")};Mode=ReadOnly;Pooling=false"))
+        {
+            db.Open();
+            using var cmd = db.CreateCommand();
+            cmd.CommandText = "SELECT MIN(start), MAX(end) FROM attempts";
+            using var r = cmd.ExecuteReader();
+            r.Read();
+            (first, last) = (r.GetString(0), r.GetString(1));
+        }
+        var expected = (DateTimeOffset.Parse(last, System.Globalization.CultureInfo.InvariantCulture) - DateTimeOffset.Parse(first, System.Globalization.CultureInfo.InvariantCulture)).TotalSeconds;
+
+        // When herd runs show --json sums it up
+        var show = new StringWriter();
+        Herd.Cli.Run.RunsCommand.Run(["show", h.RunDir("nosummary"), "--json"], show, new StringWriter(), h.Dir).ShouldBe(0);
+
+        // Then its wall time is the attempts' span, read with one aggregate query (not 0, and not every attempt loaded)
+        var wall = (double)System.Text.Json.Nodes.JsonNode.Parse(show.ToString())!["durations_s"]!["wall"]!;
+        expected.ShouldBeGreaterThan(0);
+        wall.ShouldBe(expected, 0.0015);
+    }
+
     private static (int Exit, string Stderr) Gate(string[] args, string cwd)
     {
         var err = new StringWriter();

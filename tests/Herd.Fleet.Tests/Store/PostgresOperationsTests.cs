@@ -85,20 +85,22 @@ public sealed class PostgresOperationsTests : IDisposable
         }
 
         // When the reports read it through its store
-        var run = RunReader.Read(Open(), _dir.Path);
+        var stream = RunReader.Open(() => PostgresRunStore.Open(_pg, _runId, _time), _dir.Path);
+        var run = RunDigest.Build(stream, ReportOptions.Default);
+        var tasks = stream.Tasks().ToArray();
 
         // Then status, planned tasks, records, attempts with their slots and the ceiling come from the store
-        run.RunId.ShouldBe(_runId);
-        run.Status.ShouldBe("running");
+        run.Header.RunId.ShouldBe(_runId);
+        run.Header.Status.ShouldBe("running");
         run.Planned.ShouldBe(3);
         run.Unfinished.ShouldBe(1);
-        run.Tasks.Select(t => t.Class).ShouldBe(["success", "max_turns"]);
-        run.Tasks[1].Attempts.Single().Slot.ShouldBe(1);
-        run.CeilingUsd.ShouldBe(5);
-        run.Directory.ShouldBe(_dir.Path);
+        tasks.Select(t => t.Class).ShouldBe(["success", "max_turns"]);
+        tasks[1].Attempts.Single().Slot.ShouldBe(1);
+        run.Header.CeilingUsd.ShouldBe(5);
+        run.Header.Directory.ShouldBe(_dir.Path);
 
         // And a gate counts the unfinished task as failed
-        var verdict = Gate.Evaluate(run, [], new GateOptions(MaxFailed: new FailedLimit(1, false)));
+        var verdict = Gate.Evaluate(run, new GateOptions(MaxFailed: new FailedLimit(1, false)));
         verdict.Passed.ShouldBeFalse();
         verdict.Failures.Single().ShouldContain("1 unfinished");
     }

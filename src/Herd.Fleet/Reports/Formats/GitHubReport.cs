@@ -12,35 +12,53 @@ public static class GitHubReport
 {
     public const int PerKindLimit = 10;
 
-    private sealed record Annotation(double Rank, string Kind, string? File, int? Line, string Title, string Message);
+    /// <param name="Order">Among equal ranks: a finding's order as read, a failed task's plan number.</param>
+    private sealed record Annotation(double Rank, string Kind, string? File, int? Line, string TaskName, long Order, string Title, string Message);
 
-    public static ReportOutput Write(ReportContext ctx)
+    /// <summary>Most severe first; among findings of one severity by file, line and task, as every format orders them.</summary>
+    private static int Compare(Annotation x, Annotation y)
     {
-        var all = new List<Annotation>();
-        foreach (var f in ctx.Findings)
-            all.Add(new Annotation((int)f.Severity, f.Severity.GitHubCommand(), ctx.RelativePath(f.File), f.Line, $"{f.Severity.Name()}: {SarifReport.OneLine(f.TaskName, 80)}", f.Message));
-        // A failed task ranks just below critical findings: it is an error, but a blocker in the code comes first.
-        foreach (var t in ctx.FailedTasks)
-            all.Add(new Annotation((int)Severity.Critical - 0.5, "error", null, null, $"herd: task {SarifReport.OneLine(t.Name, 80)} failed ({t.Class})", t.Error ?? t.Class));
-        var ordered = all.OrderByDescending(a => a.Rank).ToList();
-        var counts = new Dictionary<string, int>(StringComparer.Ordinal) { ["error"] = 0, ["warning"] = 0, ["notice"] = 0 };
-        var shown = new List<Annotation>();
-        var left = new Dictionary<string, int>(StringComparer.Ordinal) { ["error"] = 0, ["warning"] = 0, ["notice"] = 0 };
-        foreach (var a in ordered)
+        var c = y.Rank.CompareTo(x.Rank);
+        return c != 0 ? c : TopFindings.ComparePlace(x.File, x.Line, x.TaskName, x.Order, y.File, y.Line, y.TaskName, y.Order);
+    }
+
+    public static ReportOutput Write(ReportContext ctx) => ReportOutput.Collect(output => Write(ctx, output));
+
+    /// <summary>One pass over the run keeping the <see cref="PerKindLimit"/> best annotations of each kind and counting the rest.</summary>
+    /// <returns>The notes for stderr.</returns>
+    public static IReadOnlyList<string> Write(ReportContext ctx, Stream output)
+    {
+        var best = new Dictionary<string, PriorityQueue<Annotation, Annotation>>(StringComparer.Ordinal);
+        var totals = new Dictionary<string, long>(StringComparer.Ordinal) { ["error"] = 0, ["warning"] = 0, ["notice"] = 0 };
+        // The queue's top is the least of those kept, so a better one replaces it.
+        var worstFirst = Comparer<Annotation>.Create((x, y) => Compare(y, x));
+        long read = 0;
+        void Offer(Annotation a)
         {
-            if (counts[a.Kind] < PerKindLimit)
-            {
-                counts[a.Kind]++;
-                shown.Add(a);
-            }
-            else
-                left[a.Kind]++;
+            totals[a.Kind] = totals.GetValueOrDefault(a.Kind) + 1;
+            if (!best.TryGetValue(a.Kind, out var kept))
+                best[a.Kind] = kept = new PriorityQueue<Annotation, Annotation>(worstFirst);
+            if (kept.Count < PerKindLimit)
+                kept.Enqueue(a, a);
+            else if (kept.TryPeek(out var least, out _) && Compare(a, least) < 0)
+                kept.EnqueueDequeue(a, a);
         }
-        // The line that says what was left out is a notice too: make room for it.
-        if (left.Values.Sum() > 0 && counts["notice"] == PerKindLimit)
+
+        foreach (var t in ctx.Run.Tasks())
         {
-            var last = shown.FindLastIndex(a => a.Kind == "notice");
-            shown.RemoveAt(last);
+            foreach (var f in ctx.FindingsOf(t))
+                Offer(new Annotation((int)f.Severity, f.Severity.GitHubCommand(), ctx.RelativePath(f.File), f.Line, f.TaskName, read++, $"{f.Severity.Name()}: {SarifReport.OneLine(f.TaskName, 80)}", f.Message));
+            // A failed task ranks just below critical findings: it is an error, but a blocker in the code comes first.
+            if (t.Failed)
+                Offer(new Annotation((int)Severity.Critical - 0.5, "error", null, null, "", t.Seq, $"herd: task {SarifReport.OneLine(t.Name, 80)} failed ({t.Class})", t.Error ?? t.Class));
+        }
+        var shown = best.Values.SelectMany(q => q.UnorderedItems.Select(x => x.Element)).ToList();
+        shown.Sort(Compare);
+        var left = totals.ToDictionary(kv => kv.Key, kv => kv.Value - shown.Count(a => a.Kind == kv.Key), StringComparer.Ordinal);
+        // The line that says what was left out is a notice too: make room for it.
+        if (left.Values.Sum() > 0 && shown.Count(a => a.Kind == "notice") == PerKindLimit)
+        {
+            shown.RemoveAt(shown.FindLastIndex(a => a.Kind == "notice"));
             left["notice"]++;
         }
         var sb = new StringBuilder();
@@ -54,7 +72,9 @@ public static class GitHubReport
             sb.Append(Command("notice", null, null, "herd: annotations left out", text)).Append('\n');
             notes.Add(text);
         }
-        return new ReportOutput(sb.ToString(), notes);
+        var bytes = new UTF8Encoding(false).GetBytes(sb.ToString());
+        output.Write(bytes);
+        return notes;
     }
 
     internal static string Command(string kind, string? file, int? line, string title, string message)

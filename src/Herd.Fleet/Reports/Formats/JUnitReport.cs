@@ -11,17 +11,36 @@ namespace Herd.Fleet.Reports;
 /// The shape is the one Jenkins' JUnit schema (xunit-plugin junit-10.xsd) accepts: <c>skipped</c> only on the suite,
 /// never on <c>testsuites</c>; finding paths are repository-relative, as in every other format.
 /// </summary>
+/// <remarks>
+/// Two passes over the run, each in bounded memory: the first counts what the suite's attributes say (tests, failures,
+/// skipped, time), the second writes one test case per task as it reads it (in the order the tasks finished).
+/// </remarks>
 public static class JUnitReport
 {
-    public static ReportOutput Write(ReportContext ctx)
+    public static ReportOutput Write(ReportContext ctx) => ReportOutput.Collect(output => Write(ctx, output));
+
+    /// <returns>The notes for stderr (none).</returns>
+    public static IReadOnlyList<string> Write(ReportContext ctx, Stream output)
     {
-        var run = ctx.Run;
-        var findingsByTask = ctx.Findings.ToLookup(f => f.TaskKey, StringComparer.Ordinal);
-        var failing = run.Tasks.Where(t => t.Failed || findingsByTask[t.Key].Any(f => f.Severity >= ctx.Options.FailSeverity)).Select(t => t.Key).ToHashSet(StringComparer.Ordinal);
-        var skipped = run.Tasks.Count(t => t.Outcome == Herd.Fleet.Engines.OutcomeClass.Cancelled);
-        var sb = new StringBuilder();
-        var settings = new XmlWriterSettings { Indent = true, Encoding = new UTF8Encoding(false), CheckCharacters = true };
-        using (var w = XmlWriter.Create(new StringWriterUtf8(sb), settings))
+        var run = ctx.Header;
+        int tests = 0, failing = 0, skipped = 0;
+        double cost = 0;
+        DateTimeOffset? first = null, last = null;
+        foreach (var t in ctx.Run.Tasks())
+        {
+            tests++;
+            cost += t.CostUsd;
+            if (t.Outcome == Herd.Fleet.Engines.OutcomeClass.Cancelled)
+                skipped++;
+            if (t.Failed || ctx.FindingsOf(t).Any(f => f.Severity >= ctx.Options.FailSeverity))
+                failing++;
+            first = first is { } a && a <= t.Start ? a : t.Start;
+            last = last is { } b && b >= t.End ? b : t.End;
+        }
+        var wall = run.WallS ?? (first is { } s0 && last is { } s1 ? Math.Max(0, (s1 - s0).TotalSeconds) : 0);
+        var unfinished = Math.Max(0, run.Planned - tests);
+        var settings = new XmlWriterSettings { Indent = true, Encoding = new UTF8Encoding(false), CheckCharacters = true, CloseOutput = false };
+        using (var w = XmlWriter.Create(output, settings))
         {
             w.WriteStartDocument();
             // The one suite carries the same totals as the document, as JUnit readers look at either.
@@ -29,66 +48,69 @@ public static class JUnitReport
             {
                 w.WriteStartElement(element);
                 w.WriteAttributeString("name", name);
-                w.WriteAttributeString("tests", Int(run.Tasks.Count));
-                w.WriteAttributeString("failures", Int(failing.Count));
+                w.WriteAttributeString("tests", Int(tests));
+                w.WriteAttributeString("failures", Int(failing));
                 w.WriteAttributeString("errors", "0");
                 if (withSkipped)
                     w.WriteAttributeString("skipped", Int(skipped));
-                w.WriteAttributeString("time", Secs(run.WallS));
+                w.WriteAttributeString("time", Secs(wall));
             }
 
             Totals("testsuites", "herd " + run.RunId, withSkipped: false);
             Totals("testsuite", "herd." + run.RunId, withSkipped: true);
-            if (run.Tasks.Count > 0)
-                w.WriteAttributeString("timestamp", run.Tasks.Min(t => t.Start).UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss", CultureInfo.InvariantCulture));
+            if (first is { } start)
+                w.WriteAttributeString("timestamp", start.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss", CultureInfo.InvariantCulture));
             w.WriteStartElement("properties");
             Property(w, "run_id", run.RunId);
-            Property(w, "cost_usd", run.CostUsd.ToString("0.######", CultureInfo.InvariantCulture));
-            Property(w, "unfinished", Int(run.Unfinished));
+            Property(w, "cost_usd", cost.ToString("0.######", CultureInfo.InvariantCulture));
+            Property(w, "unfinished", Int(unfinished));
             w.WriteEndElement();
-            foreach (var t in run.Tasks)
-            {
-                w.WriteStartElement("testcase");
-                w.WriteAttributeString("classname", "herd." + (t.Shard is { } s ? "shard" + s.Replace('/', '-') : run.RunId));
-                w.WriteAttributeString("name", Clean(t.Name));
-                w.WriteAttributeString("time", Secs(t.RuntimeS));
-                var findings = findingsByTask[t.Key].ToArray();
-                if (t.Outcome == Herd.Fleet.Engines.OutcomeClass.Cancelled)
-                {
-                    w.WriteStartElement("skipped");
-                    w.WriteAttributeString("message", "cancelled (resumable with herd run --resume)");
-                    w.WriteEndElement();
-                }
-                else if (t.Failed)
-                {
-                    w.WriteStartElement("failure");
-                    w.WriteAttributeString("type", t.Class);
-                    w.WriteAttributeString("message", Clean(SarifReport.OneLine($"{t.Class}: {t.Error ?? "no error text"}", 500)));
-                    w.WriteString(Clean(t.Error ?? t.Class));
-                    w.WriteEndElement();
-                }
-                else if (findings.Any(f => f.Severity >= ctx.Options.FailSeverity))
-                {
-                    var bad = findings.Where(f => f.Severity >= ctx.Options.FailSeverity).ToArray();
-                    w.WriteStartElement("failure");
-                    w.WriteAttributeString("type", "findings");
-                    w.WriteAttributeString("message", $"{bad.Length} finding(s) at or above {ctx.Options.FailSeverity.Name()}");
-                    w.WriteString(Clean(string.Join('\n', bad.Select(f => Line(ctx, f)))));
-                    w.WriteEndElement();
-                }
-                w.WriteStartElement("system-out");
-                var text = t.ResultText;
-                if (findings.Length > 0)
-                    text += "\n\nFindings:\n" + string.Join('\n', findings.Select(f => Line(ctx, f)));
-                w.WriteString(Clean(text));
-                w.WriteEndElement();
-                w.WriteEndElement();
-            }
+            foreach (var t in ctx.Run.Tasks())
+                WriteCase(ctx, w, t);
             w.WriteEndElement();
             w.WriteEndElement();
             w.WriteEndDocument();
         }
-        return new ReportOutput(sb.ToString(), []);
+        return [];
+    }
+
+    private static void WriteCase(ReportContext ctx, XmlWriter w, ReportTask t)
+    {
+        w.WriteStartElement("testcase");
+        w.WriteAttributeString("classname", "herd." + (t.Shard is { } s ? "shard" + s.Replace('/', '-') : ctx.Header.RunId));
+        w.WriteAttributeString("name", Clean(t.Name));
+        w.WriteAttributeString("time", Secs(t.RuntimeS));
+        var findings = ctx.FindingsOf(t).ToArray();
+        if (t.Outcome == Herd.Fleet.Engines.OutcomeClass.Cancelled)
+        {
+            w.WriteStartElement("skipped");
+            w.WriteAttributeString("message", "cancelled (resumable with herd run --resume)");
+            w.WriteEndElement();
+        }
+        else if (t.Failed)
+        {
+            w.WriteStartElement("failure");
+            w.WriteAttributeString("type", t.Class);
+            w.WriteAttributeString("message", Clean(SarifReport.OneLine($"{t.Class}: {t.Error ?? "no error text"}", 500)));
+            w.WriteString(Clean(t.Error ?? t.Class));
+            w.WriteEndElement();
+        }
+        else if (findings.Any(f => f.Severity >= ctx.Options.FailSeverity))
+        {
+            var bad = findings.Where(f => f.Severity >= ctx.Options.FailSeverity).ToArray();
+            w.WriteStartElement("failure");
+            w.WriteAttributeString("type", "findings");
+            w.WriteAttributeString("message", $"{bad.Length} finding(s) at or above {ctx.Options.FailSeverity.Name()}");
+            w.WriteString(Clean(string.Join('\n', bad.Select(f => Line(ctx, f)))));
+            w.WriteEndElement();
+        }
+        w.WriteStartElement("system-out");
+        var text = t.ResultText;
+        if (findings.Length > 0)
+            text += "\n\nFindings:\n" + string.Join('\n', findings.Select(f => Line(ctx, f)));
+        w.WriteString(Clean(text));
+        w.WriteEndElement();
+        w.WriteEndElement();
     }
 
     private static string Line(ReportContext ctx, Finding f) => $"[{f.Severity.Name()}] {ctx.RelativePath(f.File) ?? "-"}{(f.Line is { } l ? ":" + l.ToString(CultureInfo.InvariantCulture) : "")} {f.Message}";
@@ -121,10 +143,5 @@ public static class JUnitReport
             sb.Append(XmlConvert.IsXmlChar(s[i]) ? s[i] : '\uFFFD');
         }
         return sb.ToString();
-    }
-
-    private sealed class StringWriterUtf8(StringBuilder sb) : StringWriter(sb, CultureInfo.InvariantCulture)
-    {
-        public override Encoding Encoding => new UTF8Encoding(false);
     }
 }

@@ -24,33 +24,75 @@ public static class SarifReport
     public static ReportOutput Write(ReportContext ctx) => Write(ctx, MaxResultsPerRun, MaxGzipBytes);
 
     /// <summary>With other limits than GitHub's (tests, or a consumer with tighter ones).</summary>
-    public static ReportOutput Write(ReportContext ctx, int maxResults, long maxGzipBytes)
+    public static ReportOutput Write(ReportContext ctx, int maxResults, long maxGzipBytes) =>
+        ReportOutput.Collect(output => Write(ctx, output, maxResults, maxGzipBytes));
+
+    /// <summary>
+    /// Writes the SARIF to <paramref name="output"/> after one pass over the run that keeps at most
+    /// <paramref name="maxResults"/> findings (the most severe with a file) and the first 100 failed tasks.
+    /// </summary>
+    /// <returns>The notes for stderr.</returns>
+    public static IReadOnlyList<string> Write(ReportContext ctx, Stream output, int maxResults, long maxGzipBytes)
     {
         // Only findings with a file can be shown by code scanning (a result needs a location).
-        var located = ctx.Findings.Where(f => ctx.RelativePath(f.File) is not null).ToArray();
-        var unlocated = ctx.Findings.Count - located.Length;
-        var keep = Math.Min(located.Length, maxResults);
+        var top = new TopFindings(maxResults);
+        long unlocated = 0;
+        var anyFailed = false;
+        var failed = new PriorityQueue<(int Seq, string Text), int>(Comparer<int>.Create((a, b) => b.CompareTo(a)));
+        foreach (var t in ctx.Run.Tasks())
+        {
+            foreach (var f in ctx.FindingsOf(t))
+            {
+                if (ctx.RelativePath(f.File) is null)
+                    unlocated++;
+                else
+                    top.Add(f);
+            }
+            if (!t.Failed)
+                continue;
+            anyFailed = true;
+            // The first failed tasks in plan order: a queue whose top is the latest of those kept.
+            if (failed.Count < FailedNotifications)
+                failed.Enqueue((t.Seq, FailureText(t)), t.Seq);
+            else if (failed.TryPeek(out _, out var latest) && t.Seq < latest)
+                failed.EnqueueDequeue((t.Seq, FailureText(t)), t.Seq);
+        }
+        var located = top.Count;
+        var findings = top.Items;
+        var failures = failed.UnorderedItems.Select(x => x.Element).OrderBy(x => x.Seq).Select(x => x.Text).ToArray();
+        var keep = findings.Count;
         while (true)
         {
             var notes = new List<string>();
             if (unlocated > 0)
                 notes.Add($"{unlocated} finding(s) name no file and are not in the SARIF (code scanning needs a location); the markdown and JUnit reports list them.");
-            if (keep < located.Length)
-                notes.Add($"SARIF cut to the {keep} most severe of {located.Length} results (GitHub code scanning accepts {maxResults} results per run and {maxGzipBytes / 1_000_000} MB gzipped).");
-            var json = Build(ctx, located.Take(keep).ToArray(), notes);
-            if (GzipSize(json) <= maxGzipBytes || keep == 0)
-                return new ReportOutput(json, notes);
-            keep = (int)(keep * 0.9 * maxGzipBytes / GzipSize(json));
+            if (keep < located)
+                notes.Add($"SARIF cut to the {keep} most severe of {located} results (GitHub code scanning accepts {maxResults} results per run and {maxGzipBytes / 1_000_000} MB gzipped).");
+            var kept = findings.Take(keep).ToArray();
+            // Measured before it is written, so the output is written once, at its final size.
+            var size = GzipSize(sink => Build(ctx, sink, kept, notes, anyFailed, failures));
+            if (size <= maxGzipBytes || keep == 0)
+            {
+                Build(ctx, output, kept, notes, anyFailed, failures);
+                return notes;
+            }
+            keep = (int)(keep * 0.9 * maxGzipBytes / size);
         }
     }
 
-    private static string Build(ReportContext ctx, IReadOnlyList<Finding> findings, IReadOnlyList<string> notes)
+    private const int FailedNotifications = 100;
+
+    private static string FailureText(ReportTask t) => $"task {t.Name} ended {t.Class}{(t.Error is { Length: > 0 } e ? ": " + OneLine(e, 300) : "")}";
+
+    private static void Build(ReportContext ctx, Stream output, IReadOnlyList<Finding> findings, IReadOnlyList<string> notes, bool anyFailed, IReadOnlyList<string> failures)
     {
         var rules = findings.Select(ReportContext.RuleId).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToList();
         var ruleIndex = rules.Select((r, i) => (r, i)).ToDictionary(p => p.r, p => p.i, StringComparer.Ordinal);
+        var examples = new Dictionary<string, Finding>(StringComparer.Ordinal);
+        foreach (var f in findings)
+            examples.TryAdd(ReportContext.RuleId(f), f);
         var occurrences = new Dictionary<string, int>(StringComparer.Ordinal);
-        using var buffer = new MemoryStream();
-        using (var w = new Utf8JsonWriter(buffer, new JsonWriterOptions { Indented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
+        using (var w = new Utf8JsonWriter(output, new JsonWriterOptions { Indented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
         {
             w.WriteStartObject();
             w.WriteString("$schema", SchemaUri);
@@ -64,14 +106,14 @@ public static class SarifReport
             w.WriteString("semanticVersion", Version);
             w.WriteStartArray("rules");
             foreach (var rule in rules)
-                WriteRule(w, rule, findings.First(f => ReportContext.RuleId(f) == rule));
+                WriteRule(w, rule, examples[rule]);
             w.WriteEndArray();
             w.WriteEndObject();
             w.WriteEndObject();
             if (ctx.Options.Category is { } category)
             {
                 w.WriteStartObject("automationDetails");
-                w.WriteString("id", $"{category.TrimEnd('/')}/{ctx.Run.RunId}");
+                w.WriteString("id", $"{category.TrimEnd('/')}/{ctx.Header.RunId}");
                 w.WriteEndObject();
             }
             w.WriteStartObject("originalUriBaseIds");
@@ -81,12 +123,12 @@ public static class SarifReport
             w.WriteEndObject();
             w.WriteStartArray("invocations");
             w.WriteStartObject();
-            w.WriteBoolean("executionSuccessful", !ctx.Run.Tasks.Any(t => t.Failed));
+            w.WriteBoolean("executionSuccessful", !anyFailed);
             w.WriteStartArray("toolExecutionNotifications");
             foreach (var note in notes)
                 WriteNotification(w, "warning", note);
-            foreach (var t in ctx.FailedTasks.Take(100))
-                WriteNotification(w, "error", $"task {t.Name} ended {t.Class}{(t.Error is { Length: > 0 } e ? ": " + OneLine(e, 300) : "")}");
+            foreach (var failure in failures)
+                WriteNotification(w, "error", failure);
             w.WriteEndArray();
             w.WriteEndObject();
             w.WriteEndArray();
@@ -128,13 +170,15 @@ public static class SarifReport
                 w.WriteString("taskKey", f.TaskKey);
                 w.WriteEndObject();
                 w.WriteEndObject();
+                // Written out as it goes: the document is never whole in memory.
+                if (w.BytesPending > 64 * 1024)
+                    w.Flush();
             }
             w.WriteEndArray();
             w.WriteEndObject();
             w.WriteEndArray();
             w.WriteEndObject();
         }
-        return Encoding.UTF8.GetString(buffer.ToArray());
     }
 
     private static void WriteRule(Utf8JsonWriter w, string rule, Finding example)
@@ -192,11 +236,11 @@ public static class SarifReport
         return line.Length <= max ? line : line[..(max - 1)] + "…";
     }
 
-    private static long GzipSize(string json)
+    private static long GzipSize(Action<Stream> write)
     {
-        using var sink = new MemoryStream();
+        var sink = new CountingStream();
         using (var gz = new GZipStream(sink, CompressionLevel.Fastest, leaveOpen: true))
-            gz.Write(Encoding.UTF8.GetBytes(json));
+            write(gz);
         return sink.Length;
     }
 

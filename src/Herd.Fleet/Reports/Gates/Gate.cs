@@ -82,27 +82,7 @@ public static class Gate
     public static GateResult Evaluate(string runDirectory, GateOptions gate, FindingsOptions? findings = null) =>
         Evaluate(RunDigest.Build(RunReader.Open(runDirectory), ReportOptions.Default with { Findings = findings ?? FindingsOptions.Default }), gate);
 
-    public static GateResult Evaluate(RunData run, IReadOnlyList<Finding> findings, GateOptions gate)
-    {
-        var failures = new List<string>();
-        if (gate.MaxFailed is { } limit)
-            FailedCheck(failures, limit, run.Tasks.Count(t => t.Failed), run.Unfinished, run.Planned);
-        if (gate.MaxSeverity is { } max)
-        {
-            var above = findings.Where(f => f.Severity > max).ToArray();
-            if (above.Length > 0)
-            {
-                var worst = above.Max(f => f.Severity);
-                failures.Add($"gate failed: {above.Length} finding(s) above --max-severity {max.Name()} (worst: {worst.Name()}, e.g. {Where(above.First(f => f.Severity == worst))})");
-            }
-        }
-        if (gate.MaxFindings is { } maxFindings && findings.Count > maxFindings)
-            failures.Add($"gate failed: {findings.Count} findings > --max-findings {maxFindings}");
-        CostCheck(failures, gate, run.CostUsd);
-        return new GateResult(failures);
-    }
-
-    /// <summary>The same verdict from a run summed up in one pass (<see cref="RunDigest"/>), for runs of any size.</summary>
+    /// <summary>The verdict on a run summed up in one pass (<see cref="RunDigest"/>), for runs of any size.</summary>
     public static GateResult Evaluate(RunDigest run, GateOptions gate)
     {
         var failures = new List<string>();

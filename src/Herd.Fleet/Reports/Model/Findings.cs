@@ -135,9 +135,6 @@ public static class FindingExtractor
     // Not "id": a finding's own id is usually unique, which would make one rule per finding.
     private static readonly string[] RuleNames = ["rule", "rule_id", "ruleId", "check", "check_name", "category", "type"];
 
-    public static IReadOnlyList<Finding> Extract(RunData run, FindingsOptions options) =>
-        run.Tasks.SelectMany(t => Extract(t, options)).ToArray();
-
     public static IEnumerable<Finding> Extract(ReportTask task, FindingsOptions options)
     {
         if (task.StructuredOutput is not { } output || Locate(output, options.Path) is not { ValueKind: JsonValueKind.Array } list)
@@ -216,5 +213,60 @@ public static class FindingExtractor
                 return nested;
         }
         return item.TryGetProperty("location", out var loc) && loc.ValueKind == JsonValueKind.Object ? LineOf(loc) : null;
+    }
+}
+
+/// <summary>
+/// The most severe findings of a run read one at a time, at most <c>capacity</c> of them kept whatever the run's size:
+/// by severity, then file, line and task, then the order they were read.
+/// </summary>
+public sealed class TopFindings(int capacity)
+{
+    private readonly List<(Finding Finding, long Order)> _kept = [];
+
+    /// <value>Findings added, kept or not.</value>
+    public long Count { get; private set; }
+
+    public void Add(Finding finding)
+    {
+        _kept.Add((finding, Count++));
+        // Sorting only now and then keeps adding cheap; the list never holds more than about twice the capacity.
+        if (_kept.Count >= 2 * capacity + 64)
+            Trim();
+    }
+
+    /// <value>The kept findings, most severe first.</value>
+    public IReadOnlyList<Finding> Items
+    {
+        get
+        {
+            Trim();
+            return _kept.Select(f => f.Finding).ToArray();
+        }
+    }
+
+    /// <summary>Most severe first, then by file, line and task; equal ones in the order read.</summary>
+    public static int Compare(Finding x, long xOrder, Finding y, long yOrder)
+    {
+        var c = y.Severity.CompareTo(x.Severity);
+        return c != 0 ? c : ComparePlace(x.File, x.Line, x.TaskName, xOrder, y.File, y.Line, y.TaskName, yOrder);
+    }
+
+    /// <summary>Among equally severe ones: by file, line and task, then the order read (every format orders them so).</summary>
+    internal static int ComparePlace(string? xFile, int? xLine, string xTask, long xOrder, string? yFile, int? yLine, string yTask, long yOrder)
+    {
+        var c = string.CompareOrdinal(xFile, yFile);
+        if (c == 0)
+            c = (xLine ?? 0).CompareTo(yLine ?? 0);
+        if (c == 0)
+            c = string.CompareOrdinal(xTask, yTask);
+        return c != 0 ? c : xOrder.CompareTo(yOrder);
+    }
+
+    private void Trim()
+    {
+        _kept.Sort((x, y) => Compare(x.Finding, x.Order, y.Finding, y.Order));
+        if (_kept.Count > capacity)
+            _kept.RemoveRange(capacity, _kept.Count - capacity);
     }
 }

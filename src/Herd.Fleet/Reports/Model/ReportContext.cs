@@ -17,34 +17,49 @@ public sealed record ReportOptions(FindingsOptions Findings, Severity FailSeveri
 }
 
 /// <summary>What a format produced: the bytes to write, and notes for stderr (e.g. results left out to stay within a limit).</summary>
-public sealed record ReportOutput(string Content, IReadOnlyList<string> Notes);
+public sealed record ReportOutput(string Content, IReadOnlyList<string> Notes)
+{
+    /// <summary>A format written to a stream, collected as text: for a run small enough to hold its report (tests, comments).</summary>
+    public static ReportOutput Collect(Func<Stream, IReadOnlyList<string>> write)
+    {
+        using var buffer = new MemoryStream();
+        var notes = write(buffer);
+        return new ReportOutput(new UTF8Encoding(false).GetString(buffer.GetBuffer(), 0, (int)buffer.Length), notes);
+    }
+}
 
-/// <summary>A run read once, with its findings, shared by every format.</summary>
+/// <summary>
+/// A run opened for the formats, read one task at a time (issue #23): each format makes its own pass over
+/// <see cref="Run"/>, extracting a task's findings as it reads it, and keeps only what its output needs.
+/// </summary>
 public sealed class ReportContext
 {
-    public ReportContext(RunData run, ReportOptions options)
+    public ReportContext(RunStream run, ReportOptions options)
     {
         Run = run;
         Options = options;
-        RepoRoot = RepoPaths.Root(options.RepoRoot, run.Cwd);
-        Findings = FindingExtractor.Extract(run, options.Findings)
-            .OrderByDescending(f => f.Severity).ThenBy(f => f.File, StringComparer.Ordinal).ThenBy(f => f.Line ?? 0).ThenBy(f => f.TaskName, StringComparer.Ordinal)
-            .ToArray();
+        RepoRoot = RepoPaths.Root(options.RepoRoot, run.Header.Cwd);
     }
 
-    public RunData Run { get; }
+    /// <summary>A run already in memory (tests, a small run read whole).</summary>
+    public ReportContext(RunData run, ReportOptions options)
+        : this(RunStream.Of(run), options)
+    {
+    }
+
+    public RunStream Run { get; }
+
+    public RunHeader Header => Run.Header;
 
     public ReportOptions Options { get; }
 
     public string RepoRoot { get; }
 
-    /// <value>Most severe first, then by file and line.</value>
-    public IReadOnlyList<Finding> Findings { get; }
-
-    public IEnumerable<ReportTask> FailedTasks => Run.Tasks.Where(t => t.Failed);
+    /// <summary>A task's findings, in the order its structured output lists them.</summary>
+    public IEnumerable<Finding> FindingsOf(ReportTask task) => FindingExtractor.Extract(task, Options.Findings);
 
     /// <summary>A finding's file as a repository-relative path with forward slashes (what SARIF, Code Quality and GitHub annotations want).</summary>
-    public string? RelativePath(string? file) => RepoPaths.Relative(file, RepoRoot, Run.Cwd);
+    public string? RelativePath(string? file) => RepoPaths.Relative(file, RepoRoot, Run.Header.Cwd);
 
     /// <summary>
     /// A stable fingerprint of a finding: its rule, path and the text of its line when the file is there (so it
@@ -58,6 +73,9 @@ public sealed class ReportContext
         return Convert.ToHexStringLower(hash)[..16];
     }
 
+    // The files read for fingerprints, a few at a time: a run's findings name files by the hundred thousand, and the
+    // findings of one file come together (one task reviews one file), so a small cache serves them in bounded memory.
+    private const int CachedFiles = 64;
     private readonly Dictionary<string, string[]?> _files = new(StringComparer.Ordinal);
 
     private string? LineText(string path, int? line)
@@ -79,6 +97,8 @@ public sealed class ReportContext
             {
                 lines = null;
             }
+            if (_files.Count >= CachedFiles)
+                _files.Clear();
             _files[path] = lines;
         }
         return lines is not null && n <= lines.Length ? string.Concat(lines[n - 1].Where(c => !char.IsWhiteSpace(c))) : null;

@@ -48,8 +48,7 @@ public sealed class RunDigest
     private readonly Dictionary<string, (int Tasks, double Cost)> _classes = new(StringComparer.Ordinal);
     private readonly long[] _bySeverity = new long[Enum.GetValues<Severity>().Length];
     private readonly Finding?[] _firstBySeverity = new Finding?[Enum.GetValues<Severity>().Length];
-    private readonly List<(Finding Finding, long Order)> _findings = [];
-    private long _findingsRead;
+    private readonly TopFindings _findings = new(KeptFindings);
     private readonly List<DigestRow> _failures = [];
     private readonly PriorityQueue<DigestRow, double> _slowest = new();
     private readonly PriorityQueue<DigestRow, double> _costliest = new();
@@ -160,14 +159,7 @@ public sealed class RunDigest
     public Finding? FirstFinding(Severity s) => _firstBySeverity[(int)s];
 
     /// <value>The most severe findings, at most <see cref="KeptFindings"/>: by severity, then file, line and task.</value>
-    public IReadOnlyList<Finding> TopFindings
-    {
-        get
-        {
-            TrimFindings(KeptFindings);
-            return _findings.Select(f => f.Finding).ToArray();
-        }
-    }
+    public IReadOnlyList<Finding> TopFindings => _findings.Items;
 
     /// <value>Failed tasks in plan order, at most <see cref="KeptFailures"/> (of a large run, the first to fail); <see cref="Failed"/> counts them all.</value>
     public IReadOnlyList<DigestRow> Failures => (_all?.Where(r => r.Failed).OrderBy(r => r.Seq).Take(KeptFailures) ?? _failures.OrderBy(r => r.Seq)).ToArray();
@@ -186,12 +178,10 @@ public sealed class RunDigest
         var digest = new RunDigest(run.Header, options);
         foreach (var task in run.Tasks())
             digest.Add(task);
-        digest.TrimFindings(KeptFindings);
         return digest;
     }
 
-    /// <summary>A run already in memory, with the findings its <see cref="ReportContext"/> extracted.</summary>
-    public static RunDigest Build(ReportContext ctx) => Build(RunStream.Of(ctx.Run), ctx.Options);
+    public static RunDigest Build(ReportContext ctx) => Build(ctx.Run, ctx.Options);
 
     private void Add(ReportTask t)
     {
@@ -255,10 +245,8 @@ public sealed class RunDigest
             FindingsCount++;
             _bySeverity[(int)f.Severity]++;
             _firstBySeverity[(int)f.Severity] ??= f;
-            _findings.Add((f, _findingsRead++));
+            _findings.Add(f);
         }
-        if (_findings.Count > 4 * KeptFindings)
-            TrimFindings(KeptFindings);
 
         if (_all is not null && (Finished > ExactTasks || Attempts > ExactAttempts))
         {
@@ -302,24 +290,5 @@ public sealed class RunDigest
             _first = start;
         if (_lastEnd is not { } l || end > l)
             _lastEnd = end;
-    }
-
-    private static readonly Comparison<(Finding Finding, long Order)> FindingOrder = (x, y) =>
-    {
-        var c = y.Finding.Severity.CompareTo(x.Finding.Severity);
-        if (c == 0)
-            c = string.CompareOrdinal(x.Finding.File, y.Finding.File);
-        if (c == 0)
-            c = (x.Finding.Line ?? 0).CompareTo(y.Finding.Line ?? 0);
-        if (c == 0)
-            c = string.CompareOrdinal(x.Finding.TaskName, y.Finding.TaskName);
-        return c != 0 ? c : x.Order.CompareTo(y.Order);
-    };
-
-    private void TrimFindings(int keep)
-    {
-        _findings.Sort(FindingOrder);
-        if (_findings.Count > keep)
-            _findings.RemoveRange(keep, _findings.Count - keep);
     }
 }

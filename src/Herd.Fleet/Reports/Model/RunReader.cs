@@ -29,52 +29,35 @@ public static partial class RunReader
         if (!File.Exists(db) && !File.Exists(results))
             throw new RunDirectoryException($"Error: '{dir}' is not a run directory (no run.db or results.ndjson). Pass the directory `herd run --run-dir` wrote, with its run.db and results.ndjson.", damaged: false);
 
-        var stored = File.Exists(db) ? ReadDatabase(db) : null;
-        var records = File.Exists(results) ? ReadRecords(results) : ReadRecordsFrom(stored!.Records, db);
-        var tasks = records.Select(r => ToTask(r, stored?.Attempts)).OrderBy(t => t.Seq).ToArray();
-        var summary = ReadSummary(Path.Combine(dir, "summary.json"));
-        var (ceiling, wall) = (summary.Ceiling, summary.Wall);
-        var first = tasks.Length == 0 ? DateTimeOffset.UnixEpoch : tasks.Min(t => t.Start);
-        var last = tasks.Length == 0 ? DateTimeOffset.UnixEpoch : tasks.Max(t => t.End);
+        if (File.Exists(db))
+        {
+            // A run with its store is read as every report reads it, one task at a time; here kept, for callers that
+            // want a small run whole (tests, merges).
+            var stream = Open(dir);
+            var h = stream.Header;
+            var read = stream.Tasks().OrderBy(t => t.Seq).ToArray();
+            return new RunData(dir, h.RunId, h.Status, h.ExitCode, h.Cwd, Math.Max(h.Planned, read.Length), read, h.Pauses, h.CeilingUsd,
+                h.WallS ?? (read.Length == 0 ? 0 : Math.Max(0, (read.Max(t => t.End) - read.Min(t => t.Start)).TotalSeconds)));
+        }
+
         // Without run.db (an exported shared run, a CI artifact of results.ndjson + summary.json), summary.json says
         // how many tasks were planned, so unfinished ones still count against a gate.
-        return new RunData(
-            dir,
-            stored?.RunId ?? summary.RunId ?? Path.GetFileName(dir),
-            stored?.Status ?? summary.Status ?? "unknown",
-            stored?.ExitCode ?? summary.ExitCode,
-            stored?.Cwd ?? dir,
-            Math.Max(stored?.Planned ?? summary.Tasks ?? 0, tasks.Length),
-            tasks,
-            stored?.Pauses ?? [],
-            ceiling,
-            wall ?? Math.Max(0, (last - first).TotalSeconds));
-    }
-
-    /// <summary>
-    /// Reads a run through its store (a run kept in PostgreSQL, issue #14): the run row, status and planned tasks, every
-    /// final record in finishing order and the attempts from the store; the wall time (and the ceiling, when the store
-    /// keeps none) from <paramref name="directory"/>/summary.json when the run left one there. <paramref name="directory"/>
-    /// is where the reports of the run go (report.html); it need not exist.
-    /// </summary>
-    /// <exception cref="RunDirectoryException">The store holds no such run, or a record is damaged.</exception>
-    public static RunData Read(Herd.Fleet.Store.IRunStore store, string directory)
-    {
-        var dir = Path.GetFullPath(directory);
-        var info = store.ReadRun() ?? throw new RunDirectoryException($"Error: run store {store.Location} holds no such run. `herd runs list --store URL` shows the runs.", damaged: false);
-        var (status, exit) = store.ReadStatus();
-        var planned = store.Totals().Tasks;
-        var records = ReadRecordsFrom(store.FinalRecords(), store.Location);
-        var attempts = store.AllAttempts()?.ToDictionary(
-            kv => kv.Key,
-            kv => kv.Value.Select(a => new ReportAttempt(a.N, a.Slot, a.Start, a.End is { } e ? Max(a.Start, e) : null, a.Class is { } c ? Herd.Fleet.Engines.OutcomeClasses.Name(c) : null, a.CostUsd)).ToList(),
-            StringComparer.Ordinal);
-        var tasks = records.Select(r => ToTask(r, attempts)).OrderBy(t => t.Seq).ToArray();
-        var (_, _, _, _, ceiling, wall) = ReadSummary(Path.Combine(dir, "summary.json"));
+        var records = ReadRecords(results);
+        var tasks = records.Select(r => ToTask(r, null)).OrderBy(t => t.Seq).ToArray();
+        var summary = ReadSummary(Path.Combine(dir, "summary.json"));
         var first = tasks.Length == 0 ? DateTimeOffset.UnixEpoch : tasks.Min(t => t.Start);
         var last = tasks.Length == 0 ? DateTimeOffset.UnixEpoch : tasks.Max(t => t.End);
-        return new RunData(dir, info.RunId, Herd.Fleet.Store.StoreNames.Name(status), exit, info.Cwd, Math.Max(planned, tasks.Length), tasks, [],
-            ceiling ?? store.StoredCeilingUsd(), wall ?? Math.Max(0, (last - first).TotalSeconds));
+        return new RunData(
+            dir,
+            summary.RunId ?? Path.GetFileName(dir),
+            summary.Status ?? "unknown",
+            summary.ExitCode,
+            dir,
+            Math.Max(summary.Tasks ?? 0, tasks.Length),
+            tasks,
+            [],
+            summary.Ceiling,
+            summary.Wall ?? Math.Max(0, (last - first).TotalSeconds));
     }
 
     /// <summary>
@@ -88,48 +71,12 @@ public static partial class RunReader
         if (directory is not null && ReadSummary(Path.Combine(directory, "summary.json")).Wall is { } seconds)
             return TimeSpan.FromSeconds(seconds);
         var now = (time ?? TimeProvider.System).GetUtcNow();
-        var attempts = store.AllAttempts()?.Values.SelectMany(a => a).ToArray() ?? [];
-        var span = attempts.Length > 0
-            ? attempts.Max(a => a.End ?? now) - attempts.Min(a => a.Start)
+        // One aggregate query, never every attempt: an attempt still open runs until now.
+        var attempts = store is Herd.Fleet.Store.IAttemptSpans spans ? spans.AttemptSpan() : null;
+        var span = attempts is { } a
+            ? (a.AnyOpen || a.LastEnd is not { } end ? (a.LastEnd is { } e && e > now ? e : now) : end) - a.FirstStart
             : store.ReadStatus().Status == Herd.Fleet.Store.RunStatus.Running && store.ReadRun() is { } info ? now - info.Created : TimeSpan.Zero;
         return span < TimeSpan.Zero ? TimeSpan.Zero : span;
-    }
-
-    private sealed record Stored(string RunId, string Status, int? ExitCode, string Cwd, int Planned, Dictionary<string, List<ReportAttempt>> Attempts, List<ReportPause> Pauses, List<string> Records);
-
-    private static Stored ReadDatabase(string path)
-    {
-        try
-        {
-            using var db = OpenDatabase(path);
-            var header = ReadHeader(db, path);
-            var attempts = new Dictionary<string, List<ReportAttempt>>(StringComparer.Ordinal);
-            using (var cmd = Command(db, "SELECT key, n, slot, start, end, class, cost_usd FROM attempts ORDER BY key, n"))
-            using (var r = cmd.ExecuteReader())
-            {
-                while (r.Read())
-                {
-                    if (!attempts.TryGetValue(r.GetString(0), out var list))
-                        attempts[r.GetString(0)] = list = [];
-                    var start = Time(r.GetString(3));
-                    // An attempt refused at once can be stamped a millisecond before its start by another clock; never draw it backwards.
-                    DateTimeOffset? end = r.IsDBNull(4) ? null : Max(start, Time(r.GetString(4)));
-                    list.Add(new ReportAttempt(r.GetInt32(1), r.IsDBNull(2) ? null : r.GetInt32(2), start, end, r.IsDBNull(5) ? null : r.GetString(5), r.GetDouble(6)));
-                }
-            }
-            var records = new List<string>();
-            using (var cmd = Command(db, "SELECT record FROM tasks WHERE record IS NOT NULL ORDER BY final_order"))
-            using (var r = cmd.ExecuteReader())
-            {
-                while (r.Read())
-                    records.Add(r.GetString(0));
-            }
-            return new Stored(header.RunId, header.Status, header.ExitCode, header.Cwd, header.Planned, attempts, header.Pauses, records);
-        }
-        catch (Exception e) when (e is SqliteException or FormatException or InvalidCastException)
-        {
-            throw new RunDirectoryException($"Error: {path} is not a readable run database ({FirstLine(e.Message)}). Restore the run directory from its artifact, or rerun it with `herd run --run-dir`.", damaged: true);
-        }
     }
 
     private static SqliteCommand Command(SqliteConnection db, string sql)
@@ -159,8 +106,6 @@ public static partial class RunReader
         return order.Select(k => byKey[k]).ToList();
     }
 
-    private static List<JsonElement> ReadRecordsFrom(IEnumerable<string> records, string db) => records.Select((r, i) => Parse(r, $"record {i + 1} in {db}", db)).ToList();
-
     private static JsonElement Parse(string json, string where, string path)
     {
         try
@@ -176,9 +121,6 @@ public static partial class RunReader
 
     private static RunDirectoryException Damaged(string what, string path) =>
         new($"Error: {what}. `herd run --resume --run-dir {Path.GetDirectoryName(path)}` rewrites results.ndjson from run.db; or restore the run directory from its artifact.", damaged: true);
-
-    private static ReportTask ToTask(JsonElement r, Dictionary<string, List<ReportAttempt>>? stored) =>
-        ToTask(r, stored is not null && stored.TryGetValue(r.GetProperty("key").GetString()!, out var a) ? a : null);
 
     /// <param name="stored">The task's attempts from the store; null: the attempts inside its record.</param>
     private static ReportTask ToTask(JsonElement r, IReadOnlyList<ReportAttempt>? stored)

@@ -94,25 +94,8 @@ public sealed partial class PostgresRunStore
         {
             r.Read();
             var tokens = StoreRows.Usage(r, 4);
-            return new RunTotals((int)r.GetInt64(0), (int)r.GetInt64(1), (int)r.GetInt64(2), byClass, r.GetDouble(3), tokens, [], []);
+            return new RunTotals((int)r.GetInt64(0), (int)r.GetInt64(1), (int)r.GetInt64(2), byClass, r.GetDouble(3), tokens, new(), new());
         }
-    }
-
-    /// <summary>Every attempt of the run in one query, by task key, in attempt order: the reports' timeline.</summary>
-    public IReadOnlyDictionary<string, IReadOnlyList<AttemptRow>> AllAttempts()
-    {
-        using var db = _source.OpenConnection();
-        using var cmd = Cmd(db, null, $"SELECT a.key, {AttemptColumns} FROM herd_attempts a WHERE a.run_id = $1 ORDER BY a.key, a.n", RunId);
-        using var r = cmd.ExecuteReader();
-        var byKey = new Dictionary<string, IReadOnlyList<AttemptRow>>(StringComparer.Ordinal);
-        while (r.Read())
-        {
-            var key = r.GetString(0);
-            if (!byKey.TryGetValue(key, out var list))
-                byKey[key] = list = new List<AttemptRow>();
-            ((List<AttemptRow>)list).Add(ReadAttempt(r, 1));
-        }
-        return byKey;
     }
 
     /// <summary>The run's <c>--budget-usd</c> as the shared ledger holds it; null without a ceiling (or without the run).</summary>

@@ -88,8 +88,8 @@ public sealed partial class PostgresRunStore
             spent = r.GetDouble(1);
             tokens = StoreRows.Usage(r, 2);
         }
-        var runtimes = new List<double>();
-        var costs = new List<double>();
+        var runtimes = new Reports.Distribution();
+        var costs = new Reports.Distribution();
         using (var cmd = Cmd(db, null, "SELECT runtime_s, cost_usd FROM herd_tasks WHERE run_id = $1 AND state = 'done'", RunId))
         using (var r = cmd.ExecuteReader())
         {
