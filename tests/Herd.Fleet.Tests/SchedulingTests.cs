@@ -121,4 +121,29 @@ public sealed class SchedulingTests
         time.Advance(TimeSpan.FromMinutes(5));
         budget.CanRetry().ShouldBeTrue(); // the window slid past; floor applies again
     }
+
+    [Fact]
+    public void The_retry_budget_counts_a_window_of_a_million_first_attempts_in_memory_that_does_not_grow()
+    {
+        // Given a million first attempts over four minutes (0 ms latency), then retries, then a window later
+        var time = new FakeTimeProvider();
+        var budget = new RetryBudget(time, ratio: 0.2, floor: 2);
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        for (var i = 0; i < 1_000_000; i++)
+        {
+            budget.OnFirstAttempt();
+            if (i % 4_000 == 0)
+                time.Advance(TimeSpan.FromSeconds(1));
+        }
+        var allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+
+        // Then they are counted (200 000 retries allowed, not one more), in counters rather than a timestamp each
+        for (var i = 0; i < 200_000; i++)
+            budget.OnRetry();
+        budget.CanRetry().ShouldBeFalse();
+        allocated.ShouldBeLessThan(64 * 1024, "the budget keeps something per attempt");
+        // And five minutes after the last of them, the floor applies again
+        time.Advance(TimeSpan.FromMinutes(5));
+        budget.CanRetry().ShouldBeTrue();
+    }
 }

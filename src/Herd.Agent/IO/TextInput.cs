@@ -41,12 +41,7 @@ public static class TextInput
     /// </summary>
     private static byte[] ReadBytes(string path, string what)
     {
-        if (path.Contains('\0'))
-            throw new HerdUsageException($"Error: {what} contains a NUL byte; pass a real path.");
-        if (Directory.Exists(path))
-            throw new HerdUsageException($"Error: {what} is a directory; pass a file.");
-        if (!File.Exists(path))
-            throw new HerdUsageException($"Error: {what} does not exist. Check the path (relative paths start at the working directory).");
+        CheckPath(path, what);
         try
         {
             using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite, bufferSize: 0);
@@ -71,6 +66,18 @@ public static class TextInput
         {
             throw new HerdUsageException($"Error: {what} cannot be read ({ex.Message.TrimEnd('.')}).");
         }
+    }
+
+    /// <summary>Refuses a path that is no file: a NUL byte, a directory, nothing there.</summary>
+    /// <exception cref="HerdUsageException">The path names no file, with the fix.</exception>
+    internal static void CheckPath(string path, string what)
+    {
+        if (path.Contains('\0'))
+            throw new HerdUsageException($"Error: {what} contains a NUL byte; pass a real path.");
+        if (Directory.Exists(path))
+            throw new HerdUsageException($"Error: {what} is a directory; pass a file.");
+        if (!File.Exists(path))
+            throw new HerdUsageException($"Error: {what} does not exist. Check the path (relative paths start at the working directory).");
     }
 
     /// <summary>Decodes piped or streamed text the way <see cref="ReadFile"/> decodes a file.</summary>

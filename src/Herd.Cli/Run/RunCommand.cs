@@ -98,8 +98,8 @@ public static class RunCommand
         // herd run confines Bash by default (issue #9: unattended fleets); --sandbox off or sandbox.enabled:false opts out.
         var setup = AgentSetup.Validate(args.Without(RunOptions.Timeout), ctx.Cwd, sandboxByDefault: true);
 
-        var inputs = ReadInputs(run, inputArgs, ctx);
-        if (run.Start == RunStart.New && inputs.Count == 0)
+        using var inputs = ReadInputs(run, inputArgs, ctx);
+        if (run.Start == RunStart.New && !inputs.Any)
             throw new HerdUsageException("Error: no inputs. Pass them after ::: , on stdin, with --input FILE or with --tasks FILE.ndjson.");
         // issue #13 (engines): the engine is part of each task's key.
         var engineKind = EngineBinding.Kind(args);
@@ -107,9 +107,9 @@ public static class RunCommand
             throw new HerdUsageException("Error: no prompt. Pass --prompt 'template with {}' or --prompt-file FILE (or a \"prompt\" per task in --tasks).");
         var engineName = engineKind.Name();
         var behaviour = Behaviour(setup, args);
-        Plan.WarnUnknownReplacements(inputs.Listed, run.PromptTemplate, w => ctx.Err.WriteLine(w));
-        // issue #23: the plan is produced one task at a time as it is stored; only --sample needs it as a list.
-        var stream = inputs.Count == 0 ? null : new PlanStream(inputs.Items, run.PromptTemplate, engineName, behaviour, w => ctx.Err.WriteLine(w));
+        Plan.WarnUnknownReplacements(inputs.Named, [.. inputs.Templates, run.PromptTemplate], w => ctx.Err.WriteLine(w));
+        // issue #23: the plan is produced one task at a time as it is stored; --sample keeps only its sample.
+        var stream = !inputs.Any ? null : new PlanStream(inputs.Items, run.PromptTemplate, engineName, behaviour, w => ctx.Err.WriteLine(w));
         if (run.DryRun)
             return DryRun(stream?.Tasks().Where(t => run.Shard is not { } ds || ds.Owns(t.Key)) ?? [], setup, run.Estimate, ctx, run.Shard);
         IReadOnlyList<FleetTask>? sampled = null;
@@ -117,11 +117,14 @@ public static class RunCommand
         int? planned = null;
         if (run.Sample is { } sample && stream is not null)
         {
-            var whole = stream.Tasks().ToArray();
+            // issue #23: the sample is drawn as the plan streams past; only the tasks it may keep are held.
+            var sampler = new PlanSampler(sample);
+            foreach (var task in stream.Tasks())
+                sampler.Offer(task);
             // The plan's identity is over every task, before the shard and the sample take their part (docs/ci.md).
-            identity = PlanIdentity.Of(whole, TaskKey.Canonical(behaviour));
-            planned = whole.Length;
-            sampled = Sample(whole, sample);
+            identity = new PlanIdentity(stream.IdentityHash(), []);
+            planned = stream.Count;
+            sampled = sampler.Take(stream.Count);
             stream = null;
         }
         // issue #20: the commit the tasks start from goes into the stored flags, for resumes and workers elsewhere.
@@ -245,10 +248,24 @@ public static class RunCommand
 
     // ---- inputs and plan ---------------------------------------------------------------------------------------
 
-    /// <summary>The run's inputs: counted and checked now, turned into tasks one at a time later (issue #23).</summary>
-    /// <param name="Listed">The inputs of a --tasks file, read and checked whole (they may name inputs and carry prompts); empty otherwise.</param>
+    /// <summary>
+    /// The run's inputs: checked now, read and turned into tasks one at a time as the plan is stored (issue #23). Holds
+    /// the open input files until the run ends.
+    /// </summary>
+    /// <param name="Any">There is at least one input.</param>
+    /// <param name="Named">The input names the tasks of a --tasks file use (empty otherwise), for the replacement check.</param>
+    /// <param name="Templates">The per-task prompts of a --tasks file to check for unknown replacements.</param>
     /// <param name="AnyWithoutPrompt">Some input has no prompt of its own (every plain line).</param>
-    private sealed record Inputs(IEnumerable<TaskInput> Items, int Count, IReadOnlyList<TaskInput> Listed, bool AnyWithoutPrompt);
+    private sealed record Inputs(IEnumerable<TaskInput> Items, bool Any, IReadOnlySet<string> Named, IReadOnlyList<string> Templates, bool AnyWithoutPrompt, IReadOnlyList<IDisposable> Open) : IDisposable
+    {
+        public void Dispose()
+        {
+            foreach (var file in Open)
+                file.Dispose();
+        }
+    }
+
+    private static readonly IReadOnlySet<string> NoNames = new HashSet<string>();
 
     private static Inputs ReadInputs(RunArguments run, string[] inputArgs, RunContext ctx)
     {
@@ -256,19 +273,47 @@ public static class RunCommand
         {
             if (inputArgs.Length > 0 || run.InputFiles.Count > 0)
                 throw new HerdUsageException("Error: --tasks cannot be combined with ::: or --input; put every task in the NDJSON file.");
-            var tasks = TaskSources.FromTasksFile(Path.GetFullPath(tasksFile, ctx.Cwd), tasksFile);
-            return new Inputs(tasks, tasks.Count, tasks, tasks.Any(i => i.PromptTemplate is null));
+            var file = TaskSources.OpenTasksFile(Path.GetFullPath(tasksFile, ctx.Cwd), tasksFile);
+            try
+            {
+                // Every line is checked in one pass before anything is written; the tasks are parsed again as they are stored.
+                var check = TaskSources.CheckTasksFile(file, tasksFile);
+                return new Inputs(TaskSources.ReadTasksFile(file, tasksFile, check), check.Count > 0, check.Named, check.Templates, check.AnyWithoutPrompt, [file]);
+            }
+            catch
+            {
+                file.Dispose();
+                throw;
+            }
         }
-        // Every file is read (and refused if missing or binary) now, before anything is written; the lines become
-        // inputs only as the plan is stored.
-        var sources = new List<IReadOnlyList<string>>();
-        foreach (var file in run.InputFiles)
-            sources.Add(TaskSources.InputFileLines(Path.GetFullPath(file, ctx.Cwd), file));
-        sources.Add(inputArgs);
-        if (sources.Sum(l => l.Count) == 0 && run.Start == RunStart.New && ctx.StdinRedirected)
-            sources.Add(TaskSources.ReadLines(ctx.Stdin));
-        var count = sources.Sum(l => l.Count);
-        return new Inputs(TaskSources.FromValuesLazily(sources.SelectMany(l => l)), count, [], count > 0);
+        // Every file is opened (and refused if missing or binary) now, before anything is written; its lines are read
+        // and become inputs only as the plan is stored.
+        var files = new List<IDisposable>();
+        try
+        {
+            var lines = Enumerable.Empty<string>();
+            foreach (var path in run.InputFiles)
+            {
+                var file = TaskSources.OpenInputFile(Path.GetFullPath(path, ctx.Cwd), path);
+                files.Add(file);
+                lines = lines.Concat(TaskSources.NonBlankLines(file));
+            }
+            var given = new PeekedLines(lines.Concat(inputArgs));
+            files.Add(given);
+            var source = given;
+            if (!given.Any && run.Start == RunStart.New && ctx.StdinRedirected)
+            {
+                source = new PeekedLines(TaskSources.NonBlankLines(ctx.Stdin));
+                files.Add(source);
+            }
+            return new Inputs(TaskSources.FromValuesLazily(source.ReadOnce()), source.Any, NoNames, [], source.Any, files);
+        }
+        catch
+        {
+            foreach (var file in files)
+                file.Dispose();
+            throw;
+        }
     }
 
     /// <summary>The options that change what the agent does, for task keys (spec §3). Budgets, timeouts, -j are left out.</summary>
@@ -299,12 +344,6 @@ public static class RunCommand
             ["max_turns"] = setup.MaxTurns,
         };
         return o;
-    }
-
-    private static IReadOnlyList<FleetTask> Sample(IReadOnlyList<FleetTask> plan, SampleSpec sample)
-    {
-        var random = new Random(sample.Seed);
-        return plan.OrderBy(_ => random.Next()).Take(sample.SizeOf(plan.Count)).OrderBy(t => t.Seq).ToArray();
     }
 
     private static int DryRun(IEnumerable<FleetTask> plan, AgentSetup setup, bool estimate, RunContext ctx, Shard? shard)

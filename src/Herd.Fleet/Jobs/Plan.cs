@@ -18,8 +18,13 @@ public static class Plan
     public static void WarnUnknownReplacements(IReadOnlyList<TaskInput> inputs, string? template, Action<string> warn)
     {
         var named = inputs.SelectMany(i => i.Named.Keys).ToHashSet(StringComparer.Ordinal);
-        var templates = inputs.Select(i => i.PromptTemplate).Append(template).OfType<string>().Distinct(StringComparer.Ordinal);
-        foreach (var t in templates)
+        WarnUnknownReplacements(named, inputs.Select(i => i.PromptTemplate).Append(template), warn);
+    }
+
+    /// <summary>One warning per template and typo-looking token, given the input names every task uses.</summary>
+    public static void WarnUnknownReplacements(IReadOnlySet<string> named, IEnumerable<string?> templates, Action<string> warn)
+    {
+        foreach (var t in templates.OfType<string>().Distinct(StringComparer.Ordinal))
         {
             foreach (var token in Template.UnknownReplacements(t, named))
             {

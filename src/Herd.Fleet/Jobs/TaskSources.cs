@@ -23,48 +23,86 @@ public static class TaskSources
     private static readonly IReadOnlyDictionary<string, string> NoNames = new Dictionary<string, string>();
 
     /// <summary>One input per line; blank lines are skipped (GNU parallel would run an empty job, which costs money here).</summary>
-    public static IReadOnlyList<TaskInput> FromLines(TextReader reader) => FromValues(ReadLines(reader));
+    public static IReadOnlyList<TaskInput> FromLines(TextReader reader) => FromValues(NonBlankLines(reader));
 
-    /// <summary>The non-blank lines of <paramref name="reader"/>, without their line ends.</summary>
-    public static IReadOnlyList<string> ReadLines(TextReader reader)
+    /// <summary>The non-blank lines of <paramref name="reader"/>, without their line ends, read as they are asked for.</summary>
+    public static IEnumerable<string> NonBlankLines(TextReader reader)
     {
-        var lines = new List<string>();
         while (reader.ReadLine() is { } line)
         {
-            if (line.Length > 0 && line[^1] == '\r')
-                line = line[..^1];
-            if (line.Trim().Length > 0)
-                lines.Add(line);
+            if (line.AsSpan().Trim().Length > 0)
+                yield return line;
         }
-        return lines;
     }
 
+    /// <summary>The non-blank lines of an <c>--input</c> file, read as they are asked for (issue #23).</summary>
+    /// <exception cref="HerdUsageException">The file cannot be read any further.</exception>
+    public static IEnumerable<string> NonBlankLines(TextLines file)
+    {
+        while (file.Next() is { } line)
+        {
+            if (line.AsSpan().Trim().Length > 0)
+                yield return line;
+        }
+    }
+
+    /// <summary>Opens an <c>--input</c> file: refused now if it is missing, a directory, unreadable or binary.</summary>
     /// <exception cref="HerdUsageException">The file cannot be read.</exception>
     /// <param name="shownAs">The name as the user typed it, for the error message.</param>
-    public static IReadOnlyList<TaskInput> FromInputFile(string path, string? shownAs = null) => FromValues(InputFileLines(path, shownAs));
+    public static TextLines OpenInputFile(string path, string? shownAs = null) => TextLines.Open(path, $"--input '{shownAs ?? path}'");
 
-    /// <summary>The non-blank lines of an <c>--input</c> file.</summary>
+    /// <summary>Opens a <c>--tasks</c> file: refused now if it is missing, a directory, unreadable or binary.</summary>
     /// <exception cref="HerdUsageException">The file cannot be read.</exception>
-    public static IReadOnlyList<string> InputFileLines(string path, string? shownAs = null) =>
-        TextInput.ReadLines(path, $"--input '{shownAs ?? path}'").Where(l => l.Trim().Length > 0).ToArray();
+    public static TextLines OpenTasksFile(string path, string? shownAs = null) => TextLines.Open(path, $"--tasks '{shownAs ?? path}'");
+
+    /// <summary>Most distinct per-task prompts of a tasks file checked for replacements that match no input.</summary>
+    public const int MaxCheckedTemplates = 256;
 
     /// <summary>
-    /// <c>{"name":…,"inputs":{…},"prompt":…,"caps":{…}}</c> per line. Every line is checked before anything runs; the
-    /// first bad one is reported with file and line so nothing is half-planned.
+    /// <c>{"name":…,"inputs":{…},"prompt":…,"caps":{…}}</c> per line. Every line is checked, in one streaming pass,
+    /// before anything runs; the first bad one is reported with file and line so nothing is half-planned. Only what
+    /// the checks before the run need is kept (issue #23): a file that can be read again is read again by
+    /// <see cref="ReadTasksFile"/>; a pipe's tasks are kept as they are checked (it is read once).
     /// </summary>
     /// <exception cref="HerdUsageException">The file cannot be read or a line is malformed.</exception>
     /// <param name="shownAs">The name as the user typed it, for error messages.</param>
-    public static IReadOnlyList<TaskInput> FromTasksFile(string path, string? shownAs = null)
+    public static TasksFileCheck CheckTasksFile(TextLines file, string shownAs)
     {
-        var lines = TextInput.ReadLines(path, $"--tasks '{shownAs ?? path}'");
-        var tasks = new List<TaskInput>();
-        for (var i = 0; i < lines.Length; i++)
+        var count = 0;
+        var anyWithoutPrompt = false;
+        var named = new HashSet<string>(StringComparer.Ordinal);
+        var templates = new HashSet<string>(StringComparer.Ordinal);
+        List<TaskInput>? kept = file.CanRewind ? null : [];
+        while (file.Next() is { } line)
         {
-            if (lines[i].Trim().Length == 0)
+            if (line.AsSpan().Trim().Length == 0)
                 continue;
-            tasks.Add(ParseTaskLine(lines[i], shownAs ?? path, i + 1));
+            var task = ParseTaskLine(line, shownAs, file.LineNumber);
+            count++;
+            anyWithoutPrompt |= task.PromptTemplate is null;
+            named.UnionWith(task.Named.Keys);
+            if (task.PromptTemplate is { } own && templates.Count < MaxCheckedTemplates)
+                templates.Add(own);
+            kept?.Add(task);
         }
-        return tasks;
+        return new TasksFileCheck(count, anyWithoutPrompt, named, [.. templates], kept);
+    }
+
+    /// <summary>The tasks of a file <see cref="CheckTasksFile"/> passed, parsed again one at a time as they are asked for.</summary>
+    public static IEnumerable<TaskInput> ReadTasksFile(TextLines file, string shownAs, TasksFileCheck check)
+    {
+        if (check.Kept is { } kept)
+        {
+            foreach (var task in kept)
+                yield return task;
+            yield break;
+        }
+        file.Rewind();
+        while (file.Next() is { } line)
+        {
+            if (line.AsSpan().Trim().Length > 0)
+                yield return ParseTaskLine(line, shownAs, file.LineNumber);
+        }
     }
 
     internal static TaskInput ParseTaskLine(string line, string path, int lineNumber)
@@ -181,3 +219,11 @@ public static class TaskSources
         _ => "a " + node.GetValueKind().ToString().ToLowerInvariant(),
     };
 }
+
+/// <summary>What the streaming check of a <c>--tasks</c> file found (issue #23).</summary>
+/// <param name="Count">Tasks in the file (non-blank lines).</param>
+/// <param name="AnyWithoutPrompt">Some task has no prompt of its own.</param>
+/// <param name="Named">Every input name the tasks use, for the replacement check.</param>
+/// <param name="Templates">The first <see cref="TaskSources.MaxCheckedTemplates"/> distinct per-task prompts.</param>
+/// <param name="Kept">The tasks of a file read once (a pipe); null when the file is read again.</param>
+public sealed record TasksFileCheck(int Count, bool AnyWithoutPrompt, IReadOnlySet<string> Named, IReadOnlyList<string> Templates, IReadOnlyList<TaskInput>? Kept);

@@ -280,7 +280,8 @@ public sealed partial class FleetRun(RunSpec spec)
     /// </summary>
     private (PlanSummary? Plan, Shard? Shard) StoredShard()
     {
-        var manifest = PlanManifest.Read(spec.RunDirectory);
+        // Counted in one streaming pass, not loaded: plan.json names every task of the plan (issue #23).
+        var manifest = PlanManifestHeader.Read(spec.RunDirectory);
         Shard? stored = manifest is { Sharded: true, Merged: false, Shards.Count: 1 } m ? new Shard(m.Shards[0], m.ShardTotal) : null;
         if (spec.Shard is { } asked && asked != stored)
         {
@@ -288,7 +289,7 @@ public sealed partial class FleetRun(RunSpec spec)
                 ? $"Error: --run-dir '{spec.RunDirectory}' holds shard {s}, not {asked}. Resume it without --shard, or pass the run directory of shard {asked}."
                 : $"Error: --run-dir '{spec.RunDirectory}' was not started as a shard; resume it without --shard {asked}.");
         }
-        return (manifest is null ? null : new PlanSummary(manifest.PlanHash, stored?.ToString(), manifest.Tasks.Count), stored);
+        return (manifest is null ? null : new PlanSummary(manifest.PlanHash, stored?.ToString(), manifest.TaskCount), stored);
     }
 
     /// <summary>Recover and requeue; returns how many tasks the run holds (counted, not loaded: issue #23).</summary>

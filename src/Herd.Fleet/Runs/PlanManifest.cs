@@ -116,6 +116,81 @@ public sealed record PlanManifest(string PlanHash, int ShardTotal, IReadOnlyList
     }
 }
 
+/// <summary>What a resumed run needs of plan.json: everything but the task list, which is counted, not loaded (issue #23).</summary>
+public sealed record PlanManifestHeader(string PlanHash, int ShardTotal, IReadOnlyList<int> Shards, bool Sharded, bool Merged, int TaskCount)
+{
+    /// <summary>The header of the manifest in <paramref name="runDirectory"/>, read in one streaming pass; null when there is none.</summary>
+    /// <exception cref="HerdFatalException">The file is there but damaged.</exception>
+    public static PlanManifestHeader? Read(string runDirectory)
+    {
+        var path = PlanManifest.PathIn(runDirectory);
+        if (!File.Exists(path))
+            return null;
+        try
+        {
+            using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 0);
+            string? hash = null, property = null;
+            int? total = null;
+            bool? sharded = null, merged = null;
+            var shards = new List<int>();
+            var tasks = 0;
+            var buffer = new byte[1 << 16];
+            var length = 0;
+            var state = new JsonReaderState();
+            var end = false;
+            while (!end)
+            {
+                if (length == buffer.Length)
+                    Array.Resize(ref buffer, buffer.Length * 2); // one token longer than the buffer (a very long name)
+                var read = file.Read(buffer, length, buffer.Length - length);
+                end = read == 0;
+                length += read;
+                var reader = new Utf8JsonReader(buffer.AsSpan(0, length), end, state);
+                while (reader.Read())
+                {
+                    switch (reader.CurrentDepth, reader.TokenType)
+                    {
+                        case (1, JsonTokenType.PropertyName):
+                            property = reader.GetString();
+                            break;
+                        case (1, _) when property == "plan_hash":
+                            hash = reader.GetString();
+                            break;
+                        case (1, _) when property == "shard_total":
+                            total = reader.GetInt32();
+                            break;
+                        case (1, _) when property == "sharded":
+                            sharded = reader.GetBoolean();
+                            break;
+                        case (1, _) when property == "merged":
+                            merged = reader.GetBoolean();
+                            break;
+                        case (2, JsonTokenType.Number) when property == "shards":
+                            shards.Add(reader.GetInt32());
+                            break;
+                        case (2, JsonTokenType.StartArray) when property == "tasks":
+                            tasks++;
+                            break;
+                    }
+                }
+                state = reader.CurrentState;
+                var consumed = (int)reader.BytesConsumed;
+                buffer.AsSpan(consumed, length - consumed).CopyTo(buffer);
+                length -= consumed;
+            }
+            if (total is not { } t || hash is null || sharded is null || merged is null)
+                throw new FormatException("plan_hash, shard_total, sharded or merged is missing");
+            if (t < 1 || t > Shard.MaxTotal || shards.Count == 0 || shards.Any(k => k < 1 || k > t))
+                throw new FormatException($"shards {string.Join(",", shards)} of {t} are out of range");
+            return new PlanManifestHeader(hash, t, shards, sharded.Value, merged.Value, tasks);
+        }
+        catch (Exception ex) when (ex is JsonException or FormatException or InvalidOperationException)
+        {
+            throw new HerdFatalException($"Error: '{path}' is damaged ({ex.Message}). Re-download the shard's run directory, or rerun that shard.", ex);
+        }
+    }
+}
+
 /// <summary>
 /// <c>plan.json</c> written while the plan is stored (issue #23): each task's key and name go out as the task passes,
 /// and the plan's hash, known once every task was seen, comes after them. Readers look fields up by name, so the

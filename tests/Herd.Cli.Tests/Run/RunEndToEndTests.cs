@@ -166,4 +166,25 @@ public sealed class RunEndToEndTests
         h.Records().Count.ShouldBe(5);
         h.Err.ToString().ShouldContain("projected full run of 50 task(s)");
     }
+
+    [Fact]
+    public async Task An_input_file_that_is_a_pipe_is_read_as_it_streams_and_every_line_runs()
+    {
+        if (!OperatingSystem.IsLinux())
+            return; // mkfifo
+        // Given a named pipe (as --input <(git ls-files) is) that a writer fills only once herd opens it
+        await using var h = await FleetHarness.StartAsync(new ModelScript());
+        var fifo = Path.Combine(h.Dir, "inputs.fifo");
+        using (var mk = System.Diagnostics.Process.Start("mkfifo", fifo))
+            await mk.WaitForExitAsync();
+        var writer = Task.Run(() => File.WriteAllLines(fifo, ["", .. FleetHarness.Inputs(1000, "src/a/longer/path/to/a/file"), "  "]));
+
+        // When herd runs its lines (the first 8 KiB are read ahead for the binary check, then the rest)
+        var exit = await h.RunAsync(["-j", "16", "--prompt", "Do {}", "--input", fifo, "--run-dir", "run", "--progress", "none"]);
+        await writer;
+
+        // Then every non-blank line became one task
+        exit.ShouldBe(0, h.Err.ToString());
+        h.Records().Select(r => r.GetProperty("key").GetString()).Distinct().Count().ShouldBe(1000);
+    }
 }

@@ -47,7 +47,7 @@ public sealed class SqliteWriteAmplificationTests(ITestOutputHelper output) : ID
     }
 
     [Fact]
-    public void Transitions_committed_in_batches_write_at_most_three_times_what_the_run_keeps()
+    public void Transitions_committed_in_batches_write_at_most_one_and_a_half_times_what_the_run_keeps()
     {
         if (!File.Exists("/proc/self/io"))
             return; // Linux only: the figure is the kernel's count of this process's writes
@@ -66,8 +66,9 @@ public sealed class SqliteWriteAmplificationTests(ITestOutputHelper output) : ID
         });
         output.WriteLine($"batched: written per task {perTask / 1024:0.0} KiB; run.db per task {kept / 1024:0.0} KiB ({perTask / kept:0.0}x)");
 
-        // Then a task writes at most three times what run.db keeps for it (the WAL once, the checkpoint once, and a little)
-        perTask.ShouldBeLessThan(3 * kept);
+        // Then a task writes at most 1.5 times what run.db keeps for it: with an 8 MiB WAL between checkpoints, a page
+        // many commits rewrite reaches run.db once (2.0x with SQLite's default checkpoint every 1 000 pages, 1.1x now)
+        perTask.ShouldBeLessThan(1.5 * kept);
     }
 
     /// <summary>
