@@ -36,11 +36,45 @@ def stat_fields(pid):
         return f.read().rsplit(")", 1)[1].split()
 
 
+def psql(store, sql):
+    return subprocess.run(["psql", store, "-qAtc", sql], check=True, capture_output=True, text=True).stdout.strip()
+
+
 def postmaster_pid(store):
-    """The postmaster serving STORE: the parent of its checkpointer, so other clusters on the machine are not counted."""
-    sql = "SELECT pid FROM pg_stat_activity WHERE backend_type = 'checkpointer'"
-    checkpointer = subprocess.run(["psql", store, "-qAtc", sql], check=True, capture_output=True, text=True).stdout.strip()
-    return int(stat_fields(int(checkpointer))[1])
+    """The postmaster serving STORE: the parent of its checkpointer, so other clusters on the machine are not counted.
+    A role that may not see the checkpointer in pg_stat_activity (no pg_read_all_stats) gets the one postmaster in /proc."""
+    checkpointer = psql(store, "SELECT pid FROM pg_stat_activity WHERE backend_type = 'checkpointer'")
+    if checkpointer:
+        return int(stat_fields(int(checkpointer))[1])
+    found = []
+    for pid in os.listdir("/proc"):
+        try:
+            if pid.isdigit() and Path(f"/proc/{pid}/comm").read_text().strip() == "postgres" \
+                    and Path(f"/proc/{stat_fields(pid)[1]}/comm").read_text().strip() != "postgres":
+                found.append(int(pid))
+        except OSError:
+            continue
+    if len(found) != 1:
+        sys.exit(f"error: cannot tell which PostgreSQL serves the store ({len(found)} postmasters); grant pg_read_all_stats")
+    return found[0]
+
+
+TABLES = "('herd_tasks', 'herd_attempts', 'herd_run_counts', 'herd_runs', 'herd_workers', 'herd_locks')"
+
+
+def server_writes(store):
+    """What the server wrote so far: (row versions inserted, updated, HOT-updated) over the store's tables and the WAL
+    position in bytes. The statistics a backend gathers reach the views when it goes idle or exits."""
+    ins, upd, hot = psql(store, f"SELECT COALESCE(SUM(n_tup_ins),0), COALESCE(SUM(n_tup_upd),0), COALESCE(SUM(n_tup_hot_upd),0) "
+                                f"FROM pg_stat_user_tables WHERE relname IN {TABLES}").split("|")
+    wal = psql(store, "SELECT pg_current_wal_lsn() - '0/0'::pg_lsn")
+    return int(ins), int(upd), int(hot), int(float(wal))
+
+
+def writes_delta(store, before):
+    time.sleep(1.5)  # let the last backends' statistics land (they flush at most once a second)
+    after = server_writes(store)
+    return tuple(b - a for a, b in zip(before, after))
 
 
 def postgres_cpu_s(postmaster):
@@ -95,10 +129,13 @@ def main():
     inputs.write_text("".join(f"item-{i}\n" for i in range(a.tasks)))
     run_id = f"bench-{int(time.time())}"
     try:
+        w0 = server_writes(a.store)
         t0 = time.monotonic()
         subprocess.run(herd + ["run", "--enqueue", "--run-dir", run_id, "--prompt", "Do {}", "--input", str(inputs)],
                        env=env, cwd=work, check=True, stdout=subprocess.DEVNULL)
         insert_s = time.monotonic() - t0
+        plan_w = writes_delta(a.store, w0)
+        w0 = server_writes(a.store)
         postmaster = postmaster_pid(a.store)
         cpu0, pg0, model0, t0 = children_cpu_s(), postgres_cpu_s(postmaster), process_cpu_s(server.pid), time.monotonic()
         workers = [subprocess.Popen(herd + ["worker", "--run", run_id, "-j", str(a.jobs)], env=env, cwd=work,
@@ -107,10 +144,19 @@ def main():
             w.wait()
         wall = time.monotonic() - t0
         cpu, pg, model = children_cpu_s() - cpu0, postgres_cpu_s(postmaster) - pg0, process_cpu_s(server.pid) - model0
-        print(f"postgres: {a.tasks} tasks, {a.workers} workers x -j {a.jobs}: plan insert {insert_s:.2f} s (incl. start-up), "
-              f"wall {wall:.1f} s, {a.tasks / wall:.0f} tasks/s, CPU/task: workers {1000 * cpu / a.tasks:.2f} ms + "
-              f"server {1000 * pg / a.tasks:.2f} ms = {1000 * (cpu + pg) / a.tasks:.2f} ms "
-              f"(the scripted model server, not counted: {1000 * model / a.tasks:.2f} ms)", flush=True)
+        work_w = writes_delta(a.store, w0)
+        n = a.tasks
+        print(f"postgres: {n} tasks, {a.workers} workers x -j {a.jobs}: plan insert {insert_s:.2f} s (incl. start-up), "
+              f"wall {wall:.1f} s, {n / wall:.0f} tasks/s\n", flush=True)
+        print("| per task | plan insert | work (claim → final) | total |")
+        print("|---|---:|---:|---:|")
+        for i, name in enumerate(["row versions inserted", "row versions updated", "of which HOT"]):
+            print(f"| {name} | {plan_w[i] / n:.2f} | {work_w[i] / n:.2f} | {(plan_w[i] + work_w[i]) / n:.2f} |")
+        print(f"| WAL bytes | {plan_w[3] / n:.0f} | {work_w[3] / n:.0f} | {(plan_w[3] + work_w[3]) / n:.0f} |")
+        print(f"| CPU ms, workers (utime+stime) | — | {1000 * cpu / n:.3f} | |")
+        print(f"| CPU ms, PostgreSQL server | — | {1000 * pg / n:.3f} | |")
+        print(f"| **CPU ms, workers + server** | — | **{1000 * (cpu + pg) / n:.3f}** | |")
+        print(f"| CPU ms, scripted model server (not counted) | — | {1000 * model / n:.3f} | |", flush=True)
         if not a.skip_sqlite:
             # A fresh model server, so the second case does not inherit the first one's connections and heap.
             server.terminate()

@@ -103,13 +103,35 @@ internal static class PgSchema
           succeeded integer NOT NULL DEFAULT 0, errored integer NOT NULL DEFAULT 0, canceled integer NOT NULL DEFAULT 0,
           expired integer NOT NULL DEFAULT 0, created timestamptz NOT NULL, PRIMARY KEY (run_id, batch_id));
         """,
+        // 6: a claim rewrites no index (issue #23). A claim changes a task's state, attempts and lease; while any index
+        // named one of those columns (the queue's partial indexes by state and attempts, the lease index by expiry) every
+        // claim wrote a whole new row version, a primary-key entry and a lease entry. With none of them indexed and room
+        // left on each page, a claim — and a lease renewal — is a HOT update: the new version on the same page, only
+        // the changed bytes in the WAL, no index entry. The queue is now every task not yet final, in plan order (a claim
+        // reads past the few running ones); a task back in the queue is marked by not_before (its retry delay, or the
+        // epoch when it has none: set by every path that returns a task, cleared by the claim); expired leases are
+        // looked for among the tasks not yet final before the first one never attempted (claims go in plan order, so
+        // the running tasks are there). An attempt's end stays a HOT update too: no index names end_at.
+        """
+        DROP INDEX herd_tasks_fresh;
+        DROP INDEX herd_tasks_again;
+        DROP INDEX herd_tasks_running;
+        UPDATE herd_tasks SET not_before = 'epoch' WHERE state = 'pending' AND attempts > 0 AND not_before IS NULL;
+        CREATE INDEX herd_tasks_open ON herd_tasks(run_id, seq) WHERE final_order IS NULL;
+        CREATE INDEX herd_tasks_again ON herd_tasks(run_id, seq) WHERE not_before IS NOT NULL;
+        -- Room on each page for the claims' new versions (finals that land on the page take some of it).
+        ALTER TABLE herd_tasks SET (fillfactor = 60);
+        """,
     ];
 
     public static int Latest => Migrations.Length;
 
     /// <summary>Brings the database to <see cref="Latest"/>; returns the version it was at.</summary>
     /// <exception cref="Herd.Agent.HerdFatalException">The database was migrated by a newer herd.</exception>
-    public static int Migrate(NpgsqlConnection db, string location)
+    public static int Migrate(NpgsqlConnection db, string location) => Migrate(db, location, Latest);
+
+    /// <summary>Brings the database to version <paramref name="upTo"/> (tests make a database as an older herd left it).</summary>
+    internal static int Migrate(NpgsqlConnection db, string location, int upTo)
     {
         using (var create = new NpgsqlCommand("CREATE TABLE IF NOT EXISTS herd_schema(version integer PRIMARY KEY, applied timestamptz NOT NULL DEFAULT now())", db))
         {
@@ -133,7 +155,7 @@ internal static class PgSchema
             current = Convert.ToInt32(read.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture);
         if (current > Latest)
             throw new Herd.Agent.HerdFatalException($"Error: the run store {location} has schema version {current}, newer than this herd understands ({Latest}). Upgrade herd.");
-        for (var v = current + 1; v <= Latest; v++)
+        for (var v = current + 1; v <= upTo; v++)
         {
             using (var apply = new NpgsqlCommand(Migrations[v - 1], db, tx))
                 apply.ExecuteNonQuery();

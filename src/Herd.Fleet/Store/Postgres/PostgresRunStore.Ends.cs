@@ -38,7 +38,7 @@ public sealed partial class PostgresRunStore
         WITH i AS (SELECT i.*, x.used, x.not_before FROM {EndInput}
                    JOIN unnest($2::text[], $16::int[], $17::timestamptz[]) AS x(key, used, not_before) ON x.key = i.key),
         moved AS (
-          UPDATE herd_tasks t SET state = 'pending', retries = t.retries + i.used, not_before = i.not_before, lease_owner = NULL, lease_until = NULL
+          UPDATE herd_tasks t SET state = 'pending', retries = t.retries + i.used, not_before = COALESCE(i.not_before, 'epoch'), lease_owner = NULL, lease_until = NULL
           FROM i WHERE t.run_id = $1 AND t.key = ANY($2) AND t.key = i.key AND t.lease_epoch = i.epoch AND t.state = 'running'
           RETURNING t.key),
         ended AS ({EndAttemptsSql})

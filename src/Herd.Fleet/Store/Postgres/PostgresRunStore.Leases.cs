@@ -45,8 +45,14 @@ public sealed partial class PostgresRunStore
 
     private NpgsqlCommand ReapCommand(NpgsqlConnection db, DateTimeOffset now) => Cmd(db, null, """
         WITH gone AS (
-          UPDATE herd_tasks t SET state = 'pending', lease_owner = NULL, lease_until = NULL
-          WHERE t.run_id = $1 AND t.state = 'running' AND t.lease_until < $2
+          UPDATE herd_tasks t SET state = 'pending', lease_owner = NULL, lease_until = NULL, not_before = 'epoch'
+          -- No index names the lease (a claim would rewrite it, migration 6). Claims take never-attempted tasks in plan
+          -- order, so the running tasks come before the first of those among the tasks not yet final: that short stretch
+          -- of the queue index is all a reap reads. A task a rolled-back claim left behind ends the stretch early until it
+          -- is claimed, which delays the reaping of tasks after it, never loses it.
+          WHERE t.run_id = $1 AND t.final_order IS NULL AND t.state = 'running' AND t.lease_until < $2
+            AND t.seq < COALESCE((SELECT f.seq FROM herd_tasks f WHERE f.run_id = $1 AND f.final_order IS NULL AND f.state = 'pending' AND f.attempts = 0
+                                  ORDER BY f.seq LIMIT 1), 2147483647)
           RETURNING t.key),
         closed AS (
           UPDATE herd_attempts a SET end_at = $2, class = 'interrupted', exitval = -1
@@ -58,14 +64,15 @@ public sealed partial class PostgresRunStore
     private const string ClaimSql = """
         WITH again AS (
           SELECT t.key, 1 AS pri, t.seq FROM herd_tasks t
-          WHERE t.run_id = $1 AND t.state = 'pending' AND t.attempts > 0 AND (t.not_before IS NULL OR t.not_before <= $3)
+          WHERE t.run_id = $1 AND t.not_before IS NOT NULL AND t.not_before <= $3 AND t.state = 'pending'
           ORDER BY t.seq LIMIT $4 FOR UPDATE OF t SKIP LOCKED),
         fresh AS (
           SELECT t.key, 2 AS pri, t.seq FROM herd_tasks t
-          WHERE t.run_id = $1 AND t.state = 'pending' AND t.attempts = 0 AND t.seq > $6
+          WHERE t.run_id = $1 AND t.final_order IS NULL AND t.seq > $6 AND t.state = 'pending' AND t.attempts = 0
           ORDER BY t.seq LIMIT $4 FOR UPDATE OF t SKIP LOCKED),
-        -- Index scans of two partial indexes (tasks back in the queue, tasks never attempted), not one scan of an
-        -- OR over the whole plan: at a million tasks the OR read and sorted every row per claim.
+        -- Index scans of two partial indexes (tasks back in the queue, tasks not yet final), not one scan of an OR over
+        -- the whole plan: at a million tasks the OR read and sorted every row per claim. Neither index names a column
+        -- the claim changes, so the claim of a task never attempted is a HOT update (migration 6).
         picked AS (
           SELECT x.key FROM (SELECT * FROM again UNION ALL SELECT * FROM fresh) x
           -- `herd run --store` claims like any worker (issue #18, elastic runs): its run lock keeps other `herd run`s off

@@ -58,7 +58,8 @@ public sealed partial class PostgresRunStore
               GREATEST(
                 (SELECT heartbeat FROM herd_locks WHERE run_id = $1),
                 (SELECT MAX(heartbeat) FROM herd_workers),
-                (SELECT $3::timestamptz WHERE EXISTS (SELECT 1 FROM herd_tasks WHERE run_id = $1 AND state = 'running' AND lease_until >= $3)))
+                -- final_order IS NULL: the queue's index, where the running tasks come first (no index names the lease, migration 6)
+                (SELECT $3::timestamptz WHERE EXISTS (SELECT 1 FROM herd_tasks WHERE run_id = $1 AND final_order IS NULL AND state = 'running' AND lease_until >= $3)))
             """, RunId, Utc(now - window), Utc(now)))
         using (var r = cmd.ExecuteReader())
         {

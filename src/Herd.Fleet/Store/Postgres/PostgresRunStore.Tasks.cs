@@ -78,7 +78,7 @@ public sealed partial class PostgresRunStore
             """, RunId, Utc(now), Owner))
             n = cmd.ExecuteNonQuery();
         using (var cmd = Cmd(db, tx, """
-            UPDATE herd_tasks SET state = 'pending', lease_owner = NULL, lease_until = NULL
+            UPDATE herd_tasks SET state = 'pending', lease_owner = NULL, lease_until = NULL, not_before = 'epoch'
             WHERE run_id = $1 AND state = 'running' AND (lease_until IS NULL OR lease_until < $2 OR lease_owner = $3)
             """, RunId, Utc(now), Owner))
             cmd.ExecuteNonQuery();
@@ -101,7 +101,7 @@ public sealed partial class PostgresRunStore
             }
         }
         using var tx = db.BeginTransaction();
-        using (var up = Cmd(db, tx, "UPDATE herd_tasks SET state = 'pending', class = NULL, record = NULL, final_order = NULL, retries = 0 WHERE run_id = $1 AND key = ANY($2) AND state = 'done'", RunId, keys.Select(k => k.Key).ToArray()))
+        using (var up = Cmd(db, tx, "UPDATE herd_tasks SET state = 'pending', class = NULL, record = NULL, final_order = NULL, retries = 0, not_before = 'epoch' WHERE run_id = $1 AND key = ANY($2) AND state = 'done'", RunId, keys.Select(k => k.Key).ToArray()))
             up.ExecuteNonQuery();
         using (var counters = Cmd(db, tx, "UPDATE herd_runs SET done = done - $2, failed = failed - $3, status = 'running' WHERE run_id = $1", RunId, keys.Count, keys.Count(k => k.Failed)))
             counters.ExecuteNonQuery();
@@ -118,7 +118,7 @@ public sealed partial class PostgresRunStore
         using var tx = db.BeginTransaction();
         long epoch;
         using (var mark = Cmd(db, tx, """
-            UPDATE herd_tasks SET state = 'running', attempts = $3, lease_epoch = lease_epoch + 1, lease_owner = $4, lease_until = $5
+            UPDATE herd_tasks SET state = 'running', attempts = $3, lease_epoch = lease_epoch + 1, lease_owner = $4, lease_until = $5, not_before = NULL
             WHERE run_id = $1 AND key = $2 RETURNING lease_epoch
             """, RunId, key, n, Owner, Utc(start + LeaseDuration)))
             epoch = Convert.ToInt64(mark.ExecuteScalar(), CultureInfo.InvariantCulture);
