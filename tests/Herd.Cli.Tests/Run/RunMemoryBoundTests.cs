@@ -80,20 +80,7 @@ public sealed class RunMemoryBoundTests(ITestOutputHelper output)
             process.StandardInput.Close();
             var stderr = process.StandardError.ReadToEndAsync();
             var stdout = process.StandardOutput.ReadToEndAsync();
-            long peak = 0;
-            using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(4));
-            while (!process.HasExited)
-            {
-                peak = Math.Max(peak, HighWaterMark(process.Id) ?? 0);
-                try
-                {
-                    await process.WaitForExitAsync(timeout.Token).WaitAsync(TimeSpan.FromMilliseconds(25));
-                }
-                catch (TimeoutException)
-                {
-                }
-            }
-            await process.WaitForExitAsync();
+            var peak = await PeakMemory.UntilExitAsync(process, TimeSpan.FromMinutes(4));
             (await stderr).ShouldContain($"{tasks}/{tasks} done", customMessage: "the run did not finish (out of memory under the heap limit?)");
             await stdout;
             process.ExitCode.ShouldBe(0);
@@ -110,22 +97,5 @@ public sealed class RunMemoryBoundTests(ITestOutputHelper output)
             {
             }
         }
-    }
-
-    /// <summary>The process's peak resident memory (bytes) from /proc; null once it has exited.</summary>
-    private static long? HighWaterMark(int pid)
-    {
-        try
-        {
-            foreach (var line in File.ReadLines($"/proc/{pid}/status"))
-            {
-                if (line.StartsWith("VmHWM:", StringComparison.Ordinal))
-                    return long.Parse(line.AsSpan(6).Trim().TrimEnd("kB").Trim(), CultureInfo.InvariantCulture) * 1024;
-            }
-        }
-        catch (IOException)
-        {
-        }
-        return null;
     }
 }
