@@ -63,39 +63,26 @@ public sealed class RunMemoryBoundTests(ITestOutputHelper output)
     /// <summary>Runs herd on <paramref name="tasks"/> inputs and returns its peak resident memory in bytes.</summary>
     private static async Task<long> PeakOfRunAsync(ScriptedModelServer server, int tasks)
     {
-        var dir = Path.Combine(Path.GetTempPath(), "herd-mem-" + Guid.NewGuid().ToString("N")[..10]);
-        Directory.CreateDirectory(dir);
-        try
-        {
-            var input = Path.Combine(dir, "inputs.txt");
-            // Lines of 60 characters, as paths in a repository are: held in memory (as the file's text, then a string
-            // each) 100 000 of them take ~30 MB; streamed, nothing.
-            await File.WriteAllLinesAsync(input, Enumerable.Range(1, tasks).Select(i => $"src/module-{i % 97:D2}/item-{i:D7}.cs".PadRight(60, 'x')));
-            using var process = new HerdProcess(server.BaseUrl, dir, Path.Combine(dir, ".config"))
-                .WithEnvironment("DOTNET_GCHeapHardLimit", HeapHardLimit)
-                // Without tiers the JIT compiles each method once: a longer run does not hold more recompiled code, so
-                // what the two peaks differ by is herd's own memory.
-                .WithEnvironment("DOTNET_TieredCompilation", "0")
-                .Start(["run", "-j", "64", "--prompt", "Do {}", "--input", input, "--progress", "none", "--sandbox", "off", "--ci", "none", "--run-dir", Path.Combine(dir, "run")]);
-            process.StandardInput.Close();
-            var stderr = process.StandardError.ReadToEndAsync();
-            var stdout = process.StandardOutput.ReadToEndAsync();
-            var peak = await PeakMemory.UntilExitAsync(process, TimeSpan.FromMinutes(4));
-            (await stderr).ShouldContain($"{tasks}/{tasks} done", customMessage: "the run did not finish (out of memory under the heap limit?)");
-            await stdout;
-            process.ExitCode.ShouldBe(0);
-            peak.ShouldBeGreaterThan(0, "VmHWM was read while herd ran");
-            return peak;
-        }
-        finally
-        {
-            try
-            {
-                Directory.Delete(dir, recursive: true);
-            }
-            catch (IOException)
-            {
-            }
-        }
+        using var temp = new TempDirectory("herd-mem");
+        var dir = temp.Path;
+        var input = Path.Combine(dir, "inputs.txt");
+        // Lines of 60 characters, as paths in a repository are: held in memory (as the file's text, then a string
+        // each) 100 000 of them take ~30 MB; streamed, nothing.
+        await File.WriteAllLinesAsync(input, Enumerable.Range(1, tasks).Select(i => $"src/module-{i % 97:D2}/item-{i:D7}.cs".PadRight(60, 'x')));
+        using var process = new HerdProcess(server.BaseUrl, dir, Path.Combine(dir, ".config"))
+            .WithEnvironment("DOTNET_GCHeapHardLimit", HeapHardLimit)
+            // Without tiers the JIT compiles each method once: a longer run does not hold more recompiled code, so
+            // what the two peaks differ by is herd's own memory.
+            .WithEnvironment("DOTNET_TieredCompilation", "0")
+            .Start(["run", "-j", "64", "--prompt", "Do {}", "--input", input, "--progress", "none", "--sandbox", "off", "--ci", "none", "--run-dir", Path.Combine(dir, "run")]);
+        process.StandardInput.Close();
+        var stderr = process.StandardError.ReadToEndAsync();
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var peak = await PeakMemory.UntilExitAsync(process, TimeSpan.FromMinutes(4));
+        (await stderr).ShouldContain($"{tasks}/{tasks} done", customMessage: "the run did not finish (out of memory under the heap limit?)");
+        await stdout;
+        process.ExitCode.ShouldBe(0);
+        peak.ShouldBeGreaterThan(0, "VmHWM was read while herd ran");
+        return peak;
     }
 }

@@ -49,44 +49,31 @@ public sealed class SharedRunMemoryBoundTests(ITestOutputHelper output)
     /// <summary>Works a plan of <paramref name="tasks"/> in the store and returns the working process's peak resident memory in bytes.</summary>
     private static async Task<long> PeakAsync(ScriptedModelServer server, int tasks, bool worker)
     {
-        var dir = Path.Combine(Path.GetTempPath(), "herd-pgmem-" + Guid.NewGuid().ToString("N")[..10]);
-        Directory.CreateDirectory(dir);
-        try
+        using var temp = new TempDirectory("herd-pgmem");
+        var dir = temp.Path;
+        var input = Path.Combine(dir, "inputs.txt");
+        await File.WriteAllLinesAsync(input, Enumerable.Range(1, tasks).Select(i => $"item-{i}"));
+        var runId = "mem-" + Guid.NewGuid().ToString("N");
+        string[] plan = ["--store", StoreUrl, "--prompt", "Do {}", "--input", input, "--run-dir", Path.Combine(dir, runId)];
+        if (worker)
         {
-            var input = Path.Combine(dir, "inputs.txt");
-            await File.WriteAllLinesAsync(input, Enumerable.Range(1, tasks).Select(i => $"item-{i}"));
-            var runId = "mem-" + Guid.NewGuid().ToString("N");
-            string[] plan = ["--store", StoreUrl, "--prompt", "Do {}", "--input", input, "--run-dir", Path.Combine(dir, runId)];
-            if (worker)
-            {
-                using var enqueue = new HerdProcess(server.BaseUrl, dir, Path.Combine(dir, ".config")).Start(["run", "--enqueue", .. plan]);
-                enqueue.StandardInput.Close();
-                var err = enqueue.StandardError.ReadToEndAsync();
-                (await enqueue.StandardOutput.ReadToEndAsync()).Trim().ShouldBe(runId, await err);
-                await enqueue.WaitForExitAsync();
-            }
-            string[] args = worker
-                ? ["worker", "--store", StoreUrl, "--run", runId, "-j", "64"]
-                : ["run", "-j", "64", "--progress", "none", "--sandbox", "off", "--ci", "none", .. plan];
-            using var process = new HerdProcess(server.BaseUrl, dir, Path.Combine(dir, ".config")).Start(args);
-            process.StandardInput.Close();
-            var stderr = process.StandardError.ReadToEndAsync();
-            var stdout = process.StandardOutput.ReadToEndAsync();
-            var peak = await PeakMemory.UntilExitAsync(process, TimeSpan.FromMinutes(4));
-            await stdout;
-            process.ExitCode.ShouldBe(0, await stderr);
-            peak.ShouldBeGreaterThan(0, "VmHWM was read while herd ran");
-            return peak;
+            using var enqueue = new HerdProcess(server.BaseUrl, dir, Path.Combine(dir, ".config")).Start(["run", "--enqueue", .. plan]);
+            enqueue.StandardInput.Close();
+            var err = enqueue.StandardError.ReadToEndAsync();
+            (await enqueue.StandardOutput.ReadToEndAsync()).Trim().ShouldBe(runId, await err);
+            await enqueue.WaitForExitAsync();
         }
-        finally
-        {
-            try
-            {
-                Directory.Delete(dir, recursive: true);
-            }
-            catch (IOException)
-            {
-            }
-        }
+        string[] args = worker
+            ? ["worker", "--store", StoreUrl, "--run", runId, "-j", "64"]
+            : ["run", "-j", "64", "--progress", "none", "--sandbox", "off", "--ci", "none", .. plan];
+        using var process = new HerdProcess(server.BaseUrl, dir, Path.Combine(dir, ".config")).Start(args);
+        process.StandardInput.Close();
+        var stderr = process.StandardError.ReadToEndAsync();
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var peak = await PeakMemory.UntilExitAsync(process, TimeSpan.FromMinutes(4));
+        await stdout;
+        process.ExitCode.ShouldBe(0, await stderr);
+        peak.ShouldBeGreaterThan(0, "VmHWM was read while herd ran");
+        return peak;
     }
 }
