@@ -157,17 +157,21 @@ public sealed class BatchRoundCoordinator
             if (_queue.Remove(waiter))
                 return;
             waiter.Abandoned = true;
-            if (waiter.BatchId is { } id && _collections.TryGetValue(id, out var collection) && collection.Waiters.All(w => w.Abandoned))
+            if (Options.OnInterrupt == InterruptPolicy.Cancel && waiter.BatchId is { } id && _collections.TryGetValue(id, out var collection)
+                && !collection.CancelSent && collection.Waiters.All(w => w.Abandoned))
+            {
+                // Claimed under the lock, so the poller writes no state of its own from now on (see Record).
+                collection.CancelSent = true;
                 orphan = collection;
+            }
         }
-        if (orphan is null || Options.OnInterrupt != InterruptPolicy.Cancel || orphan.CancelSent)
+        if (orphan is null)
             return;
-        orphan.CancelSent = true;
         try
         {
             using var limit = new CancellationTokenSource(TimeSpan.FromSeconds(30), _time);
             var batch = await _client.CancelAsync(orphan.BatchId, limit.Token).ConfigureAwait(false);
-            Ledger.UpdateBatch(Row(orphan, batch, BatchState.Canceled));
+            Record(orphan, batch, BatchState.Canceled);
         }
         catch (Exception ex) when (ex is ModelApiException or OperationCanceledException)
         {
@@ -285,19 +289,19 @@ public sealed class BatchRoundCoordinator
             {
                 var batch = await AskAsync(() => _client.GetAsync(collection.BatchId)).ConfigureAwait(false);
                 Report(collection, batch);
-                if (batch.Status == BatchStatus.Ended)
-                    break;
                 lock (_gate)
                 {
                     if (collection.Waiters.All(w => w.Abandoned))
-                        return; // left in flight (--on-interrupt leave): a resume collects it
+                        return; // left in flight (--on-interrupt leave) or cancelled: no one waits, a resume collects it
                 }
+                if (batch.Status == BatchStatus.Ended)
+                    break;
                 await Task.Delay(wait, _time).ConfigureAwait(false);
                 wait = wait * 2 < Options.PollMax ? wait * 2 : Options.PollMax;
             }
             var results = (await AskAsync(() => _client.ResultsAsync(collection.BatchId)).ConfigureAwait(false)).ToDictionary(r => r.CustomId, StringComparer.Ordinal);
             var final = await AskAsync(() => _client.GetAsync(collection.BatchId)).ConfigureAwait(false);
-            Ledger.UpdateBatch(Row(collection, final, BatchState.Collected));
+            Record(collection, final, BatchState.Collected);
             foreach (var waiter in TakeWaiters(collection))
             {
                 // A request the results do not mention is as good as expired: it goes again.
@@ -357,7 +361,22 @@ public sealed class BatchRoundCoordinator
                 _progress = new BatchProgress(collection.Round, batch.Id, batch.Status, batch.Counts, _waiting, _active);
         }
         if (batch.Status != BatchStatus.Ended)
-            Ledger.UpdateBatch(Row(collection, batch, BatchState.InProgress));
+            Record(collection, batch, BatchState.InProgress);
+    }
+
+    /// <summary>
+    /// Writes the batch's state to the ledger, unless a cancel has claimed the batch: then its <c>Canceled</c> is the last
+    /// word, and a poll answered around the cancel (which sees the batch in progress, or ended by the cancel) must not
+    /// overwrite it, or a resume would take the cancelled requests for collected ones.
+    /// </summary>
+    private void Record(Collection collection, MessageBatch batch, BatchState state)
+    {
+        lock (_gate)
+        {
+            if (collection.CancelSent && state != BatchState.Canceled)
+                return;
+            Ledger.UpdateBatch(Row(collection, batch, state));
+        }
     }
 
     private static BatchRow Row(Collection collection, MessageBatch batch, BatchState state)
