@@ -12,8 +12,9 @@ namespace Herd.Fleet.Reports;
 /// never on <c>testsuites</c>; finding paths are repository-relative, as in every other format.
 /// </summary>
 /// <remarks>
-/// Two passes over the run, each in bounded memory: the first counts what the suite's attributes say (tests, failures,
-/// skipped, time), the second writes one test case per task as it reads it (in the order the tasks finished).
+/// One pass over the run in bounded memory: each test case is written to a temporary file as its task is read, while
+/// the suite's totals (tests, failures, skipped, time) are counted; then the document is written with the totals up
+/// front and the cases copied in after them (the attributes come first in XML, the counts only at the end).
 /// </remarks>
 public static class JUnitReport
 {
@@ -26,16 +27,23 @@ public static class JUnitReport
         int tests = 0, failing = 0, skipped = 0;
         double cost = 0;
         DateTimeOffset? first = null, last = null;
-        foreach (var t in ctx.Run.Tasks())
+        using var cases = new FileStream(Path.GetTempFileName(), FileMode.Open, FileAccess.ReadWrite, FileShare.None, 1 << 16, FileOptions.DeleteOnClose);
+        var fragment = new XmlWriterSettings { Indent = true, Encoding = new UTF8Encoding(false), CheckCharacters = true, CloseOutput = false, ConformanceLevel = ConformanceLevel.Fragment };
+        using (var cw = XmlWriter.Create(cases, fragment))
         {
-            tests++;
-            cost += t.CostUsd;
-            if (t.Outcome == Herd.Fleet.Engines.OutcomeClass.Cancelled)
-                skipped++;
-            if (t.Failed || ctx.FindingsOf(t).Any(f => f.Severity >= ctx.Options.FailSeverity))
-                failing++;
-            first = first is { } a && a <= t.Start ? a : t.Start;
-            last = last is { } b && b >= t.End ? b : t.End;
+            foreach (var t in ctx.Run.Tasks())
+            {
+                var findings = ctx.FindingsOf(t).ToArray();
+                tests++;
+                cost += t.CostUsd;
+                if (t.Outcome == Herd.Fleet.Engines.OutcomeClass.Cancelled)
+                    skipped++;
+                if (t.Failed || findings.Any(f => f.Severity >= ctx.Options.FailSeverity))
+                    failing++;
+                first = first is { } a && a <= t.Start ? a : t.Start;
+                last = last is { } b && b >= t.End ? b : t.End;
+                WriteCase(ctx, cw, t, findings);
+            }
         }
         var wall = run.WallS ?? (first is { } s0 && last is { } s1 ? Math.Max(0, (s1 - s0).TotalSeconds) : 0);
         var unfinished = Math.Max(0, run.Planned - tests);
@@ -65,8 +73,15 @@ public static class JUnitReport
             Property(w, "cost_usd", cost.ToString("0.######", CultureInfo.InvariantCulture));
             Property(w, "unfinished", Int(unfinished));
             w.WriteEndElement();
-            foreach (var t in ctx.Run.Tasks())
-                WriteCase(ctx, w, t);
+            // The cases were written (and checked) by an XmlWriter already: they go in as they are.
+            cases.Position = 0;
+            using (var reader = new StreamReader(cases, new UTF8Encoding(false), detectEncodingFromByteOrderMarks: false, 1 << 16, leaveOpen: true))
+            {
+                var buffer = new char[1 << 15];
+                w.WriteRaw("\n");
+                for (int n; (n = reader.Read(buffer, 0, buffer.Length)) > 0;)
+                    w.WriteRaw(buffer, 0, n);
+            }
             w.WriteEndElement();
             w.WriteEndElement();
             w.WriteEndDocument();
@@ -74,13 +89,12 @@ public static class JUnitReport
         return [];
     }
 
-    private static void WriteCase(ReportContext ctx, XmlWriter w, ReportTask t)
+    private static void WriteCase(ReportContext ctx, XmlWriter w, ReportTask t, Finding[] findings)
     {
         w.WriteStartElement("testcase");
         w.WriteAttributeString("classname", "herd." + (t.Shard is { } s ? "shard" + s.Replace('/', '-') : ctx.Header.RunId));
         w.WriteAttributeString("name", Clean(t.Name));
         w.WriteAttributeString("time", Secs(t.RuntimeS));
-        var findings = ctx.FindingsOf(t).ToArray();
         if (t.Outcome == Herd.Fleet.Engines.OutcomeClass.Cancelled)
         {
             w.WriteStartElement("skipped");
