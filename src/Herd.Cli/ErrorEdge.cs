@@ -41,8 +41,26 @@ public static class ErrorEdge
         IOException io => ($"Error: {io.Message}", true),
         DbException db => ($"Error: database: {db.Message}", true),
         JsonException j => ($"Error: malformed JSON: {j.Message}", false),
+        _ when MissingNativeLibrary(ex) is { } d => (NativeLibraryMissing(d), true),
         _ => null,
     };
+
+    /// <summary>A DllNotFoundException, however deep the type initializers and reflection wrapped it.</summary>
+    private static DllNotFoundException? MissingNativeLibrary(Exception? ex)
+    {
+        for (; ex is not null; ex = ex.InnerException)
+        {
+            if (ex is DllNotFoundException d)
+                return d;
+        }
+        return null;
+    }
+
+    /// <summary>A broken installation (herd's binary moved without the native SQLite library beside it), not a bug of the run.</summary>
+    private static string NativeLibraryMissing(DllNotFoundException d) =>
+        $"Error: a native library herd needs could not be loaded ({FirstLine(d.Message)}). Reinstall herd, or keep the files published with it (libe_sqlite3.so) next to the herd binary.";
+
+    private static string FirstLine(string text) => text.Split('\n', 2)[0].TrimEnd('.', ' ', '\r');
 
     /// <summary>ENOSPC, by the error number .NET puts in the low bits of the HResult on Unix (never by message text).</summary>
     private static bool IsDiskFull(IOException io) => (io.HResult & 0xFFFF) == 28;

@@ -127,4 +127,38 @@ public sealed class ExitCodeTableTests : HerdTestBase
         // Flags kept only for Claude Code's command lines are named as such
         print.Stdout.ShouldContain("--effort");
     }
+
+    [Fact]
+    public async Task Herd_copied_without_its_native_SQLite_library_says_so_in_one_line_and_exit_255()
+    {
+        // Given herd's managed files copied somewhere without the native library published beside them (runtimes/)
+        var copy = Path.Combine(Work.Path, "herd-without-native");
+        Directory.CreateDirectory(copy);
+        foreach (var file in Directory.EnumerateFiles(AppContext.BaseDirectory))
+            File.Copy(file, Path.Combine(copy, Path.GetFileName(file)));
+        var start = new System.Diagnostics.ProcessStartInfo("dotnet")
+        {
+            WorkingDirectory = Work.Path,
+            RedirectStandardError = true,
+            RedirectStandardOutput = true,
+            RedirectStandardInput = true,
+        };
+        foreach (var arg in (string[])[Path.Combine(copy, "herd.dll"), "run", "--prompt", "x", "--run-dir", "r", "--progress", "none", ":::", "a"])
+            start.ArgumentList.Add(arg);
+        start.Environment["ANTHROPIC_API_KEY"] = "sk-test";
+        start.Environment["ANTHROPIC_BASE_URL"] = "http://127.0.0.1:9";
+
+        // When herd run needs its store
+        using var process = System.Diagnostics.Process.Start(start)!;
+        process.StandardInput.Close();
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = await process.StandardError.ReadToEndAsync();
+        await process.WaitForExitAsync().WaitAsync(TimeSpan.FromMinutes(1));
+        await stdout;
+
+        // Then one line names the missing library and the fix, with the table's fatal code, and no stack trace
+        process.ExitCode.ShouldBe(ExitCodes.CouldNotRun, stderr);
+        stderr.ShouldStartWith("Error: a native library herd needs could not be loaded", customMessage: stderr);
+        stderr.TrimEnd('\n').ShouldNotContain("\n", customMessage: stderr);
+    }
 }
