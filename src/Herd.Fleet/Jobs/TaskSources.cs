@@ -26,25 +26,22 @@ public static class TaskSources
     public static IReadOnlyList<TaskInput> FromLines(TextReader reader) => FromValues(NonBlankLines(reader));
 
     /// <summary>The non-blank lines of <paramref name="reader"/>, without their line ends, read as they are asked for.</summary>
-    public static IEnumerable<string> NonBlankLines(TextReader reader)
+    public static IEnumerable<string> NonBlankLines(TextReader reader) => NonBlank(reader.ReadLine);
+
+    /// <summary>The non-blank lines of an <c>--input</c> file, read as they are asked for (issue #23).</summary>
+    /// <exception cref="HerdUsageException">The file cannot be read any further.</exception>
+    public static IEnumerable<string> NonBlankLines(TextLines file) => NonBlank(file.Next);
+
+    private static IEnumerable<string> NonBlank(Func<string?> next)
     {
-        while (reader.ReadLine() is { } line)
+        while (next() is { } line)
         {
-            if (line.AsSpan().Trim().Length > 0)
+            if (!IsBlank(line))
                 yield return line;
         }
     }
 
-    /// <summary>The non-blank lines of an <c>--input</c> file, read as they are asked for (issue #23).</summary>
-    /// <exception cref="HerdUsageException">The file cannot be read any further.</exception>
-    public static IEnumerable<string> NonBlankLines(TextLines file)
-    {
-        while (file.Next() is { } line)
-        {
-            if (line.AsSpan().Trim().Length > 0)
-                yield return line;
-        }
-    }
+    private static bool IsBlank(string line) => line.AsSpan().IsWhiteSpace();
 
     /// <summary>Opens an <c>--input</c> file: refused now if it is missing, a directory, unreadable or binary.</summary>
     /// <exception cref="HerdUsageException">The file cannot be read.</exception>
@@ -75,7 +72,7 @@ public static class TaskSources
         List<TaskInput>? kept = file.CanRewind ? null : [];
         while (file.Next() is { } line)
         {
-            if (line.AsSpan().Trim().Length == 0)
+            if (IsBlank(line))
                 continue;
             var task = ParseTaskLine(line, shownAs, file.LineNumber);
             count++;
@@ -100,7 +97,7 @@ public static class TaskSources
         file.Rewind();
         while (file.Next() is { } line)
         {
-            if (line.AsSpan().Trim().Length > 0)
+            if (!IsBlank(line))
                 yield return ParseTaskLine(line, shownAs, file.LineNumber);
         }
     }

@@ -32,7 +32,7 @@ public static class ReportFormats
         return ok;
     }
 
-    /// <summary>Writes <paramref name="format"/> to <paramref name="output"/> from one pass over the run (two for JUnit).</summary>
+    /// <summary>Writes <paramref name="format"/> to <paramref name="output"/> from one pass over the run.</summary>
     /// <returns>The notes for stderr.</returns>
     public static IReadOnlyList<string> Render(ReportContext ctx, ReportFormat format, Stream output)
     {

@@ -101,8 +101,7 @@ public sealed record PlanManifest(string PlanHash, int ShardTotal, IReadOnlyList
             var root = doc.RootElement;
             var total = root.GetProperty("shard_total").GetInt32();
             var shards = root.GetProperty("shards").EnumerateArray().Select(e => e.GetInt32()).ToArray();
-            if (total < 1 || total > Shard.MaxTotal || shards.Length == 0 || shards.Any(k => k < 1 || k > total))
-                throw new FormatException($"shards {string.Join(",", shards)} of {total} are out of range");
+            CheckShards(total, shards);
             var tasks = root.GetProperty("tasks").EnumerateArray()
                 .Select(e => new PlanEntry(e[0].GetString() ?? throw new FormatException("a task key is null"), e[1].GetString() ?? ""))
                 .ToArray();
@@ -111,9 +110,19 @@ public sealed record PlanManifest(string PlanHash, int ShardTotal, IReadOnlyList
         }
         catch (Exception ex) when (ex is JsonException or FormatException or InvalidOperationException or KeyNotFoundException or IndexOutOfRangeException)
         {
-            throw new HerdFatalException($"Error: '{path}' is damaged ({ex.Message}). Re-download the shard's run directory, or rerun that shard.", ex);
+            throw Damaged(path, ex);
         }
     }
+
+    /// <exception cref="FormatException">The shard numbers do not fit the total.</exception>
+    internal static void CheckShards(int total, IReadOnlyList<int> shards)
+    {
+        if (total < 1 || total > Shard.MaxTotal || shards.Count == 0 || shards.Any(k => k < 1 || k > total))
+            throw new FormatException($"shards {string.Join(",", shards)} of {total} are out of range");
+    }
+
+    internal static HerdFatalException Damaged(string path, Exception ex) =>
+        new($"Error: '{path}' is damaged ({ex.Message}). Re-download the shard's run directory, or rerun that shard.", ex);
 }
 
 /// <summary>What a resumed run needs of plan.json: everything but the task list, which is counted, not loaded (issue #23).</summary>
@@ -180,13 +189,12 @@ public sealed record PlanManifestHeader(string PlanHash, int ShardTotal, IReadOn
             }
             if (total is not { } t || hash is null || sharded is null || merged is null)
                 throw new FormatException("plan_hash, shard_total, sharded or merged is missing");
-            if (t < 1 || t > Shard.MaxTotal || shards.Count == 0 || shards.Any(k => k < 1 || k > t))
-                throw new FormatException($"shards {string.Join(",", shards)} of {t} are out of range");
+            PlanManifest.CheckShards(t, shards);
             return new PlanManifestHeader(hash, t, shards, sharded.Value, merged.Value, tasks);
         }
         catch (Exception ex) when (ex is JsonException or FormatException or InvalidOperationException)
         {
-            throw new HerdFatalException($"Error: '{path}' is damaged ({ex.Message}). Re-download the shard's run directory, or rerun that shard.", ex);
+            throw PlanManifest.Damaged(path, ex);
         }
     }
 }
