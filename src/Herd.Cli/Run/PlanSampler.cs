@@ -1,3 +1,4 @@
+using Herd.Fleet;
 using Herd.Fleet.Jobs;
 
 namespace Herd.Cli.Run;
@@ -17,10 +18,8 @@ public sealed class PlanSampler(SampleSpec sample)
     public void Offer(FleetTask task)
     {
         var draw = new Draw(_random.Next(), _index++);
-        if (sample.Count is not { } n || _kept.Count < n)
-            _kept.Enqueue(task, draw);
-        else if (_kept.TryPeek(out _, out var largest) && Draw.LargestFirst.Compare(draw, largest) > 0)
-            _kept.EnqueueDequeue(task, draw);
+        // A percentage keeps every task until the plan's size is known (Take trims it).
+        _kept.KeepBest(task, draw, sample.Count ?? int.MaxValue);
     }
 
     /// <summary>The sample of a plan of <paramref name="planned"/> tasks, in plan order.</summary>

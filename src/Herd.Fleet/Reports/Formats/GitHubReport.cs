@@ -38,10 +38,7 @@ public static class GitHubReport
             totals[a.Kind] = totals.GetValueOrDefault(a.Kind) + 1;
             if (!best.TryGetValue(a.Kind, out var kept))
                 best[a.Kind] = kept = new PriorityQueue<Annotation, Annotation>(worstFirst);
-            if (kept.Count < PerKindLimit)
-                kept.Enqueue(a, a);
-            else if (kept.TryPeek(out var least, out _) && Compare(a, least) < 0)
-                kept.EnqueueDequeue(a, a);
+            kept.KeepBest(a, a, PerKindLimit);
         }
 
         foreach (var t in ctx.Run.Tasks())

@@ -52,10 +52,7 @@ public static class SarifReport
                 continue;
             anyFailed = true;
             // The first failed tasks in plan order: a queue whose top is the latest of those kept.
-            if (failed.Count < FailedNotifications)
-                failed.Enqueue((t.Seq, FailureText(t)), t.Seq);
-            else if (failed.TryPeek(out _, out var latest) && t.Seq < latest)
-                failed.EnqueueDequeue((t.Seq, FailureText(t)), t.Seq);
+            failed.KeepBest((t.Seq, FailureText(t)), t.Seq, FailedNotifications);
         }
         var located = top.Count;
         var findings = top.Items;

@@ -266,16 +266,8 @@ public sealed class RunDigest
     {
         if (row.Failed && _failures.Count < KeptFailures)
             _failures.Add(row);
-        Keep(_slowest, row, row.RuntimeS, KeptSlowest);
-        Keep(_costliest, row, row.CostUsd, KeptCostliest);
-    }
-
-    private static void Keep(PriorityQueue<DigestRow, double> top, DigestRow row, double value, int size)
-    {
-        if (top.Count < size)
-            top.Enqueue(row, value);
-        else if (top.TryPeek(out _, out var least) && value > least)
-            top.EnqueueDequeue(row, value);
+        _slowest.KeepBest(row, row.RuntimeS, KeptSlowest);
+        _costliest.KeepBest(row, row.CostUsd, KeptCostliest);
     }
 
     private static DigestRow Row(ReportTask t, int findings) =>
