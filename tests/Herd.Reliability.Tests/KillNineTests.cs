@@ -106,8 +106,8 @@ public sealed class KillNineTests(ITestOutputHelper output)
 
         // and no attempt is left without a terminal state: each task has one success, every other attempt was interrupted
         Workspace.Scalar<long>(db, "SELECT COUNT(*) FROM attempts WHERE end IS NULL OR class IS NULL").ShouldBe(0);
-        Workspace.Rows(db, "SELECT key, COUNT(*) FROM attempts WHERE class = 'success' GROUP BY key HAVING COUNT(*) <> 1").ShouldBeEmpty();
-        Workspace.Scalar<long>(db, "SELECT COUNT(DISTINCT key) FROM attempts WHERE class = 'success'").ShouldBe(TaskCount);
+        Workspace.Rows(db, "SELECT task, COUNT(*) FROM attempts WHERE class = 'success' GROUP BY task HAVING COUNT(*) <> 1").ShouldBeEmpty();
+        Workspace.Scalar<long>(db, "SELECT COUNT(DISTINCT task) FROM attempts WHERE class = 'success'").ShouldBe(TaskCount);
         Workspace.Rows(db, "SELECT DISTINCT class FROM attempts").Select(r => (string)r[0]!).Order().ShouldBe(["interrupted", "success"]);
         var interrupted = Workspace.Scalar<long>(db, "SELECT COUNT(*) FROM attempts WHERE class = 'interrupted'");
         interrupted.ShouldBeGreaterThan(0, "the kills must land while attempts run, or this test proves little");

@@ -48,14 +48,14 @@ public sealed partial class SqliteRunStore
         lock (_gate)
         {
             var running = new List<OpenAttempt>();
-            using (var cmd = Command("SELECT a.key, t.name, a.n, a.start, a.cost_usd FROM attempts a JOIN tasks t ON t.key = a.key WHERE a.end IS NULL ORDER BY a.start"))
+            using (var cmd = Command($"SELECT t.key, t.name, a.n, a.start, a.cost_usd FROM attempts a JOIN tasks t ON {_layout.Join("a", "t")} WHERE a.end IS NULL ORDER BY a.start"))
             using (var r = cmd.ExecuteReader())
             {
                 while (r.Read())
                     running.Add(new OpenAttempt(r.GetString(0), r.GetString(1), r.GetInt32(2), Time(r.GetString(3)), r.GetDouble(4)));
             }
             var failed = new List<FailedAttempt>();
-            using (var cmd = Command("SELECT a.key, t.name, a.n, a.class, a.error, a.end, t.state = 'done' AND t.attempts = a.n FROM attempts a JOIN tasks t ON t.key = a.key " +
+            using (var cmd = Command($"SELECT t.key, t.name, a.n, a.class, a.error, a.end, t.state = 'done' AND t.attempts = a.n FROM attempts a JOIN tasks t ON {_layout.Join("a", "t")} " +
                 "WHERE a.end IS NOT NULL AND a.class IS NOT NULL AND a.class NOT IN ('success', 'success_degraded') ORDER BY a.end DESC LIMIT $n"))
             {
                 cmd.Parameters.AddWithValue("$n", failures);
@@ -67,7 +67,7 @@ public sealed partial class SqliteRunStore
                 }
             }
             int finished;
-            using (var cmd = Command("SELECT COUNT(*) FROM tasks t JOIN attempts a ON a.key = t.key AND a.n = t.attempts WHERE t.state = 'done' AND a.end >= $since"))
+            using (var cmd = Command($"SELECT COUNT(*) FROM tasks t JOIN attempts a ON {_layout.Join("a", "t")} AND a.n = t.attempts WHERE t.state = 'done' AND a.end >= $since"))
             {
                 cmd.Parameters.AddWithValue("$since", Iso(now - window));
                 finished = Convert.ToInt32(cmd.ExecuteScalar(), CultureInfo.InvariantCulture);

@@ -76,7 +76,7 @@ public sealed partial class SqliteRunStore : IPlanCursor
     /// <summary>A task attempted before: its classes so far, what it spent, and the session its last attempt left cut off.</summary>
     private StoredTask WithHistory(FleetTask task, int retries, int attempts)
     {
-        var cmd = Prepared(ref _taskAttempts, "SELECT class, cost_usd, session_id FROM attempts WHERE key = $k ORDER BY n", null);
+        var cmd = Prepared(ref _taskAttempts, $"SELECT class, cost_usd, session_id FROM attempts WHERE {_layout.TaskColumn} = {_layout.TaskOfKey} ORDER BY n", null);
         cmd.Parameters["$k"].Value = task.Key;
         var classes = new Dictionary<OutcomeClass, int>();
         var spent = 0.0;

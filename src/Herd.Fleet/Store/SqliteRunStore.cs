@@ -38,6 +38,7 @@ public sealed partial class SqliteRunStore : IRunStore, IWatchReads, IPatchStore
     private SqliteCommand? _insertAttempt, _markRunning, _addAttemptCost, _endAttempt, _markDone, _markPending, _selectAttempts, _insertEvent;
     private long _finalOrder;
     private double _spentUsd;
+    private RunDbLayout _layout = RunDbLayout.ByTask;
 
     private SqliteRunStore(SqliteConnection db, string directory, TimeProvider time)
     {
@@ -138,6 +139,7 @@ public sealed partial class SqliteRunStore : IRunStore, IWatchReads, IPatchStore
 
     private void Loaded()
     {
+        _layout = RunDbLayout.Of(_db);
         _finalOrder = Scalar<long>("SELECT COALESCE(MAX(final_order), 0) FROM tasks");
         _spentUsd = TotalSpentUsdUnlocked();
     }
@@ -158,22 +160,26 @@ public sealed partial class SqliteRunStore : IRunStore, IWatchReads, IPatchStore
     /// <summary>A file on a local disk has no passing failures: a locked database already waits out its busy timeout.</summary>
     public bool IsTransient(Exception ex) => false;
 
+    /// <summary>
+    /// A new run.db's tables (<see cref="RunDbLayout.ByTask"/>); on a run.db written before, every statement finds its table
+    /// and changes nothing. The key index <c>tasks_key</c> is not here: it is built after the plan is stored.
+    /// </summary>
     private const string Schema = """
         CREATE TABLE IF NOT EXISTS run(
           id INTEGER PRIMARY KEY CHECK (id = 1), schema INTEGER NOT NULL, run_id TEXT NOT NULL, created TEXT NOT NULL,
           argv TEXT NOT NULL, cwd TEXT NOT NULL, engine TEXT NOT NULL, engine_version TEXT NOT NULL,
           status TEXT NOT NULL DEFAULT 'running', exit_code INTEGER, updated TEXT);
         CREATE TABLE IF NOT EXISTS tasks(
-          key TEXT PRIMARY KEY, seq INTEGER NOT NULL, name TEXT NOT NULL, prompt TEXT NOT NULL, v TEXT NOT NULL,
+          id INTEGER PRIMARY KEY, key TEXT NOT NULL, seq INTEGER NOT NULL, name TEXT NOT NULL, prompt TEXT NOT NULL, v TEXT NOT NULL,
           inputs TEXT NOT NULL, caps TEXT NOT NULL, state TEXT NOT NULL DEFAULT 'pending', class TEXT,
           retries INTEGER NOT NULL DEFAULT 0, attempts INTEGER NOT NULL DEFAULT 0, cost_usd REAL NOT NULL DEFAULT 0,
           record TEXT, final_order INTEGER, runtime_s REAL);
         CREATE TABLE IF NOT EXISTS attempts(
-          key TEXT NOT NULL REFERENCES tasks(key), n INTEGER NOT NULL, slot INTEGER, start TEXT NOT NULL, end TEXT,
+          task INTEGER NOT NULL REFERENCES tasks(id), n INTEGER NOT NULL, slot INTEGER, start TEXT NOT NULL, end TEXT,
           class TEXT, exitval INTEGER, cost_usd REAL NOT NULL DEFAULT 0, session_id TEXT NOT NULL, error TEXT,
           t_in INTEGER NOT NULL DEFAULT 0, t_out INTEGER NOT NULL DEFAULT 0, t_cr INTEGER NOT NULL DEFAULT 0,
           t_cw5 INTEGER NOT NULL DEFAULT 0, t_cw1 INTEGER NOT NULL DEFAULT 0,
-          PRIMARY KEY (key, n));
+          PRIMARY KEY (task, n)) WITHOUT ROWID;
         CREATE TABLE IF NOT EXISTS events(
           id INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, key TEXT, kind TEXT NOT NULL, detail TEXT);
         CREATE TABLE IF NOT EXISTS lock(
@@ -255,6 +261,7 @@ public sealed partial class SqliteRunStore : IRunStore, IWatchReads, IPatchStore
             // The plan lands in the same transaction as the run row: a full disk or a crash while the plan is written
             // leaves no run at all, never one that "resumes" as 0/0 done.
             InsertTasks(plan, tx);
+            IndexKeys(tx);
             tx.Commit();
         }
     }
@@ -349,6 +356,7 @@ public sealed partial class SqliteRunStore : IRunStore, IWatchReads, IPatchStore
         lock (_gate)
         {
             using var tx = _db.BeginTransaction();
+            IndexKeys(tx);
             var added = InsertTasks(tasks, tx);
             tx.Commit();
             return added;
@@ -383,12 +391,35 @@ public sealed partial class SqliteRunStore : IRunStore, IWatchReads, IPatchStore
         }
     }
 
+    /// <summary>
+    /// Builds the key index once the plan is stored: one sorted pass writes each of its pages once, where inserting a
+    /// random key per task rewrote pages all over a tree larger than the page cache (issue #23). Without the index the
+    /// plan's INSERT OR IGNORE cannot drop a repeated key, so a plan that repeats one keeps its first task only, as the
+    /// index would have. A run.db of the earlier layout has its key index in the table's primary key.
+    /// </summary>
+    private void IndexKeys(SqliteTransaction tx)
+    {
+        if (!_layout.AttemptsByTask)
+            return;
+        using var create = Command("CREATE UNIQUE INDEX IF NOT EXISTS tasks_key ON tasks(key)", tx);
+        try
+        {
+            create.ExecuteNonQuery();
+        }
+        catch (SqliteException ex) when (ex.SqliteErrorCode == 19)
+        {
+            using (var dedupe = Command("DELETE FROM tasks WHERE rowid NOT IN (SELECT MIN(rowid) FROM tasks GROUP BY key)", tx))
+                dedupe.ExecuteNonQuery();
+            create.ExecuteNonQuery();
+        }
+    }
+
     public IReadOnlyList<StoredTask> LoadTasks()
     {
         lock (_gate)
         {
             var counts = new Dictionary<string, Dictionary<OutcomeClass, int>>(StringComparer.Ordinal);
-            using (var cmd = Command("SELECT key, class, COUNT(*) FROM attempts WHERE class IS NOT NULL GROUP BY key, class"))
+            using (var cmd = Command($"SELECT t.key, a.class, COUNT(*) FROM attempts a JOIN tasks t ON {_layout.Join("a", "t")} WHERE a.class IS NOT NULL GROUP BY t.key, a.class"))
             using (var r = cmd.ExecuteReader())
             {
                 while (r.Read())
@@ -399,14 +430,14 @@ public sealed partial class SqliteRunStore : IRunStore, IWatchReads, IPatchStore
                 }
             }
             var spent = new Dictionary<string, double>(StringComparer.Ordinal);
-            using (var cmd = Command("SELECT key, COALESCE(SUM(cost_usd), 0) FROM attempts GROUP BY key"))
+            using (var cmd = Command($"SELECT t.key, COALESCE(SUM(a.cost_usd), 0) FROM attempts a JOIN tasks t ON {_layout.Join("a", "t")} GROUP BY t.key"))
             using (var r = cmd.ExecuteReader())
             {
                 while (r.Read())
                     spent[r.GetString(0)] = r.GetDouble(1);
             }
             var cutOff = new Dictionary<string, string>(StringComparer.Ordinal);
-            using (var cmd = Command("SELECT a.key, a.session_id FROM attempts a WHERE a.class IN ('interrupted', 'cancelled') AND a.n = (SELECT MAX(b.n) FROM attempts b WHERE b.key = a.key)"))
+            using (var cmd = Command($"SELECT t.key, a.session_id FROM attempts a JOIN tasks t ON {_layout.Join("a", "t")} WHERE a.class IN ('interrupted', 'cancelled') AND a.n = (SELECT MAX(b.n) FROM attempts b WHERE b.{_layout.TaskColumn} = a.{_layout.TaskColumn})"))
             using (var r = cmd.ExecuteReader())
             {
                 while (r.Read())
@@ -492,7 +523,7 @@ public sealed partial class SqliteRunStore : IRunStore, IWatchReads, IPatchStore
         {
             using var scope = Transition();
             var tx = scope.Transaction;
-            var insert = Prepared(ref _insertAttempt, "INSERT OR REPLACE INTO attempts(key, n, slot, start, session_id) VALUES ($k, $n, $sl, $s, $sid)", tx);
+            var insert = Prepared(ref _insertAttempt, $"INSERT OR REPLACE INTO attempts({_layout.TaskColumn}, n, slot, start, session_id) VALUES ({_layout.TaskOfKey}, $n, $sl, $s, $sid)", tx);
             insert.Parameters["$k"].Value = key;
             insert.Parameters["$n"].Value = n;
             insert.Parameters["$sl"].Value = slot;
@@ -519,7 +550,7 @@ public sealed partial class SqliteRunStore : IRunStore, IWatchReads, IPatchStore
         {
             using var scope = Transition();
             var tx = scope.Transaction;
-            var add = Prepared(ref _addAttemptCost, "UPDATE attempts SET cost_usd = COALESCE(cost_usd, 0) + $c WHERE key = $k AND n = $n AND end IS NULL", tx);
+            var add = Prepared(ref _addAttemptCost, $"UPDATE attempts SET cost_usd = COALESCE(cost_usd, 0) + $c WHERE {_layout.TaskColumn} = {_layout.TaskOfKey} AND n = $n AND end IS NULL", tx);
             add.Parameters["$k"].Value = key;
             add.Parameters["$n"].Value = n;
             add.Parameters["$c"].Value = costUsd;
@@ -540,9 +571,9 @@ public sealed partial class SqliteRunStore : IRunStore, IWatchReads, IPatchStore
         {
             using var scope = Transition();
             var tx = scope.Transaction;
-            var end = Prepared(ref _endAttempt, """
+            var end = Prepared(ref _endAttempt, $"""
                 UPDATE attempts SET end = $e, class = $c, exitval = $x, cost_usd = $cost, session_id = $sid, error = $err,
-                  t_in = $ti, t_out = $to, t_cr = $tcr, t_cw5 = $tc5, t_cw1 = $tc1 WHERE key = $k AND n = $n
+                  t_in = $ti, t_out = $to, t_cr = $tcr, t_cw5 = $tc5, t_cw1 = $tc1 WHERE {_layout.TaskColumn} = {_layout.TaskOfKey} AND n = $n
                 """, tx);
             var u = outcome.Usage;
             var cw5 = StoreRows.CacheWrite5m(u);
@@ -565,9 +596,9 @@ public sealed partial class SqliteRunStore : IRunStore, IWatchReads, IPatchStore
             if (buildRecord is not null)
             {
                 record = buildRecord(Attempts(key, tx));
-                var done = Prepared(ref _markDone, """
+                var done = Prepared(ref _markDone, $"""
                     UPDATE tasks SET state = 'done', class = $c, record = $r, final_order = $o, runtime_s = $rt,
-                      cost_usd = (SELECT COALESCE(SUM(cost_usd), 0) FROM attempts WHERE key = $k) WHERE key = $k
+                      cost_usd = (SELECT COALESCE(SUM(cost_usd), 0) FROM attempts WHERE {_layout.TaskColumn} = {_layout.TaskOfKey}) WHERE key = $k
                     """, tx);
                 done.Parameters["$c"].Value = outcome.Class.Name();
                 done.Parameters["$r"].Value = record;
@@ -601,7 +632,7 @@ public sealed partial class SqliteRunStore : IRunStore, IWatchReads, IPatchStore
 
     private List<AttemptRow> Attempts(string key, SqliteTransaction? tx)
     {
-        var cmd = Prepared(ref _selectAttempts, $"SELECT {StoreRows.AttemptColumns("", "end")} FROM attempts WHERE key = $k ORDER BY n", tx);
+        var cmd = Prepared(ref _selectAttempts, $"SELECT {StoreRows.AttemptColumns("", "end")} FROM attempts WHERE {_layout.TaskColumn} = {_layout.TaskOfKey} ORDER BY n", tx);
         cmd.Parameters["$k"].Value = key;
         using var r = cmd.ExecuteReader();
         var list = new List<AttemptRow>();

@@ -71,9 +71,9 @@ public static partial class RunReader
         using var db = OpenDatabase(path);
         // The partial index tasks_final serves the order (final_order is set with the record), so SQLite sorts nothing;
         // the attempts join on their primary key. One task's rows are consecutive: they share its final_order.
-        using var cmd = Command(db, """
+        using var cmd = Command(db, $"""
             SELECT t.record, a.n, a.slot, a.start, a.end, a.class, a.cost_usd, t.final_order
-            FROM tasks t LEFT JOIN attempts a ON a.key = t.key
+            FROM tasks t LEFT JOIN attempts a ON {Guard(path, () => RunDbLayout.Of(db)).Join("a", "t")}
             WHERE t.final_order IS NOT NULL AND t.record IS NOT NULL
             ORDER BY t.final_order, a.n
             """);
