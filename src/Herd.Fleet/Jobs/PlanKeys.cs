@@ -24,6 +24,12 @@ public sealed class PlanKeys : IDisposable
     private readonly List<SpilledRun> _runs = [];
     private FileStream? _file;
 
+    /// <summary>
+    /// The batch copied out to be sorted, one array for every spill: a fresh 2.6 MB array a spill was garbage on the large
+    /// object heap, which only a full collection frees, so the heap grew by one for every 65 536 keys of the plan.
+    /// </summary>
+    private KeyValuePair<KeyBits, int>[]? _sorting;
+
     public PlanKeys(int batchSize = BatchSize)
     {
         _batchSize = batchSize;
@@ -113,8 +119,10 @@ public sealed class PlanKeys : IDisposable
             if (!OperatingSystem.IsWindows())
                 File.Delete(path);
         }
-        var entries = _batch.ToArray();
-        Array.Sort(entries, (a, b) => a.Key.CompareTo(b.Key));
+        _sorting ??= new KeyValuePair<KeyBits, int>[_batchSize];
+        ((ICollection<KeyValuePair<KeyBits, int>>)_batch).CopyTo(_sorting, 0);
+        var entries = _sorting.AsSpan(0, _batch.Count);
+        entries.Sort(static (a, b) => a.Key.CompareTo(b.Key));
         var run = new SpilledRun(_file.Length, entries.Length);
         _file.Seek(0, SeekOrigin.End);
         var entry = new byte[EntryBytes];
