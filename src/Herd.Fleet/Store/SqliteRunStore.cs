@@ -99,7 +99,7 @@ public sealed partial class SqliteRunStore : IRunStore, IWatchReads, IPatchStore
             // A WAL of 8 MiB before each checkpoint: a page rewritten by many commits (the plan's rows, the index on
             // random keys) reaches run.db once per checkpoint, not once per megabyte of log (issue #23). The page cache
             // holds 8 MiB, so a commit's random index pages are mostly found, not re-read and spilled.
-            store.Exec("PRAGMA page_size=1024; PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=5000; PRAGMA foreign_keys=ON; PRAGMA wal_autocheckpoint=8192; PRAGMA cache_size=-8192;");
+            store.Exec("PRAGMA page_size=1024; PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=5000; PRAGMA foreign_keys=ON; PRAGMA wal_autocheckpoint=8192; PRAGMA cache_size=-" + CacheKiB + ";");
             store.Exec(Schema);
             store.Loaded();
             return store;
@@ -402,6 +402,10 @@ public sealed partial class SqliteRunStore : IRunStore, IWatchReads, IPatchStore
         if (!_layout.AttemptsByTask)
             return;
         using var create = Command("CREATE UNIQUE INDEX IF NOT EXISTS tasks_key ON tasks(key)", tx);
+        // The sort holds as much as the page cache in memory before it spills a sorted run to a temporary file: 2 MiB
+        // keeps the peak of a long plan's creation at the running size, for a few more runs to merge.
+        using (var small = Command($"PRAGMA cache_size=-{SortKiB}", tx))
+            small.ExecuteNonQuery();
         try
         {
             create.ExecuteNonQuery();
@@ -412,7 +416,18 @@ public sealed partial class SqliteRunStore : IRunStore, IWatchReads, IPatchStore
                 dedupe.ExecuteNonQuery();
             create.ExecuteNonQuery();
         }
+        finally
+        {
+            using var cache = Command($"PRAGMA cache_size=-{CacheKiB}", tx);
+            cache.ExecuteNonQuery();
+        }
     }
+
+    /// <summary>The page cache while tasks run (KiB): a commit's pages are mostly found, not re-read and spilled.</summary>
+    private const int CacheKiB = 8192;
+
+    /// <summary>The page cache, and so the in-memory sort, while the key index is built (KiB).</summary>
+    private const int SortKiB = 2048;
 
     public IReadOnlyList<StoredTask> LoadTasks()
     {
