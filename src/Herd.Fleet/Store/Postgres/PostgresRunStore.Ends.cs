@@ -118,6 +118,10 @@ public sealed partial class PostgresRunStore
                 cmd.Parameters.Add(new NpgsqlParameter { Value = value ?? DBNull.Value });
             batch.BatchCommands.Add(cmd);
         }
+        // The ends' statements on their generic plans, for this transaction only (the claim before keeps the server's
+        // choice: its generic plan once read a thousand pages a claim). Left to choose, the server planned most ends
+        // afresh once the tables had statistics; these find every row by primary key, which needs no custom plan.
+        batch.BatchCommands.Add(new NpgsqlBatchCommand("SELECT set_config('plan_cache_mode', 'force_generic_plan', true)"));
         if (released.Length > 0)
         {
             var cmd = EndCommand(ReleaseSql, released);
@@ -165,6 +169,7 @@ public sealed partial class PostgresRunStore
             claimed = ReadClaims(r, claim, now);
             r.NextResult();
         }
+        r.NextResult(); // past the plan setting
         var accepted = new HashSet<string>(StringComparer.Ordinal);
         if (ends.Any(e => !e.IsFinal))
         {
