@@ -499,7 +499,7 @@ public sealed class HostParityTests(ITestOutputHelper output)
         worked.ExitCode.ShouldBe(0, worked.ToString());
         WorkerTestsDb.Scalar<string>("SELECT status FROM herd_runs WHERE run_id = $1", runId).ShouldBe("finished");
         WorkerTestsDb.Scalar<string>("SELECT definition FROM herd_runs WHERE run_id = $1", runId).ShouldContain("echo legacy {}");
-        WorkerTestsDb.Scalar<long>("SELECT COUNT(*) FROM herd_tasks WHERE run_id = $1 AND record LIKE '%legacy a%'", runId).ShouldBe(1);
+        WorkerTestsDb.Scalar<long>("SELECT COUNT(*) FROM herd_records WHERE run_id = $1 AND record LIKE '%legacy a%'", runId).ShouldBe(1);
     }
 
     [Fact]

@@ -122,6 +122,22 @@ internal static class PgSchema
         -- Room on each page for the claims' new versions (finals that land on the page take some of it).
         ALTER TABLE herd_tasks SET (fillfactor = 60);
         """,
+        // 7: a task's record in a table of its own, written once and never updated (issue #23). The record (about 1.5 KB)
+        // was the bulk of the task row, and the final rewrote that row with it: a million-task table grew to 2.3 GB, past
+        // shared_buffers, so claims, finals, reaps and autovacuum read it back from the OS and the checkpoints wrote
+        // each page whole again. Now the task row stays small (the final changes a few fixed-width columns) and the
+        // records are appended in finishing order, which is also the order every reader wants: the primary key serves it,
+        // so the finished-tasks index on herd_tasks is no longer needed. No foreign key: runs are never deleted, and a
+        // key's check costs a trigger and a row lock per record. --retry-failed deletes the record of a task it requeues.
+        """
+        CREATE TABLE herd_records(
+          run_id text NOT NULL, final_order bigint NOT NULL, key text NOT NULL, record text NOT NULL,
+          PRIMARY KEY (run_id, final_order));
+        INSERT INTO herd_records(run_id, final_order, key, record)
+          SELECT run_id, final_order, key, record FROM herd_tasks WHERE final_order IS NOT NULL AND record IS NOT NULL;
+        UPDATE herd_tasks SET record = NULL WHERE record IS NOT NULL;
+        DROP INDEX herd_tasks_final;
+        """,
     ];
 
     public static int Latest => Migrations.Length;

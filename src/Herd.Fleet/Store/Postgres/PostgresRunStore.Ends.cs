@@ -46,19 +46,21 @@ public sealed partial class PostgresRunStore
         """;
 
     /// <summary>
-    /// Finals: the tasks become done with their records (fenced), their attempts end, and the writer's own counter row
+    /// Finals: the tasks become done (fenced), their records are appended to herd_records, their attempts end, and the writer's own counter row
     /// moves once for the batch — finishing the run in the same transaction when the batch sees the last task final.
     /// </summary>
     private static readonly string FinalSql = $"""
         WITH i AS (SELECT i.*, x.record, x.runtime_s, x.failed FROM {EndInput}
                    JOIN unnest($2::text[], $16::text[], $17::float8[], $18::int[]) AS x(key, record, runtime_s, failed) ON x.key = i.key),
         moved AS (
-          UPDATE herd_tasks t SET state = 'done', class = i.class, record = i.record, final_order = nextval('herd_final_order'),
+          UPDATE herd_tasks t SET state = 'done', class = i.class, final_order = nextval('herd_final_order'),
             runtime_s = i.runtime_s, lease_owner = NULL, lease_until = NULL,
             cost_usd = i.cost + (SELECT COALESCE(SUM(a.cost_usd), 0) FROM herd_attempts a WHERE a.run_id = $1 AND a.key = i.key AND a.n <> i.n)
           FROM i WHERE t.run_id = $1 AND t.key = ANY($2) AND t.key = i.key AND t.lease_epoch = i.epoch AND t.state = 'running'
-          RETURNING t.key, i.failed),
+          RETURNING t.key, t.final_order, i.record, i.failed),
         ended AS ({EndAttemptsSql}),
+        -- The record goes to its own insert-only table (migration 7): the task row stays small.
+        kept AS (INSERT INTO herd_records(run_id, final_order, key, record) SELECT $1, m.final_order, m.key, m.record FROM moved m),
         k AS (SELECT COUNT(*)::int AS n, COALESCE(SUM(failed), 0)::int AS f FROM moved),
         -- This writer's own counter row (no other writer waits on it); the run row is written once, when the run ends.
         counted AS (
@@ -116,6 +118,10 @@ public sealed partial class PostgresRunStore
                 cmd.Parameters.Add(new NpgsqlParameter { Value = value ?? DBNull.Value });
             batch.BatchCommands.Add(cmd);
         }
+        // The ends' statements on their generic plans, for this transaction only (the claim before keeps the server's
+        // choice: its generic plan once read a thousand pages a claim). Left to choose, the server planned most ends
+        // afresh once the tables had statistics; these find every row by primary key, which needs no custom plan.
+        batch.BatchCommands.Add(new NpgsqlBatchCommand("SELECT set_config('plan_cache_mode', 'force_generic_plan', true)"));
         if (released.Length > 0)
         {
             var cmd = EndCommand(ReleaseSql, released);
@@ -163,6 +169,7 @@ public sealed partial class PostgresRunStore
             claimed = ReadClaims(r, claim, now);
             r.NextResult();
         }
+        r.NextResult(); // past the plan setting
         var accepted = new HashSet<string>(StringComparer.Ordinal);
         if (ends.Any(e => !e.IsFinal))
         {

@@ -40,25 +40,52 @@ public sealed partial class PostgresRunStore
     {
         await using var db = await _source.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
         await using var cmd = ReapCommand(db, now);
-        return Convert.ToInt32(await cmd.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false), CultureInfo.InvariantCulture);
+        await using var r = await cmd.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        return ReadReap(r);
     }
 
-    private NpgsqlCommand ReapCommand(NpgsqlConnection db, DateTimeOffset now) => Cmd(db, null, """
-        WITH gone AS (
-          UPDATE herd_tasks t SET state = 'pending', lease_owner = NULL, lease_until = NULL, not_before = 'epoch'
-          -- No index names the lease (a claim would rewrite it, migration 6). Claims take never-attempted tasks in plan
-          -- order, so the running tasks come before the first of those among the tasks not yet final: that short stretch
-          -- of the queue index is all a reap reads. A task a rolled-back claim left behind ends the stretch early until it
-          -- is claimed, which delays the reaping of tasks after it, never loses it.
-          WHERE t.run_id = $1 AND t.final_order IS NULL AND t.state = 'running' AND t.lease_until < $2
-            AND t.seq < COALESCE((SELECT f.seq FROM herd_tasks f WHERE f.run_id = $1 AND f.final_order IS NULL AND f.state = 'pending' AND f.attempts = 0
-                                  ORDER BY f.seq LIMIT 1), 2147483647)
-          RETURNING t.key),
-        closed AS (
-          UPDATE herd_attempts a SET end_at = $2, class = 'interrupted', exitval = -1
-          FROM gone g WHERE a.run_id = $1 AND a.key = g.key AND a.end_at IS NULL)
-        SELECT COUNT(*)::int FROM gone
-        """, RunId, Utc(now));
+    /// <summary>
+    /// Plan positions before this one held only final tasks when this instance last reaped: where its next reap starts
+    /// reading the queue. Every task before the first open one stays final — except one --retry-failed puts back, which
+    /// is why every <see cref="ReapsPerFullScan"/>th reap starts from the beginning again (a task is reaped later, never lost).
+    /// </summary>
+    private int _openFrom;
+
+    private int _reaps;
+
+    private const int ReapsPerFullScan = 16;
+
+    private NpgsqlCommand ReapCommand(NpgsqlConnection db, DateTimeOffset now)
+    {
+        var from = Interlocked.Increment(ref _reaps) % ReapsPerFullScan == 0 ? 0 : Volatile.Read(ref _openFrom);
+        return Cmd(db, null, """
+            WITH gone AS (
+              UPDATE herd_tasks t SET state = 'pending', lease_owner = NULL, lease_until = NULL, not_before = 'epoch'
+              -- No index names the lease (a claim would rewrite it, migration 6). Claims take never-attempted tasks in plan
+              -- order, so the running tasks come before the first of those among the tasks not yet final: that short stretch
+              -- of the queue index is all a reap reads — from where the first open task was at the last reap ($3): the
+              -- entries before it are finished tasks', dead until VACUUM, and walking them made each reap slower than the
+              -- last. A task a rolled-back claim left behind ends the stretch early until it is claimed, which delays the
+              -- reaping of tasks after it, never loses it.
+              WHERE t.run_id = $1 AND t.final_order IS NULL AND t.state = 'running' AND t.lease_until < $2 AND t.seq >= $3
+                AND t.seq < COALESCE((SELECT f.seq FROM herd_tasks f WHERE f.run_id = $1 AND f.final_order IS NULL AND f.seq >= $3
+                                      AND f.state = 'pending' AND f.attempts = 0 ORDER BY f.seq LIMIT 1), 2147483647)
+              RETURNING t.key),
+            closed AS (
+              UPDATE herd_attempts a SET end_at = $2, class = 'interrupted', exitval = -1
+              FROM gone g WHERE a.run_id = $1 AND a.key = g.key AND a.end_at IS NULL)
+            SELECT (SELECT COUNT(*)::int FROM gone),
+              COALESCE((SELECT f.seq FROM herd_tasks f WHERE f.run_id = $1 AND f.final_order IS NULL AND f.seq >= $3 ORDER BY f.seq LIMIT 1), $3)
+            """, RunId, Utc(now), from);
+    }
+
+    /// <summary>The reap's count, keeping where the first open task was for the next reap (see <see cref="_openFrom"/>).</summary>
+    private int ReadReap(NpgsqlDataReader r)
+    {
+        r.Read();
+        Volatile.Write(ref _openFrom, r.GetInt32(1));
+        return r.GetInt32(0);
+    }
 
     /// <summary>The claim (see <see cref="ClaimAsync"/>); its parameters are <see cref="ClaimArguments"/>.</summary>
     private const string ClaimSql = """

@@ -35,7 +35,7 @@ public sealed partial class PostgresRunStore
     public IReadOnlyList<string> FinalRecords()
     {
         using var db = _source.OpenConnection();
-        using var cmd = Cmd(db, null, "SELECT record FROM herd_tasks WHERE run_id = $1 AND final_order IS NOT NULL ORDER BY final_order", RunId);
+        using var cmd = Cmd(db, null, "SELECT record FROM herd_records WHERE run_id = $1 ORDER BY final_order", RunId);
         using var r = cmd.ExecuteReader();
         var list = new List<string>();
         while (r.Read())

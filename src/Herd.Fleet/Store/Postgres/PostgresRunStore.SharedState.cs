@@ -58,7 +58,8 @@ public sealed partial class PostgresRunStore
         RenewLeases(db, now);
         // After renewing: a worker back from a short outage keeps its own tasks; only other, silent holders lose theirs.
         using (var reap = ReapCommand(db, now))
-            reap.ExecuteScalar();
+        using (var r = reap.ExecuteReader())
+            ReadReap(r);
         // Reservations of workers that stopped beating go back to the run: a kill -9 does not shrink the budget for good.
         // Lock order everywhere: the run row, then reservation rows (TryReserve and Settle do the same), so no deadlock.
         using (var tx = db.BeginTransaction())

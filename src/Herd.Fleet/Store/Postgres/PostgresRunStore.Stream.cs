@@ -9,8 +9,8 @@ public sealed partial class PostgresRunStore
         using var db = _source.OpenConnection();
         using var cmd = Cmd(db, null, """
             SELECT t.final_order, t.record, a.n, a.start, a.end_at, a.class, a.exitval, a.cost_usd, a.session_id, a.t_in, a.t_out, a.t_cr, a.t_cw5, a.t_cw1, a.slot
-            FROM herd_tasks t LEFT JOIN herd_attempts a ON a.run_id = t.run_id AND a.key = t.key
-            WHERE t.run_id = $1 AND t.final_order IS NOT NULL
+            FROM herd_records t LEFT JOIN herd_attempts a ON a.run_id = t.run_id AND a.key = t.key
+            WHERE t.run_id = $1
             ORDER BY t.final_order, a.n
             """, RunId);
         using var r = cmd.ExecuteReader();
@@ -39,7 +39,7 @@ public sealed partial class PostgresRunStore
     public IEnumerable<string> StreamFinalRecords()
     {
         using var db = _source.OpenConnection();
-        using var cmd = Cmd(db, null, "SELECT record FROM herd_tasks WHERE run_id = $1 AND final_order IS NOT NULL ORDER BY final_order", RunId);
+        using var cmd = Cmd(db, null, "SELECT record FROM herd_records WHERE run_id = $1 ORDER BY final_order", RunId);
         using var r = cmd.ExecuteReader();
         while (r.Read())
             yield return r.GetString(0);

@@ -101,11 +101,19 @@ public sealed partial class PostgresRunStore
             }
         }
         using var tx = db.BeginTransaction();
-        using (var up = Cmd(db, tx, "UPDATE herd_tasks SET state = 'pending', class = NULL, record = NULL, final_order = NULL, retries = 0, not_before = 'epoch' WHERE run_id = $1 AND key = ANY($2) AND state = 'done'", RunId, keys.Select(k => k.Key).ToArray()))
+        // The requeued tasks' records leave the run's records (migration 7 keeps them in a table of their own) with their final order.
+        using (var up = Cmd(db, tx, """
+            WITH up AS (
+              UPDATE herd_tasks t SET state = 'pending', class = NULL, record = NULL, final_order = NULL, retries = 0, not_before = 'epoch'
+              FROM herd_tasks o WHERE t.run_id = $1 AND t.key = ANY($2) AND t.state = 'done' AND o.run_id = t.run_id AND o.key = t.key
+              RETURNING o.final_order)
+            DELETE FROM herd_records r USING up WHERE r.run_id = $1 AND r.final_order = up.final_order
+            """, RunId, keys.Select(k => k.Key).ToArray()))
             up.ExecuteNonQuery();
         using (var counters = Cmd(db, tx, "UPDATE herd_runs SET done = done - $2, failed = failed - $3, status = 'running' WHERE run_id = $1", RunId, keys.Count, keys.Count(k => k.Failed)))
             counters.ExecuteNonQuery();
         tx.Commit();
+        Volatile.Write(ref _openFrom, 0); // the requeued tasks may come before where this instance's reaps start
         return keys.Count;
     }
 
