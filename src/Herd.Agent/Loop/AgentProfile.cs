@@ -107,7 +107,29 @@ public sealed record AgentProfile
     [JsonIgnore]
     private OutputSchema? Schema => JsonSchema is null ? null : _schema ??= OutputSchema.Parse(JsonSchema);
 
-    /// <summary>Options for one agent session. Each call makes fresh tools and context, so sessions share no state.</summary>
+    private OfferedTools? _offered;
+
+    /// <summary>
+    /// The tools every session of this profile is offered, one list for all of them. The tools hold no state (a
+    /// session's lives in its <see cref="ToolContext"/>), and the sessions cache their tool definitions per list
+    /// instance: a fresh list per session built every schema again and wrote the tools' JSON again for each task.
+    /// </summary>
+    private IReadOnlyList<ITool> OfferedToolList()
+    {
+        // A copy made with `with` carries this field along; the references say whether it still describes this profile.
+        if (_offered is { } cached && ReferenceEquals(cached.Names, Tools) && ReferenceEquals(cached.McpTools, AddOns.McpTools))
+            return cached.List;
+        IReadOnlyList<ITool> list = [.. ToolRegistry.BuiltIns().Where(t => Tools.Contains(t.Name)), .. AddOns.McpTools];
+        _offered = new OfferedTools(Tools, AddOns.McpTools, list);
+        return list;
+    }
+
+    private sealed record OfferedTools(IReadOnlyList<string> Names, IReadOnlyList<ITool> McpTools, IReadOnlyList<ITool> List);
+
+    /// <summary>
+    /// Options for one agent session. Each call makes a fresh context, permissions and limits, so sessions share no
+    /// state; the stateless tools are one list per profile.
+    /// </summary>
     /// <param name="restoredModel">The model of a resumed session, used unless <see cref="Model"/> says otherwise.</param>
     /// <param name="workingDirectory">Where this session works; <see cref="Cwd"/> when null.</param>
     public AgentOptions ToAgentOptions(string? restoredModel = null, string? workingDirectory = null)
@@ -124,7 +146,7 @@ public sealed record AgentProfile
             // A task in its own tree (--isolate) is told that tree, not the run's directory.
             SystemPrompt = cwd == Cwd ? SystemPrompt : SystemPrompt.Replace($"Working directory: {Cwd}\n", $"Working directory: {cwd}\n", StringComparison.Ordinal),
             MemoryText = ReadMemoryFiles ? MemoryFor(cwd) : null,
-            Tools = [.. ToolRegistry.BuiltIns().Where(t => Tools.Contains(t.Name)), .. AddOns.McpTools],
+            Tools = OfferedToolList(),
             Permissions = permissions,
             // The file tools' walks and the sandbox hide exactly what the engine's Read deny rules cover.
             ToolContext = new ToolContext(cwd, AdditionalDirectories)

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
+using Herd.Agent.Json;
 using Herd.Agent.Models;
 using Herd.Fleet.Engines;
 using Herd.Fleet.Jobs;
@@ -22,97 +23,97 @@ public static class TaskRecord
 
     public static string Build(FleetTask task, TaskOutcome last, IReadOnlyList<AttemptRow> attempts, string engine, string engineVersion, CapsInForce caps, string? shard = null)
     {
-        using var buffer = new MemoryStream();
-        using (var w = new Utf8JsonWriter(buffer, new JsonWriterOptions { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
+        var w = Records.Start();
+        var lastRow = attempts.Count > 0 ? attempts[^1] : null;
+        var lastStart = lastRow?.Start ?? last.Start;
+        var lastEnd = lastRow?.End ?? last.End;
+        w.WriteStartObject();
+        w.WriteNumber("Seq", task.Seq);
+        w.WriteString("Host", ":");
+        w.WriteNumber("Starttime", Math.Round(lastStart.ToUnixTimeMilliseconds() / 1000.0, 3));
+        w.WriteNumber("JobRuntime", Math.Round((lastEnd - lastStart).TotalSeconds, 3));
+        w.WriteNumber("Send", 0);
+        w.WriteNumber("Receive", 0);
+        w.WriteNumber("Exitval", last.Exitval);
+        w.WriteNumber("Signal", 0);
+        w.WriteString("Command", last.Command ?? "herd -p " + ShellQuote(task.Prompt));
+        w.WriteStartArray("V");
+        foreach (var v in task.Values)
+            w.WriteStringValue(v);
+        w.WriteEndArray();
+        w.WriteString("Stdout", Cap(last.ResultText, StdoutCap));
+        w.WriteString("Stderr", last.Stderr is { } engineStderr ? Cap(engineStderr, 8 * 1024) : last.Class.IsSuccess() ? "" : Cap(last.Error ?? "", 8 * 1024));
+        w.WriteString("task", task.Name);
+        w.WriteString("key", task.Key);
+        w.WriteStartObject("inputs");
+        foreach (var (k, v) in task.Named)
+            w.WriteString(k, v);
+        w.WriteEndObject();
+        if (shard is null)
+            w.WriteNull("shard");
+        else
+            w.WriteString("shard", shard);
+        w.WriteString("start", StoreNames.Iso(attempts.Count > 0 ? attempts[0].Start : last.Start));
+        w.WriteString("end", StoreNames.Iso(lastEnd));
+        w.WriteString("engine", engine);
+        w.WriteString("engine_version", engineVersion);
+        WriteNullable(w, "model", last.Model);
+        w.WriteString("session_id", last.SessionId);
+        w.WriteStartObject("caps");
+        WriteNullable(w, "max_turns", caps.MaxTurns);
+        WriteNullable(w, "max_budget_usd", caps.MaxBudgetUsd);
+        WriteNullable(w, "timeout_s", caps.Timeout?.TotalSeconds);
+        WriteNullable(w, "idle_timeout_s", caps.IdleTimeout?.TotalSeconds);
+        w.WriteEndObject();
+        w.WriteStartObject("outcome");
+        w.WriteString("class", last.Class.Name());
+        w.WriteBoolean("retryable", last.Class.IsRetryable());
+        WriteNullable(w, "subtype", last.Subtype);
+        w.WriteBoolean("is_error", last.IsError);
+        WriteNullable(w, "terminal_reason", last.TerminalReason);
+        WriteNullable(w, "api_error_status", last.ApiErrorStatus);
+        w.WriteBoolean("degraded", last.Degraded);
+        w.WriteEndObject();
+        WriteNullable(w, "error", last.Class.IsSuccess() ? null : last.Error);
+        w.WritePropertyName("structured_output");
+        if (last.StructuredOutput is null)
+            w.WriteNullValue();
+        else
+            last.StructuredOutput.WriteTo(w);
+        w.WriteNumber("num_turns", last.NumTurns);
+        w.WritePropertyName("permission_denials");
+        if (last.PermissionDenials is null)
+            w.WriteNullValue();
+        else
+            last.PermissionDenials.WriteTo(w);
+        WriteTokens(w, attempts.Aggregate(Usage.Zero, (sum, a) => sum.Add(a.Usage)));
+        w.WriteNumber("cost_usd", Math.Round(attempts.Sum(a => a.CostUsd), 9));
+        w.WriteBoolean("cost_notional", last.CostNotional);
+        w.WriteNumber("retries", Math.Max(0, attempts.Count(a => a.Class is not (OutcomeClass.Interrupted or OutcomeClass.Cancelled or OutcomeClass.RunBudget)) - 1));
+        if (last.Changes is { } changes)
+            WriteChanges(w, changes);
+        if (last.Verify is { } verify)
+            WriteVerify(w, verify);
+        w.WriteStartArray("attempts");
+        foreach (var a in attempts)
         {
-            var lastRow = attempts.Count > 0 ? attempts[^1] : null;
-            var lastStart = lastRow?.Start ?? last.Start;
-            var lastEnd = lastRow?.End ?? last.End;
             w.WriteStartObject();
-            w.WriteNumber("Seq", task.Seq);
-            w.WriteString("Host", ":");
-            w.WriteNumber("Starttime", Math.Round(lastStart.ToUnixTimeMilliseconds() / 1000.0, 3));
-            w.WriteNumber("JobRuntime", Math.Round((lastEnd - lastStart).TotalSeconds, 3));
-            w.WriteNumber("Send", 0);
-            w.WriteNumber("Receive", 0);
-            w.WriteNumber("Exitval", last.Exitval);
-            w.WriteNumber("Signal", 0);
-            w.WriteString("Command", last.Command ?? "herd -p " + ShellQuote(task.Prompt));
-            w.WriteStartArray("V");
-            foreach (var v in task.Values)
-                w.WriteStringValue(v);
-            w.WriteEndArray();
-            w.WriteString("Stdout", Cap(last.ResultText, StdoutCap));
-            w.WriteString("Stderr", last.Stderr is { } engineStderr ? Cap(engineStderr, 8 * 1024) : last.Class.IsSuccess() ? "" : Cap(last.Error ?? "", 8 * 1024));
-            w.WriteString("task", task.Name);
-            w.WriteString("key", task.Key);
-            w.WriteStartObject("inputs");
-            foreach (var (k, v) in task.Named)
-                w.WriteString(k, v);
-            w.WriteEndObject();
-            if (shard is null)
-                w.WriteNull("shard");
-            else
-                w.WriteString("shard", shard);
-            w.WriteString("start", StoreNames.Iso(attempts.Count > 0 ? attempts[0].Start : last.Start));
-            w.WriteString("end", StoreNames.Iso(lastEnd));
-            w.WriteString("engine", engine);
-            w.WriteString("engine_version", engineVersion);
-            WriteNullable(w, "model", last.Model);
-            w.WriteString("session_id", last.SessionId);
-            w.WriteStartObject("caps");
-            WriteNullable(w, "max_turns", caps.MaxTurns);
-            WriteNullable(w, "max_budget_usd", caps.MaxBudgetUsd);
-            WriteNullable(w, "timeout_s", caps.Timeout?.TotalSeconds);
-            WriteNullable(w, "idle_timeout_s", caps.IdleTimeout?.TotalSeconds);
-            w.WriteEndObject();
-            w.WriteStartObject("outcome");
-            w.WriteString("class", last.Class.Name());
-            w.WriteBoolean("retryable", last.Class.IsRetryable());
-            WriteNullable(w, "subtype", last.Subtype);
-            w.WriteBoolean("is_error", last.IsError);
-            WriteNullable(w, "terminal_reason", last.TerminalReason);
-            WriteNullable(w, "api_error_status", last.ApiErrorStatus);
-            w.WriteBoolean("degraded", last.Degraded);
-            w.WriteEndObject();
-            WriteNullable(w, "error", last.Class.IsSuccess() ? null : last.Error);
-            w.WritePropertyName("structured_output");
-            if (last.StructuredOutput is null)
-                w.WriteNullValue();
-            else
-                last.StructuredOutput.WriteTo(w);
-            w.WriteNumber("num_turns", last.NumTurns);
-            w.WritePropertyName("permission_denials");
-            if (last.PermissionDenials is null)
-                w.WriteNullValue();
-            else
-                last.PermissionDenials.WriteTo(w);
-            WriteTokens(w, attempts.Aggregate(Usage.Zero, (sum, a) => sum.Add(a.Usage)));
-            w.WriteNumber("cost_usd", Math.Round(attempts.Sum(a => a.CostUsd), 9));
-            w.WriteBoolean("cost_notional", last.CostNotional);
-            w.WriteNumber("retries", Math.Max(0, attempts.Count(a => a.Class is not (OutcomeClass.Interrupted or OutcomeClass.Cancelled or OutcomeClass.RunBudget)) - 1));
-            if (last.Changes is { } changes)
-                WriteChanges(w, changes);
-            if (last.Verify is { } verify)
-                WriteVerify(w, verify);
-            w.WriteStartArray("attempts");
-            foreach (var a in attempts)
-            {
-                w.WriteStartObject();
-                w.WriteNumber("n", a.N);
-                w.WriteString("start", StoreNames.Iso(a.Start));
-                WriteNullable(w, "end", a.End is { } e ? StoreNames.Iso(e) : null);
-                WriteNullable(w, "class", a.Class?.Name());
-                WriteNullable(w, "Exitval", a.Exitval);
-                w.WriteNumber("cost_usd", Math.Round(a.CostUsd, 9));
-                w.WriteString("session_id", a.SessionId);
-                w.WriteEndObject();
-            }
-            w.WriteEndArray();
+            w.WriteNumber("n", a.N);
+            w.WriteString("start", StoreNames.Iso(a.Start));
+            WriteNullable(w, "end", a.End is { } e ? StoreNames.Iso(e) : null);
+            WriteNullable(w, "class", a.Class?.Name());
+            WriteNullable(w, "Exitval", a.Exitval);
+            w.WriteNumber("cost_usd", Math.Round(a.CostUsd, 9));
+            w.WriteString("session_id", a.SessionId);
             w.WriteEndObject();
         }
-        return Encoding.UTF8.GetString(buffer.ToArray());
+        w.WriteEndArray();
+        w.WriteEndObject();
+        return Records.ToUtf16();
     }
+
+    /// <summary>One buffer per thread for the records (built per finished task, on the store's thread).</summary>
+    private static readonly ReusableJsonWriter Records = new(new JsonWriterOptions { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping });
 
     /// <summary><c>changes</c> (under <c>--isolate</c>): the patch in the run directory, the files and their lines +/-.</summary>
     private static void WriteChanges(Utf8JsonWriter w, Isolation.TreeChanges changes)

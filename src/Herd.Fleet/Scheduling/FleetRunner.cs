@@ -123,7 +123,7 @@ public sealed class FleetRunner(ITaskEngine engine, IRunStore store, ResultsFile
         using var registration = cancellationToken.Register(() => cancelled.TrySetResult());
         _committedSucceeded = succeeded;
         _committedFailed = failed;
-        using var writer = new TransitionWriter(store as ITransitionBatches);
+        using var writer = new TransitionWriter(store as ITransitionBatches, results.Flush);
         var observer = new Observer(this, writer, store);
         // Task spans go under the run's span (the caller's current activity); null and free when nobody listens.
         var runSpan = Activity.Current?.Context ?? default;

@@ -25,11 +25,16 @@ internal sealed class TransitionWriter : IDisposable
     private readonly TaskCompletionSource _done = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly Thread _thread;
     private readonly ITransitionBatches? _batches;
+    private readonly Action? _afterBatch;
 
     /// <param name="batches">Commits several transitions as one transaction; null = one transaction each.</param>
-    public TransitionWriter(ITransitionBatches? batches = null)
+    /// <param name="afterBatch">
+    /// Runs once after each batch's after-commit actions (results.ndjson's one write of the batch's records).
+    /// </param>
+    public TransitionWriter(ITransitionBatches? batches = null, Action? afterBatch = null)
     {
         _batches = batches;
+        _afterBatch = afterBatch;
         _thread = new Thread(Run) { IsBackground = true, Name = "herd-run-store" };
         _thread.Start();
     }
@@ -89,6 +94,7 @@ internal sealed class TransitionWriter : IDisposable
                         after?.Invoke();
                     }
                 }
+                _afterBatch?.Invoke();
                 batch.Clear();
             }
             _done.TrySetResult();
