@@ -58,15 +58,15 @@ public static class MergeCommand
         foreach (var shard in result.MissingShards)
             stderr.WriteLine($"herd merge: missing shard {shard}: no input holds it (did its job fail before uploading?).");
         foreach (var task in result.MissingTasks.Take(NamedMissingTasks))
-            stderr.WriteLine($"herd merge: missing task '{task.Name}' (key {task.Key[..12]}, shard {Shard.Of(task.Key, result.Manifest.ShardTotal)})");
-        if (result.MissingTasks.Count > NamedMissingTasks)
-            stderr.WriteLine($"herd merge: … and {result.MissingTasks.Count - NamedMissingTasks} more missing task(s).");
+            stderr.WriteLine($"herd merge: missing task '{task.Name}' (key {task.Key[..12]}, shard {Shard.Of(task.Key, result.Plan.ShardTotal)})");
+        if (result.MissingTaskCount > NamedMissingTasks)
+            stderr.WriteLine($"herd merge: … and {result.MissingTaskCount - NamedMissingTasks} more missing task(s).");
 
         var totals = result.Totals;
         var classes = string.Join(", ", totals.ByClass.Select(kv => $"{kv.Key.Name()} {kv.Value}"));
-        var planned = result.Manifest.Tasks.Count;
+        var planned = result.Plan.TaskCount;
         stderr.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"herd merge: {result.Manifest.Shards.Count}/{result.Manifest.ShardTotal} shard(s), {totals.Tasks - totals.Unfinished}/{planned} task(s) finished ({(classes.Length == 0 ? "none" : classes)}); spent ${totals.SpentUsd:0.####}; plan {result.Manifest.PlanHash[..12]} → {result.Directory}"));
+            $"herd merge: {result.Plan.Shards.Count}/{result.Plan.ShardTotal} shard(s), {totals.Tasks - totals.Unfinished}/{planned} task(s) finished ({(classes.Length == 0 ? "none" : classes)}); spent ${totals.SpentUsd:0.####}; plan {result.Plan.PlanHash[..12]} → {result.Directory}"));
         stdout.WriteLine(Path.Combine(result.Directory, "results.ndjson"));
         return result.Complete ? 0 : Incomplete;
     }

@@ -125,12 +125,16 @@ public sealed record PlanManifest(string PlanHash, int ShardTotal, IReadOnlyList
         new($"Error: '{path}' is damaged ({ex.Message}). Re-download the shard's run directory, or rerun that shard.", ex);
 }
 
-/// <summary>What a resumed run needs of plan.json: everything but the task list, which is counted, not loaded (issue #23).</summary>
+/// <summary>
+/// What a resumed run and <c>herd merge</c> need of plan.json: everything but the task list, which is counted, not
+/// loaded, or handed to the caller one task at a time (issue #23).
+/// </summary>
 public sealed record PlanManifestHeader(string PlanHash, int ShardTotal, IReadOnlyList<int> Shards, bool Sharded, bool Merged, int TaskCount)
 {
     /// <summary>The header of the manifest in <paramref name="runDirectory"/>, read in one streaming pass; null when there is none.</summary>
+    /// <param name="onTask">Called with each task of the plan as it is read (<c>herd merge</c>), in the file's order.</param>
     /// <exception cref="HerdFatalException">The file is there but damaged.</exception>
-    public static PlanManifestHeader? Read(string runDirectory)
+    public static PlanManifestHeader? Read(string runDirectory, Action<PlanEntry>? onTask = null)
     {
         var path = PlanManifest.PathIn(runDirectory);
         if (!File.Exists(path))
@@ -143,6 +147,8 @@ public sealed record PlanManifestHeader(string PlanHash, int ShardTotal, IReadOn
             bool? sharded = null, merged = null;
             var shards = new List<int>();
             var tasks = 0;
+            string? taskKey = null, taskName = null;
+            var taskField = 0;
             var buffer = new byte[1 << 16];
             var length = 0;
             var state = new JsonReaderState();
@@ -179,6 +185,16 @@ public sealed record PlanManifestHeader(string PlanHash, int ShardTotal, IReadOn
                             break;
                         case (2, JsonTokenType.StartArray) when property == "tasks":
                             tasks++;
+                            (taskKey, taskName, taskField) = (null, null, 0);
+                            break;
+                        case (3, JsonTokenType.String) when property == "tasks" && onTask is not null:
+                            if (taskField++ == 0)
+                                taskKey = reader.GetString();
+                            else if (taskField == 2)
+                                taskName = reader.GetString();
+                            break;
+                        case (2, JsonTokenType.EndArray) when property == "tasks" && onTask is not null:
+                            onTask(new PlanEntry(taskKey ?? throw new FormatException($"task {tasks} has no key"), taskName ?? ""));
                             break;
                     }
                 }
@@ -226,11 +242,15 @@ public sealed class PlanManifestWriter : IDisposable
     /// <value>Tasks written so far.</value>
     public int Count { get; private set; }
 
-    public void Add(FleetTask task)
+    public void Add(FleetTask task) => Add(task.Key, task.Name);
+
+    public void Add(PlanEntry entry) => Add(entry.Key, entry.Name);
+
+    private void Add(string key, string name)
     {
         _json.WriteStartArray();
-        _json.WriteStringValue(task.Key);
-        _json.WriteStringValue(task.Name);
+        _json.WriteStringValue(key);
+        _json.WriteStringValue(name);
         _json.WriteEndArray();
         Count++;
         if (_json.BytesPending > 1 << 16)
@@ -238,16 +258,21 @@ public sealed class PlanManifestWriter : IDisposable
     }
 
     /// <summary>Writes the hash and the shard after the tasks and moves the file into place.</summary>
-    public void Finish(string planHash, Shard? shard)
+    public void Finish(string planHash, Shard? shard) =>
+        Finish(planHash, shard?.Total ?? 1, [shard?.Index ?? 1], sharded: shard is not null, merged: false);
+
+    /// <summary>Writes the hash and the shards held after the tasks and moves the file into place (<c>herd merge</c>).</summary>
+    public void Finish(string planHash, int shardTotal, IReadOnlyList<int> shards, bool sharded, bool merged)
     {
         _json.WriteEndArray();
         _json.WriteString("plan_hash", planHash);
-        _json.WriteNumber("shard_total", shard?.Total ?? 1);
+        _json.WriteNumber("shard_total", shardTotal);
         _json.WriteStartArray("shards");
-        _json.WriteNumberValue(shard?.Index ?? 1);
+        foreach (var k in shards)
+            _json.WriteNumberValue(k);
         _json.WriteEndArray();
-        _json.WriteBoolean("sharded", shard is not null);
-        _json.WriteBoolean("merged", false);
+        _json.WriteBoolean("sharded", sharded);
+        _json.WriteBoolean("merged", merged);
         _json.WriteNumber("plan_tasks", Count);
         _json.WriteEndObject();
         _json.Flush();

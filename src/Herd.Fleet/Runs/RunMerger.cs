@@ -9,12 +9,17 @@ using Herd.Fleet.Store;
 namespace Herd.Fleet.Runs;
 
 /// <summary>What a merge produced: the run directory and what it lacks.</summary>
+/// <param name="Plan">The merged run's plan.json: the plan's hash and task count, and the shards it holds.</param>
 /// <param name="MissingShards">Shards of the plan no input held, as <c>k/n</c>.</param>
-/// <param name="MissingTasks">Tasks of the plan without a final record in the merge (their shard is missing or did not finish them).</param>
+/// <param name="MissingTasks">The first <see cref="NamedMissingTasks"/> tasks of the plan without a final record in the merge (their shard is missing or did not finish them).</param>
+/// <param name="MissingTaskCount">How many tasks of the plan have no final record in the merge.</param>
 /// <param name="ExitCode">What the merged run's exit code is under spec §2 (0, 1–100 failed, 101 more): stored in run.db.</param>
-public sealed record MergeResult(string Directory, PlanManifest Manifest, IReadOnlyList<string> MissingShards, IReadOnlyList<PlanEntry> MissingTasks, RunTotals Totals, RunStatus Status, int ExitCode)
+public sealed record MergeResult(string Directory, PlanManifestHeader Plan, IReadOnlyList<string> MissingShards, IReadOnlyList<PlanEntry> MissingTasks, int MissingTaskCount, RunTotals Totals, RunStatus Status, int ExitCode)
 {
-    public bool Complete => MissingShards.Count == 0 && MissingTasks.Count == 0;
+    /// <summary>Missing tasks a merge names; the rest are counted (a million-task plan with a shard missing names a few, not all).</summary>
+    public const int NamedMissingTasks = 100;
+
+    public bool Complete => MissingShards.Count == 0 && MissingTaskCount == 0;
 }
 
 /// <summary>
@@ -31,12 +36,14 @@ public sealed record MergeResult(string Directory, PlanManifest Manifest, IReadO
 /// in a sibling directory and moved into place, so a reader never sees half a merge; merging again with the same
 /// inputs replaces an earlier merge with the same content (idempotent). A directory that holds anything but an
 /// earlier merge is never overwritten.</para>
+/// <para>Memory does not grow with the plan (issue #23): each input is read a task at a time, twice (its plan into the
+/// new store, then its attempts), and plan.json is read and written as it streams past.</para>
 /// </remarks>
 public sealed class RunMerger(TimeProvider? time = null)
 {
     private readonly TimeProvider _time = time ?? TimeProvider.System;
 
-    private sealed record Input(string Directory, string Given, PlanManifest Manifest);
+    private sealed record Input(string Directory, string Given, PlanManifestHeader Manifest);
 
     /// <exception cref="HerdUsageException">The inputs cannot be merged; the message says which input and why.</exception>
     /// <exception cref="HerdFatalException">An input's run.db or plan.json is damaged, or the output cannot be written.</exception>
@@ -85,7 +92,7 @@ public sealed class RunMerger(TimeProvider? time = null)
                 throw new HerdUsageException($"Error: '{given}' does not exist. Pass the run directories of the shards (as the CI artifacts unpack them).");
             if (!File.Exists(Path.Combine(dir, "run.db")))
                 throw new HerdUsageException($"Error: '{given}' holds no run (no run.db). Pass the run directories of the shards (herd run --run-dir DIR).");
-            var manifest = PlanManifest.Read(dir)
+            var manifest = PlanManifestHeader.Read(dir)
                 ?? throw new HerdUsageException($"Error: '{given}' has no {PlanManifest.FileName}: it was written by a herd without shards. Run the shard again with this herd.");
             inputs.Add(new Input(dir, given, manifest));
         }
@@ -122,44 +129,26 @@ public sealed class RunMerger(TimeProvider? time = null)
             throw new HerdUsageException($"Error: OUT '{output}' is a file. Pass a directory for the merged run.");
         if (!Directory.Exists(output) || !Directory.EnumerateFileSystemEntries(output).Any())
             return;
-        var earlier = PlanManifest.Read(output);
+        var earlier = PlanManifestHeader.Read(output);
         if (earlier is not { Merged: true })
             throw new HerdUsageException($"Error: OUT '{output}' already holds {(earlier is null ? "files" : "a run")} that herd merge did not write. Pass a new directory; nothing there is overwritten.");
     }
+
+    /// <summary>Transitions replayed per transaction: the merge's commits, not its tasks, set what it writes.</summary>
+    private const int ReplayBatch = 512;
 
     private MergeResult Build(string staging, string output, List<Input> inputs)
     {
         var first = inputs[0].Manifest;
         var total = first.ShardTotal;
-        var stores = new List<(Input Input, IRunStore Store)>();
+        var stores = new List<(Input Input, SqliteRunStore Store)>();
         try
         {
             foreach (var input in inputs)
                 stores.Add((input, SqliteRunStore.OpenReadOnly(input.Directory)));
-
-            // ---- read and check every task: in its input's shards, and once ----
             var infos = stores.Select(s => s.Store.ReadRun() ?? throw new HerdFatalException($"Error: '{s.Input.Directory}/run.db' has no run row; it was not written by herd run.")).ToArray();
-            var tasks = new List<(IRunStore Store, StoredTask Task, string? Record)>();
-            var owner = new Dictionary<string, Input>(StringComparer.Ordinal);
-            foreach (var (input, store) in stores)
-            {
-                var records = store.FinalRecords().ToDictionary(KeyOf, StringComparer.Ordinal);
-                var stored = store.LoadTasks();
-                // Finished tasks first, in the order they finished, then the rest by Seq: the same order every time.
-                var order = records.Keys.Select((k, i) => (k, i)).ToDictionary(p => p.k, p => p.i, StringComparer.Ordinal);
-                foreach (var t in stored.OrderBy(t => order.TryGetValue(t.Task.Key, out var i) ? i : int.MaxValue).ThenBy(t => t.Task.Seq))
-                {
-                    var shard = Shard.Of(t.Task.Key, total);
-                    if (input.Manifest.Sharded && !input.Manifest.Shards.Contains(shard.Index))
-                        throw new HerdUsageException($"Error: task '{t.Task.Name}' in {Quote(input)} belongs to shard {shard}, not {string.Join(",", input.Manifest.ShardNames)}; that directory was not written by one shard of this plan.");
-                    if (owner.TryGetValue(t.Task.Key, out var other))
-                        throw new HerdUsageException($"Error: task '{t.Task.Name}' appears in both {Quote(other)} and {Quote(input)}; each task must come from exactly one shard.");
-                    owner[t.Task.Key] = input;
-                    tasks.Add((store, t, records.GetValueOrDefault(t.Task.Key)));
-                }
-            }
 
-            // ---- write the merged store ----
+            // ---- the plan: every input's tasks, each checked to be in its input's shards, into the new store ----
             Directory.CreateDirectory(staging);
             // The shards' stored definitions, read as any host reads them (one a newer Herd wrote is refused): the merged
             // run is the whole plan, so it keeps the first one without its shard. Argv is carried for display only.
@@ -168,36 +157,66 @@ public sealed class RunMerger(TimeProvider? time = null)
             var info = new RunInfo(Path.GetFileName(output), infos.Min(i => i.Created), infos[0].ArgvJson, infos[0].Cwd, infos[0].Engine, infos[0].EngineVersion,
                 (definition is null ? null : definition with { Shard = null })?.ToJson());
             using var merged = SqliteRunStore.Open(staging, _time);
-            merged.CreateRun(info, tasks.Select(t => t.Task.Task).ToArray());
-            foreach (var (store, task, record) in tasks)
-                Replay(merged, store, task, record);
+            var read = 0;
+            merged.CreateRunFrom(info, PlanOf(stores, total, () => read++));
+            if (merged.CountTasks().Total != read)
+                throw new HerdUsageException($"Error: a task appears in more than one of {string.Join(", ", inputs.Select(Quote))}; each task must come from exactly one shard. Merge the shards of one --shard k/n split.");
+
+            // ---- every attempt, replayed as it happened, a batch of tasks per transaction ----
+            foreach (var (_, store) in stores)
+            {
+                foreach (var batch in store.StreamTasks().Chunk(ReplayBatch))
+                    merged.InOneTransaction(() =>
+                    {
+                        foreach (var task in batch)
+                            Replay(merged, store, task);
+                    });
+            }
 
             var present = inputs.SelectMany(i => i.Manifest.Shards).Order().ToArray();
             var missingShards = Enumerable.Range(1, total).Except(present).Select(k => new Shard(k, total).ToString()).ToArray();
-            var finished = tasks.Where(t => t.Record is not null).Select(t => t.Task.Task.Key).ToHashSet(StringComparer.Ordinal);
-            var missingTasks = first.Tasks.Where(t => !finished.Contains(t.Key)).ToArray();
+            var sharded = inputs.Any(i => i.Manifest.Sharded);
+
+            // ---- plan.json: the first input's plan, copied as it is read; a planned task without a final record is missing ----
+            var missing = new List<PlanEntry>();
+            var (missingCount, planCount) = (0, 0);
+            var counts = merged.CountTasks();
+            var allFinished = counts.Unfinished == 0 && counts.Total == first.TaskCount; // then nothing needs looking up
+            using (var writer = new PlanManifestWriter(staging))
+            {
+                _ = PlanManifestHeader.Read(inputs[0].Directory, entry =>
+                    {
+                        writer.Add(entry);
+                        planCount++;
+                        if (allFinished || merged.IsFinished(entry.Key))
+                            return;
+                        if (missing.Count < MergeResult.NamedMissingTasks)
+                            missing.Add(entry);
+                        missingCount++;
+                    }) ?? throw new HerdFatalException($"Error: {Quote(inputs[0])}'s {PlanManifest.FileName} disappeared during the merge. Merge again.");
+                writer.Finish(first.PlanHash, total, present, sharded, merged: true);
+            }
+            var manifest = new PlanManifestHeader(first.PlanHash, total, present, sharded, Merged: true, planCount);
 
             var totals = merged.Totals();
             var failed = Summary.Failed(totals);
             var exit = failed > 100 ? RunExitCodes.MoreThan100Failed : failed;
-            var status = missingShards.Length == 0 && totals.Unfinished == 0 && missingTasks.Length == 0 ? RunStatus.Finished : RunStatus.Stopped;
+            var status = missingShards.Length == 0 && totals.Unfinished == 0 && missingCount == 0 ? RunStatus.Finished : RunStatus.Stopped;
             merged.SetStatus(status, exit);
 
-            using (ResultsFile.Rebuild(Path.Combine(staging, "results.ndjson"), merged.FinalRecords()))
+            using (ResultsFile.Rebuild(Path.Combine(staging, "results.ndjson"), merged.StreamFinalRecords()))
             {
             }
-            var manifest = new PlanManifest(first.PlanHash, total, present, inputs.Any(i => i.Manifest.Sharded), Merged: true, first.Tasks);
-            manifest.Write(staging);
-            var plan = new PlanSummary(first.PlanHash, null, first.Tasks.Count)
+            var plan = new PlanSummary(first.PlanHash, null, planCount)
             {
-                MergedShards = manifest.ShardNames.ToArray(),
+                MergedShards = present.Select(k => new Shard(k, total).ToString()).ToArray(),
                 MissingShards = missingShards,
-                MissingTasks = missingTasks.Length,
+                MissingTasks = missingCount,
             };
             var wall = TimeSpan.FromSeconds(inputs.Max(i => WallOf(i.Directory)));
             var summary = Summary.Build(info, totals, status, exit, wall, null, null, plan);
             File.WriteAllText(Path.Combine(staging, "summary.json"), summary);
-            return new MergeResult(staging, manifest, missingShards, missingTasks, totals, status, exit);
+            return new MergeResult(staging, manifest, missingShards, missing, missingCount, totals, status, exit);
         }
         finally
         {
@@ -206,10 +225,29 @@ public sealed class RunMerger(TimeProvider? time = null)
         }
     }
 
-    /// <summary>The task's attempts, one transition each as they happened; the final record is kept as the shard wrote it.</summary>
-    private static void Replay(ITaskQueue merged, IRunReads source, StoredTask task, string? record)
+    /// <summary>
+    /// Every input's tasks, finished ones first in the order they finished, then the rest in plan order (the same order
+    /// every time). A task outside its input's shards is refused; shards are disjoint, so no task comes from two inputs.
+    /// </summary>
+    private static IEnumerable<FleetTask> PlanOf(List<(Input Input, SqliteRunStore Store)> stores, int total, Action counted)
     {
-        var key = task.Task.Key;
+        foreach (var (input, store) in stores)
+        {
+            foreach (var t in store.StreamTasks())
+            {
+                var shard = Shard.Of(t.Task.Key, total);
+                if (input.Manifest.Sharded && !input.Manifest.Shards.Contains(shard.Index))
+                    throw new HerdUsageException($"Error: task '{t.Task.Name}' in {Quote(input)} belongs to shard {shard}, not {string.Join(",", input.Manifest.Shards.Select(k => new Shard(k, total).ToString()))}; that directory was not written by one shard of this plan.");
+                counted();
+                yield return t.Task;
+            }
+        }
+    }
+
+    /// <summary>The task's attempts, one transition each as they happened; the final record is kept as the shard wrote it.</summary>
+    private static void Replay(ITaskQueue merged, IRunReads source, TaskWithRecord task)
+    {
+        var (key, record) = (task.Task.Key, task.Record);
         var rows = source.Attempts(key);
         var retriesLeft = task.Retries;
         for (var i = 0; i < rows.Count; i++)
@@ -234,12 +272,6 @@ public sealed class RunMerger(TimeProvider? time = null)
                 retriesLeft--;
             merged.FinishAttempt(key, row.N, outcome, usedRetry, isFinal ? _ => record! : null);
         }
-    }
-
-    private static string KeyOf(string record)
-    {
-        using var doc = JsonDocument.Parse(record);
-        return doc.RootElement.GetProperty("key").GetString() ?? throw new JsonException("a record has a null key");
     }
 
     private static string? ErrorOf(string record)

@@ -7,7 +7,7 @@ namespace Herd.Fleet.Store;
 /// <summary>The plan read back in pages (issue #23): the scheduler's feed, and counts instead of lists.</summary>
 public sealed partial class SqliteRunStore : IPlanCursor
 {
-    private SqliteCommand? _nextUnfinished, _nextAttempted, _taskAttempts;
+    private SqliteCommand? _nextUnfinished, _nextAttempted, _taskAttempts, _isFinished;
 
     public PlanCounts CountTasks()
     {
@@ -68,6 +68,17 @@ public sealed partial class SqliteRunStore : IPlanCursor
                     : WithHistory(task, retries, attempts);
             }
             return new PlanPage(tasks, next);
+        }
+    }
+
+    /// <summary>Whether the task with <paramref name="key"/> is stored and has its final record (<c>herd merge</c>'s missing tasks).</summary>
+    public bool IsFinished(string key)
+    {
+        lock (_gate)
+        {
+            var cmd = Prepared(ref _isFinished, "SELECT 1 FROM tasks WHERE key = $k AND state = 'done' AND record IS NOT NULL", null);
+            cmd.Parameters["$k"].Value = key;
+            return cmd.ExecuteScalar() is not null;
         }
     }
 

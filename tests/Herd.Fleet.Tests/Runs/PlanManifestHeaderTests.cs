@@ -41,6 +41,11 @@ public sealed class PlanManifestHeaderTests : IDisposable
         header.Shards.ShouldBe(whole.Shards);
         header.TaskCount.ShouldBe(3000);
         header.PlanHash.ShouldBe("abc123");
+
+        // And read with a callback, it hands over every task in the file's order (herd merge copies plan.json so)
+        var entries = new List<PlanEntry>();
+        PlanManifestHeader.Read(_dir, entries.Add);
+        entries.ShouldBe(whole.Tasks);
     }
 
     [Fact]

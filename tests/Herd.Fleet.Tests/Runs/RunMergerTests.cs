@@ -152,6 +152,31 @@ public sealed class RunMergerTests
     }
 
     [Fact]
+    public async Task A_long_plan_missing_a_shard_names_the_first_hundred_tasks_counts_all_and_keeps_the_whole_plan()
+    {
+        // Given shard 1/2 of a 400-task plan (about 200 tasks missing: more than a merge names)
+        await using var f = await ShardedRunFixture.StartAsync(Script);
+        var plan = ShardedRunFixture.PlanOf(400);
+        var shards = await RunAllShardsAsync(f, plan, 2, skip: 2);
+
+        var result = new RunMerger().Merge(f.Path_("merged"), shards);
+
+        // Then every missing task is counted, the first hundred of the plan's order named
+        var expectedMissing = plan.Where(t => new Shard(2, 2).Owns(t.Key)).ToArray();
+        expectedMissing.Length.ShouldBeGreaterThan(MergeResult.NamedMissingTasks);
+        result.MissingTaskCount.ShouldBe(expectedMissing.Length);
+        result.MissingTasks.Select(t => t.Key).ShouldBe(expectedMissing.Take(MergeResult.NamedMissingTasks).Select(t => t.Key));
+        ShardedRunFixture.SummaryOf(f.Path_("merged")).GetProperty("missing_tasks").GetInt32().ShouldBe(expectedMissing.Length);
+
+        // And the merged plan.json, copied as it streamed, is the whole plan in its order, holding shard 1 of 2
+        var manifest = PlanManifest.Read(f.Path_("merged")).ShouldNotBeNull();
+        manifest.Tasks.Select(t => t.Key).ShouldBe(plan.Select(t => t.Key));
+        manifest.Shards.ShouldBe([1]);
+        manifest.Merged.ShouldBeTrue();
+        result.Plan.TaskCount.ShouldBe(400);
+    }
+
+    [Fact]
     public async Task Shards_of_different_plans_are_refused_naming_which_and_nothing_is_written()
     {
         await using var f = await ShardedRunFixture.StartAsync(Script);
