@@ -38,7 +38,7 @@ public sealed class ResultsPathTests
         var path = dir.Combine("results.ndjson");
         var joblog = dir.Combine("joblog");
         var first = Record(1);
-        var results = ResultsFile.Rebuild(path, [first], joblog);
+        var results = ResultsFile.Rebuild(path, () => [first], joblog);
         var second = Record(2);
         results.Append(second);
         results.Flush();

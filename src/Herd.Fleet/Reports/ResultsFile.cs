@@ -31,17 +31,12 @@ public sealed class ResultsFile : IDisposable
 
     public string Path { get; }
 
-    /// <param name="joblogPath"><c>--joblog</c>: GNU parallel's joblog, kept beside the records (<see cref="Joblog"/>).</param>
-    public static ResultsFile Rebuild(string path, IEnumerable<string> records, string? joblogPath = null)
-    {
-        var all = records as IReadOnlyCollection<string> ?? records.ToArray();
-        return Rebuild(path, () => all, joblogPath);
-    }
-
     /// <summary>
-    /// The same from records read one at a time: <paramref name="records"/> is enumerated once for results.ndjson and
-    /// once more for the joblog, so a run of any size is rewritten without holding its records (issue #23).
+    /// Rewrites the file from the stored records, read one at a time: <paramref name="records"/> is enumerated once for
+    /// results.ndjson and once more for the joblog, so a run of any size is rewritten without holding its records
+    /// (issue #23). (A list of the records is not accepted: it is what made a merge hold every record.)
     /// </summary>
+    /// <param name="joblogPath"><c>--joblog</c>: GNU parallel's joblog, kept beside the records (<see cref="Joblog"/>).</param>
     public static ResultsFile Rebuild(string path, Func<IEnumerable<string>> records, string? joblogPath = null)
     {
         var tmp = path + ".tmp";

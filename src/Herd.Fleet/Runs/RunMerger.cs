@@ -204,7 +204,7 @@ public sealed class RunMerger(TimeProvider? time = null)
             var status = missingShards.Length == 0 && totals.Unfinished == 0 && missingCount == 0 ? RunStatus.Finished : RunStatus.Stopped;
             merged.SetStatus(status, exit);
 
-            using (ResultsFile.Rebuild(Path.Combine(staging, "results.ndjson"), merged.StreamFinalRecords()))
+            using (ResultsFile.Rebuild(Path.Combine(staging, "results.ndjson"), merged.StreamFinalRecords))
             {
             }
             var plan = new PlanSummary(first.PlanHash, null, planCount)
