@@ -59,7 +59,7 @@ def postmaster_pid(store):
     return found[0]
 
 
-TABLES = "('herd_tasks', 'herd_attempts', 'herd_run_counts', 'herd_runs', 'herd_workers', 'herd_locks')"
+TABLES = "('herd_tasks', 'herd_attempts', 'herd_records', 'herd_run_counts', 'herd_runs', 'herd_workers', 'herd_locks')"
 
 
 def server_writes(store):

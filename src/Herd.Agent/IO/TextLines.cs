@@ -6,31 +6,36 @@ namespace Herd.Agent.IO;
 /// A text file the user named, read a line at a time as it is needed (issue #23: a plan of a million lines is never
 /// held whole). Everything that can be told up front — missing, a directory, unreadable, binary — is refused by
 /// <see cref="Open"/>, before anything is written, with the same messages as <see cref="TextInput"/>. A regular file
-/// can be read again from its start (<see cref="Rewind"/>); a pipe (<c>--input &lt;(git ls-files)</c>) is read once.
+/// can be read again from its start (<see cref="Rewind"/>); a pipe (<c>--input &lt;(git ls-files)</c>) is read once,
+/// unless it was opened to be read twice: then what is read from it is also written to a private, unlinked temporary
+/// file, which is read the second time (a <c>--tasks</c> pipe is checked whole before it is planned).
 /// </summary>
 public sealed class TextLines : IDisposable
 {
-    private readonly Stream _stream;
+    private Stream _stream;
     private readonly string _what;
     private StreamReader _reader;
+    private SpoolingStream? _spool;
     private int _number;
 
-    private TextLines(Stream stream, string what, StreamReader reader)
+    private TextLines(Stream stream, string what, StreamReader reader, SpoolingStream? spool)
     {
         _stream = stream;
         _what = what;
         _reader = reader;
+        _spool = spool;
     }
 
-    /// <value>Whether <see cref="Rewind"/> works: a regular file, not a pipe.</value>
-    public bool CanRewind => _stream.CanSeek;
+    /// <value>Whether <see cref="Rewind"/> works: a regular file, or a pipe opened to be read twice.</value>
+    public bool CanRewind => _stream.CanSeek || _spool is not null;
 
     /// <value>The 1-based number of the line <see cref="Next"/> returned last.</value>
     public int LineNumber => _number;
 
     /// <param name="what">How the user named it, e.g. <c>--input 'files.txt'</c>.</param>
+    /// <param name="readTwice">A pipe is spooled to a temporary file as it is read, so <see cref="Rewind"/> works for it too.</param>
     /// <exception cref="HerdUsageException">The file cannot be used, with the reason.</exception>
-    public static TextLines Open(string path, string what)
+    public static TextLines Open(string path, string what, bool readTwice = false)
     {
         TextInput.CheckPath(path, what);
         Stream? stream = null;
@@ -47,7 +52,8 @@ public sealed class TextLines : IDisposable
                 throw new HerdUsageException($"Error: {what} is a binary file; pass a UTF-8 text file.");
             var encoding = TextFile.Detect(head.AsSpan(0, filled), out _);
             Stream body = stream.CanSeek ? Rewound(stream) : new PrefixedStream(head.AsMemory(0, filled), stream);
-            var lines = new TextLines(stream, what, new StreamReader(body, encoding, detectEncodingFromByteOrderMarks: true, bufferSize: 1 << 16, leaveOpen: true));
+            var spool = !stream.CanSeek && readTwice ? new SpoolingStream(body) : null;
+            var lines = new TextLines(stream, what, new StreamReader(spool ?? body, encoding, detectEncodingFromByteOrderMarks: true, bufferSize: 1 << 16, leaveOpen: true), spool);
             stream = null;
             return lines;
         }
@@ -89,13 +95,29 @@ public sealed class TextLines : IDisposable
     }
 
     /// <summary>Reads the file again from its first line.</summary>
-    /// <exception cref="InvalidOperationException">A pipe: it is read once.</exception>
+    /// <exception cref="InvalidOperationException">A pipe not opened to be read twice: it is read once.</exception>
+    /// <exception cref="HerdUsageException">The rest of a spooled pipe cannot be read or spooled.</exception>
     public void Rewind()
     {
         if (!CanRewind)
             throw new InvalidOperationException("a pipe is read once");
         var encoding = _reader.CurrentEncoding;
         _reader.Dispose();
+        if (_spool is { } spool)
+        {
+            // From now on the spool is the file: the pipe's rest is spooled first, so nothing it still held is lost.
+            try
+            {
+                var pipe = _stream;
+                _stream = spool.Finish();
+                pipe.Dispose();
+            }
+            catch (IOException ex)
+            {
+                throw new HerdUsageException($"Error: {_what} cannot be read ({ex.Message.TrimEnd('.')}).");
+            }
+            _spool = null;
+        }
         _stream.Position = 0;
         _reader = new StreamReader(_stream, encoding, detectEncodingFromByteOrderMarks: true, bufferSize: 1 << 16, leaveOpen: true);
         _number = 0;
@@ -104,7 +126,62 @@ public sealed class TextLines : IDisposable
     public void Dispose()
     {
         _reader.Dispose();
+        _spool?.Dispose();
         _stream.Dispose();
+    }
+
+    /// <summary>
+    /// A pipe read through, with every byte read also written to an unlinked temporary file readable by this user only;
+    /// <see cref="Finish"/> spools the rest and hands the file over, so the pipe's lines can be read a second time
+    /// without holding them in memory (issue #23).
+    /// </summary>
+    private sealed class SpoolingStream : Stream
+    {
+        private readonly Stream _source;
+        private readonly FileStream _file;
+
+        public SpoolingStream(Stream source)
+        {
+            _source = source;
+            _file = PrivateTempFile.Create("lines");
+        }
+
+        public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
+
+        public override int Read(Span<byte> buffer)
+        {
+            var n = _source.Read(buffer);
+            _file.Write(buffer[..n]);
+            return n;
+        }
+
+        private bool _handedOver;
+
+        /// <summary>Spools what the pipe still holds and returns the spool, which the caller now owns.</summary>
+        public Stream Finish()
+        {
+            _source.CopyTo(_file);
+            _file.Flush();
+            _handedOver = true;
+            return _file;
+        }
+
+        protected override void Dispose(bool disposing)
+        {
+            if (disposing && !_handedOver)
+                _file.Dispose();
+            base.Dispose(disposing);
+        }
+
+        public override bool CanRead => true;
+        public override bool CanSeek => false;
+        public override bool CanWrite => false;
+        public override long Length => throw new NotSupportedException();
+        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+        public override void Flush() { }
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+        public override void SetLength(long value) => throw new NotSupportedException();
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
     }
 
     /// <summary>The bytes already read for the binary check, then the rest of a stream that cannot seek back.</summary>

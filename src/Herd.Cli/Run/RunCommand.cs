@@ -118,7 +118,7 @@ public static class RunCommand
         if (run.Sample is { } sample && stream is not null)
         {
             // issue #23: the sample is drawn as the plan streams past; only the tasks it may keep are held.
-            var sampler = new PlanSampler(sample);
+            using var sampler = new PlanSampler(sample);
             foreach (var task in stream.Tasks())
                 sampler.Offer(task);
             // The plan's identity is over every task, before the shard and the sample take their part (docs/ci.md).
@@ -278,7 +278,7 @@ public static class RunCommand
             {
                 // Every line is checked in one pass before anything is written; the tasks are parsed again as they are stored.
                 var check = TaskSources.CheckTasksFile(file, tasksFile);
-                return new Inputs(TaskSources.ReadTasksFile(file, tasksFile, check), check.Count > 0, check.Named, check.Templates, check.AnyWithoutPrompt, [file]);
+                return new Inputs(TaskSources.ReadTasksFile(file, tasksFile), check.Count > 0, check.Named, check.Templates, check.AnyWithoutPrompt, [file]);
             }
             catch
             {

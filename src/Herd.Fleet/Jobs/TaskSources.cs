@@ -50,7 +50,8 @@ public static class TaskSources
 
     /// <summary>Opens a <c>--tasks</c> file: refused now if it is missing, a directory, unreadable or binary.</summary>
     /// <exception cref="HerdUsageException">The file cannot be read.</exception>
-    public static TextLines OpenTasksFile(string path, string? shownAs = null) => TextLines.Open(path, $"--tasks '{shownAs ?? path}'");
+    /// <remarks>A pipe is spooled to a temporary file as it is checked, so it is planned from there (read twice).</remarks>
+    public static TextLines OpenTasksFile(string path, string? shownAs = null) => TextLines.Open(path, $"--tasks '{shownAs ?? path}'", readTwice: true);
 
     /// <summary>Most distinct per-task prompts of a tasks file checked for replacements that match no input.</summary>
     public const int MaxCheckedTemplates = 256;
@@ -58,8 +59,8 @@ public static class TaskSources
     /// <summary>
     /// <c>{"name":…,"inputs":{…},"prompt":…,"caps":{…}}</c> per line. Every line is checked, in one streaming pass,
     /// before anything runs; the first bad one is reported with file and line so nothing is half-planned. Only what
-    /// the checks before the run need is kept (issue #23): a file that can be read again is read again by
-    /// <see cref="ReadTasksFile"/>; a pipe's tasks are kept as they are checked (it is read once).
+    /// the checks before the run need is kept (issue #23): the file is read again by <see cref="ReadTasksFile"/> (a pipe
+    /// from the temporary file <see cref="OpenTasksFile"/> spools it to).
     /// </summary>
     /// <exception cref="HerdUsageException">The file cannot be read or a line is malformed.</exception>
     /// <param name="shownAs">The name as the user typed it, for error messages.</param>
@@ -69,7 +70,6 @@ public static class TaskSources
         var anyWithoutPrompt = false;
         var named = new HashSet<string>(StringComparer.Ordinal);
         var templates = new HashSet<string>(StringComparer.Ordinal);
-        List<TaskInput>? kept = file.CanRewind ? null : [];
         while (file.Next() is { } line)
         {
             if (IsBlank(line))
@@ -80,20 +80,13 @@ public static class TaskSources
             named.UnionWith(task.Named.Keys);
             if (task.PromptTemplate is { } own && templates.Count < MaxCheckedTemplates)
                 templates.Add(own);
-            kept?.Add(task);
         }
-        return new TasksFileCheck(count, anyWithoutPrompt, named, [.. templates], kept);
+        return new TasksFileCheck(count, anyWithoutPrompt, named, [.. templates]);
     }
 
     /// <summary>The tasks of a file <see cref="CheckTasksFile"/> passed, parsed again one at a time as they are asked for.</summary>
-    public static IEnumerable<TaskInput> ReadTasksFile(TextLines file, string shownAs, TasksFileCheck check)
+    public static IEnumerable<TaskInput> ReadTasksFile(TextLines file, string shownAs)
     {
-        if (check.Kept is { } kept)
-        {
-            foreach (var task in kept)
-                yield return task;
-            yield break;
-        }
         file.Rewind();
         while (file.Next() is { } line)
         {
@@ -222,5 +215,4 @@ public static class TaskSources
 /// <param name="AnyWithoutPrompt">Some task has no prompt of its own.</param>
 /// <param name="Named">Every input name the tasks use, for the replacement check.</param>
 /// <param name="Templates">The first <see cref="TaskSources.MaxCheckedTemplates"/> distinct per-task prompts.</param>
-/// <param name="Kept">The tasks of a file read once (a pipe); null when the file is read again.</param>
-public sealed record TasksFileCheck(int Count, bool AnyWithoutPrompt, IReadOnlySet<string> Named, IReadOnlyList<string> Templates, IReadOnlyList<TaskInput>? Kept);
+public sealed record TasksFileCheck(int Count, bool AnyWithoutPrompt, IReadOnlySet<string> Named, IReadOnlyList<string> Templates);

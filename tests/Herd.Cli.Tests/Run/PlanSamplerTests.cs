@@ -44,14 +44,27 @@ public sealed class PlanSamplerTests
     [Theory]
     [InlineData(200, 5.0, 2)]
     [InlineData(7, 50.0, 9)]
-    public void A_percentage_sample_picks_what_shuffling_the_whole_plan_picked(int planned, double percent, int seed)
+    [InlineData(3000, 33.3, 4)]
+    [InlineData(1, 1.0, 1)]
+    public void A_percentage_sample_picks_what_shuffling_the_whole_plan_picked_from_its_spool(int planned, double percent, int seed)
     {
+        // Given a plan and a seeded sample of P % (its size is known only at the plan's end, so the tasks wait on disk)
         var plan = PlanOf(planned);
         var sample = new SampleSpec(null, percent, seed);
-        var sampler = new PlanSampler(sample);
+        using var sampler = new PlanSampler(sample);
         foreach (var task in plan)
             sampler.Offer(task);
 
-        sampler.Take(plan.Count).Select(t => t.Seq).ShouldBe(ShuffledWhole(plan, sample));
+        // Then it picks the same tasks, in plan order, each read back whole from the spool
+        var taken = sampler.Take(plan.Count);
+        taken.Select(t => t.Seq).ShouldBe(ShuffledWhole(plan, sample));
+        var bySeq = plan.ToDictionary(t => t.Seq);
+        foreach (var task in taken)
+        {
+            var original = bySeq[task.Seq];
+            (task.Key, task.Name, task.Prompt, task.Caps).ShouldBe((original.Key, original.Name, original.Prompt, original.Caps));
+            task.Values.ShouldBe(original.Values);
+            task.Named.ShouldBe(original.Named);
+        }
     }
 }

@@ -187,4 +187,29 @@ public sealed class RunEndToEndTests
         exit.ShouldBe(0, h.Err.ToString());
         h.Records().Select(r => r.GetProperty("key").GetString()).Distinct().Count().ShouldBe(1000);
     }
+
+    [Fact]
+    public async Task A_tasks_file_that_is_a_pipe_is_checked_whole_then_planned_from_its_spool()
+    {
+        if (!OperatingSystem.IsLinux())
+            return; // mkfifo
+        // Given --tasks as a named pipe (--tasks <(generate)), checked whole before anything is planned, so read twice
+        await using var h = await FleetHarness.StartAsync(new ModelScript());
+        var fifo = Path.Combine(h.Dir, "tasks.fifo");
+        using (var mk = System.Diagnostics.Process.Start("mkfifo", fifo))
+            await mk.WaitForExitAsync();
+        var lines = Enumerable.Range(1, 1500).Select(i => $"{{\"name\":\"t{i}\",\"inputs\":{{\"file\":\"src/dir/file{i}.cs\"}},\"prompt\":\"Review {{file}}\"}}");
+        var writer = Task.Run(() => File.WriteAllLines(fifo, ["", .. lines]));
+
+        // When herd runs it
+        var exit = await h.RunAsync(["-j", "16", "--tasks", fifo, "--run-dir", "run", "--progress", "none"]);
+        await writer;
+
+        // Then every line became one task, named as the line says (the second read came from the spool, not the pipe)
+        exit.ShouldBe(0, h.Err.ToString());
+        var names = h.Records().Select(r => r.GetProperty("task").GetString()).ToHashSet();
+        names.Count.ShouldBe(1500);
+        names.ShouldContain("t1");
+        names.ShouldContain("t1500");
+    }
 }

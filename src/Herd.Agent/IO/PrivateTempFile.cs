@@ -1,0 +1,23 @@
+namespace Herd.Agent.IO;
+
+/// <summary>
+/// A scratch file for what would otherwise be held in memory until a pass ends (issue #23): created new in the temporary
+/// directory, readable and writable by this user only (it may hold prompts), and deleted when it is closed, a crash
+/// included.
+/// </summary>
+public static class PrivateTempFile
+{
+    public static FileStream Create(string purpose)
+    {
+        var options = new FileStreamOptions
+        {
+            Mode = FileMode.CreateNew,
+            Access = FileAccess.ReadWrite,
+            Options = FileOptions.DeleteOnClose,
+            BufferSize = 1 << 16,
+        };
+        if (!OperatingSystem.IsWindows())
+            options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+        return new FileStream(Path.Combine(Path.GetTempPath(), $"herd-{purpose}-{Guid.NewGuid():N}"), options);
+    }
+}
