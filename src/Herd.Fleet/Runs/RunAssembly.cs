@@ -67,6 +67,10 @@ public static class RunAssembly
             ? null
             : host.McpServers ?? throw new InvalidOperationException("The run's agent has MCP servers: the host must pass RunAssembly.McpServers(definition) as RunHost.McpServers.");
 
+        // One tool list per slot's connections: sessions cache their tool definitions per list instance, so a list made
+        // afresh for every task built every schema and wrote every tool's JSON again (issue #23, CPU per task).
+        var offered = new System.Runtime.CompilerServices.ConditionalWeakTable<McpConnections, IReadOnlyList<ITool>>();
+
         async Task<AgentOptions> OptionsFor(TaskAttempt a, CancellationToken cancellationToken)
         {
             // A task in its own tree (--isolate) works there, with its tools confined to it.
@@ -75,7 +79,8 @@ public static class RunAssembly
                 return options;
             // The slot's servers, started in its first task's directory and sandbox, restarted if one died.
             var connections = await servers.AcquireAsync(a.Slot, options.ToolContext, cancellationToken).ConfigureAwait(false);
-            return options with { Tools = [.. options.Tools, .. connections.Tools], McpServers = connections.Statuses };
+            var tools = offered.GetValue(connections, c => [.. options.Tools, .. c.Tools]);
+            return options with { Tools = tools, McpServers = connections.Statuses };
         }
 
         var engine = TaskEngines.Create(spec, () => new InProcessAgentEngine(host.Client, OptionsFor, runLedger, host.Time)
