@@ -135,10 +135,11 @@ public sealed class TextLines : IDisposable
     /// <see cref="Finish"/> spools the rest and hands the file over, so the pipe's lines can be read a second time
     /// without holding them in memory (issue #23).
     /// </summary>
-    private sealed class SpoolingStream : Stream
+    private sealed class SpoolingStream : ForwardOnlyStream
     {
         private readonly Stream _source;
         private readonly FileStream _file;
+        private bool _handedOver;
 
         public SpoolingStream(Stream source)
         {
@@ -146,16 +147,12 @@ public sealed class TextLines : IDisposable
             _file = PrivateTempFile.Create("lines");
         }
 
-        public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
-
         public override int Read(Span<byte> buffer)
         {
             var n = _source.Read(buffer);
             _file.Write(buffer[..n]);
             return n;
         }
-
-        private bool _handedOver;
 
         /// <summary>Spools what the pipe still holds and returns the spool, which the caller now owns.</summary>
         public Stream Finish()
@@ -172,24 +169,12 @@ public sealed class TextLines : IDisposable
                 _file.Dispose();
             base.Dispose(disposing);
         }
-
-        public override bool CanRead => true;
-        public override bool CanSeek => false;
-        public override bool CanWrite => false;
-        public override long Length => throw new NotSupportedException();
-        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-        public override void Flush() { }
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-        public override void SetLength(long value) => throw new NotSupportedException();
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
     }
 
     /// <summary>The bytes already read for the binary check, then the rest of a stream that cannot seek back.</summary>
-    private sealed class PrefixedStream(ReadOnlyMemory<byte> prefix, Stream rest) : Stream
+    private sealed class PrefixedStream(ReadOnlyMemory<byte> prefix, Stream rest) : ForwardOnlyStream
     {
         private ReadOnlyMemory<byte> _prefix = prefix;
-
-        public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
 
         public override int Read(Span<byte> buffer)
         {
@@ -200,6 +185,14 @@ public sealed class TextLines : IDisposable
             _prefix = _prefix[n..];
             return n;
         }
+    }
+
+    /// <summary>A stream read once from start to end: what a pipe is, and what is read through one.</summary>
+    private abstract class ForwardOnlyStream : Stream
+    {
+        public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
+
+        public abstract override int Read(Span<byte> buffer);
 
         public override bool CanRead => true;
         public override bool CanSeek => false;
