@@ -7,6 +7,7 @@ namespace Herd.Agent.IO;
 /// </summary>
 public static class PrivateTempFile
 {
+    /// <exception cref="HerdFatalException">The temporary directory does not let it be created (missing, read-only, full).</exception>
     public static FileStream Create(string purpose)
     {
         var options = new FileStreamOptions
@@ -18,6 +19,14 @@ public static class PrivateTempFile
         };
         if (!OperatingSystem.IsWindows())
             options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
-        return new FileStream(Path.Combine(Path.GetTempPath(), $"herd-{purpose}-{Guid.NewGuid():N}"), options);
+        var directory = Path.GetTempPath();
+        try
+        {
+            return new FileStream(Path.Combine(directory, $"herd-{purpose}-{Guid.NewGuid():N}"), options);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            throw new HerdFatalException($"Error: cannot create a temporary file in '{directory}' ({ex.Message.TrimEnd('.')}). Set TMPDIR to a writable directory with free space.", ex);
+        }
     }
 }

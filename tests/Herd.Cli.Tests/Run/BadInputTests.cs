@@ -34,6 +34,32 @@ public sealed class BadInputTests
         Directory.Exists(Path.Combine(h.Dir, ".herd")).ShouldBeFalse();
     }
 
+    [Theory]
+    [InlineData("tasks-pipe")]
+    [InlineData("sample-percent")]
+    public async Task A_temporary_directory_that_cannot_be_written_is_one_line_naming_TMPDIR_and_nothing_runs(string what)
+    {
+        // Given what spools to a temporary file (a --tasks pipe, read twice; --sample P%, whose size is known at the end)
+        // and a TMPDIR that does not exist
+        await using var server = await ScriptedModelServer.StartAsync(new ModelScript());
+        using var temp = new TempDirectory("herd-tmpdir");
+        var herd = new HerdProcess(server.BaseUrl, temp.Path, Path.Combine(temp.Path, ".config"))
+            .WithEnvironment("TMPDIR", Path.Combine(temp.Path, "missing"));
+
+        var run = what == "tasks-pipe"
+            ? await herd.RunAsync(["run", "--tasks", "/dev/stdin", "--prompt", "Do {f}", "--run-dir", "run"], stdin: "{\"name\":\"a\",\"inputs\":{\"f\":\"a\"}}\n")
+            : await herd.RunAsync(["run", "--sample", "50%", "--prompt", "Do {}", "--run-dir", "run", ":::", "a", "b", "c"]);
+
+        // Then one line names the directory and the fix, the exit is non-zero, and nothing was asked of the model
+        run.ExitCode.ShouldNotBe(0);
+        var lines = run.Stderr.Trim().Split('\n');
+        lines.Length.ShouldBe(1, run.Stderr);
+        lines[0].ShouldContain("cannot create a temporary file");
+        lines[0].ShouldContain("Set TMPDIR");
+        server.RequestCount.ShouldBe(0);
+        Directory.Exists(Path.Combine(temp.Path, "run")).ShouldBeFalse();
+    }
+
     [Fact]
     public async Task Invalid_json_in_a_tasks_file_is_reported_with_its_line()
     {
