@@ -2,8 +2,8 @@ namespace Herd.Agent.IO;
 
 /// <summary>
 /// A scratch file for what would otherwise be held in memory until a pass ends (issue #23): created new in the temporary
-/// directory, readable and writable by this user only (it may hold prompts), and deleted when it is closed, a crash
-/// included.
+/// directory, readable and writable by this user only (it may hold prompts), and unlinked at once where an open file
+/// outlives its name (elsewhere deleted when it is closed), so a killed run leaves nothing behind.
 /// </summary>
 public static class PrivateTempFile
 {
@@ -22,7 +22,11 @@ public static class PrivateTempFile
         var directory = Path.GetTempPath();
         try
         {
-            return new FileStream(Path.Combine(directory, $"herd-{purpose}-{Guid.NewGuid():N}"), options);
+            var path = Path.Combine(directory, $"herd-{purpose}-{Guid.NewGuid():N}");
+            var file = new FileStream(path, options);
+            if (!OperatingSystem.IsWindows())
+                File.Delete(path);
+            return file;
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {

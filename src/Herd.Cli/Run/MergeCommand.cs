@@ -16,9 +16,6 @@ public static class MergeCommand
 {
     public const int Incomplete = ExitCodes.MergeIncomplete;
 
-    /// <summary>Missing tasks named one per line on stderr, up to this many; summary.json counts them all.</summary>
-    public const int NamedMissingTasks = 20;
-
     private static readonly OptionSpec Help = new(["-h", "--help"], Arity.Flag, "Show this help");
 
     private const string Usage = "herd merge OUT RUN_DIR…";
@@ -57,10 +54,11 @@ public static class MergeCommand
 
         foreach (var shard in result.MissingShards)
             stderr.WriteLine($"herd merge: missing shard {shard}: no input holds it (did its job fail before uploading?).");
-        foreach (var task in result.MissingTasks.Take(NamedMissingTasks))
+        // The merge names the first few missing tasks, one line each; summary.json counts them all.
+        foreach (var task in result.MissingTasks)
             stderr.WriteLine($"herd merge: missing task '{task.Name}' (key {task.Key[..12]}, shard {Shard.Of(task.Key, result.Plan.ShardTotal)})");
-        if (result.MissingTaskCount > NamedMissingTasks)
-            stderr.WriteLine($"herd merge: … and {result.MissingTaskCount - NamedMissingTasks} more missing task(s).");
+        if (result.MissingTaskCount > result.MissingTasks.Count)
+            stderr.WriteLine($"herd merge: … and {result.MissingTaskCount - result.MissingTasks.Count} more missing task(s).");
 
         var totals = result.Totals;
         var classes = string.Join(", ", totals.ByClass.Select(kv => $"{kv.Key.Name()} {kv.Value}"));

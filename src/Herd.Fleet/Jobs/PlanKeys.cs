@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.Security.Cryptography;
+using Herd.Agent.IO;
 
 namespace Herd.Fleet.Jobs;
 
@@ -111,14 +112,7 @@ public sealed class PlanKeys : IDisposable
 
     private void Spill()
     {
-        if (_file is null)
-        {
-            var path = Path.Combine(Path.GetTempPath(), "herd-plan-keys-" + Guid.NewGuid().ToString("N"));
-            _file = new FileStream(path, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, 1 << 16, FileOptions.DeleteOnClose);
-            // Unlinked at once where an open file outlives its name, so a killed run leaves nothing behind.
-            if (!OperatingSystem.IsWindows())
-                File.Delete(path);
-        }
+        _file ??= PrivateTempFile.Create("plan-keys");
         _sorting ??= new KeyValuePair<KeyBits, int>[_batchSize];
         ((ICollection<KeyValuePair<KeyBits, int>>)_batch).CopyTo(_sorting, 0);
         var entries = _sorting.AsSpan(0, _batch.Count);

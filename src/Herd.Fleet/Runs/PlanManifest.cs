@@ -47,13 +47,6 @@ public sealed record PlanManifest(string PlanHash, int ShardTotal, IReadOnlyList
 
     public static string PathIn(string runDirectory) => Path.Combine(runDirectory, FileName);
 
-    /// <summary>The manifest of a run created from <paramref name="identity"/>, as shard <paramref name="shard"/> or whole.</summary>
-    public static PlanManifest ForRun(PlanIdentity identity, Shard? shard) =>
-        new(identity.Hash, shard?.Total ?? 1, [shard?.Index ?? 1], shard is not null, false, identity.Tasks);
-
-    /// <summary>The shards as <c>k/n</c> strings.</summary>
-    public IEnumerable<string> ShardNames => Shards.Select(k => new Shard(k, ShardTotal).ToString());
-
     public void Write(string runDirectory)
     {
         using var buffer = new MemoryStream();

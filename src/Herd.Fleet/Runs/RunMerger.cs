@@ -16,8 +16,8 @@ namespace Herd.Fleet.Runs;
 /// <param name="ExitCode">What the merged run's exit code is under spec §2 (0, 1–100 failed, 101 more): stored in run.db.</param>
 public sealed record MergeResult(string Directory, PlanManifestHeader Plan, IReadOnlyList<string> MissingShards, IReadOnlyList<PlanEntry> MissingTasks, int MissingTaskCount, RunTotals Totals, RunStatus Status, int ExitCode)
 {
-    /// <summary>Missing tasks a merge names; the rest are counted (a million-task plan with a shard missing names a few, not all).</summary>
-    public const int NamedMissingTasks = 100;
+    /// <summary>Missing tasks a merge names (herd merge prints them); the rest are counted (a million-task plan with a shard missing names a few, not all).</summary>
+    public const int NamedMissingTasks = 20;
 
     public bool Complete => MissingShards.Count == 0 && MissingTaskCount == 0;
 }

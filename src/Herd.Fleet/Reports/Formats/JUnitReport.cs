@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text;
 using System.Xml;
+using Herd.Agent.IO;
 
 namespace Herd.Fleet.Reports;
 
@@ -27,7 +28,7 @@ public static class JUnitReport
         int tests = 0, failing = 0, skipped = 0;
         double cost = 0;
         DateTimeOffset? first = null, last = null;
-        using var cases = new FileStream(Path.GetTempFileName(), FileMode.Open, FileAccess.ReadWrite, FileShare.None, 1 << 16, FileOptions.DeleteOnClose);
+        using var cases = PrivateTempFile.Create("junit");
         var fragment = new XmlWriterSettings { Indent = true, Encoding = new UTF8Encoding(false), CheckCharacters = true, CloseOutput = false, ConformanceLevel = ConformanceLevel.Fragment };
         using (var cw = XmlWriter.Create(cases, fragment))
         {
